@@ -1,0 +1,3 @@
+from flux_opt.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""Command line: `flux-opt COMMANDE`. Parses arguments, calls one function, prints with rich."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flux_opt.errors import DonneesInvalides
+
+app = typer.Typer(help="flux-opt : orientation annuelle du flux de logements sociaux vers les réservataires.",
+                  no_args_is_help=True, add_completion=False, rich_markup_mode="rich")
+console = Console()
+err = Console(stderr=True)
+
+INSTANCE = Annotated[Path, typer.Argument(help="Dossier d'instance (CSV + instance.toml) ou classeur .xlsx.")]
+
+
+def fail_on_invalid(exc: DonneesInvalides) -> None:
+    from flux_opt.report.terminal import problems_table
+
+    err.print(problems_table(exc.problemes))
+    err.print("[red]Rien n'a été écrit. Corrigez les données puis relancez.[/red]")
+    raise typer.Exit(2)
+
+
+@app.command("plan")
+def plan_command(
+    instance: INSTANCE,
+    sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier où écrire le plan.")] = Path("sortie"),
+    moteur: Annotated[str, typer.Option(help="highs (direct, rapide) ou pyomo (même modèle via Pyomo).")] = "highs",
+):
+    """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE."""
+    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.pipeline import plan_path
+    from flux_opt.report.exports import write_plan
+    from flux_opt.report.terminal import plan_summary
+
+    if moteur not in ("highs", "pyomo"):
+        err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
+        raise typer.Exit(2)
+    try:
+        with console.status("Calcul du plan…"):
+            result = plan_path(instance, moteur=moteur)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    except SolveurSansSolution as exc:
+        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        raise typer.Exit(4)
+    write_plan(result, sortie)
+    console.print(plan_summary(result))
+    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold].")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("verifier")
+def verifier_command(instance: INSTANCE):
+    """Vérifier les données d'une instance sans calculer de plan."""
+    from flux_opt.assiette import compute_flux
+    from flux_opt.schema import load_instance
+    from flux_opt.targets import compute_targets
+
+    try:
+        data = load_instance(instance)
+        flux = compute_flux(data)
+        targets = compute_targets(data, flux)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
+                  f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
+                  f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
+    for row in targets.table.itertuples():
+        console.print(f"  {row.id:<20} objectif {row.cible:>6}  ({row.source})")
+
+
+@app.command("schema")
+def schema_command(
+    sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Fichier JSON à écrire (sinon écran).")] = None,
+):
+    """Exporter le schéma des données d'entrée (JSON Schema)."""
+    from flux_opt.schema import json_schema
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
+    if sortie:
+        sortie.write_text(text + "\n", encoding="utf-8")
+        console.print(f"Schéma écrit dans {sortie}.")
+    else:
+        typer.echo(text)
+
+
+def main() -> None:
+    app()

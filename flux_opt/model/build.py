@@ -1,0 +1,62 @@
+"""Assemble the orientation MIP from the instance tables (models/orientation.md)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from flux_opt.assiette import Flux
+from flux_opt.model import families as fam
+from flux_opt.model.data import ModelData, prepare
+from flux_opt.model.linear import INF, LinearProgram
+from flux_opt.schema import Instance
+from flux_opt.targets import Targets
+
+
+@dataclass
+class OrientationModel:
+    lp: LinearProgram
+    data: ModelData
+    vars: fam.Vars
+    build_seconds: float
+
+
+def build_model(instance: Instance, flux: Flux, targets: Targets) -> OrientationModel:
+    """Variables x (integer orientation) and y (expected attributions), then every family."""
+    start = time.perf_counter()
+    d = prepare(instance, flux, targets)
+    weights = instance.parametres.objectif
+    pen = fam.Penalties(contractuelle=weights.penalite_violation, legale=10 * weights.penalite_violation)
+    lp = LinearProgram()
+    x_labels = d.pairs[["reservataire", "commune", "epci", "qpv", "typologie", "financement"]]
+    x = lp.add_variables("x", x_labels, 0.0, d.pairs["flux"].to_numpy(dtype=float), 0.0, integer=True)
+    y_labels = d.flows[["reservataire", "commune", "epci", "qpv", "typologie", "quartile", "prioritaire",
+                        "travailleur_essentiel", "p", "link"]]
+    y = lp.add_variables("y", y_labels, 0.0, INF, d.flows["poids"].to_numpy(dtype=float))
+    v = fam.Vars(x=x, y=y)
+
+    fam.add_conservation(lp, d, v)
+    fam.add_plafond_prefet(lp, d, v, pen)
+    fam.add_plafond_agents(lp, d, v, pen)
+    fam.add_uniformite_prefet(lp, d, v, pen)
+    fam.add_prefet_hors_qpv(lp, d, v, pen)
+    fam.add_plafond_collectivite(lp, d, v, pen)
+    fam.add_objectif_reservataire(lp, d, v, pen)
+    fam.add_objectif_indicatif(lp, d, v)
+    fam.add_demande(lp, d, v)
+    fam.add_mixite(lp, d, v, pen)
+    fam.add_publics_prioritaires(lp, d, v, pen)
+    fam.add_stabilisation(lp, d, v)
+    return OrientationModel(lp, d, v, time.perf_counter() - start)
+
+
+def model_size(model: OrientationModel) -> dict:
+    lp = model.lp
+    return {"variables": lp.num_cols, "variables_entieres": int(lp.integer.sum()),
+            "contraintes": lp.num_rows, "segments": len(model.data.segments)}
+
+
+def labels_frame(model: OrientationModel) -> pd.DataFrame:
+    return model.lp.block("x").labels

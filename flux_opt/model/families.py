@@ -1,0 +1,331 @@
+"""One function per constraint family of DOMAIN.md §6 (models/orientation.md §3).
+
+Each function reads the plain tables of `ModelData`, builds its rows as sparse
+triplets (vectorised) and adds them to the LinearProgram under the family's name.
+`Vars` holds the column blocks of x (orientation) and y (attributions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from flux_opt.apportion import round_half_up
+from flux_opt.model.data import ModelData
+from flux_opt.model.linear import INF, LinearProgram, VariableBlock
+
+PREFET_GROUP = ("prefet", "prefet_agents")
+PRIORITAIRES_TYPES = ("prefet", "action_logement", "collectivite", "bailleur")
+
+
+@dataclass
+class Vars:
+    x: VariableBlock
+    y: VariableBlock
+
+
+@dataclass
+class Penalties:
+    contractuelle: float  # objectif_reservataire
+    legale: float  # every legal rule
+
+
+def _qpv_word(qpv) -> np.ndarray:
+    return np.where(np.asarray(qpv, dtype=bool), "QPV", "hors QPV")
+
+
+def _sum_rows(group_codes: np.ndarray, columns: np.ndarray, coef=1.0):
+    """Triplets of rows `Σ coef·v[columns]` grouped by `group_codes` (row index per column)."""
+    return group_codes, columns, np.broadcast_to(np.asarray(coef, dtype=float), (len(columns),))
+
+
+def _one_row(columns: np.ndarray, coef=1.0):
+    return _sum_rows(np.zeros(len(columns), dtype=np.int64), columns, coef)
+
+
+def _prefet_mask(d: ModelData) -> np.ndarray:
+    types = d.reservataires["type"].to_numpy()[d.pairs["r"].to_numpy()]
+    return np.isin(types, PREFET_GROUP)
+
+
+# --------------------------------------------------------------------------- families
+
+def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+    """Σ_r x[r,s] = F_s: every released dwelling goes to exactly one réservataire."""
+    seg = d.segments
+    labels = pd.DataFrame({"commune": seg["commune"], "typologie": seg["typologie"], "qpv": seg["qpv"],
+                           "financement": seg["financement"]})
+    labels["portee"] = ("segment " + seg["commune"] + " " + seg["typologie"] + " "
+                        + _qpv_word(seg["qpv"]) + " " + seg["financement"])
+    rows, cols, vals = _sum_rows(d.pairs["s"].to_numpy(), v.x.columns)
+    flux = seg["flux"].to_numpy(dtype=float)
+    lp.add_constraints("conservation", labels, rows, cols, vals, flux, flux, nature="structurelle")
+
+
+def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """Préfet + agents ≤ rnd(prefet_taux × C) (CCH R.441-5-2)."""
+    cap = d.targets.plafond_prefet
+    if cap is None:
+        return
+    labels = pd.DataFrame({"portee": ["département"]})
+    rows, cols, vals = _one_row(v.x.columns[_prefet_mask(d)])
+    lp.add_constraints("plafond_prefet", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
+
+
+def add_plafond_agents(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """Agents civils et militaires de l'État ≤ rnd(prefet_agents_taux × C) (CCH R.441-5-2)."""
+    cap = d.targets.plafond_agents
+    if cap is None:
+        return
+    types = d.reservataires["type"].to_numpy()[d.pairs["r"].to_numpy()]
+    labels = pd.DataFrame({"portee": ["département"]})
+    rows, cols, vals = _one_row(v.x.columns[types == "prefet_agents"])
+    lp.add_constraints("plafond_agents", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
+
+
+def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """Per commune: préfet dwellings within ±τ of ρ × F_c, ρ the préfet's share (CCH R.441-5-2 II)."""
+    table = d.reservataires
+    group = table["type"].isin(PREFET_GROUP)
+    if not group.any() or d.flux.total == 0:
+        return
+    rho = table.loc[group, "cible"].sum() / d.flux.total
+    tol = d.instance.regles.prefet_uniformite_tolerance
+    flux_c = d.segments.groupby("commune", sort=True)["flux"].sum()
+    nom = d.flux.segments.groupby("commune")["commune_nom"].first().reindex(flux_c.index)
+    center = rho * flux_c.to_numpy(dtype=float)
+    lower = np.maximum(0.0, np.ceil(center - tol - 1e-9))
+    upper = np.floor(center + tol + 1e-9)
+    labels = pd.DataFrame({"commune": flux_c.index, "flux_commune": flux_c.to_numpy(),
+                           "taux": rho, "cible": center})
+    labels["portee"] = "commune " + labels["commune"] + nom.fillna("").map(lambda n: f" ({n})" if n else "").to_numpy()
+    mask = _prefet_mask(d)
+    row_of = pd.Series(np.arange(len(flux_c)), index=flux_c.index)
+    rows = row_of.loc[d.pairs.loc[mask, "commune"]].to_numpy()
+    lp.add_constraints("uniformite_prefet", labels, rows, v.x.columns[mask], np.ones(len(rows)),
+                       lower, upper, penalty=pen.legale)
+
+
+def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """Préfet hors QPV: ≥ min × hors-QPV flux (reading `taux`) or ≥ min × its own dwellings (`part`)."""
+    regles = d.instance.regles
+    mask = _prefet_mask(d)
+    if not mask.any():
+        return
+    minimum = regles.prefet_hors_qpv_min
+    hors_qpv = ~d.pairs["qpv"].to_numpy(dtype=bool)
+    labels = pd.DataFrame({"portee": [f"département, lecture « {regles.prefet_hors_qpv_lecture} »"]})
+    if regles.prefet_hors_qpv_lecture == "taux":
+        flux_hq = float(d.segments.loc[~d.segments["qpv"], "flux"].sum())
+        rows, cols, vals = _one_row(v.x.columns[mask & hors_qpv])
+        lp.add_constraints("prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
+                           round_half_up(minimum * flux_hq), INF, penalty=pen.legale)
+    else:
+        coef = np.where(hors_qpv[mask], 1.0 - minimum, -minimum)
+        rows, cols, vals = _one_row(v.x.columns[mask], coef)
+        lp.add_constraints("prefet_hors_qpv", labels, rows, cols, vals, 0.0, INF, penalty=pen.legale)
+
+
+def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """Collectivité without financing: ≤ rnd(plafond × flux of its territory) (CCH R.441-5)."""
+    capped = d.reservataires.loc[d.reservataires["plafond"].notna() & (d.reservataires["type"] == "collectivite")]
+    if capped.empty:
+        return
+    row_of = pd.Series(np.arange(len(capped)), index=capped.index)
+    mask = d.pairs["r"].isin(capped.index).to_numpy()
+    rows = row_of.loc[d.pairs.loc[mask, "r"]].to_numpy()
+    labels = pd.DataFrame({"reservataire": capped["id"].to_numpy(), "base": capped["base"].to_numpy()})
+    labels["portee"] = "réservataire " + labels["reservataire"]
+    lp.add_constraints("plafond_collectivite", labels, rows, v.x.columns[mask], np.ones(len(rows)),
+                       -INF, capped["plafond"].to_numpy(dtype=float), penalty=pen.legale)
+
+
+def add_objectif_reservataire(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """Σ_s x[r,s] = N_r for every réservataire (its convention's target)."""
+    table = d.reservataires
+    labels = pd.DataFrame({"reservataire": table["id"], "portee": "réservataire " + table["id"]})
+    target = table["cible"].to_numpy(dtype=float)
+    rows, cols, vals = _sum_rows(d.pairs["r"].to_numpy(), v.x.columns)
+    # The bailleur holds the remainder: when another target cannot hold, it absorbs the difference.
+    penalty = np.where(table["type"] == "bailleur", pen.contractuelle / 10, pen.contractuelle)
+    lp.add_constraints("objectif_reservataire", labels, rows, cols, vals, target, target,
+                       penalty=penalty)
+
+
+def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+    """Soft indicative targets (objectifs.csv): deviation penalised, never violated."""
+    rows_in = d.instance.objectifs
+    if not rows_in:
+        return
+    weight = d.instance.parametres.objectif.penalite_indicatif
+    r_of = {rid: i for i, rid in enumerate(d.reservataires["id"])}
+    rows, cols, targets, labels = [], [], [], []
+    for i, o in enumerate(rows_in):
+        mask = (d.pairs["r"] == r_of[o.reservataire]).to_numpy()
+        for column in ("epci", "commune", "typologie", "financement", "qpv"):
+            value = getattr(o, column)
+            if value is not None:
+                mask = mask & (d.pairs[column] == value).to_numpy()
+        chosen = v.x.columns[mask]
+        rows.append(np.full(len(chosen), i))
+        cols.append(chosen)
+        target = o.logements if o.logements is not None else o.part * d.targets.cible(o.reservataire)
+        targets.append(target)
+        scope = " ".join(str(x) for x in (o.epci, o.commune, o.typologie, o.financement) if x is not None)
+        if o.qpv is not None:
+            scope += " QPV" if o.qpv else " hors QPV"
+        labels.append({"reservataire": o.reservataire, "ligne_fichier": i + 2, "poids": o.poids,
+                       "portee": f"réservataire {o.reservataire} {scope}".strip()})
+    labels = pd.DataFrame(labels)
+    n = len(labels)
+    under = lp.add_variables("ecart_moins", labels, 0.0, INF, -weight * labels["poids"].to_numpy())
+    over = lp.add_variables("ecart_plus", labels, 0.0, INF, -weight * labels["poids"].to_numpy())
+    all_rows = np.concatenate([*rows, np.arange(n), np.arange(n)])
+    all_cols = np.concatenate([*cols, under.columns, over.columns])
+    vals = np.concatenate([np.ones(sum(len(c) for c in cols)), np.ones(n), -np.ones(n)])
+    t = np.asarray(targets, dtype=float)
+    lp.add_constraints("objectif_indicatif", labels, all_rows, all_cols, vals, t, t, nature="souple")
+
+
+def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+    """Attributions ≤ candidates of each pool, and ≤ dwellings oriented to r in each cell."""
+    pools, flows = d.pools, d.flows
+    labels = pools[["reservataire", "zone", "niveau", "typologie", "quartile", "prioritaire",
+                    "travailleur_essentiel", "demandeurs"]].copy()
+    labels["portee"] = ("vivier " + pools["reservataire"] + " " + pools["niveau"] + " " + pools["zone"] + " "
+                        + pools["typologie"] + " " + pools["quartile"]
+                        + np.where(pools["prioritaire"], " prioritaire", "")
+                        + np.where(pools["travailleur_essentiel"], " travailleur essentiel", ""))
+    rows, cols, vals = _sum_rows(flows["p"].to_numpy(), v.y.columns)
+    lp.add_constraints("demande", labels, rows, cols, vals, -INF, pools["demandeurs"].to_numpy(dtype=float),
+                       nature="structurelle")
+    links = d.links
+    link_labels = links[["reservataire", "commune", "typologie", "qpv"]].copy()
+    link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["commune"] + " "
+                             + links["typologie"] + " " + _qpv_word(links["qpv"]))
+    rows = np.concatenate([flows["link"].to_numpy(), d.pairs["link"].to_numpy()])
+    cols = np.concatenate([v.y.columns, v.x.columns])
+    vals = np.concatenate([np.ones(len(flows)), -np.ones(len(d.pairs))])
+    lp.add_constraints("demande", link_labels, rows, cols, vals, -INF, 0.0, nature="structurelle")
+
+
+def mixity_targets(d: ModelData) -> pd.DataFrame:
+    """Every mixity target of the generic form (CIA legal defaults + mixite.csv), one row each:
+    famille, epci, zone, reservataire (None = all), critere, part_min."""
+    cia = d.instance.parametres.cia
+    targets = {}
+    for e in cia.epci:
+        targets[("cia_hors_qpv_q1", e)] = dict(epci=e, zone="hors_qpv", reservataire=None, critere="q1",
+                                                part_min=cia.q1_hors_qpv, origine="CIA (défaut légal)")
+        targets[("cia_qpv_q234", e)] = dict(epci=e, zone="qpv", reservataire=None, critere="q234",
+                                             part_min=cia.q234_qpv, origine="CIA (défaut légal)")
+    extra = []
+    for i, m in enumerate(d.instance.mixite):
+        row = dict(epci=m.epci, zone=m.zone, reservataire=m.reservataire, critere=m.critere,
+                   part_min=m.part_min, origine=f"mixite.csv ligne {i + 2}")
+        if m.reservataire is None and (m.zone, m.critere) == ("hors_qpv", "q1"):
+            targets[("cia_hors_qpv_q1", m.epci)] = row
+        elif m.reservataire is None and (m.zone, m.critere) == ("qpv", "q234"):
+            targets[("cia_qpv_q234", m.epci)] = row
+        else:
+            extra.append(dict(famille="mixite", **row))
+    rows = [dict(famille=k[0], **row) for k, row in targets.items()] + extra
+    return pd.DataFrame(rows, columns=["famille", "epci", "zone", "reservataire", "critere", "part_min", "origine"])
+
+
+def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """CIA targets (cia_hors_qpv_q1, cia_qpv_q234, CCH L.441-1) and mixite.csv targets:
+    attributions of a category ≥ part_min × planned flux of the scope."""
+    targets = mixity_targets(d)
+    flows, pairs, seg = d.flows, d.pairs, d.segments
+    for famille in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
+        chosen = targets.loc[targets["famille"] == famille].reset_index(drop=True)
+        if chosen.empty:
+            continue
+        rows, cols, vals, lower = [], [], [], []
+        for i, t in chosen.iterrows():
+            in_zone_y = _zone_mask(flows, t.epci, t.zone)
+            flag = _criterion(flows, t.critere)
+            if t.reservataire is None:
+                base = float(seg.loc[_zone_mask(seg, t.epci, t.zone), "flux"].sum())
+                chosen_y = v.y.columns[in_zone_y & flag]
+                rows.append(np.full(len(chosen_y), i))
+                cols.append(chosen_y)
+                vals.append(np.ones(len(chosen_y)))
+                lower.append(t.part_min * base)
+            else:
+                of_r = (flows["reservataire"] == t.reservataire).to_numpy()
+                chosen_y = v.y.columns[in_zone_y & flag & of_r]
+                x_mask = _zone_mask(pairs, t.epci, t.zone) & (pairs["reservataire"] == t.reservataire).to_numpy()
+                chosen_x = v.x.columns[x_mask]
+                rows.append(np.full(len(chosen_y) + len(chosen_x), i))
+                cols.append(np.concatenate([chosen_y, chosen_x]))
+                vals.append(np.concatenate([np.ones(len(chosen_y)), np.full(len(chosen_x), -t.part_min)]))
+                lower.append(0.0)
+        labels = chosen[["epci", "zone", "reservataire", "critere", "part_min", "origine"]].copy()
+        labels["portee"] = ("EPCI " + labels["epci"] + " " + labels["zone"].map(
+            {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": "tout le parc"})
+            + labels["reservataire"].map(lambda r: f" réservataire {r}" if r else " tous réservataires")
+            + " critère " + labels["critere"])
+        lp.add_constraints(famille, labels, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals),
+                           np.asarray(lower), INF, penalty=pen.legale)
+
+
+def _zone_mask(table: pd.DataFrame, epci: str, zone: str) -> np.ndarray:
+    mask = (table["epci"] == epci).to_numpy()
+    if zone == "qpv":
+        mask = mask & table["qpv"].to_numpy(dtype=bool)
+    elif zone == "hors_qpv":
+        mask = mask & ~table["qpv"].to_numpy(dtype=bool)
+    return mask
+
+
+def _criterion(flows: pd.DataFrame, critere: str) -> np.ndarray:
+    if critere in ("q1", "q234"):
+        return (flows["quartile"] == critere).to_numpy()
+    return flows[critere].to_numpy(dtype=bool)
+
+
+def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """≥ t_r of each réservataire's attributions to publics prioritaires (CCH L.441-1)."""
+    regles = d.instance.regles
+    concerned = []
+    for r, row in d.reservataires.iterrows():
+        given = d.instance.reservataire(row["id"]).taux_prioritaires
+        if given is not None or row["type"] in PRIORITAIRES_TYPES:
+            concerned.append((r, row["id"], given if given is not None else regles.prioritaires_min))
+    if not concerned:
+        return
+    flows = d.flows
+    rows, cols, vals = [], [], []
+    for i, (r, _, rate) in enumerate(concerned):
+        of_r = (flows["r"] == r).to_numpy()
+        prio = flows.loc[of_r, "prioritaire"].to_numpy(dtype=bool)
+        rows.append(np.full(of_r.sum(), i))
+        cols.append(v.y.columns[of_r])
+        vals.append(np.where(prio, 1.0 - rate, -rate))
+    labels = pd.DataFrame({"reservataire": [c[1] for c in concerned], "taux": [c[2] for c in concerned]})
+    labels["portee"] = "réservataire " + labels["reservataire"]
+    lp.add_constraints("publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
+                       np.concatenate(vals), 0.0, INF, penalty=pen.legale)
+
+
+def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+    """depassement[r,s] ≥ x[r,s] − ⌈proportional share⌉: a tiny cost that picks, among equal-fit
+    optima, the plan closest to the proportional allocation (deterministic, sensible)."""
+    weight = d.instance.parametres.objectif.stabilisation
+    if weight <= 0:
+        return
+    pairs = d.pairs
+    needed = (pairs["part"] < pairs["flux"]).to_numpy()  # otherwise x ≤ F_s ≤ share already
+    chosen = pairs.loc[needed, ["reservataire", "commune", "typologie", "qpv", "financement"]]
+    labels = chosen.assign(portee="proportionnalité " + chosen["reservataire"])
+    over = lp.add_variables("depassement", labels, 0.0, INF, -weight)
+    n = len(labels)
+    rows = np.concatenate([np.arange(n), np.arange(n)])
+    cols = np.concatenate([v.x.columns[needed], over.columns])
+    vals = np.concatenate([np.ones(n), -np.ones(n)])
+    lp.add_constraints("stabilisation", labels, rows, cols, vals, -INF,
+                       pairs.loc[needed, "part"].to_numpy(dtype=float), nature="structurelle")

@@ -1,0 +1,48 @@
+"""Solve the orientation model with HiGHS and read back values, statuses, duals, timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from flux_opt.model.build import OrientationModel
+from flux_opt.model.highs_backend import RawSolution, SolverOptions, fixed_lp_duals, solve_highs
+
+
+@dataclass
+class Solution:
+    raw: RawSolution
+    values: np.ndarray  # column values (x rounded to integers)
+    row_activity: np.ndarray  # A v per row, elastic slacks included
+    row_duals: np.ndarray | None  # duals of the LP with integers fixed (None if unavailable)
+    moteur: str
+
+
+class SolveurSansSolution(Exception):
+    """HiGHS found no plan at all (e.g. time limit hit before the first feasible plan)."""
+
+
+def solver_options(model: OrientationModel) -> SolverOptions:
+    s = model.data.instance.parametres.solveur
+    return SolverOptions(s.temps_max_s, s.ecart_relatif, s.threads, s.graine)
+
+
+def solve(model: OrientationModel, options: SolverOptions | None = None, moteur: str = "highs",
+          duals: bool = True) -> Solution:
+    """Solve with HiGHS, directly (`highs`, default) or through Pyomo (`pyomo`)."""
+    options = options or solver_options(model)
+    if moteur == "pyomo":
+        from flux_opt.model.pyomo_backend import solve_pyomo
+
+        raw = solve_pyomo(model.lp, options)
+    else:
+        raw = solve_highs(model.lp, options)
+    if not raw.has_solution:
+        raise SolveurSansSolution(raw.status)
+    values = raw.values.copy()
+    integer = model.lp.integer
+    values[integer] = np.round(values[integer])
+    activity = model.lp.matrix() @ values
+    row_duals = fixed_lp_duals(model.lp, values, options) if duals else None
+    return Solution(raw, values, activity, row_duals, moteur)

@@ -1,0 +1,52 @@
+"""Rich renderables for the terminal (the CLI prints them; nothing here prints)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from flux_opt.errors import Probleme
+from flux_opt.result import Result
+
+
+def problems_table(problems: list[Probleme], title: str = "Données invalides") -> Table:
+    table = Table(title=f"{title} : {len(problems)} problème(s)", title_style="bold red", show_lines=False)
+    for column in ("Fichier", "Ligne", "Champ", "Problème"):
+        table.add_column(column, overflow="fold")
+    for p in problems:
+        table.add_row(p.fichier, "" if p.ligne is None else str(p.ligne), p.champ or "", p.message)
+    return table
+
+
+def plan_summary(result: Result) -> Group:
+    r = result.resume
+    head = Text()
+    head.append(f"{r['instance']} — {r['bailleur']} — département {r['departement']}, année {r['annee']}\n", "bold")
+    head.append(f"Flux annuel C = {r['flux']} logements (libérations prévues {r['liberations_prevues']:.1f}, "
+                f"exclusions {r['exclusions']:.1f})\n")
+    gap = r["ecart_optimalite"]
+    head.append(f"Solveur : {r['statut_solveur']}, écart d'optimalité {gap if gap is not None else '—'}, "
+                f"construction {r['temps_construction_s']:.2f} s, résolution {r['temps_resolution_s']:.2f} s\n")
+    head.append(f"Adéquation : {r['attributions_prevues']:.1f} attributions prévues sur {r['flux']} logements "
+                f"({100 * r['adequation']:.1f} %)\n")
+    table = Table(title="Orientation par réservataire")
+    for column in ("Réservataire", "Objectif", "Logements", "Écart", "Adéquation"):
+        table.add_column(column, justify="right" if column != "Réservataire" else "left")
+    for row in result.objectifs.itertuples():
+        style = "red" if row.ecart != 0 else None
+        table.add_row(row.reservataire, str(row.cible), str(row.logements), f"{row.ecart:+d}",
+                      f"{100 * row.adequation:.0f} %", style=style)
+    parts = [head, table]
+    violated = result.contraintes.loc[result.contraintes["statut"] == "violee"]
+    if len(violated):
+        bad = Table(title="Règles qui ne peuvent pas être tenues", title_style="bold red")
+        bad.add_column("Règle")
+        bad.add_column("Portée")
+        bad.add_column("Écart", justify="right")
+        for row in violated.itertuples():
+            bad.add_row(row.contrainte, row.portee, f"{-row.marge:g}")
+        parts.append(bad)
+    else:
+        parts.append(Text("Toutes les règles sont respectées.", style="bold green"))
+    return Group(*parts)

@@ -1,0 +1,182 @@
+"""The result of a plan: plain tables (plan, attributions, objectifs, contraintes) and a summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from flux_opt import __version__
+from flux_opt.model.build import OrientationModel, model_size
+from flux_opt.model.linear import ConstraintBlock
+from flux_opt.model.solve import Solution
+
+TOL = 1e-6
+SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
+# Families listed in contraintes.csv (structural rows such as the link attributions ≤ dwellings
+# or the stabilising term are not rules a user negotiates).
+REPORTED = ("conservation", "plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv",
+            "plafond_collectivite", "objectif_reservataire", "objectif_indicatif", "demande",
+            "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
+SOURCES = {
+    "conservation": "DOMAIN §6", "territoire": "conventions de réservation",
+    "plafond_prefet": "CCH R.441-5-2", "plafond_agents": "CCH R.441-5-2",
+    "uniformite_prefet": "CCH R.441-5-2 II", "prefet_hors_qpv": "CCH R.441-5-2 II",
+    "plafond_collectivite": "CCH R.441-5", "objectif_reservataire": "convention de réservation",
+    "objectif_indicatif": "objectifs indicatifs", "demande": "viviers de demandeurs",
+    "cia_hors_qpv_q1": "CCH L.441-1 (CIA)", "cia_qpv_q234": "CCH L.441-1 (CIA)",
+    "mixite": "CIA / CIL", "publics_prioritaires": "CCH L.441-1",
+}
+
+
+@dataclass
+class Result:
+    plan: pd.DataFrame
+    attributions: pd.DataFrame
+    objectifs: pd.DataFrame
+    contraintes: pd.DataFrame
+    resume: dict
+    rows: pd.DataFrame = field(repr=False)  # every model row with status (for the explanation layer)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.resume["regles_violees"] else 0
+
+
+def _yes_no(values) -> np.ndarray:
+    return np.where(np.asarray(values, dtype=bool), "oui", "non")
+
+
+def make_result(model: OrientationModel, solution: Solution) -> Result:
+    lp, d = model.lp, model.data
+    x = solution.values[model.vars.x.columns]
+    y = solution.values[model.vars.y.columns]
+
+    plan = d.pairs[["commune", "epci", "qpv", "typologie", "financement", "reservataire"]].copy()
+    plan["logements"] = x.astype(int)
+    plan = plan.loc[plan["logements"] > 0]
+    plan = plan.sort_values(["commune", "typologie", "qpv", "financement", "reservataire"], kind="stable")
+    plan["qpv"] = _yes_no(plan["qpv"])
+
+    attributions = _attributions(model, x, y)
+    objectifs = _objectifs(model, x, y)
+    rows = _row_status(model, solution)
+    contraintes = contraintes_table(rows)
+
+    fit = float(y @ d.flows["poids"].to_numpy()) if len(y) else 0.0
+    violated = sorted(set(rows.loc[rows["statut"] == "violee", "contrainte"]))
+    raw = solution.raw
+    resume = {
+        "instance": d.instance.parametres.instance.nom,
+        "bailleur": d.instance.parametres.instance.bailleur,
+        "departement": d.instance.parametres.instance.departement,
+        "annee": d.instance.parametres.instance.annee,
+        "liberations_prevues": round(d.flux.liberations, 3),
+        "exclusions": round(d.flux.exclus, 3),
+        "flux": d.flux.total,
+        "objectif": round(raw.objective, 6),
+        "adequation_ponderee": round(fit, 6),
+        "attributions_prevues": round(float(y.sum()), 4),
+        "adequation": round(float(y.sum()) / d.flux.total, 6) if d.flux.total else 0.0,
+        "statut_solveur": raw.status,
+        "optimal": bool(raw.optimal),
+        "ecart_optimalite": None if not np.isfinite(raw.gap) else round(float(raw.gap), 8),
+        "temps_construction_s": round(model.build_seconds, 4),
+        "temps_transmission_s": round(raw.translate_seconds, 4),
+        "temps_resolution_s": round(raw.seconds, 4),
+        "moteur": solution.moteur,
+        "taille": model_size(model),
+        "regles_violees": violated,
+        "code_sortie": 3 if violated else 0,
+        "version": __version__,
+    }
+    return Result(plan.reset_index(drop=True), attributions, objectifs, contraintes.reset_index(drop=True),
+                  resume, rows)
+
+
+CONTRAINTES_COLUMNS = ["contrainte", "portee", "statut", "marge", "valeur_marginale", "explication"]
+
+
+def published_mask(rows: pd.DataFrame) -> pd.Series:
+    return rows["contrainte"].isin(REPORTED) & rows["publie"]
+
+
+def contraintes_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The lines of contraintes.csv: every published row of a reported family."""
+    return rows.loc[published_mask(rows), CONTRAINTES_COLUMNS].reset_index(drop=True)
+
+
+def _attributions(model: OrientationModel, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """Spread y (per cell) over the cell's segments pro rata of the dwellings oriented in each."""
+    d = model.data
+    columns = SEGMENT_KEYS + ["reservataire", "quartile", "prioritaire", "travailleur_essentiel",
+                              "attributions_prevues"]
+    flows = d.flows.loc[y > TOL, ["link", "quartile", "prioritaire", "travailleur_essentiel"]].assign(
+        valeur=y[y > TOL])
+    pairs = d.pairs[SEGMENT_KEYS + ["reservataire", "link"]].assign(x=x)
+    pairs = pairs.loc[pairs["x"] > 0]
+    link_total = pairs.groupby("link")["x"].transform("sum")
+    pairs = pairs.assign(share=pairs["x"] / link_total)
+    merged = flows.merge(pairs, on="link")
+    merged["attributions_prevues"] = merged["valeur"] * merged["share"]
+    out = (merged.groupby(SEGMENT_KEYS + ["reservataire", "quartile", "prioritaire", "travailleur_essentiel"],
+                          sort=True)["attributions_prevues"].sum().reset_index())
+    out["attributions_prevues"] = out["attributions_prevues"].round(4)
+    out = out.loc[out["attributions_prevues"] > 0]
+    for column in ("qpv", "prioritaire", "travailleur_essentiel"):
+        out[column] = _yes_no(out[column])
+    return out[columns].reset_index(drop=True)
+
+
+def _objectifs(model: OrientationModel, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    d = model.data
+    table = d.reservataires[["id", "cible"]].rename(columns={"id": "reservataire"})
+    oriented = np.bincount(d.pairs["r"].to_numpy(), weights=x, minlength=len(table))
+    matched = np.bincount(d.flows["r"].to_numpy(), weights=y, minlength=len(table)) if len(y) else 0 * oriented
+    table["logements"] = oriented.astype(int)
+    table["ecart"] = table["logements"] - table["cible"]
+    table["adequation"] = np.round(np.divide(matched, oriented, out=np.zeros_like(matched), where=oriented > 0), 4)
+    return table
+
+
+def _row_status(model: OrientationModel, solution: Solution) -> pd.DataFrame:
+    """Status, margin and marginal value of every row of every family."""
+    frames = []
+    for block in model.lp.constraints:
+        frames.append(_block_status(block, solution))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["explication"] = ""  # filled by flux_opt.explain
+    return rows
+
+
+def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
+    idx = np.arange(block.start, block.start + block.size)
+    activity = solution.row_activity[idx]
+    slack_low = np.zeros(block.size)
+    slack_up = np.zeros(block.size)
+    if block.elastic_lower is not None:
+        slack_low[block.elastic_lower.labels["ligne"].to_numpy()] = solution.values[block.elastic_lower.columns]
+    if block.elastic_upper is not None:
+        slack_up[block.elastic_upper.labels["ligne"].to_numpy()] = solution.values[block.elastic_upper.columns]
+    core = activity - slack_low + slack_up  # the rule's own left-hand side, without its elastic part
+    lower, upper = block.lower, block.upper
+    with np.errstate(invalid="ignore"):
+        margin = np.minimum(np.where(np.isfinite(lower), core - lower, np.inf),
+                            np.where(np.isfinite(upper), upper - core, np.inf))
+    violation = slack_low + slack_up
+    status = np.where(violation > TOL, "violee", np.where(np.abs(margin) <= TOL, "saturee", "lache"))
+    duals = solution.row_duals[idx] if solution.row_duals is not None else np.full(block.size, np.nan)
+    out = block.labels.copy()
+    out["contrainte"] = block.famille
+    out["nature"] = block.nature
+    out["valeur"] = np.round(core, 6)
+    out["borne_inf"] = lower
+    out["borne_sup"] = upper
+    out["marge"] = np.round(np.where(violation > TOL, -violation, margin), 6)
+    out["violation"] = np.round(violation, 6)
+    out["statut"] = status
+    out["valeur_marginale"] = np.round(np.abs(duals), 6)
+    # Link rows (attributions ≤ dwellings) are internal; pool rows are reported.
+    out["publie"] = ~out["portee"].str.startswith("logements ")
+    return out
