@@ -92,4 +92,33 @@ def schema_command(
 
 
 def main() -> None:
-    app()
+    """Entry point: unexpected errors get a French message instead of a traceback
+    (set FLUX_OPT_DEBUG=1 to see the traceback)."""
+    import os
+
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code)
+    except DonneesInvalides as exc:
+        from flux_opt.report.terminal import problems_table
+
+        err.print(problems_table(exc.problemes))
+        raise SystemExit(2)
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("[yellow]Interrompu : les fichiers déjà écrits sont intacts.[/yellow]")
+        raise SystemExit(130)
+    except Exception as exc:  # noqa: BLE001 - last resort, the user gets a French message
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            err.print(f"[red]Commande invalide : {exc.format_message()}[/red] (voir flux-opt --help)")
+            raise SystemExit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            err.print(f"[red]{exc.format_message()}[/red]")
+            raise SystemExit(exc.exit_code)
+        if os.environ.get("FLUX_OPT_DEBUG"):
+            raise
+        err.print(f"[red]Erreur interne de flux-opt ({type(exc).__name__} : {exc}).[/red] "
+                  "Les fichiers déjà écrits sont intacts. Relancer avec FLUX_OPT_DEBUG=1 pour le détail.")
+        raise SystemExit(1)

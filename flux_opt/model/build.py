@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from flux_opt.assiette import Flux
@@ -31,7 +32,8 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
     pen = fam.Penalties(contractuelle=weights.penalite_violation, legale=10 * weights.penalite_violation)
     lp = LinearProgram()
     x_labels = d.pairs[["reservataire", "commune", "epci", "qpv", "typologie", "financement"]]
-    x = lp.add_variables("x", x_labels, 0.0, d.pairs["flux"].to_numpy(dtype=float), 0.0, integer=True)
+    x = lp.add_variables("x", x_labels, 0.0, d.pairs["flux"].to_numpy(dtype=float),
+                         -tie_break(x_labels) * weights.stabilisation / 100, integer=True)
     y_labels = d.flows[["reservataire", "commune", "epci", "qpv", "typologie", "quartile", "prioritaire",
                         "travailleur_essentiel", "p", "link"]]
     y = lp.add_variables("y", y_labels, 0.0, INF, d.flows["poids"].to_numpy(dtype=float))
@@ -50,6 +52,15 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
     fam.add_publics_prioritaires(lp, d, v, pen)
     fam.add_stabilisation(lp, d, v)
     return OrientationModel(lp, d, v, time.perf_counter() - start)
+
+
+def tie_break(labels: pd.DataFrame) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per (réservataire, segment), from its labels only
+    (not from row order): with it, equal-fit plans no longer tie, so the optimum is unique and
+    the same whatever the engine or the order of the input rows."""
+    keys = labels[["reservataire", "commune", "typologie", "qpv", "financement"]].astype(str)
+    hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+    return (hashed % np.uint64(1 << 20)).astype(float) / float(1 << 20)
 
 
 def model_size(model: OrientationModel) -> dict:
