@@ -51,7 +51,7 @@ def _decimal(value: Any) -> Any:
 
 
 def _code(width: int):
-    """Codes are strings; an Excel cell may have turned 1001 into a number: pad it back."""
+    """Codes are strings; a number (from a spreadsheet cell) is padded back: 1001 → "01001"."""
 
     def convert(value: Any) -> Any:
         if isinstance(value, bool):
@@ -60,8 +60,6 @@ def _code(width: int):
             value = str(int(value)).zfill(width)
         if isinstance(value, str):
             value = value.strip()
-            if value.isdigit() and len(value) < width:
-                value = value.zfill(width)
         return value
 
     return convert

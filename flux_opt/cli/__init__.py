@@ -91,15 +91,26 @@ def schema_command(
         typer.echo(text)
 
 
+_USAGE = (("Missing argument", "argument manquant"), ("Missing option", "option manquante"),
+          ("No such option", "option inconnue"), ("No such command", "commande inconnue"),
+          ("Invalid value for", "valeur invalide pour"), ("Got unexpected extra argument",
+                                                          "argument en trop"), ("does not exist", "n'existe pas"))
+
+
+def _french_usage(message: str) -> str:
+    for english, french in _USAGE:
+        message = message.replace(english, french)
+    return message
+
+
 def main() -> None:
     """Entry point: unexpected errors get a French message instead of a traceback
     (set FLUX_OPT_DEBUG=1 to see the traceback)."""
     import os
 
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code)
+        code = app(standalone_mode=False)
+        raise SystemExit(code or 0)
     except DonneesInvalides as exc:
         from flux_opt.report.terminal import problems_table
 
@@ -109,13 +120,9 @@ def main() -> None:
         err.print("[yellow]Interrompu : les fichiers déjà écrits sont intacts.[/yellow]")
         raise SystemExit(130)
     except Exception as exc:  # noqa: BLE001 - last resort, the user gets a French message
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            err.print(f"[red]Commande invalide : {exc.format_message()}[/red] (voir flux-opt --help)")
-            raise SystemExit(2)
-        if isinstance(exc, click.exceptions.ClickException):
-            err.print(f"[red]{exc.format_message()}[/red]")
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click usage errors
+            err.print(f"[red]Commande invalide : {_french_usage(exc.format_message())}[/red] "
+                      "(voir flux-opt --help)")
             raise SystemExit(exc.exit_code)
         if os.environ.get("FLUX_OPT_DEBUG"):
             raise

@@ -21,6 +21,17 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
+CODE_WIDTHS = {"commune": 5, "epci": 9, "departement": 2}
+
+
+def _code_text(column: str, value) -> str:
+    """Excel stores 01001 typed as a number as 1001: give a code column its leading zeros back."""
+    width = CODE_WIDTHS.get(column)
+    if width and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(int(value)).zfill(width)
+    return _cell_text(value)
+
+
 def read_workbook(path: Path):
     from openpyxl import load_workbook
 
@@ -41,7 +52,7 @@ def read_workbook(path: Path):
         columns = [_cell_text(c) for c in rows[0]] if rows else []
         records = []
         for row in rows[1:]:
-            cells = [_cell_text(v) for v in row]
+            cells = [_code_text(columns[i] if i < len(columns) else "", v) for i, v in enumerate(row)]
             if not any(cells):
                 continue
             records.append({col: cells[i] if i < len(cells) else "" for i, col in enumerate(columns) if col})
