@@ -150,6 +150,12 @@ def _row_status(model: OrientationModel, solution: Solution) -> pd.DataFrame:
     return rows
 
 
+def _on_dwellings_only(block: ConstraintBlock, solution: Solution) -> bool:
+    integer = solution.integer_columns
+    own = block.cols[~solution.elastic_columns[block.cols]]
+    return bool(len(own)) and bool(integer[own].all())
+
+
 def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
     idx = np.arange(block.start, block.start + block.size)
     activity = solution.row_activity[idx]
@@ -165,7 +171,10 @@ def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
         margin = np.minimum(np.where(np.isfinite(lower), core - lower, np.inf),
                             np.where(np.isfinite(upper), upper - core, np.inf))
     violation = slack_low + slack_up
-    status = np.where(violation > TOL, "violee", np.where(np.abs(margin) <= TOL, "saturee", "lache"))
+    # A row on whole dwellings only (x) binds when less than one dwelling of room is left
+    # (e.g. préfet hors QPV, reading "part": 2 ≥ 0.3 × 6 leaves 0.2, yet one dwelling less breaks it).
+    binding = 1.0 - TOL if _on_dwellings_only(block, solution) else TOL
+    status = np.where(violation > TOL, "violee", np.where(np.abs(margin) <= binding, "saturee", "lache"))
     duals = solution.row_duals[idx] if solution.row_duals is not None else np.full(block.size, np.nan)
     out = block.labels.copy()
     out["contrainte"] = block.famille

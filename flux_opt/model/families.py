@@ -289,23 +289,27 @@ def _criterion(flows: pd.DataFrame, critere: str) -> np.ndarray:
 
 
 def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """≥ t_r of each réservataire's attributions to publics prioritaires (CCH L.441-1)."""
+    """Attributions to publics prioritaires ≥ t_r × the réservataire's planned flux (CCH L.441-1).
+
+    The base is the planned flux, not the expected attributions: with the latter, a pool without
+    priority households would make the model leave every dwelling unmatched to "meet" the share."""
     regles = d.instance.regles
     concerned = []
     for r, row in d.reservataires.iterrows():
         given = d.instance.reservataire(row["id"]).taux_prioritaires
         if given is not None or row["type"] in PRIORITAIRES_TYPES:
             concerned.append((r, row["id"], given if given is not None else regles.prioritaires_min))
+    concerned = [c for c in concerned if c[2] > 0]
     if not concerned:
         return
-    flows = d.flows
+    flows, pairs = d.flows, d.pairs
     rows, cols, vals = [], [], []
     for i, (r, _, rate) in enumerate(concerned):
-        of_r = (flows["r"] == r).to_numpy()
-        prio = flows.loc[of_r, "prioritaire"].to_numpy(dtype=bool)
-        rows.append(np.full(of_r.sum(), i))
-        cols.append(v.y.columns[of_r])
-        vals.append(np.where(prio, 1.0 - rate, -rate))
+        prio_y = v.y.columns[((flows["r"] == r) & flows["prioritaire"]).to_numpy()]
+        x_of_r = v.x.columns[(pairs["r"] == r).to_numpy()]
+        rows.append(np.full(len(prio_y) + len(x_of_r), i))
+        cols.append(np.concatenate([prio_y, x_of_r]))
+        vals.append(np.concatenate([np.ones(len(prio_y)), np.full(len(x_of_r), -rate)]))
     labels = pd.DataFrame({"reservataire": [c[1] for c in concerned], "taux": [c[2] for c in concerned]})
     labels["portee"] = "réservataire " + labels["reservataire"]
     lp.add_constraints("publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),

@@ -17,6 +17,8 @@ class Solution:
     row_activity: np.ndarray  # A v per row, elastic slacks included
     row_duals: np.ndarray | None  # duals of the LP with integers fixed (None if unavailable)
     moteur: str
+    integer_columns: np.ndarray  # True for integer columns (x)
+    elastic_columns: np.ndarray  # True for elastic slack columns
 
 
 class SolveurSansSolution(Exception):
@@ -45,4 +47,4 @@ def solve(model: OrientationModel, options: SolverOptions | None = None, moteur:
     values[integer] = np.round(values[integer])
     activity = model.lp.matrix() @ values
     row_duals = fixed_lp_duals(model.lp, values, options) if duals else None
-    return Solution(raw, values, activity, row_duals, moteur)
+    return Solution(raw, values, activity, row_duals, moteur, integer, model.lp.elastic)

@@ -1,0 +1,149 @@
+"""Hand-solved small instances: known optimum and known binding rule."""
+
+import pytest
+
+from flux_opt.pipeline import plan_path
+
+from conftest import SURCONTRAINT
+
+TOML_PART = """
+[instance]
+nom = "t"
+bailleur = "B"
+departement = "59"
+annee = 2027
+[regles]
+prefet_hors_qpv_lecture = "{lecture}"
+prioritaires_min = 0
+"""
+TOML_NO_PRIO = TOML_PART.format(lecture="taux")
+
+
+def row(result, famille, portee_start):
+    c = result.contraintes
+    found = c.loc[(c["contrainte"] == famille) & c["portee"].str.startswith(portee_start)]
+    assert len(found) == 1, (famille, portee_start, c[["contrainte", "portee"]])
+    return found.iloc[0]
+
+
+def placed(result, reservataire, **keys):
+    p = result.plan.loc[result.plan["reservataire"] == reservataire]
+    for k, v in keys.items():
+        p = p.loc[p[k] == v]
+    return int(p["logements"].sum())
+
+
+def test_uniformity_forces_prefet_dwellings_where_it_has_no_candidate(make_instance):
+    # Two communes of 10 dwellings each; préfet target 30 % of 20 = 6; its candidates are only in
+    # Lille. Uniformity (±1 around 3 per commune) forces ≥ 2 in Roubaix, where nobody waits for
+    # them: the préfet fills 4, the bailleur its 14 → 18 expected attributions (fit 4×1.2 + 14).
+    folder = make_instance(
+        toml=TOML_NO_PRIO,
+        parc="""
+        commune,epci,qpv,typologie,financement,logements,liberations
+        59350,200093201,non,T2,PLUS,100,10
+        59512,200093201,non,T2,PLUS,100,10
+        """,
+        reservataires="""
+        id,nom,type
+        prefet,Préfet,prefet
+        bailleur,Bailleur,bailleur
+        """,
+        demande="""
+        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+        prefet,59350,,T2,q1,oui,100
+        bailleur,,200093201,T2,q234,non,100
+        """)
+    result = plan_path(folder)
+    assert result.exit_code == 0
+    assert placed(result, "prefet") == 6
+    assert placed(result, "prefet", commune="59512") == 2
+    assert result.resume["attributions_prevues"] == pytest.approx(18)
+    assert result.resume["adequation_ponderee"] == pytest.approx(18.8)
+    binding = row(result, "uniformite_prefet", "commune 59512")
+    assert binding["statut"] == "saturee"
+    assert row(result, "uniformite_prefet", "commune 59350")["statut"] == "saturee"  # 4 = upper bound
+
+
+@pytest.mark.parametrize("lecture, hors_qpv_min, expected_fit", [("taux", 3, 17), ("part", 2, 18)])
+def test_prefet_hors_qpv_both_readings(make_instance, lecture, hors_qpv_min, expected_fit):
+    # One commune: 10 QPV T2 and 10 hors-QPV T3; préfet 6, with candidates only for T2 (in QPV).
+    # Reading "taux": préfet hors QPV ≥ 30 % × 10 = 3 → 3 in QPV with candidates: 3 + 14 = 17.
+    # Reading "part": ≥ 30 % of its own 6 = 1.8 → 2 hors QPV, 4 in QPV: 4 + 14 = 18.
+    folder = make_instance(
+        toml=TOML_PART.format(lecture=lecture),
+        parc="""
+        commune,epci,qpv,typologie,financement,logements,liberations
+        59350,200093201,oui,T2,PLUS,100,10
+        59350,200093201,non,T3,PLUS,100,10
+        """,
+        reservataires="""
+        id,nom,type
+        prefet,Préfet,prefet
+        bailleur,Bailleur,bailleur
+        """,
+        demande="""
+        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+        prefet,59350,,T2,q1,oui,100
+        bailleur,59350,,T2,q234,non,100
+        bailleur,59350,,T3,q234,non,100
+        """)
+    result = plan_path(folder)
+    assert result.exit_code == 0
+    assert placed(result, "prefet", qpv="non") == hors_qpv_min
+    assert result.resume["attributions_prevues"] == pytest.approx(expected_fit)
+    assert row(result, "prefet_hors_qpv", "département")["statut"] == "saturee"
+
+
+def test_cia_q1_target_shapes_who_gets_the_dwellings(make_instance):
+    # EPCI with a CIA, 8 hors-QPV dwellings: Q1 attributions ≥ 25 % × 8 = 2. Only the bailleur has
+    # Q1 candidates; without the CIA it would use its Q234 pool (weight 1.2 prioritaire) instead.
+    folder = make_instance(
+        toml="""
+        [instance]
+        nom = "t"
+        bailleur = "B"
+        departement = "59"
+        annee = 2027
+        [regles]
+        prioritaires_min = 0
+        [cia]
+        epci = ["200093201"]
+        """,
+        parc="""
+        commune,epci,qpv,typologie,financement,logements,liberations
+        59350,200093201,non,T3,PLUS,100,8
+        """,
+        reservataires="""
+        id,nom,type
+        bailleur,Bailleur,bailleur
+        """,
+        demande="""
+        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+        bailleur,59350,,T3,q1,non,5
+        bailleur,59350,,T3,q234,oui,10
+        """)
+    result = plan_path(folder)
+    assert result.exit_code == 0
+    att = result.attributions
+    q1 = att.loc[att["quartile"] == "q1", "attributions_prevues"].sum()
+    assert q1 == pytest.approx(2)
+    assert result.resume["adequation_ponderee"] == pytest.approx(2 * 1.0 + 6 * 1.2)
+    assert row(result, "cia_hors_qpv_q1", "EPCI 200093201")["statut"] == "saturee"
+    # A marginal value is available for this rule (an LP row in y): 1.2 − 1.0 = 0.2 per attribution.
+    assert row(result, "cia_hors_qpv_q1", "EPCI 200093201")["valeur_marginale"] == pytest.approx(0.2)
+
+
+def test_overconstrained_instance_keeps_the_law_and_names_what_cannot_hold():
+    result = plan_path(SURCONTRAINT)
+    assert result.exit_code == 3
+    assert result.resume["regles_violees"] == ["cia_hors_qpv_q1", "objectif_reservataire"]
+    # Ville de Dunkerque: target 25 % of 25 = 6, legal cap rnd(20 % × 25) = 5 → keeps the cap.
+    objectifs = result.objectifs.set_index("reservataire")
+    assert objectifs.at["ville_dunkerque", "cible"] == 6
+    assert objectifs.at["ville_dunkerque", "logements"] == 5
+    assert objectifs.at["bailleur", "ecart"] == 1  # the bailleur takes the dwelling back
+    assert row(result, "plafond_collectivite", "réservataire ville_dunkerque")["statut"] == "saturee"
+    cia = row(result, "cia_hors_qpv_q1", "EPCI 245900428")
+    assert cia["statut"] == "violee"
+    assert "VIOLÉE" in cia["explication"]
