@@ -28,12 +28,16 @@ répertoire du parc locatif social; the others are modelling assumptions.
   base, higher in big communes), + typologie effect (T1 +1.5 pt ... T6+ -1.5 pt),
   + 0.5 pt in QPV, noise sd 0.4 pt, clipped to [5 %, 12 %]. National mean
   ~9 % (RPLS mobility rate ~9 %, lower in Île-de-France).
-- Premières mises en location: new programmes in some communes (probability
-  rising with size), hors QPV, financement PLAI/PLUS/PLS, 1-6 % of the
-  segment: ~1-2 % of the parc (RPLS: ~80 000 new dwellings a year out of ~5 M).
-- Exclusions: 12-20 % of the releases budgeted (mutations ~45 %, urgence ~12 %,
-  ANRU ~25 % on NPNRU sites in QPV, vente, LHI, ORCOD in large instances), each
-  scoped row capped at 40 % of the releases of its scope, topped up to >= 10 %.
+- Premières mises en location: new programmes in most communes except the
+  smallest (probability ``0.9 (w/w_max)**0.15``), hors QPV, financement
+  PLAI/PLUS/PLS, 1.5-6 % of the segment: ~1-1.5 % of the parc (order of
+  magnitude: ~80 000 new social dwellings a year out of ~5 M).
+- Exclusions: 12-20 % of the releases (assumption; seed examples go higher):
+  ANRU (~25 % of the budget, NPNRU sites, scope commune + qpv=oui), vente
+  (~8 %), LHI (~5 %), ORCOD (~5 %, half the instances of >= 50 000 dwellings),
+  each scoped row on a distinct commune and capped at 40 % of the releases of its
+  scope; urgence 12 % (blank scope); mutations take the rest, per typologie
+  (blank commune) pro rata of the releases.
 - Réservataires: préfet 25 % + agents 5 % (legal 30 %), Action Logement
   10-20 % (``taux`` or article-5 ``logements_reserves``), collectivités
   (conseil départemental 1-5 %, EPCI 4-12 %, communes 3-8 %: at most 25 %
@@ -47,10 +51,13 @@ répertoire du parc locatif social; the others are modelling assumptions.
   travailleur_essentiel (10 %, 25 % for Action Logement). Pools of
   département-wide réservataires are given per EPCI in instances with more than
   150 communes (except the ville-centre's EPCI), per commune otherwise.
-- National set: département parcs lognormal(sigma 0.85), bailleur sizes
-  lognormal(sigma 1.2) (few very large, many small), each bailleur in a home
-  département plus Poisson(size / 25 000) others, matrix fitted by iterative
-  proportional fitting to both margins.
+- National set: département parcs lognormal(sigma 0.85) taken at stratified
+  quantiles, the largest given to the big urban départements (``GRANDS_PARCS``);
+  ~350 communes with social housing per département; bailleur sizes
+  lognormal(sigma 1.25) (few very large, many small); each bailleur has a home
+  département (weight 1) plus Poisson(size / 25 000) others (weight 0.3), the
+  matrix fitted to both margins by iterative proportional fitting; pairs under
+  50 dwellings merged into the bailleur's largest one.
 """
 
 from __future__ import annotations
