@@ -130,3 +130,30 @@ def test_simulation_is_reproducible_and_drift_moves_t3_to_t2(deux_annees):
     base, derive = typologies(0.0), typologies(0.6)
     assert derive["T3"] < base["T3"] and derive["T2"] > base["T2"]
     assert sum(derive.values()) == sum(base.values())
+
+
+def test_proposals_count_dwellings_per_release_not_events(tmp_path):
+    from flux_opt.journal import ajouter_evenements
+
+    def liberation(jour):
+        return {"horodatage": jour, "evenement": "liberation", "logement_id": "L1", "commune": "59350",
+                "qpv": "oui", "typologie": "T4", "financement": "PLAI"}
+
+    def ev(quoi, jour, **autres):
+        return {"horodatage": jour, "evenement": quoi, "logement_id": "L1", **autres}
+
+    chemin = tmp_path / "j.csv"
+    ajouter_evenements(chemin, [
+        liberation("2027-01-05"),
+        ev("proposition", "2027-01-06", reservataire="prefet"), ev("refus", "2027-01-20"),
+        ev("proposition", "2027-01-21", reservataire="prefet"),  # same release, same réservataire: 1 dwelling
+        ev("bail_signe", "2027-02-10"),
+        liberation("2027-09-01"),  # released again after the tenant left: a new dwelling to propose
+        ev("proposition", "2027-09-02", reservataire="prefet"),
+        ev("retrait", "2027-09-03", categorie="urgence"),
+    ])
+    b = bilan(lire_journal(chemin), 2027)
+    assert b.synthese.to_dict("records") == [
+        {"reservataire": "prefet", "logements_proposes": 2, "logements_attribues": 1}]
+    assert b.retraits.set_index("categorie").loc["urgence", "logements"] == 1
+    assert b.par_dimension["periode_construction"]["periode_construction"].tolist() == ["non renseignée"]
