@@ -211,3 +211,16 @@ def test_logement_argument_errors_are_french():
     with pytest.raises(EvenementRefuse, match="cle=valeur"):
         lire_logement("commune=59350,T3")
     assert lire_logement("commune=59350,typologie=T3,qpv=oui,financement=PLAI").qpv is True
+
+
+def test_start_of_year_with_an_empty_journal(plan):
+    from flux_opt.journal import journal_vide
+
+    vide = journal_vide()
+    s = suivi(plan, vide, date(2027, 1, 2))
+    assert (s.reservataires["realise"] == 0).all() and (s.reservataires["reste"] == s.reservataires["cible"]).all()
+    assert ecart_au_plan(plan, vide) == 0.0 and realise_par_segment(vide).empty
+    classement = classer_reservataires(plan, vide, {"commune": "59009", "typologie": "T2", "qpv": "non",
+                                                    "financement": "PLAI"})
+    assert classement.iloc[0]["reservataire"] == "action_logement"  # 3 planned, the most in that segment
+    assert "ville_lille" in set(classement[classement["niveau"] == "ensemble"]["reservataire"])
