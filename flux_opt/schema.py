@@ -158,7 +158,7 @@ class Objectif(_Section):
 
     prime_prioritaire: Annotated[float, Field(ge=0)] = 0.2
     penalite_indicatif: Annotated[float, Field(ge=0)] = 1.0
-    penalite_violation: Annotated[float, Field(gt=0)] = 1000.0
+    penalite_violation: Annotated[float, Field(gt=0)] = 10.0
     stabilisation: Annotated[float, Field(ge=0)] = 1e-3
 
 

@@ -101,12 +101,22 @@ def compute_targets(instance: Instance, flux: Flux) -> Targets:
 
     raw = table["brut"].to_numpy()
     if raw.sum() <= total + 1e-9:
-        table["cible"] = largest_remainder(raw, total, may_round_up)
+        # ties between equal remainders go by réservataire id (orientation.md §1), not file order
+        order = np.argsort(table["id"].to_numpy(), kind="stable")
+        by_id = largest_remainder(raw[order], total, lambda i, cur: may_round_up(order[i], _unsort(cur, order)))
+        table["cible"] = _unsort(by_id, order)
     else:  # targets exceed the flux: round each, the conflict is reported by the model
         table["cible"] = [round_half_up(v) for v in raw]
     table["cible"] = table["cible"].astype(int)
     return Targets(table=table, territoires=territoires,
                    plafond_prefet=plafond_prefet, plafond_agents=plafond_agents)
+
+
+def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Values given in `order` back to the table's order."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
 
 
 def _index(instance: Instance, rid: str) -> int:

@@ -98,6 +98,11 @@ def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalti
     center = rho * flux_c.to_numpy(dtype=float)
     lower = np.maximum(0.0, np.ceil(center - tol - 1e-9))
     upper = np.floor(center + tol + 1e-9)
+    # A tolerance below ½ dwelling can leave no integer in the band: the band is then the
+    # nearest integer(s) to ρ × F_c (floor and ceil), never empty, so the row stays elastic.
+    empty = lower > upper
+    lower = np.where(empty, np.floor(center + 1e-9), lower)
+    upper = np.where(empty, np.ceil(center - 1e-9), upper)
     labels = pd.DataFrame({"commune": flux_c.index, "flux_commune": flux_c.to_numpy(),
                            "taux": rho, "cible": center})
     labels["portee"] = "commune " + labels["commune"] + nom.fillna("").map(lambda n: f" ({n})" if n else "").to_numpy()
@@ -245,10 +250,10 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
         if chosen.empty:
             continue
         rows, cols, vals, lower = [], [], [], []
-        for i, t in chosen.iterrows():
+        for i, t in enumerate(chosen.itertuples(index=False)):
             in_zone_y = _zone_mask(flows, t.epci, t.zone)
             flag = _criterion(flows, t.critere)
-            if t.reservataire is None:
+            if not isinstance(t.reservataire, str):  # blank scope: every réservataire
                 base = float(seg.loc[_zone_mask(seg, t.epci, t.zone), "flux"].sum())
                 chosen_y = v.y.columns[in_zone_y & flag]
                 rows.append(np.full(len(chosen_y), i))
@@ -267,7 +272,7 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
         labels = chosen[["epci", "zone", "reservataire", "critere", "part_min", "origine"]].copy()
         labels["portee"] = ("EPCI " + labels["epci"] + " " + labels["zone"].map(
             {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": "tout le parc"})
-            + labels["reservataire"].map(lambda r: f" réservataire {r}" if r else " tous réservataires")
+            + labels["reservataire"].map(lambda r: f" réservataire {r}" if isinstance(r, str) else " tous réservataires")
             + " critère " + labels["critere"])
         lp.add_constraints(famille, labels, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals),
                            np.asarray(lower), INF, penalty=pen.legale)
