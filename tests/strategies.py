@@ -102,8 +102,8 @@ def draw_parc(rng: random.Random, draft: Draft, ample: bool) -> None:
     communes = sorted(draft.epci_of)
     qpv_communes = communes[:1] if ample else [c for c in communes if rng.random() < 0.6]
     seen: set[tuple] = set()  # one row per (segment, construction period): FORMAT.md
-    for _ in range(rng.randint(5, 40)):
-        commune = rng.choice(communes)
+    for i in range(rng.randint(5, 40)):
+        commune = communes[i] if i < len(communes) else rng.choice(communes)  # no empty commune
         qpv = commune in qpv_communes and rng.random() < (0.3 if ample else 0.5)
         logements = rng.randint(10, 300)
         row = {
