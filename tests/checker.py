@@ -294,7 +294,7 @@ def raw_targets(ref: Reference, parc_size: float) -> dict[str, float]:
             value = rules["prefet_taux"] * total - n_agents
         if value is None and r.logements_reserves is not None and parc_size > 0:
             value = r.logements_reserves / parc_size * ref.flux_of(r.territoire)
-        n[r.id] = value or 0.0
+        n[r.id] = max(value or 0.0, 0.0)  # agents above the préfet's rate: no negative target
     for r in ref.reservataires.values():
         if r.type == "bailleur":
             n[r.id] = max(total - sum(n.values()), 0.0)
