@@ -1,0 +1,77 @@
+"""Property tests: every plan of `flux-opt plan` satisfies the hard rules it claims.
+
+Written against the CLI contract (FORMAT.md): `flux-opt plan INSTANCE --sortie DIR`
+exits 0 when every hard rule holds, 3 when some row of contraintes.csv is `violee`.
+The independent checker (tests/checker.py) recomputes the rules from the files.
+
+(a) ample-demand instances: exit 0 and the checker finds nothing;
+(b) any random valid instance: exit 0 or 3, the families the checker finds violated
+    are among those reported `violee`, and conservation/territoire/demande never are;
+(c) exit 3 exactly when some row is `violee` (checked in both tests).
+
+`flux_opt` is imported inside the helper so that test_checker.py runs without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.checker import check_plan, violated_rows
+from tests.strategies import instance_dirs
+
+PROPERTY_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+OUTPUT_FILES = ("plan.csv", "attributions.csv", "objectifs.csv", "contraintes.csv", "resume.json")
+NEVER_VIOLATED = {"conservation", "territoire", "demande", "integrite"}
+
+
+def run_plan(instance: Path, out: Path) -> int:
+    """Run `flux-opt plan` in-process; return its exit code (fail loudly on a crash)."""
+    from typer.testing import CliRunner
+
+    from flux_opt.cli import app
+
+    result = CliRunner().invoke(app, ["plan", str(instance), "--sortie", str(out)])
+    assert result.exit_code in (0, 3), (
+        f"code {result.exit_code} sur {instance}\n{result.output}\n{result.exception!r}"
+    )
+    missing = [name for name in OUTPUT_FILES if not (out / name).exists()]
+    assert not missing, f"fichiers absents {missing} pour {instance}"
+    return result.exit_code
+
+
+def assert_exit_code_matches_rows(code: int, out: Path, instance: Path) -> list[tuple[str, str]]:
+    rows = violated_rows(out)
+    assert (code == 3) == bool(rows), f"code {code} mais lignes violées {rows} ({instance})"
+    return rows
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_ample_demand_instances_hold_every_rule(tmp_path, data):
+    instance = data.draw(instance_dirs(tmp_path / "instances", ample=True), label="instance")
+    out = tmp_path / "sorties" / instance.name
+    code = run_plan(instance, out)
+    rows = assert_exit_code_matches_rows(code, out, instance)
+    assert code == 0, f"règles violées sur une instance à demande ample: {rows} ({instance})"
+    assert check_plan(instance, out) == []
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_violations_found_by_the_checker_are_reported(tmp_path, data):
+    instance = data.draw(instance_dirs(tmp_path / "instances"), label="instance")
+    out = tmp_path / "sorties" / instance.name
+    code = run_plan(instance, out)
+    reported = {famille for famille, _ in assert_exit_code_matches_rows(code, out, instance)}
+    found = check_plan(instance, out)
+    never = [v for v in found if v.famille in NEVER_VIOLATED]
+    assert not never, f"règles absolues violées: {never} ({instance})"
+    unreported = [v for v in found if v.famille not in reported]
+    assert not unreported, f"violations non déclarées dans contraintes.csv: {unreported} ({instance})"
