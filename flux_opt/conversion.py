@@ -76,7 +76,7 @@ def detail_conventions(
     lignes = []
     for position, ligne in enumerate(conventions.to_dict("records")):
         numero = position + 2  # CSV line number (header is line 1)
-        droits = _nombre(ligne.get("droits_de_suite"), "droits_de_suite", numero)
+        droits = lire_nombre(ligne.get("droits_de_suite"), "droits_de_suite", numero)
         if droits is None or droits < 0:
             raise ValueError(f"conventions.csv, ligne {numero} : droits_de_suite manquant ou négatif.")
         duree = _duree_restante(ligne, annee, numero)
@@ -243,7 +243,7 @@ def _verifier_taux(taux: float, libelle: str) -> None:
         raise ValueError(f"Le {libelle} doit être compris entre 0 et 1 (reçu : {taux}).")
 
 
-def _nombre(valeur: object, champ: str, numero: int) -> float | None:
+def lire_nombre(valeur: object, champ: str, numero: int, fichier: str = "conventions.csv") -> float | None:
     """Parse a number from a CSV cell (strings, French decimal comma); blank → None."""
     if valeur is None:
         return None
@@ -255,13 +255,13 @@ def _nombre(valeur: object, champ: str, numero: int) -> float | None:
     try:
         return float(texte)
     except ValueError:
-        raise ValueError(f"conventions.csv, ligne {numero}, champ {champ} : « {valeur} » n'est pas un nombre.") from None
+        raise ValueError(f"{fichier}, ligne {numero}, champ {champ} : « {valeur} » n'est pas un nombre.") from None
 
 
 def _duree_restante(ligne: Mapping, annee: int, numero: int) -> float:
-    duree = _nombre(ligne.get("duree_restante"), "duree_restante", numero)
+    duree = lire_nombre(ligne.get("duree_restante"), "duree_restante", numero)
     if duree is None:
-        fin = _nombre(ligne.get("annee_fin"), "annee_fin", numero)
+        fin = lire_nombre(ligne.get("annee_fin"), "annee_fin", numero)
         if fin is None:
             raise ValueError(f"conventions.csv, ligne {numero} : ni duree_restante ni annee_fin.")
         duree = fin - annee
@@ -271,7 +271,7 @@ def _duree_restante(ligne: Mapping, annee: int, numero: int) -> float:
 def _taux_convention(
     ligne: Mapping, taux_bailleur: float, taux_par_typologie: Mapping[str, float] | None, numero: int
 ) -> float:
-    taux = _nombre(ligne.get("taux_rotation"), "taux_rotation", numero)
+    taux = lire_nombre(ligne.get("taux_rotation"), "taux_rotation", numero)
     typologie = str(ligne.get("typologie", "") or "").strip()
     if taux is None and taux_par_typologie and typologie:
         if typologie not in taux_par_typologie:
