@@ -11,10 +11,11 @@ of `instance.toml`, all optional:
     taux_par_typologie = {T1 = 0.12, T2 = 0.10}  (used with a `typologie` column)
     horizon = 3                               (years shown, ≥ 3)
     duree_lissage = 6                         (default years per réservataire)
-    part_max = 0.70                           (default 1 − [regles] prefet_taux)
+    part_max = 0.70                           (default: what the rate-based contingents leave, see part_disponible)
     flux_prevu = {"2026" = 640}               (default: this year's flux C every year)
     mode_departements = "departement" | "region"
     parc_departements = {"59" = 12000, "62" = 8000}   (mode "region")
+    temps_max_s = 20                          (default [solveur] temps_max_s, else 20)
 
 Nothing here prints; errors are ValueError with a French message naming the file.
 """
@@ -76,7 +77,8 @@ def convertir_instance(
     taux = taux_bailleur(options, parc, config.get("rotation", {}).get("defaut"))
     par_typologie = options.get("taux_par_typologie")
     conversion, conventions_dep = _convertir_departement(conventions, taux, methode, annee, options, config)
-    _verifier_reservataires(conversion, lire_csv(dossier / "reservataires.csv"))
+    reservataires = lire_csv(dossier / "reservataires.csv")
+    _verifier_reservataires(conversion, reservataires)
     detail = detail_conventions(conventions_dep, taux, annee, par_typologie)
 
     duree = annees or options.get("duree_lissage")
@@ -88,11 +90,13 @@ def convertir_instance(
     else:
         flux = {a: float(flux_prevu) for a in range(annee, annee + ANNEES_FLUX_MAX)}
     if part_max is None:
-        part_max = float(options.get("part_max", 1 - float(config.get("regles", {}).get("prefet_taux", PREFET_TAUX_DEFAUT))))
+        prefet_taux = float(config.get("regles", {}).get("prefet_taux", PREFET_TAUX_DEFAUT))
+        part_max = float(options.get("part_max", part_disponible(reservataires, set(conversion["reservataire"]), prefet_taux)))
     volumes = _volumes_a_lisser(conversion, lire_csv(dossier / "lissage.csv"))
+    temps_max_s = float(options.get("temps_max_s", config.get("solveur", {}).get("temps_max_s", 20)))
     lissage = lisser(
         volumes, flux, lire_csv(dossier / "nouveaux_droits.csv"), horizon=horizon,
-        part_max=part_max, annee_debut=annee, duree_defaut=duree,
+        part_max=part_max, annee_debut=annee, duree_defaut=duree, temps_max_s=temps_max_s,
     )
     parametres = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
                   "horizon": horizon, "duree_lissage": duree,
@@ -118,6 +122,29 @@ def appliquer_objectifs(reservataires: pd.DataFrame, objectifs: Mapping[str, int
     for rid, logements in objectifs.items():
         resultat.loc[resultat["id"].astype(str) == rid, "logements"] = str(int(logements)) if texte else int(logements)
     return resultat
+
+
+def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], prefet_taux: float) -> float:
+    """Share of the flux left to converted rights once the rate-based contingents are served.
+
+    1 − the State's share (its rows' `taux` when the `prefet` row has one, else
+    `prefet_taux`) − the `taux` of every other réservataire that is neither converted
+    nor the bailleur. A collectivité's rate applies to its territory only, so this is
+    on the safe side.
+    """
+    if reservataires is None or "type" not in reservataires.columns:
+        return 1 - prefet_taux
+    part_etat, part_autres, prefet_a_un_taux = 0.0, 0.0, False
+    for position, ligne in enumerate(reservataires.to_dict("records")):
+        taux = lire_nombre(ligne.get("taux"), "taux", position + 2, "reservataires.csv")
+        genre = str(ligne.get("type", "")).strip()
+        if genre in ("prefet", "prefet_agents"):
+            part_etat += taux or 0.0
+            prefet_a_un_taux |= genre == "prefet" and taux is not None
+        elif genre != "bailleur" and str(ligne.get("id", "")).strip() not in convertis:
+            part_autres += taux or 0.0
+    part_etat = part_etat if prefet_a_un_taux else prefet_taux
+    return max(1 - part_etat - part_autres, 0.0)
 
 
 def lire_csv(chemin: Path, obligatoire: bool = False) -> pd.DataFrame | None:

@@ -179,7 +179,7 @@ def _cellule(colonne: str, valeur: object) -> str:
 def _phrase_methode(conversion: pd.DataFrame, parametres: dict) -> str:
     methodes = sorted(set(conversion["methode"]))
     libelle = ", ".join(_LIBELLES_METHODE.get(m, m) for m in methodes) or "—"
-    phrase = f"Méthode de conversion : {libelle} (seed 000 : droits de suite × durée restante × taux de rotation)."
+    phrase = f"Méthode de conversion : {libelle} (droits de suite × durée restante × taux de rotation)."
     if "taux_rotation" in parametres:
         phrase += f" Taux de rotation du bailleur retenu : {_cellule('Taux de rotation', parametres['taux_rotation'])}."
     total = float(conversion["volume_du"].sum())

@@ -7,7 +7,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from flux_opt.conversion_instance import appliquer_objectifs, convertir_instance, lire_csv, objectifs_annee
+from flux_opt.conversion_instance import (
+    appliquer_objectifs,
+    convertir_instance,
+    lire_csv,
+    objectifs_annee,
+    part_disponible,
+)
 from flux_opt.conversion_rapport import (
     TITRE_SECTION,
     ecrire_excel,
@@ -156,6 +162,7 @@ id,nom,type,territoire,taux,logements,logements_reserves,gestion
 prefet,Préfet du Nord,prefet,,0.25,,,deleguee
 als,Action Logement Services,action_logement,,,,,deleguee
 ville,Ville de Lille,collectivite,59350,,,,directe
+metropole,Métropole européenne de Lille,collectivite,200093201,0.05,,,deleguee
 bailleur,Habitat Test,bailleur,,,,,deleguee
 """)
     _ecrire(tmp_path, "conventions.csv", """
@@ -173,7 +180,7 @@ def test_convertir_instance_reproduit_le_seed_et_tient_le_flux(instance: Path):
     volumes = resultat.conversion.set_index("reservataire")["volume_du"].to_dict()
     assert volumes == {"als": 960, "ville": 20}  # 3-year average rate = 10 %
     assert resultat.parametres["taux_rotation"] == pytest.approx(0.10)
-    assert resultat.parametres["part_max"] == pytest.approx(0.70)
+    assert resultat.parametres["part_max"] == pytest.approx(0.70)  # 1 − préfet 25 % − métropole 5 %
     lissage = resultat.lissage
     assert lissage.annees == [2025, 2026, 2027, 2028]
     assert lissage.annuel["flux_prevu"].tolist() == [600.0] * 4
@@ -189,7 +196,7 @@ def test_objectifs_annee_un_remplacent_logements_de_reservataires(instance: Path
     assert objectifs == {"als": 350, "ville": 0}
     reservataires = appliquer_objectifs(lire_csv(instance / "reservataires.csv"), objectifs)
     assert reservataires.set_index("id")["logements"].to_dict() == {
-        "prefet": "", "als": "350", "ville": "0", "bailleur": ""
+        "prefet": "", "als": "350", "ville": "0", "metropole": "", "bailleur": ""
     }
     assert reservataires["logements"].dtype == reservataires["id"].dtype  # still text, as read
     with pytest.raises(ValueError, match="inconnu"):
@@ -212,6 +219,16 @@ def test_reservataire_de_convention_inconnu_est_une_erreur(instance: Path):
         fichier.write("fantome,X-1,10,2030,\n")
     with pytest.raises(ValueError, match="absent\\(s\\) de reservataires.csv : fantome"):
         convertir_instance(instance)
+
+
+def test_part_disponible_sans_taux_prefet_prend_la_regle():
+    reservataires = pd.DataFrame({
+        "id": ["prefet", "agents", "als", "ville", "bailleur"],
+        "type": ["prefet", "prefet_agents", "action_logement", "collectivite", "bailleur"],
+        "taux": ["", "0.05", "0.10", "0.20", ""],
+    })
+    assert part_disponible(reservataires, {"als"}, 0.30) == pytest.approx(0.50)
+    assert part_disponible(None, {"als"}, 0.30) == pytest.approx(0.70)
 
 
 # ---------------------------------------------------------------- report outputs
