@@ -272,3 +272,19 @@ def test_html_signale_les_annees_impossibles():
                                 "methode": "convention"}])
     fragment = section_html(conversion, lissage)
     assert "ne peut pas être tenue en" in fragment and "class=\"alertes\"" in fragment
+
+
+EXEMPLE = Path(__file__).resolve().parents[1] / "instances" / "exemple"
+
+
+@pytest.mark.skipif(not (EXEMPLE / "conventions.csv").exists(), reason="instance d'exemple absente")
+@pytest.mark.parametrize("methode", ["globale", "convention"])
+def test_lissage_de_l_instance_exemple_tient_le_flux_chaque_annee(methode):
+    resultat = convertir_instance(EXEMPLE, methode=methode, annees=6)
+    lissage = resultat.lissage
+    assert len(lissage.annees) >= 6
+    for ligne in lissage.annuel.itertuples():
+        assert ligne.logements <= math.floor(resultat.parametres["part_max"] * ligne.flux_prevu + 1e-9)
+    dus = lissage.volumes.set_index("reservataire")["volume_entier"]
+    assert lissage.objectifs.sum(axis=1).to_dict() == dus.to_dict()
+    assert set(objectifs_annee(resultat)) == set(resultat.conversion["reservataire"])
