@@ -1,0 +1,290 @@
+"""Conversion of old stock conventions into a volume of relogements owed (DOMAIN.md §5).
+
+Seed 000 (Hauts-de-France framework) gives two methods that turn *droits de suite*
+(DS) into a number of *droits uniques* (relogements to perform):
+
+- méthode globale: Σ DS × (average remaining duration of the conventions) × rate,
+  the average duration being unweighted (sum of durations / number of conventions);
+- méthode par convention: Σ_i DS_i × remaining duration_i × rate_i.
+
+The turnover rate is the bailleur's average of the last three years, or a rate per
+typologie when the parties agreed one (seed 001, Thème 3). Pure functions on pandas
+DataFrames; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+Methode = Literal["globale", "convention"]
+METHODES: tuple[str, ...] = ("globale", "convention")
+
+# Columns of conventions.csv (FORMAT.md) plus the optional extensions handled here.
+COLONNES_OBLIGATOIRES = ("reservataire", "convention", "droits_de_suite")
+
+# Absorbs binary noise such as 1000 × 15 × 0.1 drifting away from 1 500.
+_DECIMALES = 9
+
+
+def taux_rotation_moyen(taux_par_annee: Mapping[int, float], nb_annees: int = 3) -> float:
+    """Average turnover rate of the last `nb_annees` years given (seed 000: last three).
+
+    With fewer years available, the average of those given is returned.
+    """
+    if not taux_par_annee:
+        raise ValueError("Aucun taux de rotation annuel fourni pour calculer la moyenne.")
+    annees = sorted((int(a) for a in taux_par_annee), reverse=True)[:nb_annees]
+    valeurs = [float(taux_par_annee[a]) for a in annees]
+    for annee, taux in zip(annees, valeurs):
+        _verifier_taux(taux, f"taux de rotation {annee}")
+    return round(sum(valeurs) / len(valeurs), _DECIMALES)
+
+
+def taux_article5(logements_reserves: float, parc_total: float) -> float:
+    """Article-5 default rate (decree of 20 Feb 2020): reserved dwellings ÷ total parc.
+
+    Applies when the parties agree nothing else (instruction §4.4).
+    """
+    if parc_total <= 0:
+        raise ValueError("Le parc total du bailleur doit être strictement positif.")
+    if logements_reserves < 0 or logements_reserves > parc_total:
+        raise ValueError(
+            f"Logements réservés ({logements_reserves}) hors de l'intervalle [0, parc total = {parc_total}]."
+        )
+    return logements_reserves / parc_total
+
+
+def detail_conventions(
+    conventions: pd.DataFrame,
+    taux_rotation: float,
+    annee: int,
+    taux_par_typologie: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """One row per convention with its remaining duration, rate and DS × duration × rate.
+
+    Remaining duration: `duree_restante` when given, else `annee_fin − annee` (never
+    negative: an expired convention owes nothing). Rate, in this order: the row's
+    `taux_rotation`, the rate of its `typologie` in `taux_par_typologie`, `taux_rotation`.
+    """
+    _verifier_colonnes(conventions)
+    _verifier_taux(taux_rotation, "taux de rotation du bailleur")
+    lignes = []
+    for position, ligne in enumerate(conventions.to_dict("records")):
+        numero = position + 2  # CSV line number (header is line 1)
+        droits = lire_nombre(ligne.get("droits_de_suite"), "droits_de_suite", numero)
+        if droits is None or droits < 0:
+            raise ValueError(f"conventions.csv, ligne {numero} : droits_de_suite manquant ou négatif.")
+        duree = _duree_restante(ligne, annee, numero)
+        taux = _taux_convention(ligne, taux_rotation, taux_par_typologie, numero)
+        lignes.append(
+            {
+                "reservataire": str(ligne["reservataire"]).strip(),
+                "convention": str(ligne["convention"]).strip(),
+                "typologie": str(ligne.get("typologie", "") or "").strip(),
+                "droits_de_suite": droits,
+                "duree_restante": duree,
+                "taux_rotation": taux,
+                "volume_du": round(droits * duree * taux, _DECIMALES),
+            }
+        )
+    colonnes = ["reservataire", "convention", "typologie", "droits_de_suite",
+                "duree_restante", "taux_rotation", "volume_du"]
+    return pd.DataFrame(lignes, columns=colonnes)
+
+
+def convertir(
+    conventions: pd.DataFrame,
+    taux_rotation: float,
+    methode: Methode,
+    annee: int,
+    taux_par_typologie: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Volume owed per réservataire (one row each, sorted by réservataire).
+
+    Columns: reservataire, conventions, droits_de_suite, duree_moyenne, taux_rotation,
+    volume_du, methode. `duree_moyenne` is the unweighted mean of the remaining
+    durations (seed 000). `taux_rotation` is the rate used by the méthode globale: the
+    DS-weighted mean of the conventions' rates (the bailleur's rate when they share it).
+    """
+    if methode not in METHODES:
+        raise ValueError(f"Méthode de conversion inconnue « {methode} » (attendu : globale ou convention).")
+    detail = detail_conventions(conventions, taux_rotation, annee, taux_par_typologie)
+    lignes = []
+    for reservataire, groupe in detail.groupby("reservataire", sort=True):
+        droits = float(groupe["droits_de_suite"].sum())
+        duree_moyenne = float(groupe["duree_restante"].mean())
+        taux = _taux_moyen_pondere(groupe, taux_rotation)
+        if methode == "globale":
+            volume = droits * duree_moyenne * taux
+        else:
+            volume = float(groupe["volume_du"].sum())
+        lignes.append(
+            {
+                "reservataire": reservataire,
+                "conventions": len(groupe),
+                "droits_de_suite": droits,
+                "duree_moyenne": round(duree_moyenne, _DECIMALES),
+                "taux_rotation": round(taux, _DECIMALES),
+                "volume_du": round(volume, _DECIMALES),
+                "methode": methode,
+            }
+        )
+    colonnes = ["reservataire", "conventions", "droits_de_suite", "duree_moyenne",
+                "taux_rotation", "volume_du", "methode"]
+    return pd.DataFrame(lignes, columns=colonnes)
+
+
+def arrondi(valeur: float) -> int:
+    """Round half up (1 500.5 → 1 501), tolerant to binary noise like the rest of flux-opt."""
+    return int(math.floor(valeur + 0.5 + 1e-9))
+
+
+def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
+    """Integers proportional to `valeurs` summing exactly to `total` (largest remainder).
+
+    Ties go to the earlier index label, so the result is deterministic.
+    """
+    if total < 0:
+        raise ValueError("Le total à répartir doit être positif ou nul.")
+    somme = float(valeurs.sum())
+    if (valeurs < 0).any() or (somme <= 0 and total > 0):
+        raise ValueError("La clé de répartition doit être positive et non nulle.")
+    if total == 0:
+        return pd.Series(0, index=valeurs.index, dtype="int64")
+    parts = valeurs.to_numpy(dtype=float) * total / somme
+    entiers = np.floor(parts + 1e-9).astype("int64")
+    restes = np.round(parts - entiers, _DECIMALES)
+    # Stable sort keeps index order among equal remainders.
+    gagnants = np.argsort(-restes, kind="stable")[: total - int(entiers.sum())]
+    entiers[gagnants] += 1
+    return pd.Series(entiers, index=valeurs.index, dtype="int64")
+
+
+def repartir_par_departement(
+    volume_regional: float, parc_par_departement: Mapping[str, float] | pd.Series
+) -> pd.Series:
+    """Split a region-wide volume pro rata of the bailleur's parc per département (seed 000 §3).
+
+    The volume is rounded half up, then split by largest remainder so that the
+    integers sum exactly to it. Index: département codes (strings), sorted.
+    """
+    parc = pd.Series(parc_par_departement, dtype=float)
+    parc.index = parc.index.map(str)
+    parc = parc.sort_index()
+    if parc.empty:
+        raise ValueError("Aucun département fourni pour répartir le volume.")
+    return plus_forts_restes(parc, arrondi(volume_regional)).rename("volume_du")
+
+
+def convertir_par_departement(
+    conventions: pd.DataFrame,
+    taux_rotation: float,
+    methode: Methode,
+    annee: int,
+    mode: Literal["departement", "region"],
+    parc_par_departement: Mapping[str, float] | pd.Series | None = None,
+    taux_par_typologie: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Conversion for a bailleur present in several départements (seed 000 §3).
+
+    - mode "departement": conventions carry a `departement` column; each département
+      is converted on its own conventions (real volumes).
+    - mode "region": all conventions are converted together, then each réservataire's
+      volume is split pro rata of `parc_par_departement` (integers summing exactly).
+
+    Columns: reservataire, departement, volume_du, methode.
+    """
+    if mode == "departement":
+        if "departement" not in conventions.columns:
+            raise ValueError("conventions.csv : colonne « departement » requise pour une conversion par département.")
+        morceaux = []
+        codes = conventions["departement"].astype(str).str.strip()
+        for code in sorted(codes.unique()):
+            partie = convertir(conventions[codes == code], taux_rotation, methode, annee, taux_par_typologie)
+            morceaux.append(partie.assign(departement=code))
+        resultat = pd.concat(morceaux, ignore_index=True)
+    elif mode == "region":
+        if parc_par_departement is None:
+            raise ValueError("Le parc par département est requis pour répartir un volume régional.")
+        regional = convertir(conventions, taux_rotation, methode, annee, taux_par_typologie)
+        morceaux = []
+        for ligne in regional.itertuples():
+            parts = repartir_par_departement(ligne.volume_du, parc_par_departement)
+            morceaux.append(pd.DataFrame({
+                "reservataire": ligne.reservataire,
+                "departement": parts.index,
+                "volume_du": parts.to_numpy(dtype=float),
+                "methode": methode,
+            }))
+        resultat = pd.concat(morceaux, ignore_index=True)
+    else:
+        raise ValueError(f"Mode multi-département inconnu « {mode} » (attendu : departement ou region).")
+    return resultat[["reservataire", "departement", "volume_du", "methode"]]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _verifier_colonnes(conventions: pd.DataFrame) -> None:
+    manquantes = [c for c in COLONNES_OBLIGATOIRES if c not in conventions.columns]
+    if manquantes:
+        raise ValueError(f"conventions.csv : colonne(s) manquante(s) : {', '.join(manquantes)}.")
+    if "annee_fin" not in conventions.columns and "duree_restante" not in conventions.columns:
+        raise ValueError("conventions.csv : il faut une colonne annee_fin ou duree_restante.")
+
+
+def _verifier_taux(taux: float, libelle: str) -> None:
+    if not (0 <= taux <= 1) or math.isnan(taux):
+        raise ValueError(f"Le {libelle} doit être compris entre 0 et 1 (reçu : {taux}).")
+
+
+def lire_nombre(valeur: object, champ: str, numero: int, fichier: str = "conventions.csv") -> float | None:
+    """Parse a number from a CSV cell (strings, French decimal comma); blank → None."""
+    if valeur is None:
+        return None
+    if isinstance(valeur, (int, float)):
+        return None if math.isnan(float(valeur)) else float(valeur)
+    texte = str(valeur).strip().replace("\u202f", "").replace(" ", "").replace(",", ".")
+    if texte == "" or texte.lower() == "nan":
+        return None
+    try:
+        return float(texte)
+    except ValueError:
+        raise ValueError(f"{fichier}, ligne {numero}, champ {champ} : « {valeur} » n'est pas un nombre.") from None
+
+
+def _duree_restante(ligne: Mapping, annee: int, numero: int) -> float:
+    duree = lire_nombre(ligne.get("duree_restante"), "duree_restante", numero)
+    if duree is None:
+        fin = lire_nombre(ligne.get("annee_fin"), "annee_fin", numero)
+        if fin is None:
+            raise ValueError(f"conventions.csv, ligne {numero} : ni duree_restante ni annee_fin.")
+        duree = fin - annee
+    return max(duree, 0.0)
+
+
+def _taux_convention(
+    ligne: Mapping, taux_bailleur: float, taux_par_typologie: Mapping[str, float] | None, numero: int
+) -> float:
+    taux = lire_nombre(ligne.get("taux_rotation"), "taux_rotation", numero)
+    typologie = str(ligne.get("typologie", "") or "").strip()
+    if taux is None and taux_par_typologie and typologie:
+        if typologie not in taux_par_typologie:
+            raise ValueError(f"conventions.csv, ligne {numero} : pas de taux de rotation pour la typologie {typologie}.")
+        taux = float(taux_par_typologie[typologie])
+    if taux is None:
+        taux = taux_bailleur
+    _verifier_taux(taux, f"taux de rotation (conventions.csv, ligne {numero})")
+    return taux
+
+
+def _taux_moyen_pondere(groupe: pd.DataFrame, taux_defaut: float) -> float:
+    droits = float(groupe["droits_de_suite"].sum())
+    if droits == 0:
+        return taux_defaut
+    return float((groupe["droits_de_suite"] * groupe["taux_rotation"]).sum()) / droits
