@@ -525,8 +525,11 @@ def check_uniformite_prefet(ref: Reference, plan: Plan, tol: float) -> list[Viol
         segments = {s for s in ref.flux if s[0] == commune}
         f_c = ref.flux_of({commune})
         g_c = state_dwellings(ref, plan, segments)
-        found += below("uniformite_prefet", commune, g_c, ceil_tol(rho * f_c - tau), tol)
-        found += exceeds("uniformite_prefet", commune, g_c, floor_tol(rho * f_c + tau), tol)
+        low, high = ceil_tol(rho * f_c - tau), floor_tol(rho * f_c + tau)
+        if low > high:  # τ < ½ left no integer: the band is floor..ceil of ρ F_c (orientation.md §3)
+            low, high = floor_tol(rho * f_c), ceil_tol(rho * f_c)
+        found += below("uniformite_prefet", commune, g_c, max(low, 0), tol)
+        found += exceeds("uniformite_prefet", commune, g_c, high, tol)
     return found
 
 
@@ -648,9 +651,11 @@ def check_publics_prioritaires(ref: Reference, plan: Plan, tol: float) -> list[V
         if r.type not in concerned and r.taux_prioritaires is None:
             continue
         rate = r.taux_prioritaires if r.taux_prioritaires is not None else ref.rules["prioritaires_min"]
+        if rate <= 0:
+            continue
         own = [a for a in plan.attributions if a.reservataire == r.id]
         priority = sum(a.value for a in own if a.category[1])
-        bound = rate * sum(a.value for a in own)
+        bound = rate * plan.by_reservataire(r.id)  # base: the réservataire's planned flux
         found += below("publics_prioritaires", r.id, priority, bound,
                        sum_tolerance(tol, len(own), bound))
     return found

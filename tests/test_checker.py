@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.checker import (
+from checker import (
     Violation,
     build_reference,
     check_plan,
@@ -49,7 +49,7 @@ from tests.checker import (
     rnd,
     violated_rows,
 )
-from tests.strategies import write_csv, write_toml
+from strategies import write_csv, write_toml
 
 EPCI = "200000001"
 PLAN_COLUMNS = ["commune", "epci", "qpv", "typologie", "financement", "reservataire", "logements"]
@@ -261,14 +261,14 @@ def test_attributions_without_a_pool_are_detected(instance, tmp_path):
 
 def test_cia_and_prioritaires_shortfalls_are_detected(instance, tmp_path):
     # BAIL's QPV attributions drop from 17 to 8: Q234 in QPV 8 < 0.50 × 20 = 10 (shortfall 2).
-    # PREF loses its prioritaires: 0 < 0.25 × 12 = 3 (shortfall 3).
+    # PREF loses its prioritaires: 0 < 0.25 × its 25 planned dwellings = 6.25 (shortfall 6.25).
     attributions = {**CORRECT_ATTRIBUTIONS, (T3_1, "BAIL", "q234", "non"): 8}
     del attributions[(T2_1, "PREF", "q1", "oui")]
     del attributions[(T2_2, "PREF", "q1", "oui")]
     found = check(instance, tmp_path, attributions=attributions)
     assert sorted(found, key=lambda v: v.famille) == [
         Violation("cia_qpv_q234", EPCI, pytest.approx(2.0)),
-        Violation("publics_prioritaires", "PREF", pytest.approx(3.0)),
+        Violation("publics_prioritaires", "PREF", pytest.approx(6.25)),
     ]
 
 
@@ -376,7 +376,7 @@ def test_targets_with_rates_and_remainder(tmp_path):
 def test_random_instances_are_readable(tmp_path):
     import random
 
-    from tests.strategies import write_random_instance
+    from strategies import write_random_instance
 
     for seed in range(30):
         for ample in (False, True):

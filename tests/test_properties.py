@@ -19,8 +19,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.checker import check_plan, violated_rows
-from tests.strategies import instance_dirs
+from checker import check_plan, violated_rows
+from strategies import instance_dirs
 
 PROPERTY_SETTINGS = settings(
     max_examples=40,
