@@ -356,7 +356,8 @@ def mixite_rates(ref: Reference, toml: dict, mixite_rows) -> None:
         )
         if legal:
             family = "cia_hors_qpv_q1" if critere == "q1" else "cia_qpv_q234"
-            ref.cia.setdefault(row["epci"], dict(defaults))[family] = parse_number(row["part_min"])
+            # an EPCI outside `[cia] epci` gets only the target its line states (orientation.md §3)
+            ref.cia.setdefault(row["epci"], {})[family] = parse_number(row["part_min"])
         else:
             ref.mixite.append((i, row))
 
@@ -619,6 +620,8 @@ def check_cia(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
     for epci, rates in sorted(ref.cia.items()):
         communes = ref.communes_of_epci(epci)
         for family, qpv, critere in (("cia_hors_qpv_q1", False, "q1"), ("cia_qpv_q234", True, "q234")):
+            if family not in rates:
+                continue
             base = sum(f for s, f in ref.flux.items() if s[0] in communes and s[2] == qpv)
             values = attributions_where(plan, communes, qpv, critere)
             bound = rates[family] * base

@@ -129,3 +129,6 @@ def main() -> None:
         err.print(f"[red]Erreur interne de flux-opt ({type(exc).__name__} : {exc}).[/red] "
                   "Les fichiers déjà écrits sont intacts. Relancer avec FLUX_OPT_DEBUG=1 pour le détail.")
         raise SystemExit(1)
+
+
+from flux_opt.cli import annexes  # noqa: E402,F401  (registers the other commands)

@@ -1,0 +1,29 @@
+"""Issue 4 acceptance: the year-1 targets of the lissage, plugged into `plan`, give a valid plan."""
+
+import shutil
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from checker import check_plan
+from flux_opt.cli import app
+from flux_opt.conversion_instance import appliquer_objectifs, convertir_instance, objectifs_annee
+
+from conftest import EXEMPLE
+
+
+def test_year_one_lissage_targets_feed_a_valid_plan(tmp_path):
+    result = convertir_instance(EXEMPLE, methode="convention", annees=6)
+    assert result.lissage.realisable
+    targets = objectifs_annee(result)
+    instance = tmp_path / "exemple"
+    shutil.copytree(EXEMPLE, instance)
+    table = pd.read_csv(instance / "reservataires.csv", dtype=str, keep_default_na=False)
+    appliquer_objectifs(table, targets).to_csv(instance / "reservataires.csv", index=False)
+    out = tmp_path / "plan"
+    run = CliRunner().invoke(app, ["plan", str(instance), "--sortie", str(out)])
+    assert run.exit_code == 0, run.output
+    objectifs = pd.read_csv(out / "objectifs.csv").set_index("reservataire")
+    for rid, n in targets.items():
+        assert objectifs.at[rid, "cible"] == n
+    assert check_plan(instance, out) == []
