@@ -21,5 +21,25 @@ def plan_instance(instance: Instance, moteur: str = "highs", duals: bool = True)
     return explain(make_result(model, solution))
 
 
-def plan_path(path: str | Path, moteur: str = "highs") -> Result:
-    return plan_instance(load_instance(path), moteur=moteur)
+def with_targets(instance: Instance, logements: dict[str, int]) -> Instance:
+    """The instance with some réservataires' `logements` for the year replaced (e.g. the lissage's)."""
+    rows = [r.model_copy(update={"logements": float(logements[r.id])}) if r.id in logements else r
+            for r in instance.reservataires]
+    return instance.model_copy(update={"reservataires": rows})
+
+
+def lissage_targets(path: str | Path, instance: Instance) -> dict[str, int]:
+    """This year's targets from the stock conversion and lissage of the instance (models/lissage.md)."""
+    from flux_opt.conversion_instance import convertir_instance, objectifs_annee
+
+    annee = instance.parametres.instance.annee
+    result = convertir_instance(Path(path))
+    years = list(result.lissage.objectifs.columns)
+    return objectifs_annee(result, annee if annee in years else None)
+
+
+def plan_path(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False) -> Result:
+    instance = load_instance(path)
+    if depuis_conversion:
+        instance = with_targets(instance, lissage_targets(path, instance))
+    return plan_instance(instance, moteur=moteur)

@@ -27,3 +27,14 @@ def test_year_one_lissage_targets_feed_a_valid_plan(tmp_path):
     for rid, n in targets.items():
         assert objectifs.at[rid, "cible"] == n
     assert check_plan(instance, out) == []
+
+
+def test_plan_option_takes_this_years_targets_from_the_lissage(tmp_path):
+    targets = objectifs_annee(convertir_instance(EXEMPLE))
+    run = CliRunner().invoke(app, ["plan", str(EXEMPLE), "--sortie", str(tmp_path), "--depuis-conversion"])
+    assert run.exit_code == 0, run.output
+    objectifs = pd.read_csv(tmp_path / "objectifs.csv").set_index("reservataire")
+    assert {rid: objectifs.at[rid, "cible"] for rid in targets} == targets
+    # The checker reads the instance's own reservataires.csv: only those targets differ.
+    assert {(v.famille, v.portee) for v in check_plan(EXEMPLE, tmp_path)} <= {
+        ("objectif_reservataire", rid) for rid in [*targets, "bailleur"]}

@@ -32,6 +32,8 @@ def plan_command(
     instance: INSTANCE,
     sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier où écrire le plan.")] = Path("sortie"),
     moteur: Annotated[str, typer.Option(help="highs (direct, rapide) ou pyomo (même modèle via Pyomo).")] = "highs",
+    depuis_conversion: Annotated[bool, typer.Option(
+        "--depuis-conversion", help="Objectifs de l'année pris dans le lissage du stock converti (conventions.csv).")] = False,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE."""
     from flux_opt.model.solve import SolveurSansSolution
@@ -44,7 +46,7 @@ def plan_command(
         raise typer.Exit(2)
     try:
         with console.status("Calcul du plan…"):
-            result = plan_path(instance, moteur=moteur)
+            result = plan_path(instance, moteur=moteur, depuis_conversion=depuis_conversion)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
