@@ -27,7 +27,7 @@ class ModelData:
     segments: pd.DataFrame  # s: commune, epci, qpv, typologie, financement, flux (> 0 only)
     reservataires: pd.DataFrame  # r: id, type, cible, base, plafond
     pairs: pd.DataFrame  # x index: r, s, reservataire, segment attributes, cell, link, part
-    links: pd.DataFrame  # (r, cell) with at least one pair: r, cell, commune, epci, typologie, qpv
+    links: pd.DataFrame  # link groups (r, zone, typologie, qpv): r, niveau, zone, epci, typologie, qpv
     pools: pd.DataFrame  # p: r, reservataire, zone, niveau, typologie, category, demandeurs, poids
     flows: pd.DataFrame  # y index: p, link, r, cell attributes, category
 
@@ -51,16 +51,32 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
     rate = np.divide(target, base, out=np.zeros_like(target), where=base > 0)
     pairs["part"] = np.ceil(rate[pairs["r"].to_numpy()] * pairs["flux"].to_numpy() - 1e-9)
 
-    pairs["link"] = pairs.groupby(["r", "cell"], sort=True).ngroup()
+    pools = _pools(instance, reservataires)
+    pairs["link"] = _link_groups(pairs, pools)
     links = (pairs.groupby("link", sort=True)
-             .agg(r=("r", "first"), cell=("cell", "first"), commune=("commune", "first"),
+             .agg(r=("r", "first"), niveau=("niveau", "first"), zone=("zone", "first"),
                   epci=("epci", "first"), typologie=("typologie", "first"), qpv=("qpv", "first"),
                   reservataire=("reservataire", "first"))
              .reset_index())
-
-    pools = _pools(instance, reservataires)
     flows = _flows(pools, links)
     return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows)
+
+
+def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame) -> np.ndarray:
+    """Group r's dwellings by (zone, typologie, qpv) for the link attributions ≤ dwellings.
+
+    The zone is the EPCI when, in that EPCI, r has only EPCI-level pools for that typologie:
+    the candidates then do not care which commune the dwelling is in, so one link row per
+    (r, EPCI, typologie, qpv) is exact and replaces one per commune (far fewer y columns).
+    Otherwise the zone is the commune."""
+    commune_pools = pools.loc[pools["niveau"] == "commune", ["r", "typologie", "zone"]]
+    epci_of = pairs.drop_duplicates("commune").set_index("commune")["epci"]
+    fine = set(zip(commune_pools["r"], commune_pools["typologie"], commune_pools["zone"].map(epci_of)))
+    is_fine = np.fromiter((k in fine for k in zip(pairs["r"], pairs["typologie"], pairs["epci"])),
+                          dtype=bool, count=len(pairs))
+    pairs["niveau"] = np.where(is_fine, "commune", "epci")
+    pairs["zone"] = np.where(is_fine, pairs["commune"], pairs["epci"])
+    return pairs.groupby(["r", "niveau", "zone", "typologie", "qpv"], sort=True).ngroup().to_numpy()
 
 
 def _pools(instance: Instance, reservataires: pd.DataFrame) -> pd.DataFrame:
@@ -77,11 +93,14 @@ def _pools(instance: Instance, reservataires: pd.DataFrame) -> pd.DataFrame:
 
 
 def _flows(pools: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
-    """y index: a pool may fill the (r, cell) links of its zone and typologie."""
-    columns = ["r", "typologie", "link", "commune", "epci", "qpv"]
+    """y index: a pool may fill the links of its zone and typologie (a commune pool the links of
+    its commune; an EPCI pool every link inside its EPCI)."""
+    columns = ["r", "typologie", "link", "epci", "qpv"]
+    commune_links = links.loc[links["niveau"] == "commune", columns + ["zone"]].rename(columns={"zone": "commune"})
     by_commune = pools.loc[pools["niveau"] == "commune"].merge(
-        links[columns], left_on=["r", "typologie", "zone"], right_on=["r", "typologie", "commune"])
+        commune_links, left_on=["r", "typologie", "zone"], right_on=["r", "typologie", "commune"])
     by_epci = pools.loc[pools["niveau"] == "epci"].merge(
         links[columns], left_on=["r", "typologie", "zone"], right_on=["r", "typologie", "epci"])
+    by_epci["commune"] = None
     flows = pd.concat([by_commune, by_epci], ignore_index=True).sort_values(["p", "link"], kind="stable")
     return flows.reset_index(drop=True)

@@ -207,9 +207,9 @@ def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     lp.add_constraints("demande", labels, rows, cols, vals, -INF, pools["demandeurs"].to_numpy(dtype=float),
                        nature="structurelle")
     links = d.links
-    link_labels = links[["reservataire", "commune", "typologie", "qpv"]].copy()
-    link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["commune"] + " "
-                             + links["typologie"] + " " + _qpv_word(links["qpv"]))
+    link_labels = links[["reservataire", "niveau", "zone", "typologie", "qpv"]].copy()
+    link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["niveau"] + " " + links["zone"]
+                             + " " + links["typologie"] + " " + _qpv_word(links["qpv"]))
     rows = np.concatenate([flows["link"].to_numpy(), d.pairs["link"].to_numpy()])
     cols = np.concatenate([v.y.columns, v.x.columns])
     vals = np.concatenate([np.ones(len(flows)), -np.ones(len(d.pairs))])
