@@ -52,11 +52,11 @@ def journal_de_l_annee(journal_df: pd.DataFrame, annee: int, jour: date) -> pd.D
     release was cut off (a dwelling released in December of the year before)."""
     if not len(journal_df):
         return journal_df
-    df = avec_cycles(journal_df[journal_df["horodatage"] <= pd.Timestamp(datetime.combine(jour, datetime.max.time()))])
+    jusqu_a = journal_df[journal_df["horodatage"] <= pd.Timestamp(datetime.combine(jour, datetime.max.time()))]
+    df = avec_cycles(jusqu_a)  # positional index, row for row with `jusqu_a`
     liberation = df.loc[df["evenement"] == "liberation"].set_index(["logement_id", "cycle"])["horodatage"]
-    debut = df.set_index(["logement_id", "cycle"]).index.map(liberation.to_dict())
-    garde = pd.Series(debut, index=df.index) >= pd.Timestamp(date(annee, 1, 1))
-    return journal_df.loc[df.index[garde.to_numpy()]]
+    debut = pd.Series(df.set_index(["logement_id", "cycle"]).index.map(liberation.to_dict()))
+    return jusqu_a[(debut >= pd.Timestamp(date(annee, 1, 1))).to_numpy()]
 
 
 def liberes_par_segment(journal_df: pd.DataFrame) -> pd.DataFrame:
