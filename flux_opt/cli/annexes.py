@@ -184,8 +184,9 @@ def orienter_command(
     if len(ranking):
         console.print(f"Proposition : [bold]{ranking.iloc[0].reservataire}[/bold] — {ranking.iloc[0].raison}.")
     console.print(frame_table(_classement_fr(ranking), "Pré-orientation : classement des réservataires"))
-    if reoptimiser_ and sortie:
-        console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold].")
+    if sortie:
+        console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if reoptimiser_ else
+                      f"Pas de ré-optimisation : rien n'est écrit dans {sortie}.")
 
 
 NIVEAUX_FR = {"segment": "segment", "commune_typologie_qpv": "commune × typologie × QPV",
