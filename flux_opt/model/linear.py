@@ -158,5 +158,15 @@ class LinearProgram:
     def block(self, name: str) -> VariableBlock:
         return next(b for b in self.variables if b.name == name)
 
+    def set_column_bounds(self, block_name: str, lower=None, upper=None) -> None:
+        """Replace the bounds of one variable block (scalar or one value per variable), e.g. the
+        re-optimisation's x ≥ dwellings already oriented. None keeps the current bound."""
+        i = next(k for k, b in enumerate(self.variables) if b.name == block_name)
+        n = self.variables[i].size
+        if lower is not None:
+            self._lb[i] = np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy()
+        if upper is not None:
+            self._ub[i] = np.broadcast_to(np.asarray(upper, dtype=float), (n,)).copy()
+
     def families(self) -> list[str]:
         return list(dict.fromkeys(b.famille for b in self.constraints))
