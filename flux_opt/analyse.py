@@ -203,8 +203,17 @@ def binding_table(rows: pd.DataFrame) -> pd.DataFrame:
 def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]:
     """The few sentences a user reads first: violations, costly rules, shortfalls."""
     reasons = [f"Règle non tenue — {row.explication}" for row in e.violations.itertuples()]
-    for row in e.couts.dropna(subset=["gain_adequation_ponderee"]).itertuples():
-        reasons.append(cost_sentence(row))
+    costs = e.couts.dropna(subset=["gain_adequation_ponderee"])
+    free = []
+    for row in costs.itertuples():
+        changes_violations = abs(row.violation_totale - row.violation_avant) > 1e-6
+        if abs(row.gain_adequation_ponderee) > 1e-3 or changes_violations:
+            reasons.append(cost_sentence(row))
+        elif row.variante == "supprimée":
+            free.append(f"« {NAMES.get(row.famille, row.famille)} »")
+    if free:
+        reasons.append("Sans effet sur l'adéquation (nouvelle résolution exacte) : supprimer " + ", ".join(free)
+                       + " ne placerait aucun ménage de plus ; ces règles sont saturées sans rien coûter.")
     strong = e.saturees.loc[e.saturees["valeur_marginale"] > 1e-3].head(n_binding)
     reasons += [f"Règle saturée — {row.explication}" for row in strong.itertuples()]
     if len(e.vacance):

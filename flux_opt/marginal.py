@@ -111,7 +111,8 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
             else:
                 move = _relax_move(i, lower[i], upper[i], value[i])
                 gain, way = probe.gain([move]), ("plafond" if move[2] != upper[i] else "minimum")
-            marginal[i] = max(round(gain, 6), 0.0) if np.isfinite(gain) else np.nan
+            # Below the stabilising weight (1e-3 per dwelling) a gain is tie-breaking noise, not fit.
+            marginal[i] = (round(gain, 4) if gain >= 1e-3 else 0.0) if np.isfinite(gain) else np.nan
             sens[i] = way
     return pd.DataFrame({"valeur_marginale": marginal, "sens": sens, "lp_marginal": source,
                          "dual": np.round(dual, 6)})

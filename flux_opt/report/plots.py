@@ -36,10 +36,11 @@ def targets_plot(objectifs: pd.DataFrame) -> str:
     ax.barh(y - 0.2, t["logements"], height=0.4, color=colors, label="plan")
     for yi, (c, p) in enumerate(zip(t["cible"], t["logements"])):
         ax.text(max(c, p) * 1.01 + 0.5, yi, f"{p} / {c}", va="center", fontsize=8)
+    ax.set_xlim(0, max(1, t["cible"].max(), t["logements"].max()) * 1.15)
     ax.set_yticks(y, t["reservataire"])
     ax.set_xlabel("logements")
     ax.set_title("Objectif et plan par réservataire (rouge : écart)")
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -56,7 +57,7 @@ def communes_plot(communes: pd.DataFrame) -> str:
     ax.set_yticks(y, t["libelle"])
     ax.set_xlabel("logements")
     ax.set_title("Adéquation par commune")
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -73,7 +74,7 @@ def qpv_plot(qpv: pd.DataFrame) -> str:
     ax.set_xlim(0, 100)
     ax.set_xlabel("% des logements orientés")
     ax.set_title("Parts QPV / hors QPV par réservataire")
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -85,13 +86,22 @@ def mixity_plot(shares: pd.DataFrame) -> str:
     fig, ax = plt.subplots(figsize=(8.5, _height(len(t))))
     colors = [RED if s == "violee" else (ORANGE if s == "saturee" else GREEN) for s in t["statut"]]
     ax.barh(y, t["part_prevue"].fillna(0) * 100, color=colors, label="part prévue")
+    for yi, (share, minimum) in enumerate(zip(t["part_prevue"].fillna(0), t["part_min"])):
+        ax.text(max(share, minimum) * 100 + 1, yi, f"{100 * share:.0f} % (min. {100 * minimum:.0f} %)",
+                va="center", fontsize=8)
+    ax.set_xlim(0, 125)
     ax.scatter(t["part_min"] * 100, y, marker="|", s=400, color="black", zorder=3, label="minimum")
     ax.set_yticks(y, [_short(p) for p in t["libelle"]], fontsize=8)
     ax.set_xlabel("% des logements de la portée")
     ax.set_title("Objectifs de mixité : minimum et plan (rouge : non tenu, orange : saturé)")
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
+
+
+def _legend(ax) -> None:
+    height = ax.figure.get_figheight() * ax.get_position().height
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.75 / height), ncol=3, fontsize=8, frameon=False)
 
 
 def _short(text: str, width: int = 60) -> str:

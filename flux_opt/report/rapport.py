@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from flux_opt.analyse import Explanation
-from flux_opt.explain import STATUS, share_table
+from flux_opt.explain import STATUS, fr_number, fr_number_fine, share_table
 from flux_opt.report import plots
 from flux_opt.result import Result
 
@@ -72,15 +72,16 @@ def qpv_table(result: Result) -> pd.DataFrame:
 def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
     r = result.resume
     violated = ", ".join(r.get("regles_violees", [])) or "aucune"
+    n = fr_number
     lines = [
         ("Instance", r.get("instance")), ("Bailleur", r.get("bailleur")), ("Département", r.get("departement")),
-        ("Année", r.get("annee")), ("Libérations prévues (A)", r.get("liberations_prevues")),
-        ("Exclusions (B)", r.get("exclusions")), ("Flux annuel C", r.get("flux")),
-        ("Attributions prévues", r.get("attributions_prevues")),
-        ("Adéquation (part des logements avec un candidat)", f"{100 * r.get('adequation', 0):.1f} %"),
+        ("Année", r.get("annee")), ("Libérations prévues (A)", n(r.get("liberations_prevues"))),
+        ("Exclusions (B)", n(r.get("exclusions"))), ("Flux annuel C", n(r.get("flux"))),
+        ("Attributions prévues", n(r.get("attributions_prevues"))),
+        ("Adéquation (part des logements avec un candidat)", f"{100 * r.get('adequation', 0):.1f} %".replace(".", ",")),
         ("Règles non tenues", violated), ("Statut du solveur", r.get("statut_solveur")),
-        ("Écart d'optimalité", r.get("ecart_optimalite")),
-        ("Durée de l'analyse (s)", explanation.temps_s.get("total")),
+        ("Écart d'optimalité", fr_number_fine(r.get("ecart_optimalite") or 0.0)),
+        ("Durée de l'analyse (s)", fr_number_fine(explanation.temps_s.get("total", 0.0))),
     ]
     return pd.DataFrame(lines, columns=["Indicateur", "Valeur"]).astype({"Valeur": str})
 
@@ -166,16 +167,30 @@ footer{text-align:center;color:#7b8794;font-size:12px;margin:24px 0}
 """
 
 
+PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV")
+
+
+def _percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shares read as percentages in the HTML page (the workbook keeps numbers)."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in PERCENT:
+            out[column] = pd.to_numeric(out[column], errors="coerce").map(
+                lambda v: "" if pd.isna(v) else f"{100 * v:.1f} %".replace(".", ","))
+    return out
+
+
 def _html_table(frame: pd.DataFrame, max_rows: int | None = None) -> str:
-    shown = frame if max_rows is None else frame.head(max_rows)
+    shown = _percent(frame if max_rows is None else frame.head(max_rows))
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     body = []
     for row in shown.itertuples(index=False):
         cells = []
-        for v in row:
-            numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
+        for column, v in zip(shown.columns, row):
+            numeric = column != "Valeur" and (
+                (isinstance(v, (int, float)) and not isinstance(v, bool)) or str(v).endswith(" %"))
             text = "" if v is None or (isinstance(v, float) and pd.isna(v)) else (
-                f"{v:.4g}".replace(".", ",") if isinstance(v, float) else str(v))
+                fr_number_fine(v) if isinstance(v, float) else str(v))
             cells.append(f'<td class="num">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = ""
@@ -219,7 +234,9 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
     t = report_tables(result, explanation)
     r = result.resume
     communes = commune_table(result)
-    shares = share_table(result).assign(libelle=lambda s: s["regle"] + " — " + s["portee"])
+    shares = share_table(result)
+    shares["libelle"] = shares["regle"] + " — " + shares["portee"].str.replace(
+        " tous réservataires", "").str.replace(r" critère \S+$", "", regex=True).str.replace("réservataire ", "")
     reasons = "".join(f'<li class="{"bad" if x.startswith("Règle non tenue") else ""}">{html.escape(x)}</li>'
                       for x in explanation.raisons)
     title = f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}"
@@ -231,7 +248,8 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
         f"<section><h2>Synthèse</h2>{_cards(result, explanation)}{_html_table(t['synthese'].frame)}</section>",
         f'<section><h2>Les raisons principales</h2><ul class="reasons">{reasons}</ul></section>',
         _section(t["objectifs"], image=plots.targets_plot(result.objectifs)),
-        _section(t["violations"]),
+        _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
+                       t["violations"].note)),
         _section(t["couts"], intro="Chaque ligne résout de nouveau le plan entier avec la règle relâchée "
                                    "ou supprimée : le gain indiqué est exact, pas une estimation."),
         _section(t["familles"]),
