@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flux_opt.explain import NAMES, PREFET_GROUP, explain, fr_number, fr_number_fine
+from flux_opt.explain import NAMES, explain, fr_number, fr_number_fine
 from flux_opt.marginal import RELAXABLE, marginal_values, rule_costs
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
 from flux_opt.result import SOURCES, Result, published_mask
 from flux_opt.shortfalls import unmet_demand, vacancy_risk, violation_causes
 
-STRUCTURAL = ("conservation", "demande")
 TABLES = ("familles", "reservataires", "couts", "violations", "saturees", "vacance", "demande_non_servie")
 EXPLICATION_JSON = "explication.json"
 
@@ -258,7 +257,7 @@ def cost_sentence(row) -> str:
     return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} (nouvelle résolution exacte)."
 
 
-__all__ = ["Explanation", "analyse", "family_table", "reservataire_table", "PREFET_GROUP", "EXPLICATION_JSON"]
+__all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reservataire_table", "EXPLICATION_JSON"]
 
 
 # ----------------------------------------------------------------------------- whole pipeline

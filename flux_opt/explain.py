@@ -237,11 +237,6 @@ def explain(result: Result, model=None, causes: dict[int, str] | None = None) ->
     return result
 
 
-def rows_frame(result: Result) -> pd.DataFrame:
-    """Published rows with their sentence, for the reports."""
-    return result.rows.loc[published_mask(result.rows)]
-
-
 def share_table(result: Result) -> pd.DataFrame:
     """Mixity targets versus plan: one line per CIA / mixité / publics prioritaires row, with the
     planned count, its base (dwellings), the planned share and the minimum share."""

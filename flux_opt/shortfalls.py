@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from flux_opt.explain import CRITERE, PREFET_GROUP, ZONE, fr_number, fr_percent
+from flux_opt.explain import PREFET_GROUP, ZONE, fr_number, fr_percent
 from flux_opt.model.build import OrientationModel
 from flux_opt.result import Result
 
@@ -141,7 +141,7 @@ def _elsewhere(model: OrientationModel, epci: str, critere: str) -> str:
     pools = d.pools.loc[d.pools["zone"].isin(communes | {epci}) & _criterion(d.pools, critere)]
     total = float(pools["demandeurs"].sum())
     if total == 0:
-        return f"le fichier demande.csv n'en contient aucun dans cet EPCI"
+        return "le fichier demande.csv n'en contient aucun dans cet EPCI"
     zones = ", ".join(sorted(pools["zone"].unique()))
     return f"les {fr_number(total)} demandeurs {CANDIDATE.get(critere, critere)} de l'EPCI visent {zones}"
 

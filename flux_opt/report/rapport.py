@@ -47,7 +47,7 @@ def commune_table(result: Result) -> pd.DataFrame:
     table["adequation"] = (table["attributions_prevues"] / table["logements"]).round(4)
     names = _commune_names(result)
     table = table.reset_index()
-    table["nom"] = table["commune"].map(names).fillna("")
+    table["nom"] = [names.get(c, "") for c in table["commune"]]
     table["libelle"] = table["commune"] + table["nom"].map(lambda n: f" {n}" if n else "")
     return table
 
