@@ -34,11 +34,16 @@ def plan_command(
     moteur: Annotated[str, typer.Option(help="highs (direct, rapide) ou pyomo (même modèle via Pyomo).")] = "highs",
     depuis_conversion: Annotated[bool, typer.Option(
         "--depuis-conversion", help="Objectifs de l'année pris dans le lissage du stock converti (conventions.csv).")] = False,
+    analyse: Annotated[bool, typer.Option(
+        "--analyse/--sans-analyse",
+        help="Calculer le coût exact des règles les plus contraignantes (nouvelles résolutions) ; "
+             "--sans-analyse pour les grandes instances.")] = True,
 ):
-    """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE."""
+    """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
+    from flux_opt.analyse import plan_and_explain
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.pipeline import plan_path
     from flux_opt.report.exports import write_plan
+    from flux_opt.report.rapport import report_writers
     from flux_opt.report.terminal import plan_summary
 
     if moteur not in ("highs", "pyomo"):
@@ -46,15 +51,17 @@ def plan_command(
         raise typer.Exit(2)
     try:
         with console.status("Calcul du plan…"):
-            result = plan_path(instance, moteur=moteur, depuis_conversion=depuis_conversion)
+            result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
+                                                   couts=analyse)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
-    write_plan(result, sortie)
+    write_plan(result, sortie, extra=report_writers(result, explanation))
     console.print(plan_summary(result))
-    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold].")
+    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
+                  f"raisons : flux-opt expliquer {sortie}).")
     raise typer.Exit(result.exit_code)
 
 
@@ -134,3 +141,4 @@ def main() -> None:
 
 
 from flux_opt.cli import annexes  # noqa: E402,F401  (registers the other commands)
+from flux_opt.cli import explication  # noqa: E402,F401

@@ -1,0 +1,230 @@
+"""Marginal values of the rules and the honest cost of a rule by re-solving (models/explication.md).
+
+Marginal value of a binding rule = gain of objective when its bound is relaxed by one unit
+(one dwelling, one attribution, one candidate), measured by re-solving an LP (warm-started,
+so each probe costs a few simplex iterations). Which LP:
+- rules on dwellings only (caps, uniformity, hors-QPV, targets, indicative targets): the LP
+  relaxation of the MIP with the elastic slacks fixed at their optimal values. With x fixed
+  these rows would have no room at all: their dual there is 0, which says nothing.
+- rules that count attributions (demand pools, CIA, mixité, publics prioritaires): the LP with
+  the orientation x (and the elastics) fixed: the exact sensitivity of the attributions at this plan.
+A one-unit probe rather than the row dual because the orientation LP is highly degenerate
+(a réservataire's cap and target bind on the same dwellings: the dual splits arbitrarily between
+them). The row dual is kept beside it (`dual`) for reference.
+
+Both remain local, LP figures. `rule_costs` re-solves the MIP with one family relaxed by one
+point of rate (or one dwelling of tolerance) or removed, and reports the exact change of fit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+import pandas as pd
+
+from flux_opt.model.build import OrientationModel
+from flux_opt.model.highs_backend import SolverOptions, new_highs, pass_program
+from flux_opt.model.solve import Solution, solver_options
+
+RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
+# Families a negotiation can change (structural rows — conservation, demand — are facts, not rules).
+RELAXABLE = ("plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv", "plafond_collectivite",
+             "objectif_reservataire", "objectif_indicatif", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite",
+             "publics_prioritaires")
+# Families whose rows count attributions (y): probed in the LP with x fixed.
+ON_ATTRIBUTIONS = ("demande", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
+BIG = highspy.kHighsInf
+
+
+class _ProbedLP:
+    """One LP kept in HiGHS; bounds are moved, re-solved from the last basis, and moved back."""
+
+    def __init__(self, model: OrientationModel, values: np.ndarray, fixed: np.ndarray, options: SolverOptions):
+        lp = model.lp
+        lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
+        lower[fixed], upper[fixed] = values[fixed], values[fixed]
+        self.h = new_highs(options)
+        pass_program(self.h, lp, integer=np.zeros(lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
+        self.h.run()
+        self.ok = self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        self.base = self.h.getInfo().objective_function_value if self.ok else float("nan")
+        self.duals = np.asarray(self.h.getSolution().row_dual) if self.ok else None
+        self.row_lower, self.row_upper = lp.row_lower, lp.row_upper
+
+    def gain(self, moves: list[tuple[int, float, float]]) -> float:
+        """Objective gain when rows get new (lower, upper) bounds; NaN if the LP is not optimal."""
+        if not self.ok:
+            return float("nan")
+        self._set(moves)
+        self.h.run()
+        ok = self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        value = self.h.getInfo().objective_function_value - self.base if ok else float("nan")
+        self._set([(i, self.row_lower[i], self.row_upper[i]) for i, _, _ in moves])
+        return value
+
+    def _set(self, moves) -> None:
+        for i, lo, up in moves:
+            self.h.changeRowBounds(int(i), lo if np.isfinite(lo) else -BIG, up if np.isfinite(up) else BIG)
+
+
+def _relax_move(i: int, lo: float, up: float, value: float) -> tuple[int, float, float]:
+    """One unit of room on the binding side of row i."""
+    if np.isfinite(up) and (not np.isfinite(lo) or abs(value - up) <= abs(value - lo)):
+        return i, lo, up + 1
+    return i, lo - 1, up
+
+
+def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFrame,
+                    options: SolverOptions | None = None) -> pd.DataFrame:
+    """valeur_marginale (≥ 0), sens (which way), lp_marginal and the raw dual for every row.
+
+    `rows` is result.rows (statut, valeur, bounds), in model row order. Only binding or violated
+    rows are probed; slack rows have marginal value 0."""
+    options = options or solver_options(model)
+    lp = model.lp
+    values = solution.values
+    relaxed = _ProbedLP(model, values, lp.elastic, options)
+    fixed = _ProbedLP(model, values, lp.integer | lp.elastic, options)
+    n = lp.num_rows
+    bailleur_row = _bailleur_target_row(model)
+    status = rows["statut"].to_numpy()
+    published = rows["publie"].to_numpy(dtype=bool)
+    lower, upper = rows["borne_inf"].to_numpy(dtype=float), rows["borne_sup"].to_numpy(dtype=float)
+    value = rows["valeur"].to_numpy(dtype=float)
+    marginal, sens = np.zeros(n), np.full(n, "", dtype=object)
+    source, dual = np.full(n, NOT_APPLICABLE, dtype=object), np.full(n, np.nan)
+    for block in lp.constraints:
+        if block.famille == "conservation" or block.famille not in RELAXABLE + ("demande",):
+            continue  # the flux is a fact (models/explication.md); stabilisation is not a rule
+        probe = fixed if block.famille in ON_ATTRIBUTIONS else relaxed
+        idx = np.arange(block.start, block.start + block.size)
+        source[idx] = FIXED_X if probe is fixed else RELAXATION
+        if probe.duals is not None:
+            dual[idx] = probe.duals[idx]
+        for i in idx[(status[idx] != "lache") & published[idx]]:
+            if block.famille == "demande":  # many rows, a clean LP in y: the dual is the probe
+                gain, way = abs(dual[i]), "plafond"
+            elif block.famille == "objectif_reservataire":
+                gain, way = _target_gain(probe, i, bailleur_row, lower[i])
+            else:
+                move = _relax_move(i, lower[i], upper[i], value[i])
+                gain, way = probe.gain([move]), ("plafond" if move[2] != upper[i] else "minimum")
+            # Below the stabilising weight (1e-3 per dwelling) a gain is tie-breaking noise, not fit.
+            marginal[i] = (round(gain, 4) if gain >= 1e-3 else 0.0) if np.isfinite(gain) else np.nan
+            sens[i] = way
+    return pd.DataFrame({"valeur_marginale": marginal, "sens": sens, "lp_marginal": source,
+                         "dual": np.round(dual, 6)})
+
+
+def _bailleur_target_row(model: OrientationModel) -> int | None:
+    type_of = model.data.reservataires.set_index("id")["type"]
+    for block in model.lp.constraints:
+        if block.famille == "objectif_reservataire":
+            hits = np.flatnonzero((block.labels["reservataire"].map(type_of) == "bailleur").to_numpy())
+            return int(block.start + hits[0]) if len(hits) == 1 else None
+    return None
+
+
+def _target_gain(probe: _ProbedLP, i: int, bailleur: int | None, target: float) -> tuple[float, str]:
+    """The targets sum to the flux: one target moves only against the bailleur's remainder.
+    Gain of the better of: one dwelling from the bailleur to r, or one from r to the bailleur."""
+    if bailleur is None or i == bailleur:
+        return float("nan"), ""
+    b = probe.row_lower[bailleur]
+    more = probe.gain([(i, target + 1, target + 1), (bailleur, b - 1, b - 1)])
+    less = probe.gain([(i, target - 1, target - 1), (bailleur, b + 1, b + 1)]) if target >= 1 else float("nan")
+    if np.nan_to_num(less, nan=-np.inf) > np.nan_to_num(more, nan=-np.inf):
+        return less, "moins"
+    return more, "plus"
+
+
+# ----------------------------------------------------------------------------- honest costs
+
+def family_rows(model: OrientationModel, famille: str) -> np.ndarray:
+    return np.concatenate([np.arange(b.start, b.start + b.size) for b in model.lp.constraints
+                           if b.famille == famille] or [np.zeros(0, dtype=np.int64)])
+
+
+def _fit(model: OrientationModel, values: np.ndarray) -> tuple[float, float]:
+    y = values[model.vars.y.columns]
+    return float(y @ model.data.flows["poids"].to_numpy(dtype=float)), float(y.sum())
+
+
+def one_point_bounds(famille: str, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row bounds of the family relaxed by one point of rate (or one dwelling of tolerance).
+
+    `rows`: the family's lines of result.rows (borne_inf, borne_sup, point_logements).
+    None when a point of rate is not a change of bounds (the rate is a coefficient)."""
+    lower, upper = rows["borne_inf"].to_numpy(dtype=float), rows["borne_sup"].to_numpy(dtype=float)
+    point = rows["point_logements"].to_numpy(dtype=float) if "point_logements" in rows else np.full(len(rows), np.nan)
+    if famille == "uniformite_prefet":
+        return np.maximum(lower - 1, 0), upper + 1
+    if famille in ("plafond_prefet", "plafond_agents", "plafond_collectivite"):
+        return lower, upper + point
+    if famille in ("prefet_hors_qpv", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
+        if np.isnan(point).any() or (lower == 0).any():  # reading "part" / scoped target: a coefficient
+            return None
+        return lower - point, upper
+    return None
+
+
+def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lower: np.ndarray,
+             upper: np.ndarray, options: SolverOptions) -> dict:
+    lp = model.lp
+    h = new_highs(options)
+    pass_program(h, lp)
+    big = highspy.kHighsInf
+    h.changeRowsBounds(len(rows), rows.astype(np.int32), np.where(np.isfinite(lower), lower, -big),
+                       np.where(np.isfinite(upper), upper, big))
+    # The current plan stays feasible when a rule is relaxed: start from it.
+    start = highspy.HighsSolution()
+    start.col_value = list(solution.values)
+    h.setSolution(start)
+    t0 = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - t0
+    info = h.getInfo()
+    if info.primal_solution_status != 2:
+        return {"statut_solveur": h.modelStatusToString(h.getModelStatus()), "temps_s": round(seconds, 3)}
+    values = np.asarray(h.getSolution().col_value)
+    x_cols = model.vars.x.columns
+    moved = float(np.abs(np.round(values[x_cols]) - solution.values[x_cols]).sum() / 2)
+    fit, count = _fit(model, values)
+    return {"adequation_ponderee": fit, "attributions": count, "logements_deplaces": moved,
+            "violation_totale": float(values[lp.elastic].sum()),
+            "statut_solveur": h.modelStatusToString(h.getModelStatus()), "temps_s": round(seconds, 3)}
+
+
+COST_COLUMNS = ["famille", "variante", "gain_attributions", "gain_adequation_ponderee", "attributions",
+                "adequation_ponderee", "logements_deplaces", "violation_avant", "violation_totale",
+                "statut_solveur", "temps_s"]
+
+
+def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, familles: list[str],
+               options: SolverOptions | None = None) -> pd.DataFrame:
+    """Re-solve the MIP with each family relaxed by one point and removed; exact gains in fit.
+
+    `rows` is result.rows (with `point_logements`), aligned with the model's rows."""
+    options = options or solver_options(model)
+    base_fit, base_count = _fit(model, solution.values)
+    base_violation = float(solution.values[model.lp.elastic].sum())
+    out = []
+    for famille in familles:
+        idx = family_rows(model, famille)
+        if len(idx) == 0:
+            continue
+        variants = {"supprimée": (np.full(len(idx), -np.inf), np.full(len(idx), np.inf))}
+        point = one_point_bounds(famille, rows.iloc[idx])
+        if point is not None:
+            variants = {"relâchée d'un point": point, **variants}
+        for variant, (lower, upper) in variants.items():
+            res = _resolve(model, solution, idx, lower, upper, options)
+            line = {"famille": famille, "variante": variant, **res}
+            if "adequation_ponderee" in res:
+                line["gain_adequation_ponderee"] = round(res["adequation_ponderee"] - base_fit, 4)
+                line["gain_attributions"] = round(res["attributions"] - base_count, 4)
+                line["violation_avant"] = round(base_violation, 4)
+            out.append(line)
+    return pd.DataFrame(out, columns=COST_COLUMNS)

@@ -1,0 +1,345 @@
+"""Explanations: every binding or violated rule has a sentence whose figures match an independent
+computation from plan.csv / attributions.csv; causes of violations; exact rule costs by re-solve."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flux_opt.analyse import Explanation, analyse, plan_and_explain
+from flux_opt.assiette import compute_flux
+from flux_opt.cli import app
+from flux_opt.marginal import rule_costs
+from flux_opt.model.build import build_model
+from flux_opt.model.solve import solve
+from flux_opt.report.exports import write_plan
+from flux_opt.report.rapport import report_writers
+from flux_opt.result import make_result
+from flux_opt.schema import load_instance
+from flux_opt.targets import compute_targets
+
+from conftest import EXEMPLE, SURCONTRAINT
+
+
+# ----------------------------------------------------------------------------- independent helpers
+
+def fmt(v: float) -> str:
+    """French number as the report should print it (independent of flux_opt.explain)."""
+    if abs(v - round(v)) < 0.05:
+        return f"{int(round(v)):,}".replace(",", " ")
+    return f"{v:,.1f}".replace(",", " ").replace(".", ",")
+
+
+def pct(share: float) -> str:
+    return f"{100 * share:.1f}".replace(".", ",") + " %"
+
+
+def read(folder, name):
+    return pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+
+
+class Plan:
+    def __init__(self, folder, instance_dir):
+        self.plan = read(folder, "plan.csv").astype({"logements": int})
+        self.att = read(folder, "attributions.csv").astype({"attributions_prevues": float})
+        self.rules = read(folder, "contraintes.csv")
+        self.objectifs = read(folder, "objectifs.csv")
+        self.res = read(instance_dir, "reservataires.csv")
+        self.demande = read(instance_dir, "demande.csv")
+        self.types = dict(zip(self.res["id"], self.res["type"]))
+
+    def x(self, **f) -> float:
+        return float(_filter(self.plan, f)["logements"].sum())
+
+    def y(self, **f) -> float:
+        return float(_filter(self.att, f)["attributions_prevues"].sum())
+
+    def prefet(self, **f) -> float:
+        group = [r for r, t in self.types.items() if t in ("prefet", "prefet_agents")]
+        p = _filter(self.plan, f)
+        return float(p.loc[p["reservataire"].isin(group), "logements"].sum())
+
+
+def _filter(frame, f):
+    for k, v in f.items():
+        frame = frame.loc[frame[k].isin(v)] if isinstance(v, (list, set, tuple)) else frame.loc[frame[k] == v]
+    return frame
+
+
+def expected_figures(p: Plan, row) -> list[str]:
+    """The figures a sentence must quote, computed from the plan files and the instance only."""
+    family, scope = row["contrainte"], row["portee"]
+    total = p.plan["logements"].sum()
+    if family == "conservation":
+        _, commune, typ, *rest = scope.split(" ")
+        qpv = "non" if rest[0] == "hors" else "oui"
+        return [f"{fmt(p.x(commune=commune, typologie=typ, qpv=qpv, financement=rest[-1]))} logement"]
+    if family == "plafond_prefet":
+        v = p.prefet()
+        return [f"reçoit {fmt(v)} logements", pct(v / total), f"flux annuel de {fmt(total)}"]
+    if family == "plafond_agents":
+        v = p.x(reservataire=[r for r, t in p.types.items() if t == "prefet_agents"])
+        return [f"reçoivent {fmt(v)} logements", pct(v / total)]
+    if family == "uniformite_prefet":
+        commune = scope.split(" ")[1]
+        v, flux = p.prefet(commune=commune), p.x(commune=commune)
+        return [f"reçoit {fmt(v)} des {fmt(flux)} logements du flux communal", pct(v / flux)]
+    if family == "prefet_hors_qpv":
+        v, base = p.prefet(qpv="non"), p.x(qpv="non")
+        return [f"reçoit {fmt(v)} logements hors QPV sur un flux hors QPV de {fmt(base)}", pct(v / base)]
+    if family == "plafond_collectivite":
+        rid = scope.split(" ")[1]
+        codes = p.res.set_index("id").at[rid, "territoire"].split(";")
+        inside = p.plan.loc[p.plan["commune"].isin(codes) | p.plan["epci"].isin(codes)]
+        v, base = p.x(reservataire=rid), float(inside["logements"].sum())
+        return [f"reçoit {fmt(v)} logements sur un flux de {fmt(base)}", pct(v / base)]
+    if family == "objectif_reservataire":
+        rid = scope.split(" ")[1]
+        cible = int(p.objectifs.set_index("reservataire").at[rid, "cible"])
+        return [f"{rid} reçoit {fmt(p.x(reservataire=rid))} logements pour un objectif de {cible}"]
+    if family == "demande":
+        return [_pool_figures(p, scope)]
+    if family in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
+        return _mixity_figures(p, scope)
+    if family == "publics_prioritaires":
+        rid = scope.split(" ")[1]
+        prio, x = p.y(reservataire=rid, prioritaire="oui"), p.x(reservataire=rid)
+        return [f"{fmt(prio)} attribution", f"sur les {fmt(x)} logements orientés à {rid}", pct(prio / x)]
+    return []
+
+
+def _pool_figures(p: Plan, scope: str) -> str:
+    words = scope.split(" ")  # vivier r niveau zone T quartile [prioritaire] [travailleur essentiel]
+    rid, level, zone, typ, quartile = words[1:6]
+    prio = "oui" if "prioritaire" in words[6:] else "non"
+    te = "oui" if "travailleur" in words[6:] else "non"
+    att = p.y(reservataire=rid, **{level: zone}, typologie=typ, quartile=quartile, prioritaire=prio,
+              travailleur_essentiel=te)
+    d = p.demande
+    d = d.loc[(d["reservataire"] == rid) & (d[level] == zone) & (d["typologie"] == typ) & (d["quartile"] == quartile)
+              & (d["prioritaire"] == prio) & (d.get("travailleur_essentiel", pd.Series("non", index=d.index))
+                                             .replace("", "non") == te)]
+    return f"{fmt(att)} attribution{'s' if att >= 2 else ''} prévue{'s' if att >= 2 else ''} pour " \
+           f"{fmt(float(d['demandeurs'].astype(float).sum()))} demandeur"
+
+
+def _mixity_figures(p: Plan, scope: str) -> list[str]:
+    epci = scope.split(" ")[1]
+    zone = {"hors": "non", "en": "oui"}.get(scope.split(" ")[2])
+    critere = scope.rsplit("critère ", 1)[1]
+    keys = {"epci": epci} if zone is None else {"epci": epci, "qpv": zone}
+    flag = {"q1": {"quartile": "q1"}, "q234": {"quartile": "q234"}, "prioritaire": {"prioritaire": "oui"},
+            "travailleur_essentiel": {"travailleur_essentiel": "oui"}}[critere]
+    count, base = p.y(**keys, **flag), p.x(**keys)
+    return [f"{fmt(count)} attribution", f"sur {fmt(base)} logements", pct(count / base)]
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+def _plan_folder(instance_dir, tmp_path_factory):
+    result, explanation = plan_and_explain(instance_dir)
+    folder = tmp_path_factory.mktemp(instance_dir.name)
+    write_plan(result, folder, extra=report_writers(result, explanation))
+    return folder, result, explanation
+
+
+@pytest.fixture(scope="module")
+def exemple(tmp_path_factory):
+    return _plan_folder(EXEMPLE, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def surcontraint(tmp_path_factory):
+    return _plan_folder(SURCONTRAINT, tmp_path_factory)
+
+
+# ----------------------------------------------------------------------------- sentences
+
+@pytest.mark.parametrize("which, instance_dir", [("exemple", EXEMPLE), ("surcontraint", SURCONTRAINT)])
+def test_every_binding_or_violated_rule_quotes_the_plan_figures(which, instance_dir, request):
+    folder, _, _ = request.getfixturevalue(which)
+    p = Plan(folder, instance_dir)
+    active = p.rules.loc[p.rules["statut"].isin(["saturee", "violee"])]
+    assert len(active) > 0
+    checked = 0
+    for _, row in active.iterrows():
+        sentence = row["explication"]
+        assert sentence.strip(), row["portee"]
+        family_name_present = sentence.split(" (")[0]
+        assert family_name_present, sentence
+        for figure in expected_figures(p, row):
+            assert figure in sentence, (row["contrainte"], row["portee"], figure, sentence)
+            checked += 1
+    assert checked >= len(active)
+
+
+def test_every_line_of_contraintes_has_a_sentence_with_rule_name_and_source(exemple):
+    folder, _, _ = exemple
+    rules = read(folder, "contraintes.csv")
+    assert (rules["explication"].str.len() > 20).all()
+    prio = rules.loc[rules["contrainte"] == "publics_prioritaires"]
+    assert prio["explication"].str.startswith("Publics prioritaires (CCH L.441-1)").all()
+    assert not prio["explication"].str.contains("pour au moins 0").any()  # the real share, not the linear row
+    assert rules.loc[rules["contrainte"] == "plafond_prefet", "explication"].str.contains("CCH R.441-5-2").all()
+
+
+def test_violated_rules_of_surcontraint_get_their_cause_from_the_data(surcontraint):
+    folder, _, explanation = surcontraint
+    rules = read(folder, "contraintes.csv").set_index(["contrainte", "portee"])
+    cia = rules.loc[("cia_hors_qpv_q1", "EPCI 245900428 hors QPV tous réservataires critère q1")]
+    assert cia["statut"] == "violee"
+    assert "aucun demandeur du 1er quartile hors QPV dans l'EPCI 245900428" in cia["explication"]
+    assert "7,5" in cia["explication"]  # 25 % × 30 hors-QPV dwellings
+    ville = rules.loc[("objectif_reservataire", "réservataire ville_dunkerque")]
+    assert ville["statut"] == "violee"
+    assert "plafond légal de 20,0 % sans financement apporté" in ville["explication"]
+    assert "objectif 6 pour un plafond de 5 logements" in ville["explication"]
+    bailleur = rules.loc[("objectif_reservataire", "réservataire bailleur")]
+    assert "ville_dunkerque" in bailleur["explication"]
+    assert set(explanation.violations["contrainte"]) == {"objectif_reservataire", "cia_hors_qpv_q1"}
+    assert (explanation.violations["cause"].str.len() > 0).all()
+
+
+def test_families_and_reservataires_are_ranked_violated_first(surcontraint):
+    _, _, e = surcontraint
+    assert e.familles.iloc[0]["violees"] > 0
+    assert set(e.familles.loc[e.familles["violees"] > 0, "famille"]) == {"objectif_reservataire", "cia_hors_qpv_q1"}
+    tous = e.reservataires.set_index("reservataire").loc["tous"]
+    assert tous["violation"] == pytest.approx(7.5)
+    assert e.reservataires.set_index("reservataire").loc["ville_dunkerque", "violees"] == 1
+
+
+def test_marginal_values_come_from_the_documented_lp(exemple):
+    _, result, _ = exemple
+    rows = result.rows.loc[result.rows["publie"]]
+    by_family = rows.groupby("contrainte")["lp_marginal"].agg(set)
+    assert by_family["uniformite_prefet"] == {"relaxation continue"}
+    assert by_family["objectif_reservataire"] == {"relaxation continue"}
+    assert by_family["demande"] == {"orientation fixée"}
+    assert by_family["publics_prioritaires"] == {"orientation fixée"}
+    assert by_family["conservation"] == {"sans objet"}
+    assert (rows.loc[rows["statut"] == "lache", "valeur_marginale"] == 0).all()
+
+
+# ----------------------------------------------------------------------------- shortfalls
+
+def test_vacancy_risk_equals_plan_minus_attributions(exemple):
+    folder, _, e = exemple
+    plan = read(folder, "plan.csv").astype({"logements": int})
+    att = read(folder, "attributions.csv").astype({"attributions_prevues": float})
+    keys = ["reservataire", "commune", "typologie"]
+    diff = (plan.groupby(keys)["logements"].sum()
+            - att.groupby(keys)["attributions_prevues"].sum().reindex(plan.groupby(keys).size().index).fillna(0))
+    diff = diff.loc[diff > 1e-3]
+    got = e.vacance.set_index(keys)["sans_candidat"]
+    assert len(got) == len(diff) > 0
+    for key, value in diff.items():
+        assert got.loc[key] == pytest.approx(value, abs=1e-3)
+
+
+def test_unmet_demand_flags_typologies_absent_from_the_zone(surcontraint):
+    folder, _, e = surcontraint
+    plan = read(folder, "plan.csv").astype({"logements": int})
+    none = e.demande_non_servie.loc[e.demande_non_servie["logements_du_flux"] == 0]
+    assert len(none) > 0
+    for row in none.itertuples():
+        assert plan.loc[(plan[row.niveau] == row.zone) & (plan["typologie"] == row.typologie), "logements"].sum() == 0
+        assert row.non_servis == pytest.approx(row.demandeurs)
+
+
+# ----------------------------------------------------------------------------- rule costs
+
+UNIFORMITY = dict(
+    toml="""
+    [instance]
+    nom = "t"
+    bailleur = "B"
+    departement = "59"
+    annee = 2027
+    [regles]
+    prioritaires_min = 0
+    """,
+    parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T2,PLUS,100,10
+    59512,200093201,non,T2,PLUS,100,10
+    """,
+    reservataires="""
+    id,nom,type
+    prefet,Préfet,prefet
+    bailleur,Bailleur,bailleur
+    """,
+    demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    prefet,59350,,T2,q1,oui,100
+    bailleur,,200093201,T2,q234,non,100
+    """)
+
+
+def _solved(folder):
+    instance = load_instance(folder)
+    flux = compute_flux(instance)
+    model = build_model(instance, flux, compute_targets(instance, flux))
+    solution = solve(model)
+    return model, solution, make_result(model, solution)
+
+
+def test_removing_uniformity_gains_two_priority_attributions(make_instance):
+    # Préfet 6 of 20 dwellings, candidates only in Lille; uniformity (3 ± 1 per commune) forces 2 in
+    # Roubaix where nobody waits: fit 4 × 1.2 + 14 = 18.8. Without it all 6 go to Lille: 6 × 1.2 + 14 = 21.2
+    # (+2 attributions, +2.4). One more dwelling of tolerance (3 ± 2): 5 in Lille: +1, +1.2.
+    model, solution, result = _solved(make_instance(**UNIFORMITY))
+    analyse(model, solution, result, couts=False)
+    costs = rule_costs(model, solution, result.rows, ["uniformite_prefet"]).set_index("variante")
+    assert costs.loc["supprimée", "gain_attributions"] == pytest.approx(2, abs=1e-6)
+    assert costs.loc["supprimée", "gain_adequation_ponderee"] == pytest.approx(2.4, abs=1e-6)
+    # 2 Lille dwellings go from the bailleur to the préfet, 2 Roubaix dwellings the other way.
+    assert costs.loc["supprimée", "logements_deplaces"] == pytest.approx(4)
+    assert costs.loc["relâchée d'un point", "gain_attributions"] == pytest.approx(1, abs=1e-6)
+    assert costs.loc["relâchée d'un point", "gain_adequation_ponderee"] == pytest.approx(1.2, abs=1e-6)
+
+
+def test_the_explanation_reports_the_cost_of_the_uniformity_rule(make_instance):
+    model, solution, result = _solved(make_instance(**UNIFORMITY))
+    e = analyse(model, solution, result, k=5)
+    line = e.couts.loc[(e.couts["famille"] == "uniformite_prefet") & (e.couts["variante"] == "supprimée")].iloc[0]
+    assert line["gain_adequation_ponderee"] == pytest.approx(2.4, abs=1e-6)
+    text = " ".join(e.raisons)
+    assert "« Taux préfectoral uniforme par commune » : la supprimer ferait gagner 2 attribution(s)" in text
+    assert "(2,4 en adéquation pondérée)" in text
+    roubaix = result.contraintes.loc[result.contraintes["portee"].str.startswith("commune 59512")].iloc[0]
+    assert re.search(r"reçoit 2 des 10 logements du flux communal, soit 20,0 %", roubaix["explication"])
+
+
+# ----------------------------------------------------------------------------- saved plan, CLI
+
+def test_explanation_round_trips_through_json(surcontraint, tmp_path):
+    folder, _, e = surcontraint
+    again = Explanation.read_json(folder / "explication.json")
+    assert again.raisons == e.raisons
+    pd.testing.assert_frame_equal(again.familles.reset_index(drop=True), e.familles.reset_index(drop=True),
+                                  check_dtype=False)
+    assert again.instance and again.instance.endswith("surcontraint")
+
+
+def test_expliquer_prints_the_reasons_without_resolving(surcontraint, tmp_path, monkeypatch):
+    folder, _, _ = surcontraint
+    import flux_opt.model.solve as solve_module
+
+    monkeypatch.setattr(solve_module, "solve", lambda *a, **k: pytest.fail("expliquer must not re-solve"))
+    out = CliRunner().invoke(app, ["expliquer", str(folder), "--nombre", "3"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "aucun demandeur du 1er quartile hors QPV" in out.output
+    # Without explication.json, the reasons come from contraintes.csv.
+    copy = tmp_path / "copie"
+    copy.mkdir()
+    for name in ("contraintes.csv", "resume.json"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    out = CliRunner().invoke(app, ["expliquer", str(copy)], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "contraintes.csv" in out.output and "ville_dunkerque" in out.output
+    missing = CliRunner().invoke(app, ["expliquer", str(tmp_path / "rien")])
+    assert missing.exit_code == 2
