@@ -79,8 +79,9 @@ def instance_at(base: Instance, parametre: str, valeur: float) -> Instance:
 class ReusableModel:
     """One built model and one HiGHS object, re-solved for variants of the same instance."""
 
-    def __init__(self, instance: Instance):
+    def __init__(self, instance: Instance, fresh_start: bool = True):
         self.base = instance
+        self.fresh_start = fresh_start
         self.flux = compute_flux(instance)
         self.reconstructions = 0
         self._build(instance, compute_targets(instance, self.flux))
@@ -101,6 +102,8 @@ class ReusableModel:
             self._build(instance, targets)
             self.reconstructions += 1
         start = time.perf_counter()
+        if self.fresh_start:
+            self.h.clearSolver()  # no basis carried over: the same path, hence the same plan, as a fresh run
         self.h.run()
         raw = _raw_solution(self.h, bool(self.model.lp.integer.any()), time.perf_counter() - start)
         return explain(make_result(self.model, self._solution(raw, duals)))
@@ -244,28 +247,31 @@ class ResultatBalayage:
 
 
 def sweep(base: Instance, balayage: Balayage, reuse: bool = True, processus: int = 1, duals: bool = False,
-          on_done: Callable[[int], None] | None = None) -> ResultatBalayage:
+          on_done: Callable[[int], None] | None = None, a_chaud: bool = False) -> ResultatBalayage:
     """Plan every point of the sweep, re-solving one model per worker (`reuse`) or from scratch
     (`plan_instance` per point). With `processus` > 1 the points are split in contiguous chunks,
-    one worker process each; `on_done(i)` after each point."""
+    one worker process each; `on_done(i)` after each point. `a_chaud` keeps HiGHS's basis between
+    points: faster, same plan and objective in our runs, but a degenerate attribution split (y)
+    may then differ from a separate run, so it is off by default."""
     for value in balayage.valeurs:  # every point is validated before any solve
         instance_at(base, balayage.parametre, value)
     start = time.perf_counter()
     chunks = [list(c) for c in np.array_split(np.arange(len(balayage.valeurs)), max(1, processus)) if len(c)]
     if len(chunks) == 1:
-        results, rebuilds = _sweep_chunk(base, balayage.parametre, list(balayage.valeurs), reuse, duals, on_done)
+        results, rebuilds = _sweep_chunk(base, balayage.parametre, list(balayage.valeurs), reuse, duals, on_done,
+                                         a_chaud=a_chaud)
     else:
-        results, rebuilds = _parallel_sweep(base, balayage, chunks, reuse, duals, on_done)
+        results, rebuilds = _parallel_sweep(base, balayage, chunks, reuse, duals, on_done, a_chaud)
     seconds = time.perf_counter() - start
     points, objectifs = sweep_tables(balayage, results)
     return ResultatBalayage(balayage.parametre, points, objectifs, seconds, rebuilds, results)
 
 
 def _sweep_chunk(base: Instance, parametre: str, valeurs: list[float], reuse: bool, duals: bool,
-                 on_done=None, offset: int = 0) -> tuple[list[Result], int]:
+                 on_done=None, offset: int = 0, a_chaud: bool = False) -> tuple[list[Result], int]:
     from flux_opt.pipeline import plan_instance
 
-    reusable = ReusableModel(instance_at(base, parametre, valeurs[0])) if reuse else None
+    reusable = ReusableModel(instance_at(base, parametre, valeurs[0]), fresh_start=not a_chaud) if reuse else None
     results = []
     for i, value in enumerate(valeurs):
         instance = instance_at(base, parametre, value)
@@ -275,12 +281,12 @@ def _sweep_chunk(base: Instance, parametre: str, valeurs: list[float], reuse: bo
     return results, (reusable.reconstructions if reuse else len(results))
 
 
-def _parallel_sweep(base, balayage, chunks, reuse, duals, on_done):
+def _parallel_sweep(base, balayage, chunks, reuse, duals, on_done, a_chaud):
     context = multiprocessing.get_context("spawn")  # never fork a process that has run HiGHS
     with context.Manager() as manager, ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
         queue = manager.Queue()
         futures = [pool.submit(_sweep_chunk, base, balayage.parametre, [balayage.valeurs[i] for i in c],
-                               reuse, duals, queue.put, int(c[0])) for c in chunks]
+                               reuse, duals, queue.put, int(c[0]), a_chaud) for c in chunks]
         done = 0
         while done < len(balayage.valeurs):
             try:
@@ -300,6 +306,7 @@ def sweep_tables(balayage: Balayage, results: list[Result]) -> tuple[pd.DataFram
     rows, objectifs = [], []
     for value, r in zip(balayage.valeurs, results):
         row = {"valeur": value, "objectif": r.resume["objectif"], "adequation": r.resume["adequation"],
+               "adequation_ponderee": r.resume["adequation_ponderee"],
                "attributions_prevues": r.resume["attributions_prevues"],
                "regles_violees": len(r.resume["regles_violees"])}
         flux = r.resume["flux"]

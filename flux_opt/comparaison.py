@@ -40,7 +40,7 @@ class Comparaison:
     par_qpv: pd.DataFrame  # (réservataire, QPV / hors QPV) × scenario
     par_typologie: pd.DataFrame  # (réservataire, typologie) × scenario
     adequation: pd.DataFrame  # indicator × scenario (fit, attributions, objective, violated rules)
-    adequation_reservataires: pd.DataFrame  # réservataire × scenario: share of its dwellings matched
+    adequation_reservataires: pd.DataFrame  # réservataire × scenario: % of its dwellings matched
     mixite: pd.DataFrame  # one mixity target per row: margin and status per scenario
     regles: pd.DataFrame  # rule family × scenario: "n saturée(s), m violée(s)"
     gains: pd.DataFrame  # scenario, réservataire, base, scenario, écart, phrase (non-zero only)
@@ -126,7 +126,7 @@ def comparison_tables(names: list[str], descriptions: dict[str, str], results: l
         par_typologie=_plan_breakdown(by_name, "typologie"),
         adequation=_fit(by_name),
         adequation_reservataires=_side_by_side(
-            {n: r.objectifs.set_index("reservataire")["adequation"] for n, r in by_name.items()}
+            {n: (100 * r.objectifs.set_index("reservataire")["adequation"]).round(2) for n, r in by_name.items()}
         ).reset_index(names="reservataire"),
         mixite=_mixity(by_name),
         regles=_rules(by_name),
@@ -157,11 +157,14 @@ def _fit(by_name: dict[str, Result]) -> pd.DataFrame:
     rows = {
         "Flux annuel (logements)": "flux",
         "Attributions prévues": "attributions_prevues",
-        "Adéquation (part des logements pourvus)": "adequation",
+        "Adéquation (% des logements pourvus)": "adequation",
         "Adéquation pondérée (prioritaires ×1,2)": "adequation_ponderee",
         "Valeur de l'objectif": "objectif",
     }
-    data = {n: [r.resume[k] for k in rows.values()] + [len(r.resume["regles_violees"])]
+    def value(r: Result, key: str) -> float:
+        return round(100 * r.resume[key], 2) if key == "adequation" else r.resume[key]
+
+    data = {n: [value(r, k) for k in rows.values()] + [len(r.resume["regles_violees"])]
             for n, r in by_name.items()}
     return pd.DataFrame(data, index=[*rows, "Règles violées"]).rename_axis("indicateur").reset_index()
 
@@ -171,7 +174,7 @@ def _mixity(by_name: dict[str, Result]) -> pd.DataFrame:
     frames = []
     for n, r in by_name.items():
         rows = r.rows.loc[r.rows["contrainte"].isin(MIXITY_FAMILIES)]
-        frames.append(rows[keys].assign(**{f"{n} : marge": rows["marge"].round(2).to_numpy(),
+        frames.append(rows[keys].assign(**{f"{n} : marge": rows["marge"].round(2).to_numpy() + 0.0,
                                            f"{n} : statut": rows["statut"].map(MIXITY_STATUS).to_numpy()})
                       .set_index(keys))
     return pd.concat(frames, axis=1, sort=False).reset_index()

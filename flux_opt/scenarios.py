@@ -160,6 +160,8 @@ def _merged_mixite(instance: Instance, scenario: Scenario, problems: list[Proble
     for i, entry in enumerate(scenario.mixite):
         entry = dict(entry)
         drop = bool(entry.pop("supprimer", False))
+        if drop:
+            entry.setdefault("part_min", 0.0)  # only the key matters for a removal
         try:
             line = MixiteRow.model_validate(entry)
         except ValidationError as exc:
