@@ -122,7 +122,8 @@ def _pool_figures(p: Plan, scope: str) -> str:
     d = d.loc[(d["reservataire"] == rid) & (d[level] == zone) & (d["typologie"] == typ) & (d["quartile"] == quartile)
               & (d["prioritaire"] == prio) & (d.get("travailleur_essentiel", pd.Series("non", index=d.index))
                                              .replace("", "non") == te)]
-    return f"{fmt(att)} attribution{'s' if att >= 2 else ''} prévue{'s' if att >= 2 else ''} pour " \
+    many = round(att, 2) >= 2  # figures summed from the file's 4-decimal lines
+    return f"{fmt(att)} attribution{'s' if many else ''} prévue{'s' if many else ''} pour " \
            f"{fmt(float(d['demandeurs'].astype(float).sum()))} demandeur"
 
 
