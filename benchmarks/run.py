@@ -28,7 +28,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 MARK = "@@ "
-BEGIN, END = "<!-- debut tailles -->", "<!-- fin tailles -->"
+BLOCK = "<!-- {} tailles, moteur {} -->"  # one block per engine choice in resultats.md
 COLUMNS = [  # key, header
     ("taille", "taille"), ("segments", "segments"), ("variables", "variables"),
     ("variables_entieres", "entières"), ("contraintes", "contraintes"), ("construction_s", "construction s"),
@@ -143,8 +143,14 @@ def size_table(row: dict, columns: list[tuple[str, str]]) -> Table:
     return table
 
 
+SUMMARY = ("taille", "variables", "contraintes", "construction_s", "resolution_s", "total_s", "memoire_mo",
+           "ecart", "gain_pct", "pyomo_construction_s", "pyomo_identique")
+
+
 def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> Table:
+    """The key figures only (the Markdown file has every column)."""
     table = Table(title="Synthèse")
+    columns = [(k, h) for k, h in columns if k in SUMMARY]
     for key, header in columns:
         table.add_column(header, justify="left" if key in ("taille", "statut") else "right")
     for row in rows:
@@ -152,19 +158,20 @@ def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> Table:
     return table
 
 
-def markdown(rows: list[dict], columns: list[tuple[str, str]], command: str) -> str:
-    lines = [BEGIN, "", f"Commande : `{command}`  ", f"Machine : {os.cpu_count()} cœurs, Python "
+def markdown(rows: list[dict], columns: list[tuple[str, str]], command: str, moteur: str) -> str:
+    lines = [BLOCK.format("debut", moteur), f"### Moteur {moteur}", "", f"Commande : `{command}`  ", f"Machine : {os.cpu_count()} cœurs, Python "
              f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}.", "",
              "| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(k)) for k, _ in columns) + " |" for r in rows]
-    return "\n".join(lines + ["", END])
+    return "\n".join(lines + ["", BLOCK.format("fin", moteur)])
 
 
-def write_results(path: Path, block: str) -> None:
-    """Replace the sizes block of `path`, keep the rest (e.g. the batch figures)."""
+def write_results(path: Path, block: str, moteur: str) -> None:
+    """Replace this engine's block of `path`, keep the rest (other engine, batch figures)."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Mesures de performance\n\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    begin, end = BLOCK.format("debut", moteur), BLOCK.format("fin", moteur)
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
@@ -194,7 +201,7 @@ def main() -> None:
         console.print(size_table(row, columns))
     console.print(summary_table(rows, columns))
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
-    write_results(args.sortie, markdown(rows, columns, command))
+    write_results(args.sortie, markdown(rows, columns, command, args.moteur), args.moteur)
     console.print(f"Résultats écrits dans {args.sortie}.")
 
 
