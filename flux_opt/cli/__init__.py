@@ -143,3 +143,4 @@ def main() -> None:
 from flux_opt.cli import annexes  # noqa: E402,F401  (registers the other commands)
 from flux_opt.cli import explication  # noqa: E402,F401
 from flux_opt.cli import scenarios  # noqa: E402,F401
+from flux_opt.cli import lot  # noqa: E402,F401

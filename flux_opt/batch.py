@@ -1,0 +1,260 @@
+"""Plan every instance of a folder (or of a generated national set), resumable, in parallel.
+
+Layout of the output folder SORTIE:
+
+- ``SORTIE/<instance>/`` the plan files (``write_plan``) plus ``synthese.json``, the
+  instance's line of the summary; ``resume.json`` is moved in last, so a folder
+  with ``resume.json`` is a finished plan. An invalid instance gets only
+  ``synthese.json`` (code 2, the French error): it is recorded, not re-run.
+- ``SORTIE/synthese.csv`` one line per instance, appended (flush + fsync) as
+  each instance finishes: an interruption loses no finished result.
+- ``SORTIE/synthese_nationale.csv`` aggregates per département and overall.
+
+Workers (local processes, or a Dask cluster whose workers see SORTIE) return
+only the small summary dict, never a plan: memory stays bounded whatever the
+number of instances.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+SYNTHESE_COLUMNS = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "ecart", "code",
+                    "secondes", "message"]
+SYNTHESE = "synthese.csv"
+NATIONALE = "synthese_nationale.csv"
+MARKER = "synthese.json"
+CODE_INVALIDE = 2
+CODE_SANS_SOLUTION = 4
+CODE_ERREUR = 1
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    nom: str
+    chemin: Path
+    bailleur: str = ""
+    departement: str = ""
+
+
+@dataclass
+class BatchReport:
+    planifiees: list[str] = field(default_factory=list)  # instances run by this call
+    reprises: list[str] = field(default_factory=list)  # instances already done, skipped
+    codes: dict[str, int] = field(default_factory=dict)  # every instance of the folder → its code
+    secondes: float = 0.0
+
+
+# ---------------------------------------------------------------------------- discovery
+
+
+def find_instances(dossier: Path) -> list[InstanceRef]:
+    """The instances of `dossier`: the rows of `manifeste.csv` if present (national set),
+    else every sub-folder holding an `instance.toml`, in name order."""
+    dossier = Path(dossier)
+    manifest = dossier / "manifeste.csv"
+    if manifest.is_file():
+        rows = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        return [InstanceRef(r.instance, dossier / r.instance, r.bailleur, r.departement)
+                for r in rows.itertuples()]
+    found = sorted(p.parent for p in dossier.glob("*/instance.toml"))
+    return [InstanceRef(p.name, p, *_bailleur_departement(p)) for p in found]
+
+
+def _bailleur_departement(folder: Path) -> tuple[str, str]:
+    """From instance.toml, so that even an invalid instance is counted in its département."""
+    try:
+        with open(folder / "instance.toml", "rb") as f:
+            head = tomllib.load(f).get("instance", {})
+        return str(head.get("bailleur", "")), str(head.get("departement", ""))
+    except (OSError, tomllib.TOMLDecodeError):
+        return "", ""
+
+
+# ---------------------------------------------------------------------------- one instance
+
+
+def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: str = "",
+             departement: str = "") -> dict:
+    """Plan one instance, write its files, return its summary line (runs in a worker).
+    Errors are summary lines too (code 2 invalid data, 4 no plan found, 1 internal error)."""
+    from flux_opt.errors import DonneesInvalides
+    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.pipeline import plan_path
+    from flux_opt.report.exports import write_atomically, write_json, write_plan
+
+    folder = Path(dossier_sortie)
+    line = {"instance": folder.name, "bailleur": bailleur, "departement": departement, "flux": "",
+            "adequation": "", "statut": "", "ecart": "", "code": 0, "secondes": 0.0, "message": ""}
+    start = time.perf_counter()
+    try:
+        result = plan_path(chemin, moteur=moteur)
+    except DonneesInvalides as exc:
+        line.update(statut="donnees_invalides", code=CODE_INVALIDE,
+                    message=" | ".join(str(p) for p in exc.problemes))
+    except SolveurSansSolution as exc:
+        line.update(statut=f"sans_solution ({exc})", code=CODE_SANS_SOLUTION,
+                    message="Le solveur n'a trouvé aucun plan : augmenter [solveur] temps_max_s.")
+    except Exception as exc:  # noqa: BLE001 - one bad instance must not stop a national batch
+        line.update(statut="erreur", code=CODE_ERREUR, message=f"Erreur interne ({type(exc).__name__} : {exc})")
+    else:
+        r = result.resume
+        line.update(bailleur=bailleur or r["bailleur"], departement=departement or r["departement"], flux=r["flux"],
+                    adequation=r["adequation"], statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
+                    code=result.exit_code)
+    line["secondes"] = round(time.perf_counter() - start, 3)
+    if line["code"] == CODE_INVALIDE:
+        write_atomically(folder, {MARKER: lambda p: write_json(line, p)})
+    elif line["code"] in (0, 3):
+        write_plan(result, folder, extra={MARKER: lambda p: write_json(line, p)})
+    return line
+
+
+def finished_line(folder: Path) -> dict | None:
+    """The recorded summary line of a finished instance folder, else None (to be run)."""
+    try:
+        line = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if line.get("code") == CODE_INVALIDE:
+        return line
+    return line if (folder / "resume.json").is_file() else None
+
+
+# ---------------------------------------------------------------------------- the batch
+
+
+def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | None = None,
+              reprendre: bool = True, limite: int | None = None, moteur: str = "highs",
+              on_start: Callable[[int, int], None] | None = None,
+              on_result: Callable[[dict], None] | None = None) -> BatchReport:
+    """Plan every instance of `dossier` into `sortie`. `on_start(todo, skipped)` and
+    `on_result(line)` let the caller show progress. `limite`: at most that many new instances."""
+    start = time.perf_counter()
+    sortie = Path(sortie)
+    sortie.mkdir(parents=True, exist_ok=True)
+    refs = find_instances(dossier)
+    report = BatchReport()
+    done = {ref.nom: finished_line(sortie / ref.nom) for ref in refs} if reprendre else {}
+    done = {k: v for k, v in done.items() if v is not None}
+    _rewrite_synthese(sortie / SYNTHESE, [done[r.nom] for r in refs if r.nom in done])
+    report.reprises = [r.nom for r in refs if r.nom in done]
+    report.codes = {nom: int(line["code"]) for nom, line in done.items()}
+    todo = [r for r in refs if r.nom not in done][:limite]
+    if on_start:
+        on_start(len(todo), len(done))
+    for line in _execute(todo, sortie, processus, cluster, moteur):
+        _append_line(sortie / SYNTHESE, line)
+        report.planifiees.append(line["instance"])
+        report.codes[line["instance"]] = int(line["code"])
+        if on_result:
+            on_result(line)
+    write_national_summary(sortie)
+    report.secondes = time.perf_counter() - start
+    return report
+
+
+def _execute(todo: list[InstanceRef], sortie: Path, processus: int, cluster: str | None,
+             moteur: str) -> Iterator[dict]:
+    args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement)
+            for r in todo]
+    if not args:
+        return
+    if cluster:
+        yield from _on_dask(args, cluster)
+    elif processus <= 1:
+        for a in args:
+            yield plan_one(*a)
+    else:
+        pool = ProcessPoolExecutor(max_workers=processus)
+        try:
+            futures = [pool.submit(plan_one, *a) for a in args]
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            # On Ctrl-C do not wait for the whole queue: drop what has not started.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _on_dask(args: list[tuple], address: str) -> Iterator[dict]:
+    from dask.distributed import Client, as_completed as dask_completed
+
+    with Client(address) as client:
+        futures = client.map(plan_one, *zip(*args), pure=False)
+        for future in dask_completed(futures):
+            line = future.result()
+            future.release()  # the cluster forgets the line once we have it
+            yield line
+
+
+# ---------------------------------------------------------------------------- summary files
+
+
+def _append_line(path: Path, line: dict) -> None:
+    """Append one line durably: once this returns, an interruption cannot lose it."""
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, SYNTHESE_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerow(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _rewrite_synthese(path: Path, lines: list[dict]) -> None:
+    """Start synthese.csv again from the finished instances only (one line each, folder order)."""
+    staging = path.with_suffix(".csv.tmp")
+    with open(staging, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, SYNTHESE_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(lines)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(staging, path)
+
+
+def read_synthese(sortie: Path) -> pd.DataFrame:
+    return pd.read_csv(Path(sortie) / SYNTHESE, dtype=str, keep_default_na=False)
+
+
+def national_summary(synthese: pd.DataFrame) -> pd.DataFrame:
+    """Per département and overall (`ensemble`): instances, flux, attributions expected,
+    fit (attributions ÷ flux), instances per exit code, seconds."""
+    s = synthese.copy()
+    s["flux"] = pd.to_numeric(s["flux"], errors="coerce").fillna(0)
+    s["attributions"] = pd.to_numeric(s["adequation"], errors="coerce").fillna(0) * s["flux"]
+    s["code"] = pd.to_numeric(s["code"], errors="coerce").fillna(CODE_ERREUR).astype(int)
+    s["secondes"] = pd.to_numeric(s["secondes"], errors="coerce").fillna(0)
+
+    def aggregate(group: pd.DataFrame) -> dict:
+        flux = int(group["flux"].sum())
+        attributions = float(group["attributions"].sum())
+        return {"instances": len(group), "flux": flux, "attributions_prevues": round(attributions, 1),
+                "adequation": round(attributions / flux, 4) if flux else 0.0,
+                "conformes": int((group["code"] == 0).sum()), "regles_violees": int((group["code"] == 3).sum()),
+                "invalides": int((group["code"] == CODE_INVALIDE).sum()),
+                "echecs": int((~group["code"].isin([0, 3, CODE_INVALIDE])).sum()),
+                "secondes": round(float(group["secondes"].sum()), 1)}
+
+    rows = [{"departement": dep, **aggregate(g)} for dep, g in s.groupby("departement", sort=True)]
+    rows.append({"departement": "ensemble", **aggregate(s)})
+    return pd.DataFrame(rows)
+
+
+def write_national_summary(sortie: Path) -> pd.DataFrame:
+    table = national_summary(read_synthese(sortie))
+    staging = Path(sortie) / (NATIONALE + ".tmp")
+    table.to_csv(staging, index=False, lineterminator="\n")
+    os.replace(staging, Path(sortie) / NATIONALE)
+    return table
