@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.assiette import Flux
+from flux_opt.model.data import x_positions
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.highs_backend import new_highs, pass_program
 from flux_opt.model.solve import solver_options
@@ -145,18 +146,9 @@ def _target_gap(model: OrientationModel, x: np.ndarray) -> int:
 
 
 def _x_values(model: OrientationModel, plan: pd.DataFrame) -> np.ndarray:
-    """The plan's dwellings in the order of the model's x columns (0 where the plan has none)."""
-    plan = plan[PLAN_KEYS + ["logements"]].copy()
-    if plan["qpv"].dtype != bool:
-        plan["qpv"] = plan["qpv"].astype(str).str.lower().isin(["oui", "true", "1"])
-    labels = model.vars.x.labels[PLAN_KEYS].reset_index(drop=True).assign(colonne=lambda f: np.arange(len(f)))
-    merged = plan.merge(labels, on=PLAN_KEYS, how="left")
-    outside = merged["colonne"].isna() & (merged["logements"] > 0)
-    if outside.any():
-        first = merged.loc[outside].iloc[0]
-        raise ValueError(f"Le plan oriente des logements hors du modèle : {first['reservataire']} "
-                         f"en {first['commune']} {first['typologie']} ({int(outside.sum())} lignes).")
-    merged = merged.loc[merged["colonne"].notna()]
-    values = np.zeros(len(labels))
-    np.add.at(values, merged["colonne"].to_numpy(dtype=np.int64), merged["logements"].to_numpy(dtype=float))
+    """The plan's dwellings summed onto the model's x units (0 where the plan has none)."""
+    values = x_positions(model.data, plan[PLAN_KEYS + ["logements"]])
+    if values.sum() + 1e-9 < plan["logements"].sum():
+        raise ValueError("Le plan oriente des logements hors du modèle "
+                         f"({plan['logements'].sum() - values.sum():.0f} logements hors territoire).")
     return values

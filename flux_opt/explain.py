@@ -108,7 +108,7 @@ def _body(row, fig: PlanFigures) -> str:
     v, lo, up = row["valeur"], row["borne_inf"], row["borne_sup"]
     n = fr_number
     if family == "conservation":
-        return (f"{n(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {n(up)} du segment : "
+        return (f"{n(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {n(up)} libérés : "
                 "chaque logement libéré va à un seul réservataire")
     if family in ("plafond_prefet", "plafond_agents"):
         who = "le préfet (agents compris) reçoit" if family == "plafond_prefet" else "les agents de l'État reçoivent"

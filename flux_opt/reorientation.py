@@ -26,6 +26,7 @@ from flux_opt.assiette import SEGMENT, Flux, compute_flux
 from flux_opt.explain import explain
 from flux_opt.journal import avec_cycles, etat_cycles
 from flux_opt.model.build import build_model
+from flux_opt.model.data import x_positions
 from flux_opt.model.solve import solve
 from flux_opt.orientation import SEUIL_REOPTIMISATION, ecart_au_plan, realise_par_segment
 from flux_opt.result import Result, make_result
@@ -120,16 +121,18 @@ def _completer_nouveaux(segments: pd.DataFrame, nouveau: np.ndarray, instance: I
     return segments
 
 
-def bornes_inferieures(x_labels: pd.DataFrame, orientes: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Lower bounds aligned with the x block, and the oriented dwellings no x can hold
-    (réservataire outside its territory or unknown to the instance)."""
+def bornes_inferieures(model, orientes: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Lower bounds aligned with the x units (dwellings already oriented, summed per unit), and
+    the oriented dwellings no x can hold (réservataire outside its territory or unknown)."""
+    bornes = x_positions(model.data, orientes)
+    d = model.data
+    known = set(zip(d.pairs["reservataire"], d.pairs["commune"], d.pairs["typologie"], d.pairs["qpv"]))
+    qpv = orientes["qpv"] if orientes["qpv"].dtype == bool else \
+        orientes["qpv"].astype(str).str.lower().isin(["oui", "true", "1"])
+    held = np.fromiter((k in known for k in zip(orientes["reservataire"], orientes["commune"],
+                                                 orientes["typologie"], qpv)), dtype=bool, count=len(orientes))
     cles = ["reservataire", *SEGMENT]
-    lignes = x_labels[cles].reset_index(drop=True).assign(_col=lambda t: np.arange(len(t)))
-    fusion = orientes.merge(lignes, on=cles, how="left")
-    bornes = np.zeros(len(x_labels))
-    tenus = fusion["_col"].notna()
-    bornes[fusion.loc[tenus, "_col"].astype(int).to_numpy()] = fusion.loc[tenus, "logements"].to_numpy(dtype=float)
-    return bornes, fusion.loc[~tenus, [*cles, "logements"]].reset_index(drop=True)
+    return bornes, orientes.loc[~held, [*cles, "logements"]].reset_index(drop=True)
 
 
 def flux_initial_du_plan(plan_dir: str | Path) -> int | None:
@@ -157,8 +160,8 @@ def reoptimiser(instance: Instance, plan_dir: str | Path, journal_df: pd.DataFra
                          f"en prévoit {initial} : ce n'est pas l'instance du plan (vérifier --instance)")
     targets = compute_targets(instance, nouveau.flux)
     model = build_model(instance, nouveau.flux, targets)
-    bornes, hors_plan = bornes_inferieures(model.lp.block("x").labels, nouveau.orientes)
-    model.lp.set_column_bounds("x", lower=bornes)
+    bornes, hors_plan = bornes_inferieures(model, nouveau.orientes)
+    model.require(nouveau.orientes)
     result = explain(make_result(model, solve(model, moteur=moteur, duals=duals)))
     journal = journal_de_l_annee(journal_df, instance.parametres.instance.annee, jour)
     result.resume["reoptimisation"] = {

@@ -74,9 +74,12 @@ def expected_figures(p: Plan, row) -> list[str]:
     family, scope = row["contrainte"], row["portee"]
     total = p.plan["logements"].sum()
     if family == "conservation":
-        _, commune, typ, *rest = scope.split(" ")
+        kind, commune, typ, *rest = scope.split(" ")  # "cellule c T qpv" or "segment c T qpv fin"
         qpv = "non" if rest[0] == "hors" else "oui"
-        return [f"{fmt(p.x(commune=commune, typologie=typ, qpv=qpv, financement=rest[-1]))} logement"]
+        keys = dict(commune=commune, typologie=typ, qpv=qpv)
+        if kind == "segment":
+            keys["financement"] = rest[-1]
+        return [f"{fmt(p.x(**keys))} logement"]
     if family == "plafond_prefet":
         v = p.prefet()
         return [f"reçoit {fmt(v)} logements", pct(v / total), f"flux annuel de {fmt(total)}"]

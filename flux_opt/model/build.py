@@ -10,7 +10,7 @@ import pandas as pd
 
 from flux_opt.assiette import Flux
 from flux_opt.model import families as fam
-from flux_opt.model.data import ModelData, prepare
+from flux_opt.model.data import ModelData, prepare, x_positions
 from flux_opt.model.linear import INF, LinearProgram
 from flux_opt.schema import Instance
 from flux_opt.targets import Targets
@@ -22,6 +22,24 @@ class OrientationModel:
     data: ModelData
     vars: fam.Vars
     build_seconds: float
+    # Dwellings that must stay in a given segment (columns s, r, logements), e.g. those already
+    # oriented during the year: x units are bounded below by their sums, and the split of cell
+    # units over segments honours them (result.disaggregate).
+    minimums: pd.DataFrame | None = None
+
+    def require(self, table: pd.DataFrame) -> None:
+        """Keep `table` (reservataire, commune, typologie, qpv, financement, logements) oriented:
+        raise the x lower bounds and record the per-segment minimums."""
+        from flux_opt.model.data import segment_rows
+
+        self.lp.set_column_bounds("x", lower=x_positions(self.data, table))
+        self.minimums = segment_rows(self.data, table)
+        # Segment-level units must leave room for the dwellings cell units keep in that segment.
+        coarse = set(self.data.pairs.loc[self.data.pairs["s"] < 0, "r"])
+        kept = self.minimums.loc[self.minimums["r"].isin(coarse)].groupby("s")["logements"].sum()
+        for block in self.lp.constraints:
+            if block.famille == "conservation" and "s" in block.labels:
+                block.upper = block.upper - block.labels["s"].map(kept).fillna(0).to_numpy()
 
 
 def build_model(instance: Instance, flux: Flux, targets: Targets) -> OrientationModel:

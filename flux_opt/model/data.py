@@ -26,7 +26,8 @@ class ModelData:
     targets: Targets
     segments: pd.DataFrame  # s: commune, epci, qpv, typologie, financement, flux (> 0 only)
     reservataires: pd.DataFrame  # r: id, type, cible, base, plafond
-    pairs: pd.DataFrame  # x index: r, s, reservataire, segment attributes, cell, link, part
+    pairs: pd.DataFrame  # x index (units): r, reservataire, commune, epci, qpv, typologie, financement
+    #                      (None for a cell unit), flux, cell, s (-1 for a cell unit), link
     links: pd.DataFrame  # link groups (r, zone, typologie, qpv): r, niveau, zone, epci, typologie, qpv
     pools: pd.DataFrame  # p: r, reservataire, zone, niveau, typologie, category, demandeurs, poids
     flows: pd.DataFrame  # y index: p, link, r, cell attributes, category
@@ -38,19 +39,7 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
     segments["cell"] = segments.groupby(CELL, sort=True).ngroup()
     reservataires = targets.table.reset_index(drop=True)
 
-    pairs = []
-    for r, rid in enumerate(reservataires["id"]):
-        inside = segments.loc[segments["commune"].isin(targets.territoires[rid])]
-        pairs.append(pd.DataFrame({"r": r, "s": inside.index.to_numpy()}))
-    pairs = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame({"r": [], "s": []})
-    pairs = pairs.join(segments, on="s")
-    pairs["reservataire"] = reservataires["id"].to_numpy()[pairs["r"].to_numpy()]
-    # Proportional share of r in s, used by the stabilising term (orientation.md §4).
-    base = reservataires["base"].to_numpy(dtype=float)
-    target = reservataires["cible"].to_numpy(dtype=float)
-    rate = np.divide(target, base, out=np.zeros_like(target), where=base > 0)
-    pairs["part"] = np.ceil(rate[pairs["r"].to_numpy()] * pairs["flux"].to_numpy() - 1e-9)
-
+    pairs = _units(instance, segments, reservataires, targets)
     pools = _pools(instance, reservataires)
     pairs["link"] = _link_groups(pairs, pools)
     links = (pairs.groupby("link", sort=True)
@@ -60,6 +49,65 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
              .reset_index())
     flows = _flows(pools, links)
     return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows)
+
+
+def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFrame,
+           targets: Targets) -> pd.DataFrame:
+    """The x index: one unit per (réservataire, cell) of its territory, or per (réservataire,
+    segment) for a réservataire with an indicative target by financement.
+
+    Nothing in the rules but those targets looks at financement, and any cell-level orientation
+    can be split over the cell's segments in whole dwellings (a transportation problem whose
+    totals match: result.disaggregate), so cell units are exact and halve the model."""
+    by_financement = {o.reservataire for o in instance.objectifs if o.financement is not None}
+    cells = (segments.groupby("cell", sort=True)
+             .agg(commune=("commune", "first"), epci=("epci", "first"), qpv=("qpv", "first"),
+                  typologie=("typologie", "first"), flux=("flux", "sum"))
+             .reset_index())
+    frames = []
+    for r, rid in enumerate(reservataires["id"]):
+        territory = targets.territoires[rid]
+        if rid in by_financement:
+            inside = segments.loc[segments["commune"].isin(territory)]
+            frames.append(inside.assign(r=r, s=inside.index.to_numpy()))
+        else:
+            inside = cells.loc[cells["commune"].isin(territory)]
+            frames.append(inside.assign(r=r, s=-1, financement=None))
+    columns = ["r", "s", "cell", "commune", "epci", "qpv", "typologie", "financement", "flux"]
+    pairs = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    pairs["reservataire"] = reservataires["id"].to_numpy()[pairs["r"].to_numpy()]
+    return pairs
+
+
+def x_positions(d: "ModelData", table: pd.DataFrame, column: str = "logements") -> np.ndarray:
+    """A segment-level table (reservataire, commune, typologie, qpv (bool), financement, column)
+    summed onto the model's x units, in x column order; rows with no unit are ignored."""
+    table = table.copy()
+    if table["qpv"].dtype != bool:
+        table["qpv"] = table["qpv"].astype(str).str.lower().isin(["oui", "true", "1"])
+    per_segment = d.pairs.loc[d.pairs["s"] >= 0].reset_index().rename(columns={"index": "_col"})
+    per_cell = d.pairs.loc[d.pairs["s"] < 0].reset_index().rename(columns={"index": "_col"})
+    keys = ["reservataire", "commune", "typologie", "qpv"]
+    a = table.merge(per_segment[keys + ["financement", "_col"]], on=keys + ["financement"])
+    b = table.merge(per_cell[keys + ["_col"]], on=keys)
+    both = pd.concat([a[["_col", column]], b[["_col", column]]])
+    return np.bincount(both["_col"].to_numpy(dtype=np.int64), weights=both[column].to_numpy(dtype=float),
+                       minlength=len(d.pairs))
+
+
+def segment_rows(d: "ModelData", table: pd.DataFrame, column: str = "logements") -> pd.DataFrame:
+    """A segment-level table as (s, r, logements) indices of the model (unknown rows dropped)."""
+    table = table.copy()
+    if table["qpv"].dtype != bool:
+        table["qpv"] = table["qpv"].astype(str).str.lower().isin(["oui", "true", "1"])
+    seg = d.segments.reset_index().rename(columns={"index": "s"})
+    r_of = pd.Series(np.arange(len(d.reservataires)), index=d.reservataires["id"])
+    out = table.merge(seg[["s", "commune", "typologie", "qpv", "financement"]],
+                      on=["commune", "typologie", "qpv", "financement"])
+    out["r"] = out["reservataire"].map(r_of)
+    out = out.loc[out["r"].notna() & (out[column] > 0)]
+    return pd.DataFrame({"s": out["s"].to_numpy(dtype=np.int64), "r": out["r"].to_numpy(dtype=np.int64),
+                         "logements": out[column].to_numpy(dtype=np.int64)})
 
 
 def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame) -> np.ndarray:

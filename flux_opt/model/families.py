@@ -53,15 +53,31 @@ def _prefet_mask(d: ModelData) -> np.ndarray:
 # --------------------------------------------------------------------------- families
 
 def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
-    """Σ_r x[r,s] = F_s: every released dwelling goes to exactly one réservataire."""
-    seg = d.segments
-    labels = pd.DataFrame({"commune": seg["commune"], "typologie": seg["typologie"], "qpv": seg["qpv"],
-                           "financement": seg["financement"]})
-    labels["portee"] = ("segment " + seg["commune"] + " " + seg["typologie"] + " "
-                        + _qpv_word(seg["qpv"]) + " " + seg["financement"])
-    rows, cols, vals = _sum_rows(d.pairs["s"].to_numpy(), v.x.columns)
-    flux = seg["flux"].to_numpy(dtype=float)
+    """Σ_r x[r,·] = F per cell (commune × typologie × qpv): every released dwelling goes to exactly
+    one réservataire; and, where some réservataires are oriented per segment (financement),
+    their dwellings stay within each segment's flux. The split of cell units over the cell's
+    segments is always possible in whole dwellings (result.disaggregate)."""
+    cells = d.segments.groupby("cell", sort=True).agg(
+        commune=("commune", "first"), typologie=("typologie", "first"), qpv=("qpv", "first"),
+        flux=("flux", "sum"))
+    labels = cells[["commune", "typologie", "qpv"]].reset_index(drop=True)
+    labels["portee"] = ("cellule " + labels["commune"] + " " + labels["typologie"] + " "
+                        + _qpv_word(labels["qpv"]))
+    rows, cols, vals = _sum_rows(d.pairs["cell"].to_numpy(), v.x.columns)
+    flux = cells["flux"].to_numpy(dtype=float)
     lp.add_constraints("conservation", labels, rows, cols, vals, flux, flux, nature="structurelle")
+    fine = (d.pairs["s"] >= 0).to_numpy()
+    if fine.any():
+        touched = np.unique(d.pairs.loc[fine, "s"].to_numpy())
+        seg = d.segments.loc[touched]
+        row_of = pd.Series(np.arange(len(touched)), index=touched)
+        labels = seg[["commune", "typologie", "qpv", "financement"]].reset_index(drop=True)
+        labels["s"] = touched
+        labels["portee"] = ("segment " + labels["commune"] + " " + labels["typologie"] + " "
+                            + _qpv_word(labels["qpv"]) + " " + labels["financement"])
+        rows = row_of.loc[d.pairs.loc[fine, "s"]].to_numpy()
+        lp.add_constraints("conservation", labels, rows, v.x.columns[fine], np.ones(len(rows)),
+                           -INF, seg["flux"].to_numpy(dtype=float), nature="structurelle")
 
 
 def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -322,19 +338,31 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
 
 
 def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
-    """depassement[r,s] ≥ x[r,s] − ⌈proportional share⌉: a tiny cost that picks, among equal-fit
-    optima, the plan closest to the proportional allocation (deterministic, sensible)."""
+    """depassement[r,c] ≥ Σ_{x of r in commune c} x − ⌈N_r / F(T_r) × F_c⌉: a tiny cost that picks,
+    among equal-fit optima, the plan closest to the proportional allocation, commune by commune
+    (deterministic and sensible; one row per réservataire and commune keeps the model small)."""
     weight = d.instance.parametres.objectif.stabilisation
     if weight <= 0:
         return
     pairs = d.pairs
-    needed = (pairs["part"] < pairs["flux"]).to_numpy()  # otherwise x ≤ F_s ≤ share already
-    chosen = pairs.loc[needed, ["reservataire", "commune", "typologie", "qpv", "financement"]]
-    labels = chosen.assign(portee="proportionnalité " + chosen["reservataire"])
+    table = d.reservataires
+    base = table["base"].to_numpy(dtype=float)
+    rate = np.divide(table["cible"].to_numpy(dtype=float), base, out=np.zeros(len(base)), where=base > 0)
+    group = pairs.groupby(["r", "commune"], sort=True)
+    keys = group.size().index.to_frame(index=False)
+    flux_c = group["flux"].sum().to_numpy(dtype=float)
+    share = np.ceil(rate[keys["r"].to_numpy()] * flux_c - 1e-9)
+    needed = share < flux_c  # otherwise x ≤ flux ≤ share already
+    row_of = np.full(len(keys), -1)
+    row_of[needed] = np.arange(needed.sum())
+    rows_x = row_of[group.ngroup().to_numpy()]
+    keep = rows_x >= 0
+    labels = keys.loc[needed].reset_index(drop=True)
+    labels["reservataire"] = table["id"].to_numpy()[labels["r"].to_numpy()]
+    labels["portee"] = "proportionnalité " + labels["reservataire"] + " " + labels["commune"]
     over = lp.add_variables("depassement", labels, 0.0, INF, -weight)
     n = len(labels)
-    rows = np.concatenate([np.arange(n), np.arange(n)])
-    cols = np.concatenate([v.x.columns[needed], over.columns])
-    vals = np.concatenate([np.ones(n), -np.ones(n)])
-    lp.add_constraints("stabilisation", labels, rows, cols, vals, -INF,
-                       pairs.loc[needed, "part"].to_numpy(dtype=float), nature="structurelle")
+    rows = np.concatenate([rows_x[keep], np.arange(n)])
+    cols = np.concatenate([v.x.columns[keep], over.columns])
+    vals = np.concatenate([np.ones(keep.sum()), -np.ones(n)])
+    lp.add_constraints("stabilisation", labels, rows, cols, vals, -INF, share[needed], nature="structurelle")
