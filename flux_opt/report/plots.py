@@ -45,9 +45,15 @@ def targets_plot(objectifs: pd.DataFrame) -> str:
     return _png(fig)
 
 
+MAX_COMMUNES = 30
+
+
 def communes_plot(communes: pd.DataFrame) -> str:
-    """Flux and expected attributions per commune."""
-    t = communes.iloc[::-1]
+    """Flux and expected attributions per commune (the largest flux first, at most MAX_COMMUNES:
+    a chart of 1 000 bars is unreadable; the full table is in the report)."""
+    t = communes.nlargest(MAX_COMMUNES, "logements", keep="first") if len(communes) > MAX_COMMUNES else communes
+    title_extra = f" ({MAX_COMMUNES} communes au plus fort flux sur {len(communes)})" if len(communes) > MAX_COMMUNES else ""
+    t = t.iloc[::-1]
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8, _height(len(t))))
     ax.barh(y, t["logements"], color=GREY, label="logements du flux")
@@ -56,7 +62,7 @@ def communes_plot(communes: pd.DataFrame) -> str:
         ax.text(t["logements"].iloc[yi] * 1.01 + 0.3, yi, f"{100 * share:.0f} %", va="center", fontsize=8)
     ax.set_yticks(y, t["libelle"])
     ax.set_xlabel("logements")
-    ax.set_title("Adéquation par commune")
+    ax.set_title("Adéquation par commune" + title_extra)
     _legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
