@@ -27,8 +27,7 @@ from scipy import sparse
 
 from flux_opt.assiette import compute_flux
 from flux_opt.explain import explain
-from flux_opt.model import families as fam
-from flux_opt.model.build import OrientationModel, build_model
+from flux_opt.model.build import STRUCTURAL, OrientationModel, add_families, build_model, penalties
 from flux_opt.model.highs_backend import RawSolution, fixed_lp_duals, new_highs, pass_program
 from flux_opt.model.linear import LinearProgram
 from flux_opt.model.solve import Solution, SolveurSansSolution, solver_options
@@ -161,35 +160,18 @@ class ReusableModel:
 
 
 def refreshed_data(model: OrientationModel, instance: Instance, targets: Targets):
-    """ModelData for new targets: only the réservataire table and the proportional share of
-    each pair depend on them (the formula of flux_opt.model.data.prepare)."""
-    d = model.data
-    reservataires = targets.table.reset_index(drop=True)
-    base = reservataires["base"].to_numpy(dtype=float)
-    target = reservataires["cible"].to_numpy(dtype=float)
-    rate = np.divide(target, base, out=np.zeros_like(target), where=base > 0)
-    part = np.ceil(rate[d.pairs["r"].to_numpy()] * d.pairs["flux"].to_numpy() - 1e-9)
-    return replace(d, instance=instance, targets=targets, reservataires=reservataires,
-                   pairs=d.pairs.assign(part=part))
+    """ModelData for new targets: only the réservataire table depends on them
+    (the stabilising term reads its shares from it, see flux_opt.model.families)."""
+    return replace(model.data, instance=instance, targets=targets,
+                   reservataires=targets.table.reset_index(drop=True))
 
 
 def parametric_rows(model: OrientationModel, d) -> LinearProgram:
     """The parameter-dependent families rendered as in build_model, in a scratch program whose
     extra columns (elastic slacks, deviations) are numbered as in the built model."""
-    weights = d.instance.parametres.objectif
-    pen = fam.Penalties(contractuelle=weights.penalite_violation, legale=10 * weights.penalite_violation)
     v = model.vars
     scratch = LinearProgram(num_cols=v.y.start + v.y.size)
-    fam.add_plafond_prefet(scratch, d, v, pen)
-    fam.add_plafond_agents(scratch, d, v, pen)
-    fam.add_uniformite_prefet(scratch, d, v, pen)
-    fam.add_prefet_hors_qpv(scratch, d, v, pen)
-    fam.add_plafond_collectivite(scratch, d, v, pen)
-    fam.add_objectif_reservataire(scratch, d, v, pen)
-    fam.add_objectif_indicatif(scratch, d, v)
-    fam.add_mixite(scratch, d, v, pen)
-    fam.add_publics_prioritaires(scratch, d, v, pen)
-    fam.add_stabilisation(scratch, d, v)
+    add_families(scratch, d, v, penalties(d.instance), skip=STRUCTURAL)
     return scratch
 
 

@@ -47,7 +47,7 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
     start = time.perf_counter()
     d = prepare(instance, flux, targets)
     weights = instance.parametres.objectif
-    pen = fam.Penalties(contractuelle=weights.penalite_violation, legale=10 * weights.penalite_violation)
+    pen = penalties(instance)
     lp = LinearProgram()
     x_labels = d.pairs[["reservataire", "commune", "epci", "qpv", "typologie", "financement"]]
     x = lp.add_variables("x", x_labels, 0.0, d.pairs["flux"].to_numpy(dtype=float),
@@ -57,19 +57,35 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
     y = lp.add_variables("y", y_labels, 0.0, INF, d.flows["poids"].to_numpy(dtype=float))
     v = fam.Vars(x=x, y=y)
 
-    fam.add_conservation(lp, d, v)
-    fam.add_plafond_prefet(lp, d, v, pen)
-    fam.add_plafond_agents(lp, d, v, pen)
-    fam.add_uniformite_prefet(lp, d, v, pen)
-    fam.add_prefet_hors_qpv(lp, d, v, pen)
-    fam.add_plafond_collectivite(lp, d, v, pen)
-    fam.add_objectif_reservataire(lp, d, v, pen)
-    fam.add_objectif_indicatif(lp, d, v)
-    fam.add_demande(lp, d, v)
-    fam.add_mixite(lp, d, v, pen)
-    fam.add_publics_prioritaires(lp, d, v, pen)
-    fam.add_stabilisation(lp, d, v)
+    add_families(lp, d, v, pen)
     return OrientationModel(lp, d, v, time.perf_counter() - start)
+
+
+# Every family, in row order. Those that take penalties carry elastic slacks.
+FAMILIES = (
+    (fam.add_conservation, False), (fam.add_plafond_prefet, True), (fam.add_plafond_agents, True),
+    (fam.add_uniformite_prefet, True), (fam.add_prefet_hors_qpv, True), (fam.add_plafond_collectivite, True),
+    (fam.add_objectif_reservataire, True), (fam.add_objectif_indicatif, False), (fam.add_demande, False),
+    (fam.add_mixite, True), (fam.add_publics_prioritaires, True), (fam.add_stabilisation, False),
+)
+# Families whose rows never depend on rates or targets (a parameter sweep keeps them).
+STRUCTURAL = (fam.add_conservation, fam.add_demande)
+
+
+def penalties(instance: Instance) -> fam.Penalties:
+    weight = instance.parametres.objectif.penalite_violation
+    return fam.Penalties(contractuelle=weight, legale=10 * weight)
+
+
+def add_families(lp: LinearProgram, d: ModelData, v: fam.Vars, pen: fam.Penalties, skip=()) -> None:
+    """Add the rows of every family (but those in `skip`), in the order of FAMILIES."""
+    for add, penalised in FAMILIES:
+        if add in skip:
+            continue
+        if penalised:
+            add(lp, d, v, pen)
+        else:
+            add(lp, d, v)
 
 
 def tie_break(labels: pd.DataFrame) -> np.ndarray:
