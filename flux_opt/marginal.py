@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.model.build import OrientationModel
-from flux_opt.model.highs_backend import SolverOptions, new_highs, pass_program
+from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions, new_highs, pass_program
 from flux_opt.model.solve import Solution, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
@@ -47,7 +47,10 @@ class _ProbedLP:
         lower[fixed], upper[fixed] = values[fixed], values[fixed]
         self.h = new_highs(options)
         pass_program(self.h, lp, integer=np.zeros(lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
+        if lp.num_cols > LARGE_MODEL_COLUMNS:  # degenerate for the simplex; crossover leaves a basis
+            self.h.setOptionValue("solver", "ipm")
         self.h.run()
+        self.h.setOptionValue("solver", "simplex")  # the probes re-solve from that basis
         self.ok = self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         self.base = self.h.getInfo().objective_function_value if self.ok else float("nan")
         self.duals = np.asarray(self.h.getSolution().row_dual) if self.ok else None

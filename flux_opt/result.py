@@ -85,6 +85,7 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
         "temps_transmission_s": round(raw.translate_seconds, 4),
         "temps_resolution_s": round(raw.seconds, 4),
         "moteur": solution.moteur,
+        "methode_resolution": raw.methode,
         "taille": model_size(model),
         "regles_violees": violated,
         "code_sortie": 3 if violated else 0,
