@@ -265,20 +265,8 @@ __all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reserv
 def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
                      couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
     """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
-    from flux_opt.assiette import compute_flux
-    from flux_opt.model.build import build_model
-    from flux_opt.model.solve import solve
-    from flux_opt.pipeline import lissage_targets, with_targets
-    from flux_opt.result import make_result
-    from flux_opt.schema import load_instance
-    from flux_opt.targets import compute_targets
+    from flux_opt.pipeline import load_for_plan, solve_instance
 
-    instance = load_instance(path)
-    if depuis_conversion:
-        instance = with_targets(instance, lissage_targets(path, instance))
-    flux = compute_flux(instance)
-    model = build_model(instance, flux, compute_targets(instance, flux))
-    solution = solve(model, moteur=moteur)
-    result = make_result(model, solution)
+    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur)
     explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
     return result, explanation

@@ -13,12 +13,17 @@ from flux_opt.schema import Instance, load_instance
 from flux_opt.targets import compute_targets
 
 
-def plan_instance(instance: Instance, moteur: str = "highs", duals: bool = True) -> Result:
+def solve_instance(instance: Instance, moteur: str = "highs", duals: bool = True):
+    """Assiette, targets, model, solve: (model, solution, result without sentences)."""
     flux = compute_flux(instance)
     targets = compute_targets(instance, flux)
     model = build_model(instance, flux, targets)
     solution = solve(model, moteur=moteur, duals=duals)
-    return explain(make_result(model, solution))
+    return model, solution, make_result(model, solution)
+
+
+def plan_instance(instance: Instance, moteur: str = "highs", duals: bool = True) -> Result:
+    return explain(solve_instance(instance, moteur, duals)[2])
 
 
 def with_targets(instance: Instance, logements: dict[str, int]) -> Instance:
@@ -38,8 +43,13 @@ def lissage_targets(path: str | Path, instance: Instance) -> dict[str, int]:
     return objectifs_annee(result, annee if annee in years else None)
 
 
-def plan_path(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False) -> Result:
+def load_for_plan(path: str | Path, depuis_conversion: bool = False) -> Instance:
+    """The validated instance, with this year's targets from the lissage if asked."""
     instance = load_instance(path)
     if depuis_conversion:
         instance = with_targets(instance, lissage_targets(path, instance))
-    return plan_instance(instance, moteur=moteur)
+    return instance
+
+
+def plan_path(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False) -> Result:
+    return plan_instance(load_for_plan(path, depuis_conversion), moteur=moteur)
