@@ -21,6 +21,36 @@ annee = 2027
 """
 
 
+# Hand-solved case shared by the model, explanation and baseline tests: two communes of 10
+# hors-QPV T2; préfet target 30 % of 20 = 6 with candidates only in Lille; the uniformity rule
+# (±1 around 3 per commune) forces ≥ 2 préfet dwellings in Roubaix, where nobody waits for them.
+UNIFORMITY = dict(
+    toml="""
+    [instance]
+    nom = "t"
+    bailleur = "B"
+    departement = "59"
+    annee = 2027
+    [regles]
+    prioritaires_min = 0
+    """,
+    parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T2,PLUS,100,10
+    59512,200093201,non,T2,PLUS,100,10
+    """,
+    reservataires="""
+    id,nom,type
+    prefet,Préfet,prefet
+    bailleur,Bailleur,bailleur
+    """,
+    demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    prefet,59350,,T2,q1,oui,100
+    bailleur,,200093201,T2,q234,non,100
+    """)
+
+
 def write_instance(folder: Path, toml: str = BASE_TOML, **tables: str) -> Path:
     """Write instance.toml and `name.csv` for each keyword (dedented CSV text)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from flux_opt.pipeline import plan_instance
 from flux_opt.schema import load_instance
 from flux_opt.targets import compute_targets
 
-from conftest import EXEMPLE
+from conftest import EXEMPLE, UNIFORMITY
 
 TOML = """
 [instance]
@@ -69,23 +69,7 @@ def test_optimum_fits_better_than_the_baseline_by_the_known_amount(make_instance
     # Two communes of 10; préfet 30 % (6), candidates only in Lille. The spreadsheet gives it 3 + 3:
     # 3 préfet matches (×1.2) + 14 bailleur = 17 (17.6 weighted). The optimum puts 4 in Lille,
     # 2 in Roubaix (uniformity ±1): 4 + 14 = 18 (18.8 weighted), see test_model.
-    folder = make_instance(
-        toml=TOML,
-        parc="""
-        commune,epci,qpv,typologie,financement,logements,liberations
-        59350,200093201,non,T2,PLUS,100,10
-        59512,200093201,non,T2,PLUS,100,10
-        """,
-        reservataires="""
-        id,nom,type
-        prefet,Préfet,prefet
-        bailleur,Bailleur,bailleur
-        """,
-        demande="""
-        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
-        prefet,59350,,T2,q1,oui,100
-        bailleur,,200093201,T2,q234,non,100
-        """)
+    folder = make_instance(**UNIFORMITY)
     instance, flux, targets = prepared(folder)
     plan = baseline_plan(instance, flux, targets)
     assert plan.loc[plan["reservataire"] == "prefet", "logements"].tolist() == [3, 3]

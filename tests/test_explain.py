@@ -21,7 +21,7 @@ from flux_opt.result import make_result
 from flux_opt.schema import load_instance
 from flux_opt.targets import compute_targets
 
-from conftest import EXEMPLE, SURCONTRAINT
+from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY
 
 
 # ----------------------------------------------------------------------------- independent helpers
@@ -256,31 +256,6 @@ def test_unmet_demand_flags_typologies_absent_from_the_zone(surcontraint):
 
 # ----------------------------------------------------------------------------- rule costs
 
-UNIFORMITY = dict(
-    toml="""
-    [instance]
-    nom = "t"
-    bailleur = "B"
-    departement = "59"
-    annee = 2027
-    [regles]
-    prioritaires_min = 0
-    """,
-    parc="""
-    commune,epci,qpv,typologie,financement,logements,liberations
-    59350,200093201,non,T2,PLUS,100,10
-    59512,200093201,non,T2,PLUS,100,10
-    """,
-    reservataires="""
-    id,nom,type
-    prefet,Préfet,prefet
-    bailleur,Bailleur,bailleur
-    """,
-    demande="""
-    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
-    prefet,59350,,T2,q1,oui,100
-    bailleur,,200093201,T2,q234,non,100
-    """)
 
 
 def _solved(folder):

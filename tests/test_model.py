@@ -6,7 +6,7 @@ from flux_opt.pipeline import plan_path
 
 from pathlib import Path
 
-from conftest import EXEMPLE, SURCONTRAINT
+from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY
 
 TOML_PART = """
 [instance]
@@ -18,7 +18,6 @@ annee = 2027
 prefet_hors_qpv_lecture = "{lecture}"
 prioritaires_min = 0
 """
-TOML_NO_PRIO = TOML_PART.format(lecture="taux")
 
 
 def row(result, famille, portee_start):
@@ -39,23 +38,7 @@ def test_uniformity_forces_prefet_dwellings_where_it_has_no_candidate(make_insta
     # Two communes of 10 dwellings each; préfet target 30 % of 20 = 6; its candidates are only in
     # Lille. Uniformity (±1 around 3 per commune) forces ≥ 2 in Roubaix, where nobody waits for
     # them: the préfet fills 4, the bailleur its 14 → 18 expected attributions (fit 4×1.2 + 14).
-    folder = make_instance(
-        toml=TOML_NO_PRIO,
-        parc="""
-        commune,epci,qpv,typologie,financement,logements,liberations
-        59350,200093201,non,T2,PLUS,100,10
-        59512,200093201,non,T2,PLUS,100,10
-        """,
-        reservataires="""
-        id,nom,type
-        prefet,Préfet,prefet
-        bailleur,Bailleur,bailleur
-        """,
-        demande="""
-        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
-        prefet,59350,,T2,q1,oui,100
-        bailleur,,200093201,T2,q234,non,100
-        """)
+    folder = make_instance(**UNIFORMITY)
     result = plan_path(folder)
     assert result.exit_code == 0
     assert placed(result, "prefet") == 6
