@@ -26,7 +26,7 @@ from flux_opt.assiette import SEGMENT, Flux, compute_flux
 from flux_opt.explain import explain
 from flux_opt.journal import avec_cycles, etat_cycles
 from flux_opt.model.build import build_model
-from flux_opt.model.data import x_positions
+from flux_opt.model.data import with_bool_qpv, x_positions
 from flux_opt.model.solve import solve
 from flux_opt.orientation import SEUIL_REOPTIMISATION, ecart_au_plan, realise_par_segment
 from flux_opt.result import Result, make_result
@@ -127,8 +127,7 @@ def bornes_inferieures(model, orientes: pd.DataFrame) -> tuple[np.ndarray, pd.Da
     bornes = x_positions(model.data, orientes)
     d = model.data
     known = set(zip(d.pairs["reservataire"], d.pairs["commune"], d.pairs["typologie"], d.pairs["qpv"]))
-    qpv = orientes["qpv"] if orientes["qpv"].dtype == bool else \
-        orientes["qpv"].astype(str).str.lower().isin(["oui", "true", "1"])
+    qpv = with_bool_qpv(orientes)["qpv"]
     held = np.fromiter((k in known for k in zip(orientes["reservataire"], orientes["commune"],
                                                  orientes["typologie"], qpv)), dtype=bool, count=len(orientes))
     cles = ["reservataire", *SEGMENT]

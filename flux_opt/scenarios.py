@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flux_opt.errors import DonneesInvalides, Probleme
 from flux_opt.schema import Instance, MixiteRow, Parametres, ReservataireRow
-from flux_opt.schema import _french as french_error
+from flux_opt.schema import french_message as french_error
 
 SECTIONS = ("regles", "cia", "solveur", "objectif", "rotation")
 MIXITE_KEY = ("epci", "zone", "reservataire", "critere")

@@ -32,7 +32,7 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
-def _to_bool(value: Any) -> Any:
+def parse_bool(value: Any) -> Any:
     if isinstance(value, str):
         low = value.strip().lower()
         if low in _TRUE:
@@ -92,10 +92,10 @@ def _financement(value: Any) -> Any:
 
 
 Opt = lambda t: Annotated[t | None, BeforeValidator(_blank_to_none)]  # noqa: E731
-Bool = Annotated[bool, BeforeValidator(_to_bool), BeforeValidator(_blank_to_none)]
+Bool = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
 # A flag left blank means "non" (FORMAT.md: optional columns).
-Flag = Annotated[bool, BeforeValidator(_to_bool), BeforeValidator(lambda v: "non" if _blank_to_none(v) is None else v)]
-OptBool = Annotated[bool | None, BeforeValidator(_to_bool), BeforeValidator(_blank_to_none)]
+Flag = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(lambda v: "non" if _blank_to_none(v) is None else v)]
+OptBool = Annotated[bool | None, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
 Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(_decimal)]
 OptRate = Annotated[float | None, Field(ge=0, le=1), BeforeValidator(_decimal), BeforeValidator(_blank_to_none)]
 Count = Annotated[float, Field(ge=0), BeforeValidator(_decimal)]
@@ -330,7 +330,8 @@ _MESSAGES = {
 }
 
 
-def _french(error: dict) -> str:
+def french_message(error: dict) -> str:
+    """A pydantic error in French, with the value received."""
     kind = error["type"]
     ctx = error.get("ctx", {})
     received = error.get("input")
@@ -363,7 +364,7 @@ def _validate_table(table: RawTable, model: type[_Row], problems: list[Probleme]
             line = loc[0] + 2 if loc and isinstance(loc[0], int) else None
             fields = [p for p in loc[1:] if p in model.model_fields]
             field = fields[0] if fields else None
-            problems.append(Probleme(table.source, line, field, _french(error)))
+            problems.append(Probleme(table.source, line, field, french_message(error)))
         return []
 
 
@@ -390,7 +391,7 @@ def validate(raw: RawInstance) -> Instance:
         parametres = None
         for error in exc.errors():
             key = ".".join(str(p) for p in error["loc"])
-            problems.append(Probleme(raw.parametres_source, None, key, _french(error)))
+            problems.append(Probleme(raw.parametres_source, None, key, french_message(error)))
     rows: dict[str, list] = {}
     for name, model in ROW_MODELS.items():
         table = raw.tables.get(name)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.assiette import Flux
-from flux_opt.schema import Instance
+from flux_opt.schema import Instance, parse_bool
 from flux_opt.targets import Targets
 
 CELL = ["commune", "typologie", "qpv"]
@@ -79,12 +79,18 @@ def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFra
     return pairs
 
 
+def with_bool_qpv(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose `qpv` column is boolean (plan files write oui/non)."""
+    table = table.copy()
+    if table["qpv"].dtype != bool:
+        table["qpv"] = table["qpv"].map(parse_bool).astype(bool)
+    return table
+
+
 def x_positions(d: "ModelData", table: pd.DataFrame, column: str = "logements") -> np.ndarray:
     """A segment-level table (reservataire, commune, typologie, qpv (bool), financement, column)
     summed onto the model's x units, in x column order; rows with no unit are ignored."""
-    table = table.copy()
-    if table["qpv"].dtype != bool:
-        table["qpv"] = table["qpv"].astype(str).str.lower().isin(["oui", "true", "1"])
+    table = with_bool_qpv(table)
     per_segment = d.pairs.loc[d.pairs["s"] >= 0].reset_index().rename(columns={"index": "_col"})
     per_cell = d.pairs.loc[d.pairs["s"] < 0].reset_index().rename(columns={"index": "_col"})
     keys = ["reservataire", "commune", "typologie", "qpv"]
@@ -97,9 +103,7 @@ def x_positions(d: "ModelData", table: pd.DataFrame, column: str = "logements") 
 
 def segment_rows(d: "ModelData", table: pd.DataFrame, column: str = "logements") -> pd.DataFrame:
     """A segment-level table as (s, r, logements) indices of the model (unknown rows dropped)."""
-    table = table.copy()
-    if table["qpv"].dtype != bool:
-        table["qpv"] = table["qpv"].astype(str).str.lower().isin(["oui", "true", "1"])
+    table = with_bool_qpv(table)
     seg = d.segments.reset_index().rename(columns={"index": "s"})
     r_of = pd.Series(np.arange(len(d.reservataires)), index=d.reservataires["id"])
     out = table.merge(seg[["s", "commune", "typologie", "qpv", "financement"]],
