@@ -11,15 +11,7 @@ from flux_opt.targets import compute_targets
 
 from conftest import EXEMPLE, UNIFORMITY
 
-TOML = """
-[instance]
-nom = "t"
-bailleur = "B"
-departement = "59"
-annee = 2027
-[regles]
-prioritaires_min = 0
-"""
+TOML = UNIFORMITY["toml"]  # same parameters: priority share off, to isolate the rule tested
 
 
 def prepared(path):
