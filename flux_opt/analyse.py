@@ -267,6 +267,7 @@ def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion:
     """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
     from flux_opt.pipeline import load_for_plan, solve_instance
 
-    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur)
+    # duals=False: analyse() replaces every marginal value with its own probes.
+    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur, duals=False)
     explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
     return result, explanation
