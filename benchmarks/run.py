@@ -49,15 +49,15 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
     """Run in the child process: one size, every figure."""
     import numpy as np
 
-    from flux_opt.assiette import compute_flux
-    from flux_opt.baseline import baseline_fit, baseline_plan
-    from flux_opt.generate import generer_taille
+    from flux_opt.assiette.flux import compute_flux
+    from flux_opt.plan.baseline import baseline_fit, baseline_plan
+    from flux_opt.scale.generate import generer_taille
     from flux_opt.model.build import build_model, model_size
     from flux_opt.model.highs_backend import fixed_lp_duals
     from flux_opt.model.solve import SolveurSansSolution, solve, solver_options
-    from flux_opt.result import make_result
-    from flux_opt.schema import load_instance
-    from flux_opt.targets import compute_targets
+    from flux_opt.plan.result import make_result
+    from flux_opt.input.schema import load_instance
+    from flux_opt.assiette.targets import compute_targets
 
     out: dict = {"taille": taille}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,3 +1,3 @@
-from flux_opt.cli import main
+from flux_opt.cli.main import main
 
 main()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flux_opt.assiette import compute_flux
-from flux_opt.explain import explain
+from flux_opt.assiette.flux import compute_flux
+from flux_opt.explanation.sentences import explain
 from flux_opt.model.build import build_model
 from flux_opt.model.solve import solve
-from flux_opt.result import Result, make_result
-from flux_opt.schema import Instance, load_instance
-from flux_opt.targets import compute_targets
+from flux_opt.plan.result import Result, make_result
+from flux_opt.input.schema import Instance, load_instance
+from flux_opt.assiette.targets import compute_targets
 
 
 def solve_instance(instance: Instance, moteur: str = "highs", duals: bool = True):
@@ -35,7 +35,7 @@ def with_targets(instance: Instance, logements: dict[str, int]) -> Instance:
 
 def lissage_targets(path: str | Path, instance: Instance) -> dict[str, int]:
     """This year's targets from the stock conversion and lissage of the instance (models/lissage.md)."""
-    from flux_opt.conversion_instance import convertir_instance, objectifs_annee
+    from flux_opt.stock.instance import convertir_instance, objectifs_annee
 
     annee = instance.parametres.instance.annee
     result = convertir_instance(Path(path))

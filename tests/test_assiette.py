@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from flux_opt.apportion import largest_remainder, round_half_up
-from flux_opt.assiette import compute_flux
+from flux_opt.assiette.apportion import largest_remainder, round_half_up
+from flux_opt.assiette.flux import compute_flux
 from flux_opt.errors import DonneesInvalides
-from flux_opt.schema import load_instance
+from flux_opt.input.schema import load_instance
 
 RESERVATAIRES = """
 id,nom,type

@@ -2,12 +2,12 @@
 
 import pytest
 
-from flux_opt.assiette import compute_flux
-from flux_opt.baseline import baseline_fit, baseline_plan
+from flux_opt.assiette.flux import compute_flux
+from flux_opt.plan.baseline import baseline_fit, baseline_plan
 from flux_opt.model.build import build_model
 from flux_opt.pipeline import plan_instance
-from flux_opt.schema import load_instance
-from flux_opt.targets import compute_targets
+from flux_opt.input.schema import load_instance
+from flux_opt.assiette.targets import compute_targets
 
 from conftest import EXEMPLE, UNIFORMITY
 

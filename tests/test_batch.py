@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flux_opt.batch import SYNTHESE, find_instances, national_summary, read_synthese, run_batch
-from flux_opt.cli import app
-from flux_opt.generate import generer_instance
+from flux_opt.scale.batch import SYNTHESE, find_instances, national_summary, read_synthese, run_batch
+from flux_opt.cli.main import app
+from flux_opt.scale.generate import generer_instance
 
 NAMES = ["i0", "i1", "i2"]
 COMPARED = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "code"]

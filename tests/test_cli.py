@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flux_opt.cli import app
+from flux_opt.cli.main import app
 from flux_opt.report import exports
 
 from conftest import EXEMPLE, SURCONTRAINT

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from flux_opt.conversion import (
+from flux_opt.stock.conversion import (
     arrondi,
     convertir,
     convertir_par_departement,

@@ -6,8 +6,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from checker import check_plan
-from flux_opt.cli import app
-from flux_opt.conversion_instance import appliquer_objectifs, convertir_instance, objectifs_annee
+from flux_opt.cli.main import app
+from flux_opt.stock.instance import appliquer_objectifs, convertir_instance, objectifs_annee
 
 from conftest import EXEMPLE
 

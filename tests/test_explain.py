@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flux_opt.analyse import Explanation, analyse, plan_and_explain
-from flux_opt.assiette import compute_flux
-from flux_opt.cli import app
-from flux_opt.marginal import rule_costs
+from flux_opt.explanation.analysis import Explanation, analyse, plan_and_explain
+from flux_opt.assiette.flux import compute_flux
+from flux_opt.cli.main import app
+from flux_opt.explanation.marginal import rule_costs
 from flux_opt.model.build import build_model
 from flux_opt.model.solve import solve
 from flux_opt.report.exports import write_plan
-from flux_opt.report.rapport import report_writers
-from flux_opt.result import make_result
-from flux_opt.schema import load_instance
-from flux_opt.targets import compute_targets
+from flux_opt.report.plan_report import report_writers
+from flux_opt.plan.result import make_result
+from flux_opt.input.schema import load_instance
+from flux_opt.assiette.targets import compute_targets
 
 from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY
 
@@ -27,7 +27,7 @@ from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY
 # ----------------------------------------------------------------------------- independent helpers
 
 def fmt(v: float) -> str:
-    """French number as the report should print it (independent of flux_opt.explain)."""
+    """French number as the report should print it (independent of flux_opt.explanation.sentences)."""
     if abs(v - round(v)) < 0.05:
         return f"{int(round(v)):,}".replace(",", " ")
     return f"{v:,.1f}".replace(",", " ").replace(".", ",")

@@ -1,4 +1,4 @@
-"""Tests of the synthetic instance generator (flux_opt.generate)."""
+"""Tests of the synthetic instance generator (flux_opt.scale.generate)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flux_opt.generate import (
+from flux_opt.scale.generate import (
     TAILLES,
     generer_instance,
     generer_national,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flux_opt.journal import (
+from flux_opt.year.journal import (
     COLONNES,
     EvenementRefuse,
     JournalInvalide,

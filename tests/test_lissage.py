@@ -7,14 +7,14 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from flux_opt.conversion_instance import (
+from flux_opt.stock.instance import (
     appliquer_objectifs,
     convertir_instance,
     lire_csv,
     objectifs_annee,
     part_disponible,
 )
-from flux_opt.conversion_rapport import (
+from flux_opt.report.conversion import (
     TITRE_SECTION,
     ecrire_excel,
     ecrire_sorties,
@@ -22,7 +22,7 @@ from flux_opt.conversion_rapport import (
     section_html,
     tableau_lissage,
 )
-from flux_opt.lissage import lisser
+from flux_opt.stock.lissage import lisser
 
 
 def _flux(valeur: float, debut: int = 2025, annees: int = 3) -> dict[int, float]:

@@ -35,7 +35,7 @@ def run_plan(instance: Path, out: Path) -> int:
     """Run `flux-opt plan` in-process; return its exit code (fail loudly on a crash)."""
     from typer.testing import CliRunner
 
-    from flux_opt.cli import app
+    from flux_opt.cli.main import app
 
     result = CliRunner().invoke(app, ["plan", str(instance), "--sortie", str(out)])
     assert result.exit_code in (0, 3), (

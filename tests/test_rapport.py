@@ -10,9 +10,9 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from flux_opt.analyse import plan_and_explain
-from flux_opt.cli import app
-from flux_opt.report.rapport import rapport_html, rapport_xlsx
+from flux_opt.explanation.analysis import plan_and_explain
+from flux_opt.cli.main import app
+from flux_opt.report.plan_report import rapport_html, rapport_xlsx
 
 from conftest import EXEMPLE, SURCONTRAINT
 

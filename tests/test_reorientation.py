@@ -20,16 +20,16 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from flux_opt.bilan import bilan
-from flux_opt.cli import app
-from flux_opt.journal import ajouter_evenements, lire_journal
+from flux_opt.year.bilan import bilan
+from flux_opt.cli.main import app
+from flux_opt.year.journal import ajouter_evenements, lire_journal
 from flux_opt.model.linear import LinearProgram
-from flux_opt.orientation import classer_reservataires, doit_reoptimiser, ecart_au_plan
+from flux_opt.year.preorientation import classer_reservataires, doit_reoptimiser, ecart_au_plan
 from flux_opt.pipeline import plan_instance
-from flux_opt.reorientation import journal_de_l_annee, reoptimiser
+from flux_opt.year.reorientation import journal_de_l_annee, reoptimiser
 from flux_opt.report.exports import write_plan
-from flux_opt.schema import load_instance
-from flux_opt.simulation import simuler_annee
+from flux_opt.input.schema import load_instance
+from flux_opt.year.simulation import simuler_annee
 
 from conftest import EXEMPLE
 

@@ -9,13 +9,13 @@ import pytest
 from conftest import EXEMPLE, ROOT
 from openpyxl import load_workbook
 
-from flux_opt.balayage import ReusableModel, instance_at, parse_balayage, sweep
-from flux_opt.comparaison import BASE, compare, comparison_tables
+from flux_opt.negotiation.sweep import ReusableModel, instance_at, parse_balayage, sweep
+from flux_opt.negotiation.compare import BASE, compare, comparison_tables
 from flux_opt.errors import DonneesInvalides
 from flux_opt.pipeline import plan_instance
-from flux_opt.report.comparaison import write_comparison, write_sweep
-from flux_opt.scenarios import Scenario, apply_scenario, load_scenario
-from flux_opt.schema import load_instance
+from flux_opt.report.compare import write_comparison, write_sweep
+from flux_opt.negotiation.scenarios import Scenario, apply_scenario, load_scenario
+from flux_opt.input.schema import load_instance
 
 SCENARIOS = ROOT / "instances" / "scenarios"
 FILES = ["prefet_25.toml", "cia_q1_30.toml", "conversion_convention_6ans.toml"]
@@ -252,7 +252,7 @@ def test_warm_sweep_gives_the_same_plans(base):
 def test_cli_comparer_balayage(tmp_path):
     from typer.testing import CliRunner
 
-    from flux_opt.cli import app
+    from flux_opt.cli.main import app
 
     runner = CliRunner()
     out = runner.invoke(app, ["comparer", str(EXEMPLE), "--balayer", "prefet_taux=0.29:0.30:0.01", "--mesurer",

@@ -6,9 +6,9 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from flux_opt.cli import app
+from flux_opt.cli.main import app
 from flux_opt.errors import DonneesInvalides
-from flux_opt.schema import json_schema, load_instance
+from flux_opt.input.schema import json_schema, load_instance
 
 from conftest import EXEMPLE, MINI
 

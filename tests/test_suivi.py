@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from flux_opt.journal import EvenementRefuse, ajouter_evenements, lire_journal
-from flux_opt.orientation import (
+from flux_opt.year.journal import EvenementRefuse, ajouter_evenements, lire_journal
+from flux_opt.year.preorientation import (
     SEUIL_REOPTIMISATION,
     classer_reservataires,
     doit_reoptimiser,
@@ -18,8 +18,8 @@ from flux_opt.orientation import (
     lire_logement,
     realise_par_segment,
 )
-from flux_opt.simulation import simuler_annee
-from flux_opt.suivi import Ponderation, ReglesDecompte, decompter, fraction_ecoulee, suivi
+from flux_opt.year.simulation import simuler_annee
+from flux_opt.year.suivi import Ponderation, ReglesDecompte, decompter, fraction_ecoulee, suivi
 from journal_fixtures import SEGMENTS, ecrire_plan
 
 
@@ -214,7 +214,7 @@ def test_logement_argument_errors_are_french():
 
 
 def test_start_of_year_with_an_empty_journal(plan):
-    from flux_opt.journal import journal_vide
+    from flux_opt.year.journal import journal_vide
 
     vide = journal_vide()
     s = suivi(plan, vide, date(2027, 1, 2))

@@ -1,10 +1,9 @@
 """Targets N_r (DOMAIN §4): préfet default, agents, taux on a territory, article 5, remainder."""
 
-import pytest
 
-from flux_opt.assiette import compute_flux
-from flux_opt.schema import load_instance
-from flux_opt.targets import compute_targets
+from flux_opt.assiette.flux import compute_flux
+from flux_opt.input.schema import load_instance
+from flux_opt.assiette.targets import compute_targets
 
 PARC = """
 commune,epci,qpv,typologie,financement,logements,liberations

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.assiette import Flux
+from flux_opt.assiette.flux import Flux
 from flux_opt.model import families as fam
 from flux_opt.model.data import ModelData, prepare, x_positions
 from flux_opt.model.linear import INF, LinearProgram
-from flux_opt.schema import Instance
-from flux_opt.targets import Targets
+from flux_opt.input.schema import Instance
+from flux_opt.assiette.targets import Targets
 
 
 @dataclass

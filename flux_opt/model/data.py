@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.assiette import Flux
-from flux_opt.schema import Instance, parse_bool
-from flux_opt.targets import Targets
+from flux_opt.assiette.flux import Flux
+from flux_opt.input.schema import Instance, parse_bool
+from flux_opt.assiette.targets import Targets
 
 CELL = ["commune", "typologie", "qpv"]
 CATEGORY = ["quartile", "prioritaire", "travailleur_essentiel"]

@@ -1,1 +1,2 @@
-"""Exports and reports of a plan (files, terminal renderables)."""
+"""Reports for people and files for machines: terminal renderables, HTML and Excel reports, plots,
+atomic writes of plan folders."""

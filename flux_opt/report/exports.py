@@ -11,7 +11,7 @@ from typing import Callable
 
 import pandas as pd
 
-from flux_opt.result import Result
+from flux_opt.plan.result import Result
 
 PLAN_FILES = ("plan.csv", "attributions.csv", "objectifs.csv", "contraintes.csv", "resume.json")
 

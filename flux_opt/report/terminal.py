@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flux_opt.errors import Probleme
-from flux_opt.result import Result
+from flux_opt.plan.result import Result
 
 
 def problems_table(problems: list[Probleme], title: str = "Données invalides") -> Table:

@@ -1,0 +1,26 @@
+"""The typer application and what every command shares: consoles, argument types, the exit on invalid input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flux_opt.errors import DonneesInvalides
+
+app = typer.Typer(help="flux-opt : orientation annuelle du flux de logements sociaux vers les réservataires.",
+                  no_args_is_help=True, add_completion=False, rich_markup_mode="rich")
+console = Console()
+err = Console(stderr=True)
+
+INSTANCE = Annotated[Path, typer.Argument(help="Dossier d'instance (CSV + instance.toml) ou classeur .xlsx.")]
+
+
+def fail_on_invalid(exc: DonneesInvalides) -> None:
+    from flux_opt.report.terminal import problems_table
+
+    err.print(problems_table(exc.problemes))
+    err.print("[red]Rien n'a été écrit. Corrigez les données puis relancez.[/red]")
+    raise typer.Exit(2)

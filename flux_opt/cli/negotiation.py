@@ -1,0 +1,108 @@
+"""`flux-opt comparer`: what-if scenarios side by side, and parameter sweeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.errors import DonneesInvalides
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+@app.command("comparer")
+def comparer_command(
+    base: INSTANCE,
+    scenarios: Annotated[list[Path] | None, typer.Argument(
+        help="Fichiers de scénario (.toml) : surcharges de la base (voir instances/scenarios/).")] = None,
+    sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier où écrire la comparaison.")] = Path("comparaison"),
+    processus: Annotated[int, typer.Option("--processus", "-p", min=1,
+                                           help="Nombre de processus de calcul en parallèle.")] = 2,
+    balayer: Annotated[str | None, typer.Option(
+        "--balayer", help="Balayage d'un paramètre : parametre=debut:fin:pas, ex. prefet_taux=0.20:0.30:0.01 "
+                          "(prefet_taux, prefet_agents_taux, prefet_hors_qpv_min, collectivite_plafond, "
+                          "prioritaires_min, cia.q1_hors_qpv, cia.q234_qpv, <reservataire>.taux).")] = None,
+    mesurer: Annotated[bool, typer.Option(
+        "--mesurer", help="Avec --balayer : refaire chaque point en reconstruisant le modèle, comparer "
+                          "les résultats et afficher le gain de temps.")] = False,
+    a_chaud: Annotated[bool, typer.Option(
+        "--a-chaud", help="Avec --balayer : garder la base du simplexe d'un point à l'autre (plus rapide ; "
+                          "même plan, mais la répartition des attributions peut différer d'un plan séparé).")] = False,
+):
+    """Comparer des scénarios de négociation côte à côte, ou balayer un paramètre."""
+    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.input.schema import load_instance
+
+    if not scenarios and not balayer:
+        err.print("[red]Indiquer au moins un fichier de scénario ou --balayer parametre=debut:fin:pas.[/red]")
+        raise typer.Exit(2)
+    try:
+        instance = load_instance(base)
+        if scenarios:
+            _compare(base, instance, scenarios, sortie, processus)
+        if balayer:
+            _sweep(instance, balayer, sortie, processus, mesurer, a_chaud)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    except SolveurSansSolution as exc:
+        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        raise typer.Exit(4)
+
+
+def _compare(base_path: Path, instance, paths: list[Path], sortie: Path, processus: int) -> None:
+    from flux_opt.negotiation.compare import compare, resolve_base
+    from flux_opt.report.compare import comparison_renderable, write_comparison
+    from flux_opt.negotiation.scenarios import load_scenario
+
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            loaded.append(load_scenario(path))
+        except DonneesInvalides as exc:
+            problems.extend(exc.problemes)
+    if problems:
+        raise DonneesInvalides(problems)
+    for warning in resolve_base(base_path, loaded):
+        err.print(f"[yellow]Attention : {warning}.[/yellow]")
+    with _progress() as progress:
+        task = progress.add_task("Plans des scénarios", total=len(loaded) + 1)
+        result = compare(instance, loaded, processus=processus, on_done=lambda i: progress.advance(task))
+    console.print(comparison_renderable(result))
+    written = write_comparison(sortie, result)
+    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] : {', '.join(written)}.")
+
+
+def _sweep(instance, text: str, sortie: Path, processus: int, mesurer: bool, a_chaud: bool) -> None:
+    from flux_opt.negotiation.sweep import parse_balayage, sweep
+    from flux_opt.report.compare import sweep_renderable, write_sweep
+
+    try:
+        balayage = parse_balayage(text)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    # The comparison with rebuilds is timed on one process, like for like.
+    workers = 1 if mesurer else processus
+    with _progress() as progress:
+        task = progress.add_task(f"Balayage de {balayage.parametre}", total=len(balayage.valeurs))
+        result = sweep(instance, balayage, reuse=True, processus=workers, a_chaud=a_chaud,
+                       on_done=lambda i: progress.advance(task))
+        acceleration = None
+        if mesurer:
+            task2 = progress.add_task("Même balayage en reconstruisant", total=len(balayage.valeurs))
+            rebuilt = sweep(instance, balayage, reuse=False, on_done=lambda i: progress.advance(task2))
+            same = (rebuilt.points.equals(result.points) and rebuilt.objectifs.equals(result.objectifs)
+                    and all(a.plan.equals(b.plan) and a.contraintes.equals(b.contraintes)
+                            for a, b in zip(result.resultats, rebuilt.resultats)))
+            acceleration = {"reutilisation_s": result.secondes, "reconstruction_s": rebuilt.secondes,
+                            "acceleration": rebuilt.secondes / result.secondes, "identiques": bool(same)}
+    console.print(sweep_renderable(result, acceleration))
+    written = write_sweep(sortie, result, acceleration)
+    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] : {', '.join(written)}.")

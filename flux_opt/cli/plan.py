@@ -1,0 +1,85 @@
+"""`flux-opt plan`, `verifier`, `schema`: the year's plan and its input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.errors import DonneesInvalides
+
+
+@app.command("plan")
+def plan_command(
+    instance: INSTANCE,
+    sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier où écrire le plan.")] = Path("sortie"),
+    moteur: Annotated[str, typer.Option(help="highs (direct, rapide) ou pyomo (même modèle via Pyomo).")] = "highs",
+    depuis_conversion: Annotated[bool, typer.Option(
+        "--depuis-conversion", help="Objectifs de l'année pris dans le lissage du stock converti (conventions.csv).")] = False,
+    analyse: Annotated[bool, typer.Option(
+        "--analyse/--sans-analyse",
+        help="Calculer le coût exact des règles les plus contraignantes (nouvelles résolutions) ; "
+             "--sans-analyse pour les grandes instances.")] = True,
+):
+    """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
+    from flux_opt.explanation.analysis import plan_and_explain
+    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.report.exports import write_plan
+    from flux_opt.report.plan_report import report_writers
+    from flux_opt.report.terminal import plan_summary
+
+    if moteur not in ("highs", "pyomo"):
+        err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
+        raise typer.Exit(2)
+    try:
+        with console.status("Calcul du plan…"):
+            result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
+                                                   couts=analyse)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    except SolveurSansSolution as exc:
+        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        raise typer.Exit(4)
+    write_plan(result, sortie, extra=report_writers(result, explanation))
+    console.print(plan_summary(result))
+    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
+                  f"raisons : flux-opt expliquer {sortie}).")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("verifier")
+def verifier_command(instance: INSTANCE):
+    """Vérifier les données d'une instance sans calculer de plan."""
+    from flux_opt.assiette.flux import compute_flux
+    from flux_opt.input.schema import load_instance
+    from flux_opt.assiette.targets import compute_targets
+
+    try:
+        data = load_instance(instance)
+        flux = compute_flux(data)
+        targets = compute_targets(data, flux)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
+                  f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
+                  f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
+    for row in targets.table.itertuples():
+        console.print(f"  {row.id:<20} objectif {row.cible:>6}  ({row.source})")
+
+
+@app.command("schema")
+def schema_command(
+    sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Fichier JSON à écrire (sinon écran).")] = None,
+):
+    """Exporter le schéma des données d'entrée (JSON Schema)."""
+    from flux_opt.input.schema import json_schema
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
+    if sortie:
+        sortie.write_text(text + "\n", encoding="utf-8")
+        console.print(f"Schéma écrit dans {sortie}.")
+    else:
+        typer.echo(text)

@@ -1,0 +1,108 @@
+"""Scale: `flux-opt generer` (synthetic instances) and `flux-opt lot` (plan every instance of a folder, resumable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from flux_opt.cli.app import app, console, err
+
+
+@app.command("generer")
+def generer_command(
+    dossier: Annotated[Path, typer.Argument(help="Dossier où écrire l'instance (ou le jeu national).")],
+    taille: Annotated[str, typer.Option(help="petit (~2 000 logements), moyen (~30 000), grand (~300 000).")] = "petit",
+    logements: Annotated[int | None, typer.Option(help="Nombre de logements (remplace --taille).")] = None,
+    graine: Annotated[int, typer.Option(help="Graine : même graine, mêmes fichiers.")] = 0,
+    national: Annotated[bool, typer.Option("--national", help="Jeu national : un dossier par bailleur × département.")] = False,
+):
+    """Générer une instance synthétique reproductible."""
+    from flux_opt.scale.generate import TAILLES, generer_instance, generer_national, generer_taille
+
+    try:
+        if national:
+            paths = generer_national(dossier, graine=graine)
+            console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
+            return
+        if logements:
+            generer_instance(dossier, logements, graine=graine)
+        elif taille in TAILLES:
+            generer_taille(dossier, taille, graine=graine)
+        else:
+            raise ValueError(f"taille inconnue « {taille} » : petit, moyen ou grand")
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    console.print(f"Instance écrite dans {dossier}.")
+
+
+@app.command("lot")
+def lot_command(
+    dossier: Annotated[Path, typer.Argument(
+        help="Dossier d'instances (sous-dossiers avec instance.toml) ou jeu national (manifeste.csv).")],
+    sortie: Annotated[Path | None, typer.Option(
+        "--sortie", "-s", help="Dossier des résultats (défaut : DOSSIER-resultats).")] = None,
+    processus: Annotated[int, typer.Option(help="Nombre de processus locaux.")] = 2,
+    cluster: Annotated[str | None, typer.Option(
+        help="Adresse d'un ordonnanceur Dask (tcp://hôte:port) ; ses workers doivent voir SORTIE.")] = None,
+    reprendre: Annotated[bool, typer.Option(
+        "--reprendre/--pas-de-reprise", help="Sauter les instances déjà terminées dans SORTIE.")] = True,
+    limite: Annotated[int | None, typer.Option(help="Au plus N nouvelles instances (échantillon).")] = None,
+    moteur: Annotated[str, typer.Option(help="highs (direct) ou pyomo.")] = "highs",
+):
+    """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
+    from flux_opt.scale.batch import find_instances, run_batch
+
+    if not dossier.is_dir() or not find_instances(dossier):
+        err.print(f"[red]Aucune instance dans « {dossier} » (ni manifeste.csv, ni sous-dossier avec "
+                  "instance.toml).[/red]")
+        raise typer.Exit(2)
+    sortie = sortie or dossier.with_name(dossier.name + "-resultats")
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[derniere]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console)
+    task = progress.add_task("Plans", total=None, derniere="")
+
+    def started(todo: int, skipped: int) -> None:
+        progress.update(task, total=todo)
+        if skipped:
+            progress.console.print(f"{skipped} instance(s) déjà terminée(s) : reprise après celles-ci.")
+
+    def finished(line: dict) -> None:
+        mark = {0: "[green]✓[/green]", 3: "[yellow]règles violées[/yellow]", 2: "[red]invalide[/red]"}
+        progress.update(task, advance=1, derniere=f"{line['instance']} {mark.get(line['code'], '[red]échec[/red]')}")
+
+    with progress:
+        report = run_batch(dossier, sortie, processus=processus, cluster=cluster, reprendre=reprendre,
+                           limite=limite, moteur=moteur, on_start=started, on_result=finished)
+    console.print(_national_table(sortie))
+    console.print(f"{len(report.planifiees)} instance(s) planifiée(s), {len(report.reprises)} reprise(s) "
+                  f"en {report.secondes:.1f} s. Résultats dans [bold]{sortie}[/bold] "
+                  "(synthese.csv, synthese_nationale.csv).")
+    codes = set(report.codes.values())
+    raise typer.Exit(next((c for c in (1, 4, 2, 3) if c in codes), 0))
+
+
+HEADERS = {"departement": "dép.", "instances": "inst.", "attributions_prevues": "attrib.", "adequation": "adéq.",
+           "conformes": "conf.", "regles_violees": "viol.", "invalides": "inval.", "echecs": "échecs",
+           "secondes": "s"}
+
+
+def _national_table(sortie: Path) -> Table:
+    import pandas as pd
+
+    from flux_opt.scale.batch import NATIONALE
+
+    frame = pd.read_csv(sortie / NATIONALE, dtype=str, keep_default_na=False)
+    table = Table(title="Synthèse nationale", show_lines=False)
+    for column in frame.columns:
+        width = max([len(HEADERS.get(column, column)), *frame[column].str.len()])
+        table.add_column(HEADERS.get(column, column), justify="left" if column == "departement" else "right",
+                         min_width=width, no_wrap=True)
+    for row in frame.itertuples(index=False):
+        table.add_row(*row, style="bold" if row[0] == "ensemble" else None)
+    return table

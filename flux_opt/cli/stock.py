@@ -1,0 +1,37 @@
+"""`flux-opt convertir`: the old stock turned into flux, and its lissage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flux_opt.cli.app import INSTANCE, app, console, err
+
+
+@app.command("convertir")
+def convertir_command(
+    instance: INSTANCE,
+    methode: Annotated[str | None, typer.Option(help="globale ou convention (sinon [conversion] methode).")] = None,
+    annees: Annotated[int | None, typer.Option(help="Nombre d'années du lissage.")] = None,
+    part_max: Annotated[float | None, typer.Option(help="Part du flux annuel ouverte aux droits convertis.")] = None,
+    sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier des tableaux (CSV, Excel, HTML).")] = None,
+):
+    """Convertir les conventions en stock en volume dû, puis le lisser sur plusieurs années."""
+    from flux_opt.stock.instance import convertir_instance
+    from flux_opt.report.conversion import ecrire_sorties, rendu_console
+
+    if methode not in (None, "globale", "convention"):
+        err.print("[red]Méthode inconnue : choisir globale ou convention.[/red]")
+        raise typer.Exit(2)
+    try:
+        result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    console.print(rendu_console(result))
+    if sortie:
+        written = ecrire_sorties(sortie, result)
+        console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
+    raise typer.Exit(0 if result.lissage.realisable else 3)

@@ -1,0 +1,273 @@
+"""Why the plan is what it is: binding rules, marginal values, rule costs, shortfalls, causes.
+
+`analyse(model, solution, result)` fills the result's marginal values and sentences and returns
+an `Explanation` (plain tables, JSON round-trip) that the report and `flux-opt expliquer` read.
+See models/explication.md for the choice of LPs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flux_opt.explanation.sentences import NAMES, explain, fr_number, fr_number_fine
+from flux_opt.explanation.marginal import RELAXABLE, marginal_values, rule_costs
+from flux_opt.model.build import OrientationModel
+from flux_opt.model.solve import Solution
+from flux_opt.plan.result import SOURCES, Result, published_mask
+from flux_opt.explanation.shortfalls import unmet_demand, vacancy_risk, violation_causes
+
+TABLES = ("familles", "reservataires", "couts", "violations", "saturees", "vacance", "demande_non_servie")
+EXPLICATION_JSON = "explication.json"
+
+
+@dataclass
+class Explanation:
+    familles: pd.DataFrame  # per family: rows, saturées, violées, impact (Σ marginal values), violation
+    reservataires: pd.DataFrame  # per réservataire: same, ranked by impact
+    couts: pd.DataFrame  # re-solves: family relaxed by a point / removed, exact gains
+    violations: pd.DataFrame  # violated rows: contrainte, portee, violation, cause, explication
+    saturees: pd.DataFrame  # binding rows of negotiable families, by marginal value
+    vacance: pd.DataFrame  # dwellings without candidate (risk of vacance commerciale)
+    demande_non_servie: pd.DataFrame  # candidates without dwelling
+    raisons: list[str] = field(default_factory=list)  # the top reasons, in French
+    temps_s: dict = field(default_factory=dict)
+    instance: str | None = None  # path of the instance, to rebuild the analysis
+
+    def to_dict(self) -> dict:
+        out = {name: _records(getattr(self, name)) for name in TABLES}
+        out.update(raisons=self.raisons, temps_s=self.temps_s, instance=self.instance)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Explanation:
+        tables = {name: pd.DataFrame(data.get(name, [])) for name in TABLES}
+        return cls(**tables, raisons=list(data.get("raisons", [])), temps_s=dict(data.get("temps_s", {})),
+                   instance=data.get("instance"))
+
+    def write_json(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read_json(cls, path: Path) -> Explanation:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in clean.to_dict(orient="records")]
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def analyse(model: OrientationModel, solution: Solution, result: Result, couts: bool = True,
+            k: int = 3, instance: str | None = None) -> Explanation:
+    """Marginal values, sentences with causes, aggregations, rule costs (top k), shortfalls."""
+    t0 = time.perf_counter()
+    rows = result.rows
+    marginal = marginal_values(model, solution, rows)
+    for column in ("valeur_marginale", "sens", "lp_marginal", "dual"):
+        rows[column] = marginal[column].to_numpy()
+    rows["point_logements"] = point_of_rate(rows, result)
+    t_duals = time.perf_counter() - t0
+    causes = violation_causes(model, result)
+    explain(result, model, causes)
+    familles = family_table(rows)
+    chosen = families_to_cost(familles, k) if couts else []
+    t1 = time.perf_counter()
+    cost_table = rule_costs(model, solution, rows, chosen) if chosen else rule_costs(model, solution, rows, [])
+    t_costs = time.perf_counter() - t1
+    published = rows.loc[published_mask(rows)]
+    violations = published.loc[published["statut"] == "violee"].assign(
+        cause=[causes.get(i, "") for i in published.index[published["statut"] == "violee"]])
+    explanation = Explanation(
+        familles=familles,
+        reservataires=reservataire_table(rows),
+        couts=cost_table,
+        violations=violations[["contrainte", "portee", "violation", "cause", "explication"]].reset_index(drop=True),
+        saturees=binding_table(rows),
+        vacance=vacancy_risk(result),
+        demande_non_servie=unmet_demand(result),
+        instance=instance,
+    )
+    explanation.raisons = top_reasons(explanation, result)
+    explanation.temps_s = {"valeurs_marginales": round(t_duals, 3), "couts_des_regles": round(t_costs, 3),
+                           "total": round(time.perf_counter() - t0, 3)}
+    return explanation
+
+
+def point_of_rate(rows: pd.DataFrame, result: Result) -> np.ndarray:
+    """One point of the rule's rate, in units of its bound (NaN where the rule has no rate)."""
+    flux = float(result.resume["flux"])
+    plan = result.plan
+    by_r = plan.groupby("reservataire")["logements"].sum()
+    family = rows["contrainte"].to_numpy()
+    out = np.full(len(rows), np.nan)
+    out[np.isin(family, ("plafond_prefet", "plafond_agents"))] = 0.01 * flux
+    base = pd.to_numeric(rows.get("base", pd.Series(np.nan, index=rows.index)), errors="coerce").to_numpy(dtype=float)
+    on_base = np.isin(family, ("plafond_collectivite", "prefet_hors_qpv"))
+    out[on_base] = 0.01 * base[on_base]
+    part = pd.to_numeric(rows.get("part_min", pd.Series(np.nan, index=rows.index)), errors="coerce").to_numpy(dtype=float)
+    lower = rows["borne_inf"].to_numpy(dtype=float)
+    mix = np.isin(family, ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite")) & (lower > 0) & (part > 0)
+    out[mix] = 0.01 * lower[mix] / part[mix]
+    prio = family == "publics_prioritaires"
+    if prio.any():
+        out[prio] = 0.01 * rows.loc[prio, "reservataire"].map(by_r).fillna(0).to_numpy(dtype=float)
+    return np.round(out, 6)
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+def family_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per rule family, ranked: violated families first, then by impact."""
+    pub = rows.loc[published_mask(rows)]
+    active = pub["statut"] != "lache"
+    table = pd.DataFrame({
+        "famille": pub["contrainte"], "saturee": pub["statut"] == "saturee", "violee": pub["statut"] == "violee",
+        "impact": np.where(active, pub["valeur_marginale"].fillna(0), 0.0), "violation": pub["violation"],
+        "lp_marginal": pub.get("lp_marginal", pd.Series("", index=pub.index)),
+    })
+    out = (table.groupby("famille", sort=False)
+           .agg(lignes=("saturee", "size"), saturees=("saturee", "sum"), violees=("violee", "sum"),
+                impact=("impact", "sum"), violation=("violation", "sum"), lp_marginal=("lp_marginal", "first"))
+           .reset_index())
+    out.insert(1, "regle", out["famille"].map(NAMES))
+    out.insert(2, "source", out["famille"].map(SOURCES))
+    out["impact"] = out["impact"].round(4)
+    out["violation"] = out["violation"].round(4)
+    out["negociable"] = out["famille"].isin(RELAXABLE)
+    return out.sort_values(["violees", "impact", "saturees"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def families_to_cost(familles: pd.DataFrame, k: int) -> list[str]:
+    """The violated families (at most k) and the k binding families of highest impact."""
+    negotiable = familles.loc[familles["negociable"]]
+    violated = negotiable.loc[negotiable["violees"] > 0, "famille"].head(k).tolist()
+    binding = negotiable.loc[(negotiable["violees"] == 0) & (negotiable["saturees"] > 0)]
+    binding = binding.sort_values(["impact", "saturees"], ascending=False, kind="stable")
+    return violated + binding["famille"].head(k).tolist()
+
+
+def _owner(rows: pd.DataFrame) -> pd.Series:
+    """Réservataire a row is about: its label, the préfet for the State rules, else « tous »."""
+    owner = rows.get("reservataire", pd.Series(None, index=rows.index, dtype=object))
+    owner = owner.where(owner.map(lambda v: isinstance(v, str) and v != ""), None)
+    family = rows["contrainte"]
+    owner = owner.mask(owner.isna() & family.isin(("plafond_prefet", "uniformite_prefet", "prefet_hors_qpv")),
+                       "prefet")
+    owner = owner.mask(owner.isna() & (family == "plafond_agents"), "prefet_agents")
+    return owner.fillna("tous")
+
+
+def reservataire_table(rows: pd.DataFrame) -> pd.DataFrame:
+    pub = rows.loc[published_mask(rows) & ~rows["contrainte"].isin(("conservation",))]
+    active = pub["statut"] != "lache"
+    table = pd.DataFrame({"reservataire": _owner(pub), "famille": pub["contrainte"],
+                          "saturee": pub["statut"] == "saturee", "violee": pub["statut"] == "violee",
+                          "impact": np.where(active, pub["valeur_marginale"].fillna(0), 0.0),
+                          "violation": pub["violation"]})
+    binding = table.loc[table["saturee"] | table["violee"]]
+    top = (binding.groupby(["reservataire", "famille"])["impact"].sum().reset_index()
+           .sort_values(["reservataire", "impact"], ascending=[True, False], kind="stable")
+           .groupby("reservataire")["famille"].apply(lambda f: ", ".join(f.head(3))))
+    out = (table.groupby("reservataire")
+           .agg(saturees=("saturee", "sum"), violees=("violee", "sum"), impact=("impact", "sum"),
+                violation=("violation", "sum"))
+           .reset_index())
+    out["regles_contraignantes"] = out["reservataire"].map(top).fillna("")
+    out["impact"] = out["impact"].round(4)
+    out["violation"] = out["violation"].round(4)
+    return out.sort_values(["violees", "impact"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def binding_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Binding rows of negotiable families, highest marginal value first."""
+    pub = rows.loc[published_mask(rows) & rows["contrainte"].isin(RELAXABLE) & (rows["statut"] == "saturee")]
+    columns = ["contrainte", "portee", "valeur", "borne_inf", "borne_sup", "valeur_marginale", "lp_marginal",
+               "point_logements", "explication"]
+    pub = pub.reindex(columns=columns)
+    return pub.sort_values("valeur_marginale", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- reasons
+
+def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]:
+    """The few sentences a user reads first: violations, costly rules, shortfalls."""
+    reasons = [f"Règle non tenue — {row.explication}" for row in e.violations.itertuples()]
+    costs = e.couts.dropna(subset=["gain_adequation_ponderee"])
+    free = []
+    for row in costs.itertuples():
+        changes_violations = abs(row.violation_totale - row.violation_avant) > 1e-6
+        if abs(row.gain_adequation_ponderee) > 1e-3 or changes_violations:
+            reasons.append(cost_sentence(row))
+        elif row.variante == "supprimée":
+            free.append(f"« {NAMES.get(row.famille, row.famille)} »")
+    if free:
+        reasons.append("Sans effet sur l'adéquation (nouvelle résolution exacte) : supprimer " + ", ".join(free)
+                       + " ne placerait aucun ménage de plus ; ces règles sont saturées sans rien coûter.")
+    strong = e.saturees.loc[e.saturees["valeur_marginale"] > 1e-3].head(n_binding)
+    reasons += [f"Règle saturée — {row.explication}" for row in strong.itertuples()]
+    if len(e.vacance):
+        total = e.vacance["sans_candidat"].sum()
+        worst = e.vacance.iloc[0]
+        reasons.append(f"Risque de vacance commerciale : {fr_number(total)} logements orientés n'ont pas de "
+                       f"candidat attendu, dont {fr_number(worst['sans_candidat'])} {worst['typologie']} à "
+                       f"{worst['commune']} pour {worst['reservataire']} ({worst['cause']}).")
+    if len(e.demande_non_servie):
+        total = e.demande_non_servie["non_servis"].sum()
+        none = e.demande_non_servie.loc[e.demande_non_servie["logements_du_flux"] == 0]
+        text = f"Demande non servie : {fr_number(total)} demandeurs des viviers restent sans logement cette année"
+        if len(none):
+            text += (f", dont {fr_number(none['non_servis'].sum())} pour des typologies absentes du flux de "
+                     "leur zone")
+        reasons.append(text + ".")
+    if not e.violations.shape[0]:
+        reasons.insert(0, f"Toutes les règles sont tenues ; adéquation {fr_number(result.resume['attributions_prevues'])} "
+                          f"attributions prévues sur {fr_number(result.resume['flux'])} logements.")
+    return reasons
+
+
+def cost_sentence(row) -> str:
+    name = NAMES.get(row.famille, row.famille)
+    gain, weighted = row.gain_attributions, row.gain_adequation_ponderee
+    action = "la supprimer" if row.variante == "supprimée" else "la relâcher d'un point (ou d'un logement de tolérance)"
+    if abs(weighted) < 1e-3:
+        effect = "ne changerait pas l'adéquation"
+    elif abs(gain) < 1e-3:
+        effect = (f"donnerait le même nombre d'attributions prévues mais {fr_number_fine(weighted)} d'adéquation "
+                  "pondérée (des ménages prioritaires à la place d'autres)")
+    else:
+        verb = "ferait gagner" if gain > 0 else "ferait perdre"
+        effect = (f"{verb} {fr_number_fine(abs(gain))} attribution(s) prévue(s) "
+                  f"({fr_number_fine(weighted)} en adéquation pondérée)")
+    moved = row.logements_deplaces
+    tail = f", en déplaçant {fr_number(moved)} logement(s)" if isinstance(moved, float) and moved > 0 else ""
+    viol = ""
+    if isinstance(row.violation_avant, float) and row.violation_avant > 1e-6 and math.isfinite(row.violation_totale):
+        viol = (f" ; écarts aux règles non tenues : {fr_number(row.violation_avant)} → "
+                f"{fr_number(row.violation_totale)}")
+    return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} (nouvelle résolution exacte)."
+
+
+__all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reservataire_table", "EXPLICATION_JSON"]
+
+
+# ----------------------------------------------------------------------------- whole pipeline
+
+def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
+                     couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
+    """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
+    from flux_opt.pipeline import load_for_plan, solve_instance
+
+    # duals=False: analyse() replaces every marginal value with its own probes.
+    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur, duals=False)
+    explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
+    return result, explanation

@@ -1,0 +1,265 @@
+"""Plain-French explanations of the plan's rules: one sentence per line of contraintes.csv.
+
+A sentence names the rule (its DOMAIN.md name and legal source), the place, the real
+figures (not the linearised row: "18,8 attributions prioritaires sur 75 logements, soit
+25,1 %", never "valeur 18,8 pour au moins 0"), the status, the marginal value and, for a
+violated rule, the cause found in the data (flux_opt.explanation.shortfalls.violation_causes).
+
+The figures come from the result tables only (plan, attributions, rows), so a sentence
+can be checked against plan.csv and attributions.csv.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from flux_opt.plan.result import SOURCES, Result, contraintes_table, published_mask
+
+NAMES = {
+    "conservation": "Conservation du flux",
+    "territoire": "Territoire du réservataire",
+    "plafond_prefet": "Plafond du contingent préfectoral",
+    "plafond_agents": "Plafond des agents de l'État",
+    "uniformite_prefet": "Taux préfectoral uniforme par commune",
+    "prefet_hors_qpv": "Part préfectorale hors QPV",
+    "plafond_collectivite": "Plafond d'une collectivité",
+    "objectif_reservataire": "Objectif du réservataire",
+    "objectif_indicatif": "Objectif indicatif",
+    "demande": "Vivier de demandeurs",
+    "cia_hors_qpv_q1": "CIA : 1er quartile hors QPV",
+    "cia_qpv_q234": "CIA : quartiles 2 à 4 en QPV",
+    "mixite": "Objectif de mixité",
+    "publics_prioritaires": "Publics prioritaires",
+}
+STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE"}
+CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
+           "travailleur_essentiel": "à des travailleurs essentiels"}
+ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
+PREFET_GROUP = ("prefet", "prefet_agents")
+# Unit of the right-hand side of each family: what "one more unit" of the rule means.
+UNIT = {"demande": "demandeur", "cia_hors_qpv_q1": "attribution", "cia_qpv_q234": "attribution",
+        "mixite": "attribution", "publics_prioritaires": "attribution", "objectif_indicatif": "logement"}
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def fr_number(v) -> str:
+    """French number: 1 234,5 (integers without decimals, one decimal otherwise)."""
+    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
+        return "—"
+    v = float(v)
+    if abs(v - round(v)) < 0.05:
+        return f"{int(round(v)):,}".replace(",", " ").replace("-", "−")
+    return f"{v:,.1f}".replace(",", " ").replace(".", ",").replace("-", "−")
+
+
+def fr_percent(share) -> str:
+    """A share as a French percentage with one decimal: 0.2513 → 25,1 %."""
+    if share is None or not math.isfinite(share):
+        return "—"
+    return f"{100 * share:.1f}".replace(".", ",").replace("-", "−") + " %"
+
+
+def _plural(n: float, word: str) -> str:
+    return word if abs(n) < 2 - 1e-9 else word + "s"
+
+
+def _share(num: float, den: float) -> float:
+    return num / den if den else float("nan")
+
+
+# ----------------------------------------------------------------------------- context
+
+class PlanFigures:
+    """Sums over plan.csv and attributions.csv that the sentences quote (computed once)."""
+
+    def __init__(self, result: Result):
+        plan = result.plan.copy()
+        plan["hors_qpv"] = plan["qpv"] != "oui"
+        self.plan = plan
+        att = result.attributions.copy()
+        att["hors_qpv"] = att["qpv"] != "oui"
+        self.att = att
+        self.flux = int(result.resume.get("flux", plan["logements"].sum()))
+        self.by_r = plan.groupby("reservataire")["logements"].sum()
+        self.prio_by_r = att.loc[att["prioritaire"] == "oui"].groupby("reservataire")["attributions_prevues"].sum()
+
+    def dwellings(self, reservataire=None, epci=None, zone="tout", group=None) -> float:
+        p = self.plan
+        if reservataire is not None:
+            p = p.loc[p["reservataire"] == reservataire]
+        if group is not None:
+            p = p.loc[p["reservataire"].isin(group)]
+        if epci is not None:
+            p = p.loc[p["epci"] == epci]
+        if zone == "qpv":
+            p = p.loc[~p["hors_qpv"]]
+        elif zone == "hors_qpv":
+            p = p.loc[p["hors_qpv"]]
+        return float(p["logements"].sum())
+
+
+# ----------------------------------------------------------------------------- bodies
+
+def _body(row, fig: PlanFigures) -> str:
+    family = row["contrainte"]
+    v, lo, up = row["valeur"], row["borne_inf"], row["borne_sup"]
+    n = fr_number
+    if family == "conservation":
+        return (f"{n(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {n(up)} libérés : "
+                "chaque logement libéré va à un seul réservataire")
+    if family in ("plafond_prefet", "plafond_agents"):
+        who = "le préfet (agents compris) reçoit" if family == "plafond_prefet" else "les agents de l'État reçoivent"
+        return (f"{who} {n(v)} {_plural(v, 'logement')}, soit {fr_percent(_share(v, fig.flux))} du flux annuel "
+                f"de {n(fig.flux)}, pour un plafond de {n(up)} ({fr_percent(_share(up, fig.flux))})")
+    if family == "uniformite_prefet":
+        fc = row.get("flux_commune")
+        return (f"le préfet (agents compris) reçoit {n(v)} des {n(fc)} logements du flux communal, "
+                f"soit {fr_percent(_share(v, fc))}, pour un taux départemental de {fr_percent(row.get('taux'))} : "
+                f"attendu entre {n(lo)} et {n(up)} logements")
+    if family == "prefet_hors_qpv":
+        base = row.get("base")
+        if isinstance(base, (int, float)) and math.isfinite(base):  # reading "taux"
+            return (f"le préfet (agents compris) reçoit {n(v)} logements hors QPV sur un flux hors QPV de "
+                    f"{n(base)}, soit {fr_percent(_share(v, base))}, pour un minimum de {n(lo)} logements")
+        hq = fig.dwellings(zone="hors_qpv", group=PREFET_GROUP)
+        total = fig.dwellings(group=PREFET_GROUP)
+        return (f"{n(hq)} des {n(total)} logements du préfet (agents compris) sont hors QPV, "
+                f"soit {fr_percent(_share(hq, total))} (lecture « part »)")
+    if family == "plafond_collectivite":
+        base = row.get("base")
+        return (f"{row['reservataire']} reçoit {n(v)} logements sur un flux de {n(base)} sur son territoire, "
+                f"soit {fr_percent(_share(v, base))}, pour un plafond de {n(up)} logements "
+                f"({fr_percent(_share(up, base))}, sans financement apporté)")
+    if family == "objectif_reservataire":
+        return f"{row['reservataire']} reçoit {n(v)} logements pour un objectif de {n(lo)} (convention)"
+    if family == "objectif_indicatif":
+        return f"{n(v)} logements dans cette portée pour une cible indicative de {n(lo)} (écart pénalisé, jamais interdit)"
+    if family == "demande":
+        return (f"{n(v)} {_plural(v, 'attribution')} {_plural(v, 'prévue')} pour {n(up)} "
+                f"{_plural(up, 'demandeur')} du vivier ({fr_percent(_share(v, up))} servis)")
+    if family in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
+        return _mixity_body(row, fig)
+    if family == "publics_prioritaires":
+        rid, rate = row["reservataire"], float(row.get("taux"))
+        dwellings = float(fig.by_r.get(rid, 0))
+        prio = v + rate * dwellings  # the row is Σ prio − t·Σx ≥ 0
+        return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
+                f"sur les {n(dwellings)} logements orientés à {rid}, soit {fr_percent(_share(prio, dwellings))}, "
+                f"pour un minimum de {fr_percent(rate)} ({n(rate * dwellings)})")
+    return f"valeur {n(v)}, bornes {n(lo)} … {n(up)}"
+
+
+def _mixity_body(row, fig: PlanFigures) -> str:
+    n = fr_number
+    epci, zone, critere, part = row["epci"], row["zone"], row["critere"], float(row["part_min"])
+    rid = row.get("reservataire")
+    scoped = isinstance(rid, str) and rid != ""
+    where = ZONE.get(zone, "")
+    if scoped:  # row: Σ y − part·Σ x ≥ 0 on the réservataire's dwellings of the scope
+        base = fig.dwellings(reservataire=rid, epci=epci, zone=zone)
+        count = row["valeur"] + part * base
+        whose = f"des logements orientés à {rid}"
+    else:  # row: Σ y ≥ part × flux of the scope
+        base = row["borne_inf"] / part if part else fig.dwellings(epci=epci, zone=zone)
+        count = row["valeur"]
+        whose = "du flux"
+    place = f"dans l'EPCI {epci}" + (f" {where}" if where else "")
+    return (f"{n(count)} {_plural(count, 'attribution')} {_plural(count, 'prévue')} {CRITERE.get(critere, critere)} "
+            f"{place}, sur {n(base)} logements {whose} {where}".rstrip() +
+            f", soit {fr_percent(_share(count, base))}, pour un minimum de {fr_percent(part)} ({n(part * base)})")
+
+
+# ----------------------------------------------------------------------------- tails
+
+def _marginal_text(row) -> str:
+    vm = row.get("valeur_marginale")
+    if vm is None or not math.isfinite(vm) or vm < 1e-3 or row["contrainte"] == "conservation":
+        return ""
+    family = row["contrainte"]
+    unit = UNIT.get(family, "logement")
+    lo, up = row["borne_inf"], row["borne_sup"]
+    sens = row.get("sens", "")
+    if family == "objectif_reservataire":
+        change = (f"un logement de moins à cet objectif (rendu au reste du bailleur)" if sens == "moins"
+                  else f"un logement de plus à cet objectif (pris sur le reste du bailleur)")
+    elif sens == "plafond" or (sens != "minimum" and math.isfinite(up) and not math.isfinite(lo)):
+        change = f"un {unit} de plus au plafond" if family != "demande" else "un demandeur de plus dans ce vivier"
+    else:
+        change = f"un {unit} de moins au minimum"
+    text = f" ; valeur marginale : {change} permettrait ≈ {fr_number_fine(vm)} attribution(s) pondérée(s) de plus"
+    point = row.get("point_logements")
+    if isinstance(point, float) and math.isfinite(point) and point > 0:
+        text += f" (un point de taux = {fr_number(point)} {unit}s, ≈ {fr_number_fine(vm * point)})"
+    return text
+
+
+def fr_number_fine(v: float) -> str:
+    """Marginal values: two decimals when below 10 (0,2 and 1,2 must not read as 0 and 1)."""
+    if abs(v) >= 10:
+        return fr_number(v)
+    return f"{v:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+def _tail(row, cause: str | None) -> str:
+    status = row["statut"]
+    if status == "violee":
+        unit = UNIT.get(row["contrainte"], "logement")
+        text = f" — règle VIOLÉE de {fr_number(row['violation'])} {_plural(row['violation'], unit)}"
+        return text + (f" : {cause}" if cause else " : elle ne peut pas être tenue avec ces données")
+    if status == "saturee":
+        return " — règle saturée (aucune marge)" + _marginal_text(row)
+    return f" — règle lâche (marge {fr_number(row['marge'])})"
+
+
+def sentence(row, fig: PlanFigures, cause: str | None = None) -> str:
+    family = row["contrainte"]
+    head = f"{NAMES.get(family, family)} ({SOURCES.get(family, '')}), {row['portee']} : "
+    return head + _body(row, fig) + _tail(row, cause) + "."
+
+
+def explain(result: Result, model=None, causes: dict[int, str] | None = None) -> Result:
+    """Fill the `explication` column of every published rule row (contraintes.csv).
+
+    `causes` maps a row index of `result.rows` to the data-based cause of its violation
+    (see flux_opt.explanation.analysis.analyse, which passes them). `model` is accepted for symmetry with
+    the analysis; the sentences only need the result tables."""
+    rows = result.rows
+    mask = published_mask(rows)
+    if mask.any():
+        fig = PlanFigures(result)
+        causes = causes or {}
+        rows.loc[mask, "explication"] = [sentence(row, fig, causes.get(i))
+                                         for i, row in rows.loc[mask].iterrows()]
+    result.contraintes = contraintes_table(rows)
+    return result
+
+
+def share_table(result: Result) -> pd.DataFrame:
+    """Mixity targets versus plan: one line per CIA / mixité / publics prioritaires row, with the
+    planned count, its base (dwellings), the planned share and the minimum share."""
+    fig = PlanFigures(result)
+    rows = result.rows.loc[published_mask(result.rows) & result.rows["contrainte"].isin(
+        ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires"))]
+    out = []
+    for _, row in rows.iterrows():
+        if row["contrainte"] == "publics_prioritaires":
+            part = float(row["taux"])
+            base = float(fig.by_r.get(row["reservataire"], 0))
+            count = row["valeur"] + part * base
+        else:
+            part = float(row["part_min"])
+            rid = row.get("reservataire")
+            if isinstance(rid, str) and rid:
+                base = fig.dwellings(reservataire=rid, epci=row["epci"], zone=row["zone"])
+                count = row["valeur"] + part * base
+            else:
+                base = row["borne_inf"] / part if part else fig.dwellings(epci=row["epci"], zone=row["zone"])
+                count = row["valeur"]
+        out.append({"contrainte": row["contrainte"], "regle": NAMES[row["contrainte"]], "portee": row["portee"],
+                    "attributions": round(count, 4), "logements": round(base, 4),
+                    "part_prevue": round(_share(count, base), 4), "part_min": part, "statut": row["statut"]})
+    return pd.DataFrame(out, columns=["contrainte", "regle", "portee", "attributions", "logements", "part_prevue",
+                                      "part_min", "statut"])

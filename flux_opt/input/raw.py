@@ -1,0 +1,26 @@
+"""Raw tables of an instance: every cell a string, with the name shown to users (no interpretation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TABLES = ("parc", "exclusions", "reservataires", "demande", "objectifs", "mixite", "conventions")
+REQUIRED_TABLES = ("parc", "reservataires", "demande")
+
+
+@dataclass
+class RawTable:
+    """Rows of one input table as dicts of strings, with the name shown to users."""
+
+    source: str  # e.g. "parc.csv" or "exemple.xlsx, feuille parc"
+    rows: list[dict[str, str]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RawInstance:
+    path: Path
+    parametres: dict
+    parametres_source: str
+    tables: dict[str, RawTable]

@@ -1,0 +1,228 @@
+"""Plan a base instance and its scenarios, and compare them side by side (who gains, who loses).
+
+`plan_all` runs the plans in worker processes (spawned: a HiGHS already used in the parent
+must not be forked); each plan is the same `plan_instance` call as `flux-opt plan`, so the
+numbers are those of separate runs. `compare` turns the results into plain tables.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from flux_opt.errors import DonneesInvalides
+from flux_opt.pipeline import plan_instance
+from flux_opt.plan.result import Result
+from flux_opt.negotiation.scenarios import Scenario, apply_scenario
+from flux_opt.input.schema import Instance
+
+BASE = "base"
+MIXITY_FAMILIES = ("prefet_hors_qpv", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
+# Mixity rows are shares of a base: the margin (attributions or dwellings above the minimum,
+# negative when missed) reads the same for every family.
+MIXITY_STATUS = {"lache": "atteint", "saturee": "atteint (juste)", "violee": "NON atteint"}
+RULE_FAMILIES = ("plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv",
+                 "plafond_collectivite", "objectif_reservataire", "cia_hors_qpv_q1", "cia_qpv_q234",
+                 "mixite", "publics_prioritaires")
+
+
+@dataclass
+class Comparaison:
+    noms: list[str]  # "base" then each scenario's name (column order of every table)
+    descriptions: dict[str, str]
+    resultats: dict[str, Result]
+    logements: pd.DataFrame  # réservataire × scenario, plus "Δ <scenario>" columns
+    par_qpv: pd.DataFrame  # (réservataire, QPV / hors QPV) × scenario
+    par_typologie: pd.DataFrame  # (réservataire, typologie) × scenario
+    adequation: pd.DataFrame  # indicator × scenario (fit, attributions, objective, violated rules)
+    adequation_reservataires: pd.DataFrame  # réservataire × scenario: % of its dwellings matched
+    mixite: pd.DataFrame  # one mixity target per row: margin and status per scenario
+    regles: pd.DataFrame  # rule family × scenario: "n saturée(s), m violée(s)"
+    gains: pd.DataFrame  # scenario, réservataire, base, scenario, écart, phrase (non-zero only)
+
+
+def _plan_one(base: Instance, scenario: Scenario | None, duals: bool) -> Result:
+    """One job: apply the scenario (the stock conversion of a [conversion] scenario is the
+    slow part, so it runs here, in the worker) and plan."""
+    instance = base if scenario is None else apply_scenario(base, scenario)
+    return plan_instance(instance, duals=duals)
+
+
+def plan_all(base: Instance, scenarios: list[Scenario | None], processus: int = 2, duals: bool = True,
+             on_done: Callable[[int], None] | None = None) -> list[Result]:
+    """Plan the base with each scenario (None = the base itself), in `processus` worker
+    processes; the results are the same as one by one. `on_done(i)` after each finishes."""
+    if processus <= 1 or len(scenarios) <= 1:
+        results = []
+        for i, scenario in enumerate(scenarios):
+            results.append(_plan_one(base, scenario, duals))
+            if on_done:
+                on_done(i)
+        return results
+    results: list[Result | None] = [None] * len(scenarios)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(processus, len(scenarios)), mp_context=context) as pool:
+        # The stock conversion is by far the longest job: start those first so the other
+        # worker takes the quick ones meanwhile.
+        order = sorted(range(len(scenarios)), key=lambda i: getattr(scenarios[i], "conversion", None) is None)
+        futures = {pool.submit(_plan_one, base, scenarios[i], duals): i for i in order}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            if on_done:
+                on_done(i)
+    return results
+
+
+def check_scenarios(base: Instance, scenarios: list[Scenario]) -> None:
+    """Validate every override before any plan runs (DonneesInvalides listing all problems);
+    the stock conversion itself is left to the workers."""
+    problems = []
+    for s in scenarios:
+        try:
+            apply_scenario(base, s.model_copy(update={"conversion": None}))
+        except DonneesInvalides as exc:
+            problems.extend(exc.problemes)
+    if problems:
+        raise DonneesInvalides(problems)
+
+
+def scenario_names(scenarios: list[Scenario]) -> list[str]:
+    """Unique column names: the base, then the scenarios' `nom` (numbered when repeated)."""
+    names = [BASE]
+    for s in scenarios:
+        name, k = s.nom, 2
+        while name in names:
+            name, k = f"{s.nom} ({k})", k + 1
+        names.append(name)
+    return names
+
+
+def compare(base: Instance, scenarios: list[Scenario], processus: int = 2,
+            on_done: Callable[[int], None] | None = None) -> Comparaison:
+    """Plan the base and every scenario, then build the comparison tables."""
+    check_scenarios(base, scenarios)
+    results = plan_all(base, [None, *scenarios], processus=processus, on_done=on_done)
+    names = scenario_names(scenarios)
+    descriptions = {BASE: f"Instance de base « {base.parametres.instance.nom} »"}
+    descriptions |= {n: s.description for n, s in zip(names[1:], scenarios)}
+    return comparison_tables(names, descriptions, results)
+
+
+def comparison_tables(names: list[str], descriptions: dict[str, str], results: list[Result]) -> Comparaison:
+    by_name = dict(zip(names, results))
+    logements = _side_by_side({n: r.objectifs.set_index("reservataire")["logements"] for n, r in by_name.items()})
+    for n in names[1:]:
+        logements[f"Δ {n}"] = logements[n] - logements[BASE]
+    return Comparaison(
+        noms=names, descriptions=descriptions, resultats=by_name,
+        logements=logements.reset_index(names="reservataire"),
+        par_qpv=_plan_breakdown(by_name, "qpv", {"oui": "QPV", "non": "hors QPV"}),
+        par_typologie=_plan_breakdown(by_name, "typologie"),
+        adequation=_fit(by_name),
+        adequation_reservataires=_side_by_side(
+            {n: (100 * r.objectifs.set_index("reservataire")["adequation"]).round(2) for n, r in by_name.items()}
+        ).reset_index(names="reservataire"),
+        mixite=_mixity(by_name),
+        regles=_rules(by_name),
+        gains=_gains(names, logements),
+    )
+
+
+def _side_by_side(columns: dict[str, pd.Series]) -> pd.DataFrame:
+    """Series indexed alike → one frame, keeping the first series' order; missing = 0."""
+    frame = pd.concat(columns, axis=1, sort=False).fillna(0)
+    return frame
+
+
+def _plan_breakdown(by_name: dict[str, Result], column: str, labels: dict | None = None) -> pd.DataFrame:
+    parts = {}
+    for n, r in by_name.items():
+        plan = r.plan.assign(**{column: r.plan[column].map(labels)} if labels else {})
+        parts[n] = plan.groupby(["reservataire", column], sort=False)["logements"].sum()
+    frame = _side_by_side(parts).astype(int)
+    order = {rid: i for i, rid in enumerate(next(iter(by_name.values())).objectifs["reservataire"])}
+    frame = frame.reset_index()
+    frame = frame.sort_values([column], kind="stable").sort_values(
+        "reservataire", key=lambda s: s.map(order), kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def _fit(by_name: dict[str, Result]) -> pd.DataFrame:
+    rows = {
+        "Flux annuel (logements)": "flux",
+        "Attributions prévues": "attributions_prevues",
+        "Adéquation (% des logements pourvus)": "adequation",
+        "Adéquation pondérée (prioritaires ×1,2)": "adequation_ponderee",
+        "Valeur de l'objectif": "objectif",
+    }
+    def value(r: Result, key: str) -> float:
+        return round(100 * r.resume[key], 2) if key == "adequation" else r.resume[key]
+
+    data = {n: [value(r, k) for k in rows.values()] + [len(r.resume["regles_violees"])]
+            for n, r in by_name.items()}
+    return pd.DataFrame(data, index=[*rows, "Règles violées"]).rename_axis("indicateur").reset_index()
+
+
+def _mixity(by_name: dict[str, Result]) -> pd.DataFrame:
+    keys = ["contrainte", "portee"]
+    frames = []
+    for n, r in by_name.items():
+        rows = r.rows.loc[r.rows["contrainte"].isin(MIXITY_FAMILIES)]
+        frames.append(rows[keys].assign(**{f"{n} : marge": rows["marge"].round(2).to_numpy() + 0.0,
+                                           f"{n} : statut": rows["statut"].map(MIXITY_STATUS).to_numpy()})
+                      .set_index(keys))
+    return pd.concat(frames, axis=1, sort=False).reset_index()
+
+
+def _rules(by_name: dict[str, Result]) -> pd.DataFrame:
+    out = {}
+    for n, r in by_name.items():
+        rows = r.rows.loc[r.rows["contrainte"].isin(RULE_FAMILIES)]
+        counts = rows.groupby(["contrainte", "statut"]).size().unstack(fill_value=0)
+        for status in ("saturee", "violee"):
+            if status not in counts:
+                counts[status] = 0
+        out[n] = counts.apply(lambda c: _binding_text(c["saturee"], c["violee"]), axis=1)
+    frame = pd.concat(out, axis=1, sort=False).fillna("—")
+    order = {f: i for i, f in enumerate(RULE_FAMILIES)}
+    frame = frame.sort_index(key=lambda s: s.map(order))
+    return frame.rename_axis("regle").reset_index()
+
+
+def _binding_text(saturee: int, violee: int) -> str:
+    parts = []
+    if saturee:
+        parts.append(f"{saturee} saturée{'s' if saturee > 1 else ''}")
+    if violee:
+        parts.append(f"{violee} VIOLÉE{'S' if violee > 1 else ''}")
+    return ", ".join(parts) or "lâche"
+
+
+def _gains(names: list[str], logements: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for n in names[1:]:
+        for rid, before, after in zip(logements.index, logements[BASE], logements[n]):
+            delta = int(after - before)
+            if delta:
+                verb = "gagne" if delta > 0 else "perd"
+                rows.append({"scenario": n, "reservataire": rid, "base": int(before), "logements": int(after),
+                             "ecart": delta,
+                             "phrase": f"{rid} {verb} {abs(delta)} logement{'s' if abs(delta) > 1 else ''} "
+                                       f"({int(before)} → {int(after)})"})
+    return pd.DataFrame(rows, columns=["scenario", "reservataire", "base", "logements", "ecart", "phrase"])
+
+
+def resolve_base(base: Path, scenarios: list[Scenario]) -> list[str]:
+    """Scenario files whose `base` names another instance than BASE (messages, French)."""
+    out = []
+    for s in scenarios:
+        path = s.base_path()
+        if path is not None and path.resolve() != Path(base).resolve():
+            out.append(f"{s.fichier} : écrit pour l'instance {path}, comparé à {base}")
+    return out

@@ -1,0 +1,54 @@
+"""Read a plan folder written by `flux-opt plan` (FORMAT.md, section Output)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from flux_opt.year.journal import en_booleen
+
+CLES_SEGMENT: list[str] = ["commune", "epci", "qpv", "typologie", "financement"]
+
+
+def _lire_csv(dossier: str | Path, nom: str, entiers: list[str], obligatoires: list[str]) -> pd.DataFrame:
+    chemin = Path(dossier) / nom
+    if not chemin.exists():
+        raise FileNotFoundError(f"fichier du plan introuvable : {chemin}")
+    df = pd.read_csv(chemin, dtype=str, keep_default_na=False)
+    manquantes = [c for c in obligatoires if c not in df.columns]
+    if manquantes:
+        raise ValueError(f"{chemin} : colonnes manquantes : {', '.join(manquantes)}")
+    for colonne in entiers:
+        try:
+            df[colonne] = pd.to_numeric(df[colonne]).round().astype(int)
+        except ValueError:
+            raise ValueError(f"{chemin} : la colonne « {colonne} » doit contenir des nombres") from None
+    if "qpv" in df.columns:
+        df["qpv"] = df["qpv"].map(en_booleen).astype(bool)
+    return df
+
+
+def lire_plan(dossier: str | Path) -> pd.DataFrame:
+    """plan.csv: one row per (segment, réservataire) with planned `logements`."""
+    df = _lire_csv(dossier, "plan.csv", ["logements"], [*CLES_SEGMENT, "reservataire", "logements"])
+    return df[[*CLES_SEGMENT, "reservataire", "logements"]]
+
+
+def lire_objectifs(dossier: str | Path) -> pd.DataFrame:
+    """objectifs.csv: target (`cible`) and planned `logements` per réservataire."""
+    df = _lire_csv(dossier, "objectifs.csv", [], ["reservataire", "cible", "logements"])
+    for colonne in ("cible", "logements"):
+        df[colonne] = pd.to_numeric(df[colonne])
+    return df
+
+
+def lire_attributions(dossier: str | Path) -> pd.DataFrame | None:
+    """attributions.csv (expected attributions by household category), or None if absent."""
+    if not (Path(dossier) / "attributions.csv").exists():
+        return None
+    df = _lire_csv(dossier, "attributions.csv", [],
+                   [*CLES_SEGMENT, "reservataire", "quartile", "prioritaire", "attributions_prevues"])
+    df["attributions_prevues"] = pd.to_numeric(df["attributions_prevues"])
+    df["prioritaire"] = df["prioritaire"].map(en_booleen).astype(bool)
+    return df

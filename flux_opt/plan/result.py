@@ -1,0 +1,258 @@
+"""The result of a plan: plain tables (plan, attributions, objectifs, contraintes) and a summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from flux_opt import __version__
+from flux_opt.model.build import OrientationModel, model_size
+from flux_opt.model.linear import ConstraintBlock
+from flux_opt.model.solve import Solution
+
+TOL = 1e-6
+SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
+# Families listed in contraintes.csv (structural rows such as the link attributions ≤ dwellings
+# or the stabilising term are not rules a user negotiates).
+REPORTED = ("conservation", "plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv",
+            "plafond_collectivite", "objectif_reservataire", "objectif_indicatif", "demande",
+            "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
+SOURCES = {
+    "conservation": "DOMAIN §6", "territoire": "conventions de réservation",
+    "plafond_prefet": "CCH R.441-5-2", "plafond_agents": "CCH R.441-5-2",
+    "uniformite_prefet": "CCH R.441-5-2 II", "prefet_hors_qpv": "CCH R.441-5-2 II",
+    "plafond_collectivite": "CCH R.441-5", "objectif_reservataire": "convention de réservation",
+    "objectif_indicatif": "objectifs indicatifs", "demande": "viviers de demandeurs",
+    "cia_hors_qpv_q1": "CCH L.441-1 (CIA)", "cia_qpv_q234": "CCH L.441-1 (CIA)",
+    "mixite": "CIA / CIL", "publics_prioritaires": "CCH L.441-1",
+}
+
+
+@dataclass
+class Result:
+    plan: pd.DataFrame
+    attributions: pd.DataFrame
+    objectifs: pd.DataFrame
+    contraintes: pd.DataFrame
+    resume: dict
+    rows: pd.DataFrame = field(repr=False)  # every model row with status (for the explanation layer)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.resume["regles_violees"] else 0
+
+
+def _yes_no(values) -> np.ndarray:
+    return np.where(np.asarray(values, dtype=bool), "oui", "non")
+
+
+def make_result(model: OrientationModel, solution: Solution) -> Result:
+    lp, d = model.lp, model.data
+    x = solution.values[model.vars.x.columns]
+    y = solution.values[model.vars.y.columns]
+
+    per_segment = disaggregate(model, x)
+    plan = per_segment[["commune", "epci", "qpv", "typologie", "financement", "reservataire", "logements"]].copy()
+    plan = plan.sort_values(["commune", "typologie", "qpv", "financement", "reservataire"], kind="stable")
+    plan["qpv"] = _yes_no(plan["qpv"])
+
+    attributions = _attributions(model, per_segment, y)
+    objectifs = _objectifs(model, x, y)
+    rows = _row_status(model, solution)
+    contraintes = contraintes_table(rows)
+
+    fit = float(y @ d.flows["poids"].to_numpy()) if len(y) else 0.0
+    violated = sorted(set(rows.loc[rows["statut"] == "violee", "contrainte"]))
+    raw = solution.raw
+    resume = {
+        "instance": d.instance.parametres.instance.nom,
+        "bailleur": d.instance.parametres.instance.bailleur,
+        "departement": d.instance.parametres.instance.departement,
+        "annee": d.instance.parametres.instance.annee,
+        "liberations_prevues": round(d.flux.liberations, 3),
+        "exclusions": round(d.flux.exclus, 3),
+        "flux": d.flux.total,
+        "objectif": round(raw.objective, 6),
+        "adequation_ponderee": round(fit, 6),
+        "attributions_prevues": round(float(y.sum()), 4),
+        "adequation": round(float(y.sum()) / d.flux.total, 6) if d.flux.total else 0.0,
+        "statut_solveur": raw.status,
+        "optimal": bool(raw.optimal),
+        "ecart_optimalite": None if not np.isfinite(raw.gap) else round(float(raw.gap), 8),
+        "temps_construction_s": round(model.build_seconds, 4),
+        "temps_transmission_s": round(raw.translate_seconds, 4),
+        "temps_resolution_s": round(raw.seconds, 4),
+        "moteur": solution.moteur,
+        "methode_resolution": raw.methode,
+        "taille": model_size(model),
+        "regles_violees": violated,
+        "code_sortie": 3 if violated else 0,
+        "version": __version__,
+    }
+    return Result(plan.reset_index(drop=True), attributions, objectifs, contraintes.reset_index(drop=True),
+                  resume, rows)
+
+
+CONTRAINTES_COLUMNS = ["contrainte", "portee", "statut", "marge", "valeur_marginale", "explication"]
+
+
+def published_mask(rows: pd.DataFrame) -> pd.Series:
+    return rows["contrainte"].isin(REPORTED) & rows["publie"]
+
+
+def contraintes_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The lines of contraintes.csv: every published row of a reported family."""
+    return rows.loc[published_mask(rows), CONTRAINTES_COLUMNS].reset_index(drop=True)
+
+
+def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
+    """Dwellings per (segment, réservataire) from the x units.
+
+    Segment units are taken as they are. Each cell unit is split over its cell's segments in
+    proportion to the flux they still have free (largest remainder, never above what is free),
+    réservataires in id order: the totals match cell by cell, so the split always completes."""
+    d = model.data
+    seg = d.segments
+    pairs = d.pairs.assign(x=np.round(x).astype(np.int64))
+    fine = pairs.loc[(pairs["s"] >= 0) & (pairs["x"] > 0), ["s", "r", "reservataire", "link", "x"]]
+    free = seg["flux"].to_numpy(dtype=np.int64) - np.bincount(
+        fine["s"].to_numpy(dtype=np.int64), weights=fine["x"].to_numpy(), minlength=len(seg)).astype(np.int64)
+    coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)].sort_values(["cell", "reservataire"], kind="stable")
+    # Dwellings that must stay in their segment (model.minimums) are placed first.
+
+    required: dict[tuple[int, int], np.ndarray] = {}
+    if model.minimums is not None and len(model.minimums):
+        coarse_r = set(coarse["r"].to_numpy().tolist())
+        minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
+        minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
+        cell_of = seg["cell"].to_numpy()
+        for s_, r_, n_ in minimums.itertuples(index=False):
+            key = (int(cell_of[s_]), int(r_))
+            required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
+            free[s_] -= n_
+    segments_of = seg.groupby("cell", sort=True).indices
+    out_s, out_r, out_id, out_link, out_x = [], [], [], [], []
+    for cell, r, rid, link, n in zip(coarse["cell"].to_numpy(), coarse["r"].to_numpy(),
+                                     coarse["reservataire"].to_numpy(), coarse["link"].to_numpy(),
+                                     coarse["x"].to_numpy()):
+        ss = segments_of[cell]
+        base = required[(int(cell), int(r))][ss] if (int(cell), int(r)) in required else np.zeros(len(ss), dtype=np.int64)
+        n = n - int(base.sum())
+        if n == 0:
+            alloc = np.zeros(len(ss), dtype=np.int64)
+        elif len(ss) == 1:
+            alloc = np.array([n])
+        else:
+            capacity = free[ss]
+            raw = n * capacity / capacity.sum()
+            alloc = np.floor(raw + 1e-9).astype(np.int64)
+            missing = n - alloc.sum()
+            for i in np.lexsort((np.arange(len(ss)), -(raw - alloc))):
+                if missing == 0:
+                    break
+                if alloc[i] < capacity[i]:
+                    alloc[i] += 1
+                    missing -= 1
+        free[ss] -= alloc
+        alloc = alloc + base
+        keep = alloc > 0
+        out_s.append(ss[keep])
+        out_x.append(alloc[keep])
+        out_r.append(np.full(keep.sum(), r))
+        out_id.append(np.full(keep.sum(), rid, dtype=object))
+        out_link.append(np.full(keep.sum(), link))
+    coarse_part = pd.DataFrame({
+        "s": np.concatenate(out_s) if out_s else np.zeros(0, dtype=np.int64),
+        "r": np.concatenate(out_r) if out_r else np.zeros(0, dtype=np.int64),
+        "reservataire": np.concatenate(out_id) if out_id else np.zeros(0, dtype=object),
+        "link": np.concatenate(out_link) if out_link else np.zeros(0, dtype=np.int64),
+        "x": np.concatenate(out_x) if out_x else np.zeros(0, dtype=np.int64)})
+    both = pd.concat([fine, coarse_part], ignore_index=True).rename(columns={"x": "logements"})
+    both = both.join(seg[["commune", "epci", "qpv", "typologie", "financement"]], on="s")
+    both["logements"] = both["logements"].astype(int)
+    return both
+
+
+def _attributions(model: OrientationModel, per_segment: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """Spread y (per link group) over the group's segments pro rata of the dwellings oriented in each."""
+    d = model.data
+    columns = SEGMENT_KEYS + ["reservataire", "quartile", "prioritaire", "travailleur_essentiel",
+                              "attributions_prevues"]
+    flows = d.flows.loc[y > TOL, ["link", "quartile", "prioritaire", "travailleur_essentiel"]].assign(
+        valeur=y[y > TOL])
+    pairs = per_segment[SEGMENT_KEYS + ["reservataire", "link", "logements"]]
+    link_total = pairs.groupby("link")["logements"].transform("sum")
+    pairs = pairs.assign(share=pairs["logements"] / link_total)
+    merged = flows.merge(pairs, on="link")
+    merged["attributions_prevues"] = merged["valeur"] * merged["share"]
+    out = (merged.groupby(SEGMENT_KEYS + ["reservataire", "quartile", "prioritaire", "travailleur_essentiel"],
+                          sort=True)["attributions_prevues"].sum().reset_index())
+    out["attributions_prevues"] = out["attributions_prevues"].round(4)
+    out = out.loc[out["attributions_prevues"] > 0]
+    for column in ("qpv", "prioritaire", "travailleur_essentiel"):
+        out[column] = _yes_no(out[column])
+    return out[columns].reset_index(drop=True)
+
+
+def _objectifs(model: OrientationModel, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    d = model.data
+    table = d.reservataires[["id", "cible"]].rename(columns={"id": "reservataire"})
+    oriented = np.bincount(d.pairs["r"].to_numpy(), weights=x, minlength=len(table))
+    matched = np.bincount(d.flows["r"].to_numpy(), weights=y, minlength=len(table)) if len(y) else 0 * oriented
+    table["logements"] = oriented.astype(int)
+    table["ecart"] = table["logements"] - table["cible"]
+    table["adequation"] = np.round(np.divide(matched, oriented, out=np.zeros_like(matched), where=oriented > 0), 4)
+    return table
+
+
+def _row_status(model: OrientationModel, solution: Solution) -> pd.DataFrame:
+    """Status, margin and marginal value of every row of every family."""
+    frames = []
+    for block in model.lp.constraints:
+        frames.append(_block_status(block, solution))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["explication"] = ""  # filled by flux_opt.explanation.sentences
+    return rows
+
+
+def _on_dwellings_only(block: ConstraintBlock, solution: Solution) -> bool:
+    integer = solution.integer_columns
+    own = block.cols[~solution.elastic_columns[block.cols]]
+    return bool(len(own)) and bool(integer[own].all())
+
+
+def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
+    idx = np.arange(block.start, block.start + block.size)
+    activity = solution.row_activity[idx]
+    slack_low = np.zeros(block.size)
+    slack_up = np.zeros(block.size)
+    if block.elastic_lower is not None:
+        slack_low[block.elastic_lower.labels["ligne"].to_numpy()] = solution.values[block.elastic_lower.columns]
+    if block.elastic_upper is not None:
+        slack_up[block.elastic_upper.labels["ligne"].to_numpy()] = solution.values[block.elastic_upper.columns]
+    core = activity - slack_low + slack_up  # the rule's own left-hand side, without its elastic part
+    lower, upper = block.lower, block.upper
+    with np.errstate(invalid="ignore"):
+        margin = np.minimum(np.where(np.isfinite(lower), core - lower, np.inf),
+                            np.where(np.isfinite(upper), upper - core, np.inf))
+    violation = slack_low + slack_up
+    # A row on whole dwellings only (x) binds when less than one dwelling of room is left
+    # (e.g. préfet hors QPV, reading "part": 2 ≥ 0.3 × 6 leaves 0.2, yet one dwelling less breaks it).
+    binding = 1.0 - TOL if _on_dwellings_only(block, solution) else TOL
+    status = np.where(violation > TOL, "violee", np.where(np.abs(margin) <= binding, "saturee", "lache"))
+    duals = solution.row_duals[idx] if solution.row_duals is not None else np.full(block.size, np.nan)
+    out = block.labels.copy()
+    out["contrainte"] = block.famille
+    out["nature"] = block.nature
+    out["valeur"] = np.round(core, 6)
+    out["borne_inf"] = lower
+    out["borne_sup"] = upper
+    out["marge"] = np.round(np.where(violation > TOL, -violation, margin), 6)
+    out["violation"] = np.round(violation, 6)
+    out["statut"] = status
+    out["valeur_marginale"] = np.round(np.abs(duals), 6)
+    # Link rows (attributions ≤ dwellings) are internal; pool rows are reported.
+    out["publie"] = ~out["portee"].str.startswith("logements ")
+    return out

@@ -1,0 +1,241 @@
+"""Tables, Excel, HTML and console renderings of the stock conversion and its lissage.
+
+Everything a user reads is French; functions return data (DataFrames, strings,
+rich renderables) or write the files they are asked to write.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from flux_opt.stock.instance import ResultatConversion
+from flux_opt.stock.lissage import Lissage
+
+TITRE_SECTION = "Conversion du stock en flux"
+
+_ENTETES_CONVERSION = {
+    "reservataire": "Réservataire",
+    "methode": "Méthode",
+    "conventions": "Conventions",
+    "droits_de_suite": "Droits de suite",
+    "duree_moyenne": "Durée moyenne restante (ans)",
+    "taux_rotation": "Taux de rotation",
+    "volume_du": "Volume dû (relogements)",
+}
+_ENTETES_DETAIL = {
+    "reservataire": "Réservataire",
+    "convention": "Convention",
+    "typologie": "Typologie",
+    "droits_de_suite": "Droits de suite",
+    "duree_restante": "Durée restante (ans)",
+    "taux_rotation": "Taux de rotation",
+    "volume_du": "Volume dû (relogements)",
+}
+_ENTETES_CAPACITE = {
+    "annee": "Année",
+    "flux_prevu": "Flux prévu",
+    "capacite": "Capacité (part max × flux)",
+    "logements": "Objectifs lissés",
+    "marge": "Marge",
+    "depassement": "Dépassement",
+}
+_LIBELLES_METHODE = {"globale": "globale", "convention": "par convention"}
+
+
+def tableau_conversion(conversion: pd.DataFrame) -> pd.DataFrame:
+    """Conversion per réservataire with French headers, in a readable column order."""
+    table = conversion[list(_ENTETES_CONVERSION)].copy()
+    table["methode"] = table["methode"].map(lambda m: _LIBELLES_METHODE.get(m, m))
+    return table.rename(columns=_ENTETES_CONVERSION)
+
+
+def tableau_detail(detail: pd.DataFrame) -> pd.DataFrame:
+    """One row per convention with French headers (typologie only when some row has one)."""
+    colonnes = [c for c in _ENTETES_DETAIL if c != "typologie" or detail["typologie"].astype(bool).any()]
+    return detail[colonnes].rename(columns=_ENTETES_DETAIL)
+
+
+def tableau_lissage(lissage: Lissage) -> pd.DataFrame:
+    """Multi-year targets: one row per réservataire, one column per year, plus totals and capacity."""
+    objectifs = lissage.objectifs.copy()
+    objectifs.columns = [str(a) for a in objectifs.columns]
+    objectifs["Total"] = objectifs.sum(axis=1)
+    annuel = lissage.annuel.set_index("annee")
+    pieds = {
+        "Total des objectifs": list(annuel["logements"]),
+        "Capacité (part max × flux)": list(annuel["capacite"]),
+        "Flux prévu": [round(v, 1) for v in annuel["flux_prevu"]],
+    }
+    for libelle, valeurs in pieds.items():
+        total = sum(valeurs) if libelle != "Flux prévu" else round(sum(valeurs), 1)
+        objectifs.loc[libelle] = valeurs + [total]
+    table = objectifs.reset_index(names="Réservataire")
+    return table
+
+
+def tableau_capacite(lissage: Lissage) -> pd.DataFrame:
+    """Yearly totals against the capacity, French headers."""
+    return lissage.annuel[list(_ENTETES_CAPACITE)].rename(columns=_ENTETES_CAPACITE)
+
+
+def ecrire_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail: pd.DataFrame | None = None) -> Path:
+    """Workbook with sheets `conversion`, `conventions` (if detail), `lissage`, `capacite`."""
+    path = Path(path)
+    classeur = Workbook()
+    classeur.remove(classeur.active)
+    feuilles = {"conversion": tableau_conversion(conversion)}
+    if detail is not None:
+        feuilles["conventions"] = tableau_detail(detail)
+    feuilles["lissage"] = tableau_lissage(lissage)
+    feuilles["capacite"] = tableau_capacite(lissage)
+    for nom, table in feuilles.items():
+        _ecrire_feuille(classeur.create_sheet(nom), table)
+    classeur.save(path)
+    return path
+
+
+def section_html(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None) -> str:
+    """HTML fragment: the French report section « Conversion du stock en flux »."""
+    parametres = parametres or {}
+    morceaux = [f"<section id=\"conversion\">\n<h2>{TITRE_SECTION}</h2>"]
+    morceaux.append(f"<p>{html.escape(_phrase_methode(conversion, parametres))}</p>")
+    morceaux.append(_html_table(tableau_conversion(conversion), "Volume dû par réservataire"))
+    morceaux.append(f"<p>{html.escape(_phrase_lissage(lissage))}</p>")
+    morceaux.append(_html_table(tableau_lissage(lissage), "Objectifs annuels lissés (logements)"))
+    if lissage.notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in lissage.notes)
+        morceaux.append(f"<ul class=\"alertes\">{items}</ul>")
+    morceaux.append("</section>")
+    return "\n".join(morceaux)
+
+
+def ecrire_sorties(dossier: Path, resultat: ResultatConversion) -> list[Path]:
+    """Files of `flux-opt convertir`: CSV tables, conversion.xlsx and conversion.html (fragment)."""
+    dossier = Path(dossier)
+    dossier.mkdir(parents=True, exist_ok=True)
+    objectifs = resultat.lissage.objectifs.copy()
+    objectifs.columns = [str(a) for a in objectifs.columns]
+    fichiers = {
+        "conversion.csv": resultat.conversion,
+        "conventions_detail.csv": resultat.detail,
+        "objectifs_pluriannuels.csv": objectifs.reset_index(names="reservataire"),
+        "capacite_annuelle.csv": resultat.lissage.annuel,
+    }
+    chemins = []
+    for nom, table in fichiers.items():
+        table.to_csv(dossier / nom, index=False)
+        chemins.append(dossier / nom)
+    chemins.append(ecrire_excel(dossier / "conversion.xlsx", resultat.conversion, resultat.lissage, resultat.detail))
+    page = dossier / "conversion.html"
+    page.write_text(section_html(resultat.conversion, resultat.lissage, resultat.parametres), encoding="utf-8")
+    chemins.append(page)
+    return chemins
+
+
+def rendu_console(resultat: ResultatConversion) -> Group:
+    """Rich renderable for the CLI: method sentence, conversion table, multi-year table, alerts."""
+    elements = [
+        Text(_phrase_methode(resultat.conversion, resultat.parametres)),
+        _table_rich(tableau_conversion(resultat.conversion), "Volume dû par réservataire"),
+        Text(_phrase_lissage(resultat.lissage)),
+        _table_rich(tableau_lissage(resultat.lissage), "Objectifs annuels lissés"),
+    ]
+    elements += [Text(n, style="bold red") for n in resultat.lissage.notes]
+    return Group(*elements)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def nombre_fr(valeur: object, decimales: int = 0) -> str:
+    """French number: 1 500 ; 10,5 (narrow no-break space for thousands)."""
+    if isinstance(valeur, str):
+        return valeur
+    if float(valeur).is_integer() and decimales == 0:
+        return f"{int(valeur):,}".replace(",", "\u202f")
+    texte = f"{float(valeur):,.{decimales}f}".replace(",", "\u202f").replace(".", ",")
+    return texte
+
+
+def _cellule(colonne: str, valeur: object) -> str:
+    if colonne == "Année":
+        return str(valeur)
+    if colonne == "Taux de rotation":
+        return nombre_fr(float(valeur) * 100, 2) + " %"
+    if isinstance(valeur, float) and not valeur.is_integer():
+        return nombre_fr(valeur, 1)
+    return nombre_fr(valeur)
+
+
+def _phrase_methode(conversion: pd.DataFrame, parametres: dict) -> str:
+    methodes = sorted(set(conversion["methode"]))
+    libelle = ", ".join(_LIBELLES_METHODE.get(m, m) for m in methodes) or "—"
+    phrase = f"Méthode de conversion : {libelle} (droits de suite × durée restante × taux de rotation)."
+    if "taux_rotation" in parametres:
+        phrase += f" Taux de rotation du bailleur retenu : {_cellule('Taux de rotation', parametres['taux_rotation'])}."
+    total = float(conversion["volume_du"].sum())
+    return phrase + f" Volume total dû : {nombre_fr(total, 0 if total.is_integer() else 1)} relogements."
+
+
+def _phrase_lissage(lissage: Lissage) -> str:
+    debut, fin = lissage.annees[0], lissage.annees[-1]
+    phrase = (
+        f"Lissage sur {debut}–{fin} : les objectifs de tous les réservataires convertis ne dépassent pas "
+        f"{nombre_fr(lissage.part_max * 100, 0)} % du flux prévu chaque année"
+    )
+    if lissage.realisable:
+        return phrase + " ; cette limite est respectée chaque année."
+    annees = ", ".join(str(a) for a in lissage.annuel.loc[lissage.annuel["depassement"] > 0, "annee"])
+    return phrase + f" ; elle ne peut pas être tenue en {annees} (voir les alertes)."
+
+
+def _html_table(table: pd.DataFrame, legende: str) -> str:
+    entetes = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    lignes = []
+    for enregistrement in table.itertuples(index=False):
+        cellules = "".join(
+            f"<td>{html.escape(_cellule(str(c), v))}</td>" for c, v in zip(table.columns, enregistrement)
+        )
+        lignes.append(f"<tr>{cellules}</tr>")
+    return (f"<table>\n<caption>{html.escape(legende)}</caption>\n<thead><tr>{entetes}</tr></thead>\n"
+            f"<tbody>\n{chr(10).join(lignes)}\n</tbody>\n</table>")
+
+
+def _table_rich(table: pd.DataFrame, titre: str) -> Table:
+    rendu = Table(title=titre)
+    for colonne in table.columns:
+        rendu.add_column(str(colonne), justify="left" if colonne in ("Réservataire", "Méthode", "Convention") else "right")
+    for enregistrement in table.itertuples(index=False):
+        rendu.add_row(*(_cellule(str(c), v) for c, v in zip(table.columns, enregistrement)))
+    return rendu
+
+
+def _ecrire_feuille(feuille, table: pd.DataFrame) -> None:
+    feuille.append([str(c) for c in table.columns])
+    for cellule in feuille[1]:
+        cellule.font = Font(bold=True)
+    for enregistrement in table.itertuples(index=False):
+        feuille.append([_valeur_excel(v) for v in enregistrement])
+    for position, colonne in enumerate(table.columns, start=1):
+        lettre = get_column_letter(position)
+        feuille.column_dimensions[lettre].width = max(12, len(str(colonne)) + 2)
+        if colonne == "Taux de rotation":
+            for ligne in range(2, feuille.max_row + 1):
+                feuille[f"{lettre}{ligne}"].number_format = "0.00%"
+    feuille.freeze_panes = "B2"
+
+
+def _valeur_excel(valeur: object) -> object:
+    """Plain Python scalars (openpyxl rejects numpy types)."""
+    if hasattr(valeur, "item"):
+        return valeur.item()
+    return valeur

@@ -1,0 +1,304 @@
+"""The report for people: `rapport.html` (one self-contained file) and `rapport.xlsx` (one sheet per table).
+
+Both are built from the same French tables (`report_tables`), from the result and its
+explanation only: a saved plan can be re-rendered without the model.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from flux_opt.explanation.analysis import Explanation
+from flux_opt.explanation.sentences import STATUS, fr_number, fr_number_fine, share_table
+from flux_opt.report import plots
+from flux_opt.plan.result import Result
+
+STRUCTURAL = ("conservation", "demande")
+
+
+@dataclass
+class Table:
+    sheet: str  # Excel sheet name (≤ 31 characters)
+    title: str
+    frame: pd.DataFrame  # French headings
+    note: str = ""
+
+
+def _fr(frame: pd.DataFrame, headings: dict[str, str]) -> pd.DataFrame:
+    return frame[[c for c in headings if c in frame.columns]].rename(columns=headings)
+
+
+def _status(series: pd.Series) -> pd.Series:
+    return series.map(STATUS).fillna(series)
+
+
+def commune_table(result: Result) -> pd.DataFrame:
+    plan, att = result.plan, result.attributions
+    flux = plan.groupby("commune")["logements"].sum()
+    hors_qpv = plan.loc[plan["qpv"] != "oui"].groupby("commune")["logements"].sum()
+    matched = att.groupby("commune")["attributions_prevues"].sum()
+    table = pd.DataFrame({"logements": flux}).assign(
+        hors_qpv=hors_qpv.reindex(flux.index).fillna(0).astype(int),
+        attributions_prevues=matched.reindex(flux.index).fillna(0).round(2))
+    table["adequation"] = (table["attributions_prevues"] / table["logements"]).round(4)
+    names = _commune_names(result)
+    table = table.reset_index()
+    table["nom"] = [names.get(c, "") for c in table["commune"]]
+    table["libelle"] = table["commune"] + table["nom"].map(lambda n: f" {n}" if n else "")
+    return table
+
+
+def _commune_names(result: Result) -> dict[str, str]:
+    rows = result.rows
+    uni = rows.loc[rows["contrainte"] == "uniformite_prefet", ["commune", "portee"]]
+    return {c: p.split("(", 1)[1].rstrip(")") for c, p in zip(uni["commune"], uni["portee"]) if "(" in p}
+
+
+def qpv_table(result: Result) -> pd.DataFrame:
+    plan = result.plan.assign(zone=lambda p: (p["qpv"] == "oui").map({True: "qpv", False: "hors_qpv"}))
+    table = plan.pivot_table(index="reservataire", columns="zone", values="logements", aggfunc="sum",
+                             fill_value=0).reindex(columns=["hors_qpv", "qpv"], fill_value=0)
+    order = [r for r in result.objectifs["reservataire"] if r in table.index]
+    table = table.reindex(order).reset_index()
+    total = table["hors_qpv"] + table["qpv"]
+    table["part_hors_qpv"] = (table["hors_qpv"] / total.where(total > 0)).round(4)
+    return table
+
+
+def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
+    r = result.resume
+    violated = ", ".join(r.get("regles_violees", [])) or "aucune"
+    n = fr_number
+    lines = [
+        ("Instance", r.get("instance")), ("Bailleur", r.get("bailleur")), ("Département", r.get("departement")),
+        ("Année", r.get("annee")), ("Libérations prévues (A)", n(r.get("liberations_prevues"))),
+        ("Exclusions (B)", n(r.get("exclusions"))), ("Flux annuel C", n(r.get("flux"))),
+        ("Attributions prévues", n(r.get("attributions_prevues"))),
+        ("Adéquation (part des logements avec un candidat)", f"{100 * r.get('adequation', 0):.1f} %".replace(".", ",")),
+        ("Règles non tenues", violated), ("Statut du solveur", r.get("statut_solveur")),
+        ("Écart d'optimalité", fr_number_fine(r.get("ecart_optimalite") or 0.0)),
+        ("Durée de l'analyse (s)", fr_number_fine(explanation.temps_s.get("total", 0.0))),
+    ]
+    return pd.DataFrame(lines, columns=["Indicateur", "Valeur"]).astype({"Valeur": str})
+
+
+def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
+    e = explanation
+    shares = share_table(result).assign(statut=lambda t: _status(t["statut"]))
+    rules = result.contraintes
+    return {
+        "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
+        "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
+        "objectifs": Table("Objectifs", "Objectif et plan par réservataire", _fr(result.objectifs, {
+            "reservataire": "Réservataire", "cible": "Objectif", "logements": "Logements orientés",
+            "ecart": "Écart", "adequation": "Adéquation"})),
+        "communes": Table("Communes", "Adéquation par commune", _fr(commune_table(result), {
+            "commune": "Commune", "nom": "Nom", "logements": "Logements du flux", "hors_qpv": "dont hors QPV",
+            "attributions_prevues": "Attributions prévues", "adequation": "Adéquation"})),
+        "qpv": Table("QPV", "Logements QPV / hors QPV par réservataire", _fr(qpv_table(result), {
+            "reservataire": "Réservataire", "hors_qpv": "Hors QPV", "qpv": "QPV", "part_hors_qpv": "Part hors QPV"})),
+        "mixite": Table("Mixité", "Objectifs de mixité et publics prioritaires : minimum et plan", _fr(shares, {
+            "regle": "Règle", "portee": "Portée", "attributions": "Attributions prévues", "logements": "Logements",
+            "part_prevue": "Part prévue", "part_min": "Part minimale", "statut": "Statut"})),
+        "violations": Table("Règles non tenues", "Règles qui ne peuvent pas être tenues, et pourquoi", _fr(
+            e.violations, {"contrainte": "Règle", "portee": "Portée", "violation": "Écart", "cause": "Cause",
+                           "explication": "Explication"}),
+            "Aucune : toutes les règles sont tenues." if e.violations.empty else ""),
+        "familles": Table("Familles", "Règles par famille, classées par impact", _fr(e.familles, {
+            "famille": "Famille", "regle": "Règle", "source": "Source", "lignes": "Lignes", "saturees": "Saturées",
+            "violees": "Violées", "impact": "Impact (valeurs marginales)", "violation": "Écart total",
+            "lp_marginal": "Programme des valeurs marginales"})),
+        "reservataires": Table("Par réservataire", "Règles par réservataire, classées par impact", _fr(
+            e.reservataires, {"reservataire": "Réservataire", "saturees": "Saturées", "violees": "Violées",
+                              "impact": "Impact", "violation": "Écart total",
+                              "regles_contraignantes": "Règles les plus contraignantes"})),
+        "couts": Table("Coût des règles", "Ce que coûte une règle (nouvelle résolution exacte)", _fr(e.couts, {
+            "famille": "Famille", "variante": "Variante", "gain_attributions": "Gain d'attributions",
+            "gain_adequation_ponderee": "Gain d'adéquation pondérée", "logements_deplaces": "Logements déplacés",
+            "violation_avant": "Écarts avant", "violation_totale": "Écarts après", "temps_s": "Durée (s)"}),
+            "Non calculé (analyse désactivée)." if e.couts.empty else ""),
+        "saturees": Table("Règles saturées", "Règles saturées, par valeur marginale", _fr(e.saturees, {
+            "contrainte": "Règle", "portee": "Portée", "valeur_marginale": "Valeur marginale",
+            "lp_marginal": "Programme", "explication": "Explication"})),
+        "vacance": Table("Vacance", "Risque de vacance commerciale : logements sans candidat attendu", _fr(
+            e.vacance, {"reservataire": "Réservataire", "commune": "Commune", "typologie": "Typologie",
+                        "logements": "Logements orientés", "attributions_prevues": "Attributions prévues",
+                        "sans_candidat": "Sans candidat", "demandeurs_du_vivier": "Demandeurs du vivier",
+                        "cause": "Cause"}), "Aucun logement sans candidat." if e.vacance.empty else ""),
+        "demande": Table("Demande non servie", "Demande sans logement cette année", _fr(e.demande_non_servie, {
+            "reservataire": "Réservataire", "niveau": "Niveau", "zone": "Zone", "typologie": "Typologie",
+            "demandeurs": "Demandeurs", "attributions": "Attributions prévues", "non_servis": "Non servis",
+            "logements_du_flux": "Logements du flux", "logements_orientes": "Logements orientés",
+            "cause": "Cause"})),
+        "contraintes": Table("Contraintes", "Toutes les règles", _fr(rules.assign(statut=_status(rules["statut"])), {
+            "contrainte": "Règle", "portee": "Portée", "statut": "Statut", "marge": "Marge",
+            "valeur_marginale": "Valeur marginale", "explication": "Explication"})),
+        "plan": Table("Plan", "Plan d'orientation", result.plan),
+        "attributions": Table("Attributions", "Attributions prévues", result.attributions),
+    }
+
+
+# ----------------------------------------------------------------------------- HTML
+
+CSS = """
+body{font-family:'DejaVu Sans',Arial,sans-serif;margin:0;color:#1d2733;background:#f4f6f8}
+header{background:#1f5fa8;color:#fff;padding:18px 32px}
+header h1{margin:0;font-size:24px} header p{margin:4px 0 0;opacity:.9}
+main{max-width:1100px;margin:0 auto;padding:16px 32px 48px}
+section{background:#fff;border-radius:6px;padding:14px 20px;margin:16px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h2{font-size:19px;color:#1f5fa8;margin:4px 0 10px} h3{font-size:15px;margin:14px 0 6px}
+.cards{display:flex;flex-wrap:wrap;gap:10px}
+.card{flex:1 1 150px;background:#eef3f9;border-radius:6px;padding:10px 12px}
+.card b{display:block;font-size:22px} .card span{font-size:12px;color:#52606d}
+.card.bad{background:#fbeaea} .card.bad b{color:#c0392b} .card.good b{color:#2e8b57}
+table{border-collapse:collapse;width:100%;font-size:12.5px;margin:6px 0}
+th{background:#e6ecf2;text-align:left;padding:5px 6px;position:sticky;top:0}
+td{border-top:1px solid #e3e8ee;padding:4px 6px;vertical-align:top}
+tr:nth-child(even) td{background:#fafbfc}
+td.num{text-align:right;white-space:nowrap}
+ul.reasons li{margin:4px 0;line-height:1.35}
+li.bad{color:#8e1f14} img{max-width:100%;display:block;margin:8px auto}
+.note{color:#52606d;font-style:italic} details summary{cursor:pointer;color:#1f5fa8;margin:6px 0}
+footer{text-align:center;color:#7b8794;font-size:12px;margin:24px 0}
+"""
+
+
+PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV")
+
+
+def _percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shares read as percentages in the HTML page (the workbook keeps numbers)."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in PERCENT:
+            out[column] = pd.to_numeric(out[column], errors="coerce").map(
+                lambda v: "" if pd.isna(v) else f"{100 * v:.1f} %".replace(".", ","))
+    return out
+
+
+def _html_table(frame: pd.DataFrame, max_rows: int | None = None) -> str:
+    shown = _percent(frame if max_rows is None else frame.head(max_rows))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = []
+    for row in shown.itertuples(index=False):
+        cells = []
+        for column, v in zip(shown.columns, row):
+            numeric = column != "Valeur" and (
+                (isinstance(v, (int, float)) and not isinstance(v, bool)) or str(v).endswith(" %"))
+            text = "" if v is None or (isinstance(v, float) and pd.isna(v)) else (
+                fr_number_fine(v) if isinstance(v, float) else str(v))
+            cells.append(f'<td class="num">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = ""
+    if max_rows is not None and len(frame) > max_rows:
+        more = f'<p class="note">{len(frame) - max_rows} lignes de plus dans rapport.xlsx.</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _section(table: Table, max_rows: int | None = 40, image: str | None = None, intro: str = "") -> str:
+    parts = [f"<section><h2>{html.escape(table.title)}</h2>"]
+    if intro:
+        parts.append(f"<p>{intro}</p>")
+    if image:
+        parts.append(f'<img alt="{html.escape(table.title)}" src="data:image/png;base64,{image}">')
+    if table.note:
+        parts.append(f'<p class="note">{html.escape(table.note)}</p>')
+    elif len(table.frame):
+        parts.append(_html_table(table.frame, max_rows))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _cards(result: Result, explanation: Explanation) -> str:
+    r = result.resume
+    n_violated = len(explanation.violations)
+    cards = [
+        ("Flux annuel", f"{r['flux']} logements", ""),
+        ("Attributions prévues", f"{r['attributions_prevues']:.0f}".replace(".", ","), ""),
+        ("Adéquation", f"{100 * r['adequation']:.1f} %".replace(".", ","), "good"),
+        ("Règles non tenues", str(n_violated), "bad" if n_violated else "good"),
+        ("Logements sans candidat", f"{explanation.vacance['sans_candidat'].sum():.0f}" if len(explanation.vacance)
+         else "0", "bad" if len(explanation.vacance) else "good"),
+    ]
+    return '<div class="cards">' + "".join(
+        f'<div class="card {cls}"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>'
+        for k, v, cls in cards) + "</div>"
+
+
+def rapport_html(result: Result, explanation: Explanation) -> str:
+    """The whole report as one self-contained HTML page (inline CSS, plots as base64 PNG)."""
+    t = report_tables(result, explanation)
+    r = result.resume
+    communes = commune_table(result)
+    shares = share_table(result)
+    shares["libelle"] = shares["regle"] + " — " + shares["portee"].str.replace(
+        " tous réservataires", "").str.replace(r" critère \S+$", "", regex=True).str.replace("réservataire ", "")
+    reasons = "".join(f'<li class="{"bad" if x.startswith("Règle non tenue") else ""}">{html.escape(x)}</li>'
+                      for x in explanation.raisons)
+    title = f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}"
+    rules = t["contraintes"].frame
+    negotiable = rules.loc[~result.contraintes["contrainte"].isin(STRUCTURAL).to_numpy()]
+    body = [
+        f"<header><h1>{html.escape(title)}</h1><p>{html.escape(str(r.get('instance', '')))} — département "
+        f"{html.escape(str(r.get('departement', '')))}</p></header><main>",
+        f"<section><h2>Synthèse</h2>{_cards(result, explanation)}{_html_table(t['synthese'].frame)}</section>",
+        f'<section><h2>Les raisons principales</h2><ul class="reasons">{reasons}</ul></section>',
+        _section(t["objectifs"], image=plots.targets_plot(result.objectifs)),
+        _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
+                       t["violations"].note)),
+        _section(t["couts"], intro="Chaque ligne résout de nouveau le plan entier avec la règle relâchée "
+                                   "ou supprimée : le gain indiqué est exact, pas une estimation."),
+        _section(t["familles"]),
+        _section(t["reservataires"]),
+        _section(t["saturees"], max_rows=20),
+        _section(t["communes"], image=plots.communes_plot(communes) if len(communes) else None),
+        _section(t["qpv"], image=plots.qpv_plot(qpv_table(result)) if len(result.plan) else None),
+        _section(t["mixite"], image=plots.mixity_plot(shares) if len(shares) else None),
+        _section(t["vacance"]),
+        _section(t["demande"], max_rows=25),
+        _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=None),
+        "<footer>flux-opt — tableaux complets dans rapport.xlsx ; règles : contraintes.csv.</footer></main>",
+    ]
+    return ("<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+            + "".join(body) + "</body></html>\n")
+
+
+# ----------------------------------------------------------------------------- Excel
+
+def rapport_xlsx(result: Result, explanation: Explanation, path: str | Path) -> None:
+    """One sheet per table, French headings, bold frozen header, readable column widths."""
+    from openpyxl.styles import Font, PatternFill
+
+    tables = report_tables(result, explanation)
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for table in tables.values():
+            frame = table.frame if len(table.frame.columns) else pd.DataFrame({"": []})
+            frame.to_excel(writer, sheet_name=table.sheet[:31], index=False, startrow=1)
+            sheet = writer.sheets[table.sheet[:31]]
+            sheet["A1"] = table.title + (f" — {table.note}" if table.note else "")
+            sheet["A1"].font = Font(bold=True, size=13)
+            for cell in sheet[2]:
+                cell.font = Font(bold=True)
+                cell.fill = PatternFill("solid", fgColor="E6ECF2")
+            sheet.freeze_panes = "A3"
+            for i, column in enumerate(frame.columns, start=1):
+                values = [str(column)] + [str(v) for v in frame[column].head(200)]
+                width = min(80, max(8, max(len(v) for v in values) + 2))
+                sheet.column_dimensions[sheet.cell(row=2, column=i).column_letter].width = width
+
+
+def report_writers(result: Result, explanation: Explanation) -> dict:
+    """Writers for `write_plan(..., extra=...)`: the report files and explication.json, written
+    atomically with the plan's other files."""
+    from flux_opt.explanation.analysis import EXPLICATION_JSON
+
+    return {
+        "rapport.html": lambda p: Path(p).write_text(rapport_html(result, explanation), encoding="utf-8"),
+        "rapport.xlsx": lambda p: rapport_xlsx(result, explanation, p),
+        EXPLICATION_JSON: lambda p: explanation.write_json(p),
+    }

@@ -1,0 +1,172 @@
+"""The follow-up (`suivi`) for people: French tables, percentages, a rich view and an Excel file.
+
+`suivi.py` computes; this module only renames, aggregates and formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openpyxl.utils import get_column_letter
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from flux_opt.year.suivi import Suivi
+
+# Columns shown for each progress table, in order, with their French heading.
+AVANCEMENT = {
+    "cible": "Objectif",
+    "realise": "Réalisé",
+    "en_cours": "En cours",
+    "reste": "Reste",
+    "taux_realisation": "Taux",
+    "projection": "Projection",
+    "ecart_projete": "Écart projeté",
+}
+DIMENSIONS = {"reservataire": "Réservataire", "typologie": "Typologie", "qpv": "Zone", "commune": "Commune"}
+MIXITE = {
+    "epci": "EPCI",
+    "zone": "Zone",
+    "attributions": "Baux",
+    "part_q1": "Q1",
+    "part_q1_prevue": "Q1 prévu",
+    "part_q234": "Q2-Q4",
+    "part_prioritaires": "Prioritaires",
+    "part_prioritaires_prevue": "Prioritaires prévu",
+}
+PRIORITAIRES = {"reservataire": "Réservataire", "attributions": "Baux (ménage connu)",
+                "prioritaires": "Publics prioritaires", "part_prioritaires": "Part"}
+POURCENTAGES = {"Taux", "Q1", "Q1 prévu", "Q2-Q4", "Prioritaires", "Prioritaires prévu", "Part"}
+LEGENDE = ("Taux = réalisé ÷ objectif ; projection linéaire au 31 décembre (réalisé ÷ part de l'année "
+           "écoulée) ; Q1 = ménages du 1er quartile, Q2-Q4 = quartiles 2 à 4, parts calculées sur les baux "
+           "dont le ménage est connu ; « prévu » = part attendue par le plan (attributions.csv).")
+
+
+def _zone(qpv: pd.Series) -> pd.Series:
+    return qpv.map({True: "QPV", False: "hors QPV", "qpv": "QPV", "hors_qpv": "hors QPV"})
+
+
+def _avancement(table: pd.DataFrame, dimensions: list[str], fraction: float) -> pd.DataFrame:
+    """Sum the progress over everything but `dimensions`, recompute rates and projection."""
+    if dimensions:
+        table = table.groupby(dimensions, as_index=False)[["cible", "realise", "en_cours", "reste"]].sum()
+    else:
+        table = table[["cible", "realise", "en_cours", "reste"]].sum().to_frame().T
+    table["taux_realisation"] = (table["realise"] / table["cible"]).where(table["cible"] > 0)
+    table["projection"] = table["realise"] / fraction
+    table["ecart_projete"] = table["projection"] - table["cible"]
+    return table
+
+
+def _francais(table: pd.DataFrame, dimensions: list[str], noms: Mapping[str, str] | None) -> pd.DataFrame:
+    table = table.copy()
+    if "qpv" in dimensions:
+        table["qpv"] = _zone(table["qpv"])
+    if "reservataire" in dimensions and noms:
+        table["reservataire"] = table["reservataire"].map(lambda r: noms.get(r, r))
+    colonnes = {**{d: DIMENSIONS[d] for d in dimensions}, **AVANCEMENT}
+    return table[list(colonnes)].rename(columns=colonnes)
+
+
+def tableaux_suivi(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool = False) -> list[tuple[str, pd.DataFrame]]:
+    """The follow-up as (title, French table) pairs. By typologie / zone / commune, the
+    terminal view sums over réservataires; `detail=True` keeps one line per réservataire."""
+    f = s.fraction_annee
+    reservataires = _avancement(s.reservataires, ["reservataire"], f)
+    total = _avancement(s.reservataires, [], f).assign(reservataire="Total")
+    tableaux = [("Par réservataire", _francais(pd.concat([reservataires, total], ignore_index=True),
+                                                ["reservataire"], noms))]
+    for titre, dimension, source in (("Par typologie", "typologie", s.par_typologie),
+                                     ("QPV / hors QPV", "qpv", s.par_qpv),
+                                     ("Par commune", "commune", s.par_commune)):
+        cles = ["reservataire", dimension] if detail else [dimension]
+        tableaux.append((titre + (" et réservataire" if detail else ""),
+                         _francais(_avancement(source, cles, f), cles, noms)))
+    mixite = s.mixite.copy()
+    mixite["zone"] = _zone(mixite["zone"])
+    tableaux.append(("Mixité à date (baux signés)", mixite[[c for c in MIXITE if c in mixite]].rename(columns=MIXITE)))
+    prioritaires = s.prioritaires.copy()
+    if noms:
+        prioritaires["reservataire"] = prioritaires["reservataire"].map(lambda r: noms.get(r, r))
+    tableaux.append(("Publics prioritaires par réservataire", prioritaires[list(PRIORITAIRES)].rename(columns=PRIORITAIRES)))
+    return tableaux
+
+
+def phrase_projection(s: Suivi) -> str:
+    """Where the year is heading at the current pace (linear in elapsed days)."""
+    cible = float(s.reservataires["cible"].sum())
+    realise = float(s.reservataires["realise"].sum())
+    projection = realise / s.fraction_annee
+    return (f"{_pct(s.fraction_annee)} de l'année écoulée au {s.date.strftime('%d/%m/%Y')} : "
+            f"{nombre(realise)} logements décomptés sur un objectif de {nombre(cible)} ; "
+            f"au rythme actuel, {nombre(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
+            "de l'objectif).")
+
+
+def rendu_suivi(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
+                seuil: float | None = None) -> Group:
+    """Rich view: one table per section, the projection and the drift of releases."""
+    elements: list = [Text(f"Suivi au {s.date.strftime('%d/%m/%Y')}", style="bold")]
+    elements += [_table_rich(table, titre) for titre, table in tableaux_suivi(s, noms)]
+    elements.append(Text(phrase_projection(s)))
+    elements.append(Text(LEGENDE, style="dim"))
+    if ecart is not None:
+        message = f"Écart des libérations au plan : {_pct(ecart, 1)} du flux"
+        if seuil is not None and ecart > seuil:
+            elements.append(Text(message + f" (au-delà du seuil de {_pct(seuil, 1)}) : ré-optimiser le reste "
+                                 "de l'année (flux-opt orienter … --instance).", style="yellow"))
+        else:
+            elements.append(Text(message + "."))
+    return Group(*elements)
+
+
+def ecrire_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | None = None) -> Path:
+    """suivi.xlsx: one sheet per section (details per réservataire), rates as percentages."""
+    chemin = Path(chemin)
+    chemin.parent.mkdir(parents=True, exist_ok=True)
+    feuilles = tableaux_suivi(s, noms, detail=True)
+    with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
+        for titre, table in feuilles:
+            nom = titre.replace("/", "-")[:31]
+            table.to_excel(classeur, sheet_name=nom, index=False)
+            feuille = classeur.sheets[nom]
+            for j, colonne in enumerate(table.columns, start=1):
+                lettre = get_column_letter(j)
+                feuille.column_dimensions[lettre].width = max(12, len(str(colonne)) + 2)
+                if colonne in POURCENTAGES:
+                    for cellule in feuille[lettre][1:]:
+                        cellule.number_format = "0.0%"
+                elif pd.api.types.is_float_dtype(table[colonne]):
+                    for cellule in feuille[lettre][1:]:
+                        cellule.number_format = "0.0"
+    return chemin
+
+
+def nombre(valeur: object) -> str:
+    """French number: integers plain, else one decimal with a comma; missing as —."""
+    if valeur is None or valeur is pd.NA or (isinstance(valeur, float) and np.isnan(valeur)):
+        return "—"
+    v = float(valeur)
+    texte = f"{v:,.0f}" if abs(v - round(v)) < 0.05 else f"{v:,.1f}"
+    return texte.replace(",", " ").replace(".", ",")
+
+
+def _pct(valeur: object, decimales: int = 0) -> str:
+    if valeur is None or valeur is pd.NA or (isinstance(valeur, float) and np.isnan(valeur)):
+        return "—"
+    return f"{100 * float(valeur):.{decimales}f} %".replace(".", ",")
+
+
+def _table_rich(table: pd.DataFrame, titre: str) -> Table:
+    rendu = Table(title=titre, title_justify="left")
+    for rang, colonne in enumerate(table.columns):
+        texte = pd.api.types.is_string_dtype(table[colonne]) or table[colonne].dtype == object
+        rendu.add_column(str(colonne), justify="left" if texte else "right", no_wrap=rang == 0 or texte)
+    for ligne in table.itertuples(index=False):
+        rendu.add_row(*[_pct(v) if c in POURCENTAGES else (nombre(v) if not isinstance(v, str) else v)
+                        for c, v in zip(table.columns, ligne)])
+    return rendu

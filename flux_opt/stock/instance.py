@@ -1,0 +1,274 @@
+"""Stock conversion and lissage straight from an instance folder (for `flux-opt convertir`).
+
+Reads `instance.toml`, `parc.csv`, `conventions.csv` and the optional
+`exclusions.csv`, `lissage.csv`, `nouveaux_droits.csv`, `reservataires.csv` of a
+folder (FORMAT.md; codes stay strings). Keys of the optional `[conversion]` table
+of `instance.toml`, all optional:
+
+    methode = "globale" | "convention"        (default "convention")
+    taux_rotation = 0.10                      (the bailleur's rate)
+    taux_rotation_annees = {"2022" = 0.09, "2023" = 0.10, "2024" = 0.11}   (average of the last 3)
+    taux_par_typologie = {T1 = 0.12, T2 = 0.10}  (used with a `typologie` column)
+    horizon = 3                               (years shown, ≥ 3)
+    duree_lissage = 6                         (default years per réservataire)
+    part_max = 0.70                           (default: what the rate-based contingents leave, see part_disponible)
+    flux_prevu = {"2026" = 640}               (default: this year's flux C every year)
+    mode_departements = "departement" | "region"
+    parc_departements = {"59" = 12000, "62" = 8000}   (mode "region")
+    temps_max_s = 20                          (default [solveur] temps_max_s, else 20)
+
+Nothing here prints; errors are ValueError with a French message naming the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from flux_opt.stock.conversion import (
+    Methode,
+    convertir,
+    convertir_par_departement,
+    detail_conventions,
+    lire_nombre,
+    taux_rotation_moyen,
+)
+from flux_opt.stock.lissage import Lissage, lisser
+
+PREFET_TAUX_DEFAUT = 0.30
+ANNEES_FLUX_MAX = 50  # no stock convention runs longer than this
+
+
+@dataclass(frozen=True)
+class ResultatConversion:
+    """What `flux-opt convertir` prints and writes."""
+
+    conversion: pd.DataFrame  # one row per réservataire (flux_opt.stock.conversion.convertir)
+    detail: pd.DataFrame  # one row per convention
+    lissage: Lissage
+    parametres: dict[str, object] = field(default_factory=dict)  # values actually used, for the report
+
+
+def convertir_instance(
+    instance_dir: Path,
+    methode: Methode | None = None,
+    annees: int | None = None,
+    part_max: float | None = None,
+    flux_prevu: float | Mapping[int, float] | None = None,
+) -> ResultatConversion:
+    """Convert the stock conventions of an instance and spread them over the years.
+
+    Arguments override `[conversion]` of instance.toml. `annees` is the default
+    lissage duration per réservataire (also the horizon when larger than it).
+    `flux_prevu` lets the caller pass the flux computed by the assiette module: a
+    number (this year's C, assumed constant) or a forecast per year.
+    """
+    dossier = Path(instance_dir)
+    config = _lire_toml(dossier / "instance.toml")
+    annee = int(config.get("instance", {}).get("annee", 0)) or _erreur("instance.toml : [instance] annee manquante.")
+    options = config.get("conversion", {})
+    methode = methode or options.get("methode", "convention")
+    conventions = lire_csv(dossier / "conventions.csv", obligatoire=True)
+    parc = lire_csv(dossier / "parc.csv", obligatoire=True)
+    taux = taux_bailleur(options, parc, config.get("rotation", {}).get("defaut"))
+    par_typologie = options.get("taux_par_typologie")
+    conversion, conventions_dep = _convertir_departement(conventions, taux, methode, annee, options, config)
+    reservataires = lire_csv(dossier / "reservataires.csv")
+    _verifier_reservataires(conversion, reservataires)
+    detail = detail_conventions(conventions_dep, taux, annee, par_typologie)
+
+    duree = annees or options.get("duree_lissage")
+    horizon = max(int(options.get("horizon", 3)), int(duree or 0))
+    if flux_prevu is None:
+        flux = _flux_prevu(dossier, parc, options, config, annee)
+    elif isinstance(flux_prevu, Mapping):
+        flux = {int(a): float(v) for a, v in flux_prevu.items()}
+    else:
+        flux = {a: float(flux_prevu) for a in range(annee, annee + ANNEES_FLUX_MAX)}
+    if part_max is None:
+        prefet_taux = float(config.get("regles", {}).get("prefet_taux", PREFET_TAUX_DEFAUT))
+        part_max = float(options.get("part_max", part_disponible(reservataires, set(conversion["reservataire"]), prefet_taux)))
+    volumes = _volumes_a_lisser(conversion, lire_csv(dossier / "lissage.csv"))
+    temps_max_s = float(options.get("temps_max_s", config.get("solveur", {}).get("temps_max_s", 20)))
+    lissage = lisser(
+        volumes, flux, lire_csv(dossier / "nouveaux_droits.csv"), horizon=horizon,
+        part_max=part_max, annee_debut=annee, duree_defaut=duree, temps_max_s=temps_max_s,
+    )
+    parametres = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
+                  "horizon": horizon, "duree_lissage": duree,
+                  "flux_prevu": {a: flux[a] for a in lissage.annees}}
+    return ResultatConversion(conversion, detail, lissage, parametres)
+
+
+def objectifs_annee(resultat: ResultatConversion | Lissage, annee: int | None = None) -> dict[str, int]:
+    """Targets of one year (default: the first), réservataire → logements, for `flux-opt plan`."""
+    lissage = resultat.lissage if isinstance(resultat, ResultatConversion) else resultat
+    return lissage.objectifs_annee(annee)
+
+
+def appliquer_objectifs(reservataires: pd.DataFrame, objectifs: Mapping[str, int]) -> pd.DataFrame:
+    """reservataires.csv with `logements` overridden by the lissage targets (FORMAT.md order: logements first)."""
+    inconnus = sorted(set(objectifs) - set(reservataires["id"].astype(str)))
+    if inconnus:
+        raise ValueError(f"reservataires.csv : réservataire(s) inconnu(s) : {', '.join(inconnus)}.")
+    resultat = reservataires.copy()
+    if "logements" not in resultat.columns:
+        resultat["logements"] = ""
+    texte = pd.api.types.is_string_dtype(resultat["logements"]) or resultat["logements"].dtype == object
+    for rid, logements in objectifs.items():
+        resultat.loc[resultat["id"].astype(str) == rid, "logements"] = str(int(logements)) if texte else int(logements)
+    return resultat
+
+
+def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], prefet_taux: float) -> float:
+    """Share of the flux left to converted rights once the rate-based contingents are served.
+
+    1 − the State's share (its rows' `taux` when the `prefet` row has one, else
+    `prefet_taux`) − the `taux` of every other réservataire that is neither converted
+    nor the bailleur. A collectivité's rate applies to its territory only, so this is
+    on the safe side.
+    """
+    if reservataires is None or "type" not in reservataires.columns:
+        return 1 - prefet_taux
+    part_etat, part_autres, prefet_a_un_taux = 0.0, 0.0, False
+    for position, ligne in enumerate(reservataires.to_dict("records")):
+        taux = lire_nombre(ligne.get("taux"), "taux", position + 2, "reservataires.csv")
+        genre = str(ligne.get("type", "")).strip()
+        if genre in ("prefet", "prefet_agents"):
+            part_etat += taux or 0.0
+            prefet_a_un_taux |= genre == "prefet" and taux is not None
+        elif genre != "bailleur" and str(ligne.get("id", "")).strip() not in convertis:
+            part_autres += taux or 0.0
+    part_etat = part_etat if prefet_a_un_taux else prefet_taux
+    return max(1 - part_etat - part_autres, 0.0)
+
+
+def lire_csv(chemin: Path, obligatoire: bool = False) -> pd.DataFrame | None:
+    """A CSV of the instance with every cell as a string (codes must stay codes)."""
+    if not chemin.exists():
+        if obligatoire:
+            raise ValueError(f"Fichier manquant : {chemin.name}.")
+        return None
+    table = pd.read_csv(chemin, dtype=str, keep_default_na=False, sep=None, engine="python")
+    table.columns = [c.strip() for c in table.columns]
+    return table
+
+
+def taux_bailleur(options: Mapping, parc: pd.DataFrame, taux_defaut: float | None) -> float:
+    """The bailleur's turnover rate: 3-year average, else agreed rate, else the parc's weighted rate."""
+    if options.get("taux_rotation_annees"):
+        return taux_rotation_moyen({int(a): float(t) for a, t in options["taux_rotation_annees"].items()})
+    if options.get("taux_rotation") is not None:
+        return float(options["taux_rotation"])
+    return taux_rotation_parc(parc, taux_defaut)
+
+
+def taux_rotation_parc(parc: pd.DataFrame, taux_defaut: float | None) -> float:
+    """Dwelling-weighted turnover rate of parc.csv (blank rates take [rotation] defaut)."""
+    logements, liberes = 0.0, 0.0
+    for position, ligne in enumerate(parc.to_dict("records")):
+        nombre = lire_nombre(ligne.get("logements"), "logements", position + 2, "parc.csv") or 0.0
+        taux = lire_nombre(ligne.get("taux_rotation"), "taux_rotation", position + 2, "parc.csv")
+        if taux is None:
+            if taux_defaut is None:
+                raise ValueError(f"parc.csv, ligne {position + 2} : taux_rotation vide et pas de [rotation] defaut.")
+            taux = float(taux_defaut)
+        logements += nombre
+        liberes += nombre * taux
+    if logements <= 0:
+        raise ValueError("parc.csv : aucun logement, impossible de calculer le taux de rotation du bailleur.")
+    return liberes / logements
+
+
+def flux_annuel(parc: pd.DataFrame, exclusions: pd.DataFrame | None, taux_defaut: float | None) -> float:
+    """C = A − B of DOMAIN.md §3, in total (the per-segment assiette is the plan's business)."""
+    liberations = 0.0
+    for position, ligne in enumerate(parc.to_dict("records")):
+        numero = position + 2
+        donne = lire_nombre(ligne.get("liberations"), "liberations", numero, "parc.csv")
+        if donne is None:
+            nombre = lire_nombre(ligne.get("logements"), "logements", numero, "parc.csv") or 0.0
+            taux = lire_nombre(ligne.get("taux_rotation"), "taux_rotation", numero, "parc.csv")
+            taux = float(taux_defaut or 0.0) if taux is None else taux
+            premieres = lire_nombre(ligne.get("premieres_mises_en_location"), "premieres_mises_en_location", numero, "parc.csv")
+            donne = nombre * taux + (premieres or 0.0)
+        liberations += donne
+    retraits = 0.0
+    if exclusions is not None:
+        for position, ligne in enumerate(exclusions.to_dict("records")):
+            retraits += lire_nombre(ligne.get("logements"), "logements", position + 2, "exclusions.csv") or 0.0
+    return liberations - retraits
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _erreur(message: str):
+    raise ValueError(message)
+
+
+def _lire_toml(chemin: Path) -> dict:
+    if not chemin.exists():
+        raise ValueError(f"Fichier manquant : {chemin.name}.")
+    with chemin.open("rb") as flux:
+        try:
+            return tomllib.load(flux)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"instance.toml illisible : {exc}.") from None
+
+
+def _convertir_departement(conventions, taux, methode, annee, options, config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Conversion for the instance's département; returns it and the conventions it used."""
+    departement = str(config.get("instance", {}).get("departement", "")).strip()
+    par_typologie = options.get("taux_par_typologie")
+    mode = options.get("mode_departements", "departement")
+    if "departement" not in conventions.columns or not departement:
+        return convertir(conventions, taux, methode, annee, par_typologie), conventions
+    if mode == "region":
+        parc_dep = options.get("parc_departements") or _erreur(
+            "instance.toml : [conversion] parc_departements requis en mode region.")
+        reparti = convertir_par_departement(conventions, taux, methode, annee, "region", parc_dep, par_typologie)
+        regional = convertir(conventions, taux, methode, annee, par_typologie)
+        locale = reparti[reparti["departement"] == departement].set_index("reservataire")["volume_du"]
+        regional["volume_du"] = regional["reservataire"].map(locale).fillna(0.0)
+        return regional.assign(methode=f"{methode} (régionale, part du {departement})"), conventions
+    locales = conventions[conventions["departement"].astype(str).str.strip() == departement]
+    if locales.empty:
+        raise ValueError(f"conventions.csv : aucune convention pour le département {departement}.")
+    return convertir(locales, taux, methode, annee, par_typologie), locales
+
+
+def _verifier_reservataires(conversion: pd.DataFrame, reservataires: pd.DataFrame | None) -> None:
+    if reservataires is None or "id" not in reservataires.columns:
+        return
+    inconnus = sorted(set(conversion["reservataire"]) - set(reservataires["id"].astype(str).str.strip()))
+    if inconnus:
+        raise ValueError(f"conventions.csv : réservataire(s) absent(s) de reservataires.csv : {', '.join(inconnus)}.")
+
+
+def _flux_prevu(dossier, parc, options, config, annee) -> dict[int, float]:
+    """This year's flux C assumed constant, unless [conversion] flux_prevu gives a year.
+
+    Covers ANNEES_FLUX_MAX years so that any negotiated duration finds its forecast;
+    the lissage only uses the years it needs.
+    """
+    flux_c = flux_annuel(parc, lire_csv(dossier / "exclusions.csv"), config.get("rotation", {}).get("defaut"))
+    donnes = {int(a): float(v) for a, v in options.get("flux_prevu", {}).items()}
+    return {a: flux_c for a in range(annee, annee + ANNEES_FLUX_MAX)} | donnes
+
+
+def _volumes_a_lisser(conversion: pd.DataFrame, lissage_csv: pd.DataFrame | None) -> pd.DataFrame:
+    """Owed volumes joined with the per-réservataire years of lissage.csv (optional)."""
+    volumes = conversion[["reservataire", "volume_du"]].copy()
+    if lissage_csv is None:
+        return volumes
+    inconnus = sorted(set(lissage_csv["reservataire"].str.strip()) - set(volumes["reservataire"]))
+    if inconnus:
+        raise ValueError(f"lissage.csv : réservataire(s) sans convention : {', '.join(inconnus)}.")
+    colonnes = [c for c in ("reservataire", "annees", "annee_fin", "annees_explicites") if c in lissage_csv.columns]
+    annees = lissage_csv[colonnes].assign(reservataire=lissage_csv["reservataire"].str.strip())
+    return volumes.merge(annees, on="reservataire", how="left")

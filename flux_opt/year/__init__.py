@@ -1,0 +1,2 @@
+"""The year after the plan: the events journal, counting rules and suivi, pré-orientation of each
+released dwelling, re-orientation of the rest of the year, the bilan annuel, simulated years."""

@@ -1,0 +1,205 @@
+"""Pré-orientation of a newly released dwelling (data part, DOMAIN.md §7).
+
+`classer_reservataires` ranks réservataires by how far behind they are on the
+dwellings the plan gave them for that kind of dwelling, from the finest level
+(same segment) to the coarsest (whole plan). `realise_par_segment` and
+`ecart_au_plan` feed the re-optimisation of the rest of the year (lead's solver):
+what is already oriented becomes a lower bound, and the drift measure says when
+to re-solve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from flux_opt.plan.folder import CLES_SEGMENT, lire_plan
+from flux_opt.year.journal import EvenementRefuse, en_booleen, etat_cycles
+
+# Re-solve when more than 2 % of the year's flux has been released beyond the
+# forecast of its own segment (see `ecart_au_plan` and models/journal.md).
+SEUIL_REOPTIMISATION = 0.02
+
+CLES_ORIENTATION = ["commune", "typologie", "qpv", "financement"]
+
+NOMS_PAR_DEFAUT = {
+    "prefet": "le préfet",
+    "prefet_agents": "le contingent préfectoral des agents publics",
+    "action_logement": "Action Logement",
+    "bailleur": "le bailleur",
+}
+
+# Levels of comparison, finest first: (name, keys the dwelling must share).
+NIVEAUX: list[tuple[str, list[str]]] = [
+    ("segment", ["commune", "typologie", "qpv", "financement"]),
+    ("commune_typologie_qpv", ["commune", "typologie", "qpv"]),
+    ("commune_typologie", ["commune", "typologie"]),
+    ("commune", ["commune"]),
+    ("ensemble", []),
+]
+
+
+class LogementLibere(BaseModel):
+    """The newly released dwelling to orient."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    commune: Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]
+    typologie: Literal["T1", "T2", "T3", "T4", "T5", "T6+"]
+    qpv: bool
+    financement: Literal["PLAI", "PLUS", "PLS", "autre"]
+    epci: str | None = None
+
+    @field_validator("qpv", mode="before")
+    @classmethod
+    def _qpv(cls, v: Any) -> bool:
+        return en_booleen(v)
+
+
+def lire_logement(texte: str) -> LogementLibere:
+    """Parse the CLI form `commune=59350,typologie=T3,qpv=non,financement=PLUS`."""
+    valeurs: dict[str, str] = {}
+    for morceau in filter(None, (m.strip() for m in texte.split(","))):
+        if "=" not in morceau:
+            raise EvenementRefuse("logement", f"« {morceau} » : attendu cle=valeur")
+        cle, valeur = morceau.split("=", 1)
+        valeurs[cle.strip()] = valeur.strip()
+    return _valider_logement(valeurs)
+
+
+def _valider_logement(logement: Mapping[str, Any] | LogementLibere) -> LogementLibere:
+    if isinstance(logement, LogementLibere):
+        return logement
+    try:
+        return LogementLibere.model_validate(dict(logement))
+    except Exception as erreur:  # pydantic ValidationError -> French, naming the field
+        details = getattr(erreur, "errors", lambda: [{"loc": ("logement",), "msg": str(erreur)}])()
+        champ = str(details[0]["loc"][-1]) if details[0]["loc"] else "logement"
+        raise EvenementRefuse(champ, "valeur manquante ou invalide pour le logement à orienter") from None
+
+
+def _orientes(journal_df: pd.DataFrame) -> pd.DataFrame:
+    """Releases currently proposed to or attributed to a réservataire."""
+    if not len(journal_df):
+        return pd.DataFrame(columns=[*CLES_SEGMENT, "reservataire", "statut"])
+    etat = etat_cycles(journal_df)
+    return etat[etat["statut"].isin(["propose", "attribue"])]
+
+
+def realise_par_segment(journal_df: pd.DataFrame) -> pd.DataFrame:
+    """Dwellings already oriented (proposal in progress or lease signed) per segment
+    and réservataire: lower bounds x[r,s] ≥ logements for the re-solve of the year."""
+    orientes = _orientes(journal_df)
+    cles = [*CLES_SEGMENT, "reservataire"]
+    if not len(orientes):
+        return pd.DataFrame(columns=[*cles, "logements", "dont_attribues"])
+    table = orientes.groupby(cles, as_index=False).agg(
+        logements=("statut", "size"), dont_attribues=("statut", lambda s: int((s == "attribue").sum()))
+    )
+    return table.sort_values(cles, kind="stable").reset_index(drop=True)
+
+
+def ecart_par_segment(plan_dir: str | Path, journal_df: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: dwellings planned (flux F_s), released in the flux so far
+    (withdrawn releases excluded) and released beyond the forecast."""
+    plan = lire_plan(plan_dir).groupby(CLES_ORIENTATION, as_index=False)["logements"].sum()
+    plan = plan.rename(columns={"logements": "prevus"})
+    if len(journal_df):
+        etat = etat_cycles(journal_df)
+        etat = etat[etat["statut"] != "retire"]
+        liberes = etat.groupby(CLES_ORIENTATION, as_index=False).size().rename(columns={"size": "liberes"})
+    else:
+        liberes = pd.DataFrame(columns=[*CLES_ORIENTATION, "liberes"])
+    table = plan.merge(liberes, on=CLES_ORIENTATION, how="outer")
+    table[["prevus", "liberes"]] = table[["prevus", "liberes"]].fillna(0).astype(int)
+    table["depassement"] = (table["liberes"] - table["prevus"]).clip(lower=0)
+    return table.sort_values(CLES_ORIENTATION, kind="stable").reset_index(drop=True)
+
+
+def ecart_au_plan(plan_dir: str | Path, journal_df: pd.DataFrame) -> float:
+    """Drift of reality from the forecast: share of the year's flux already released
+    beyond the forecast of its own segment, Σ_s max(L_s − F_s, 0) / Σ_s F_s.
+
+    0 while releases stay within the plan's segments (reality matches the forecast,
+    whatever the pace); grows as soon as the released mix differs. Compare with
+    SEUIL_REOPTIMISATION.
+    """
+    table = ecart_par_segment(plan_dir, journal_df)
+    total = table["prevus"].sum()
+    return float(table["depassement"].sum() / total) if total > 0 else 0.0
+
+
+def doit_reoptimiser(plan_dir: str | Path, journal_df: pd.DataFrame, seuil: float = SEUIL_REOPTIMISATION) -> bool:
+    """True when the drift exceeds the threshold: re-solve the rest of the year."""
+    return ecart_au_plan(plan_dir, journal_df) > seuil
+
+
+def classer_reservataires(plan_dir: str | Path, journal_df: pd.DataFrame,
+                          logement: Mapping[str, Any] | LogementLibere,
+                          territoires: Mapping[str, set[str]] | None = None,
+                          noms: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Rank réservataires for a newly released dwelling, best first, with a French reason.
+
+    Each réservataire is judged at the finest level where the plan still gives it
+    dwellings not yet oriented (segment, then commune × typologie × QPV, commune ×
+    typologie, commune, whole plan); finer levels rank first, then the lowest share
+    already oriented, then the most dwellings remaining. `territoires` (réservataire
+    -> commune codes) excludes réservataires outside their territory.
+    """
+    logement = _valider_logement(logement)
+    plan = lire_plan(plan_dir)
+    orientes = _orientes(journal_df)
+    noms = {**NOMS_PAR_DEFAUT, **(noms or {})}
+    reservataires = sorted(plan["reservataire"].unique())
+    if territoires is not None:
+        reservataires = [r for r in reservataires if r not in territoires or logement.commune in territoires[r]]
+    lignes = [_evaluer(r, plan, orientes, logement, noms.get(r, r)) for r in reservataires]
+    table = pd.DataFrame(lignes, columns=["reservataire", "niveau", "rang_niveau", "prevus", "orientes",
+                                          "restants", "taux", "raison"])
+    table = table.sort_values(["rang_niveau", "taux", "restants", "reservataire"],
+                              ascending=[True, True, False, True], kind="stable").reset_index(drop=True)
+    table.insert(0, "rang", range(1, len(table) + 1))
+    return table.drop(columns="rang_niveau")
+
+
+def _filtre(df: pd.DataFrame, logement: LogementLibere, cles: list[str]) -> pd.Series:
+    garde = pd.Series(True, index=df.index)
+    for cle in cles:
+        garde &= df[cle] == getattr(logement, cle)
+    return garde
+
+
+def _evaluer(reservataire: str, plan: pd.DataFrame, orientes: pd.DataFrame,
+             logement: LogementLibere, nom: str) -> dict[str, Any]:
+    plan_r = plan[plan["reservataire"] == reservataire]
+    orientes_r = orientes[orientes["reservataire"] == reservataire]
+    for rang, (niveau, cles) in enumerate(NIVEAUX):
+        prevus = int(plan_r.loc[_filtre(plan_r, logement, cles), "logements"].sum())
+        faits = int(_filtre(orientes_r, logement, cles).sum())
+        if prevus > faits:
+            taux = faits / prevus
+            raison = (f"{nom} est à {round(100 * taux)} % de son objectif {_description(niveau, logement)} "
+                      f"({faits} logement{'s' if faits > 1 else ''} orienté{'s' if faits > 1 else ''} "
+                      f"sur {prevus} prévu{'s' if prevus > 1 else ''})")
+            return dict(reservataire=reservataire, niveau=niveau, rang_niveau=rang, prevus=prevus,
+                        orientes=faits, restants=prevus - faits, taux=taux, raison=raison)
+    prevus = int(plan_r["logements"].sum())
+    faits = len(orientes_r)
+    return dict(reservataire=reservataire, niveau="atteint", rang_niveau=len(NIVEAUX), prevus=prevus,
+                orientes=faits, restants=prevus - faits, taux=(faits / prevus if prevus else 1.0),
+                raison=f"{nom} a déjà reçu tous les logements que le plan lui attribue ({faits} sur {prevus})")
+
+
+def _description(niveau: str, logement: LogementLibere) -> str:
+    zone = "en QPV" if logement.qpv else "hors QPV"
+    return {
+        "segment": f"{logement.typologie} {zone} {logement.financement} dans cette commune",
+        "commune_typologie_qpv": f"{logement.typologie} {zone} dans cette commune",
+        "commune_typologie": f"{logement.typologie} dans cette commune",
+        "commune": "dans cette commune",
+        "ensemble": "sur l'ensemble du plan",
+    }[niveau]

@@ -1,0 +1,245 @@
+"""Counting rules and in-year follow-up of the plan (DOMAIN.md §7).
+
+Counting (`decompter`): by default one point per signed lease (`bail_signe`).
+A réservataire in gestion directe may also earn points for proposals examined in
+CALEOL that did not end in a lease, with a weighting whose points for a proposal
+never exceed the points for an attribution (seed 001); by default the total of
+proposal points is also capped at the total of attribution points.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from flux_opt.plan.folder import lire_attributions, lire_objectifs, lire_plan
+from flux_opt.year.journal import avec_cycles, etat_cycles
+
+SEGMENT_JOURNAL = ["commune", "epci", "qpv", "typologie", "financement", "periode_construction"]
+
+
+class Ponderation(BaseModel):
+    """Mixed counting for one réservataire in gestion directe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    points_attribution: float = Field(1.0, gt=0)
+    points_proposition: float = Field(0.0, ge=0)
+    plafonner: bool = True  # cap Σ proposal points at Σ attribution points (seed 001)
+
+    @model_validator(mode="after")
+    def _proposition_au_plus_attribution(self) -> Ponderation:
+        if self.points_proposition > self.points_attribution:
+            raise ValueError(
+                f"points_proposition ({self.points_proposition}) ne peut pas dépasser "
+                f"points_attribution ({self.points_attribution}) : une proposition ne vaut jamais "
+                "plus qu'une attribution"
+            )
+        return self
+
+
+class ReglesDecompte(BaseModel):
+    """Counting rules: signed lease by default; weighting per réservataire in gestion directe.
+
+    `gestion` (optional, id -> directe/deleguee) lets the validation refuse a weighting
+    for a réservataire in gestion déléguée, which always counts at the signed lease.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ponderations: dict[str, Ponderation] = Field(default_factory=dict)
+    gestion: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _gestion_directe_seulement(self) -> ReglesDecompte:
+        for reservataire in self.ponderations:
+            mode = self.gestion.get(reservataire)
+            if mode is not None and mode != "directe":
+                raise ValueError(
+                    f"réservataire « {reservataire} » en gestion {mode} : le décompte des propositions "
+                    "examinées en CALEOL n'est possible qu'en gestion directe"
+                )
+        return self
+
+
+COLONNES_DECOMPTE = ["logement_id", "cycle", "reservataire", "nature", "horodatage", *SEGMENT_JOURNAL,
+                     "quartile", "prioritaire", "points"]
+
+
+def decompter(journal_df: pd.DataFrame, regles: ReglesDecompte | None = None) -> pd.DataFrame:
+    """One row per counted unit: `nature` is `attribution` (signed lease) or
+    `proposition_examinee` (weighted proposal examined in CALEOL without a lease)."""
+    regles = regles or ReglesDecompte()
+    df = avec_cycles(journal_df)
+    baux = df[df["evenement"] == "bail_signe"].copy()
+    baux["nature"] = "attribution"
+    baux["points"] = baux["reservataire"].map(
+        lambda r: regles.ponderations[r].points_attribution if r in regles.ponderations else 1.0
+    ).astype(float)
+    propositions = _propositions_examinees(df, regles)
+    compte = pd.concat([baux, propositions], ignore_index=True)
+    compte = _plafonner(compte, regles)
+    return compte[COLONNES_DECOMPTE].sort_values(["horodatage", "logement_id"], kind="stable").reset_index(drop=True)
+
+
+def _propositions_examinees(df: pd.DataFrame, regles: ReglesDecompte) -> pd.DataFrame:
+    concernes = df[df["reservataire"].isin(list(regles.ponderations))]
+    cle = ["logement_id", "cycle", "rang_proposition"]
+    examens = concernes[concernes["evenement"] == "examen_caleol"].drop_duplicates(cle)
+    signees = concernes.loc[concernes["evenement"] == "bail_signe", cle]
+    examens = examens.merge(signees, on=cle, how="left", indicator=True)
+    examens = examens[examens["_merge"] == "left_only"].drop(columns="_merge")
+    examens["nature"] = "proposition_examinee"
+    examens["points"] = examens["reservataire"].map(lambda r: regles.ponderations[r].points_proposition).astype(float)
+    return examens
+
+
+def _plafonner(compte: pd.DataFrame, regles: ReglesDecompte) -> pd.DataFrame:
+    """Scale proposal points down so they never exceed attribution points (seed 001)."""
+    compte = compte.copy()
+    for reservataire, ponderation in regles.ponderations.items():
+        if not ponderation.plafonner:
+            continue
+        du_reservataire = compte["reservataire"] == reservataire
+        props = du_reservataire & (compte["nature"] == "proposition_examinee")
+        total_props = compte.loc[props, "points"].sum()
+        total_attr = compte.loc[du_reservataire & (compte["nature"] == "attribution"), "points"].sum()
+        if total_props > total_attr:
+            compte.loc[props, "points"] *= total_attr / total_props
+    return compte
+
+
+# --------------------------------------------------------------------------- follow-up
+
+@dataclass(frozen=True)
+class Suivi:
+    """Follow-up tables at `date`; projections are linear in elapsed days."""
+
+    date: date
+    fraction_annee: float
+    reservataires: pd.DataFrame
+    par_typologie: pd.DataFrame
+    par_qpv: pd.DataFrame
+    par_commune: pd.DataFrame
+    mixite: pd.DataFrame
+    prioritaires: pd.DataFrame
+
+
+def fraction_ecoulee(jour: date) -> float:
+    """Share of the calendar year elapsed at the end of `jour` (1 Jan -> 1/365)."""
+    jours = 366 if calendar.isleap(jour.year) else 365
+    return (jour.timetuple().tm_yday) / jours
+
+
+def suivi(plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
+          regles: ReglesDecompte | None = None) -> Suivi:
+    """Target, done, in progress, remaining and projection per réservataire and by
+    typologie / QPV / commune, plus the mixity achieved so far."""
+    plan = lire_plan(plan_dir)
+    objectifs = lire_objectifs(plan_dir)
+    journal = _epci_depuis_plan(_journal_jusqu_a(journal_df, jour), plan)
+    compte = decompter(journal, regles)
+    etat = etat_cycles(journal) if len(journal) else None
+    en_cours = etat[etat["statut"] == "propose"] if etat is not None else None
+    fraction = fraction_ecoulee(jour)
+    cibles = objectifs[["reservataire", "cible"]]
+    return Suivi(
+        date=jour,
+        fraction_annee=fraction,
+        reservataires=_tableau(cibles, compte, en_cours, [], fraction),
+        par_typologie=_tableau(_cibles_plan(plan, "typologie"), compte, en_cours, ["typologie"], fraction),
+        par_qpv=_tableau(_cibles_plan(plan, "qpv"), compte, en_cours, ["qpv"], fraction),
+        par_commune=_tableau(_cibles_plan(plan, "commune"), compte, en_cours, ["commune"], fraction),
+        mixite=_mixite(compte, lire_attributions(plan_dir)),
+        prioritaires=_prioritaires(compte),
+    )
+
+
+def _journal_jusqu_a(journal_df: pd.DataFrame, jour: date) -> pd.DataFrame:
+    if not len(journal_df):
+        return journal_df
+    limite = pd.Timestamp(datetime.combine(jour, datetime.max.time()))
+    debut = pd.Timestamp(date(jour.year, 1, 1))
+    garde = (journal_df["horodatage"] <= limite) & (journal_df["horodatage"] >= debut)
+    return journal_df[garde]
+
+
+def _epci_depuis_plan(journal: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """The journal may leave `epci` blank: take it from the plan's commune."""
+    epci = plan.drop_duplicates("commune").set_index("commune")["epci"]
+    journal = journal.copy()
+    vides = journal["epci"] == ""
+    journal.loc[vides, "epci"] = journal.loc[vides, "commune"].map(epci).fillna("")
+    return journal
+
+
+def _cibles_plan(plan: pd.DataFrame, dimension: str) -> pd.DataFrame:
+    cibles = plan.groupby(["reservataire", dimension], as_index=False)["logements"].sum()
+    return cibles.rename(columns={"logements": "cible"})
+
+
+def _tableau(cibles: pd.DataFrame, compte: pd.DataFrame, en_cours: pd.DataFrame | None,
+             dimensions: list[str], fraction: float) -> pd.DataFrame:
+    cles = ["reservataire", *dimensions]
+    realise = compte.groupby(cles, as_index=False)["points"].sum().rename(columns={"points": "realise"})
+    table = cibles.merge(realise, on=cles, how="outer")
+    if en_cours is not None and len(en_cours):
+        courant = en_cours.groupby(cles, as_index=False).size().rename(columns={"size": "en_cours"})
+        table = table.merge(courant, on=cles, how="outer")
+    else:
+        table["en_cours"] = 0
+    table[["cible", "realise", "en_cours"]] = table[["cible", "realise", "en_cours"]].fillna(0)
+    table["en_cours"] = table["en_cours"].astype(int)
+    table["reste"] = (table["cible"] - table["realise"] - table["en_cours"]).clip(lower=0)
+    table["taux_realisation"] = (table["realise"] / table["cible"]).where(table["cible"] > 0)
+    table["projection"] = table["realise"] / fraction
+    table["ecart_projete"] = table["projection"] - table["cible"]
+    return table.sort_values(cles, kind="stable").reset_index(drop=True)
+
+
+def _mixite(compte: pd.DataFrame, attributions: pd.DataFrame | None) -> pd.DataFrame:
+    """Per EPCI and zone (qpv / hors_qpv): shares of leases to Q1, Q2–Q4 and publics
+    prioritaires among leases whose household category is known, vs the plan's forecast."""
+    baux = compte[compte["nature"] == "attribution"].copy()
+    baux["zone"] = baux["qpv"].map({True: "qpv", False: "hors_qpv"})
+    connus = baux[baux["quartile"] != ""]
+    table = baux.groupby(["epci", "zone"], as_index=False).size().rename(columns={"size": "attributions"})
+    parts = connus.groupby(["epci", "zone"]).agg(
+        quartile_connu=("quartile", "size"),
+        q1=("quartile", lambda q: int((q == "q1").sum())),
+        prioritaires=("prioritaire", lambda p: int(p.fillna(False).sum())),
+    ).reset_index()
+    table = table.merge(parts, on=["epci", "zone"], how="left").fillna({"quartile_connu": 0, "q1": 0, "prioritaires": 0})
+    base = table["quartile_connu"].where(table["quartile_connu"] > 0)
+    table["part_q1"] = table["q1"] / base
+    table["part_q234"] = 1 - table["part_q1"]
+    table["part_prioritaires"] = table["prioritaires"] / base
+    if attributions is not None:
+        table = table.merge(_mixite_prevue(attributions), on=["epci", "zone"], how="left")
+    return table
+
+
+def _mixite_prevue(attributions: pd.DataFrame) -> pd.DataFrame:
+    a = attributions.assign(zone=attributions["qpv"].map({True: "qpv", False: "hors_qpv"}))
+    a = a.assign(q1=a["attributions_prevues"].where(a["quartile"] == "q1", 0),
+                 prio=a["attributions_prevues"].where(a["prioritaire"], 0))
+    g = a.groupby(["epci", "zone"], as_index=False)[["attributions_prevues", "q1", "prio"]].sum()
+    total = g["attributions_prevues"].where(g["attributions_prevues"] > 0)
+    return pd.DataFrame({"epci": g["epci"], "zone": g["zone"], "part_q1_prevue": g["q1"] / total,
+                         "part_prioritaires_prevue": g["prio"] / total})
+
+
+def _prioritaires(compte: pd.DataFrame) -> pd.DataFrame:
+    """Share of each réservataire's leases to publics prioritaires (known category only)."""
+    baux = compte[(compte["nature"] == "attribution")]
+    connus = baux[baux["prioritaire"].notna()]
+    table = connus.groupby("reservataire").agg(
+        attributions=("prioritaire", "size"), prioritaires=("prioritaire", lambda p: int(p.sum()))
+    ).reset_index()
+    table["part_prioritaires"] = table["prioritaires"] / table["attributions"]
+    return table
