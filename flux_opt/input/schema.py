@@ -7,12 +7,16 @@ listing *all* problems, each with its file, line and field, in French.
 
 from __future__ import annotations
 
+import difflib
+import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
                       ValidationError, model_validator)
+from pydantic.json_schema import SkipJsonSchema
 
 from flux_opt.errors import DonneesInvalides, Probleme
 from flux_opt.input.read import RawInstance, RawTable, read_instance
@@ -43,10 +47,17 @@ def parse_bool(value: Any) -> Any:
     return value
 
 
+# Plausible bounds, per row: the largest bailleurs own a few hundred thousand dwellings.
+MAX_LOGEMENTS = 1_000_000
+MAX_ANNEES = 100
+_SPACES = str.maketrans("", "", " \u00a0\u202f")
+
+
 def _decimal(value: Any) -> Any:
-    """Accept French decimal commas ("0,08") as well as points."""
+    """Accept French decimal commas ("0,08") and thousands spaces ("1 234", as French Excel shows them)."""
     if isinstance(value, str):
-        return value.strip().replace(",", ".")
+        value = value.strip().translate(_SPACES)
+        return value if "," in value and "." in value else value.replace(",", ".")
     return value
 
 
@@ -98,8 +109,10 @@ Flag = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(lambda v: "n
 OptBool = Annotated[bool | None, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
 Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(_decimal)]
 OptRate = Annotated[float | None, Field(ge=0, le=1), BeforeValidator(_decimal), BeforeValidator(_blank_to_none)]
-Count = Annotated[float, Field(ge=0), BeforeValidator(_decimal)]
-OptCount = Annotated[float | None, Field(ge=0), BeforeValidator(_decimal), BeforeValidator(_blank_to_none)]
+Count = Annotated[float, Field(ge=0, le=MAX_LOGEMENTS), BeforeValidator(_decimal)]
+OptCount = Annotated[float | None, Field(ge=0, le=MAX_LOGEMENTS), BeforeValidator(_decimal),
+                     BeforeValidator(_blank_to_none)]
+Weight = Annotated[float, Field(ge=0, le=1e6)]
 Commune = Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$"), BeforeValidator(_code(5))]
 OptCommune = Annotated[Commune | None, BeforeValidator(_blank_to_none)]
 Epci = Annotated[str, Field(pattern=r"^\d{9}$"), BeforeValidator(_code(9))]
@@ -116,7 +129,7 @@ OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
 # --------------------------------------------------------------------------- parameters
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class InstanceInfo(_Section):
@@ -131,7 +144,7 @@ class Regles(_Section):
     prefet_agents_taux: Rate = 0.05
     prefet_hors_qpv_min: Rate = 0.30
     prefet_hors_qpv_lecture: Literal["taux", "part"] = "taux"
-    prefet_uniformite_tolerance: Annotated[float, Field(ge=0)] = 1.0
+    prefet_uniformite_tolerance: Annotated[float, Field(ge=0, le=MAX_LOGEMENTS)] = 1.0
     collectivite_plafond: Rate = 0.20
     prioritaires_min: Rate = 0.25
 
@@ -147,19 +160,19 @@ class Cia(_Section):
 
 
 class Solveur(_Section):
-    temps_max_s: Annotated[float, Field(gt=0)] = 60.0
+    temps_max_s: Annotated[float, Field(gt=0, le=7 * 86400)] = 60.0
     ecart_relatif: Annotated[float, Field(ge=0, le=1)] = 1e-4
-    threads: Annotated[int, Field(ge=0)] = 1
-    graine: Annotated[int, Field(ge=0)] = 0
+    threads: Annotated[int, Field(ge=0, le=1024)] = 1
+    graine: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 
 class Objectif(_Section):
     """Weights of the objective (models/orientation.md §4)."""
 
-    prime_prioritaire: Annotated[float, Field(ge=0)] = 0.2
-    penalite_indicatif: Annotated[float, Field(ge=0)] = 1.0
-    penalite_violation: Annotated[float, Field(gt=0)] = 10.0
-    stabilisation: Annotated[float, Field(ge=0)] = 1e-3
+    prime_prioritaire: Weight = 0.2
+    penalite_indicatif: Weight = 1.0
+    penalite_violation: Annotated[float, Field(gt=0, le=1e6)] = 10.0
+    stabilisation: Weight = 1e-3
 
 
 class Parametres(_Section):
@@ -174,8 +187,8 @@ class Parametres(_Section):
 # --------------------------------------------------------------------------- table rows
 
 class _Row(BaseModel):
-    # FORMAT.md lets users add columns: extra columns are kept out, not refused.
-    model_config = ConfigDict(extra="ignore")
+    # Users may add columns: unknown ones are reported (_check_columns), then kept out.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class ParcRow(_Row):
@@ -242,7 +255,8 @@ class ObjectifRow(_Row):
     qpv: OptBool = None
     logements: OptCount = None
     part: OptRate = None
-    poids: Annotated[float, Field(ge=0), BeforeValidator(_decimal), BeforeValidator(lambda v: _blank_to_none(v) or 1.0)] = 1.0
+    poids: Annotated[float, Field(ge=0, le=1e6), BeforeValidator(_decimal),
+                     BeforeValidator(lambda v: _blank_to_none(v) or 1.0)] = 1.0
 
     @model_validator(mode="after")
     def _one_target(self):
@@ -263,8 +277,9 @@ class ConventionRow(_Row):
     reservataire: Text
     convention: Text
     droits_de_suite: Count
-    annee_fin: Annotated[int | None, BeforeValidator(_blank_to_none)] = None
-    duree_restante: OptCount = None
+    annee_fin: Annotated[int | None, Field(ge=2000, le=2200), BeforeValidator(_blank_to_none)] = None
+    duree_restante: Annotated[float | None, Field(ge=0, le=MAX_ANNEES), BeforeValidator(_decimal),
+                              BeforeValidator(_blank_to_none)] = None
     taux_rotation: OptRate = None
     typologie: OptTypologie = None
 
@@ -295,6 +310,8 @@ class Instance(BaseModel):
     objectifs: list[ObjectifRow] = []
     mixite: list[MixiteRow] = []
     conventions: list[ConventionRow] = []
+    # Problems that do not stop the plan (e.g. an unknown column, ignored), shown to the user.
+    avertissements: SkipJsonSchema[list[Probleme]] = Field(default_factory=list, exclude=True)
 
     def table(self, name: str) -> pd.DataFrame:
         """The rows of a table as a DataFrame with the contract's columns."""
@@ -327,23 +344,37 @@ _MESSAGES = {
     "string_too_short": "valeur obligatoire manquante",
     "extra_forbidden": "clé inconnue",
     "list_type": "liste attendue",
+    "finite_number": "nombre fini attendu",
 }
 
 
-def french_message(error: dict) -> str:
-    """A pydantic error in French, with the value received."""
+def _number(value: float) -> str:
+    """1000000 → "1 000 000", 0.5 → "0,5": bounds as a French reader writes them."""
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", "\u202f")
+    return f"{value:g}".replace(".", ",")
+
+
+def accepted_range(model: type[BaseModel] | None, field: str | None) -> str:
+    """" (valeurs admises : de 0 à 1 000 000)" from the field's bounds, or ""."""
+    info = model.model_fields.get(field) if model is not None and field else None
+    bounds = {k: getattr(m, k) for m in (info.metadata if info else []) for k in ("ge", "gt", "le") if hasattr(m, k)}
+    low = bounds.get("ge", bounds.get("gt"))
+    if low is None or "le" not in bounds:
+        return ""
+    return f" (valeurs admises : de {_number(low)}{' exclu' if 'gt' in bounds else ''} à {_number(bounds['le'])})"
+
+
+def french_message(error: dict, model: type[BaseModel] | None = None, field: str | None = None) -> str:
+    """A pydantic error in French, with the value received (and the accepted range if `model.field` has one)."""
     kind = error["type"]
     ctx = error.get("ctx", {})
     received = error.get("input")
     shown = f" (reçu : « {received} »)" if isinstance(received, (str, int, float)) and received != "" else ""
-    if kind == "greater_than_equal":
-        return f"doit être supérieur ou égal à {ctx.get('ge')}{shown}"
-    if kind == "greater_than":
-        return f"doit être strictement supérieur à {ctx.get('gt')}{shown}"
-    if kind == "less_than_equal":
-        return f"doit être inférieur ou égal à {ctx.get('le')}{shown}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "finite_number"):
+        return "valeur hors limites" + (accepted_range(model, field) or _bound_text(kind, ctx)) + shown
     if kind == "literal_error":
-        return f"valeur attendue parmi {ctx.get('expected', '')}{shown}"
+        return f"valeur attendue parmi {str(ctx.get('expected', '')).replace(' or ', ' ou ')}{shown}"
     if kind == "string_pattern_mismatch":
         return f"code invalide{shown}"
     if kind == "value_error":
@@ -351,6 +382,16 @@ def french_message(error: dict) -> str:
     if kind == "missing" or received in ("", None):
         return _MESSAGES["missing"]
     return _MESSAGES.get(kind, error["msg"]) + shown
+
+
+def _bound_text(kind: str, ctx: dict) -> str:
+    if kind == "greater_than_equal":
+        return f" : au moins {_number(ctx['ge'])}"
+    if kind == "greater_than":
+        return f" : strictement plus de {_number(ctx['gt'])}"
+    if kind == "less_than_equal":
+        return f" : au plus {_number(ctx['le'])}"
+    return " : nombre fini attendu"
 
 
 def _validate_table(table: RawTable, model: type[_Row], problems: list[Probleme]) -> list:
@@ -361,37 +402,78 @@ def _validate_table(table: RawTable, model: type[_Row], problems: list[Probleme]
     except ValidationError as exc:
         for error in exc.errors():
             loc = error["loc"]
-            line = loc[0] + 2 if loc and isinstance(loc[0], int) else None
+            line = table.line(loc[0]) if loc and isinstance(loc[0], int) else None
             fields = [p for p in loc[1:] if p in model.model_fields]
             field = fields[0] if fields else None
-            problems.append(Probleme(table.source, line, field, french_message(error)))
+            problems.append(Probleme(table.source, line, field, french_message(error, model, field)))
         return []
 
 
-def _check_columns(table: RawTable, model: type[_Row], problems: list[Probleme]) -> None:
-    required = [name for name, f in model.model_fields.items() if f.is_required()]
-    optional_groups = {"demande": [("commune", "epci")], "objectifs": [("logements", "part")],
-                       "conventions": [("annee_fin", "duree_restante")]}
-    missing = [c for c in required if c not in table.columns]
-    for name, group in optional_groups.items():
-        if model is ROW_MODELS[name]:
-            for alternatives in group:
-                if not any(c in table.columns for c in alternatives):
-                    missing.append(" ou ".join(alternatives))
-    if missing and table.rows is not None:
+# Optional columns that only describe (names): a misspelt one is a warning, not an error.
+DESCRIPTIVE_COLUMNS = {"commune_nom", "epci_nom"}
+_ALTERNATIVES = {"demande": [("commune", "epci")], "objectifs": [("logements", "part")],
+                 "conventions": [("annee_fin", "duree_restante")]}
+
+
+def _normal(name: str) -> str:
+    """"Taux rotation", "taux-rotation", "Libérations" → "taux_rotation", "liberations"."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "_", plain).strip("_")
+
+
+def closest(name: str, known: list[str]) -> str | None:
+    """The known name closest to `name` (difflib), if any is close enough to be a slip."""
+    normal = _normal(name)
+    if normal in known:
+        return normal
+    found = difflib.get_close_matches(normal, known, n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _check_columns(table: RawTable, model: type[_Row], problems: list[Probleme], warnings: list[Probleme]) -> None:
+    """Missing required columns are errors; an unknown column close to a known one the header lacks
+    is an error (its values would be silently ignored) unless that column only describes;
+    any other unknown column is a warning (users may add their own columns)."""
+    known = list(model.model_fields)
+    table_name = next(n for n, m in ROW_MODELS.items() if m is model)
+    missing = [c for c, f in model.model_fields.items() if f.is_required() and c not in table.columns]
+    missing += [" ou ".join(group) for group in _ALTERNATIVES.get(table_name, [])
+                if not any(c in table.columns for c in group)]
+    if missing:
         problems.append(Probleme(table.source, 1, ", ".join(missing), "colonne obligatoire absente de l'en-tête"))
+    for column in table.columns:
+        if column in known:
+            continue
+        guess = closest(column, known)
+        if guess and guess not in table.columns and guess not in DESCRIPTIVE_COLUMNS:
+            problems.append(Probleme(table.source, 1, column, f"colonne inconnue : « {column} » → {guess} ? "
+                                     "(renommer l'en-tête, sinon ses valeurs seraient ignorées)"))
+        else:
+            hint = f" (« {column} » → {guess} ?)" if guess and guess not in table.columns else ""
+            warnings.append(Probleme(table.source, 1, column, f"colonne inconnue, ignorée{hint}"))
+
+
+def _parameter_problem(source: str, error: dict) -> Probleme:
+    """A parameter error in French; an unknown key gets the closest known key of its section."""
+    loc = [str(p) for p in error["loc"]]
+    section = Parametres.model_fields.get(loc[0]) if loc else None
+    model = section.annotation if section is not None and len(loc) > 1 else Parametres
+    field = loc[-1] if loc else None
+    if error["type"] == "extra_forbidden":
+        guess = closest(field, list(model.model_fields)) if isinstance(model, type) else None
+        return Probleme(source, None, ".".join(loc), "clé inconnue" + (f" : {guess} ?" if guess else ""))
+    return Probleme(source, None, ".".join(loc), french_message(error, model, field))
 
 
 def validate(raw: RawInstance) -> Instance:
     """Turn raw strings into a validated Instance, or raise DonneesInvalides with every problem."""
     problems: list[Probleme] = []
+    warnings: list[Probleme] = []
     try:
         parametres = Parametres.model_validate(raw.parametres)
     except ValidationError as exc:
         parametres = None
-        for error in exc.errors():
-            key = ".".join(str(p) for p in error["loc"])
-            problems.append(Probleme(raw.parametres_source, None, key, french_message(error)))
+        problems.extend(_parameter_problem(raw.parametres_source, e) for e in exc.errors())
     rows: dict[str, list] = {}
     for name, model in ROW_MODELS.items():
         table = raw.tables.get(name)
@@ -399,16 +481,15 @@ def validate(raw: RawInstance) -> Instance:
             rows[name] = []
             continue
         before = len(problems)
-        _check_columns(table, model, problems)
+        _check_columns(table, model, problems, warnings)
         rows[name] = _validate_table(table, model, problems) if len(problems) == before else []
     if parametres is not None and not problems:
         from flux_opt.input.validation import check_references
 
-        sources = {n: t.source for n, t in raw.tables.items()} | {"parametres": raw.parametres_source}
-        problems.extend(check_references(parametres, rows, sources))
+        problems.extend(check_references(parametres, rows, raw))
     if problems:
         raise DonneesInvalides(problems)
-    return Instance(source=str(raw.path), parametres=parametres, **rows)
+    return Instance(source=str(raw.path), parametres=parametres, avertissements=warnings, **rows)
 
 
 def load_instance(path: str | Path) -> Instance:
