@@ -19,7 +19,9 @@ def solve_instance(instance: Instance, moteur: str = "highs", duals: bool = True
     targets = compute_targets(instance, flux)
     model = build_model(instance, flux, targets)
     solution = solve(model, moteur=moteur, duals=duals)
-    return model, solution, make_result(model, solution)
+    result = make_result(model, solution)
+    result.resume["avertissements"] = [str(p) for p in instance.avertissements]
+    return model, solution, result
 
 
 def plan_instance(instance: Instance, moteur: str = "highs", duals: bool = True) -> Result:

@@ -18,6 +18,12 @@ err = Console(stderr=True)
 INSTANCE = Annotated[Path, typer.Argument(help="Dossier d'instance (CSV + instance.toml) ou classeur .xlsx.")]
 
 
+def show_warnings(warnings: list) -> None:
+    """Input problems that did not stop the work (e.g. an unknown column, ignored)."""
+    for warning in warnings:
+        err.print(f"[yellow]Avertissement : {warning}[/yellow]")
+
+
 def fail_on_invalid(exc: DonneesInvalides) -> None:
     from flux_opt.report.terminal import problems_table
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, show_warnings
 from flux_opt.errors import DonneesInvalides
 
 
@@ -27,7 +27,7 @@ def plan_command(
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt.explanation.analysis import plan_and_explain
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.report.exports import write_plan
+    from flux_opt.report.exports import claimed_folder, write_plan
     from flux_opt.report.plan_report import report_writers
     from flux_opt.report.terminal import plan_summary
 
@@ -35,15 +35,17 @@ def plan_command(
         err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
         raise typer.Exit(2)
     try:
-        with console.status("Calcul du plan…"):
-            result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
-                                                   couts=analyse)
+        with claimed_folder(sortie):
+            with console.status("Calcul du plan…"):
+                result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
+                                                       couts=analyse)
+            write_plan(result, sortie, extra=report_writers(result, explanation))
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
-    write_plan(result, sortie, extra=report_writers(result, explanation))
+    show_warnings(result.resume["avertissements"])
     console.print(plan_summary(result))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
@@ -63,6 +65,7 @@ def verifier_command(instance: INSTANCE):
         targets = compute_targets(data, flux)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
+    show_warnings(data.avertissements)
     console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
                   f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
                   f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")

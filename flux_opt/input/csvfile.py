@@ -51,7 +51,7 @@ def parse_csv(text: str, name: str) -> RawTable:
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise DonneesInvalides([Probleme(name, None, None, "fichier vide : l'en-tête manque")])
-    reader = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=separator(lines[first], name))
+    reader = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=separator(lines[first], name), strict=True)
     try:
         return _records(reader, name, offset=first)
     except csv.Error as exc:
