@@ -136,9 +136,9 @@ def test_zero_flux_is_a_clear_refusal(mini):
 
 
 def test_sortie_that_is_a_file_is_refused_before_the_solve(mini, tmp_path, monkeypatch):
-    import flux_opt.explanation.analysis as analysis
+    import flux_opt.pipeline as pipeline
 
-    monkeypatch.setattr(analysis, "plan_and_explain", lambda *a, **k: pytest.fail("résolu avant la vérification"))
+    monkeypatch.setattr(pipeline, "run_path", lambda *a, **k: pytest.fail("résolu avant la vérification"))
     (tmp_path / "fichier").write_text("x", encoding="utf-8")
     for sortie in (tmp_path / "fichier", tmp_path / "fichier" / "sous-dossier"):
         result = CliRunner().invoke(app, ["plan", str(mini), "--sortie", str(sortie)], env={"COLUMNS": "250"})
