@@ -79,10 +79,14 @@ def schema_command(
 ):
     """Exporter le schéma des données d'entrée (JSON Schema)."""
     from flux_opt.input.schema import json_schema
+    from flux_opt.report.exports import write_file
 
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if sortie:
-        sortie.write_text(text + "\n", encoding="utf-8")
+        try:
+            write_file(sortie, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+        except DonneesInvalides as exc:
+            fail_on_invalid(exc)
         console.print(f"Schéma écrit dans {sortie}.")
     else:
         typer.echo(text)

@@ -22,22 +22,31 @@ def generer_command(
     national: Annotated[bool, typer.Option("--national", help="Jeu national : un dossier par bailleur × département.")] = False,
 ):
     """Générer une instance synthétique reproductible."""
-    from flux_opt.scale.generate import TAILLES, generer_instance, generer_national, generer_taille
+    from flux_opt.report.exports import claimed_folder
 
     try:
-        if national:
-            paths = generer_national(dossier, graine=graine)
-            console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
-            return
-        if logements:
-            generer_instance(dossier, logements, graine=graine)
-        elif taille in TAILLES:
-            generer_taille(dossier, taille, graine=graine)
-        else:
-            raise ValueError(f"taille inconnue « {taille} » : petit, moyen ou grand")
+        with claimed_folder(dossier, "DOSSIER"):
+            _generate(dossier, taille, logements, graine, national)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
+
+
+def _generate(dossier: Path, taille: str, logements: int | None, graine: int, national: bool) -> None:
+    from flux_opt.scale.generate import TAILLES, generer_instance, generer_national, generer_taille
+
+    if national:
+        paths = generer_national(dossier, graine=graine)
+        console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
+        return
+    if logements is not None:
+        generer_instance(dossier, logements, graine=graine)
+    elif taille in TAILLES:
+        generer_taille(dossier, taille, graine=graine)
+    else:
+        raise ValueError(f"taille inconnue « {taille} » : petit, moyen ou grand")
     console.print(f"Instance écrite dans {dossier}.")
 
 

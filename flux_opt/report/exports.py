@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -67,6 +68,27 @@ def write_plan(result: Result, folder: Path, extra: dict[str, Callable[[Path], N
     write_atomically(folder, writers)
 
 
+_ERRNO = {errno.EISDIR: "c'est un dossier", errno.ENOTDIR: "un élément du chemin est un fichier",
+          errno.EEXIST: "un fichier porte déjà ce nom", errno.EACCES: "permission refusée",
+          errno.EPERM: "opération non permise", errno.EROFS: "système de fichiers en lecture seule",
+          errno.ENOSPC: "disque plein", errno.ENOENT: "chemin introuvable"}
+
+
+def french_os_error(exc: OSError) -> str:
+    return _ERRNO.get(exc.errno, exc.strerror or type(exc).__name__)
+
+
+def write_file(path: Path, write: Callable[[Path], None], option: str = "--sortie") -> None:
+    """Write one output file atomically; a path that cannot receive it is a French refusal."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "", str(path))
+        write_atomically(path.parent, {path.name: write})
+    except OSError as exc:
+        raise _refuse(path, option, f"impossible d'écrire ce fichier : {french_os_error(exc)}") from exc
+
+
 def _refuse(folder: Path, option: str, message: str) -> DonneesInvalides:
     return DonneesInvalides([Probleme(str(folder), None, option, message)])
 
@@ -83,7 +105,7 @@ def _make_writable(folder: Path, option: str) -> list[Path]:
             pass
     except OSError as exc:
         _remove_if_empty(created)
-        raise _refuse(folder, option, f"dossier non accessible en écriture ({exc.strerror})") from exc
+        raise _refuse(folder, option, f"dossier non accessible en écriture ({french_os_error(exc)})") from exc
     return created
 
 
