@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flux_opt.cli import french
 from flux_opt.errors import DonneesInvalides
 
+french.install()
 app = typer.Typer(help="flux-opt : orientation annuelle du flux de logements sociaux vers les réservataires.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode="rich")
 console = Console()

@@ -75,13 +75,16 @@ def verifier_command(instance: INSTANCE):
 
 @app.command("schema")
 def schema_command(
-    sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Fichier JSON à écrire (sinon écran).")] = None,
+    sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Fichier à écrire (sinon écran).")] = None,
+    dictionnaire: Annotated[bool, typer.Option(
+        "--dictionnaire", help="Le dictionnaire des données en Markdown (docs/donnees.md) au lieu du JSON.")] = False,
 ):
-    """Exporter le schéma des données d'entrée (JSON Schema)."""
+    """Exporter le schéma des données d'entrée (JSON Schema) ou le dictionnaire des données."""
+    from flux_opt.input.dictionary import dictionary_markdown
     from flux_opt.input.schema import json_schema
     from flux_opt.report.exports import write_file
 
-    text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
+    text = dictionary_markdown().rstrip("\n") if dictionnaire else json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if sortie:
         try:
             write_file(sortie, lambda p: p.write_text(text + "\n", encoding="utf-8"))

@@ -132,50 +132,80 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+def doc(description: str, example: Any = None, unit: str | None = None, default: Any = ...) -> Any:
+    """A field of the data contract with its French description, example and unit: the JSON
+    Schema (`flux-opt schema`) and the data dictionary (docs/donnees.md) are written from them."""
+    extra = {"unite": unit} if unit else None
+    examples = None if example is None else [example]
+    return Field(default, description=description, examples=examples, json_schema_extra=extra)
+
+
 class InstanceInfo(_Section):
-    nom: Text
-    bailleur: Text
-    departement: Departement
-    annee: Annotated[int, Field(ge=2000, le=2100)]
+    """Section [instance] : l'instance et son bailleur."""
+
+    nom: Text = doc("Nom de l'instance, repris dans les rapports.", "Exemple Nord 2027")
+    bailleur: Text = doc("Nom du bailleur.", "Habitat Flandre Métropole")
+    departement: Departement = doc("Code du département, toujours entre guillemets.", "59")
+    annee: Annotated[int, Field(ge=2000, le=2100)] = doc("Année du plan.", 2027, "année")
 
 
 class Regles(_Section):
-    prefet_taux: Rate = 0.30
-    prefet_agents_taux: Rate = 0.05
-    prefet_hors_qpv_min: Rate = 0.30
-    prefet_hors_qpv_lecture: Literal["taux", "part"] = "taux"
-    prefet_uniformite_tolerance: Annotated[float, Field(ge=0, le=MAX_LOGEMENTS)] = 1.0
-    collectivite_plafond: Rate = 0.20
-    prioritaires_min: Rate = 0.25
+    """Section [regles] : règles légales (CCH R.441-5 et R.441-5-2), modifiables par la convention."""
+
+    prefet_taux: Rate = doc("Part maximale du préfet (agents compris) dans le flux annuel.", 0.30, "part (0 à 1)", 0.30)
+    prefet_agents_taux: Rate = doc("Part maximale des agents civils et militaires de l'État, incluse dans celle "
+                                   "du préfet.", 0.05, "part (0 à 1)", 0.05)
+    prefet_hors_qpv_min: Rate = doc("Part minimale hors QPV du contingent préfectoral.", 0.30, "part (0 à 1)", 0.30)
+    prefet_hors_qpv_lecture: Literal["taux", "part"] = doc(
+        "Lecture de la règle hors QPV : « taux » (taux du préfet sur le flux hors QPV) ou « part » (part hors "
+        "QPV de ses logements).", "taux", None, "taux")
+    prefet_uniformite_tolerance: Annotated[float, Field(ge=0, le=MAX_LOGEMENTS)] = doc(
+        "Écart admis, par commune, autour de taux du préfet × flux communal.", 1, "logements", 1.0)
+    collectivite_plafond: Rate = doc("Plafond d'une collectivité (garantie d'emprunt) sans financement apporté.",
+                                     0.20, "part (0 à 1)", 0.20)
+    prioritaires_min: Rate = doc("Part minimale d'attributions aux publics prioritaires (hors préfet).",
+                                 0.25, "part (0 à 1)", 0.25)
 
 
 class Rotation(_Section):
-    defaut: Rate = 0.08
+    """Section [rotation]."""
+
+    defaut: Rate = doc("Taux de rotation des lignes de parc.csv sans taux_rotation.", 0.08, "part (0 à 1)", 0.08)
 
 
 class Cia(_Section):
-    epci: list[Epci] = []
-    q1_hors_qpv: Rate = 0.25
-    q234_qpv: Rate = 0.50
+    """Section [cia] : EPCI dotés d'une convention intercommunale d'attribution."""
+
+    epci: list[Epci] = doc("Codes SIREN des EPCI dotés d'une CIA (objectifs légaux de mixité).",
+                           ["200093201"], None, [])
+    q1_hors_qpv: Rate = doc("Part minimale des attributions hors QPV au premier quartile.", 0.25, "part (0 à 1)", 0.25)
+    q234_qpv: Rate = doc("Part minimale des attributions en QPV aux quartiles 2 à 4.", 0.50, "part (0 à 1)", 0.50)
 
 
 class Solveur(_Section):
-    temps_max_s: Annotated[float, Field(gt=0, le=7 * 86400)] = 60.0
-    ecart_relatif: Annotated[float, Field(ge=0, le=1)] = 1e-4
-    threads: Annotated[int, Field(ge=0, le=1024)] = 1
-    graine: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    """Section [solveur]."""
+
+    temps_max_s: Annotated[float, Field(gt=0, le=7 * 86400)] = doc("Durée maximale de résolution.", 60, "secondes", 60.0)
+    ecart_relatif: Annotated[float, Field(ge=0, le=1)] = doc("Écart d'optimalité relatif accepté.", 0.0001,
+                                                             "part (0 à 1)", 1e-4)
+    threads: Annotated[int, Field(ge=0, le=1024)] = doc("Nombre de fils de calcul (1 : résultat reproductible).", 1,
+                                                        None, 1)
+    graine: Annotated[int, Field(ge=0, le=2**31 - 1)] = doc("Graine aléatoire du solveur.", 1, None, 0)
 
 
 class Objectif(_Section):
-    """Weights of the objective (models/orientation.md §4)."""
+    """Section [objectif] : poids de l'objectif (models/orientation.md §4)."""
 
-    prime_prioritaire: Weight = 0.2
-    penalite_indicatif: Weight = 1.0
-    penalite_violation: Annotated[float, Field(gt=0, le=1e6)] = 10.0
-    stabilisation: Weight = 1e-3
+    prime_prioritaire: Weight = doc("Prime par attribution à un public prioritaire.", 0.2, "poids", 0.2)
+    penalite_indicatif: Weight = doc("Pénalité par logement d'écart à un objectif indicatif.", 1, "poids", 1.0)
+    penalite_violation: Annotated[float, Field(gt=0, le=1e6)] = doc(
+        "Pénalité par logement d'une règle qui ne peut pas être tenue.", 10, "poids", 10.0)
+    stabilisation: Weight = doc("Petit poids qui départage les plans équivalents.", 0.001, "poids", 1e-3)
 
 
 class Parametres(_Section):
+    """Le fichier instance.toml (ou la feuille parametres du classeur)."""
+
     instance: InstanceInfo
     regles: Regles = Regles()
     rotation: Rotation = Rotation()
@@ -191,53 +221,81 @@ class _Row(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
+_COMMUNE = "Code INSEE de la commune (5 caractères, texte : 59350, 2A004)."
+_EPCI = "Code SIREN de l'EPCI (9 chiffres, texte)."
+_TYPOLOGIE = "Typologie du logement : T1, T2, T3, T4, T5 ou T6+."
+_FINANCEMENT = "Financement : PLAI, PLUS, PLS ou autre."
+_RESERVATAIRE = "Identifiant du réservataire (colonne id de reservataires.csv)."
+
+
 class ParcRow(_Row):
-    commune: Commune
-    commune_nom: OptText = None
-    epci: Epci
-    qpv: Bool
-    typologie: Typologie
-    financement: Financement
-    periode_construction: OptText = None
-    logements: Count
-    taux_rotation: OptRate = None
-    premieres_mises_en_location: OptCount = None
-    liberations: OptCount = None
+    """parc.csv : une ligne par segment du parc (commune × QPV × typologie × financement, période facultative)."""
+
+    commune: Commune = doc(_COMMUNE, "59350")
+    commune_nom: OptText = doc("Nom de la commune, pour les rapports.", "Lille", None, None)
+    epci: Epci = doc(_EPCI + " Une seule par commune.", "200093201")
+    qpv: Bool = doc("Logements situés en quartier prioritaire de la politique de la ville : oui ou non.", "non")
+    typologie: Typologie = doc(_TYPOLOGIE, "T3")
+    financement: Financement = doc(_FINANCEMENT, "PLUS")
+    periode_construction: OptText = doc("Période de construction (facultative : sépare des lignes d'un même "
+                                        "segment).", "2000-2014", None, None)
+    logements: Count = doc("Nombre de logements du segment.", 120, "logements")
+    taux_rotation: OptRate = doc("Taux de rotation annuel ; vide : [rotation] defaut.", 0.08, "part (0 à 1)", None)
+    premieres_mises_en_location: OptCount = doc("Logements neufs mis en location dans l'année.", 0,
+                                                "logements", None)
+    liberations: OptCount = doc("Libérations prévues dans l'année ; remplace logements × taux_rotation + "
+                                "premières mises en location.", 10, "logements", None)
 
 
 class ExclusionRow(_Row):
-    categorie: Annotated[Literal["mutation", "anru", "orcod", "lhi", "vente", "urgence"], BeforeValidator(_lower)]
-    commune: OptCommune = None
-    typologie: OptTypologie = None
-    qpv: OptBool = None
-    financement: OptFinancement = None
-    logements: Count
+    """exclusions.csv (facultatif) : logements libérés retirés du flux (B) ; un périmètre vide est réparti
+    au prorata des segments."""
+
+    categorie: Annotated[Literal["mutation", "anru", "orcod", "lhi", "vente", "urgence"], BeforeValidator(_lower)] = doc(
+        "Motif : mutation, anru, orcod, lhi, vente ou urgence.", "mutation")
+    commune: OptCommune = doc(_COMMUNE + " Vide : toutes.", "59183", None, None)
+    typologie: OptTypologie = doc(_TYPOLOGIE + " Vide : toutes.", "T3", None, None)
+    qpv: OptBool = doc("oui, non ; vide : les deux.", "non", None, None)
+    financement: OptFinancement = doc(_FINANCEMENT + " Vide : tous.", "PLAI", None, None)
+    logements: Count = doc("Logements exclus du flux.", 4, "logements")
 
 
 class ReservataireRow(_Row):
-    id: Text
-    nom: Text
+    """reservataires.csv : les réservataires et leurs droits."""
+
+    id: Text = doc("Identifiant court, repris dans les autres fichiers.", "action_logement")
+    nom: Text = doc("Nom affiché dans les rapports.", "Action Logement Services")
     type: Annotated[Literal["prefet", "prefet_agents", "collectivite", "action_logement",
-                            "employeur", "autre", "bailleur"], BeforeValidator(_lower)]
-    territoire: Annotated[list[str], BeforeValidator(_code_list), BeforeValidator(_blank_to_none)] = []
-    taux: OptRate = None
-    logements: OptCount = None
-    logements_reserves: OptCount = None
+                            "employeur", "autre", "bailleur"], BeforeValidator(_lower)] = doc(
+        "prefet, prefet_agents, collectivite, action_logement, employeur, autre ou bailleur (une seule ligne "
+        "bailleur : il prend le reste).", "action_logement")
+    territoire: Annotated[list[str], BeforeValidator(_code_list), BeforeValidator(_blank_to_none)] = doc(
+        "Codes de communes ou d'EPCI séparés par « ; » ; vide : tout le département.", "59350;59512", None, [])
+    taux: OptRate = doc("Part du flux de son territoire.", 0.10, "part (0 à 1)", None)
+    logements: OptCount = doc("Logements dus cette année (prioritaire sur taux), ex. issus de la conversion du "
+                              "stock.", 25, "logements", None)
+    logements_reserves: OptCount = doc("Logements réservés en stock (défaut de l'article 5 : rapportés au parc du "
+                                       "bailleur).", 300, "logements", None)
     gestion: Annotated[Literal["directe", "deleguee"], BeforeValidator(lambda v: _lower(v) or "deleguee"),
-                       BeforeValidator(_blank_to_none)] = "deleguee"
-    financement_apporte: Flag = False
-    taux_prioritaires: OptRate = None
+                       BeforeValidator(_blank_to_none)] = doc("directe ou deleguee.", "deleguee", None, "deleguee")
+    financement_apporte: Flag = doc("Collectivité ayant apporté un financement (au-delà du plafond) : oui ou "
+                                    "non.", "non", None, False)
+    taux_prioritaires: OptRate = doc("Part minimale de publics prioritaires propre à ce réservataire.", 0.25,
+                                     "part (0 à 1)", None)
 
 
 class DemandeRow(_Row):
-    reservataire: Text
-    commune: OptCommune = None
-    epci: OptEpci = None
-    typologie: Typologie
-    quartile: Annotated[Literal["q1", "q234"], BeforeValidator(_lower)]
-    prioritaire: Flag = False
-    travailleur_essentiel: Flag = False
-    demandeurs: Count
+    """demande.csv : les candidats de chaque vivier (réservataire × zone × typologie × catégorie)."""
+
+    reservataire: Text = doc(_RESERVATAIRE, "prefet")
+    commune: OptCommune = doc(_COMMUNE + " Renseigner la commune ou l'EPCI.", "59350", None, None)
+    epci: OptEpci = doc(_EPCI + " Renseigner la commune ou l'EPCI.", "200093201", None, None)
+    typologie: Typologie = doc(_TYPOLOGIE, "T2")
+    quartile: Annotated[Literal["q1", "q234"], BeforeValidator(_lower)] = doc(
+        "Quartile de ressources : q1 (premier) ou q234.", "q1")
+    prioritaire: Flag = doc("Public prioritaire : oui ou non.", "oui", None, False)
+    travailleur_essentiel: Flag = doc("Travailleur essentiel : oui ou non.", "non", None, False)
+    demandeurs: Count = doc("Nombre de demandeurs du vivier.", 12, "ménages")
 
     @model_validator(mode="after")
     def _one_area(self):
@@ -247,16 +305,20 @@ class DemandeRow(_Row):
 
 
 class ObjectifRow(_Row):
-    reservataire: Text
-    epci: OptEpci = None
-    commune: OptCommune = None
-    typologie: OptTypologie = None
-    financement: OptFinancement = None
-    qpv: OptBool = None
-    logements: OptCount = None
-    part: OptRate = None
+    """objectifs.csv (facultatif) : objectifs indicatifs (souples) d'un réservataire sur un périmètre."""
+
+    reservataire: Text = doc(_RESERVATAIRE, "action_logement")
+    epci: OptEpci = doc(_EPCI + " Vide : tous.", "200093201", None, None)
+    commune: OptCommune = doc(_COMMUNE + " Vide : toutes.", "59183", None, None)
+    typologie: OptTypologie = doc(_TYPOLOGIE + " Vide : toutes.", "T2", None, None)
+    financement: OptFinancement = doc(_FINANCEMENT + " Vide : tous.", None, None, None)
+    qpv: OptBool = doc("oui, non ; vide : les deux.", None, None, None)
+    logements: OptCount = doc("Cible en logements (ou part).", 4, "logements", None)
+    part: OptRate = doc("Cible en part de ses logements dans le périmètre (ou logements).", 0.65,
+                        "part (0 à 1)", None)
     poids: Annotated[float, Field(ge=0, le=1e6), BeforeValidator(_decimal),
-                     BeforeValidator(lambda v: _blank_to_none(v) or 1.0)] = 1.0
+                     BeforeValidator(lambda v: _blank_to_none(v) or 1.0)] = doc(
+        "Importance relative de l'objectif.", 1, "poids", 1.0)
 
     @model_validator(mode="after")
     def _one_target(self):
@@ -266,22 +328,31 @@ class ObjectifRow(_Row):
 
 
 class MixiteRow(_Row):
-    epci: Epci
-    zone: Annotated[Literal["qpv", "hors_qpv", "tout"], BeforeValidator(_lower)]
-    reservataire: OptText = None
-    critere: Annotated[Literal["q1", "q234", "prioritaire", "travailleur_essentiel"], BeforeValidator(_lower)]
-    part_min: Rate
+    """mixite.csv (facultatif) : objectifs de mixité par EPCI."""
+
+    epci: Epci = doc(_EPCI, "245900428")
+    zone: Annotated[Literal["qpv", "hors_qpv", "tout"], BeforeValidator(_lower)] = doc(
+        "Zone : qpv, hors_qpv ou tout.", "tout")
+    reservataire: OptText = doc(_RESERVATAIRE + " Vide : toutes les attributions.", None, None, None)
+    critere: Annotated[Literal["q1", "q234", "prioritaire", "travailleur_essentiel"], BeforeValidator(_lower)] = doc(
+        "Critère : q1, q234, prioritaire ou travailleur_essentiel.", "prioritaire")
+    part_min: Rate = doc("Part minimale des attributions de la zone.", 0.30, "part (0 à 1)")
 
 
 class ConventionRow(_Row):
-    reservataire: Text
-    convention: Text
-    droits_de_suite: Count
-    annee_fin: Annotated[int | None, Field(ge=2000, le=2200), BeforeValidator(_blank_to_none)] = None
+    """conventions.csv (facultatif) : anciennes conventions de réservation en stock, à convertir en flux."""
+
+    reservataire: Text = doc(_RESERVATAIRE, "action_logement")
+    convention: Text = doc("Référence de la convention.", "AL-1998-ROUBAIX-01")
+    droits_de_suite: Count = doc("Logements réservés restant dus.", 120, "logements")
+    annee_fin: Annotated[int | None, Field(ge=2000, le=2200), BeforeValidator(_blank_to_none)] = doc(
+        "Année de fin de la convention (ou duree_restante).", 2039, "année", None)
     duree_restante: Annotated[float | None, Field(ge=0, le=MAX_ANNEES), BeforeValidator(_decimal),
-                              BeforeValidator(_blank_to_none)] = None
-    taux_rotation: OptRate = None
-    typologie: OptTypologie = None
+                              BeforeValidator(_blank_to_none)] = doc(
+        "Années restantes (ou annee_fin).", 8, "années", None)
+    taux_rotation: OptRate = doc("Taux de rotation propre aux logements de la convention.", 0.09,
+                                 "part (0 à 1)", None)
+    typologie: OptTypologie = doc(_TYPOLOGIE, None, None, None)
 
     @model_validator(mode="after")
     def _one_duration(self):
