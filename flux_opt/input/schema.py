@@ -15,7 +15,9 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
                       ValidationError, model_validator)
 
 from flux_opt.errors import DonneesInvalides, Probleme
-from flux_opt.input.read import RawInstance, RawTable, read_instance
+from flux_opt.input.raw import REQUIRED_TABLES, RawInstance, RawTable
+from flux_opt.input.read import read_instance
+from flux_opt.input.validation import check_references
 
 TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6+")
 FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
@@ -162,6 +164,22 @@ class Objectif(_Section):
     stabilisation: Annotated[float, Field(ge=0)] = 1e-3
 
 
+class Conversion(_Section):
+    """Stock conversion and lissage (`flux-opt convertir`, models/lissage.md)."""
+
+    methode: Literal["globale", "convention"] = "convention"
+    taux_rotation: Rate | None = None  # the bailleur's agreed rate
+    taux_rotation_annees: dict[str, Rate] | None = None  # rate per past year: their average is used
+    taux_par_typologie: dict[str, Rate] | None = None  # with a `typologie` column in conventions.csv
+    horizon: Annotated[int, Field(ge=1, le=50)] = 3
+    duree_lissage: Annotated[int | None, Field(ge=1, le=50)] = None
+    part_max: Rate | None = None
+    flux_prevu: dict[str, Annotated[float, Field(ge=0)]] | None = None  # forecast flux per year
+    mode_departements: Literal["departement", "region"] = "departement"
+    parc_departements: dict[str, Annotated[float, Field(ge=0)]] | None = None  # mode "region"
+    temps_max_s: Annotated[float | None, Field(gt=0)] = None
+
+
 class Parametres(_Section):
     instance: InstanceInfo
     regles: Regles = Regles()
@@ -169,6 +187,7 @@ class Parametres(_Section):
     cia: Cia = Cia()
     solveur: Solveur = Solveur()
     objectif: Objectif = Objectif()
+    conversion: Conversion = Conversion()
 
 
 # --------------------------------------------------------------------------- table rows
@@ -267,6 +286,7 @@ class ConventionRow(_Row):
     duree_restante: OptCount = None
     taux_rotation: OptRate = None
     typologie: OptTypologie = None
+    departement: Annotated[Departement | None, BeforeValidator(_blank_to_none)] = None
 
     @model_validator(mode="after")
     def _one_duration(self):
@@ -275,9 +295,29 @@ class ConventionRow(_Row):
         return self
 
 
+class LissageRow(_Row):
+    """lissage.csv (optional): the years over which a réservataire's owed volume is spread."""
+
+    reservataire: Text
+    annees: OptCount = None
+    annee_fin: Annotated[int | None, BeforeValidator(_blank_to_none)] = None
+    annees_explicites: OptText = None  # e.g. "2026;2027"
+
+
+class NouveauDroitRow(_Row):
+    """nouveaux_droits.csv (optional): rights from newly financed programmes (ANRU, new builds…)."""
+
+    reservataire: Text
+    programme: Text
+    logements: Count
+    annee_debut: Annotated[int, Field(ge=2000, le=2100)]
+    duree: Annotated[int, Field(ge=1, le=50)]
+
+
 ROW_MODELS: dict[str, type[_Row]] = {
     "parc": ParcRow, "exclusions": ExclusionRow, "reservataires": ReservataireRow,
     "demande": DemandeRow, "objectifs": ObjectifRow, "mixite": MixiteRow, "conventions": ConventionRow,
+    "lissage": LissageRow, "nouveaux_droits": NouveauDroitRow,
 }
 
 
@@ -287,6 +327,7 @@ class Instance(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     source: str = ""
+    sources: dict[str, str] = {}  # table → the name users see ("parc.csv", "exemple.xlsx, feuille parc")
     parametres: Parametres
     parc: list[ParcRow]
     exclusions: list[ExclusionRow] = []
@@ -295,6 +336,8 @@ class Instance(BaseModel):
     objectifs: list[ObjectifRow] = []
     mixite: list[MixiteRow] = []
     conventions: list[ConventionRow] = []
+    lissage: list[LissageRow] = []
+    nouveaux_droits: list[NouveauDroitRow] = []
 
     def table(self, name: str) -> pd.DataFrame:
         """The rows of a table as a DataFrame with the contract's columns."""
@@ -304,6 +347,9 @@ class Instance(BaseModel):
         if not rows:
             return pd.DataFrame(columns=columns)
         return pd.DataFrame([r.__dict__ for r in rows], columns=columns)
+
+    def source_of(self, table: str) -> str:
+        return self.sources.get(table, f"{table}.csv")
 
     @property
     def regles(self) -> Regles:
@@ -402,18 +448,18 @@ def validate(raw: RawInstance) -> Instance:
         _check_columns(table, model, problems)
         rows[name] = _validate_table(table, model, problems) if len(problems) == before else []
     if parametres is not None and not problems:
-        from flux_opt.input.validation import check_references
-
         sources = {n: t.source for n, t in raw.tables.items()} | {"parametres": raw.parametres_source}
         problems.extend(check_references(parametres, rows, sources))
     if problems:
         raise DonneesInvalides(problems)
-    return Instance(source=str(raw.path), parametres=parametres, **rows)
+    return Instance(source=str(raw.path), sources={n: t.source for n, t in raw.tables.items()},
+                    parametres=parametres, **rows)
 
 
-def load_instance(path: str | Path) -> Instance:
-    """Read and validate an instance (CSV folder + instance.toml, or .xlsx workbook)."""
-    return validate(read_instance(path))
+def load_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES) -> Instance:
+    """Read and validate an instance (CSV folder + instance.toml, or .xlsx workbook). `required`:
+    the tables the command needs (a stock conversion needs no demand)."""
+    return validate(read_instance(path, required))
 
 
 def json_schema() -> dict:

@@ -11,6 +11,22 @@ from collections import defaultdict
 from flux_opt.errors import Probleme
 
 
+NO_TARGET = "aucun objectif : renseigner taux, logements ou logements_reserves"
+
+
+def has_target(row) -> bool:
+    """Whether a réservataires.csv row sets this year's target (the State's and the bailleur's have defaults)."""
+    return (row.logements is not None or row.taux is not None or row.logements_reserves is not None
+            or row.type in ("prefet", "prefet_agents", "bailleur"))
+
+
+def targets_without_conversion(reservataires: list, source: str) -> list[Probleme]:
+    """Réservataires that expect their target from the stock conversion, when the plan is made without it."""
+    return [Probleme(source, i + 2, "taux", NO_TARGET + ", ou planifier avec --depuis-conversion "
+                     "(objectif tiré des conventions en stock)")
+            for i, row in enumerate(reservataires) if not has_target(row)]
+
+
 def check_references(parametres, rows: dict[str, list], sources: dict[str, str]) -> list[Probleme]:
     problems: list[Probleme] = []
 
@@ -38,6 +54,7 @@ def check_references(parametres, rows: dict[str, list], sources: dict[str, str])
     communes, epcis = set(epci_of), set(epci_of.values())
 
     # Réservataires: unique ids, exactly one bailleur, territories that exist.
+    holders = {c.reservataire for c in rows.get("conventions", [])}
     ids: dict[str, int] = {}
     for i, row in enumerate(reservataires):
         if row.id in ids:
@@ -48,9 +65,9 @@ def check_references(parametres, rows: dict[str, list], sources: dict[str, str])
                 add("reservataires", i, "territoire", f"code « {code} » absent du parc (ni commune ni EPCI du parc)")
         if row.type == "bailleur" and row.territoire:
             add("reservataires", i, "territoire", "le bailleur couvre tout le département : laisser vide")
-        has_target = row.logements is not None or row.taux is not None or row.logements_reserves is not None
-        if not has_target and row.type not in ("prefet", "prefet_agents", "bailleur"):
-            add("reservataires", i, "taux", "aucun objectif : renseigner taux, logements ou logements_reserves")
+        # A réservataire with stock conventions may take its target from their conversion.
+        if not has_target(row) and row.id not in holders:
+            add("reservataires", i, "taux", NO_TARGET)
     by_type = defaultdict(list)
     for i, row in enumerate(reservataires):
         by_type[row.type].append(i)
