@@ -10,8 +10,8 @@ import pandas as pd
 from flux_opt.assiette.apportion import largest_remainder, round_half_up
 from flux_opt.assiette.flux import Flux
 from flux_opt.input.schema import Instance
+from flux_opt.vocabulary import PREFET_GROUP
 
-PREFET_GROUP = ("prefet", "prefet_agents")
 
 
 @dataclass(frozen=True)

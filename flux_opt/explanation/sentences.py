@@ -17,13 +17,13 @@ import pandas as pd
 
 from flux_opt.model.registry import RULES
 from flux_opt.plan.result import SOURCES, Result, contraintes_table, published_mask
+from flux_opt.vocabulary import PREFET_GROUP
 
 NAMES = {rule.name: rule.label for rule in RULES}
 STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE"}
 CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
            "travailleur_essentiel": "à des travailleurs essentiels"}
 ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
-PREFET_GROUP = ("prefet", "prefet_agents")
 # Unit of the right-hand side of each family: what "one more unit" of the rule means.
 UNIT = {rule.name: rule.unit for rule in RULES}
 

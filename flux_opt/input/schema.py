@@ -18,11 +18,8 @@ from flux_opt.errors import DonneesInvalides, Probleme
 from flux_opt.input.raw import REQUIRED_TABLES, RawInstance, RawTable
 from flux_opt.input.read import read_instance
 from flux_opt.input.validation import check_references
+from flux_opt import vocabulary
 
-TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6+")
-FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
-TYPES_RESERVATAIRE = ("prefet", "prefet_agents", "collectivite", "action_logement", "employeur", "autre", "bailleur")
-CATEGORIES_EXCLUSION = ("mutation", "anru", "orcod", "lhi", "vente", "urgence")
 
 _TRUE = {"oui", "true", "1", "vrai", "o", "yes"}
 _FALSE = {"non", "false", "0", "faux", "n", "no"}
@@ -107,9 +104,9 @@ OptCommune = Annotated[Commune | None, BeforeValidator(_blank_to_none)]
 Epci = Annotated[str, Field(pattern=r"^\d{9}$"), BeforeValidator(_code(9))]
 OptEpci = Annotated[Epci | None, BeforeValidator(_blank_to_none)]
 Departement = Annotated[str, Field(pattern=r"^(\d{2,3}|2[AB])$"), BeforeValidator(_code(2))]
-Typologie = Annotated[Literal["T1", "T2", "T3", "T4", "T5", "T6+"], BeforeValidator(_typologie)]
+Typologie = Annotated[vocabulary.Typologie, BeforeValidator(_typologie)]
 OptTypologie = Annotated[Typologie | None, BeforeValidator(_blank_to_none)]
-Financement = Annotated[Literal["PLAI", "PLUS", "PLS", "autre"], BeforeValidator(_financement)]
+Financement = Annotated[vocabulary.Financement, BeforeValidator(_financement)]
 OptFinancement = Annotated[Financement | None, BeforeValidator(_blank_to_none)]
 Text = Annotated[str, Field(min_length=1)]
 OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
@@ -212,7 +209,7 @@ class ParcRow(_Row):
 
 
 class ExclusionRow(_Row):
-    categorie: Annotated[Literal["mutation", "anru", "orcod", "lhi", "vente", "urgence"], BeforeValidator(_lower)]
+    categorie: Annotated[vocabulary.CategorieExclusion, BeforeValidator(_lower)]
     commune: OptCommune = None
     typologie: OptTypologie = None
     qpv: OptBool = None
@@ -229,7 +226,7 @@ class ReservataireRow(_Row):
     taux: OptRate = None
     logements: OptCount = None
     logements_reserves: OptCount = None
-    gestion: Annotated[Literal["directe", "deleguee"], BeforeValidator(lambda v: _lower(v) or "deleguee"),
+    gestion: Annotated[vocabulary.Gestion, BeforeValidator(lambda v: _lower(v) or "deleguee"),
                        BeforeValidator(_blank_to_none)] = "deleguee"
     financement_apporte: Flag = False
     taux_prioritaires: OptRate = None
@@ -240,7 +237,7 @@ class DemandeRow(_Row):
     commune: OptCommune = None
     epci: OptEpci = None
     typologie: Typologie
-    quartile: Annotated[Literal["q1", "q234"], BeforeValidator(_lower)]
+    quartile: Annotated[vocabulary.Quartile, BeforeValidator(_lower)]
     prioritaire: Flag = False
     travailleur_essentiel: Flag = False
     demandeurs: Count
@@ -272,9 +269,9 @@ class ObjectifRow(_Row):
 
 class MixiteRow(_Row):
     epci: Epci
-    zone: Annotated[Literal["qpv", "hors_qpv", "tout"], BeforeValidator(_lower)]
+    zone: Annotated[vocabulary.Zone, BeforeValidator(_lower)]
     reservataire: OptText = None
-    critere: Annotated[Literal["q1", "q234", "prioritaire", "travailleur_essentiel"], BeforeValidator(_lower)]
+    critere: Annotated[vocabulary.Critere, BeforeValidator(_lower)]
     part_min: Rate
 
 

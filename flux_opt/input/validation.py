@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flux_opt.errors import Probleme
+from flux_opt.vocabulary import DEFAULT_TARGET_TYPES, PREFET_GROUP
 
 
 NO_TARGET = "aucun objectif : renseigner taux, logements ou logements_reserves"
@@ -17,7 +18,7 @@ NO_TARGET = "aucun objectif : renseigner taux, logements ou logements_reserves"
 def has_target(row) -> bool:
     """Whether a réservataires.csv row sets this year's target (the State's and the bailleur's have defaults)."""
     return (row.logements is not None or row.taux is not None or row.logements_reserves is not None
-            or row.type in ("prefet", "prefet_agents", "bailleur"))
+            or row.type in DEFAULT_TARGET_TYPES)
 
 
 def targets_without_conversion(reservataires: list, source: str) -> list[Probleme]:
@@ -74,7 +75,7 @@ def check_references(parametres, rows: dict[str, list], sources: dict[str, str])
     if len(by_type["bailleur"]) != 1:
         add("reservataires", None, "type",
             f"il faut exactement une ligne de type bailleur (trouvé : {len(by_type['bailleur'])})")
-    for unique in ("prefet", "prefet_agents"):
+    for unique in PREFET_GROUP:
         for i in by_type[unique][1:]:
             add("reservataires", i, "type", f"une seule ligne de type {unique} est permise")
 

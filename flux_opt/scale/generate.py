@@ -71,10 +71,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
+from flux_opt.vocabulary import FINANCEMENTS, TYPOLOGIES
 
-TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6+")
 PARTS_TYPOLOGIE = np.array([0.06, 0.20, 0.38, 0.26, 0.08, 0.02])
-FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
 PARTS_FINANCEMENT = np.array([0.12, 0.70, 0.08, 0.10])
 # The QPV parc is older: more "autre" schemes, few recent PLAI/PLS programmes.
 PARTS_FINANCEMENT_QPV = np.array([0.06, 0.74, 0.03, 0.17])

@@ -42,6 +42,7 @@ from flux_opt.stock.conversion import (
     taux_rotation_moyen,
 )
 from flux_opt.stock.lissage import Lissage, lisser
+from flux_opt.vocabulary import PREFET_GROUP
 
 REQUIRED_FOR_CONVERSION = ("parc", "conventions")
 ANNEES_FLUX_MAX = 50  # no stock convention runs longer than this
@@ -149,7 +150,7 @@ def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], pre
     for position, ligne in enumerate(reservataires.to_dict("records")):
         taux = lire_nombre(ligne.get("taux"), "taux", position + 2, "reservataires.csv")
         genre = str(ligne.get("type", "")).strip()
-        if genre in ("prefet", "prefet_agents"):
+        if genre in PREFET_GROUP:
             part_etat += taux or 0.0
             prefet_a_un_taux |= genre == "prefet" and taux is not None
         elif genre != "bailleur" and str(ligne.get("id", "")).strip() not in convertis:
