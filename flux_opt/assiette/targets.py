@@ -1,4 +1,4 @@
-"""Each réservataire's target N_r for the year (DOMAIN.md §4, models/orientation.md §1)."""
+"""Each réservataire's target N_r for the year (CCH R.441-5, R.441-5-2; models/orientation.md §1)."""
 
 from __future__ import annotations
 

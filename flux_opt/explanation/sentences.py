@@ -1,6 +1,6 @@
 """Plain-French explanations of the plan's rules: one sentence per line of contraintes.csv.
 
-A sentence names the rule (its DOMAIN.md name and legal source), the place, the real
+A sentence names the rule (its stable name and legal source), the place, the real
 figures (not the linearised row: "18,8 attributions prioritaires sur 75 logements, soit
 25,1 %", never "valeur 18,8 pour au moins 0"), the status, the marginal value and, for a
 violated rule, the cause found in the data (flux_opt.explanation.shortfalls.violation_causes).

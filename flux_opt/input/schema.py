@@ -1,4 +1,4 @@
-"""Validated instance: pydantic v2 models of the data contract (FORMAT.md).
+"""Validated instance: pydantic v2 models of the data contract (docs/donnees.md).
 
 `load_instance(path)` reads the files (flux_opt.input.read), validates every row and every
 cross-reference, and either returns an `Instance` or raises `DonneesInvalides`
@@ -92,7 +92,7 @@ def _financement(value: Any) -> Any:
 
 Opt = lambda t: Annotated[t | None, BeforeValidator(_blank_to_none)]  # noqa: E731
 Bool = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
-# A flag left blank means "non" (FORMAT.md: optional columns).
+# A flag left blank means "non" (optional columns of the data contract).
 Flag = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(lambda v: "non" if _blank_to_none(v) is None else v)]
 OptBool = Annotated[bool | None, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
 Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(_decimal)]
@@ -190,7 +190,7 @@ class Parametres(_Section):
 # --------------------------------------------------------------------------- table rows
 
 class _Row(BaseModel):
-    # FORMAT.md lets users add columns: extra columns are kept out, not refused.
+    # The data contract lets users add columns: extra columns are kept out, not refused.
     model_config = ConfigDict(extra="ignore")
 
 

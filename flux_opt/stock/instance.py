@@ -123,7 +123,7 @@ def objectifs_annee(resultat: ResultatConversion | Lissage, annee: int | None = 
 
 
 def appliquer_objectifs(reservataires: pd.DataFrame, objectifs: Mapping[str, int]) -> pd.DataFrame:
-    """reservataires.csv with `logements` overridden by the lissage targets (FORMAT.md order: logements first)."""
+    """reservataires.csv with `logements` overridden by the lissage targets (data dictionary order: logements first)."""
     inconnus = sorted(set(objectifs) - set(reservataires["id"].astype(str)))
     if inconnus:
         raise ValueError(f"reservataires.csv : réservataire(s) inconnu(s) : {', '.join(inconnus)}.")

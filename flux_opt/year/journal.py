@@ -80,7 +80,7 @@ class JournalInvalide(ValueError):
 
 
 def en_booleen(valeur: Any) -> bool:
-    """Parse FORMAT.md booleans (oui/non, true/false, 1/0)."""
+    """Parse contract booleans (oui/non, true/false, 1/0)."""
     if isinstance(valeur, bool):
         return valeur
     texte = str(valeur).strip().lower()

@@ -1,4 +1,4 @@
-"""Pré-orientation of a newly released dwelling (data part, DOMAIN.md §7).
+"""Pré-orientation of a newly released dwelling (data part, models/journal.md).
 
 `classer_reservataires` ranks réservataires by how far behind they are on the
 dwellings the plan gave them for that kind of dwelling, from the finest level
