@@ -35,6 +35,10 @@ class HtmlTable:
     more: str = ""  # a note under the table (rows left out…)
     kind: ClassVar[str] = "table"
 
+    def numeric(self, i: int) -> bool:
+        """A column of figures gets a right-aligned heading, like its cells."""
+        return bool(self.rows) and all(row[i].css for row in self.rows)
+
 
 @dataclass(frozen=True)
 class Figure:
