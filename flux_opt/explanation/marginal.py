@@ -25,16 +25,15 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.model.build import OrientationModel
+from flux_opt.model.registry import names
 from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions, new_highs, pass_program
 from flux_opt.model.solve import Solution, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
 # Families a negotiation can change (structural rows — conservation, demand — are facts, not rules).
-RELAXABLE = ("plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv", "plafond_collectivite",
-             "objectif_reservataire", "objectif_indicatif", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite",
-             "publics_prioritaires")
+RELAXABLE = names(negotiable=True)
 # Families whose rows count attributions (y): probed in the LP with x fixed.
-ON_ATTRIBUTIONS = ("demande", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
+ON_ATTRIBUTIONS = names(on_attributions=True)
 BIG = highspy.kHighsInf
 
 

@@ -27,7 +27,8 @@ from scipy import sparse
 
 from flux_opt.assiette.flux import compute_flux
 from flux_opt.explanation.sentences import explain
-from flux_opt.model.build import STRUCTURAL, OrientationModel, add_families, build_model, penalties
+from flux_opt.model.build import OrientationModel, add_families, build_model, penalties
+from flux_opt.model.registry import names, structural_builders
 from flux_opt.model.highs_backend import RawSolution, fixed_lp_duals, new_highs, pass_program
 from flux_opt.model.linear import LinearProgram
 from flux_opt.model.solve import Solution, SolveurSansSolution, solver_options
@@ -36,7 +37,7 @@ from flux_opt.negotiation.scenarios import apply_scenario, parameter_scenario
 from flux_opt.input.schema import Instance
 from flux_opt.assiette.targets import Targets, compute_targets
 
-STRUCTURAL_FAMILIES = ("conservation", "demande")  # rows independent of every rule parameter
+STRUCTURAL_FAMILIES = names(structural=True)  # rows independent of every rule parameter
 PARAMETRES = ("prefet_taux", "prefet_agents_taux", "prefet_hors_qpv_min", "collectivite_plafond",
               "prioritaires_min", "cia.q1_hors_qpv", "cia.q234_qpv", "<reservataire>.taux")
 MAX_POINTS = 201
@@ -171,7 +172,7 @@ def parametric_rows(model: OrientationModel, d) -> LinearProgram:
     extra columns (elastic slacks, deviations) are numbered as in the built model."""
     v = model.vars
     scratch = LinearProgram(num_cols=v.y.start + v.y.size)
-    add_families(scratch, d, v, penalties(d.instance), skip=STRUCTURAL)
+    add_families(scratch, d, v, penalties(d.instance), skip=structural_builders())
     return scratch
 
 
