@@ -256,17 +256,7 @@ def cost_sentence(row) -> str:
     return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} (nouvelle résolution exacte)."
 
 
-__all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reservataire_table", "EXPLICATION_JSON"]
+__all__ = ["Explanation", "analyse", "family_table", "reservataire_table", "EXPLICATION_JSON"]
 
 
 # ----------------------------------------------------------------------------- whole pipeline
-
-def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
-                     couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
-    """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
-    from flux_opt.pipeline import load_for_plan, solve_instance
-
-    # duals=False: analyse() replaces every marginal value with its own probes.
-    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur, duals=False)
-    explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
-    return result, explanation
