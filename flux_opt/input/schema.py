@@ -1,4 +1,4 @@
-"""Validated instance: pydantic v2 models of the data contract (FORMAT.md).
+"""Validated instance: pydantic v2 models of the data contract (docs/donnees.md).
 
 `load_instance(path)` reads the files (flux_opt.input.read), validates every row and every
 cross-reference, and either returns an `Instance` or raises `DonneesInvalides`
@@ -19,12 +19,11 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.json_schema import SkipJsonSchema
 
 from flux_opt.errors import DonneesInvalides, Probleme
-from flux_opt.input.read import RawInstance, RawTable, read_instance
+from flux_opt.input.raw import REQUIRED_TABLES, RawInstance, RawTable
+from flux_opt.input.read import read_instance
+from flux_opt.input.validation import check_references
+from flux_opt import vocabulary
 
-TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6+")
-FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
-TYPES_RESERVATAIRE = ("prefet", "prefet_agents", "collectivite", "action_logement", "employeur", "autre", "bailleur")
-CATEGORIES_EXCLUSION = ("mutation", "anru", "orcod", "lhi", "vente", "urgence")
 
 _TRUE = {"oui", "true", "1", "vrai", "o", "yes"}
 _FALSE = {"non", "false", "0", "faux", "n", "no"}
@@ -104,7 +103,7 @@ def _financement(value: Any) -> Any:
 
 Opt = lambda t: Annotated[t | None, BeforeValidator(_blank_to_none)]  # noqa: E731
 Bool = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
-# A flag left blank means "non" (FORMAT.md: optional columns).
+# A flag left blank means "non" (optional columns of the data contract).
 Flag = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(lambda v: "non" if _blank_to_none(v) is None else v)]
 OptBool = Annotated[bool | None, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
 Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(_decimal)]
@@ -118,9 +117,9 @@ OptCommune = Annotated[Commune | None, BeforeValidator(_blank_to_none)]
 Epci = Annotated[str, Field(pattern=r"^\d{9}$"), BeforeValidator(_code(9))]
 OptEpci = Annotated[Epci | None, BeforeValidator(_blank_to_none)]
 Departement = Annotated[str, Field(pattern=r"^(\d{2,3}|2[AB])$"), BeforeValidator(_code(2))]
-Typologie = Annotated[Literal["T1", "T2", "T3", "T4", "T5", "T6+"], BeforeValidator(_typologie)]
+Typologie = Annotated[vocabulary.Typologie, BeforeValidator(_typologie)]
 OptTypologie = Annotated[Typologie | None, BeforeValidator(_blank_to_none)]
-Financement = Annotated[Literal["PLAI", "PLUS", "PLS", "autre"], BeforeValidator(_financement)]
+Financement = Annotated[vocabulary.Financement, BeforeValidator(_financement)]
 OptFinancement = Annotated[Financement | None, BeforeValidator(_blank_to_none)]
 Text = Annotated[str, Field(min_length=1)]
 OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
@@ -203,6 +202,31 @@ class Objectif(_Section):
     stabilisation: Weight = doc("Petit poids qui départage les plans équivalents.", 0.001, "poids", 1e-3)
 
 
+class Conversion(_Section):
+    """Section [conversion] : conversion du stock en flux et lissage (flux-opt convertir, models/lissage.md)."""
+
+    methode: Literal["globale", "convention"] = doc(
+        "Méthode de conversion : globale (taux moyen du bailleur) ou convention (taux propre à chacune).",
+        "convention", None, "convention")
+    taux_rotation: Rate | None = doc("Taux de rotation convenu avec le bailleur.", 0.09, "part (0 à 1)", None)
+    taux_rotation_annees: dict[str, Rate] | None = doc(
+        "Taux de rotation des années passées (leur moyenne est utilisée).", {"2023": 0.1}, "part (0 à 1)", None)
+    taux_par_typologie: dict[str, Rate] | None = doc(
+        "Taux par typologie (avec une colonne typologie dans conventions.csv).", {"T2": 0.1}, "part (0 à 1)", None)
+    horizon: Annotated[int, Field(ge=1, le=50)] = doc("Nombre d'années du lissage présentées.", 3, "années", 3)
+    duree_lissage: Annotated[int | None, Field(ge=1, le=50)] = doc(
+        "Durée du lissage par défaut de chaque réservataire.", 6, "années", None)
+    part_max: Rate | None = doc("Part du flux annuel ouverte aux droits convertis.", 0.4, "part (0 à 1)", None)
+    flux_prevu: dict[str, Annotated[float, Field(ge=0)]] | None = doc(
+        "Flux prévu par année (sinon le flux de l'année, constant).", {"2028": 380}, "logements", None)
+    mode_departements: Literal["departement", "region"] = doc(
+        "departement, ou region (conventions de plusieurs départements).", "departement", None, "departement")
+    parc_departements: dict[str, Annotated[float, Field(ge=0)]] | None = doc(
+        "Parc du bailleur par département (mode region).", {"59": 12000}, "logements", None)
+    temps_max_s: Annotated[float | None, Field(gt=0)] = doc("Durée maximale du calcul du lissage.", 20,
+                                                            "secondes", None)
+
+
 class Parametres(_Section):
     """Le fichier instance.toml (ou la feuille parametres du classeur)."""
 
@@ -212,6 +236,7 @@ class Parametres(_Section):
     cia: Cia = Cia()
     solveur: Solveur = Solveur()
     objectif: Objectif = Objectif()
+    conversion: Conversion = Conversion()
 
 
 # --------------------------------------------------------------------------- table rows
@@ -251,7 +276,7 @@ class ExclusionRow(_Row):
     """exclusions.csv (facultatif) : logements libérés retirés du flux (B) ; un périmètre vide est réparti
     au prorata des segments."""
 
-    categorie: Annotated[Literal["mutation", "anru", "orcod", "lhi", "vente", "urgence"], BeforeValidator(_lower)] = doc(
+    categorie: Annotated[vocabulary.CategorieExclusion, BeforeValidator(_lower)] = doc(
         "Motif : mutation, anru, orcod, lhi, vente ou urgence.", "mutation")
     commune: OptCommune = doc(_COMMUNE + " Vide : toutes.", "59183", None, None)
     typologie: OptTypologie = doc(_TYPOLOGIE + " Vide : toutes.", "T3", None, None)
@@ -276,7 +301,7 @@ class ReservataireRow(_Row):
                               "stock.", 25, "logements", None)
     logements_reserves: OptCount = doc("Logements réservés en stock (défaut de l'article 5 : rapportés au parc du "
                                        "bailleur).", 300, "logements", None)
-    gestion: Annotated[Literal["directe", "deleguee"], BeforeValidator(lambda v: _lower(v) or "deleguee"),
+    gestion: Annotated[vocabulary.Gestion, BeforeValidator(lambda v: _lower(v) or "deleguee"),
                        BeforeValidator(_blank_to_none)] = doc("directe ou deleguee.", "deleguee", None, "deleguee")
     financement_apporte: Flag = doc("Collectivité ayant apporté un financement (au-delà du plafond) : oui ou "
                                     "non.", "non", None, False)
@@ -291,7 +316,7 @@ class DemandeRow(_Row):
     commune: OptCommune = doc(_COMMUNE + " Renseigner la commune ou l'EPCI.", "59350", None, None)
     epci: OptEpci = doc(_EPCI + " Renseigner la commune ou l'EPCI.", "200093201", None, None)
     typologie: Typologie = doc(_TYPOLOGIE, "T2")
-    quartile: Annotated[Literal["q1", "q234"], BeforeValidator(_lower)] = doc(
+    quartile: Annotated[vocabulary.Quartile, BeforeValidator(_lower)] = doc(
         "Quartile de ressources : q1 (premier) ou q234.", "q1")
     prioritaire: Flag = doc("Public prioritaire : oui ou non.", "oui", None, False)
     travailleur_essentiel: Flag = doc("Travailleur essentiel : oui ou non.", "non", None, False)
@@ -331,10 +356,10 @@ class MixiteRow(_Row):
     """mixite.csv (facultatif) : objectifs de mixité par EPCI."""
 
     epci: Epci = doc(_EPCI, "245900428")
-    zone: Annotated[Literal["qpv", "hors_qpv", "tout"], BeforeValidator(_lower)] = doc(
+    zone: Annotated[vocabulary.Zone, BeforeValidator(_lower)] = doc(
         "Zone : qpv, hors_qpv ou tout.", "tout")
     reservataire: OptText = doc(_RESERVATAIRE + " Vide : toutes les attributions.", None, None, None)
-    critere: Annotated[Literal["q1", "q234", "prioritaire", "travailleur_essentiel"], BeforeValidator(_lower)] = doc(
+    critere: Annotated[vocabulary.Critere, BeforeValidator(_lower)] = doc(
         "Critère : q1, q234, prioritaire ou travailleur_essentiel.", "prioritaire")
     part_min: Rate = doc("Part minimale des attributions de la zone.", 0.30, "part (0 à 1)")
 
@@ -353,6 +378,8 @@ class ConventionRow(_Row):
     taux_rotation: OptRate = doc("Taux de rotation propre aux logements de la convention.", 0.09,
                                  "part (0 à 1)", None)
     typologie: OptTypologie = doc(_TYPOLOGIE, None, None, None)
+    departement: Annotated[Departement | None, BeforeValidator(_blank_to_none)] = doc(
+        "Département de la convention (conversion en mode région) ; vide : celui de l'instance.", None, None, None)
 
     @model_validator(mode="after")
     def _one_duration(self):
@@ -361,9 +388,30 @@ class ConventionRow(_Row):
         return self
 
 
+class LissageRow(_Row):
+    """lissage.csv (facultatif) : années sur lesquelles le volume dû d'un réservataire est lissé."""
+
+    reservataire: Text = doc(_RESERVATAIRE, "action_logement")
+    annees: OptCount = doc("Durée du lissage.", 6, "années", None)
+    annee_fin: Annotated[int | None, BeforeValidator(_blank_to_none)] = doc("Dernière année du lissage.", 2032,
+                                                                           "année", None)
+    annees_explicites: OptText = doc("Années du lissage séparées par « ; ».", "2027;2028", None, None)
+
+
+class NouveauDroitRow(_Row):
+    """nouveaux_droits.csv (facultatif) : droits nés de programmes nouvellement financés (ANRU, neuf…)."""
+
+    reservataire: Text = doc(_RESERVATAIRE, "ville_roubaix")
+    programme: Text = doc("Nom du programme.", "ANRU Roubaix 2026")
+    logements: Count = doc("Logements réservés par le programme.", 12, "logements")
+    annee_debut: Annotated[int, Field(ge=2000, le=2100)] = doc("Première année des droits.", 2027, "année")
+    duree: Annotated[int, Field(ge=1, le=50)] = doc("Durée des droits.", 5, "années")
+
+
 ROW_MODELS: dict[str, type[_Row]] = {
     "parc": ParcRow, "exclusions": ExclusionRow, "reservataires": ReservataireRow,
     "demande": DemandeRow, "objectifs": ObjectifRow, "mixite": MixiteRow, "conventions": ConventionRow,
+    "lissage": LissageRow, "nouveaux_droits": NouveauDroitRow,
 }
 
 
@@ -373,6 +421,7 @@ class Instance(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     source: str = ""
+    sources: dict[str, str] = {}  # table → the name users see ("parc.csv", "exemple.xlsx, feuille parc")
     parametres: Parametres
     parc: list[ParcRow]
     exclusions: list[ExclusionRow] = []
@@ -383,6 +432,8 @@ class Instance(BaseModel):
     conventions: list[ConventionRow] = []
     # Problems that do not stop the plan (e.g. an unknown column, ignored), shown to the user.
     avertissements: SkipJsonSchema[list[Probleme]] = Field(default_factory=list, exclude=True)
+    lissage: list[LissageRow] = []
+    nouveaux_droits: list[NouveauDroitRow] = []
 
     def table(self, name: str) -> pd.DataFrame:
         """The rows of a table as a DataFrame with the contract's columns."""
@@ -392,6 +443,9 @@ class Instance(BaseModel):
         if not rows:
             return pd.DataFrame(columns=columns)
         return pd.DataFrame([r.__dict__ for r in rows], columns=columns)
+
+    def source_of(self, table: str) -> str:
+        return self.sources.get(table, f"{table}.csv")
 
     @property
     def regles(self) -> Regles:
@@ -555,17 +609,17 @@ def validate(raw: RawInstance) -> Instance:
         _check_columns(table, model, problems, warnings)
         rows[name] = _validate_table(table, model, problems) if len(problems) == before else []
     if parametres is not None and not problems:
-        from flux_opt.input.validation import check_references
-
         problems.extend(check_references(parametres, rows, raw))
     if problems:
         raise DonneesInvalides(problems)
-    return Instance(source=str(raw.path), parametres=parametres, avertissements=warnings, **rows)
+    return Instance(source=str(raw.path), sources={n: t.source for n, t in raw.tables.items()},
+                    parametres=parametres, avertissements=warnings, **rows)
 
 
-def load_instance(path: str | Path) -> Instance:
-    """Read and validate an instance (CSV folder + instance.toml, or .xlsx workbook)."""
-    return validate(read_instance(path))
+def load_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES) -> Instance:
+    """Read and validate an instance (CSV folder + instance.toml, or .xlsx workbook). `required`:
+    the tables the command needs (a stock conversion needs no demand)."""
+    return validate(read_instance(path, required))
 
 
 def json_schema() -> dict:
