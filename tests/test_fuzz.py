@@ -143,6 +143,8 @@ def test_damaged_inputs_never_crash_and_accepted_plans_hold(damages):
         what = " ; ".join(d for d, _ in damages)
         code, text = run("verifier", str(folder))
         assert code in (0, 2) and "Erreur interne" not in text, f"{what}: verifier → {code}\n{text}"
+        code, text = run("convertir", str(folder))
+        assert code in (0, 2, 3) and "Erreur interne" not in text, f"{what}: convertir → {code}\n{text}"
         code, text = run("plan", str(folder), "--sans-analyse", "--sortie", str(out))
         assert code in (0, 2, 3) and "Erreur interne" not in text, f"{what}: plan → {code}\n{text}"
         if code == 2:

@@ -13,7 +13,8 @@ from flux_opt.errors import DonneesInvalides
 
 french.install()
 app = typer.Typer(help="flux-opt : orientation annuelle du flux de logements sociaux vers les réservataires.",
-                  no_args_is_help=True, add_completion=False, rich_markup_mode="rich")
+                  no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                  subcommand_metavar="COMMANDE [ARGUMENTS]...")
 console = Console()
 err = Console(stderr=True)
 

@@ -107,6 +107,10 @@ def lot_command(
     raise typer.Exit(next((c for c in (1, 4, 2, 3) if c in codes), 0))
 
 
+STATUTS = {"donnees_invalides": "données invalides", "plantage": "plantage du calcul", "erreur": "erreur interne",
+           "sans_solution": "aucun plan trouvé"}
+
+
 def _print_broken_rules(sortie: Path) -> None:
     """Which rules each instance breaks (code 3), and which instances failed, by name."""
     from flux_opt.model.registry import label
@@ -117,7 +121,8 @@ def _print_broken_rules(sortie: Path) -> None:
             rules = ", ".join(label(r.strip()) for r in line.regles_violees.split(";"))
             console.print(f"[yellow]{line.instance}[/yellow] : règles non tenues — {rules}")
         elif line.code not in ("0", "3"):
-            console.print(f"[red]{line.instance}[/red] : {line.statut or 'échec'} — {line.message[:200]}")
+            statut = STATUTS.get(line.statut.split(" ")[0], line.statut or "échec")
+            console.print(f"[red]{line.instance}[/red] : {statut} — {line.message[:200]}")
 
 
 HEADERS = {"departement": "dép.", "instances": "inst.", "attributions_prevues": "attrib.", "adequation": "adéq.",
