@@ -110,6 +110,14 @@ def test_unrelated_extra_column_is_a_warning_and_the_plan_goes_on(mini, tmp_path
     assert result.exit_code in (0, 3) and "Avertissement" in result.output
 
 
+def test_implausible_values_are_warnings(mini):
+    text = (mini / "parc.csv").read_text(encoding="utf-8")
+    (mini / "parc.csv").write_text(text.replace("59350,200093201,non,T3,PLUS,300,30", "59350,200093201,non,T3,PLUS,300,900", 1),
+                                   encoding="utf-8")
+    warnings = [str(w) for w in load_instance(mini).avertissements]
+    assert warnings == ["parc.csv, ligne 3, champ « liberations » : 900 libérations prévues pour 300 logements : à vérifier"]
+
+
 def test_toml_errors_are_in_french(mini):
     (mini / "instance.toml").write_text('[instance]\nnom = "x\n', encoding="utf-8")
     assert problems(mini) == ["instance.toml : TOML illisible : guillemet non fermé avant la fin de ligne (ligne 2, colonne 9)"]

@@ -21,7 +21,7 @@ from pydantic.json_schema import SkipJsonSchema
 from flux_opt.errors import DonneesInvalides, Probleme
 from flux_opt.input.raw import REQUIRED_TABLES, RawInstance, RawTable
 from flux_opt.input.read import read_instance
-from flux_opt.input.validation import check_references
+from flux_opt.input.validation import check_references, implausible
 from flux_opt import vocabulary
 
 
@@ -610,6 +610,7 @@ def validate(raw: RawInstance) -> Instance:
         rows[name] = _validate_table(table, model, problems) if len(problems) == before else []
     if parametres is not None and not problems:
         problems.extend(check_references(parametres, rows, raw))
+        warnings.extend(implausible(rows, raw))
     if problems:
         raise DonneesInvalides(problems)
     return Instance(source=str(raw.path), sources={n: t.source for n, t in raw.tables.items()},

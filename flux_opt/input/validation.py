@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flux_opt.errors import Probleme
-from flux_opt.input.raw import RawInstance
+from flux_opt.input.raw import RawInstance, RawTable
 from flux_opt.vocabulary import DEFAULT_TARGET_TYPES, PREFET_GROUP
 
 
@@ -151,3 +151,22 @@ def _check_demande(checks: _Checks) -> None:
                 checks.add("demande", i, "commune",
                            f"la commune {area} est aussi couverte par la ligne EPCI {epci} "
                            f"(ligne {checks.line('demande', areas[epci])}) pour le même réservataire, typologie et catégorie")
+
+
+PLAUSIBLE_ROTATION = 0.5  # social housing turns over 5 to 15 % a year; above half is almost surely a typo
+
+
+def implausible(rows: dict[str, list], raw: RawInstance) -> list[Probleme]:
+    """Values that are possible but so unusual that the user should look at them (warnings, not errors)."""
+    table = raw.tables.get("parc", RawTable("parc.csv"))
+    found = []
+    for i, row in enumerate(rows["parc"]):
+        stock = row.logements + (row.premieres_mises_en_location or 0)
+        if row.liberations is not None and row.liberations > stock:
+            found.append(Probleme(table.source, table.line(i), "liberations",
+                                  f"{row.liberations:g} libérations prévues pour {stock:g} logements : à vérifier"))
+        if row.taux_rotation is not None and row.taux_rotation > PLAUSIBLE_ROTATION:
+            found.append(Probleme(table.source, table.line(i), "taux_rotation",
+                                  f"taux de rotation de {row.taux_rotation:.0%} (plus de la moitié du parc libérée "
+                                  "dans l'année) : à vérifier"))
+    return found
