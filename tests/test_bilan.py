@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from flux_opt.year.bilan import DIMENSIONS, bilan, ecrire_bilan
-from flux_opt.year.journal import lire_journal
+from flux_opt.year.journal.storage import lire_journal
 from flux_opt.year.simulation import generer_evenements, simuler_annee
 from flux_opt.year.suivi import Ponderation, ReglesDecompte
 from journal_fixtures import ecrire_plan
@@ -133,7 +133,7 @@ def test_simulation_is_reproducible_and_drift_moves_t3_to_t2(deux_annees):
 
 
 def test_proposals_count_dwellings_per_release_not_events(tmp_path):
-    from flux_opt.year.journal import ajouter_evenements
+    from flux_opt.year.journal.storage import ajouter_evenements
 
     def liberation(jour):
         return {"horodatage": jour, "evenement": "liberation", "logement_id": "L1", "commune": "59350",

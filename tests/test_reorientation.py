@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from flux_opt.year.bilan import bilan
 from flux_opt.cli.main import app
-from flux_opt.year.journal import ajouter_evenements, lire_journal
+from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
 from flux_opt.model.linear import LinearProgram
 from flux_opt.year.preorientation import classer_reservataires, doit_reoptimiser, ecart_au_plan
 from flux_opt.pipeline import plan_instance

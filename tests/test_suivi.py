@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from flux_opt.year.journal import EvenementRefuse, ajouter_evenements, lire_journal
+from flux_opt.year.journal.events import EvenementRefuse
+from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
 from flux_opt.year.preorientation import (
     SEUIL_REOPTIMISATION,
     classer_reservataires,
@@ -214,7 +215,7 @@ def test_logement_argument_errors_are_french():
 
 
 def test_start_of_year_with_an_empty_journal(plan):
-    from flux_opt.year.journal import journal_vide
+    from flux_opt.year.journal.storage import journal_vide
 
     vide = journal_vide()
     s = suivi(plan, vide, date(2027, 1, 2))

@@ -16,7 +16,8 @@ JOURNAL = Annotated[Path, typer.Argument(help="Journal des événements (CSV, vo
 
 
 def _journal(path: Path):
-    from flux_opt.year.journal import JournalInvalide, lire_journal
+    from flux_opt.year.journal.events import JournalInvalide
+    from flux_opt.year.journal.storage import lire_journal
 
     try:
         return lire_journal(path)

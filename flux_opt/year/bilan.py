@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
-from flux_opt.year.journal import CATEGORIES_RETRAIT, avec_cycles
+from flux_opt.year.journal.events import CATEGORIES_RETRAIT
+from flux_opt.year.journal.views import avec_cycles
 from flux_opt.year.suivi import ReglesDecompte, decompter
 
 DIMENSIONS: dict[str, str] = {

@@ -18,7 +18,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flux_opt.plan.folder import CLES_SEGMENT, lire_plan
-from flux_opt.year.journal import EvenementRefuse, en_booleen, etat_cycles
+from flux_opt.input.schema import parse_bool
+from flux_opt.year.journal.events import EvenementRefuse
+from flux_opt.year.journal.views import etat_cycles
 
 # Re-solve when more than 2 % of the year's flux has been released beyond the
 # forecast of its own segment (see `ecart_au_plan` and models/journal.md).
@@ -57,7 +59,7 @@ class LogementLibere(BaseModel):
     @field_validator("qpv", mode="before")
     @classmethod
     def _qpv(cls, v: Any) -> bool:
-        return en_booleen(v)
+        return parse_bool(v)
 
 
 def lire_logement(texte: str) -> LogementLibere:

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flux_opt.plan.folder import lire_attributions, lire_objectifs, lire_plan
-from flux_opt.year.journal import avec_cycles, etat_cycles
+from flux_opt.year.journal.views import avec_cycles, etat_cycles
 
 SEGMENT_JOURNAL = ["commune", "epci", "qpv", "typologie", "financement", "periode_construction"]
 
