@@ -3,6 +3,7 @@ with French messages naming the field (format in models/journal.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
@@ -37,6 +38,7 @@ EVENEMENTS: tuple[str, ...] = (
     "refus",
     "bail_signe",
     "retrait",
+    "retour_bailleur",
 )
 CATEGORIES_RETRAIT: dict[str, str] = {
     "mutation": "mutation interne",
@@ -46,6 +48,25 @@ CATEGORIES_RETRAIT: dict[str, str] = {
     "vente": "relogement lié à une vente",
     "urgence": "relogement d'urgence décidé avec le préfet",
 }
+
+
+DATE_ATTENDUE = "date invalide (attendu AAAA-MM-JJ, JJ/MM/AAAA ou AAAA-MM-JJTHH:MM:SS)"
+_DATE_FR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def date_francaise(valeur: Any) -> Any:
+    """A French date `JJ/MM/AAAA` (optionally ` HH:MM[:SS]`), as a spreadsheet writes it,
+    to ISO; anything else is left to the ISO parser. Day first, never month first."""
+    if not isinstance(valeur, str):
+        return valeur
+    trouve = _DATE_FR.match(valeur.strip())
+    if trouve is None:
+        return valeur
+    jour, mois, annee, heure, minute, seconde = trouve.groups()
+    texte = f"{annee}-{int(mois):02d}-{int(jour):02d}"
+    if heure is not None:
+        texte += f"T{int(heure):02d}:{minute}:{seconde or '00'}"
+    return texte
 
 
 class EvenementRefuse(ValueError):
@@ -67,7 +88,7 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
     horodatage: datetime
-    logement_id: Annotated[str, Field(min_length=1)]
+    logement_id: Annotated[str, Field(min_length=1)] | None = None  # generated for a release without one
     commune: Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")] | None = None
     epci: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
     qpv: bool | None = None
@@ -81,6 +102,11 @@ class _Base(BaseModel):
     @classmethod
     def _qpv(cls, v: Any) -> Any:
         return None if v is None else parse_bool(v)
+
+    @field_validator("horodatage", mode="before")
+    @classmethod
+    def _date_francaise(cls, v: Any) -> Any:
+        return date_francaise(v)
 
 
 class Liberation(_Base):
@@ -109,6 +135,10 @@ class Refus(_Base):
     evenement: Literal["refus"] = "refus"
 
 
+class RetourBailleur(_Base):
+    evenement: Literal["retour_bailleur"] = "retour_bailleur"
+
+
 class BailSigne(_Base):
     evenement: Literal["bail_signe"] = "bail_signe"
     quartile: Literal["q1", "q234"] | None = None
@@ -126,7 +156,7 @@ class Retrait(_Base):
 
 
 Evenement = Annotated[
-    Union[Liberation, Proposition, Candidats, ExamenCaleol, Refus, BailSigne, Retrait],
+    Union[Liberation, Proposition, Candidats, ExamenCaleol, Refus, BailSigne, Retrait, RetourBailleur],
     Field(discriminator="evenement"),
 ]
 _ADAPTATEUR: TypeAdapter = TypeAdapter(Evenement)
@@ -137,8 +167,8 @@ _MESSAGES = {
     "string_pattern_mismatch": "format invalide",
     "string_too_short": "valeur vide",
     "literal_error": "valeur non reconnue",
-    "datetime_from_date_parsing": "date invalide (attendu AAAA-MM-JJ ou AAAA-MM-JJTHH:MM:SS)",
-    "datetime_parsing": "date invalide (attendu AAAA-MM-JJ ou AAAA-MM-JJTHH:MM:SS)",
+    "datetime_from_date_parsing": DATE_ATTENDUE,
+    "datetime_parsing": DATE_ATTENDUE,
     "int_parsing": "nombre entier attendu",
     "greater_than_equal": "valeur trop petite",
     "less_than_equal": "valeur trop grande",

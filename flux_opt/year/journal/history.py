@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,18 +26,29 @@ class Cycle:
     reservataire_final: str | None = None
     categorie: str | None = None
     propositions: int = 0
+    date_proposition: datetime | None = None
+    candidats_presentes: int = 0
+    retours: list[str] = field(default_factory=list)  # réservataires that let the delay run out
 
 
 @dataclass
 class Historique:
-    """Replayed state of the journal: latest cycle and last date per dwelling."""
+    """Replayed state of the journal: latest cycle and last date per dwelling.
+
+    `reservataires` (known ids) refuses a proposal to an unknown réservataire;
+    `delais` (id -> days to propose) refuses a return to the bailleur before the delay.
+    """
 
     cycles: dict[str, Cycle] = field(default_factory=dict)
     derniere_date: dict[str, datetime] = field(default_factory=dict)
     tous: list[Cycle] = field(default_factory=list)
+    reservataires: frozenset[str] | None = None
+    delais: Mapping[str, int] = field(default_factory=dict)
+    lignes: list[dict[str, str]] = field(default_factory=list)  # completed rows, as replayed
 
     def appliquer(self, ev: BaseModel) -> dict[str, str]:
         """Check `ev` against the history, update it, return the completed CSV row."""
+        ev = self._identifier(ev)
         lid = ev.logement_id
         derniere = self.derniere_date.get(lid)
         if derniere is not None and ev.horodatage < derniere:
@@ -68,6 +79,23 @@ class Historique:
         self.derniere_date[lid] = ev.horodatage
         return ligne
 
+    def _identifier(self, ev: BaseModel) -> BaseModel:
+        """A release may come without `logement_id`: give it the next free `LOG-nnnnn`."""
+        if ev.logement_id is not None:
+            return ev
+        if ev.evenement != "liberation":
+            raise EvenementRefuse("logement_id", f"champ obligatoire manquant pour « {ev.evenement} » : "
+                                                 "indiquer l'identifiant donné au logement à sa libération")
+        rang = len(self.tous) + 1
+        while f"LOG-{rang:05d}" in self.cycles:
+            rang += 1
+        return ev.model_copy(update={"logement_id": f"LOG-{rang:05d}"})
+
+    def _verifier_reservataire(self, reservataire: str) -> None:
+        if self.reservataires is not None and reservataire not in self.reservataires:
+            raise EvenementRefuse("reservataire", f"réservataire inconnu « {reservataire} » (réservataires du "
+                                                  f"plan : {', '.join(sorted(self.reservataires))})")
+
     @staticmethod
     def _cycle_ouvert(lid: str, cycle: Cycle | None, evenement: str) -> Cycle:
         if cycle is None:
@@ -90,8 +118,21 @@ class Historique:
             )
         return cycle
 
-    @staticmethod
-    def _transition(cycle: Cycle, ev: BaseModel, ligne: dict[str, str]) -> None:
+    def _retour(self, cycle: Cycle, ev: BaseModel) -> None:
+        """The dwelling goes back to the bailleur: only once the convention's delay ran out."""
+        reservataire = cycle.reservataire_actif
+        if reservataire in self.delais:
+            limite = echeance(cycle, self.delais[reservataire])
+            if ev.horodatage.date() <= limite.date():
+                raise EvenementRefuse(
+                    "horodatage",
+                    f"le délai de {reservataire} pour proposer des candidats sur le logement {ev.logement_id} "
+                    f"court jusqu'au {date_txt(limite)} inclus ({self.delais[reservataire]} jours après la "
+                    "proposition) : le logement ne peut pas encore être rendu au bailleur")
+        cycle.retours.append(reservataire)
+        cycle.reservataire_actif, cycle.avec_candidats = None, False
+
+    def _transition(self, cycle: Cycle, ev: BaseModel, ligne: dict[str, str]) -> None:
         lid, quoi = ev.logement_id, ev.evenement
         if quoi == "retrait":
             cycle.ferme_par, cycle.date_fermeture, cycle.categorie = "retrait", ev.horodatage, ev.categorie
@@ -104,7 +145,9 @@ class Historique:
                     f"le logement {lid} est déjà proposé à {cycle.reservataire_actif} : "
                     "enregistrer un refus avant une nouvelle proposition",
                 )
+            self._verifier_reservataire(ev.reservataire)
             cycle.reservataire_actif, cycle.avec_candidats = ev.reservataire, False
+            cycle.date_proposition, cycle.candidats_presentes = ev.horodatage, 0
             cycle.propositions += 1
             return
         if cycle.reservataire_actif is None:
@@ -120,6 +163,9 @@ class Historique:
         ligne["reservataire"] = cycle.reservataire_actif
         if quoi == "candidats":
             cycle.avec_candidats = True
+            cycle.candidats_presentes += ev.candidats
+        elif quoi == "retour_bailleur":
+            self._retour(cycle, ev)
         elif quoi == "examen_caleol" and not cycle.avec_candidats:
             raise EvenementRefuse(
                 "evenement", f"aucun candidat n'a été présenté pour le logement {lid} : examen en CALEOL impossible"
@@ -129,6 +175,13 @@ class Historique:
         elif quoi == "bail_signe":
             cycle.ferme_par, cycle.date_fermeture = "bail_signe", ev.horodatage
             cycle.reservataire_final, cycle.reservataire_actif = cycle.reservataire_actif, None
+
+
+def echeance(cycle: Cycle, delai_jours: int) -> datetime | None:
+    """Last day for the réservataire of the proposal in progress to present its candidates."""
+    if cycle.date_proposition is None:
+        return None
+    return cycle.date_proposition + timedelta(days=delai_jours)
 
 
 def date_txt(moment: datetime | None) -> str:
@@ -166,13 +219,13 @@ def _completer_segment(ligne: dict[str, str], liberation: dict[str, str]) -> Non
         ligne[col] = liberation[col] or ligne[col]
 
 
-def rejouer(lignes: Iterable[Mapping[str, str]], premiere_ligne: int = 2) -> Historique:
-    """Replay rows of a journal; raise JournalInvalide naming the line on contradiction."""
-    historique = Historique()
-    for numero, ligne in enumerate(lignes, start=premiere_ligne):
+def rejouer(lignes: Iterable[tuple[int, Mapping[str, str]]], source: str = "journal",
+            reservataires: frozenset[str] | None = None, delais: Mapping[str, int] | None = None) -> Historique:
+    """Replay (line number, row) pairs; raise JournalInvalide naming the file and line."""
+    historique = Historique(reservataires=reservataires, delais=dict(delais or {}))
+    for numero, ligne in lignes:
         try:
-            historique.appliquer(valider_evenement(ligne))
+            historique.lignes.append(historique.appliquer(valider_evenement(ligne)))
         except EvenementRefuse as erreur:
-            raise JournalInvalide(f"journal incohérent à la ligne {numero} : {erreur}") from None
+            raise JournalInvalide(f"{source}, ligne {numero} : {erreur}") from None
     return historique
-

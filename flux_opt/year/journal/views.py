@@ -19,7 +19,7 @@ def etat_cycles(journal_df: pd.DataFrame) -> pd.DataFrame:
     (proposal in progress), `attribue` (lease signed), `retire` (withdrawn).
     `reservataire` is the réservataire of the proposal in progress or of the lease.
     """
-    historique = rejouer(_lignes_depuis_df(journal_df))
+    historique = rejouer(enumerate(_lignes_depuis_df(journal_df), start=2))
     lignes = []
     for cycle in historique.tous:
         statut = {"bail_signe": "attribue", "retrait": "retire"}.get(cycle.ferme_par or "", "libere")
