@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,8 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
     raw = solution.raw
     resume = {
         "instance": d.instance.parametres.instance.nom,
+        # where the instance was read, so that suivi / bilan find the conventions behind the plan
+        "chemin_instance": str(Path(d.instance.source).resolve()) if d.instance.source else "",
         "bailleur": d.instance.parametres.instance.bailleur,
         "departement": d.instance.parametres.instance.departement,
         "annee": d.instance.parametres.instance.annee,

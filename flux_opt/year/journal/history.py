@@ -86,10 +86,14 @@ class Historique:
         if ev.evenement != "liberation":
             raise EvenementRefuse("logement_id", f"champ obligatoire manquant pour « {ev.evenement} » : "
                                                  "indiquer l'identifiant donné au logement à sa libération")
+        return ev.model_copy(update={"logement_id": self.prochain_identifiant()})
+
+    def prochain_identifiant(self) -> str:
+        """The next free `LOG-nnnnn`, for a dwelling released without an identifier."""
         rang = len(self.tous) + 1
         while f"LOG-{rang:05d}" in self.cycles:
             rang += 1
-        return ev.model_copy(update={"logement_id": f"LOG-{rang:05d}"})
+        return f"LOG-{rang:05d}"
 
     def _verifier_reservataire(self, reservataire: str) -> None:
         if self.reservataires is not None and reservataire not in self.reservataires:

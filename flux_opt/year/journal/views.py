@@ -34,12 +34,16 @@ def etat_cycles(journal_df: pd.DataFrame) -> pd.DataFrame:
             "reservataire": cycle.reservataire_final or cycle.reservataire_actif or "",
             "categorie": cycle.categorie or "",
             "propositions": cycle.propositions,
+            "date_proposition": cycle.date_proposition,
+            "candidats_presentes": cycle.candidats_presentes,
+            "retours": ";".join(cycle.retours),
         })
     colonnes = ["logement_id", "cycle", *SEGMENT, "date_liberation", "statut", "reservataire", "categorie",
-                "propositions"]
+                "propositions", "date_proposition", "candidats_presentes", "retours"]
     etat = pd.DataFrame(lignes, columns=colonnes)
     etat["qpv"] = etat["qpv"].map(parse_bool).astype(bool) if len(etat) else etat["qpv"].astype(bool)
     etat["date_liberation"] = pd.to_datetime(etat["date_liberation"])
+    etat["date_proposition"] = pd.to_datetime(etat["date_proposition"])
     return etat
 
 
