@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flux_opt.assiette.carryover import BilanPrecedent, apply_carry_over, phrases_report
 from flux_opt.assiette.flux import compute_flux
 from flux_opt.explanation.sentences import explain
 from flux_opt.model.build import build_model
@@ -13,13 +14,22 @@ from flux_opt.input.schema import Instance, load_instance
 from flux_opt.assiette.targets import compute_targets
 
 
-def solve_instance(instance: Instance, moteur: str = "highs", duals: bool = True):
-    """Assiette, targets, model, solve: (model, solution, result without sentences)."""
+def solve_instance(instance: Instance, moteur: str = "highs", duals: bool = True,
+                   precedent: BilanPrecedent | None = None):
+    """Assiette, targets (with last year's carry-over when `precedent` is given), model,
+    solve: (model, solution, result without sentences)."""
     flux = compute_flux(instance)
     targets = compute_targets(instance, flux)
+    if precedent is not None:
+        targets = apply_carry_over(targets, instance, precedent)
     model = build_model(instance, flux, targets)
     solution = solve(model, moteur=moteur, duals=duals)
-    return model, solution, make_result(model, solution)
+    result = make_result(model, solution)
+    if precedent is not None:
+        taux = instance.parametres.revoyure.report_max
+        result.resume["revoyure"] = {"bilan": precedent.source, "annee": precedent.annee, "report_max": taux,
+                                     "phrases": phrases_report(targets.table, precedent.annee, taux)}
+    return model, solution, result
 
 
 def plan_instance(instance: Instance, moteur: str = "highs", duals: bool = True) -> Result:

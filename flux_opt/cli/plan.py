@@ -23,6 +23,9 @@ def plan_command(
         "--analyse/--sans-analyse",
         help="Calculer le coût exact des règles les plus contraignantes (nouvelles résolutions) ; "
              "--sans-analyse pour les grandes instances.")] = True,
+    bilan_precedent: Annotated[Path | None, typer.Option(
+        "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
+                                  "(ou obtenu au-delà) est reporté sur les objectifs ([revoyure] report_max).")] = None,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt.explanation.analysis import plan_and_explain
@@ -37,7 +40,7 @@ def plan_command(
     try:
         with console.status("Calcul du plan…"):
             result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
-                                                   couts=analyse)
+                                                   couts=analyse, bilan_precedent=bilan_precedent)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:

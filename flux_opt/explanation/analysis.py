@@ -263,11 +263,18 @@ __all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reserv
 # ----------------------------------------------------------------------------- whole pipeline
 
 def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
-                     couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
-    """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
+                     couts: bool = True, k: int = 3,
+                     bilan_precedent: str | Path | None = None) -> tuple[Result, Explanation]:
+    """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis;
+    `bilan_precedent`: folder written by `flux-opt bilan`, carried into the targets."""
+    from flux_opt.assiette.carryover import lire_bilan_precedent
     from flux_opt.pipeline import load_for_plan, solve_instance
 
+    instance = load_for_plan(path, depuis_conversion)
+    precedent = (lire_bilan_precedent(bilan_precedent, instance.parametres.instance.annee)
+                 if bilan_precedent is not None else None)
     # duals=False: analyse() replaces every marginal value with its own probes.
-    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur, duals=False)
+    model, solution, result = solve_instance(instance, moteur, duals=False, precedent=precedent)
     explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
+    explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
     return result, explanation

@@ -202,6 +202,8 @@ def _attributions(model: OrientationModel, per_segment: pd.DataFrame, y: np.ndar
 def _objectifs(model: OrientationModel, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     d = model.data
     table = d.reservataires[["id", "cible"]].rename(columns={"id": "reservataire"})
+    # carried over from last year's bilan (clause de revoyure), already inside `cible`
+    table["report"] = d.reservataires["report"] if "report" in d.reservataires else 0
     oriented = np.bincount(d.pairs["r"].to_numpy(), weights=x, minlength=len(table))
     matched = np.bincount(d.flows["r"].to_numpy(), weights=y, minlength=len(table)) if len(y) else 0 * oriented
     table["logements"] = oriented.astype(int)

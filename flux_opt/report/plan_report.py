@@ -94,7 +94,8 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
         "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
         "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
         "objectifs": Table("Objectifs", "Objectif et plan par réservataire", _fr(result.objectifs, {
-            "reservataire": "Réservataire", "cible": "Objectif", "logements": "Logements orientés",
+            "reservataire": "Réservataire", "cible": "Objectif", "report": "dont report (revoyure)",
+            "logements": "Logements orientés",
             "ecart": "Écart", "adequation": "Adéquation"})),
         "communes": Table("Communes", "Adéquation par commune", _fr(commune_table(result), {
             "commune": "Commune", "nom": "Nom", "logements": "Logements du flux", "hors_qpv": "dont hors QPV",

@@ -59,13 +59,17 @@ def convertir_instance(
     annees: int | None = None,
     part_max: float | None = None,
     flux_prevu: float | Mapping[int, float] | None = None,
+    utilises: Mapping[str, float] | None = None,
+    annee_debut: int | None = None,
 ) -> ResultatConversion:
     """Convert the stock conventions of an instance and spread them over the years.
 
     Arguments override `[conversion]` of instance.toml. `annees` is the default
     lissage duration per réservataire (also the horizon when larger than it).
     `flux_prevu` lets the caller pass the flux computed by the assiette module: a
-    number (this year's C, assumed constant) or a forecast per year.
+    number (this year's C, assumed constant) or a forecast per year. `utilises`
+    (réservataire → dwellings counted in past bilans) is deducted from what is owed
+    and the rest spread from `annee_debut` (the year after the last bilan).
     """
     dossier = Path(instance_dir)
     config = _lire_toml(dossier / "instance.toml")
@@ -83,6 +87,8 @@ def convertir_instance(
 
     duree = annees or options.get("duree_lissage")
     horizon = max(int(options.get("horizon", 3)), int(duree or 0))
+    if annee_debut is not None and annee_debut > annee:  # re-plan only the years the lissage has left
+        duree = max(1, int(duree or horizon) - (annee_debut - annee))
     if flux_prevu is None:
         flux = _flux_prevu(dossier, parc, options, config, annee)
     elif isinstance(flux_prevu, Mapping):
@@ -93,14 +99,17 @@ def convertir_instance(
         prefet_taux = float(config.get("regles", {}).get("prefet_taux", PREFET_TAUX_DEFAUT))
         part_max = float(options.get("part_max", part_disponible(reservataires, set(conversion["reservataire"]), prefet_taux)))
     volumes = _volumes_a_lisser(conversion, lire_csv(dossier / "lissage.csv"))
+    if utilises:  # clause de revoyure: rights already used are no longer owed
+        deja = volumes["reservataire"].map(utilises).fillna(0.0)
+        volumes["volume_du"] = (volumes["volume_du"] - deja).clip(lower=0)
     temps_max_s = float(options.get("temps_max_s", config.get("solveur", {}).get("temps_max_s", 20)))
     lissage = lisser(
         volumes, flux, lire_csv(dossier / "nouveaux_droits.csv"), horizon=horizon,
-        part_max=part_max, annee_debut=annee, duree_defaut=duree, temps_max_s=temps_max_s,
+        part_max=part_max, annee_debut=annee_debut or annee, duree_defaut=duree, temps_max_s=temps_max_s,
     )
     parametres = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
                   "horizon": horizon, "duree_lissage": duree,
-                  "flux_prevu": {a: flux[a] for a in lissage.annees}}
+                  "flux_prevu": {a: flux[a] for a in lissage.annees}, "droits_utilises": dict(utilises or {})}
     return ResultatConversion(conversion, detail, lissage, parametres)
 
 
