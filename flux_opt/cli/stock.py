@@ -53,6 +53,7 @@ def _droits_utilises(instance: Path, dossier: Path) -> tuple[dict[str, float], i
 
     annee = int(tomllib.loads((instance / "instance.toml").read_text(encoding="utf-8"))["instance"]["annee"])
     utilises, derniere = droits_utilises(dossier, annee)
-    console.print(f"Droits utilisés d'après les bilans {annee}–{derniere} : "
+    periode = f"du bilan {annee}" if derniere == annee else f"des bilans {annee} à {derniere}"
+    console.print(f"Droits utilisés d'après les logements décomptés {periode} : "
                   + ", ".join(f"{r} {v:g}" for r, v in sorted(utilises.items())) + f" ; lissage à partir de {derniere + 1}.")
     return utilises, derniere + 1
