@@ -14,10 +14,11 @@ import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
 from flux_opt.explanation.sentences import STATUS, fr_number, fr_number_fine, share_table
+from flux_opt.model.registry import names
 from flux_opt.report import plots
 from flux_opt.plan.result import Result
 
-STRUCTURAL = ("conservation", "demande")
+STRUCTURAL = names(structural=True)
 
 
 @dataclass
