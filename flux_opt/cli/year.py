@@ -138,6 +138,9 @@ def orienter_command(
     ranking, mode, reoptimise = _classer(plan, df, day, wanted, data, contexte, sortie)
     console.print(f"Mode : {mode}")
     _afficher_classement(ranking)
+    if contexte is None:
+        console.print("[dim]Instance du plan introuvable : les territoires des réservataires ne sont pas "
+                      "vérifiés (indiquer --instance).[/dim]")
     if sortie:
         console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if reoptimise else
                       f"Pas de ré-optimisation : rien n'est écrit dans {sortie}.")

@@ -78,17 +78,19 @@ def alertes_rythme(s: Suivi) -> list[str]:
     return phrases
 
 
+# (realised share, required share, where, households the next dwellings should go to)
+_MIXITE_CIA = (("part_q1", "part_q1_exigee", "hors QPV", "du 1er quartile"),
+               ("part_q234", "part_q234_exigee", "en QPV", "des quartiles 2 à 4"))
+
+
 def alertes_mixite(s: Suivi) -> list[str]:
     phrases = []
-    for m in s.mixite.itertuples():
-        if not math.isnan(m.part_q1_exigee) and not math.isnan(m.part_q1) and m.part_q1 < m.part_q1_exigee:
-            phrases.append(f"EPCI {m.epci} (CIA) : {_pct(m.part_q1)} des baux hors QPV signés avec des ménages du "
-                           f"1er quartile, pour {_pct(m.part_q1_exigee)} exigés (CCH L.441-1) — proposer les "
-                           "prochains logements hors QPV à des ménages du 1er quartile.")
-        if not math.isnan(m.part_q234_exigee) and not math.isnan(m.part_q234) and m.part_q234 < m.part_q234_exigee:
-            phrases.append(f"EPCI {m.epci} (CIA) : {_pct(m.part_q234)} des baux en QPV signés avec des ménages des "
-                           f"quartiles 2 à 4, pour {_pct(m.part_q234_exigee)} exigés (CCH L.441-1) — proposer les "
-                           "prochains logements en QPV à des ménages des quartiles 2 à 4.")
+    for m in s.mixite.to_dict("records"):
+        for part, exigee, zone, menages in _MIXITE_CIA:
+            if not math.isnan(m[exigee]) and not math.isnan(m[part]) and m[part] < m[exigee]:
+                phrases.append(f"EPCI {m['epci']} (CIA) : {_pct(m[part])} des baux {zone} signés avec des ménages "
+                               f"{menages}, pour {_pct(m[exigee])} exigés (CCH L.441-1) — proposer les prochains "
+                               f"logements {zone} à des ménages {menages}.")
     return phrases
 
 
