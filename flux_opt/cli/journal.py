@@ -72,7 +72,7 @@ def verifier_command(journal: JOURNAL, plan: Annotated[Path | None, typer.Option
     try:
         historique = verifier_journal(journal, reservataires, delais)
     except (JournalInvalide, FileNotFoundError) as exc:
-        refuser(f"Journal {journal} : {exc}")
+        refuser(exc)  # the message names the file (and the line)
     ouverts = sum(1 for c in historique.tous if c.ferme_par is None)
     console.print(f"[green]Journal valide[/green] : {len(historique.lignes)} événements, {len(historique.tous)} "
                   f"libérations dont {ouverts} encore ouvertes (ni bail signé ni retrait).")

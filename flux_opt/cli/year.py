@@ -64,7 +64,7 @@ def journal_du_plan(plan: Path, journal: Path, contexte):
     try:
         return lire_journal(journal, reservataires, delais_par_defaut(reservataires, contexte))
     except (JournalInvalide, FileNotFoundError) as exc:
-        refuser(f"Journal {journal} : {exc}")
+        refuser(exc)  # the message names the file (and the line)
 
 
 def _jour(texte: str | None, df) -> date:
