@@ -32,7 +32,7 @@ def convertir_command(
     try:
         utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)
         result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max,
-                                    utilises=utilises, annee_debut=debut)
+                                    droits_utilises=utilises, annee_debut=debut)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except (ValueError, FileNotFoundError) as exc:
@@ -47,11 +47,11 @@ def convertir_command(
 
 def _droits_utilises(instance: Path, dossier: Path) -> tuple[dict[str, float], int]:
     """Dwellings counted since the conversion's year, and the year to re-plan from."""
-    import tomllib
-
     from flux_opt.assiette.carryover import droits_utilises
+    from flux_opt.input.schema import load_instance
+    from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION
 
-    annee = int(tomllib.loads((instance / "instance.toml").read_text(encoding="utf-8"))["instance"]["annee"])
+    annee = load_instance(instance, required=REQUIRED_FOR_CONVERSION).parametres.instance.annee
     utilises, derniere = droits_utilises(dossier, annee)
     periode = f"du bilan {annee}" if derniere == annee else f"des bilans {annee} à {derniere}"
     console.print(f"Droits utilisés d'après les logements décomptés {periode} : "

@@ -36,7 +36,7 @@ class Rule:
 
 _LEGAL = dict(nature="dure", penalty="legale", negotiable=True)
 RULES: tuple[Rule, ...] = (
-    Rule("conservation", "Conservation du flux", "DOMAIN §6", "structurelle", builder="conservation",
+    Rule("conservation", "Conservation du flux", "flux annuel (CCH R.441-5)", "structurelle", builder="conservation",
          structural=True),
     Rule("territoire", "Territoire du réservataire", "conventions de réservation", None, reported=False),
     Rule("plafond_prefet", "Plafond du contingent préfectoral", "CCH R.441-5-2", builder="plafond_prefet",

@@ -1,4 +1,4 @@
-"""Bilan annuel (CCH R.441-5-1; DOMAIN.md §7) computed from the events journal.
+"""Bilan annuel (CCH R.441-5-1; models/journal.md) computed from the events journal.
 
 Definitions (also in models/journal.md):
 - logements proposés: distinct releases (logement_id, cycle) with at least one

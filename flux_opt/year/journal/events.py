@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from flux_opt.input.schema import parse_bool
+from flux_opt.vocabulary import CategorieExclusion, Financement, Quartile, Typologie
 
 COLONNES: tuple[str, ...] = (
     "horodatage",
@@ -92,8 +93,8 @@ class _Base(BaseModel):
     commune: Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")] | None = None
     epci: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
     qpv: bool | None = None
-    typologie: Literal["T1", "T2", "T3", "T4", "T5", "T6+"] | None = None
-    financement: Literal["PLAI", "PLUS", "PLS", "autre"] | None = None
+    typologie: Typologie | None = None
+    financement: Financement | None = None
     periode_construction: str | None = None
     reservataire: Annotated[str, Field(min_length=1)] | None = None
     commentaire: str | None = None
@@ -113,8 +114,8 @@ class Liberation(_Base):
     evenement: Literal["liberation"] = "liberation"
     commune: Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]
     qpv: bool
-    typologie: Literal["T1", "T2", "T3", "T4", "T5", "T6+"]
-    financement: Literal["PLAI", "PLUS", "PLS", "autre"]
+    typologie: Typologie
+    financement: Financement
 
 
 class Proposition(_Base):
@@ -141,7 +142,7 @@ class RetourBailleur(_Base):
 
 class BailSigne(_Base):
     evenement: Literal["bail_signe"] = "bail_signe"
-    quartile: Literal["q1", "q234"] | None = None
+    quartile: Quartile | None = None
     prioritaire: bool | None = None
 
     @field_validator("prioritaire", mode="before")
@@ -152,7 +153,7 @@ class BailSigne(_Base):
 
 class Retrait(_Base):
     evenement: Literal["retrait"] = "retrait"
-    categorie: Literal["mutation", "anru", "orcod", "lhi", "vente", "urgence"]
+    categorie: CategorieExclusion
 
 
 Evenement = Annotated[
