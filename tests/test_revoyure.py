@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from conftest import EXEMPLE
 from flux_opt.assiette.carryover import apply_carry_over, lire_bilan_precedent
 from flux_opt.assiette.flux import compute_flux
-from flux_opt.assiette.targets import PREFET_GROUP, compute_targets
+from flux_opt.assiette.targets import compute_targets
 from flux_opt.cli.main import app
 from flux_opt.input.schema import load_instance
 from flux_opt.pipeline import plan_instance
@@ -25,6 +25,7 @@ from flux_opt.year.bilan import bilan_du_plan
 from flux_opt.year.conventions import contexte
 from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
 from flux_opt.year.simulation import generer_evenements
+from flux_opt.vocabulary import PREFET_GROUP
 
 runner = CliRunner()
 MANQUANTS = 9  # leases of action_logement removed from the simulated year: a known shortfall

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flux_opt.assiette.targets import PREFET_GROUP, Targets
+from flux_opt.assiette.targets import Targets
 from flux_opt.errors import DonneesInvalides, Probleme
 from flux_opt.input.schema import Instance
+from flux_opt.vocabulary import PREFET_GROUP
 
 COLONNES_BILAN = ("reservataire", "objectif", "logements_decomptes", "ecart")
 _NOM = re.compile(r"^bilan_(\d{4})\.csv$")

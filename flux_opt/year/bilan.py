@@ -46,6 +46,7 @@ LIBELLES: dict[str, str] = {
     "logements": "Logements",
     "logements_prevus": "Logements prévus",
     "objectif": "Objectif",
+    "nom": "Nom",
     "ecart": "Écart (décomptés − objectif)",
     "baux_menage_connu": "Baux (ménage connu)",
     "part_prioritaires": "Part publics prioritaires (dont DALO)",
@@ -212,9 +213,18 @@ def _nom_fichier(reservataire: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire).strip("_") or "reservataire"
 
 
+def _avec_total(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a Total row summing its counts (shares are not summed); one row needs none."""
+    if len(table) < 2:
+        return table
+    comptes = [c for c in table.columns if not c.startswith("part_") and pd.api.types.is_numeric_dtype(table[c])]
+    total = {c: table[c].sum() for c in comptes} | {"reservataire": "Total"}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
 def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
-    sections = [("Objectifs et réalisé", b.objectifs)] if len(b.objectifs.columns) else []
-    sections += [("Synthèse", b.synthese)]
+    sections = [("Objectifs et réalisé", _avec_total(b.objectifs))] if len(b.objectifs.columns) else []
+    sections += [("Synthèse", _avec_total(b.synthese))]
     sections += [(f"Par {titre.lower()}" if d != "qpv" else "QPV et hors QPV", b.par_dimension[d])
                  for d, titre in DIMENSIONS.items()]
     sections += [

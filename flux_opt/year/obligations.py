@@ -10,7 +10,7 @@ import pandas as pd
 
 from flux_opt.year.conventions import Contexte
 
-COLONNES_OBJECTIFS = ["reservataire", "objectif", "logements_proposes", "logements_attribues",
+COLONNES_OBJECTIFS = ["reservataire", "nom", "objectif", "logements_proposes", "logements_attribues",
                       "logements_decomptes", "ecart", "baux_menage_connu", "part_prioritaires",
                       "part_prioritaires_due", "part_q1_hors_qpv", "refus", "retours_bailleur"]
 
@@ -33,6 +33,7 @@ def objectifs_et_realise(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte
     prio = connus.assign(p=connus["prioritaire"].astype(bool)).groupby("reservataire")["p"].mean()
     table["part_prioritaires"] = table["reservataire"].map(prio)
     conventions = contexte.conventions if contexte else {}
+    table["nom"] = table["reservataire"].map(lambda r: conventions[r].nom if r in conventions else r)
     table["part_prioritaires_due"] = table["reservataire"].map(
         lambda r: conventions[r].prioritaires_min if r in conventions else np.nan)
     hors_qpv = baux[(baux["qpv"] == "hors QPV") & (baux["quartile"] != "")]
