@@ -83,14 +83,15 @@ def _jour(texte: str | None, df) -> date:
 
 @app.command("suivi")
 def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INSTANCE_OPTION = None,
-                  sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier où écrire suivi.xlsx.")] = None):
+                  sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier où écrire suivi.xlsx et suivi.html.")] = None):
     """Suivi de l'année : objectif, réalisé, en cours, reste et projection par réservataire,
     par typologie, QPV / hors QPV et commune ; mixité face aux objectifs légaux et de la CIA ;
     délais des propositions ; alertes."""
     from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, ecart_au_plan
     from flux_opt.year.reorientation import journal_de_l_annee
     from flux_opt.year.suivi import suivi
-    from flux_opt.report.suivi import ecrire_suivi_excel, rendu_suivi
+    from flux_opt.report.exports import write_atomically
+    from flux_opt.report.suivi import ecrire_suivi_excel, page_suivi, rendu_suivi
 
     contexte = instance_et_contexte(plan, instance)[1]
     df = journal_du_plan(plan, journal, contexte)
@@ -105,8 +106,10 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
         console.print("[dim]Instance du plan introuvable : délais de 30 jours, sans objectifs de la CIA ni parts "
                       "de publics prioritaires dues (indiquer --instance).[/dim]")
     if sortie:
-        chemin = ecrire_suivi_excel(s, sortie / "suivi.xlsx")
-        console.print(f"Suivi écrit dans [bold]{chemin}[/bold].")
+        page = page_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
+        write_atomically(sortie, {"suivi.xlsx": lambda p: ecrire_suivi_excel(s, p),
+                                  "suivi.html": lambda p: p.write_text(page, encoding="utf-8")})
+        console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
 
 
 LOGEMENT = Annotated[str | None, typer.Option(
