@@ -227,6 +227,13 @@ class Conversion(_Section):
                                                             "secondes", None)
 
 
+class Revoyure(_Section):
+    """Section [revoyure] : clause de revoyure, ce que le bilan de l'an dernier reporte sur les objectifs de l'année."""
+
+    report_max: Rate = doc("Part d'un objectif qu'un report peut ajouter ou retirer ; 0 : pas de report.", 0.10,
+                           "part (0 à 1)", 0.10)
+
+
 class Parametres(_Section):
     """Le fichier instance.toml (ou la feuille parametres du classeur)."""
 
@@ -237,6 +244,7 @@ class Parametres(_Section):
     solveur: Solveur = Solveur()
     objectif: Objectif = Objectif()
     conversion: Conversion = Conversion()
+    revoyure: Revoyure = Revoyure()
 
 
 # --------------------------------------------------------------------------- table rows
@@ -307,6 +315,22 @@ class ReservataireRow(_Row):
                                     "non.", "non", None, False)
     taux_prioritaires: OptRate = doc("Part minimale de publics prioritaires propre à ce réservataire.", 0.25,
                                      "part (0 à 1)", None)
+    # Delays of the convention (models/journal.md): days to propose candidates after a
+    # proposal, candidates expected, whether a dwelling returned to the bailleur counts.
+    delai_jours: Annotated[int, Field(ge=1, le=366), BeforeValidator(lambda v: _blank_to_none(v) or 30)] = doc(
+        "Délai de la convention pour proposer des candidats après l'avis de vacance.", 30, "jours", 30)
+    candidats: Annotated[int | None, Field(ge=1, le=20), BeforeValidator(_blank_to_none)] = doc(
+        "Candidats attendus par logement ; vide : 3 en gestion directe, 1 en gestion déléguée.", 3, "candidats",
+        None)
+    decompte_retour: Flag = doc("Un logement rendu au bailleur faute de candidat compte pour le réservataire : "
+                                "oui ou non.", "non", None, False)
+
+    @property
+    def candidats_attendus(self) -> int:
+        """Three candidates in gestion directe, one in gestion déléguée, unless the convention says."""
+        if self.candidats is not None:
+            return self.candidats
+        return 3 if self.gestion == "directe" else 1
 
 
 class DemandeRow(_Row):
