@@ -8,7 +8,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from flux_opt.year.bilan import DIMENSIONS, bilan, ecrire_bilan
+from flux_opt.report.bilan import ecrire_bilan
+from flux_opt.year.bilan import DIMENSIONS, bilan
 from flux_opt.year.journal.storage import lire_journal
 from flux_opt.year.simulation import generer_evenements, simuler_annee
 from flux_opt.year.suivi import Ponderation, ReglesDecompte

@@ -287,7 +287,8 @@ def bilan_command(
 ):
     """Bilan annuel (CCH R.441-5-1) face aux objectifs du plan : un fichier Excel et HTML consolidé,
     un par réservataire, un par EPCI doté d'une CIA, et bilan_ANNEE.csv (lu par plan --bilan-precedent)."""
-    from flux_opt.year.bilan import bilan_du_plan, ecrire_bilan
+    from flux_opt.report.bilan import ecrire_bilan
+    from flux_opt.year.bilan import bilan_du_plan
 
     contexte = instance_et_contexte(plan, instance)[1]
     df = journal_du_plan(plan, journal, contexte)
