@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -33,3 +34,16 @@ def fail_on_invalid(exc: DonneesInvalides) -> None:
     err.print(problems_table(exc.problemes))
     err.print("[red]Rien n'a été écrit. Corrigez les données puis relancez.[/red]")
     raise typer.Exit(2)
+
+
+def hold_output(stack: ExitStack, folder: Path | None, option: str = "--sortie") -> None:
+    """Claim the output folder before the work (report.exports.claimed_folder: a writable folder,
+    one run at a time, left as it was if the run stops); a refusal exits 2 in French."""
+    from flux_opt.report.exports import claimed_folder
+
+    if folder is None:
+        return
+    try:
+        stack.enter_context(claimed_folder(folder, option))
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
