@@ -21,6 +21,7 @@ from flux_opt.negotiation.compare import BASE, Comparaison  # noqa: E402
 from flux_opt.report.exports import write_atomically, write_csv  # noqa: E402
 
 SHEETS = {"logements": "Logements", "par_qpv": "Par QPV", "par_typologie": "Par typologie",
+          "par_commune": "Par commune",
           "adequation": "Adéquation", "adequation_reservataires": "Adéquation par réservataire",
           "mixite": "Mixité", "regles": "Règles saturées", "gains": "Gains et pertes"}
 
@@ -231,6 +232,7 @@ def comparison_html(c: Comparaison | None, plots: dict[str, bytes], sweep: Resul
         parts.append("<h2>Règles saturées ou violées</h2>" + _html_table(c.regles))
         parts.append("<h2>Par QPV</h2>" + _html_table(c.par_qpv))
         parts.append("<h2>Par typologie</h2>" + _html_table(c.par_typologie))
+        parts.append("<h2>Par commune</h2>" + _html_table(c.par_commune))
     if sweep is not None:
         parts.append(f"<h1>Balayage de {html.escape(sweep.parametre)}</h1>")
         if sweep_png:
