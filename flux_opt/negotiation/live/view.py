@@ -13,7 +13,7 @@ import pandas as pd
 from flux_opt.explanation.sentences import fr_number, fr_percent
 from flux_opt.input.schema import Instance
 from flux_opt.model.registry import RULE
-from flux_opt.negotiation.compare import BASE, Comparaison
+from flux_opt.negotiation.compare import BASE, RULE_FAMILIES, Comparaison
 from flux_opt.negotiation.live.chart import bars_svg
 
 
@@ -83,11 +83,12 @@ def _matrix(title: str, frame: pd.DataFrame, column: str, name: str, labels: dic
 
 
 def _changed_sentences(c: Comparaison, name: str) -> list[tuple[str, str]]:
-    """(status, sentence) for every rule line of the scenario that is violated, or that binds or
-    fails where the base did not: what the negotiators' change does to the rules."""
+    """(status, sentence) for every line of a negotiable rule (the rules table's) that the scenario
+    violates, or that binds or fails where the base did not: what the change does to the rules."""
     keys = ["contrainte", "portee"]
     base = c.resultats[BASE].contraintes.set_index(keys)["statut"]
     scen = c.resultats[name].contraintes
+    scen = scen.loc[scen["contrainte"].isin(RULE_FAMILIES)]
     before = scen.set_index(keys).index.map(lambda k: base.get(k, "lache"))
     changed = scen.loc[(scen["statut"] == "violee") | ((scen["statut"] != before) & (scen["statut"] != "lache"))]
     order = {"violee": 0, "saturee": 1}

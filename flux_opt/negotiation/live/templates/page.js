@@ -18,6 +18,7 @@
       const input = form.elements[el.dataset.pour];
       if (input) input.classList.toggle("faux", text !== "");
     }
+    document.getElementById("attente").hidden = Object.keys(errors).length === 0;
     const orphans = Object.keys(errors).filter(k => !form.querySelector('.erreur[data-pour="' + k + '"]'));
     if (orphans.length) message.textContent = orphans.map(k => k + " : " + errors[k]).join(" ; ");
   }
