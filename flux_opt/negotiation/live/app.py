@@ -13,7 +13,6 @@ import logging
 import threading
 from pathlib import Path
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,31 +22,28 @@ from starlette.routing import Route
 from flux_opt.negotiation.live.fields import shown
 from flux_opt.negotiation.live.state import Session, Update
 from flux_opt.negotiation.live.view import results_context
+from flux_opt.report.html import render
 
 HOST = "127.0.0.1"  # never another interface: the instance's data stay on this machine
 log = logging.getLogger(__name__)
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("flux_opt.negotiation.live", "templates"),
-                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
-
-
 def create_app(session: Session) -> Starlette:
-    templates = _environment()
-
     def results_html(update: Update) -> str:
         context = results_context(update.comparison, session.base, session.year)
-        return templates.get_template("results.html").render(**context, seconds=update.seconds)
+        return render("negocier_resultats.html", **context, seconds=update.seconds)
 
     async def page(request: Request) -> Response:
         groups: dict[str, list] = {}
         for field in session.fields:
             groups.setdefault(field.group, []).append((field, shown(field)))
         first = Update(comparison=session.comparison())
-        return HTMLResponse(templates.get_template("page.html").render(
-            instance=session.base.parametres.instance, groups=groups, sortie=str(session.sortie),
-            results=results_html(first)))
+        info = session.base.parametres.instance
+        return HTMLResponse(render(
+            "negocier.html", title=f"Négociation du flux — {info.nom}",
+            subtitle=f"{info.bailleur} · département {info.departement} · année {info.annee}. Chaque modification "
+                     "recalcule le plan ; la base reste affichée à côté. Les fichiers de l'instance ne sont jamais modifiés.",
+            groups=groups, sortie=str(session.sortie), results=results_html(first)))
 
     async def replan(request: Request) -> Response:
         update = await run_in_threadpool(session.update, await _values(request))

@@ -52,6 +52,7 @@ class Session:
         self._lock = threading.Lock()
         self._planner = Planner(self.base)
         self._conversions: dict[tuple, dict[str, int]] = {}
+        self._requests = 0  # forms received so far (the newest one wins)
         self.base_result = self._planner.plan(self.base)
         self.scenario = Scenario(nom="Scénario")
         self.result = self.base_result
@@ -63,8 +64,13 @@ class Session:
     # ------------------------------------------------------------------ re-plan
 
     def update(self, values: dict[str, str]) -> Update:
-        """Re-plan the scenario the form describes; on bad input keep the last good plan."""
+        """Re-plan the scenario the form describes; on bad input keep the last good plan. A form
+        superseded by a newer one while it waited for the solver is not solved (the page only
+        shows the newest answer), nor is one that asks for the plan already shown."""
         started = time.perf_counter()
+        with self._lock:
+            self._requests += 1
+            ticket = self._requests
         scenario, errors = read_form(self.base, values)
         if errors:
             return Update(errors=errors)
@@ -73,11 +79,13 @@ class Session:
         except DonneesInvalides as exc:
             return Update(errors={p.champ or NOM: p.message for p in exc.problemes})
         with self._lock:
-            result = self._planner.plan(instance)
-            self.scenario, self.result = scenario, result
-            if self.simulate is not None:
-                self.year[scenario.nom] = self.simulate(instance, result)
-        return Update(comparison=self.comparison(), seconds=time.perf_counter() - started)
+            if ticket == self._requests and scenario != self.scenario:
+                self.result = self._planner.plan(instance)
+                self.scenario = scenario
+                if self.simulate is not None:
+                    self.year[scenario.nom] = self.simulate(instance, self.result)
+            comparison = self.comparison()
+        return Update(comparison=comparison, seconds=time.perf_counter() - started)
 
     def _apply(self, scenario: Scenario) -> Instance:
         instance = apply_scenario(self.base, scenario.model_copy(update={"conversion": None}))
