@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -137,17 +136,26 @@ def test_cli_refuses_an_output_folder_inside_the_instance(tmp_path):
     assert not (copy / "neg").exists()
 
 
+def test_cli_says_in_french_when_the_port_is_taken(tmp_path):
+    from typer.testing import CliRunner
+
+    from flux_opt.cli.main import app
+    from flux_opt.negotiation.live.app import bind
+
+    with bind(0) as taken:
+        port = taken.getsockname()[1]
+        taken.listen()
+        result = CliRunner().invoke(app, ["negocier", str(EXEMPLE), "--port", str(port), "--sans-navigateur",
+                                          "--sortie", str(tmp_path / "neg")])
+    assert result.exit_code == 2
+    assert f"Le port {port} est déjà utilisé" in result.output.replace("\n", " ")
+
+
 # --------------------------------------------------------------------------- a real browser
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1400,1800")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -181,9 +189,9 @@ def test_page_in_a_real_browser(browser, tmp_path):
 
     session = Session(EXEMPLE, tmp_path / "sortie")
     digest = _digest(EXEMPLE)
-    server, thread = start_in_background(session, _free_port())
+    server, thread, url = start_in_background(session)
     try:
-        browser.get(f"http://127.0.0.1:{server.config.port}/")
+        browser.get(url)
 
         # Read through scripts: the results panel is replaced on each change (no stale elements).
         def gains():

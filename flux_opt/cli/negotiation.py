@@ -119,7 +119,8 @@ def negocier_command(
                                                   help="Ne pas ouvrir la page dans le navigateur.")] = False,
 ):
     """Page de négociation en direct : modifier un taux et voir aussitôt qui gagne ou perd des logements."""
-    from flux_opt.negotiation.live.app import HOST, make_server
+    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.negotiation.live.app import HOST, bind, make_server
     from flux_opt.negotiation.live.state import Session
 
     if _inside(sortie, instance):
@@ -127,17 +128,18 @@ def negocier_command(
                   "(la page ne modifie jamais les fichiers de l'instance).[/red]")
         raise typer.Exit(2)
     try:
+        sock = bind(port)
+    except OSError:
+        err.print(f"[red]Le port {port} est déjà utilisé sur {HOST} : relancez avec --port <autre numéro>.[/red]")
+        raise typer.Exit(2)
+    try:
         with console.status("Calcul du plan de base…"):
             session = Session(instance, sortie)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
-    server = make_server(session, port)
-
-    try:
-        sock = server.config.bind_socket()
-    except SystemExit:
-        err.print(f"[red]Le port {port} est déjà utilisé sur {HOST} : relancez avec --port <autre numéro>.[/red]")
-        raise typer.Exit(2)
+    except SolveurSansSolution as exc:
+        err.print(f"[red]Le solveur n'a trouvé aucun plan de base ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        raise typer.Exit(4)
     url = f"http://{HOST}:{sock.getsockname()[1]}/"
     console.print(f"Page de négociation : [bold]{url}[/bold] (Ctrl+C pour arrêter). "
                   f"Scénarios et exports : [bold]{session.sortie}[/bold].")
@@ -145,6 +147,7 @@ def negocier_command(
         import webbrowser
 
         webbrowser.open(url)
+    server = make_server(session)
     server.run(sockets=[sock])
 
 

@@ -10,6 +10,7 @@ French message on the page: the server keeps running.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from pathlib import Path
 
@@ -95,24 +96,36 @@ def _link(session: Session, path: Path) -> str:
     return "/fichiers/" + path.relative_to(session.sortie).as_posix()
 
 
-def make_server(session: Session, port: int):
-    """A uvicorn server for the page on 127.0.0.1:`port` (not started)."""
+def bind(port: int) -> socket.socket:
+    """The listening socket on 127.0.0.1:`port` (0: any free port); OSError when it is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def make_server(session: Session):
+    """A uvicorn server for the page (not started: `server.run(sockets=[bind(port)])`)."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(session), host=HOST, port=port, log_level="warning", lifespan="off")
-    return uvicorn.Server(config)
+    return uvicorn.Server(uvicorn.Config(create_app(session), log_level="warning", lifespan="off"))
 
 
-def start_in_background(session: Session, port: int, timeout: float = 10.0):
-    """Start the server in a thread and wait until it listens (tests, embedding)."""
+def start_in_background(session: Session, port: int = 0, timeout: float = 10.0):
+    """Start the server in a thread and wait until it listens (tests, embedding): (server, thread, url)."""
     import time
 
-    server = make_server(session, port)
-    thread = threading.Thread(target=server.run, daemon=True)
+    sock = bind(port)
+    server = make_server(session)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.02)
     if not server.started:
         raise OSError(f"le serveur n'a pas démarré sur {HOST}:{port}")
-    return server, thread
+    return server, thread, f"http://{HOST}:{sock.getsockname()[1]}/"

@@ -29,6 +29,7 @@ class Field:
     source: str = ""  # where the ceiling or the rule comes from
     choices: tuple[tuple[str, str], ...] = ()  # (value, French label) for "choix"
     group: str = ""  # the heading it is shown under
+    note: str = ""  # a hint shown under the label
 
 
 def _rule_fields(instance: Instance) -> list[Field]:
@@ -78,7 +79,9 @@ def _conversion_fields(instance: Instance) -> list[Field]:
                ("globale", "globale"))
     conversion = instance.parametres.conversion
     years = conversion.duree_lissage or conversion.horizon
-    return [Field("conversion.methode", "Méthode de conversion", "choix", NO_CONVERSION, choices=methods, group=g),
+    slow = "la première conversion d'une méthode et d'une durée prend quelques secondes, puis elle est gardée"
+    return [Field("conversion.methode", "Méthode de conversion", "choix", NO_CONVERSION, choices=methods, group=g,
+                  note=slow),
             Field("conversion.annees", "Années de lissage", "annees", years, group=g)]
 
 
