@@ -52,6 +52,7 @@ def test_form_reads_percent_and_french_decimals_and_keeps_only_changes():
     ("regles.prefet_taux", "45", "au plus 30 % (CCH R.441-5-2)"),
     ("regles.prefet_taux", "2a5", "nombre attendu (reçu : « 2a5 »)"),
     ("regles.prefet_agents_taux", "6", "au plus 5 % (CCH R.441-5-2)"),
+    ("reservataires.prefet_agents.taux", "7", "au plus 5 % (CCH R.441-5-2)"),
     ("regles.collectivite_plafond", "25", "au plus 20 % (CCH R.441-5)"),
     ("reservataires.mel.taux", "-3", "doit être positif ou nul"),
     ("reservataires.mel.logements", "beaucoup", "nombre attendu (reçu : « beaucoup »)"),

@@ -38,7 +38,7 @@ def create_app(session: Session) -> Starlette:
         groups: dict[str, list] = {}
         for field in session.fields:
             groups.setdefault(field.group, []).append((field, shown(field)))
-        first = Update(comparison=session.comparison())
+        first = await run_in_threadpool(session.update, {})  # a new page starts from the base, like its form
         info = session.base.parametres.instance
         return HTMLResponse(render(
             "negocier.html", title=f"Négociation du flux — {info.nom}",

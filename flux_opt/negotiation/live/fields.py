@@ -37,9 +37,13 @@ def _rule_fields(instance: Instance) -> list[Field]:
     prefet, agents = RULE["plafond_prefet"].source, RULE["plafond_agents"].source
     hors_qpv, collectivite = RULE["prefet_hors_qpv"].source, RULE["plafond_collectivite"].source
     g = "Règles"
+    own = [row.nom for row in instance.reservataires if row.type == "prefet_agents"
+           and (row.taux is not None or row.logements is not None)]
+    shadowed = f"sans effet ici : « {own[0]} » a son propre objectif (plus bas)" if own else ""
     return [
         Field("regles.prefet_taux", "Taux du préfet (agents compris)", "taux", r.prefet_taux, 0.30, prefet, group=g),
-        Field("regles.prefet_agents_taux", "dont agents de l'État", "taux", r.prefet_agents_taux, 0.05, agents, group=g),
+        Field("regles.prefet_agents_taux", "dont agents de l'État", "taux", r.prefet_agents_taux, 0.05, agents, group=g,
+              note=shadowed),
         Field("regles.prefet_hors_qpv_min", "Part hors QPV du préfet, au moins", "taux", r.prefet_hors_qpv_min,
               source=hors_qpv, group=g),
         Field("regles.prefet_hors_qpv_lecture", "Lecture de la part hors QPV", "choix", r.prefet_hors_qpv_lecture,
@@ -62,7 +66,8 @@ def _reservataire_fields(instance: Instance) -> list[Field]:
         if row.type == "prefet":
             continue  # its rate is regles.prefet_taux
         key, group = f"reservataires.{row.id}", f"Réservataires : {row.nom}"
-        out.append(Field(f"{key}.taux", "Taux du flux", "taux", row.taux, group=group))
+        ceiling = (0.05, RULE["plafond_agents"].source) if row.type == "prefet_agents" else (None, "")
+        out.append(Field(f"{key}.taux", "Taux du flux", "taux", row.taux, *ceiling, group=group))
         out.append(Field(f"{key}.logements", "ou logements dans l'année", "nombre", row.logements, group=group))
         if row.type == "collectivite":
             out.append(Field(f"{key}.financement_apporte", "A apporté un financement (au-delà du plafond)",
