@@ -88,6 +88,17 @@ def test_each_change_replans_like_a_separate_plan_of_the_scenario(session):
     assert session._planner.rebuilds <= 2  # one model for the session (the QPV reading rebuilds it)
 
 
+def test_conversion_choice_gives_the_lissage_targets_and_is_converted_once(session):
+    form = {"conversion.methode": "globale", "conversion.annees": "3"}
+    assert session.update(form).errors == {}
+    assert session.scenario.conversion.methode == "globale" and session.scenario.conversion.annees == 3
+    separate = plan_instance(apply_scenario(session.base, session.scenario), duals=False)
+    assert _dwellings(session.result) == _dwellings(separate)
+    assert _dwellings(session.result) != _dwellings(session.base_result)
+    session.update({**form, "regles.prefet_taux": "25"})
+    assert list(session._conversions) == [("globale", 3)]  # the stock conversion is kept
+
+
 def test_bad_input_keeps_the_last_good_plan(session):
     session.update({"regles.prefet_taux": "25"})
     before = _dwellings(session.result)

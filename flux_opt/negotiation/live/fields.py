@@ -155,38 +155,35 @@ def read_form(base: Instance, values: dict[str, str]) -> tuple[Scenario | None, 
     """The scenario a form describes and the French message of each wrong field (key → message).
     A blank field means the base value."""
     errors: dict[str, str] = {}
-    changed: dict[str, object] = {}
+    read: dict[str, object] = {}
     for field in fields(base):
         text = str(values.get(field.key, "")).strip()
-        if text == "":
-            continue
         try:
-            value = parse(field, text)
+            read[field.key] = field.base if text == "" else parse(field, text)
         except ValueError as exc:
             errors[field.key] = str(exc)
-            continue
-        if value != field.base:
-            changed[field.key] = value
-    agents, prefet = (changed.get(f"regles.{k}", base.regles.model_dump()[k]) for k in ("prefet_agents_taux", "prefet_taux"))
-    if "regles.prefet_agents_taux" not in errors and agents > prefet + 1e-9:
+    agents, prefet = read.get("regles.prefet_agents_taux"), read.get("regles.prefet_taux")
+    if agents is not None and prefet is not None and agents > prefet + 1e-9:
         errors["regles.prefet_agents_taux"] = f"inclus dans le taux du préfet : au plus {_percent_text(prefet)}"
-    nom = str(values.get(NOM, "")).strip() or "Scénario"
     if errors:
         return None, errors
-    return Scenario.model_validate({"nom": nom, **_nest(changed)}), {}
+    nom = str(values.get(NOM, "")).strip() or "Scénario"
+    return Scenario.model_validate({"nom": nom, **_overrides(base, read)}), {}
 
 
-def _nest(changed: dict[str, object]) -> dict:
-    """{"regles.prefet_taux": 0.25} → {"regles": {"prefet_taux": 0.25}} (scenario sections)."""
+def _overrides(base: Instance, read: dict[str, object]) -> dict:
+    """The values that differ from the base, as scenario sections: {"regles": {"prefet_taux": 0.25}}.
+    A conversion is always written with its years (the scenario then says the whole choice)."""
     out: dict = {}
-    methode = changed.pop("conversion.methode", NO_CONVERSION)
-    annees = changed.pop("conversion.annees", None)
+    methode, annees = read.pop("conversion.methode", NO_CONVERSION), read.pop("conversion.annees", None)
     if methode != NO_CONVERSION:
         out["conversion"] = {"methode": methode, "annees": annees}
-    for key, value in changed.items():
-        *path, last = key.split(".")
+    for field in fields(base):
+        if field.key not in read or read[field.key] == field.base:
+            continue
+        *path, last = field.key.split(".")
         node = out
         for part in path:
             node = node.setdefault(part, {})
-        node[last] = value
+        node[last] = read[field.key]
     return out
