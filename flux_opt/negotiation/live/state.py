@@ -77,7 +77,7 @@ class Session:
         try:
             instance = self._apply(scenario)
         except DonneesInvalides as exc:
-            return Update(errors={p.champ or NOM: p.message for p in exc.problemes})
+            return Update(errors={_field_key(p.champ): p.message for p in exc.problemes})
         with self._lock:
             if ticket == self._requests and scenario != self.scenario:
                 self.result = self._planner.plan(instance)
@@ -122,6 +122,11 @@ class Session:
 
         folder = self.sortie / slug(self.scenario.nom)
         return folder, write_comparison(folder, self.comparison())
+
+
+def _field_key(champ: str | None) -> str:
+    """The page field a scenario problem is about (the scenario's keys are the fields' keys)."""
+    return "conversion.methode" if champ == "conversion" else champ or NOM
 
 
 def _description(scenario: Scenario) -> str:
