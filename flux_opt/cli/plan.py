@@ -25,11 +25,13 @@ def plan_command(
              "--sans-analyse pour les grandes instances.")] = True,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
+    from flux_opt.conformity.check import conformity, from_result
     from flux_opt.explanation.analysis import plan_and_explain
+    from flux_opt.input.schema import load_instance
     from flux_opt.model.solve import SolveurSansSolution
     from flux_opt.report.exports import write_plan
     from flux_opt.report.plan_report import report_writers
-    from flux_opt.report.terminal import plan_summary
+    from flux_opt.report.terminal import conformity_table, plan_summary
 
     if moteur not in ("highs", "pyomo"):
         err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
@@ -43,8 +45,10 @@ def plan_command(
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
-    write_plan(result, sortie, extra=report_writers(result, explanation))
+    conformite = conformity(load_instance(instance), from_result(result.plan, result.attributions))
+    write_plan(result, sortie, extra=report_writers(result, explanation, conformite))
     console.print(plan_summary(result))
+    console.print(conformity_table(conformite))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
     raise typer.Exit(result.exit_code)
@@ -54,8 +58,10 @@ def plan_command(
 def verifier_command(instance: INSTANCE):
     """Vérifier les données d'une instance sans calculer de plan."""
     from flux_opt.assiette.flux import compute_flux
-    from flux_opt.input.schema import load_instance
+    from flux_opt.assiette.legal import convention_warnings
     from flux_opt.assiette.targets import compute_targets
+    from flux_opt.input.schema import load_instance
+    from flux_opt.report.terminal import problems_table
 
     try:
         data = load_instance(instance)
@@ -63,11 +69,49 @@ def verifier_command(instance: INSTANCE):
         targets = compute_targets(data, flux)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
+    warnings = convention_warnings(data, flux, targets)
+    clipped = flux.ecretements
     console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
                   f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
                   f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
     for row in targets.table.itertuples():
         console.print(f"  {row.id:<20} objectif {row.cible:>6}  ({row.source})")
+    for e in clipped.itertuples():
+        where = f"ligne {int(e.ligne)}" if e.ligne == e.ligne and e.ligne is not None else "cumul"
+        console.print(f"[yellow]Exclusion écrêtée[/yellow] ({where}, {e.portee}) : {e.demandes:.1f} logements exclus "
+                      f"pour {e.liberations:.1f} libérations prévues, ramenée à {e.retenus:.1f}.")
+    if warnings:
+        console.print(problems_table(warnings, title="Avertissements (règles légales)"))
+
+
+@app.command("controler")
+def controler_command(
+    plan: Annotated[Path, typer.Argument(help="Dossier du plan (plan.csv, et attributions.csv s'il existe).")],
+    instance: INSTANCE,
+    sortie: Annotated[Path | None, typer.Option(
+        "--sortie", "-s", help="Fichier CSV où écrire le tableau de conformité (défaut : PLAN/conformite.csv).")] = None,
+):
+    """Contrôler un plan (de flux-opt, d'un tableur ou d'une année passée) au regard des règles légales,
+    à partir des fichiers seuls : code 0 si toutes sont respectées, 3 sinon."""
+    from flux_opt.conformity.check import conformity, holds, read_plan_files
+    from flux_opt.input.schema import load_instance
+    from flux_opt.report.exports import write_atomically, write_csv
+    from flux_opt.report.terminal import conformity_table
+
+    try:
+        data = load_instance(instance)
+        files = read_plan_files(plan)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]Plan illisible : {exc}[/red]")
+        raise typer.Exit(2)
+    table = conformity(data, files)
+    target = sortie or plan / "conformite.csv"
+    write_atomically(target.parent, {target.name: lambda p: write_csv(table, p)})
+    console.print(conformity_table(table))
+    console.print(f"Tableau écrit dans [bold]{target}[/bold].")
+    raise typer.Exit(0 if holds(table) else 3)
 
 
 @app.command("schema")

@@ -134,6 +134,7 @@ class Regles(_Section):
     prefet_uniformite_tolerance: Annotated[float, Field(ge=0)] = 1.0
     collectivite_plafond: Rate = 0.20
     prioritaires_min: Rate = 0.25
+    prefet_prioritaires: Rate = 1.0  # share of the `prefet` réservataire's attributions (CCH R.441-5)
 
 
 class Rotation(_Section):

@@ -18,8 +18,9 @@ import math
 from collections.abc import Mapping
 from typing import Literal
 
-import numpy as np
 import pandas as pd
+
+from flux_opt.assiette.apportion import largest_remainder, round_half_up
 
 Methode = Literal["globale", "convention"]
 METHODES: tuple[str, ...] = ("globale", "convention")
@@ -139,16 +140,9 @@ def convertir(
     return pd.DataFrame(lignes, columns=colonnes)
 
 
-def arrondi(valeur: float) -> int:
-    """Round half up (1 500.5 → 1 501), tolerant to binary noise like the rest of flux-opt."""
-    return int(math.floor(valeur + 0.5 + 1e-9))
-
-
 def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
-    """Integers proportional to `valeurs` summing exactly to `total` (largest remainder).
-
-    Ties go to the earlier index label, so the result is deterministic.
-    """
+    """Integers proportional to `valeurs` summing exactly to `total` (largest remainder,
+    flux_opt.assiette.apportion); ties go to the earlier index label."""
     if total < 0:
         raise ValueError("Le total à répartir doit être positif ou nul.")
     somme = float(valeurs.sum())
@@ -157,12 +151,7 @@ def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
     if total == 0:
         return pd.Series(0, index=valeurs.index, dtype="int64")
     parts = valeurs.to_numpy(dtype=float) * total / somme
-    entiers = np.floor(parts + 1e-9).astype("int64")
-    restes = np.round(parts - entiers, _DECIMALES)
-    # Stable sort keeps index order among equal remainders.
-    gagnants = np.argsort(-restes, kind="stable")[: total - int(entiers.sum())]
-    entiers[gagnants] += 1
-    return pd.Series(entiers, index=valeurs.index, dtype="int64")
+    return pd.Series(largest_remainder(parts, total), index=valeurs.index, dtype="int64")
 
 
 def repartir_par_departement(
@@ -178,7 +167,7 @@ def repartir_par_departement(
     parc = parc.sort_index()
     if parc.empty:
         raise ValueError("Aucun département fourni pour répartir le volume.")
-    return plus_forts_restes(parc, arrondi(volume_regional)).rename("volume_du")
+    return plus_forts_restes(parc, round_half_up(volume_regional)).rename("volume_du")
 
 
 def convertir_par_departement(

@@ -21,7 +21,8 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus
 
-from flux_opt.stock.conversion import arrondi, lire_nombre
+from flux_opt.assiette.apportion import round_half_up
+from flux_opt.stock.conversion import lire_nombre
 
 HORIZON_MIN = 3  # seed 000 §2: "une vision stabilisée des objectifs [...] au moins sur 3 ans"
 
@@ -228,7 +229,7 @@ def _lire_volumes(volumes: pd.DataFrame, annees_horizon: list[int], duree_defaut
         if volume is None or volume < 0:
             raise ValueError(f"lissage.csv, ligne {numero} : volume_du manquant ou négatif.")
         annees = _annees_reservataire(ligne, debut, annees_horizon, duree_defaut, numero)
-        stock[reservataire] = (arrondi(volume), annees)
+        stock[reservataire] = (round_half_up(volume), annees)
     return stock
 
 
@@ -272,7 +273,7 @@ def _lire_programmes(nouveaux_droits: pd.DataFrame | None, debut: int) -> list[t
         if premiere < debut:
             raise ValueError(f"nouveaux_droits.csv, ligne {numero} : annee_debut {premiere} antérieure au lissage ({debut}).")
         annees = list(range(premiere, premiere + int(valeurs["duree"])))
-        programmes.append((str(ligne["reservataire"]).strip(), str(ligne["programme"]).strip(), arrondi(valeurs["logements"]), annees))
+        programmes.append((str(ligne["reservataire"]).strip(), str(ligne["programme"]).strip(), round_half_up(valeurs["logements"]), annees))
     return programmes
 
 
