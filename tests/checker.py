@@ -315,6 +315,7 @@ def target_caps(ref: Reference):
     rules, total = ref.rules, ref.total
     state_ids = ref.ids_of_type("prefet", "prefet_agents")
     agent_ids = ref.ids_of_type("prefet_agents")
+    capped = [r for r in ref.reservataires.values() if r.type == "collectivite" and not r.financement_apporte]
     state_cap = cap(rules["prefet_taux"], total)
     agents_cap = cap(rules["prefet_agents_taux"], total)
 
@@ -325,7 +326,10 @@ def target_caps(ref: Reference):
         if rid in agent_ids and sum(alloc[i] for i in agent_ids) + 1 > agents_cap:
             return False
         if r.type == "collectivite" and not r.financement_apporte:
-            return alloc[rid] + 1 <= cap(rules["collectivite_plafond"], ref.flux_of(r.territoire))
+            # every territory holding r's: its collectivités (territory inside it) together
+            return all(sum(alloc[c.id] for c in capped if c.territoire <= t) + 1
+                       <= cap(rules["collectivite_plafond"], ref.flux_of(t))
+                       for t in {c.territoire for c in capped} if r.territoire <= t)
         return True
 
     return may_take

@@ -19,6 +19,10 @@ SOURCE = {"prefet_taux": "CCH R.441-5-2", "prefet_agents_taux": "CCH R.441-5-2",
           "collectivite_plafond": "CCH R.441-5"}
 
 
+def _n(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
+
+
 def _pct(rate: float) -> str:
     return f"{100 * rate:.1f} %".replace(".", ",")
 
@@ -48,17 +52,18 @@ def _state_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[Pr
     table, found = targets.table, []
     total = flux.total
     state = table.loc[table["type"].isin(PREFET_GROUP)]
+    # the raw targets are compared with rate × C: rounding them inside the caps is the tool's job
     legal_state = cap(LEGAL_MAXIMA["prefet_taux"], total)
-    if len(state) and state["brut"].sum() > legal_state + 1e-9:
+    if len(state) and state["brut"].sum() > LEGAL_MAXIMA["prefet_taux"] * total + 1e-9:
         rid = state["id"].iloc[0]
         found.append(Probleme("reservataires.csv", _line(instance, rid), "taux",
-                              f"préfet et agents : {state['brut'].sum():.1f} logements demandés pour un plafond de "
+                              f"préfet et agents : {_n(state['brut'].sum())} logements demandés pour un plafond de "
                               f"{legal_state} (30 % de {total}, arrondi à l'entier inférieur ; CCH R.441-5-2)"))
     legal_agents = cap(LEGAL_MAXIMA["prefet_agents_taux"], total)
     for row in table.loc[table["type"] == "prefet_agents"].itertuples():
-        if row.brut > legal_agents + 1e-9:
+        if row.brut > LEGAL_MAXIMA["prefet_agents_taux"] * total + 1e-9:
             found.append(Probleme("reservataires.csv", _line(instance, row.id), "taux",
-                                  f"agents de l'État : {row.brut:.1f} logements demandés pour un plafond de "
+                                  f"agents de l'État : {_n(row.brut)} logements demandés pour un plafond de "
                                   f"{legal_agents} (5 % de {total} ; CCH R.441-5-2)"))
     return found
 
@@ -74,10 +79,10 @@ def _collectivite_warnings(instance: Instance, targets: Targets) -> list[Problem
                   if terr <= t.territoire for rid in rids]
         asked = float(table.loc[inside, "brut"].sum())
         limit = cap(rate, t.base)
-        if asked > limit + 1e-9:
+        if asked > rate * t.base + 1e-9:
             who = ", ".join(inside)
             found.append(Probleme("reservataires.csv", _line(instance, t.reservataires[0]), "taux",
-                                  f"collectivités sans financement apporté ({who}) : {asked:.1f} logements demandés "
+                                  f"collectivités sans financement apporté ({who}) : {_n(asked)} logements demandés "
                                   f"sur le territoire de {', '.join(t.reservataires)} pour un plafond de {limit} "
                                   f"({_pct(rate)} de {t.base}, ensemble ; CCH R.441-5)"))
     return found
@@ -88,5 +93,5 @@ def _territory_warnings(instance: Instance, targets: Targets) -> list[Probleme]:
     for row in targets.table.itertuples():
         if row.type != "bailleur" and row.brut > row.base + 1e-9:
             found.append(Probleme("reservataires.csv", _line(instance, row.id), "logements",
-                                  f"objectif de {row.brut:.1f} logements pour un flux de {row.base} sur son territoire"))
+                                  f"objectif de {_n(row.brut)} logements pour un flux de {row.base} sur son territoire"))
     return found

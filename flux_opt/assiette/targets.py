@@ -55,10 +55,13 @@ def compute_targets(instance: Instance, flux: Flux) -> Targets:
     if plafond_agents is not None:
         caps[(table["type"] == "prefet_agents").to_numpy()] = plafond_agents
     table["plafond"] = np.where(np.isfinite(caps), caps, np.nan)
-    table["cible"] = _integer_targets(table, flux.total, caps, plafond_prefet)
+    collectivites = _collectivite_territories(table, capped, territoires, regles.collectivite_plafond)
+    groups = [(np.flatnonzero(capped & table["id"].map(lambda rid: territoires[rid] <= t).to_numpy()), c)
+              for t, c in zip(collectivites["territoire"], collectivites["plafond"])]
+    table["cible"] = _integer_targets(table, flux.total, caps, [(np.flatnonzero(
+        table["type"].isin(PREFET_GROUP).to_numpy()), plafond_prefet)] + groups)
     return Targets(table=table, territoires=territoires, plafond_prefet=plafond_prefet,
-                   plafond_agents=plafond_agents,
-                   collectivites=_collectivite_territories(table, capped, territoires, regles.collectivite_plafond))
+                   plafond_agents=plafond_agents, collectivites=collectivites)
 
 
 def _territories(instance: Instance, flux: Flux) -> tuple[pd.DataFrame, dict[str, frozenset[str]]]:
@@ -105,14 +108,16 @@ def _raw_targets(instance: Instance, table: pd.DataFrame, territoires: dict, tot
     table.loc[is_bailleur, "brut"] = max(0.0, total - table.loc[~is_bailleur, "brut"].sum())
 
 
-def _integer_targets(table: pd.DataFrame, total: int, caps: np.ndarray, plafond_prefet: int | None) -> np.ndarray:
-    """Largest remainder of the raw targets (sum = C), never rounding a unit up past a cap."""
-    group = table["type"].isin(PREFET_GROUP).to_numpy()
-
+def _integer_targets(table: pd.DataFrame, total: int, caps: np.ndarray,
+                     groups: list[tuple[np.ndarray, int | None]]) -> np.ndarray:
+    """Largest remainder of the raw targets (sum = C), never rounding a unit up past a cap: a
+    réservataire's own, or a group's (the State; the collectivités whose territories lie inside
+    a collectivité's territory, CCH R.441-5)."""
     def may_round_up(i: int, current: np.ndarray) -> bool:
         if current[i] + 1 > caps[i]:
             return False
-        return not (group[i] and plafond_prefet is not None and current[group].sum() + 1 > plafond_prefet)
+        return all(limit is None or i not in members or current[members].sum() + 1 <= limit
+                   for members, limit in groups)
 
     raw = table["brut"].to_numpy()
     if raw.sum() > total + 1e-9:  # targets exceed the flux: round each, the conflict is reported by the model

@@ -17,6 +17,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from flux_opt.stock.conversion import pourquoi_les_methodes_different
 from flux_opt.stock.instance import ResultatConversion
 from flux_opt.stock.lissage import Lissage
 
@@ -103,12 +104,16 @@ def ecrire_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail:
     return path
 
 
-def section_html(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None) -> str:
+def section_html(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None,
+                 detail: pd.DataFrame | None = None) -> str:
     """HTML fragment: the French report section « Conversion du stock en flux »."""
     parametres = parametres or {}
     morceaux = [f"<section id=\"conversion\">\n<h2>{TITRE_SECTION}</h2>"]
     morceaux.append(f"<p>{html.escape(_phrase_methode(conversion, parametres))}</p>")
     morceaux.append(_html_table(tableau_conversion(conversion), "Volume dû par réservataire"))
+    if detail is not None and "taux_rotation" in parametres:
+        phrase = pourquoi_les_methodes_different(detail, float(parametres["taux_rotation"]))
+        morceaux.append(f"<p>{html.escape(phrase)}</p>")
     morceaux.append(f"<p>{html.escape(_phrase_lissage(lissage))}</p>")
     morceaux.append(_html_table(tableau_lissage(lissage), "Objectifs annuels lissés (logements)"))
     if lissage.notes:
@@ -136,7 +141,7 @@ def ecrire_sorties(dossier: Path, resultat: ResultatConversion) -> list[Path]:
         chemins.append(dossier / nom)
     chemins.append(ecrire_excel(dossier / "conversion.xlsx", resultat.conversion, resultat.lissage, resultat.detail))
     page = dossier / "conversion.html"
-    page.write_text(section_html(resultat.conversion, resultat.lissage, resultat.parametres), encoding="utf-8")
+    page.write_text(section_html(resultat.conversion, resultat.lissage, resultat.parametres, resultat.detail), encoding="utf-8")
     chemins.append(page)
     return chemins
 
@@ -146,6 +151,7 @@ def rendu_console(resultat: ResultatConversion) -> Group:
     elements = [
         Text(_phrase_methode(resultat.conversion, resultat.parametres)),
         _table_rich(tableau_conversion(resultat.conversion), "Volume dû par réservataire"),
+        Text(pourquoi_les_methodes_different(resultat.detail, float(resultat.parametres["taux_rotation"]))),
         Text(_phrase_lissage(resultat.lissage)),
         _table_rich(tableau_lissage(resultat.lissage), "Objectifs annuels lissés"),
     ]

@@ -114,7 +114,11 @@ def convertir(
     """
     if methode not in METHODES:
         raise ValueError(f"Méthode de conversion inconnue « {methode} » (attendu : globale ou convention).")
-    detail = detail_conventions(conventions, taux_rotation, annee, taux_par_typologie)
+    return volumes_dus(detail_conventions(conventions, taux_rotation, annee, taux_par_typologie), taux_rotation, methode)
+
+
+def volumes_dus(detail: pd.DataFrame, taux_rotation: float, methode: Methode) -> pd.DataFrame:
+    """The volumes of `convertir` from the per-convention detail (`detail_conventions`)."""
     lignes = []
     for reservataire, groupe in detail.groupby("reservataire", sort=True):
         droits = float(groupe["droits_de_suite"].sum())
@@ -270,6 +274,27 @@ def _taux_convention(
         taux = taux_bailleur
     _verifier_taux(taux, f"taux de rotation (conventions.csv, ligne {numero})")
     return taux
+
+
+def pourquoi_les_methodes_different(detail: pd.DataFrame, taux_rotation: float) -> str:
+    """Why the two methods give different totals, in French, with the figures (seed 000 §2): the
+    global method gives all of a réservataire's rights the plain mean of its conventions' remaining
+    durations; the per-convention method gives each convention its own duration and rate."""
+    def fr(valeur: float) -> str:
+        return f"{valeur:.1f}".replace(".", ",")
+
+    globale = volumes_dus(detail, taux_rotation, "globale").set_index("reservataire")["volume_du"]
+    convention = volumes_dus(detail, taux_rotation, "convention").set_index("reservataire")["volume_du"]
+    ecart = (globale - convention).abs()
+    if not (ecart > 0.05).any():
+        return f"Les deux méthodes donnent le même total ({fr(globale.sum())} relogements)."
+    principal = ecart.idxmax()
+    return (f"Méthode globale : {fr(globale.sum())} relogements ; par convention : {fr(convention.sum())}. "
+            "La méthode globale applique à tous les droits de suite d'un réservataire la durée restante moyenne "
+            "de ses conventions (moyenne simple, sans pondérer par les droits) et leur taux moyen ; la méthode "
+            "par convention applique à chaque convention sa propre durée et son propre taux. L'écart vient des "
+            f"conventions dont la durée s'éloigne de la moyenne : surtout {principal} "
+            f"({fr(globale[principal])} contre {fr(convention[principal])}).")
 
 
 def _taux_moyen_pondere(groupe: pd.DataFrame, taux_defaut: float) -> float:

@@ -37,7 +37,7 @@ from flux_opt.stock.conversion import (
     lire_nombre,
     taux_rotation_moyen,
 )
-from flux_opt.stock.lissage import Lissage, lisser
+from flux_opt.stock.lissage import HORIZON_MIN, Lissage, lisser
 
 PREFET_TAUX_DEFAUT = 0.30
 ANNEES_FLUX_MAX = 50  # no stock convention runs longer than this
@@ -82,7 +82,12 @@ def convertir_instance(
     detail = detail_conventions(conventions_dep, taux, annee, par_typologie)
 
     duree = annees or options.get("duree_lissage")
-    horizon = max(int(options.get("horizon", 3)), int(duree or 0))
+    horizon = max(int(options.get("horizon", HORIZON_MIN)), int(duree or 0))
+    if annees is not None:  # the years asked, exactly: no empty year shown after them
+        if annees < HORIZON_MIN:
+            _erreur(f"--annees {annees} : le lissage donne une vision stabilisée des objectifs sur au moins "
+                    f"{HORIZON_MIN} ans ; demander {HORIZON_MIN} années ou plus.")
+        horizon = annees
     if flux_prevu is None:
         flux = _flux_prevu(dossier, parc, options, config, annee)
     elif isinstance(flux_prevu, Mapping):
