@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from flux_opt.assiette.apportion import cap
 from flux_opt.assiette.flux import Flux
-from flux_opt.assiette.targets import PREFET_GROUP, Targets
+from flux_opt.assiette.targets import LEGAL_MAXIMA, PREFET_GROUP, Targets, legal_rate
 from flux_opt.errors import Probleme
 from flux_opt.input.schema import Instance
 
-LEGAL_MAXIMA = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
 SOURCE = {"prefet_taux": "CCH R.441-5-2", "prefet_agents_taux": "CCH R.441-5-2",
           "collectivite_plafond": "CCH R.441-5"}
 
@@ -73,7 +72,7 @@ def _collectivite_warnings(instance: Instance, targets: Targets) -> list[Problem
     targets of those whose whole territory lies inside it must fit under its cap."""
     found = []
     table = targets.table.set_index("id")
-    rate = min(instance.regles.collectivite_plafond, LEGAL_MAXIMA["collectivite_plafond"])
+    rate = legal_rate(instance.regles, "collectivite_plafond")
     for t in targets.collectivites.itertuples():
         inside = [rid for rids, terr in zip(targets.collectivites["reservataires"], targets.collectivites["territoire"])
                   if terr <= t.territoire for rid in rids]

@@ -12,6 +12,14 @@ from flux_opt.assiette.flux import Flux
 from flux_opt.input.schema import Instance
 
 PREFET_GROUP = ("prefet", "prefet_agents")
+# The law's maxima (CCH R.441-5-2: 30 % au plus, dont 5 % agents; R.441-5: 20 %): a convention may
+# lower a cap, never raise it.
+LEGAL_MAXIMA = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
+
+
+def legal_rate(regles, key: str) -> float:
+    """The rate a cap uses: the instance's, within the law's maximum."""
+    return min(getattr(regles, key), LEGAL_MAXIMA[key])
 
 
 @dataclass(frozen=True)
@@ -46,16 +54,16 @@ def compute_targets(instance: Instance, flux: Flux) -> Targets:
     _raw_targets(instance, table, territoires, flux.total)
     regles = instance.regles
     has_agents = (table["type"] == "prefet_agents").any()
-    plafond_prefet = cap(regles.prefet_taux, flux.total) if table["type"].isin(PREFET_GROUP).any() else None
-    plafond_agents = cap(regles.prefet_agents_taux, flux.total) if has_agents else None
+    plafond_prefet = cap(legal_rate(regles, "prefet_taux"), flux.total) if table["type"].isin(PREFET_GROUP).any() else None
+    plafond_agents = cap(legal_rate(regles, "prefet_agents_taux"), flux.total) if has_agents else None
     capped = (table["type"] == "collectivite").to_numpy() & ~np.array(
         [bool(r.financement_apporte) for r in instance.reservataires], dtype=bool)
     caps = np.full(len(table), np.inf)
-    caps[capped] = [cap(regles.collectivite_plafond, b) for b in table.loc[capped, "base"]]
+    caps[capped] = [cap(legal_rate(regles, "collectivite_plafond"), b) for b in table.loc[capped, "base"]]
     if plafond_agents is not None:
         caps[(table["type"] == "prefet_agents").to_numpy()] = plafond_agents
     table["plafond"] = np.where(np.isfinite(caps), caps, np.nan)
-    collectivites = _collectivite_territories(table, capped, territoires, regles.collectivite_plafond)
+    collectivites = _collectivite_territories(table, capped, territoires, legal_rate(regles, "collectivite_plafond"))
     groups = [(np.flatnonzero(capped & table["id"].map(lambda rid: territoires[rid] <= t).to_numpy()), c)
               for t, c in zip(collectivites["territoire"], collectivites["plafond"])]
     table["cible"] = _integer_targets(table, flux.total, caps, [(np.flatnonzero(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.assiette.apportion import minimum as legal_minimum
+from flux_opt.assiette.targets import legal_rate
 from flux_opt.model.data import ModelData
 from flux_opt.model.linear import INF, LinearProgram, VariableBlock
 
@@ -85,7 +86,7 @@ def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties)
     cap = d.targets.plafond_prefet
     if cap is None:
         return
-    labels = pd.DataFrame({"portee": ["département"], "taux": [d.instance.regles.prefet_taux]})
+    labels = pd.DataFrame({"portee": ["département"], "taux": [legal_rate(d.instance.regles, "prefet_taux")]})
     rows, cols, vals = _one_row(v.x.columns[_prefet_mask(d)])
     lp.add_constraints("plafond_prefet", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
 
@@ -96,7 +97,7 @@ def add_plafond_agents(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties)
     if cap is None:
         return
     types = d.reservataires["type"].to_numpy()[d.pairs["r"].to_numpy()]
-    labels = pd.DataFrame({"portee": ["département"], "taux": [d.instance.regles.prefet_agents_taux]})
+    labels = pd.DataFrame({"portee": ["département"], "taux": [legal_rate(d.instance.regles, "prefet_agents_taux")]})
     rows, cols, vals = _one_row(v.x.columns[types == "prefet_agents"])
     lp.add_constraints("plafond_agents", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
 
@@ -165,7 +166,7 @@ def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
         rows.append(np.full(int(inside.sum()), i))
         cols.append(columns[inside])
     labels = pd.DataFrame({"reservataire": territories["reservataires"].map(", ".join),
-                           "base": territories["base"].to_numpy(), "taux": d.instance.regles.collectivite_plafond})
+                           "base": territories["base"].to_numpy(), "taux": legal_rate(d.instance.regles, "collectivite_plafond")})
     labels["portee"] = "territoire de " + labels["reservataire"]
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     lp.add_constraints("plafond_collectivite", labels, rows, cols, np.ones(len(rows)),
