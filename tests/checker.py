@@ -67,7 +67,7 @@ def rnd(value: float) -> int:
 
 
 def cap(rate: float, base: float) -> int:
-    """A legal cap ("au plus"): never rounded up (DOMAIN §4)."""
+    """A legal cap ("au plus"): never rounded up (CCH R.441-5, R.441-5-2)."""
     return floor_tol(rate * base)
 
 
@@ -231,7 +231,7 @@ def exclusion_matches(row: dict[str, str], seg: Segment) -> bool:
 
 def net_flux(a: dict[Segment, float], exclusions: list[dict[str, str]]) -> dict[Segment, float]:
     """C_s = A_s − B_s, each exclusion clipped to the releases of its scope and spread pro rata
-    of them; a segment's flux never goes below 0 (DOMAIN §3)."""
+    of them; a segment's flux never goes below 0."""
     c = dict(a)
     for row in exclusions:
         scope = [s for s in a if exclusion_matches(row, s)]

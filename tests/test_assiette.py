@@ -96,8 +96,8 @@ def test_largest_remainder_respects_caps():
 
 
 def test_exclusion_beyond_releases_is_clipped_and_reported_not_an_error(make_instance):
-    # 15 excluded in 59512 where 10 are released: clipped to 10 (DOMAIN §3: a segment's flux never
-    # goes below 0); the flux is what 59350 releases, 10, and the clipping keeps its figures.
+    # 15 excluded in 59512 where 10 are released: clipped to 10 (a segment's flux never goes below
+    # 0); the flux is what 59350 releases, 10, and the clipping keeps its figures.
     folder = make_instance(
         parc="""
         commune,epci,qpv,typologie,financement,logements,liberations

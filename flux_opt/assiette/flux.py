@@ -1,4 +1,4 @@
-"""The assiette (DOMAIN.md §3): forecast releases A, exclusions B, flux C = A − B,
+"""The assiette (models/orientation.md §1): forecast releases A, exclusions B, flux C = A − B,
 and the integer flux F_s per segment (largest remainder, Σ F_s = round(C))."""
 
 from __future__ import annotations
@@ -66,8 +66,7 @@ def _spread_exclusions(instance: Instance, segments: pd.DataFrame) -> tuple[pd.D
     """Spread each exclusion pro rata of the releases of the segments its scope matches.
 
     An exclusion is a forecast too: one larger than the releases of its scope is clipped to them,
-    and a segment never loses more than its releases (DOMAIN §3: a data conflict to report, not
-    malformed data). Returns the exclusions, B per segment and the clippings (ecretements)."""
+    and a segment never loses more than its releases (a data conflict to report, not malformed data). Returns the exclusions, B per segment and the clippings (ecretements)."""
     releases = segments["liberations"].to_numpy()
     excluded = np.zeros(len(segments))
     records, clipped = [], []

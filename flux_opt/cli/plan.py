@@ -25,12 +25,9 @@ def plan_command(
              "--sans-analyse pour les grandes instances.")] = True,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
+    from flux_opt import pipeline
     from flux_opt.conformity.check import conformity, from_result
-    from flux_opt.explanation.analysis import plan_and_explain
-    from flux_opt.input.schema import load_instance
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.report.exports import write_plan
-    from flux_opt.report.plan_report import report_writers
     from flux_opt.report.terminal import conformity_table, plan_summary
 
     if moteur not in ("highs", "pyomo"):
@@ -38,15 +35,17 @@ def plan_command(
         raise typer.Exit(2)
     try:
         with console.status("Calcul du plan…"):
-            result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
-                                                   couts=analyse)
+            done = pipeline.run_path(instance, pipeline.PlanOptions(
+                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse))
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
-    conformite = conformity(load_instance(instance), from_result(result.plan, result.attributions))
-    write_plan(result, sortie, extra=report_writers(result, explanation, conformite))
+    result = done.result
+    # the written plan re-checked against the law, independently of the model (flux-opt controler)
+    conformite = conformity(done.instance, from_result(result.plan, result.attributions))
+    pipeline.write(done, sortie, conformite=conformite)
     console.print(plan_summary(result))
     console.print(conformity_table(conformite))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "

@@ -1,7 +1,8 @@
-"""One function per constraint family of DOMAIN.md §6 (models/orientation.md §3).
+"""One function per constraint family (models/orientation.md §3), named after it: `add_<famille>`.
 
 Each function reads the plain tables of `ModelData`, builds its rows as sparse
-triplets (vectorised) and adds them to the LinearProgram under the family's name.
+triplets (vectorised) and adds them under the family's name; its nature and penalty class come
+from the rule registry (registry.py).
 `Vars` holds the column blocks of x (orientation) and y (attributions).
 """
 
@@ -16,8 +17,9 @@ from flux_opt.assiette.apportion import minimum as legal_minimum
 from flux_opt.assiette.targets import legal_rate
 from flux_opt.model.data import ModelData
 from flux_opt.model.linear import INF, LinearProgram, VariableBlock
+from flux_opt.model.registry import RULE
+from flux_opt.vocabulary import PREFET_GROUP
 
-PREFET_GROUP = ("prefet", "prefet_agents")
 PRIORITAIRES_TYPES = ("prefet", "action_logement", "collectivite", "bailleur")
 
 
@@ -31,6 +33,19 @@ class Vars:
 class Penalties:
     contractuelle: float  # objectif_reservataire
     legale: float  # every legal rule
+
+    def of(self, famille: str) -> float:
+        """The penalty of a family's elastic slacks, by its class in the registry."""
+        return getattr(self, RULE[famille].penalty)
+
+
+def _add(lp: LinearProgram, famille: str, labels: pd.DataFrame, rows, cols, vals, lower, upper,
+         pen: Penalties, penalty: float | np.ndarray | None = None) -> None:
+    """Add a family's rows with the nature and penalty class the registry gives it."""
+    rule = RULE[famille]
+    if penalty is None:
+        penalty = pen.of(famille) if rule.penalty else 0.0
+    lp.add_constraints(famille, labels, rows, cols, vals, lower, upper, nature=rule.nature, penalty=penalty)
 
 
 def _qpv_word(qpv) -> np.ndarray:
@@ -53,7 +68,7 @@ def _prefet_mask(d: ModelData) -> np.ndarray:
 
 # --------------------------------------------------------------------------- families
 
-def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_conservation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Σ_r x[r,·] = F per cell (commune × typologie × qpv): every released dwelling goes to exactly
     one réservataire; and, where some réservataires are oriented per segment (financement),
     their dwellings stay within each segment's flux. The split of cell units over the cell's
@@ -66,7 +81,7 @@ def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
                         + _qpv_word(labels["qpv"]))
     rows, cols, vals = _sum_rows(d.pairs["cell"].to_numpy(), v.x.columns)
     flux = cells["flux"].to_numpy(dtype=float)
-    lp.add_constraints("conservation", labels, rows, cols, vals, flux, flux, nature="structurelle")
+    _add(lp, "conservation", labels, rows, cols, vals, flux, flux, pen)
     fine = (d.pairs["s"] >= 0).to_numpy()
     if fine.any():
         touched = np.unique(d.pairs.loc[fine, "s"].to_numpy())
@@ -77,8 +92,8 @@ def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
         labels["portee"] = ("segment " + labels["commune"] + " " + labels["typologie"] + " "
                             + _qpv_word(labels["qpv"]) + " " + labels["financement"])
         rows = row_of.loc[d.pairs.loc[fine, "s"]].to_numpy()
-        lp.add_constraints("conservation", labels, rows, v.x.columns[fine], np.ones(len(rows)),
-                           -INF, seg["flux"].to_numpy(dtype=float), nature="structurelle")
+        _add(lp, "conservation", labels, rows, v.x.columns[fine], np.ones(len(rows)),
+             -INF, seg["flux"].to_numpy(dtype=float), pen)
 
 
 def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -88,7 +103,7 @@ def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties)
         return
     labels = pd.DataFrame({"portee": ["département"], "taux": [legal_rate(d.instance.regles, "prefet_taux")]})
     rows, cols, vals = _one_row(v.x.columns[_prefet_mask(d)])
-    lp.add_constraints("plafond_prefet", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
+    _add(lp, "plafond_prefet", labels, rows, cols, vals, -INF, cap, pen)
 
 
 def add_plafond_agents(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -99,7 +114,7 @@ def add_plafond_agents(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties)
     types = d.reservataires["type"].to_numpy()[d.pairs["r"].to_numpy()]
     labels = pd.DataFrame({"portee": ["département"], "taux": [legal_rate(d.instance.regles, "prefet_agents_taux")]})
     rows, cols, vals = _one_row(v.x.columns[types == "prefet_agents"])
-    lp.add_constraints("plafond_agents", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
+    _add(lp, "plafond_agents", labels, rows, cols, vals, -INF, cap, pen)
 
 
 def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -126,8 +141,8 @@ def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalti
     mask = _prefet_mask(d)
     row_of = pd.Series(np.arange(len(flux_c)), index=flux_c.index)
     rows = row_of.loc[d.pairs.loc[mask, "commune"]].to_numpy()
-    lp.add_constraints("uniformite_prefet", labels, rows, v.x.columns[mask], np.ones(len(rows)),
-                       lower, upper, penalty=pen.legale)
+    _add(lp, "uniformite_prefet", labels, rows, v.x.columns[mask], np.ones(len(rows)),
+         lower, upper, pen)
 
 
 def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -142,12 +157,12 @@ def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties
     if regles.prefet_hors_qpv_lecture == "taux":
         flux_hq = float(d.segments.loc[~d.segments["qpv"], "flux"].sum())
         rows, cols, vals = _one_row(v.x.columns[mask & hors_qpv])
-        lp.add_constraints("prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
-                           legal_minimum(minimum, flux_hq), INF, penalty=pen.legale)
+        _add(lp, "prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
+             legal_minimum(minimum, flux_hq), INF, pen)
     else:
         coef = np.where(hors_qpv[mask], 1.0 - minimum, -minimum)
         rows, cols, vals = _one_row(v.x.columns[mask], coef)
-        lp.add_constraints("prefet_hors_qpv", labels, rows, cols, vals, 0.0, INF, penalty=pen.legale)
+        _add(lp, "prefet_hors_qpv", labels, rows, cols, vals, 0.0, INF, pen)
 
 
 def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -169,8 +184,8 @@ def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
                            "base": territories["base"].to_numpy(), "taux": legal_rate(d.instance.regles, "collectivite_plafond")})
     labels["portee"] = "territoire de " + labels["reservataire"]
     rows, cols = np.concatenate(rows), np.concatenate(cols)
-    lp.add_constraints("plafond_collectivite", labels, rows, cols, np.ones(len(rows)),
-                       -INF, territories["plafond"].to_numpy(dtype=float), penalty=pen.legale)
+    _add(lp, "plafond_collectivite", labels, rows, cols, np.ones(len(rows)),
+         -INF, territories["plafond"].to_numpy(dtype=float), pen)
 
 
 def add_objectif_reservataire(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -180,12 +195,12 @@ def add_objectif_reservataire(lp: LinearProgram, d: ModelData, v: Vars, pen: Pen
     target = table["cible"].to_numpy(dtype=float)
     rows, cols, vals = _sum_rows(d.pairs["r"].to_numpy(), v.x.columns)
     # The bailleur holds the remainder: when another target cannot hold, it absorbs the difference.
-    penalty = np.where(table["type"] == "bailleur", pen.contractuelle / 10, pen.contractuelle)
-    lp.add_constraints("objectif_reservataire", labels, rows, cols, vals, target, target,
-                       penalty=penalty)
+    weight = pen.of("objectif_reservataire")
+    penalty = np.where(table["type"] == "bailleur", weight / 10, weight)
+    _add(lp, "objectif_reservataire", labels, rows, cols, vals, target, target, pen, penalty)
 
 
-def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Soft indicative targets (objectifs.csv): deviation penalised, never violated."""
     rows_in = d.instance.objectifs
     if not rows_in:
@@ -217,10 +232,10 @@ def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     all_cols = np.concatenate([*cols, under.columns, over.columns])
     vals = np.concatenate([np.ones(sum(len(c) for c in cols)), np.ones(n), -np.ones(n)])
     t = np.asarray(targets, dtype=float)
-    lp.add_constraints("objectif_indicatif", labels, all_rows, all_cols, vals, t, t, nature="souple")
+    _add(lp, "objectif_indicatif", labels, all_rows, all_cols, vals, t, t, pen)
 
 
-def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_demande(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Attributions ≤ candidates of each pool, and ≤ dwellings oriented to r in each cell."""
     pools, flows = d.pools, d.flows
     labels = pools[["reservataire", "zone", "niveau", "typologie", "quartile", "prioritaire",
@@ -230,8 +245,7 @@ def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
                         + np.where(pools["prioritaire"], " prioritaire", "")
                         + np.where(pools["travailleur_essentiel"], " travailleur essentiel", ""))
     rows, cols, vals = _sum_rows(flows["p"].to_numpy(), v.y.columns)
-    lp.add_constraints("demande", labels, rows, cols, vals, -INF, pools["demandeurs"].to_numpy(dtype=float),
-                       nature="structurelle")
+    _add(lp, "demande", labels, rows, cols, vals, -INF, pools["demandeurs"].to_numpy(dtype=float), pen)
     links = d.links
     link_labels = links[["reservataire", "niveau", "zone", "typologie", "qpv"]].copy()
     link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["niveau"] + " " + links["zone"]
@@ -239,7 +253,7 @@ def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     rows = np.concatenate([flows["link"].to_numpy(), d.pairs["link"].to_numpy()])
     cols = np.concatenate([v.y.columns, v.x.columns])
     vals = np.concatenate([np.ones(len(flows)), -np.ones(len(d.pairs))])
-    lp.add_constraints("demande", link_labels, rows, cols, vals, -INF, 0.0, nature="structurelle")
+    _add(lp, "demande", link_labels, rows, cols, vals, -INF, 0.0, pen)
 
 
 def mixity_targets(d: ModelData) -> pd.DataFrame:
@@ -300,8 +314,8 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
             {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": "tout le parc"})
             + labels["reservataire"].map(lambda r: f" réservataire {r}" if isinstance(r, str) else " tous réservataires")
             + " critère " + labels["critere"])
-        lp.add_constraints(famille, labels, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals),
-                           np.asarray(lower), INF, penalty=pen.legale)
+        _add(lp, famille, labels, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals),
+             np.asarray(lower), INF, pen)
 
 
 def _zone_mask(table: pd.DataFrame, epci: str, zone: str) -> np.ndarray:
@@ -349,11 +363,11 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
         vals.append(np.concatenate([np.ones(len(prio_y)), np.full(len(x_of_r), -rate)]))
     labels = pd.DataFrame({"reservataire": [c[1] for c in concerned], "taux": [c[2] for c in concerned]})
     labels["portee"] = "réservataire " + labels["reservataire"]
-    lp.add_constraints("publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
-                       np.concatenate(vals), 0.0, INF, penalty=pen.legale)
+    _add(lp, "publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
+         np.concatenate(vals), 0.0, INF, pen)
 
 
-def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """depassement[r,c] ≥ Σ_{x of r in commune c} x − ⌈N_r / F(T_r) × F_c⌉: a tiny cost that picks,
     among equal-fit optima, the plan closest to the proportional allocation, commune by commune
     (deterministic and sensible; one row per réservataire and commune keeps the model small)."""
@@ -381,4 +395,4 @@ def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     rows = np.concatenate([rows_x[keep], np.arange(n)])
     cols = np.concatenate([v.x.columns[keep], over.columns])
     vals = np.concatenate([np.ones(keep.sum()), -np.ones(n)])
-    lp.add_constraints("stabilisation", labels, rows, cols, vals, -INF, share[needed], nature="structurelle")
+    _add(lp, "stabilisation", labels, rows, cols, vals, -INF, share[needed], pen)
