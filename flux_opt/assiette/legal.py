@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from flux_opt.assiette.apportion import cap
 from flux_opt.assiette.flux import Flux
-from flux_opt.assiette.targets import LEGAL_MAXIMA, PREFET_GROUP, Targets, legal_rate
+from flux_opt.assiette.targets import LEGAL_MAXIMA, Targets, legal_rate
 from flux_opt.errors import Probleme
 from flux_opt.input.schema import Instance
+from flux_opt.vocabulary import PREFET_GROUP
 
 SOURCE = {"prefet_taux": "CCH R.441-5-2", "prefet_agents_taux": "CCH R.441-5-2",
           "collectivite_plafond": "CCH R.441-5"}
@@ -38,7 +39,7 @@ def _rule_warnings(instance: Instance) -> list[Probleme]:
     for key, legal in LEGAL_MAXIMA.items():
         rate = getattr(instance.regles, key)
         if rate > legal + 1e-9:
-            found.append(Probleme("instance.toml", None, f"regles.{key}",
+            found.append(Probleme(instance.source_of("parametres"), None, f"regles.{key}",
                                   f"{_pct(rate)} dépasse le maximum légal de {_pct(legal)} ({SOURCE[key]})"))
     return found
 
@@ -55,13 +56,13 @@ def _state_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[Pr
     legal_state = cap(LEGAL_MAXIMA["prefet_taux"], total)
     if len(state) and state["brut"].sum() > LEGAL_MAXIMA["prefet_taux"] * total + 1e-9:
         rid = state["id"].iloc[0]
-        found.append(Probleme("reservataires.csv", _line(instance, rid), "taux",
+        found.append(Probleme(instance.source_of("reservataires"), _line(instance, rid), "taux",
                               f"préfet et agents : {_n(state['brut'].sum())} logements demandés pour un plafond de "
                               f"{legal_state} (30 % de {total}, arrondi à l'entier inférieur ; CCH R.441-5-2)"))
     legal_agents = cap(LEGAL_MAXIMA["prefet_agents_taux"], total)
     for row in table.loc[table["type"] == "prefet_agents"].itertuples():
         if row.brut > LEGAL_MAXIMA["prefet_agents_taux"] * total + 1e-9:
-            found.append(Probleme("reservataires.csv", _line(instance, row.id), "taux",
+            found.append(Probleme(instance.source_of("reservataires"), _line(instance, row.id), "taux",
                                   f"agents de l'État : {_n(row.brut)} logements demandés pour un plafond de "
                                   f"{legal_agents} (5 % de {total} ; CCH R.441-5-2)"))
     return found
@@ -80,7 +81,7 @@ def _collectivite_warnings(instance: Instance, targets: Targets) -> list[Problem
         limit = cap(rate, t.base)
         if asked > rate * t.base + 1e-9:
             who = ", ".join(inside)
-            found.append(Probleme("reservataires.csv", _line(instance, t.reservataires[0]), "taux",
+            found.append(Probleme(instance.source_of("reservataires"), _line(instance, t.reservataires[0]), "taux",
                                   f"collectivités sans financement apporté ({who}) : {_n(asked)} logements demandés "
                                   f"sur le territoire de {', '.join(t.reservataires)} pour un plafond de {limit} "
                                   f"({_pct(rate)} de {t.base}, ensemble ; CCH R.441-5)"))
@@ -91,6 +92,6 @@ def _territory_warnings(instance: Instance, targets: Targets) -> list[Probleme]:
     found = []
     for row in targets.table.itertuples():
         if row.type != "bailleur" and row.brut > row.base + 1e-9:
-            found.append(Probleme("reservataires.csv", _line(instance, row.id), "logements",
+            found.append(Probleme(instance.source_of("reservataires"), _line(instance, row.id), "logements",
                                   f"objectif de {_n(row.brut)} logements pour un flux de {row.base} sur son territoire"))
     return found
