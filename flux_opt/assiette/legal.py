@@ -39,7 +39,7 @@ def _rule_warnings(instance: Instance) -> list[Probleme]:
     for key, legal in LEGAL_MAXIMA.items():
         rate = getattr(instance.regles, key)
         if rate > legal + 1e-9:
-            found.append(Probleme(instance.source_of("parametres"), None, f"regles.{key}",
+            found.append(Probleme(instance.sources.get("parametres", "instance.toml"), None, f"regles.{key}",
                                   f"{_pct(rate)} dépasse le maximum légal de {_pct(legal)} ({SOURCE[key]})"))
     return found
 
