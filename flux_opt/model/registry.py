@@ -65,7 +65,7 @@ RULES: tuple[Rule, ...] = (
          on_attributions=True, unit="attribution", rate_base="reservataire", mixity=True, **_LEGAL),
     # Not a constraint: an exclusion larger than the releases of its scope, clipped to them (contraintes.csv
     # lines `exclusions`, statut `ecretee`; flux_opt.assiette.flux).
-    Rule("exclusions", "Exclusion écrêtée aux libérations prévues", "flux annuel (CCH R.441-5)", None,
+    Rule("exclusions", "Exclusion écrêtée aux libérations prévues", "flux annuel (CCH R.441-5)", "structurelle",
          reported=False, structural=True),
     Rule("stabilisation", "Stabilisation (proximité d'une répartition proportionnelle)", "—", "structurelle",
          builder="stabilisation", reported=False),
