@@ -64,6 +64,7 @@ def verifier_command(instance: INSTANCE):
     from flux_opt.assiette.legal import convention_warnings
     from flux_opt.assiette.targets import compute_targets
     from flux_opt.input.schema import load_instance
+    from flux_opt.plan.result import clipping_rows
     from flux_opt.report.terminal import problems_table
 
     try:
@@ -79,10 +80,8 @@ def verifier_command(instance: INSTANCE):
                   f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
     for row in targets.table.itertuples():
         console.print(f"  {row.id:<20} objectif {row.cible:>6}  ({row.source})")
-    for e in clipped.itertuples():
-        where = f"ligne {int(e.ligne)}" if e.ligne == e.ligne and e.ligne is not None else "cumul"
-        console.print(f"[yellow]Exclusion écrêtée[/yellow] ({where}, {e.portee}) : {e.demandes:.1f} logements exclus "
-                      f"pour {e.liberations:.1f} libérations prévues, ramenée à {e.retenus:.1f}.")
+    for row in clipping_rows(clipped).itertuples():
+        console.print(f"[yellow]Exclusion écrêtée[/yellow] ({row.portee}) : {row.explication}.")
     if warnings:
         console.print(problems_table(warnings, title="Avertissements (règles légales)"))
 
