@@ -8,14 +8,23 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flux_opt.cli import french
 from flux_opt.errors import DonneesInvalides
 
+french.install()
 app = typer.Typer(help="flux-opt : orientation annuelle du flux de logements sociaux vers les réservataires.",
-                  no_args_is_help=True, add_completion=False, rich_markup_mode="rich")
+                  no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                  subcommand_metavar="COMMANDE [ARGUMENTS]...")
 console = Console()
 err = Console(stderr=True)
 
 INSTANCE = Annotated[Path, typer.Argument(help="Dossier d'instance (CSV + instance.toml) ou classeur .xlsx.")]
+
+
+def show_warnings(warnings: list) -> None:
+    """Input problems that did not stop the work (e.g. an unknown column, ignored)."""
+    for warning in warnings:
+        err.print(f"[yellow]Avertissement : {warning}[/yellow]")
 
 
 def fail_on_invalid(exc: DonneesInvalides) -> None:
