@@ -21,13 +21,17 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus
 
-from flux_opt.stock.conversion import arrondi, lire_nombre
+from flux_opt.assiette.apportion import round_half_up
+from flux_opt.stock.conversion import lire_nombre
 
 HORIZON_MIN = 3  # Hauts-de-France framework §2: "une vision stabilisée des objectifs [...] au moins sur 3 ans"
 
 # Objective weights: overload first, then the largest yearly change of each
 # réservataire, then the sum of changes, then closeness to an even spread.
 PENALITE_DEPASSEMENT = 10_000.0
+# A dwelling moved past a réservataire's last year (into a later year of the table) costs less than
+# an overload: no year is filled beyond its capacity while later years stay empty.
+PENALITE_REPORT = 1_000.0
 POIDS_VARIATION_MAX = 1.0
 POIDS_VARIATION = 0.1
 POIDS_ECART_REGULIER = 0.01
@@ -81,6 +85,11 @@ class _Probleme:
                 actives |= set(annees)
         return sorted(actives)
 
+    def annees_report(self, reservataire: str) -> list[int]:
+        """Years of the table after r's last stock year, where its stock may go rather than overload."""
+        annees = self.stock.get(reservataire, (0, []))[1]
+        return [a for a in self.annees if annees and a > max(annees)]
+
     def cible_reguliere(self, reservataire: str, annee: int) -> float:
         """Even spread of the stock and of each programme over their own years."""
         cible = 0.0
@@ -126,6 +135,7 @@ def construire_modele(probleme: _Probleme) -> pyo.ConcreteModel:
     m.ANNEES = pyo.Set(initialize=probleme.annees, ordered=True)
     m.R = pyo.Set(initialize=reservataires, ordered=True)
     m.STOCK = pyo.Set(initialize=[(r, a) for r, (_, ans) in probleme.stock.items() for a in ans], dimen=2)
+    m.REPORT = pyo.Set(initialize=[(r, a) for r in probleme.stock for a in probleme.annees_report(r)], dimen=2)
     m.P = pyo.RangeSet(0, len(probleme.programmes) - 1) if probleme.programmes else pyo.Set(initialize=[])
     m.NOUVEAU = pyo.Set(initialize=[(p, a) for p, (_, _, _, ans) in enumerate(probleme.programmes) for a in ans], dimen=2)
     actives = {r: probleme.annees_actives(r) for r in reservataires}
@@ -133,6 +143,7 @@ def construire_modele(probleme: _Probleme) -> pyo.ConcreteModel:
     m.SUCCESSION = pyo.Set(initialize=[(r, a) for r in reservataires for a in actives[r][1:]], dimen=2)
 
     m.stock = pyo.Var(m.STOCK, domain=pyo.NonNegativeIntegers)
+    m.report = pyo.Var(m.REPORT, domain=pyo.NonNegativeIntegers)
     m.nouveau = pyo.Var(m.NOUVEAU, domain=pyo.NonNegativeIntegers)
     m.depassement = pyo.Var(m.ANNEES, domain=pyo.NonNegativeReals)
     m.variation_hausse = pyo.Var(m.SUCCESSION, domain=pyo.NonNegativeReals)
@@ -143,12 +154,14 @@ def construire_modele(probleme: _Probleme) -> pyo.ConcreteModel:
 
     def total(r: str, a: int):
         termes = [m.stock[r, a]] if (r, a) in m.STOCK else []
+        termes += [m.report[r, a]] if (r, a) in m.REPORT else []
         termes += [m.nouveau[p, a] for p, prog in enumerate(probleme.programmes) if prog[0] == r and (p, a) in m.NOUVEAU]
         return sum(termes)
 
     m.ecoulement_stock = pyo.Constraint(
         list(probleme.stock),
-        rule=lambda m, r: sum(m.stock[r, a] for a in probleme.stock[r][1]) == probleme.stock[r][0],
+        rule=lambda m, r: sum(m.stock[r, a] for a in probleme.stock[r][1])
+        + sum(m.report[r, a] for a in probleme.annees_report(r)) == probleme.stock[r][0],
     )
     m.droits_nouveaux = pyo.Constraint(
         m.P, rule=lambda m, p: sum(m.nouveau[p, a] for a in probleme.programmes[p][3]) == probleme.programmes[p][2]
@@ -173,6 +186,7 @@ def construire_modele(probleme: _Probleme) -> pyo.ConcreteModel:
     )
     m.objectif = pyo.Objective(
         expr=PENALITE_DEPASSEMENT * sum(m.depassement.values())
+        + PENALITE_REPORT * sum(m.report.values())
         + POIDS_VARIATION_MAX * sum(m.variation_max.values())
         + POIDS_VARIATION * sum(m.variation_hausse[k] + m.variation_baisse[k] for k in m.SUCCESSION)
         + POIDS_ECART_REGULIER * sum(m.ecart_plus[k] + m.ecart_moins[k] for k in m.ACTIF),
@@ -228,7 +242,7 @@ def _lire_volumes(volumes: pd.DataFrame, annees_horizon: list[int], duree_defaut
         if volume is None or volume < 0:
             raise ValueError(f"lissage.csv, ligne {numero} : volume_du manquant ou négatif.")
         annees = _annees_reservataire(ligne, debut, annees_horizon, duree_defaut, numero)
-        stock[reservataire] = (arrondi(volume), annees)
+        stock[reservataire] = (round_half_up(volume), annees)
     return stock
 
 
@@ -272,7 +286,7 @@ def _lire_programmes(nouveaux_droits: pd.DataFrame | None, debut: int) -> list[t
         if premiere < debut:
             raise ValueError(f"nouveaux_droits.csv, ligne {numero} : annee_debut {premiere} antérieure au lissage ({debut}).")
         annees = list(range(premiere, premiere + int(valeurs["duree"])))
-        programmes.append((str(ligne["reservataire"]).strip(), str(ligne["programme"]).strip(), arrondi(valeurs["logements"]), annees))
+        programmes.append((str(ligne["reservataire"]).strip(), str(ligne["programme"]).strip(), round_half_up(valeurs["logements"]), annees))
     return programmes
 
 
@@ -300,6 +314,9 @@ def _lire_resultat(modele, probleme: _Probleme, volumes: pd.DataFrame, statut: s
         {"reservataire": r, "source": "stock", "annee": a, "logements": _entier(modele.stock[r, a])}
         for (r, a) in modele.STOCK
     ]
+    reports = [{"reservataire": r, "source": "stock reporté", "annee": a, "logements": _entier(modele.report[r, a])}
+               for (r, a) in modele.REPORT]
+    lignes += [ligne for ligne in reports if ligne["logements"] > 0]
     lignes += [
         {"reservataire": probleme.programmes[p][0], "source": probleme.programmes[p][1], "annee": a,
          "logements": _entier(modele.nouveau[p, a])}
@@ -321,7 +338,10 @@ def _lire_resultat(modele, probleme: _Probleme, volumes: pd.DataFrame, statut: s
         ],
         columns=["reservataire", "volume_du", "volume_entier", "annees"],
     )
-    return Lissage(probleme.annees, objectifs, detail, annuel, resume_volumes, statut, part_max, _notes(annuel, statut))
+    notes = _notes(annuel, statut) + [
+        f"{ligne['reservataire']} : {ligne['logements']} logement(s) reportés en {ligne['annee']}, après sa période "
+        "de lissage, faute de capacité dans ses années." for ligne in reports if ligne["logements"] > 0]
+    return Lissage(probleme.annees, objectifs, detail, annuel, resume_volumes, statut, part_max, notes)
 
 
 def _bilan_annuel(objectifs: pd.DataFrame, probleme: _Probleme) -> pd.DataFrame:
