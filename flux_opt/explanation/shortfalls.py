@@ -31,6 +31,12 @@ def _pool_rows(result: Result) -> pd.DataFrame:
     return pools.assign(attributions=pools["valeur"], demandeurs=pools["borne_sup"])
 
 
+def _lookup(sums: pd.Series, *keys: pd.Series) -> np.ndarray:
+    """Values of a grouped sum at the given keys (0 where the key is absent)."""
+    index = pd.MultiIndex.from_arrays([k.to_numpy() for k in keys])
+    return sums.reindex(index).fillna(0).to_numpy(dtype=float)
+
+
 def vacancy_risk(result: Result) -> pd.DataFrame:
     """Dwellings minus expected attributions per réservataire × commune × typologie (> 0 only)."""
     plan = result.plan.groupby(PLACE, as_index=False)["logements"].sum()
@@ -39,13 +45,11 @@ def vacancy_risk(result: Result) -> pd.DataFrame:
     table["sans_candidat"] = (table["logements"] - table["attributions_prevues"]).round(4)
     table = table.loc[table["sans_candidat"] > 1e-3].copy()
     epci = result.plan.groupby("commune")["epci"].first()
-    pools = _pool_rows(result)
-    candidates = []
-    for row in table.itertuples(index=False):
-        mine = pools.loc[(pools["reservataire"] == row.reservataire) & (pools["typologie"] == row.typologie)
-                         & pools["zone"].isin([row.commune, epci.get(row.commune)])]
-        candidates.append(float(mine["demandeurs"].sum()))
-    table["demandeurs_du_vivier"] = candidates
+    pools = _pool_rows(result).groupby(["reservataire", "typologie", "zone"])["demandeurs"].sum()
+    # A dwelling's candidates are the pools of its réservataire and typologie at its commune or its EPCI.
+    in_commune = _lookup(pools, table["reservataire"], table["typologie"], table["commune"])
+    in_epci = _lookup(pools, table["reservataire"], table["typologie"], table["commune"].map(epci))
+    table["demandeurs_du_vivier"] = in_commune + in_epci
     table["cause"] = np.where(table["demandeurs_du_vivier"] == 0,
                               "aucun demandeur de ce réservataire pour cette commune et cette typologie",
                               "demandeurs déjà servis par d'autres logements ou réservés à d'autres règles")
@@ -62,14 +66,16 @@ def unmet_demand(result: Result) -> pd.DataFrame:
     table = (pools.groupby(["reservataire", "niveau", "zone", "typologie"], as_index=False)
              .agg(demandeurs=("demandeurs", "sum"), attributions=("attributions", "sum")))
     table["non_servis"] = (table["demandeurs"] - table["attributions"]).round(4)
-    plan = result.plan
-    flux, oriented = [], []
-    for row in table.itertuples(index=False):
-        in_zone = plan.loc[(plan[row.niveau] == row.zone) & (plan["typologie"] == row.typologie)]
-        flux.append(int(in_zone["logements"].sum()))
-        oriented.append(int(in_zone.loc[in_zone["reservataire"] == row.reservataire, "logements"].sum()))
-    table["logements_du_flux"] = flux
-    table["logements_orientes"] = oriented
+    table["logements_du_flux"] = 0
+    table["logements_orientes"] = 0
+    for niveau in ("commune", "epci"):  # a pool's zone is a commune or an EPCI
+        at = (table["niveau"] == niveau).to_numpy()
+        sub = table.loc[at]
+        flux = result.plan.groupby([niveau, "typologie"])["logements"].sum()
+        oriented = result.plan.groupby(["reservataire", niveau, "typologie"])["logements"].sum()
+        table.loc[at, "logements_du_flux"] = _lookup(flux, sub["zone"], sub["typologie"]).astype(int)
+        table.loc[at, "logements_orientes"] = _lookup(
+            oriented, sub["reservataire"], sub["zone"], sub["typologie"]).astype(int)
     table["cause"] = np.select(
         [table["logements_du_flux"] == 0, table["logements_orientes"] == 0],
         ["aucun logement de cette typologie dans le flux de la zone",
