@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -166,7 +167,8 @@ def surcontraint(tmp_path_factory):
 def test_every_binding_or_violated_rule_quotes_the_plan_figures(which, instance_dir, request):
     folder, _, _ = request.getfixturevalue(which)
     p = Plan(folder, instance_dir)
-    active = p.rules.loc[p.rules["statut"].isin(["saturee", "violee"])]
+    summary = p.rules["portee"].str.startswith("ensemble (")  # one line per structural family, no figures
+    active = p.rules.loc[p.rules["statut"].isin(["saturee", "violee"]) & ~summary]
     assert len(active) > 0
     checked = 0
     for _, row in active.iterrows():
@@ -322,3 +324,23 @@ def test_expliquer_prints_the_reasons_without_resolving(surcontraint, tmp_path, 
     assert "contraintes.csv" in out.output and "ville_dunkerque" in out.output
     missing = CliRunner().invoke(app, ["expliquer", str(tmp_path / "rien")])
     assert missing.exit_code == 2
+
+
+@pytest.mark.parametrize("which", ["exemple", "surcontraint"])
+def test_contraintes_lists_rules_by_importance_and_summarises_structural_rows(which, request):
+    folder, result, _ = request.getfixturevalue(which)
+    rules = read(folder, "contraintes.csv")
+    summary = rules["portee"].str.startswith("ensemble (")
+    for family in ("conservation", "demande"):
+        mine = rules.loc[rules["contrainte"] == family]
+        assert summary[mine.index].sum() == 1, family  # one summary line per structural family
+        assert (mine.loc[~summary[mine.index], "statut"] == "violee").all()  # other rows only when violated
+        held = result.rows.loc[(result.rows["contrainte"] == family) & result.rows["publie"]
+                               & (result.rows["statut"] != "violee")]
+        assert f"ensemble ({len(held)} lignes)" in set(mine["portee"])
+    detail = rules.loc[~summary]
+    rank = detail["statut"].map({"violee": 0, "saturee": 1, "lache": 2}).to_numpy()
+    assert (np.diff(rank) >= 0).all()  # violated, then binding, then slack
+    binding = detail.loc[detail["statut"] == "saturee", "valeur_marginale"].astype(float).to_numpy()
+    assert (np.diff(binding) <= 1e-12).all()  # highest marginal value first
+    assert not rules["explication"].str.contains("DOMAIN|FORMAT|§").any()

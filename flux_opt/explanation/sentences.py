@@ -16,7 +16,7 @@ import math
 import pandas as pd
 
 from flux_opt.model.registry import RULES
-from flux_opt.plan.result import SOURCES, Result, contraintes_table, published_mask
+from flux_opt.plan.result import SOURCES, Result, contraintes_table, detail_mask, published_mask
 
 NAMES = {rule.name: rule.label for rule in RULES}
 STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE"}
@@ -206,18 +206,19 @@ def sentence(row, fig: PlanFigures, cause: str | None = None) -> str:
 
 
 def explain(result: Result, model=None, causes: dict[int, str] | None = None) -> Result:
-    """Fill the `explication` column of every published rule row (contraintes.csv).
+    """Fill the `explication` column of every row listed in contraintes.csv (`detail_mask`).
 
     `causes` maps a row index of `result.rows` to the data-based cause of its violation
     (see flux_opt.explanation.analysis.analyse, which passes them). `model` is accepted for symmetry with
     the analysis; the sentences only need the result tables."""
     rows = result.rows
-    mask = published_mask(rows)
+    mask = detail_mask(rows)
     if mask.any():
         fig = PlanFigures(result)
         causes = causes or {}
+        listed = rows.loc[mask]
         rows.loc[mask, "explication"] = [sentence(row, fig, causes.get(i))
-                                         for i, row in rows.loc[mask].iterrows()]
+                                         for i, row in zip(listed.index, listed.to_dict(orient="records"))]
     result.contraintes = contraintes_table(rows)
     return result
 

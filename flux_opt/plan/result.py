@@ -10,7 +10,7 @@ import pandas as pd
 from flux_opt import __version__
 from flux_opt.model.build import OrientationModel, model_size
 from flux_opt.model.linear import ConstraintBlock
-from flux_opt.model.registry import RULES, names
+from flux_opt.model.registry import RULE, RULES, names
 from flux_opt.model.solve import Solution
 
 TOL = 1e-6
@@ -18,6 +18,14 @@ SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
 # Families listed in contraintes.csv and their sources (the rule registry).
 REPORTED = names(reported=True)
 SOURCES = {rule.name: rule.source for rule in RULES}
+# Families whose rows hold by construction: one summary line each in contraintes.csv, rows only when violated.
+STRUCTURAL = names(nature="structurelle", reported=True)
+SUMMARY = {
+    "conservation": "{n} segments du flux, chacun entièrement orienté, chaque logement libéré à un seul "
+                    "réservataire",
+    "demande": "{n} viviers de demandeurs, aucune attribution prévue au-delà des demandeurs du vivier "
+               "({binding} viviers entièrement servis ; demande non servie : voir le rapport)",
+}
 
 
 @dataclass
@@ -92,9 +100,39 @@ def published_mask(rows: pd.DataFrame) -> pd.Series:
     return rows["contrainte"].isin(REPORTED) & rows["publie"]
 
 
+def detail_mask(rows: pd.DataFrame) -> pd.Series:
+    """Rows listed one by one in contraintes.csv: every published row of a rule a person reads,
+    and the rows of structural families (they hold by construction) only when violated."""
+    return published_mask(rows) & (~rows["contrainte"].isin(STRUCTURAL) | (rows["statut"] == "violee"))
+
+
 def contraintes_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """The lines of contraintes.csv: every published row of a reported family."""
-    return rows.loc[published_mask(rows), CONTRAINTES_COLUMNS].reset_index(drop=True)
+    """The lines of contraintes.csv, most important first: violated rules (largest gap first),
+    binding rules (highest marginal value first), then slack rules (least room first); then one
+    summary line per structural family for its rows that hold."""
+    detail = rows.loc[detail_mask(rows)]
+    rank = detail["statut"].map({"violee": 0, "saturee": 1, "lache": 2})
+    key = np.where(rank == 0, -detail["violation"], np.where(rank == 1, -detail["valeur_marginale"].fillna(0),
+                                                             detail["marge"]))
+    ordered = detail.assign(_rank=rank.to_numpy(), _key=key).sort_values(["_rank", "_key"], kind="stable")
+    held = rows.loc[published_mask(rows) & rows["contrainte"].isin(STRUCTURAL) & (rows["statut"] != "violee")]
+    summaries = [_summary_line(family, group) for family, group in held.groupby("contrainte", sort=False)]
+    return pd.concat([ordered[CONTRAINTES_COLUMNS]] + [pd.DataFrame([s]) for s in summaries],
+                     ignore_index=True)[CONTRAINTES_COLUMNS]
+
+
+def _summary_line(family: str, rows: pd.DataFrame) -> dict:
+    rule = RULE[family]
+    n, binding = len(rows), int((rows["statut"] == "saturee").sum())
+    what = SUMMARY[family].format(n=_fr_int(n), binding=_fr_int(binding))
+    return {"contrainte": family, "portee": f"ensemble ({n} lignes)",
+            "statut": "saturee" if binding else "lache", "marge": float(rows["marge"].min()),
+            "valeur_marginale": np.nan,
+            "explication": f"{rule.label} ({rule.source}), ensemble : {what} ; toutes tenues."}
+
+
+def _fr_int(n: int) -> str:
+    return f"{n:,}".replace(",", "\u202f")
 
 
 def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
