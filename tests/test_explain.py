@@ -51,6 +51,7 @@ class Plan:
         self.res = read(instance_dir, "reservataires.csv")
         self.demande = read(instance_dir, "demande.csv")
         self.types = dict(zip(self.res["id"], self.res["type"]))
+        self.noms = dict(zip(self.res["id"], self.res["nom"]))  # sentences name réservataires as people do
 
     def x(self, **f) -> float:
         return float(_filter(self.plan, f)["logements"].sum())
@@ -103,7 +104,7 @@ def expected_figures(p: Plan, row) -> list[str]:
     if family == "objectif_reservataire":
         rid = scope.split(" ")[1]
         cible = int(p.objectifs.set_index("reservataire").at[rid, "cible"])
-        return [f"{rid} reçoit {fmt(p.x(reservataire=rid))} logements pour un objectif de {cible}"]
+        return [f"{p.noms[rid]} reçoit {fmt(p.x(reservataire=rid))} logements pour un objectif de {cible}"]
     if family == "demande":
         return [_pool_figures(p, scope)]
     if family in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
@@ -111,7 +112,7 @@ def expected_figures(p: Plan, row) -> list[str]:
     if family == "publics_prioritaires":
         rid = scope.split(" ")[1]
         prio, x = p.y(reservataire=rid, prioritaire="oui"), p.x(reservataire=rid)
-        return [f"{fmt(prio)} attribution", f"sur les {fmt(x)} logements orientés à {rid}", pct(prio / x)]
+        return [f"{fmt(prio)} attribution", f"sur les {fmt(x)} logements orientés à {p.noms[rid]}", pct(prio / x)]
     return []
 
 
@@ -204,7 +205,7 @@ def test_violated_rules_of_surcontraint_get_their_cause_from_the_data(surcontrai
     assert "plafond légal de 20,0 % sans financement apporté" in ville["explication"]
     assert "objectif 6 pour un plafond de 5 logements" in ville["explication"]
     bailleur = rules.loc[("objectif_reservataire", "réservataire bailleur")]
-    assert "ville_dunkerque" in bailleur["explication"]
+    assert "Ville de Dunkerque" in bailleur["explication"]  # its name, not its code
     assert set(explanation.violations["contrainte"]) == {"objectif_reservataire", "cia_hors_qpv_q1"}
     assert (explanation.violations["cause"].str.len() > 0).all()
 
@@ -313,7 +314,8 @@ def test_expliquer_prints_the_reasons_without_resolving(surcontraint, tmp_path, 
     monkeypatch.setattr(solve_module, "solve", lambda *a, **k: pytest.fail("expliquer must not re-solve"))
     out = CliRunner().invoke(app, ["expliquer", str(folder), "--nombre", "3"], terminal_width=200)
     assert out.exit_code == 0, out.output
-    assert "aucun demandeur du 1er quartile hors QPV" in out.output
+    flat = " ".join(out.output.replace("│", " ").split())  # the table wraps its sentences
+    assert "aucun demandeur du 1er quartile hors QPV" in flat
     # Without explication.json, the reasons come from contraintes.csv.
     copy = tmp_path / "copie"
     copy.mkdir()
@@ -321,7 +323,8 @@ def test_expliquer_prints_the_reasons_without_resolving(surcontraint, tmp_path, 
         (copy / name).write_bytes((folder / name).read_bytes())
     out = CliRunner().invoke(app, ["expliquer", str(copy)], terminal_width=200)
     assert out.exit_code == 0, out.output
-    assert "contraintes.csv" in out.output and "ville_dunkerque" in out.output
+    flat = " ".join(out.output.replace("│", " ").split())
+    assert "contraintes.csv" in flat and "Ville de Dunkerque" in flat
     missing = CliRunner().invoke(app, ["expliquer", str(tmp_path / "rien")])
     assert missing.exit_code == 2
 
@@ -341,6 +344,6 @@ def test_contraintes_lists_rules_by_importance_and_summarises_structural_rows(wh
     detail = rules.loc[~summary]
     rank = detail["statut"].map({"violee": 0, "saturee": 1, "lache": 2}).to_numpy()
     assert (np.diff(rank) >= 0).all()  # violated, then binding, then slack
-    binding = detail.loc[detail["statut"] == "saturee", "valeur_marginale"].astype(float).to_numpy()
+    binding = pd.to_numeric(detail.loc[detail["statut"] == "saturee", "valeur_marginale"]).fillna(0).to_numpy()
     assert (np.diff(binding) <= 1e-12).all()  # highest marginal value first
     assert not rules["explication"].str.contains("DOMAIN|FORMAT|§").any()

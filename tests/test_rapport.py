@@ -44,11 +44,11 @@ def test_html_is_self_contained_with_titles_tables_and_plots(surcontraint):
 def test_html_tables_carry_the_plan_figures(surcontraint):
     result, explanation = surcontraint
     page = rapport_html(result, explanation)
-    # ville_dunkerque: target 6, 5 dwellings, gap −1 (the row of the targets table).
-    assert re.search(r"<td>ville_dunkerque</td><td class=\"num\">6</td><td class=\"num\">5</td>"
-                     r"<td class=\"num\">-1</td>", page)
+    # ville_dunkerque: target 6, 5 dwellings, gap −1 (the row of the targets table), its name beside its code.
+    assert re.search(r"<td>Ville de Dunkerque</td><td>ville_dunkerque</td><td class=\"num\">6</td>"
+                     r"<td class=\"num\">5</td><td class=\"num\">-1</td>", page)
     # CIA Q1 hors QPV: 0 of 30 hors-QPV dwellings, minimum 25 %.
-    assert re.search(r"EPCI 245900428 hors QPV tous réservataires critère q1</td><td class=\"num\">0</td>"
+    assert re.search(r"EPCI 245900428 hors QPV tous réservataires, 1er quartile</td><td class=\"num\">0</td>"
                      r"<td class=\"num\">30</td><td class=\"num\">0,0 %</td><td class=\"num\">25,0 %</td>", page)
 
 
@@ -59,15 +59,16 @@ def test_xlsx_has_one_sheet_per_table_with_french_headings(surcontraint, tmp_pat
     book = load_workbook(path, read_only=True)
     for sheet in ("Synthèse", "Raisons", "Objectifs", "Communes", "QPV", "Mixité", "Règles non tenues",
                   "Familles", "Par réservataire", "Coût des règles", "Vacance", "Demande non servie",
-                  "Contraintes", "Plan", "Attributions"):
+                  "Règles", "Glossaire", "Plan", "Attributions", "Annexe Ville de Dunkerque"):
         assert sheet in book.sheetnames, sheet
     objectifs = pd.read_excel(path, sheet_name="Objectifs", header=1)
-    assert list(objectifs.columns) == ["Réservataire", "Objectif", "Logements orientés", "Écart", "Adéquation"]
-    merged = objectifs.merge(result.objectifs, left_on="Réservataire", right_on="reservataire")
+    assert list(objectifs.columns) == ["Réservataire", "Code", "Objectif", "Logements orientés", "Écart",
+                                       "Adéquation"]
+    merged = objectifs.merge(result.objectifs, left_on="Code", right_on="reservataire")
     assert (merged["Logements orientés"] == merged["logements"]).all()
-    rules = pd.read_excel(path, sheet_name="Contraintes", header=1)
+    rules = pd.read_excel(path, sheet_name="Règles", header=1)
     assert len(rules) == len(result.contraintes)
-    assert (rules["Statut"] == "VIOLÉE").sum() == 3
+    assert (rules["Statut"] == "NON TENUE").sum() == 3
 
 
 def test_plan_command_writes_the_report_with_the_plan(tmp_path):

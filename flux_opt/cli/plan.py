@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, phase_progress
 from flux_opt.errors import DonneesInvalides
 
 
@@ -35,15 +35,18 @@ def plan_command(
         err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
         raise typer.Exit(2)
     try:
-        with console.status("Calcul du plan…"):
+        with phase_progress() as phases:
             result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
-                                                   couts=analyse)
+                                                   couts=analyse, phases=phases)
+            with phases("rapport"):
+                reports = report_writers(result, explanation)
+            with phases("ecriture"):
+                write_plan(result, sortie, extra=reports)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
-    write_plan(result, sortie, extra=report_writers(result, explanation))
     console.print(plan_summary(result))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")

@@ -21,6 +21,7 @@ from flux_opt.explanation.marginal import RELAXABLE, marginal_values, rule_costs
 from flux_opt.model.registry import RULE, names
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
+from flux_opt.phases import Phases
 from flux_opt.plan.result import SOURCES, Result, published_mask
 from flux_opt.explanation.shortfalls import unmet_demand, vacancy_risk, violation_causes
 
@@ -88,6 +89,7 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
     published = rows.loc[published_mask(rows)]
     violations = published.loc[published["statut"] == "violee"].assign(
         cause=[causes.get(i, "") for i in published.index[published["statut"] == "violee"]])
+    violations = violations.sort_values("violation", ascending=False, kind="stable")  # largest gap first
     explanation = Explanation(
         familles=familles,
         reservataires=reservataire_table(rows),
@@ -262,11 +264,14 @@ __all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reserv
 # ----------------------------------------------------------------------------- whole pipeline
 
 def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
-                     couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
+                     couts: bool = True, k: int = 3, phases: Phases | None = None) -> tuple[Result, Explanation]:
     """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
     from flux_opt.pipeline import load_for_plan, solve_instance
 
+    phases = phases or Phases()
+    instance = load_for_plan(path, depuis_conversion, phases)
     # duals=False: analyse() replaces every marginal value with its own probes.
-    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur, duals=False)
-    explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
+    model, solution, result = solve_instance(instance, moteur, duals=False, phases=phases)
+    with phases("analyse"):
+        explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
     return result, explanation

@@ -19,7 +19,8 @@ from flux_opt.model.registry import RULES
 from flux_opt.plan.result import SOURCES, Result, contraintes_table, detail_mask, published_mask
 
 NAMES = {rule.name: rule.label for rule in RULES}
-STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE"}
+# Statuses as a person reads them (contraintes.csv keeps saturee / lache / violee).
+STATUS = {"saturee": "tenue, sans marge", "lache": "tenue, avec marge", "violee": "NON TENUE"}
 CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
            "travailleur_essentiel": "à des travailleurs essentiels"}
 ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
@@ -69,6 +70,7 @@ class PlanFigures:
         self.att = att
         self.flux = int(result.resume.get("flux", plan["logements"].sum()))
         self.by_r = plan.groupby("reservataire")["logements"].sum()
+        self.noms = result.noms
         self.prio_by_r = att.loc[att["prioritaire"] == "oui"].groupby("reservataire")["attributions_prevues"].sum()
 
     def dwellings(self, reservataire=None, epci=None, zone="tout", group=None) -> float:
@@ -88,53 +90,76 @@ class PlanFigures:
 
 # ----------------------------------------------------------------------------- bodies
 
+def _conservation(row, fig: PlanFigures) -> str:
+    v, up = row["valeur"], row["borne_sup"]
+    return (f"{fr_number(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {fr_number(up)} libérés : "
+            "chaque logement libéré va à un seul réservataire")
+
+
+def _plafond_prefet(row, fig: PlanFigures) -> str:
+    v, up, n = row["valeur"], row["borne_sup"], fr_number
+    who = "le préfet (agents compris) reçoit" if row["contrainte"] == "plafond_prefet" \
+        else "les agents de l'État reçoivent"
+    return (f"{who} {n(v)} {_plural(v, 'logement')}, soit {fr_percent(_share(v, fig.flux))} du flux annuel "
+            f"de {n(fig.flux)}, pour un plafond de {n(up)} ({fr_percent(_share(up, fig.flux))})")
+
+
+def _uniformite(row, fig: PlanFigures) -> str:
+    v, fc, n = row["valeur"], row.get("flux_commune"), fr_number
+    return (f"le préfet (agents compris) reçoit {n(v)} des {n(fc)} logements du flux communal, "
+            f"soit {fr_percent(_share(v, fc))}, pour un taux départemental de {fr_percent(row.get('taux'))} : "
+            f"attendu entre {n(row['borne_inf'])} et {n(row['borne_sup'])} logements")
+
+
+def _hors_qpv(row, fig: PlanFigures) -> str:
+    v, base, n = row["valeur"], row.get("base"), fr_number
+    if isinstance(base, (int, float)) and math.isfinite(base):  # reading "taux"
+        return (f"le préfet (agents compris) reçoit {n(v)} logements hors QPV sur un flux hors QPV de "
+                f"{n(base)}, soit {fr_percent(_share(v, base))}, pour un minimum de {n(row['borne_inf'])} logements")
+    hq = fig.dwellings(zone="hors_qpv", group=PREFET_GROUP)
+    total = fig.dwellings(group=PREFET_GROUP)
+    return (f"{n(hq)} des {n(total)} logements du préfet (agents compris) sont hors QPV, "
+            f"soit {fr_percent(_share(hq, total))} (lecture « part »)")
+
+
+def _plafond_collectivite(row, fig: PlanFigures) -> str:
+    v, up, base, n = row["valeur"], row["borne_sup"], row.get("base"), fr_number
+    return (f"{fig.noms.reservataire(row['reservataire'])} reçoit {n(v)} logements sur un flux de {n(base)} sur "
+            f"son territoire, soit {fr_percent(_share(v, base))}, pour un plafond de {n(up)} logements "
+            f"({fr_percent(_share(up, base))}, sans financement apporté)")
+
+
+def _objectif(row, fig: PlanFigures) -> str:
+    return (f"{fig.noms.reservataire(row['reservataire'])} reçoit {fr_number(row['valeur'])} logements pour un "
+            f"objectif de {fr_number(row['borne_inf'])} (convention)")
+
+
+def _indicatif(row, fig: PlanFigures) -> str:
+    return (f"{fr_number(row['valeur'])} logements dans cette portée pour une cible indicative de "
+            f"{fr_number(row['borne_inf'])} (écart pénalisé, jamais interdit)")
+
+
+def _demande(row, fig: PlanFigures) -> str:
+    v, up = row["valeur"], row["borne_sup"]
+    return (f"{fr_number(v)} {_plural(v, 'attribution')} {_plural(v, 'prévue')} pour {fr_number(up)} "
+            f"{_plural(up, 'demandeur')} du vivier ({fr_percent(_share(v, up))} servis)")
+
+
+def _prioritaires(row, fig: PlanFigures) -> str:
+    rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
+    dwellings = float(fig.by_r.get(rid, 0))
+    prio = row["valeur"] + rate * dwellings  # the row is Σ prio − t·Σx ≥ 0
+    return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
+            f"sur les {n(dwellings)} logements orientés à {fig.noms.reservataire(rid)}, "
+            f"soit {fr_percent(_share(prio, dwellings))}, pour un minimum de {fr_percent(rate)} ({n(rate * dwellings)})")
+
+
 def _body(row, fig: PlanFigures) -> str:
-    family = row["contrainte"]
-    v, lo, up = row["valeur"], row["borne_inf"], row["borne_sup"]
-    n = fr_number
-    if family == "conservation":
-        return (f"{n(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {n(up)} libérés : "
-                "chaque logement libéré va à un seul réservataire")
-    if family in ("plafond_prefet", "plafond_agents"):
-        who = "le préfet (agents compris) reçoit" if family == "plafond_prefet" else "les agents de l'État reçoivent"
-        return (f"{who} {n(v)} {_plural(v, 'logement')}, soit {fr_percent(_share(v, fig.flux))} du flux annuel "
-                f"de {n(fig.flux)}, pour un plafond de {n(up)} ({fr_percent(_share(up, fig.flux))})")
-    if family == "uniformite_prefet":
-        fc = row.get("flux_commune")
-        return (f"le préfet (agents compris) reçoit {n(v)} des {n(fc)} logements du flux communal, "
-                f"soit {fr_percent(_share(v, fc))}, pour un taux départemental de {fr_percent(row.get('taux'))} : "
-                f"attendu entre {n(lo)} et {n(up)} logements")
-    if family == "prefet_hors_qpv":
-        base = row.get("base")
-        if isinstance(base, (int, float)) and math.isfinite(base):  # reading "taux"
-            return (f"le préfet (agents compris) reçoit {n(v)} logements hors QPV sur un flux hors QPV de "
-                    f"{n(base)}, soit {fr_percent(_share(v, base))}, pour un minimum de {n(lo)} logements")
-        hq = fig.dwellings(zone="hors_qpv", group=PREFET_GROUP)
-        total = fig.dwellings(group=PREFET_GROUP)
-        return (f"{n(hq)} des {n(total)} logements du préfet (agents compris) sont hors QPV, "
-                f"soit {fr_percent(_share(hq, total))} (lecture « part »)")
-    if family == "plafond_collectivite":
-        base = row.get("base")
-        return (f"{row['reservataire']} reçoit {n(v)} logements sur un flux de {n(base)} sur son territoire, "
-                f"soit {fr_percent(_share(v, base))}, pour un plafond de {n(up)} logements "
-                f"({fr_percent(_share(up, base))}, sans financement apporté)")
-    if family == "objectif_reservataire":
-        return f"{row['reservataire']} reçoit {n(v)} logements pour un objectif de {n(lo)} (convention)"
-    if family == "objectif_indicatif":
-        return f"{n(v)} logements dans cette portée pour une cible indicative de {n(lo)} (écart pénalisé, jamais interdit)"
-    if family == "demande":
-        return (f"{n(v)} {_plural(v, 'attribution')} {_plural(v, 'prévue')} pour {n(up)} "
-                f"{_plural(up, 'demandeur')} du vivier ({fr_percent(_share(v, up))} servis)")
-    if family in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
-        return _mixity_body(row, fig)
-    if family == "publics_prioritaires":
-        rid, rate = row["reservataire"], float(row.get("taux"))
-        dwellings = float(fig.by_r.get(rid, 0))
-        prio = v + rate * dwellings  # the row is Σ prio − t·Σx ≥ 0
-        return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
-                f"sur les {n(dwellings)} logements orientés à {rid}, soit {fr_percent(_share(prio, dwellings))}, "
-                f"pour un minimum de {fr_percent(rate)} ({n(rate * dwellings)})")
-    return f"valeur {n(v)}, bornes {n(lo)} … {n(up)}"
+    """The figures of the rule in the plan, in words (one function per family)."""
+    body = BODIES.get(row["contrainte"])
+    if body is None:
+        return f"valeur {fr_number(row['valeur'])}, bornes {fr_number(row['borne_inf'])} … {fr_number(row['borne_sup'])}"
+    return body(row, fig)
 
 
 def _mixity_body(row, fig: PlanFigures) -> str:
@@ -146,15 +171,24 @@ def _mixity_body(row, fig: PlanFigures) -> str:
     if scoped:  # row: Σ y − part·Σ x ≥ 0 on the réservataire's dwellings of the scope
         base = fig.dwellings(reservataire=rid, epci=epci, zone=zone)
         count = row["valeur"] + part * base
-        whose = f"des logements orientés à {rid}"
+        whose = f"des logements orientés à {fig.noms.reservataire(rid)}"
     else:  # row: Σ y ≥ part × flux of the scope
         base = row["borne_inf"] / part if part else fig.dwellings(epci=epci, zone=zone)
         count = row["valeur"]
         whose = "du flux"
-    place = f"dans l'EPCI {epci}" + (f" {where}" if where else "")
+    place = f"dans l'EPCI {fig.noms.epci_label(epci)}" + (f" {where}" if where else "")
     return (f"{n(count)} {_plural(count, 'attribution')} {_plural(count, 'prévue')} {CRITERE.get(critere, critere)} "
             f"{place}, sur {n(base)} logements {whose} {where}".rstrip() +
             f", soit {fr_percent(_share(count, base))}, pour un minimum de {fr_percent(part)} ({n(part * base)})")
+
+
+BODIES = {
+    "conservation": _conservation, "plafond_prefet": _plafond_prefet, "plafond_agents": _plafond_prefet,
+    "uniformite_prefet": _uniformite, "prefet_hors_qpv": _hors_qpv, "plafond_collectivite": _plafond_collectivite,
+    "objectif_reservataire": _objectif, "objectif_indicatif": _indicatif, "demande": _demande,
+    "cia_hors_qpv_q1": _mixity_body, "cia_qpv_q234": _mixity_body, "mixite": _mixity_body,
+    "publics_prioritaires": _prioritaires,
+}
 
 
 # ----------------------------------------------------------------------------- tails
@@ -174,7 +208,8 @@ def _marginal_text(row) -> str:
         change = f"un {unit} de plus au plafond" if family != "demande" else "un demandeur de plus dans ce vivier"
     else:
         change = f"un {unit} de moins au minimum"
-    text = f" ; valeur marginale : {change} permettrait ≈ {fr_number_fine(vm)} attribution(s) pondérée(s) de plus"
+    text = (f" ; gain possible : {change} permettrait ≈ {fr_number_fine(vm)} point(s) de plus au score "
+            "d'adéquation")
     point = row.get("point_logements")
     if isinstance(point, float) and math.isfinite(point) and point > 0:
         text += f" (un point de taux = {fr_number(point)} {unit}s, ≈ {fr_number_fine(vm * point)})"
@@ -192,16 +227,16 @@ def _tail(row, cause: str | None) -> str:
     status = row["statut"]
     if status == "violee":
         unit = UNIT.get(row["contrainte"], "logement")
-        text = f" — règle VIOLÉE de {fr_number(row['violation'])} {_plural(row['violation'], unit)}"
+        text = f" — règle NON TENUE, écart de {fr_number(row['violation'])} {_plural(row['violation'], unit)}"
         return text + (f" : {cause}" if cause else " : elle ne peut pas être tenue avec ces données")
     if status == "saturee":
-        return " — règle saturée (aucune marge)" + _marginal_text(row)
-    return f" — règle lâche (marge {fr_number(row['marge'])})"
+        return " — règle tenue, sans marge" + _marginal_text(row)
+    return f" — règle tenue (marge {fr_number(row['marge'])})"
 
 
 def sentence(row, fig: PlanFigures, cause: str | None = None) -> str:
     family = row["contrainte"]
-    head = f"{NAMES.get(family, family)} ({SOURCES.get(family, '')}), {row['portee']} : "
+    head = f"{NAMES.get(family, family)} ({SOURCES.get(family, '')}), {fig.noms.scope(row['portee'])} : "
     return head + _body(row, fig) + _tail(row, cause) + "."
 
 

@@ -182,6 +182,7 @@ class ParcRow(_Row):
     commune: Commune
     commune_nom: OptText = None
     epci: Epci
+    epci_nom: OptText = None  # shown beside the SIREN in what people read
     qpv: Bool
     typologie: Typologie
     financement: Financement

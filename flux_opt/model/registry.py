@@ -36,7 +36,7 @@ class Rule:
 
 _LEGAL = dict(nature="dure", penalty="legale", negotiable=True)
 RULES: tuple[Rule, ...] = (
-    Rule("conservation", "Conservation du flux", "CCH L.441-1 et R.441-5 (gestion en flux)", "structurelle",
+    Rule("conservation", "Conservation du flux", "CCH L.441-1 et R.441-5, gestion en flux", "structurelle",
          builder="conservation", structural=True),
     Rule("territoire", "Territoire du réservataire", "conventions de réservation", None, reported=False),
     Rule("plafond_prefet", "Plafond du contingent préfectoral", "CCH R.441-5-2", builder="plafond_prefet",
@@ -51,9 +51,9 @@ RULES: tuple[Rule, ...] = (
          rate_base="base", **_LEGAL),
     Rule("objectif_reservataire", "Objectif du réservataire", "convention de réservation", "dure",
          penalty="contractuelle", builder="objectif_reservataire", negotiable=True),
-    Rule("objectif_indicatif", "Objectif indicatif", "convention de réservation (objectifs indicatifs)",
+    Rule("objectif_indicatif", "Objectif indicatif", "convention de réservation, objectifs indicatifs",
          "souple", builder="objectif_indicatif", negotiable=True),
-    Rule("demande", "Vivier de demandeurs", "demandes enregistrées (CCH L.441-2-1)", "structurelle",
+    Rule("demande", "Vivier de demandeurs", "CCH L.441-2-1, demandes enregistrées", "structurelle",
          builder="demande", on_attributions=True, unit="demandeur", structural=True),
     Rule("cia_hors_qpv_q1", "CIA : 1er quartile hors QPV", "CCH L.441-1 (CIA)", builder="mixite",
          on_attributions=True, unit="attribution", rate_base="part", mixity=True, **_LEGAL),

@@ -12,6 +12,7 @@ from flux_opt.model.build import OrientationModel, model_size
 from flux_opt.model.linear import ConstraintBlock
 from flux_opt.model.registry import RULE, RULES, names
 from flux_opt.model.solve import Solution
+from flux_opt.plan.names import Names
 
 TOL = 1e-6
 SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
@@ -36,6 +37,7 @@ class Result:
     contraintes: pd.DataFrame
     resume: dict
     rows: pd.DataFrame = field(repr=False)  # every model row with status (for the explanation layer)
+    noms: Names = field(default_factory=Names, repr=False)  # names beside the codes, for people
 
     @property
     def exit_code(self) -> int:
@@ -90,7 +92,7 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
         "version": __version__,
     }
     return Result(plan.reset_index(drop=True), attributions, objectifs, contraintes.reset_index(drop=True),
-                  resume, rows)
+                  resume, rows, Names.of(d.instance))
 
 
 CONTRAINTES_COLUMNS = ["contrainte", "portee", "statut", "marge", "valeur_marginale", "explication"]

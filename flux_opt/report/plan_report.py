@@ -1,146 +1,26 @@
 """The report for people: `rapport.html` (one self-contained file) and `rapport.xlsx` (one sheet per table).
 
-Both are built from the same French tables (`report_tables`), from the result and its
+Both show the same French tables (`plan_tables.report_tables`), built from the result and its
 explanation only: a saved plan can be re-rendered without the model.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
-from flux_opt.explanation.sentences import STATUS, fr_number, fr_number_fine, share_table
+from flux_opt.explanation.sentences import fr_number_fine, share_table
 from flux_opt.model.registry import names
 from flux_opt.report import plots
 from flux_opt.plan.result import Result
+from flux_opt.report.plan_tables import annex_tables, commune_table, named, qpv_table, report_tables
+from flux_opt.report.tables import PERCENT, Table
+from flux_opt.report.workbook import workbook_bytes
 
 STRUCTURAL = names(structural=True)
-
-
-@dataclass
-class Table:
-    sheet: str  # Excel sheet name (≤ 31 characters)
-    title: str
-    frame: pd.DataFrame  # French headings
-    note: str = ""
-
-
-def _fr(frame: pd.DataFrame, headings: dict[str, str]) -> pd.DataFrame:
-    return frame[[c for c in headings if c in frame.columns]].rename(columns=headings)
-
-
-def _status(series: pd.Series) -> pd.Series:
-    return series.map(STATUS).fillna(series)
-
-
-def commune_table(result: Result) -> pd.DataFrame:
-    plan, att = result.plan, result.attributions
-    flux = plan.groupby("commune")["logements"].sum()
-    hors_qpv = plan.loc[plan["qpv"] != "oui"].groupby("commune")["logements"].sum()
-    matched = att.groupby("commune")["attributions_prevues"].sum()
-    table = pd.DataFrame({"logements": flux}).assign(
-        hors_qpv=hors_qpv.reindex(flux.index).fillna(0).astype(int),
-        attributions_prevues=matched.reindex(flux.index).fillna(0).round(2))
-    table["adequation"] = (table["attributions_prevues"] / table["logements"]).round(4)
-    names = _commune_names(result)
-    table = table.reset_index()
-    table["nom"] = [names.get(c, "") for c in table["commune"]]
-    table["libelle"] = table["commune"] + table["nom"].map(lambda n: f" {n}" if n else "")
-    return table
-
-
-def _commune_names(result: Result) -> dict[str, str]:
-    rows = result.rows
-    uni = rows.loc[rows["contrainte"] == "uniformite_prefet", ["commune", "portee"]]
-    return {c: p.split("(", 1)[1].rstrip(")") for c, p in zip(uni["commune"], uni["portee"]) if "(" in p}
-
-
-def qpv_table(result: Result) -> pd.DataFrame:
-    plan = result.plan.assign(zone=lambda p: (p["qpv"] == "oui").map({True: "qpv", False: "hors_qpv"}))
-    table = plan.pivot_table(index="reservataire", columns="zone", values="logements", aggfunc="sum",
-                             fill_value=0).reindex(columns=["hors_qpv", "qpv"], fill_value=0)
-    order = [r for r in result.objectifs["reservataire"] if r in table.index]
-    table = table.reindex(order).reset_index()
-    total = table["hors_qpv"] + table["qpv"]
-    table["part_hors_qpv"] = (table["hors_qpv"] / total.where(total > 0)).round(4)
-    return table
-
-
-def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
-    r = result.resume
-    violated = ", ".join(r.get("regles_violees", [])) or "aucune"
-    n = fr_number
-    lines = [
-        ("Instance", r.get("instance")), ("Bailleur", r.get("bailleur")), ("Département", r.get("departement")),
-        ("Année", r.get("annee")), ("Libérations prévues (A)", n(r.get("liberations_prevues"))),
-        ("Exclusions (B)", n(r.get("exclusions"))), ("Flux annuel C", n(r.get("flux"))),
-        ("Attributions prévues", n(r.get("attributions_prevues"))),
-        ("Adéquation (part des logements avec un candidat)", f"{100 * r.get('adequation', 0):.1f} %".replace(".", ",")),
-        ("Règles non tenues", violated), ("Statut du solveur", r.get("statut_solveur")),
-        ("Écart d'optimalité", fr_number_fine(r.get("ecart_optimalite") or 0.0)),
-        ("Durée de l'analyse (s)", fr_number_fine(explanation.temps_s.get("total", 0.0))),
-    ]
-    return pd.DataFrame(lines, columns=["Indicateur", "Valeur"]).astype({"Valeur": str})
-
-
-def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
-    e = explanation
-    shares = share_table(result).assign(statut=lambda t: _status(t["statut"]))
-    rules = result.contraintes
-    return {
-        "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
-        "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
-        "objectifs": Table("Objectifs", "Objectif et plan par réservataire", _fr(result.objectifs, {
-            "reservataire": "Réservataire", "cible": "Objectif", "logements": "Logements orientés",
-            "ecart": "Écart", "adequation": "Adéquation"})),
-        "communes": Table("Communes", "Adéquation par commune", _fr(commune_table(result), {
-            "commune": "Commune", "nom": "Nom", "logements": "Logements du flux", "hors_qpv": "dont hors QPV",
-            "attributions_prevues": "Attributions prévues", "adequation": "Adéquation"})),
-        "qpv": Table("QPV", "Logements QPV / hors QPV par réservataire", _fr(qpv_table(result), {
-            "reservataire": "Réservataire", "hors_qpv": "Hors QPV", "qpv": "QPV", "part_hors_qpv": "Part hors QPV"})),
-        "mixite": Table("Mixité", "Objectifs de mixité et publics prioritaires : minimum et plan", _fr(shares, {
-            "regle": "Règle", "portee": "Portée", "attributions": "Attributions prévues", "logements": "Logements",
-            "part_prevue": "Part prévue", "part_min": "Part minimale", "statut": "Statut"})),
-        "violations": Table("Règles non tenues", "Règles qui ne peuvent pas être tenues, et pourquoi", _fr(
-            e.violations, {"contrainte": "Règle", "portee": "Portée", "violation": "Écart", "cause": "Cause",
-                           "explication": "Explication"}),
-            "Aucune : toutes les règles sont tenues." if e.violations.empty else ""),
-        "familles": Table("Familles", "Règles par famille, classées par impact", _fr(e.familles, {
-            "famille": "Famille", "regle": "Règle", "source": "Source", "lignes": "Lignes", "saturees": "Saturées",
-            "violees": "Violées", "impact": "Impact (valeurs marginales)", "violation": "Écart total",
-            "lp_marginal": "Programme des valeurs marginales"})),
-        "reservataires": Table("Par réservataire", "Règles par réservataire, classées par impact", _fr(
-            e.reservataires, {"reservataire": "Réservataire", "saturees": "Saturées", "violees": "Violées",
-                              "impact": "Impact", "violation": "Écart total",
-                              "regles_contraignantes": "Règles les plus contraignantes"})),
-        "couts": Table("Coût des règles", "Ce que coûte une règle (nouvelle résolution exacte)", _fr(e.couts, {
-            "famille": "Famille", "variante": "Variante", "gain_attributions": "Gain d'attributions",
-            "gain_adequation_ponderee": "Gain d'adéquation pondérée", "logements_deplaces": "Logements déplacés",
-            "violation_avant": "Écarts avant", "violation_totale": "Écarts après", "temps_s": "Durée (s)"}),
-            "Non calculé (analyse désactivée)." if e.couts.empty else ""),
-        "saturees": Table("Règles saturées", "Règles saturées, par valeur marginale", _fr(e.saturees, {
-            "contrainte": "Règle", "portee": "Portée", "valeur_marginale": "Valeur marginale",
-            "lp_marginal": "Programme", "explication": "Explication"})),
-        "vacance": Table("Vacance", "Risque de vacance commerciale : logements sans candidat attendu", _fr(
-            e.vacance, {"reservataire": "Réservataire", "commune": "Commune", "typologie": "Typologie",
-                        "logements": "Logements orientés", "attributions_prevues": "Attributions prévues",
-                        "sans_candidat": "Sans candidat", "demandeurs_du_vivier": "Demandeurs du vivier",
-                        "cause": "Cause"}), "Aucun logement sans candidat." if e.vacance.empty else ""),
-        "demande": Table("Demande non servie", "Demande sans logement cette année", _fr(e.demande_non_servie, {
-            "reservataire": "Réservataire", "niveau": "Niveau", "zone": "Zone", "typologie": "Typologie",
-            "demandeurs": "Demandeurs", "attributions": "Attributions prévues", "non_servis": "Non servis",
-            "logements_du_flux": "Logements du flux", "logements_orientes": "Logements orientés",
-            "cause": "Cause"})),
-        "contraintes": Table("Contraintes", "Toutes les règles", _fr(rules.assign(statut=_status(rules["statut"])), {
-            "contrainte": "Règle", "portee": "Portée", "statut": "Statut", "marge": "Marge",
-            "valeur_marginale": "Valeur marginale", "explication": "Explication"})),
-        "plan": Table("Plan", "Plan d'orientation", result.plan),
-        "attributions": Table("Attributions", "Attributions prévues", result.attributions),
-    }
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -166,9 +46,6 @@ li.bad{color:#8e1f14} img{max-width:100%;display:block;margin:8px auto}
 .note{color:#52606d;font-style:italic} details summary{cursor:pointer;color:#1f5fa8;margin:6px 0}
 footer{text-align:center;color:#7b8794;font-size:12px;margin:24px 0}
 """
-
-
-PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV")
 
 
 def _percent(frame: pd.DataFrame) -> pd.DataFrame:
@@ -235,7 +112,7 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
     t = report_tables(result, explanation)
     r = result.resume
     communes = commune_table(result)
-    shares = share_table(result)
+    shares = named(share_table(result), result.noms)
     shares["libelle"] = shares["regle"] + " — " + shares["portee"].str.replace(
         " tous réservataires", "").str.replace(r" critère \S+$", "", regex=True).str.replace("réservataire ", "")
     reasons = "".join(f'<li class="{"bad" if x.startswith("Règle non tenue") else ""}">{html.escape(x)}</li>'
@@ -248,7 +125,7 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
         f"{html.escape(str(r.get('departement', '')))}</p></header><main>",
         f"<section><h2>Synthèse</h2>{_cards(result, explanation)}{_html_table(t['synthese'].frame)}</section>",
         f'<section><h2>Les raisons principales</h2><ul class="reasons">{reasons}</ul></section>',
-        _section(t["objectifs"], image=plots.targets_plot(result.objectifs)),
+        _section(t["objectifs"], image=plots.targets_plot(named(result.objectifs, result.noms))),
         _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
                        t["violations"].note)),
         _section(t["couts"], intro="Chaque ligne résout de nouveau le plan entier avec la règle relâchée "
@@ -257,11 +134,13 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
         _section(t["reservataires"]),
         _section(t["saturees"], max_rows=20),
         _section(t["communes"], image=plots.communes_plot(communes) if len(communes) else None),
-        _section(t["qpv"], image=plots.qpv_plot(qpv_table(result)) if len(result.plan) else None),
+        _section(t["qpv"], image=plots.qpv_plot(named(qpv_table(result), result.noms)) if len(result.plan) else None),
         _section(t["mixite"], image=plots.mixity_plot(shares) if len(shares) else None),
         _section(t["vacance"]),
         _section(t["demande"], max_rows=25),
-        _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=None),
+        _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=60),
+        _annexes(annex_tables(result)),
+        _section(t["glossaire"], max_rows=None),
         "<footer>flux-opt — tableaux complets dans rapport.xlsx ; règles : contraintes.csv.</footer></main>",
     ]
     return ("<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\">"
@@ -269,28 +148,30 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
             + "".join(body) + "</body></html>\n")
 
 
+def _annexes(tables: list[Table], max_rows: int = 30) -> str:
+    """One folded annex per réservataire: its first lines and its total (all lines in rapport.xlsx)."""
+    parts = ["<section><h2>Annexes : logements orientés à chaque réservataire</h2>"
+             '<p class="note">Par commune, QPV et financement (lignes) et typologie (colonnes) ; '
+             "chaque annexe complète est une feuille de rapport.xlsx.</p>"]
+    for table in tables:
+        lines, total = table.frame.iloc[:-1], table.frame.iloc[-1:]
+        shown = pd.concat([lines.head(max_rows), total], ignore_index=True)
+        more = f'<p class="note">{len(lines) - max_rows} lignes de plus dans rapport.xlsx.</p>' \
+            if len(lines) > max_rows else ""
+        parts.append(f"<details><summary>{html.escape(table.title)} — {fr_number_fine(total['Total'].iloc[0])} "
+                     f"logements</summary>{_html_table(shown)}{more}</details>")
+    return "".join(parts) + "</section>"
+
+
 # ----------------------------------------------------------------------------- Excel
 
 def rapport_xlsx(result: Result, explanation: Explanation, path: str | Path) -> None:
-    """One sheet per table, French headings, bold frozen header, readable column widths."""
-    from openpyxl.styles import Font, PatternFill
+    Path(path).write_bytes(xlsx_bytes(result, explanation))
 
-    tables = report_tables(result, explanation)
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for table in tables.values():
-            frame = table.frame if len(table.frame.columns) else pd.DataFrame({"": []})
-            frame.to_excel(writer, sheet_name=table.sheet[:31], index=False, startrow=1)
-            sheet = writer.sheets[table.sheet[:31]]
-            sheet["A1"] = table.title + (f" — {table.note}" if table.note else "")
-            sheet["A1"].font = Font(bold=True, size=13)
-            for cell in sheet[2]:
-                cell.font = Font(bold=True)
-                cell.fill = PatternFill("solid", fgColor="E6ECF2")
-            sheet.freeze_panes = "A3"
-            for i, column in enumerate(frame.columns, start=1):
-                values = [str(column)] + [str(v) for v in frame[column].head(200)]
-                width = min(80, max(8, max(len(v) for v in values) + 2))
-                sheet.column_dimensions[sheet.cell(row=2, column=i).column_letter].width = width
+
+def xlsx_bytes(result: Result, explanation: Explanation) -> bytes:
+    """The workbook: one sheet per report table, then one annex sheet per réservataire."""
+    return workbook_bytes(list(report_tables(result, explanation).values()) + annex_tables(result))
 
 
 def report_writers(result: Result, explanation: Explanation) -> dict:
@@ -298,8 +179,11 @@ def report_writers(result: Result, explanation: Explanation) -> dict:
     atomically with the plan's other files."""
     from flux_opt.explanation.analysis import EXPLICATION_JSON
 
+    # Rendered now (the caller times the report apart from the writing); written later, atomically.
+    page = rapport_html(result, explanation).encode("utf-8")
+    book = xlsx_bytes(result, explanation)
     return {
-        "rapport.html": lambda p: Path(p).write_text(rapport_html(result, explanation), encoding="utf-8"),
-        "rapport.xlsx": lambda p: rapport_xlsx(result, explanation, p),
+        "rapport.html": lambda p: Path(p).write_bytes(page),
+        "rapport.xlsx": lambda p: Path(p).write_bytes(book),
         EXPLICATION_JSON: lambda p: explanation.write_json(p),
     }
