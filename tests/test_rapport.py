@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from flux_opt.explanation.analysis import plan_and_explain
+from flux_opt.pipeline import plan_and_explain
 from flux_opt.cli.main import app
 from flux_opt.report.plan_report import rapport_html, rapport_xlsx
 

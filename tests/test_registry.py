@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from flux_opt.model import families, registry
-from flux_opt.pipeline import solve_instance
+from flux_opt.pipeline import PlanOptions, run
 from flux_opt.input.schema import load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_builder_exists_and_every_built_family_is_registered():
     for builder in registry.builders():
         assert callable(getattr(families, f"add_{builder}")), builder
-    model, _, result = solve_instance(load_instance(ROOT / "instances" / "surcontraint"), duals=False)
+    done = run(load_instance(ROOT / "instances" / "surcontraint"), PlanOptions(duals=False))
+    model, result = done.model, done.result
     built = set(model.lp.families())
     assert built <= set(registry.RULE), built - set(registry.RULE)
     assert set(result.contraintes["contrainte"]) <= set(registry.names(reported=True))

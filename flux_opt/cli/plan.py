@@ -25,10 +25,8 @@ def plan_command(
              "--sans-analyse pour les grandes instances.")] = True,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
-    from flux_opt.explanation.analysis import plan_and_explain
+    from flux_opt import pipeline
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.report.exports import write_plan
-    from flux_opt.report.plan_report import report_writers
     from flux_opt.report.terminal import plan_summary
 
     if moteur not in ("highs", "pyomo"):
@@ -36,17 +34,15 @@ def plan_command(
         raise typer.Exit(2)
     try:
         with phase_progress() as phases:
-            result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
-                                                   couts=analyse, phases=phases)
-            with phases("rapport"):
-                reports = report_writers(result, explanation)
-            with phases("ecriture"):
-                write_plan(result, sortie, extra=reports)
+            done = pipeline.run_path(instance, pipeline.PlanOptions(
+                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse), phases=phases)
+            pipeline.write(done, sortie, phases=phases)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
+    result = done.result
     console.print(plan_summary(result))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")

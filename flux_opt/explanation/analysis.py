@@ -21,7 +21,6 @@ from flux_opt.explanation.marginal import RELAXABLE, marginal_values, rule_costs
 from flux_opt.model.registry import RULE, names
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
-from flux_opt.phases import Phases
 from flux_opt.plan.result import SOURCES, Result, published_mask
 from flux_opt.explanation.shortfalls import unmet_demand, vacancy_risk, violation_causes
 
@@ -258,20 +257,5 @@ def cost_sentence(row) -> str:
     return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} (nouvelle résolution exacte)."
 
 
-__all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reservataire_table", "EXPLICATION_JSON"]
+__all__ = ["Explanation", "analyse", "family_table", "reservataire_table", "EXPLICATION_JSON"]
 
-
-# ----------------------------------------------------------------------------- whole pipeline
-
-def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
-                     couts: bool = True, k: int = 3, phases: Phases | None = None) -> tuple[Result, Explanation]:
-    """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
-    from flux_opt.pipeline import load_for_plan, solve_instance
-
-    phases = phases or Phases()
-    instance = load_for_plan(path, depuis_conversion, phases)
-    # duals=False: analyse() replaces every marginal value with its own probes.
-    model, solution, result = solve_instance(instance, moteur, duals=False, phases=phases)
-    with phases("analyse"):
-        explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
-    return result, explanation

@@ -110,7 +110,7 @@ def _branch_and_cut(lp: LinearProgram, options: SolverOptions, start_values: np.
     start = time.perf_counter()
     h.run()
     seconds = time.perf_counter() - start
-    return _read(h, lp.integer.any(), seconds, translate)
+    return read_solution(h, lp.integer.any(), seconds, translate)
 
 
 def _relax_and_fix(lp: LinearProgram, options: SolverOptions) -> RawSolution:
@@ -136,7 +136,7 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions) -> RawSolution:
     restricted.setOptionValue("time_limit", max(1.0, options.temps_max_s - (time.perf_counter() - begin)))
     pass_program(restricted, lp, col_lower=lower, col_upper=upper)
     restricted.run()
-    found = _read(restricted, True, 0.0, translate)
+    found = read_solution(restricted, True, 0.0, translate)
     elapsed = time.perf_counter() - begin
     if found.has_solution:
         gap = (bound - found.objective) / max(abs(found.objective), 1e-9)
@@ -149,7 +149,7 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions) -> RawSolution:
     return full
 
 
-def _read(h: highspy.Highs, is_mip: bool, seconds: float, translate: float) -> RawSolution:
+def read_solution(h: highspy.Highs, is_mip: bool, seconds: float, translate: float) -> RawSolution:
     status = h.getModelStatus()
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -162,18 +162,3 @@ def _read(h: highspy.Highs, is_mip: bool, seconds: float, translate: float) -> R
     return RawSolution(values, activity, h.modelStatusToString(status),
                        status == highspy.HighsModelStatus.kOptimal, has_solution,
                        objective, bound, gap, seconds, translate)
-
-
-def fixed_lp_duals(lp: LinearProgram, values: np.ndarray, options: SolverOptions) -> np.ndarray | None:
-    """Fix the integer columns (and the elastic slacks, so a rule's dual is not just its penalty)
-    at their optimal values, solve the remaining LP in the attributions y, return row duals."""
-    fixed = lp.integer | lp.elastic
-    lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
-    lower[fixed] = values[fixed]
-    upper[fixed] = values[fixed]
-    h = new_highs(options)
-    pass_program(h, lp, integer=np.zeros(lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(h.getSolution().row_dual)
