@@ -4,6 +4,7 @@ computation from plan.csv / attributions.csv; causes of violations; exact rule c
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from flux_opt.explanation.marginal import rule_costs
 from flux_opt.model.build import build_model
 from flux_opt.model.solve import solve
 from flux_opt.report.exports import write_plan
-from flux_opt.report.plan_report import report_writers
+from flux_opt.report.plan_report import rapport_html, report_writers
 from flux_opt.plan.result import make_result
 from flux_opt.input.schema import load_instance
 from flux_opt.assiette.targets import compute_targets
@@ -348,3 +349,19 @@ def test_contraintes_lists_rules_by_importance_and_summarises_structural_rows(wh
     binding = pd.to_numeric(detail.loc[detail["statut"] == "saturee", "valeur_marginale"]).fillna(0).to_numpy()
     assert (np.diff(binding) <= 1e-12).all()  # highest marginal value first
     assert not rules["explication"].str.contains("DOMAIN|FORMAT|§").any()
+
+
+def test_rule_costs_stop_at_the_time_budget_and_say_so(tmp_path):
+    folder = tmp_path / "budget"
+    shutil.copytree(SURCONTRAINT, folder)
+    toml = folder / "instance.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + "\n[analyse]\ntemps_max_s = 0.01\n", encoding="utf-8")
+    result, e = plan_and_explain(folder)
+    assert len(e.couts) > 0 and e.couts["gain_adequation_ponderee"].isna().all()  # none exact, none published
+    assert e.couts["statut_solveur"].str.contains("budget de temps").all()
+    assert e.temps_s["couts_interrompus"] == len(e.couts)
+    assert any("Coût des règles incomplet" in r and "[analyse] temps_max_s" in r for r in e.raisons)
+    assert "budget de temps" in rapport_html(result, e)
+    # Without a budget in instance.toml, the default leaves these small re-solves complete.
+    _, full = plan_and_explain(SURCONTRAINT)
+    assert full.temps_s["couts_interrompus"] == 0 and full.couts["gain_adequation_ponderee"].notna().all()

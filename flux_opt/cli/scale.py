@@ -53,6 +53,10 @@ def lot_command(
         "--reprendre/--pas-de-reprise", help="Sauter les instances déjà terminées dans SORTIE.")] = True,
     limite: Annotated[int | None, typer.Option(help="Au plus N nouvelles instances (échantillon).")] = None,
     moteur: Annotated[str, typer.Option(help="highs (direct) ou pyomo.")] = "highs",
+    analyse: Annotated[bool, typer.Option(
+        "--analyse/--sans-analyse",
+        help="Écrire pour chaque instance le rapport (rapport.html, rapport.xlsx) et l'explication, comme "
+             "flux-opt plan ; --sans-analyse : fichiers du plan seulement, plus rapide.")] = True,
 ):
     """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
     from flux_opt.scale.batch import find_instances, run_batch
@@ -78,7 +82,7 @@ def lot_command(
 
     with progress:
         report = run_batch(dossier, sortie, processus=processus, cluster=cluster, reprendre=reprendre,
-                           limite=limite, moteur=moteur, on_start=started, on_result=finished)
+                           limite=limite, moteur=moteur, analyse=analyse, on_start=started, on_result=finished)
     console.print(_national_table(sortie))
     console.print(f"{len(report.planifiees)} instance(s) planifiée(s), {len(report.reprises)} reprise(s) "
                   f"en {report.secondes:.1f} s. Résultats dans [bold]{sortie}[/bold] "

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.explanation.sentences import NAMES, explain, fr_number, fr_number_fine
-from flux_opt.explanation.marginal import RELAXABLE, marginal_values, rule_costs
+from flux_opt.explanation.marginal import RELAXABLE, cut_short, marginal_values, rule_costs
 from flux_opt.model.registry import RULE, names
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
@@ -83,7 +83,8 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
     familles = family_table(rows)
     chosen = families_to_cost(familles, k) if couts else []
     t1 = time.perf_counter()
-    cost_table = rule_costs(model, solution, rows, chosen) if chosen else rule_costs(model, solution, rows, [])
+    budget = cost_budget(model, solution)
+    cost_table = rule_costs(model, solution, rows, chosen, budget_s=budget)
     t_costs = time.perf_counter() - t1
     published = rows.loc[published_mask(rows)]
     violations = published.loc[published["statut"] == "violee"].assign(
@@ -99,10 +100,21 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
         demande_non_servie=unmet_demand(result),
         instance=instance,
     )
-    explanation.raisons = top_reasons(explanation, result)
     explanation.temps_s = {"valeurs_marginales": round(t_duals, 3), "couts_des_regles": round(t_costs, 3),
+                           "budget_couts_s": round(budget, 3), "couts_interrompus": cut_short(cost_table),
                            "total": round(time.perf_counter() - t0, 3)}
+    explanation.raisons = top_reasons(explanation, result)
     return explanation
+
+
+def cost_budget(model: OrientationModel, solution: Solution) -> float:
+    """Seconds of re-solves for the rule costs: `[analyse] temps_max_s`, else half the plan's solve
+    time (at least 5 s), so that explaining a plan never takes much longer than finding it."""
+    chosen = model.data.instance.parametres.analyse.temps_max_s
+    return float(chosen) if chosen is not None else max(MIN_COST_BUDGET_S, 0.5 * solution.raw.seconds)
+
+
+MIN_COST_BUDGET_S = 5.0
 
 
 def point_of_rate(rows: pd.DataFrame, result: Result) -> np.ndarray:
@@ -229,6 +241,10 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
             text += (f", dont {fr_number(none['non_servis'].sum())} pour des typologies absentes du flux de "
                      "leur zone")
         reasons.append(text + ".")
+    if e.temps_s.get("couts_interrompus"):
+        reasons.append(f"Coût des règles incomplet : {e.temps_s['couts_interrompus']} nouvelle(s) résolution(s) "
+                       f"arrêtée(s) ou non lancée(s), le budget de {fr_number_fine(e.temps_s['budget_couts_s'])} s "
+                       "étant épuisé (paramètre [analyse] temps_max_s de instance.toml).")
     if not e.violations.shape[0]:
         reasons.insert(0, f"Toutes les règles sont tenues ; adéquation {fr_number(result.resume['attributions_prevues'])} "
                           f"attributions prévues sur {fr_number(result.resume['flux'])} logements.")

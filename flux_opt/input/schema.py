@@ -162,6 +162,13 @@ class Objectif(_Section):
     stabilisation: Annotated[float, Field(ge=0)] = 1e-3
 
 
+class Analyse(_Section):
+    """The explanation of a plan: at most `temps_max_s` seconds of exact re-solves for the rule costs
+    (default: half the plan's own solve time, at least 5 s); the report says when they were cut short."""
+
+    temps_max_s: Annotated[float | None, Field(gt=0)] = None
+
+
 class Parametres(_Section):
     instance: InstanceInfo
     regles: Regles = Regles()
@@ -169,6 +176,7 @@ class Parametres(_Section):
     cia: Cia = Cia()
     solveur: Solveur = Solveur()
     objectif: Objectif = Objectif()
+    analyse: Analyse = Analyse()
 
 
 # --------------------------------------------------------------------------- table rows

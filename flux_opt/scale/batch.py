@@ -2,7 +2,7 @@
 
 Layout of the output folder SORTIE:
 
-- ``SORTIE/<instance>/`` the plan files (``write_plan``) plus ``synthese.json``, the
+- ``SORTIE/<instance>/`` the plan files, report and explanation (``pipeline.write``) plus ``synthese.json``, the
   instance's line of the summary; ``resume.json`` is moved in last, so a folder
   with ``resume.json`` is a finished plan. An invalid instance gets only
   ``synthese.json`` (code 2, the French error): it is recorded, not re-run.
@@ -85,20 +85,21 @@ def _bailleur_departement(folder: Path) -> tuple[str, str]:
 
 
 def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: str = "",
-             departement: str = "") -> dict:
-    """Plan one instance, write its files, return its summary line (runs in a worker).
-    Errors are summary lines too (code 2 invalid data, 4 no plan found, 1 internal error)."""
+             departement: str = "", analyse: bool = True) -> dict:
+    """Plan one instance and write its files — with `analyse`, the report and explanation too, as
+    `flux-opt plan` does —; return its summary line (runs in a worker). Errors are summary lines too
+    (code 2 invalid data, 4 no plan found, 1 internal error)."""
+    from flux_opt import pipeline
     from flux_opt.errors import DonneesInvalides
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.pipeline import plan_path
-    from flux_opt.report.exports import write_atomically, write_json, write_plan
+    from flux_opt.report.exports import write_atomically, write_json
 
     folder = Path(dossier_sortie)
     line = {"instance": folder.name, "bailleur": bailleur, "departement": departement, "flux": "",
             "adequation": "", "statut": "", "ecart": "", "code": 0, "secondes": 0.0, "message": ""}
     start = time.perf_counter()
     try:
-        result = plan_path(chemin, moteur=moteur)
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse))
     except DonneesInvalides as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
                     message=" | ".join(str(p) for p in exc.problemes))
@@ -108,15 +109,15 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     except Exception as exc:  # noqa: BLE001 - one bad instance must not stop a national batch
         line.update(statut="erreur", code=CODE_ERREUR, message=f"Erreur interne ({type(exc).__name__} : {exc})")
     else:
-        r = result.resume
+        r = done.result.resume
         line.update(bailleur=bailleur or r["bailleur"], departement=departement or r["departement"], flux=r["flux"],
                     adequation=r["adequation"], statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
-                    code=result.exit_code)
+                    code=done.result.exit_code)
     line["secondes"] = round(time.perf_counter() - start, 3)
     if line["code"] == CODE_INVALIDE:
         write_atomically(folder, {MARKER: lambda p: write_json(line, p)})
     elif line["code"] in (0, 3):
-        write_plan(result, folder, extra={MARKER: lambda p: write_json(line, p)})
+        pipeline.write(done, folder, extra={MARKER: lambda p: write_json(line, p)})
     return line
 
 
@@ -135,11 +136,12 @@ def finished_line(folder: Path) -> dict | None:
 
 
 def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | None = None,
-              reprendre: bool = True, limite: int | None = None, moteur: str = "highs",
+              reprendre: bool = True, limite: int | None = None, moteur: str = "highs", analyse: bool = True,
               on_start: Callable[[int, int], None] | None = None,
               on_result: Callable[[dict], None] | None = None) -> BatchReport:
     """Plan every instance of `dossier` into `sortie`. `on_start(todo, skipped)` and
-    `on_result(line)` let the caller show progress. `limite`: at most that many new instances."""
+    `on_result(line)` let the caller show progress. `limite`: at most that many new instances.
+    `analyse`: each plan folder gets the report and explanation (False: plan files only, faster)."""
     start = time.perf_counter()
     sortie = Path(sortie)
     sortie.mkdir(parents=True, exist_ok=True)
@@ -153,7 +155,7 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
     todo = [r for r in refs if r.nom not in done][:limite]
     if on_start:
         on_start(len(todo), len(done))
-    for line in _execute(todo, sortie, processus, cluster, moteur):
+    for line in _execute(todo, sortie, processus, cluster, moteur, analyse):
         _append_line(sortie / SYNTHESE, line)
         report.planifiees.append(line["instance"])
         report.codes[line["instance"]] = int(line["code"])
@@ -165,8 +167,8 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
 
 
 def _execute(todo: list[InstanceRef], sortie: Path, processus: int, cluster: str | None,
-             moteur: str) -> Iterator[dict]:
-    args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement)
+             moteur: str, analyse: bool) -> Iterator[dict]:
+    args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement, analyse)
             for r in todo]
     if not args:
         return
