@@ -41,6 +41,25 @@ def fr_number(v) -> str:
     return f"{v:,.1f}".replace(",", " ").replace(".", ",").replace("-", "−")
 
 
+SOLVER_STATUS = {"Optimal": "optimal : aucun plan ne fait mieux",
+                 "Time limit reached": "limite de temps atteinte : meilleur plan trouvé, sans preuve qu'il est optimal"}
+
+
+def plan_quality(resume: dict) -> str:
+    """The solver's status in words, with the optimality gap when there is one."""
+    status = resume.get("statut_solveur")
+    text = SOLVER_STATUS.get(status, status)
+    gap = resume.get("ecart_optimalite")
+    if gap is not None and gap > 0:
+        text += f" (écart d'optimalité au plus {fr_percent_fine(gap)})"
+    return text
+
+
+def fr_percent_fine(share: float) -> str:
+    """Small shares: 0,0056 % rather than 0,0 %."""
+    return f"{100 * share:.2g}".replace(".", ",") + " %"
+
+
 def fr_percent(share) -> str:
     """A share as a French percentage with one decimal: 0.2513 → 25,1 %."""
     if share is None or not math.isfinite(share):

@@ -10,13 +10,11 @@ from __future__ import annotations
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
-from flux_opt.explanation.sentences import NAMES, STATUS, share_table
+from flux_opt.explanation.sentences import NAMES, STATUS, plan_quality, share_table
 from flux_opt.plan.names import Names
 from flux_opt.plan.result import Result
 from flux_opt.report.tables import Table
 
-SOLVER_STATUS = {"Optimal": "optimal : aucun plan ne fait mieux",
-                 "Time limit reached": "limite de temps atteinte : meilleur plan trouvé, sans preuve qu'il est optimal"}
 GLOSSARY = [
     ("Flux annuel", "Logements qui se libéreront dans l'année (A), moins ceux qui sont exclus de la gestion en "
                     "flux (B) : C = A − B (CCH R.441-5)."),
@@ -93,7 +91,6 @@ def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
     """Indicator, value (a number where it is one), unit."""
     r = result.resume
     violated = ", ".join(r.get("regles_violees", [])) or "aucune"
-    status = r.get("statut_solveur")
     gap = r.get("ecart_optimalite")
     lines = [
         ("Instance", r.get("instance"), ""), ("Bailleur", r.get("bailleur"), ""),
@@ -102,7 +99,7 @@ def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
         ("Exclusions (B)", r.get("exclusions"), "logements"), ("Flux annuel C", r.get("flux"), "logements"),
         ("Attributions prévues", r.get("attributions_prevues"), "attributions"),
         ("Adéquation (part des logements avec un candidat)", round(100 * r.get("adequation", 0), 1), "%"),
-        ("Règles non tenues", violated, ""), ("Qualité du plan", SOLVER_STATUS.get(status, status), ""),
+        ("Règles non tenues", violated, ""), ("Qualité du plan", plan_quality(r), ""),
         ("Écart d'optimalité", None if gap is None else round(100 * gap, 4), "%"),
         ("Durée de l'analyse", explanation.temps_s.get("total", 0.0), "s"),
     ]
