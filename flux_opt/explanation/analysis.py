@@ -72,8 +72,9 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
             k: int = 3, instance: str | None = None) -> Explanation:
     """Marginal values, sentences with causes, aggregations, rule costs (top k), shortfalls."""
     t0 = time.perf_counter()
+    budget = analysis_budget(model, solution)
     rows = result.rows
-    marginal = marginal_values(model, solution, rows)
+    marginal = marginal_values(model, solution, rows, budget_s=MARGINAL_SHARE * budget)
     for column in ("valeur_marginale", "sens", "lp_marginal", "dual"):
         rows[column] = marginal[column].to_numpy()
     rows["point_logements"] = point_of_rate(rows, result)
@@ -83,8 +84,7 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
     familles = family_table(rows)
     chosen = families_to_cost(familles, k) if couts else []
     t1 = time.perf_counter()
-    budget = cost_budget(model, solution)
-    cost_table = rule_costs(model, solution, rows, chosen, budget_s=budget)
+    cost_table = rule_costs(model, solution, rows, chosen, budget_s=max(0.0, budget - (t1 - t0)))
     t_costs = time.perf_counter() - t1
     published = rows.loc[published_mask(rows)]
     violations = published.loc[published["statut"] == "violee"].assign(
@@ -101,20 +101,21 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
         instance=instance,
     )
     explanation.temps_s = {"valeurs_marginales": round(t_duals, 3), "couts_des_regles": round(t_costs, 3),
-                           "budget_couts_s": round(budget, 3), "couts_interrompus": cut_short(cost_table),
+                           "budget_s": round(budget, 3), "couts_interrompus": cut_short(cost_table),
                            "total": round(time.perf_counter() - t0, 3)}
     explanation.raisons = top_reasons(explanation, result)
     return explanation
 
 
-def cost_budget(model: OrientationModel, solution: Solution) -> float:
-    """Seconds of re-solves for the rule costs: `[analyse] temps_max_s`, else half the plan's solve
-    time (at least 5 s), so that explaining a plan never takes much longer than finding it."""
+def analysis_budget(model: OrientationModel, solution: Solution) -> float:
+    """Seconds of re-solves for the analysis (marginal values first, at most MARGINAL_SHARE of it, then
+    the rule costs): `[analyse] temps_max_s`, else half the plan's solve time (at least 5 s), so that
+    explaining a plan never takes much longer than finding it."""
     chosen = model.data.instance.parametres.analyse.temps_max_s
-    return float(chosen) if chosen is not None else max(MIN_COST_BUDGET_S, 0.5 * solution.raw.seconds)
+    return float(chosen) if chosen is not None else max(MIN_BUDGET_S, 0.5 * solution.raw.seconds)
 
 
-MIN_COST_BUDGET_S = 5.0
+MIN_BUDGET_S, MARGINAL_SHARE = 5.0, 0.5
 
 
 def point_of_rate(rows: pd.DataFrame, result: Result) -> np.ndarray:
@@ -243,8 +244,8 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
         reasons.append(text + ".")
     if e.temps_s.get("couts_interrompus"):
         reasons.append(f"Coût des règles incomplet : {e.temps_s['couts_interrompus']} nouvelle(s) résolution(s) "
-                       f"arrêtée(s) ou non lancée(s), le budget de {fr_number_fine(e.temps_s['budget_couts_s'])} s "
-                       "étant épuisé (paramètre [analyse] temps_max_s de instance.toml).")
+                       f"arrêtée(s) ou non lancée(s), le budget de {fr_number_fine(e.temps_s['budget_s'])} s "
+                       "de l'analyse étant épuisé (paramètre [analyse] temps_max_s de instance.toml).")
     if not e.violations.shape[0]:
         reasons.insert(0, f"Toutes les règles sont tenues ; adéquation {fr_number(result.resume['attributions_prevues'])} "
                           f"attributions prévues sur {fr_number(result.resume['flux'])} logements.")

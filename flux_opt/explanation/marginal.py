@@ -80,16 +80,18 @@ MAX_PROBES = 60
 
 
 def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFrame,
-                    options: SolverOptions | None = None) -> pd.DataFrame:
+                    options: SolverOptions | None = None, budget_s: float = float("inf")) -> pd.DataFrame:
     """valeur_marginale (≥ 0), sens (which way), lp_marginal and the raw dual for every row.
 
     `rows` is result.rows (statut, valeur, bounds), in model row order. Only binding or violated
-    rows are probed; slack rows have marginal value 0."""
+    rows are probed; slack rows have marginal value 0. After `budget_s` seconds, rows not yet
+    probed take their LP dual (sens « dual »)."""
     options = options or solver_options(model)
+    deadline = time.perf_counter() + budget_s
     lp = model.lp
     values = solution.values
-    relaxed = _ProbedLP(model, values, lp.elastic, options)
-    fixed = _ProbedLP(model, values, lp.integer | lp.elastic, options)
+    relaxed = _ProbedLP(model, values, lp.elastic, _until(options, deadline))
+    fixed = _ProbedLP(model, values, lp.integer | lp.elastic, _until(options, deadline))
     n = lp.num_rows
     bailleur_row = _bailleur_target_row(model)
     status = rows["statut"].to_numpy()
@@ -110,10 +112,11 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
         for i in idx[(status[idx] != "lache") & published[idx]]:
             if block.famille == "demande":  # many rows, a clean LP in y: the dual is the probe
                 gain, way = abs(dual[i]), "plafond"
+            elif time.perf_counter() > deadline or (probes_left <= 0 and block.famille != "objectif_reservataire"):
+                # beyond the budget: the LP dual, flagged as such
+                gain, way = abs(dual[i]) if np.isfinite(dual[i]) else np.nan, "dual"
             elif block.famille == "objectif_reservataire":
                 gain, way = _target_gain(probe, i, bailleur_row, lower[i])
-            elif probes_left <= 0:  # beyond the budget: the LP dual, flagged as such
-                gain, way = abs(dual[i]) if np.isfinite(dual[i]) else np.nan, "dual"
             else:
                 probes_left -= 1
                 move = _relax_move(i, lower[i], upper[i], value[i])
@@ -123,6 +126,11 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
             sens[i] = way
     return pd.DataFrame({"valeur_marginale": marginal, "sens": sens, "lp_marginal": source,
                          "dual": np.round(dual, 6)})
+
+
+def _until(options: SolverOptions, deadline: float) -> SolverOptions:
+    """The options with a time limit that ends at `deadline` (at least a tenth of a second)."""
+    return replace(options, temps_max_s=min(options.temps_max_s, max(0.1, deadline - time.perf_counter())))
 
 
 def _bailleur_target_row(model: OrientationModel) -> int | None:
@@ -217,7 +225,7 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
         if left <= 0.05:
             out.append({"famille": famille, "variante": variant, "statut_solveur": NOT_RUN})
             continue
-        res = _resolve(model, solution, idx, lower, upper, replace(options, temps_max_s=min(options.temps_max_s, left)))
+        res = _resolve(model, solution, idx, lower, upper, _until(options, deadline))
         line = {"famille": famille, "variante": variant, **res}
         if res.get("optimal"):
             line["gain_adequation_ponderee"] = round(res["adequation_ponderee"] - base_fit, 4)

@@ -43,7 +43,7 @@ def _status(series: pd.Series) -> pd.Series:
     return series.map(STATUS).fillna(series)
 
 
-def named(frame: pd.DataFrame, noms: Names) -> pd.DataFrame:
+def named(frame: pd.DataFrame, noms: Names, beside: tuple[str, ...] = ("commune", "epci")) -> pd.DataFrame:
     """Names a person knows in place of the codes of a table's rule (`contrainte`), `reservataire` and
     `portee`, and commune and EPCI names beside their codes."""
     out = frame.copy()
@@ -53,9 +53,9 @@ def named(frame: pd.DataFrame, noms: Names) -> pd.DataFrame:
         out["reservataire"] = out["reservataire"].map(noms.reservataire)
     if "portee" in out:
         out["portee"] = out["portee"].astype(str).map(noms.scope)
-    if "commune" in out:
+    if "commune" in out and "commune" in beside:
         out.insert(out.columns.get_loc("commune") + 1, "commune_nom", out["commune"].map(noms.commune_name))
-    if "epci" in out:
+    if "epci" in out and "epci" in beside:
         out.insert(out.columns.get_loc("epci") + 1, "epci_nom", out["epci"].map(noms.epci_name))
     return out
 
@@ -159,9 +159,19 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
                 "contrainte": "Règle", "portee": "Portée", "statut": "Statut", "marge": "Marge",
                 "valeur_marginale": "Gain possible", "explication": "Explication"})),
         "glossaire": Table("Glossaire", "Les mots du rapport", pd.DataFrame(GLOSSARY, columns=["Terme", "Sens"])),
-        "plan": Table("Plan", "Plan d'orientation", named(result.plan, noms)),
-        "attributions": Table("Attributions", "Attributions prévues", named(result.attributions, noms)),
+        "plan": _detail("Plan", "Plan d'orientation", result.plan, noms, "plan.csv"),
+        "attributions": _detail("Attributions", "Attributions prévues", result.attributions, noms, "attributions.csv"),
     }
+
+
+MAX_DETAIL_ROWS = 10_000  # a sheet beyond this is not read, only filtered: the CSV has every line
+
+
+def _detail(sheet: str, title: str, frame: pd.DataFrame, noms: Names, csv: str) -> Table:
+    """A detail table (plan, attributions) with the commune names; its first lines only when long."""
+    note = f"{MAX_DETAIL_ROWS} premières lignes sur {len(frame)} : toutes dans {csv}" \
+        if len(frame) > MAX_DETAIL_ROWS else ""
+    return Table(sheet, title, named(frame.head(MAX_DETAIL_ROWS), noms, beside=("commune",)), note)
 
 
 def _rule_tables(result: Result, e: Explanation, noms: Names) -> dict[str, Table]:
