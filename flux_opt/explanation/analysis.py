@@ -109,13 +109,13 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
 
 def analysis_budget(model: OrientationModel, solution: Solution) -> float:
     """Seconds of re-solves for the analysis (marginal values first, at most MARGINAL_SHARE of it, then
-    the rule costs): `[analyse] temps_max_s`, else half the plan's solve time (at least 5 s), so that
-    explaining a plan never takes much longer than finding it."""
+    the rule costs): `[analyse] temps_max_s`, else SOLVE_SHARE of the plan's solve time (at least
+    MIN_BUDGET_S), so that the whole `flux-opt plan` stays within twice its solve time."""
     chosen = model.data.instance.parametres.analyse.temps_max_s
-    return float(chosen) if chosen is not None else max(MIN_BUDGET_S, 0.5 * solution.raw.seconds)
+    return float(chosen) if chosen is not None else max(MIN_BUDGET_S, SOLVE_SHARE * solution.raw.seconds)
 
 
-MIN_BUDGET_S, MARGINAL_SHARE = 5.0, 0.5
+MIN_BUDGET_S, SOLVE_SHARE, MARGINAL_SHARE = 5.0, 0.4, 0.5
 
 
 def point_of_rate(rows: pd.DataFrame, result: Result) -> np.ndarray:

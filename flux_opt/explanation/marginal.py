@@ -213,16 +213,18 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
     """Re-solve the MIP with each family relaxed by one point and removed; exact gains in fit.
 
     `rows` is result.rows (with `point_logements`), aligned with the model's rows. The re-solves
-    share `budget_s` seconds: one stopped by it has no gain (not exact), those after it are not run;
-    both say so in `statut_solveur`."""
+    share `budget_s` seconds: one stopped by it has no gain (not exact), those that could not end in
+    time are not run; both say so in `statut_solveur`."""
     options = options or solver_options(model)
     base_fit, base_count = _fit(model, solution.values)
     base_violation = float(solution.values[model.lp.elastic].sum())
     deadline = time.perf_counter() + budget_s
+    # A re-solve takes about as long as the plan's own solve: not started when it cannot end in time.
+    needed = max(0.05, RESOLVE_SHARE * solution.raw.seconds)
     out = []
     for famille, variant, idx, (lower, upper) in _variants(model, rows, familles):
         left = deadline - time.perf_counter()
-        if left <= 0.05:
+        if left <= needed:
             out.append({"famille": famille, "variante": variant, "statut_solveur": NOT_RUN})
             continue
         res = _resolve(model, solution, idx, lower, upper, _until(options, deadline))
@@ -237,6 +239,7 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
     return pd.DataFrame(out, columns=COST_COLUMNS)
 
 
+RESOLVE_SHARE = 0.5
 NOT_RUN = "non calculé : budget de temps de l'analyse épuisé"
 CUT_SHORT = "interrompu : budget de temps de l'analyse atteint (gain non exact, non publié)"
 

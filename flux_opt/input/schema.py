@@ -164,7 +164,7 @@ class Objectif(_Section):
 
 class Analyse(_Section):
     """The explanation of a plan: at most `temps_max_s` seconds of re-solves for the marginal values and
-    the rule costs (default: half the plan's own solve time, at least 5 s); the report says when they
+    the rule costs (default: 40 % of the plan's own solve time, at least 5 s); the report says when they
     were cut short."""
 
     temps_max_s: Annotated[float | None, Field(gt=0)] = None

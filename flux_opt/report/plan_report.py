@@ -16,7 +16,7 @@ from flux_opt.explanation.sentences import fr_number_fine, share_table
 from flux_opt.model.registry import names
 from flux_opt.report import plots
 from flux_opt.plan.result import Result
-from flux_opt.report.plan_tables import annex_tables, commune_table, named, qpv_table, report_tables
+from flux_opt.report.plan_tables import ReportTables, commune_table, named, qpv_table
 from flux_opt.report.tables import PERCENT, Table
 from flux_opt.report.workbook import workbook_bytes
 
@@ -107,9 +107,10 @@ def _cards(result: Result, explanation: Explanation) -> str:
         for k, v, cls in cards) + "</div>"
 
 
-def rapport_html(result: Result, explanation: Explanation) -> str:
+def rapport_html(result: Result, explanation: Explanation, tables: ReportTables | None = None) -> str:
     """The whole report as one self-contained HTML page (inline CSS, plots as base64 PNG)."""
-    t = report_tables(result, explanation)
+    tables = tables or ReportTables.of(result, explanation)
+    t = tables.main
     r = result.resume
     communes = commune_table(result)
     shares = named(share_table(result), result.noms)
@@ -139,7 +140,7 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
         _section(t["vacance"]),
         _section(t["demande"], max_rows=25),
         _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=60),
-        _annexes(annex_tables(result)),
+        _annexes(tables.annexes),
         _section(t["glossaire"], max_rows=None),
         "<footer>flux-opt — tableaux complets dans rapport.xlsx ; règles : contraintes.csv.</footer></main>",
     ]
@@ -169,9 +170,10 @@ def rapport_xlsx(result: Result, explanation: Explanation, path: str | Path) -> 
     Path(path).write_bytes(xlsx_bytes(result, explanation))
 
 
-def xlsx_bytes(result: Result, explanation: Explanation) -> bytes:
+def xlsx_bytes(result: Result, explanation: Explanation, tables: ReportTables | None = None) -> bytes:
     """The workbook: one sheet per report table, then one annex sheet per réservataire."""
-    return workbook_bytes(list(report_tables(result, explanation).values()) + annex_tables(result))
+    tables = tables or ReportTables.of(result, explanation)
+    return workbook_bytes(list(tables.main.values()) + tables.annexes)
 
 
 def report_writers(result: Result, explanation: Explanation) -> dict:
@@ -180,8 +182,9 @@ def report_writers(result: Result, explanation: Explanation) -> dict:
     from flux_opt.explanation.analysis import EXPLICATION_JSON
 
     # Rendered now (the caller times the report apart from the writing); written later, atomically.
-    page = rapport_html(result, explanation).encode("utf-8")
-    book = xlsx_bytes(result, explanation)
+    tables = ReportTables.of(result, explanation)  # built once for the page and the workbook
+    page = rapport_html(result, explanation, tables).encode("utf-8")
+    book = xlsx_bytes(result, explanation, tables)
     return {
         "rapport.html": lambda p: Path(p).write_bytes(page),
         "rapport.xlsx": lambda p: Path(p).write_bytes(book),

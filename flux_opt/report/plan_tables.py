@@ -7,6 +7,8 @@ as numbers (the page and the workbook format them), and a short glossary for the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
@@ -164,7 +166,7 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     }
 
 
-MAX_DETAIL_ROWS = 10_000  # a sheet beyond this is not read, only filtered: the CSV has every line
+MAX_DETAIL_ROWS = 2_000  # beyond, the CSV has every line and the annexes the whole plan by réservataire
 
 
 def _detail(sheet: str, title: str, frame: pd.DataFrame, noms: Names, csv: str) -> Table:
@@ -218,3 +220,15 @@ def _shortfall_tables(e: Explanation, noms: Names) -> dict[str, Table]:
             "attributions": "Attributions prévues", "non_servis": "Non servis",
             "logements_du_flux": "Logements du flux", "logements_orientes": "Logements orientés", "cause": "Cause"})),
     }
+
+
+@dataclass
+class ReportTables:
+    """Every table of the report, built once for the page and the workbook."""
+
+    main: dict[str, Table]
+    annexes: list[Table]
+
+    @classmethod
+    def of(cls, result: Result, explanation: Explanation) -> ReportTables:
+        return cls(report_tables(result, explanation), annex_tables(result))
