@@ -20,7 +20,9 @@ from flux_opt.assiette.flux import Flux, compute_flux
 from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
 from flux_opt.explanation.sentences import explain
+from flux_opt.errors import DonneesInvalides
 from flux_opt.input.schema import Instance, load_instance
+from flux_opt.input.validation import targets_without_conversion
 from flux_opt.model.build import OrientationModel, build_model
 from flux_opt.model.reusable import ReusableModel
 from flux_opt.model.solve import Solution, solve
@@ -58,7 +60,10 @@ def load(path: str | Path, depuis_conversion: bool = False, phases: Phases | Non
     with (phases or Phases())("lecture"):
         instance = load_instance(path)
         if depuis_conversion:
-            instance = with_targets(instance, lissage_targets(path, instance))
+            return with_targets(instance, lissage_targets(path, instance))
+        missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
+        if missing:
+            raise DonneesInvalides(missing)
         return instance
 
 

@@ -1,6 +1,6 @@
 """Plain-French explanations of the plan's rules: one sentence per line of contraintes.csv.
 
-A sentence names the rule (its DOMAIN.md name and legal source), the place, the real
+A sentence names the rule (its stable name and legal source), the place, the real
 figures (not the linearised row: "18,8 attributions prioritaires sur 75 logements, soit
 25,1 %", never "valeur 18,8 pour au moins 0"), the status, the marginal value and, for a
 violated rule, the cause found in the data (flux_opt.explanation.shortfalls.violation_causes).
@@ -17,6 +17,7 @@ import pandas as pd
 
 from flux_opt.model.registry import RULES
 from flux_opt.plan.result import SOURCES, Result, contraintes_table, detail_mask, published_mask
+from flux_opt.vocabulary import PREFET_GROUP
 
 NAMES = {rule.name: rule.label for rule in RULES}
 # Statuses as a person reads them (contraintes.csv keeps saturee / lache / violee).
@@ -24,7 +25,6 @@ STATUS = {"saturee": "tenue, sans marge", "lache": "tenue, avec marge", "violee"
 CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
            "travailleur_essentiel": "à des travailleurs essentiels"}
 ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
-PREFET_GROUP = ("prefet", "prefet_agents")
 # Unit of the right-hand side of each family: what "one more unit" of the rule means.
 UNIT = {rule.name: rule.unit for rule in RULES}
 

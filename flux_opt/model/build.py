@@ -89,7 +89,3 @@ def model_size(model: OrientationModel) -> dict:
     lp = model.lp
     return {"variables": lp.num_cols, "variables_entieres": int(lp.integer.sum()),
             "contraintes": lp.num_rows, "segments": len(model.data.segments)}
-
-
-def labels_frame(model: OrientationModel) -> pd.DataFrame:
-    return model.lp.block("x").labels

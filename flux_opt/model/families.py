@@ -17,8 +17,8 @@ from flux_opt.assiette.apportion import round_half_up
 from flux_opt.model.data import ModelData
 from flux_opt.model.linear import INF, LinearProgram, VariableBlock
 from flux_opt.model.registry import RULE
+from flux_opt.vocabulary import PREFET_GROUP
 
-PREFET_GROUP = ("prefet", "prefet_agents")
 PRIORITAIRES_TYPES = ("prefet", "action_logement", "collectivite", "bailleur")
 
 

@@ -36,8 +36,8 @@ class Rule:
 
 _LEGAL = dict(nature="dure", penalty="legale", negotiable=True)
 RULES: tuple[Rule, ...] = (
-    Rule("conservation", "Conservation du flux", "CCH L.441-1 et R.441-5, gestion en flux", "structurelle",
-         builder="conservation", structural=True),
+    Rule("conservation", "Conservation du flux", "flux annuel (CCH R.441-5)", "structurelle", builder="conservation",
+         structural=True),
     Rule("territoire", "Territoire du réservataire", "conventions de réservation", None, reported=False),
     Rule("plafond_prefet", "Plafond du contingent préfectoral", "CCH R.441-5-2", builder="plafond_prefet",
          rate_base="flux", owner="prefet", **_LEGAL),

@@ -96,7 +96,7 @@ def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
     gap = r.get("ecart_optimalite")
     lines = [
         ("Instance", r.get("instance"), ""), ("Bailleur", r.get("bailleur"), ""),
-        ("Département", str(r.get("departement")), ""), ("Année", r.get("annee"), ""),
+        ("Département", str(r.get("departement")), ""), ("Année", str(r.get("annee")), ""),
         ("Libérations prévues (A)", r.get("liberations_prevues"), "logements"),
         ("Exclusions (B)", r.get("exclusions"), "logements"), ("Flux annuel C", r.get("flux"), "logements"),
         ("Attributions prévues", r.get("attributions_prevues"), "attributions"),
