@@ -293,7 +293,7 @@ def test_the_explanation_reports_the_cost_of_the_uniformity_rule(make_instance):
     assert line["gain_adequation_ponderee"] == pytest.approx(2.4, abs=1e-6)
     text = " ".join(e.raisons)
     assert "« Taux préfectoral uniforme par commune » : la supprimer ferait gagner 2 attribution(s)" in text
-    assert "(2,4 en adéquation pondérée)" in text
+    assert "(2,4 au score d'adéquation)" in text
     roubaix = result.contraintes.loc[result.contraintes["portee"].str.startswith("commune 59512")].iloc[0]
     assert re.search(r"reçoit 2 des 10 logements du flux communal, soit 20,0 %", roubaix["explication"])
 

@@ -227,13 +227,14 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
         reasons.append("Sans effet sur l'adéquation (nouvelle résolution exacte) : supprimer " + ", ".join(free)
                        + " ne placerait aucun ménage de plus ; ces règles sont saturées sans rien coûter.")
     strong = e.saturees.loc[e.saturees["valeur_marginale"] > 1e-3].head(n_binding)
-    reasons += [f"Règle saturée — {row.explication}" for row in strong.itertuples()]
+    reasons += [f"Règle tenue sans marge — {row.explication}" for row in strong.itertuples()]
     if len(e.vacance):
         total = e.vacance["sans_candidat"].sum()
         worst = e.vacance.iloc[0]
         reasons.append(f"Risque de vacance commerciale : {fr_number(total)} logements orientés n'ont pas de "
                        f"candidat attendu, dont {fr_number(worst['sans_candidat'])} {worst['typologie']} à "
-                       f"{worst['commune']} pour {worst['reservataire']} ({worst['cause']}).")
+                       f"{result.noms.commune(worst['commune'])} pour {result.noms.reservataire(worst['reservataire'])} "
+                       f"({worst['cause']}).")
     if len(e.demande_non_servie):
         total = e.demande_non_servie["non_servis"].sum()
         none = e.demande_non_servie.loc[e.demande_non_servie["logements_du_flux"] == 0]
@@ -259,12 +260,12 @@ def cost_sentence(row) -> str:
     if abs(weighted) < 1e-3:
         effect = "ne changerait pas l'adéquation"
     elif abs(gain) < 1e-3:
-        effect = (f"donnerait le même nombre d'attributions prévues mais {fr_number_fine(weighted)} d'adéquation "
-                  "pondérée (des ménages prioritaires à la place d'autres)")
+        effect = (f"donnerait le même nombre d'attributions prévues mais {fr_number_fine(weighted)} au score "
+                  "d'adéquation (des ménages prioritaires à la place d'autres)")
     else:
         verb = "ferait gagner" if gain > 0 else "ferait perdre"
         effect = (f"{verb} {fr_number_fine(abs(gain))} attribution(s) prévue(s) "
-                  f"({fr_number_fine(weighted)} en adéquation pondérée)")
+                  f"({fr_number_fine(weighted)} au score d'adéquation)")
     moved = row.logements_deplaces
     tail = f", en déplaçant {fr_number(moved)} logement(s)" if isinstance(moved, float) and moved > 0 else ""
     viol = ""

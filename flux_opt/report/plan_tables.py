@@ -188,7 +188,8 @@ def _rule_tables(result: Result, e: Explanation, noms: Names) -> dict[str, Table
             "regle": "Règle", "source": "Source", "lignes": "Lignes", "saturees": "Tenues sans marge",
             "violees": "Non tenues", "impact": "Gain possible (total)", "violation": "Écart total"})),
         "reservataires": Table("Par réservataire", "Règles par réservataire, classées par impact", _fr(
-            named(e.reservataires, noms), {"reservataire": "Réservataire", "saturees": "Tenues sans marge",
+            named(e.reservataires, noms).assign(regles_contraignantes=lambda t: t["regles_contraignantes"].map(
+                lambda codes: ", ".join(NAMES.get(c, c) for c in str(codes).split(", ") if c))), {"reservataire": "Réservataire", "saturees": "Tenues sans marge",
                                            "violees": "Non tenues", "impact": "Gain possible (total)",
                                            "violation": "Écart total",
                                            "regles_contraignantes": "Règles les plus contraignantes"})),
