@@ -150,18 +150,7 @@ def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
     free = seg["flux"].to_numpy(dtype=np.int64) - np.bincount(
         fine["s"].to_numpy(dtype=np.int64), weights=fine["x"].to_numpy(), minlength=len(seg)).astype(np.int64)
     coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)].sort_values(["cell", "reservataire"], kind="stable")
-    # Dwellings that must stay in their segment (model.minimums) are placed first.
-
-    required: dict[tuple[int, int], np.ndarray] = {}
-    if model.minimums is not None and len(model.minimums):
-        coarse_r = set(coarse["r"].to_numpy().tolist())
-        minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
-        minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
-        cell_of = seg["cell"].to_numpy()
-        for s_, r_, n_ in minimums.itertuples(index=False):
-            key = (int(cell_of[s_]), int(r_))
-            required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
-            free[s_] -= n_
+    required = _required_first(model, coarse, free)
     segments_of = seg.groupby("cell", sort=True).indices
     out_s, out_r, out_id, out_link, out_x = [], [], [], [], []
     for cell, r, rid, link, n in zip(coarse["cell"].to_numpy(), coarse["r"].to_numpy(),
@@ -169,22 +158,7 @@ def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
                                      coarse["x"].to_numpy()):
         ss = segments_of[cell]
         base = required[(int(cell), int(r))][ss] if (int(cell), int(r)) in required else np.zeros(len(ss), dtype=np.int64)
-        n = n - int(base.sum())
-        if n == 0:
-            alloc = np.zeros(len(ss), dtype=np.int64)
-        elif len(ss) == 1:
-            alloc = np.array([n])
-        else:
-            capacity = free[ss]
-            raw = n * capacity / capacity.sum()
-            alloc = np.floor(raw + 1e-9).astype(np.int64)
-            missing = n - alloc.sum()
-            for i in np.lexsort((np.arange(len(ss)), -(raw - alloc))):
-                if missing == 0:
-                    break
-                if alloc[i] < capacity[i]:
-                    alloc[i] += 1
-                    missing -= 1
+        alloc = _split(n - int(base.sum()), free[ss])
         free[ss] -= alloc
         alloc = alloc + base
         keep = alloc > 0
@@ -203,6 +177,43 @@ def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
     both = both.join(seg[["commune", "epci", "qpv", "typologie", "financement"]], on="s")
     both["logements"] = both["logements"].astype(int)
     return both
+
+
+def _required_first(model: OrientationModel, coarse: pd.DataFrame, free: np.ndarray) -> dict:
+    """Dwellings that must stay in their segment (model.minimums) are placed first: per (cell, r),
+    the dwellings required in each segment; `free` loses them."""
+    required: dict[tuple[int, int], np.ndarray] = {}
+    if model.minimums is None or not len(model.minimums):
+        return required
+    seg = model.data.segments
+    coarse_r = set(coarse["r"].to_numpy().tolist())
+    minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
+    minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
+    cell_of = seg["cell"].to_numpy()
+    for s_, r_, n_ in minimums.itertuples(index=False):
+        key = (int(cell_of[s_]), int(r_))
+        required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
+        free[s_] -= n_
+    return required
+
+
+def _split(n: int, capacity: np.ndarray) -> np.ndarray:
+    """n dwellings over segments in proportion to their free `capacity`, largest remainder first
+    (ties: segment order), never above a segment's capacity."""
+    if n == 0:
+        return np.zeros(len(capacity), dtype=np.int64)
+    if len(capacity) == 1:
+        return np.array([n])
+    raw = n * capacity / capacity.sum()
+    alloc = np.floor(raw + 1e-9).astype(np.int64)
+    missing = n - alloc.sum()
+    for i in np.lexsort((np.arange(len(capacity)), -(raw - alloc))):
+        if missing == 0:
+            break
+        if alloc[i] < capacity[i]:
+            alloc[i] += 1
+            missing -= 1
+    return alloc
 
 
 def _attributions(model: OrientationModel, per_segment: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
