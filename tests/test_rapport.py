@@ -80,3 +80,20 @@ def test_plan_command_writes_the_report_with_the_plan(tmp_path):
     page = (out / "rapport.html").read_text(encoding="utf-8")
     assert "Non calculé (analyse désactivée)." in page  # no re-solve with --sans-analyse
     assert page.count("data:image/png;base64,") == 4
+
+
+def test_xlsx_can_be_sent_as_is_numbers_formats_filters_and_one_annex_per_reservataire(surcontraint, tmp_path):
+    result, explanation = surcontraint
+    path = tmp_path / "rapport.xlsx"
+    rapport_xlsx(result, explanation, path)
+    book = load_workbook(path)
+    objectifs = book["Objectifs"]
+    assert objectifs.freeze_panes == "A3" and objectifs.auto_filter.ref.startswith("A2:")
+    cible = objectifs["C3"]
+    assert isinstance(cible.value, int) and cible.number_format == "#,##0"  # a number, not text
+    assert objectifs["F3"].number_format == "0.0%" and isinstance(objectifs["F3"].value, (int, float))
+    for rid, n in result.plan.groupby("reservataire")["logements"].sum().items():
+        sheet = book[f"Annexe {result.noms.reservataire(rid)}"[:31]]
+        last = [c.value for c in sheet[sheet.max_row]]
+        assert last[0] == "Total" and last[-1] == n and sheet[sheet.max_row][0].font.b  # bold total = plan
+        assert sheet.auto_filter.ref.endswith(str(sheet.max_row - 1))  # the total stays out of the filter

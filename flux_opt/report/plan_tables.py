@@ -113,14 +113,15 @@ def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
 def annex_tables(result: Result) -> list[Table]:
     """One table per réservataire: its dwellings by commune × QPV × financement (lines) and typologie
     (columns), with names, a total column and a total line — the table the CAL and the réservataire need."""
-    noms, plan = result.noms, result.plan
+    noms, plan = result.noms, result.plan.loc[result.plan["logements"] > 0]
     typologies = sorted(plan["typologie"].unique())
+    # One grouping for every réservataire (a pivot per réservataire is ten times slower on a large plan).
+    grid = (plan.groupby(["reservataire", "commune", "epci", "qpv", "financement", "typologie"])["logements"].sum()
+            .unstack("typologie", fill_value=0).reindex(columns=typologies, fill_value=0).astype(int))
+    present = set(grid.index.get_level_values(0))
     out = []
     for rid in result.objectifs["reservataire"]:
-        mine = plan.loc[(plan["reservataire"] == rid) & (plan["logements"] > 0)]
-        wide = mine.pivot_table(index=["commune", "epci", "qpv", "financement"], columns="typologie",
-                                values="logements", aggfunc="sum", fill_value=0)
-        wide = wide.reindex(columns=typologies, fill_value=0).astype(int)
+        wide = grid.loc[rid].copy() if rid in present else grid.iloc[:0].droplevel(0)
         wide["Total"] = wide.sum(axis=1)
         wide = wide.reset_index()
         frame = pd.DataFrame({"Commune": wide["commune"], "Nom de la commune": wide["commune"].map(noms.commune_name),
