@@ -23,6 +23,9 @@ def plan_command(
         "--analyse/--sans-analyse",
         help="Calculer le coût exact des règles les plus contraignantes (nouvelles résolutions) ; "
              "--sans-analyse pour les grandes instances.")] = True,
+    bilan_precedent: Annotated[Path | None, typer.Option(
+        "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
+                                  "(ou obtenu au-delà) est reporté sur les objectifs ([revoyure] report_max).")] = None,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
@@ -35,7 +38,8 @@ def plan_command(
     try:
         with phase_progress() as phases:
             done = pipeline.run_path(instance, pipeline.PlanOptions(
-                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse), phases=phases)
+                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
+                bilan_precedent=bilan_precedent), phases=phases)
             pipeline.write(done, sortie, phases=phases)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)

@@ -136,17 +136,24 @@ def annex_tables(result: Result) -> list[Table]:
     return out
 
 
+def _sans_report_nul(objectifs: pd.DataFrame) -> pd.DataFrame:
+    """The carry-over column only when last year's bilan carried something."""
+    if "report" in objectifs and not objectifs["report"].any():
+        return objectifs.drop(columns="report")
+    return objectifs
+
+
 def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     e, noms = explanation, result.noms
     shares = named(share_table(result), noms).assign(statut=lambda t: _status(t["statut"]))
-    objectifs = result.objectifs.assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
+    objectifs = _sans_report_nul(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
     rules = named(result.contraintes, noms)
     return {
         "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
         "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
         "objectifs": Table("Objectifs", "Objectif et plan par réservataire", _fr(objectifs, {
-            "nom": "Réservataire", "reservataire": "Code", "cible": "Objectif", "logements": "Logements orientés",
-            "ecart": "Écart", "adequation": "Adéquation"})),
+            "nom": "Réservataire", "reservataire": "Code", "cible": "Objectif", "report": "dont report (revoyure)",
+            "logements": "Logements orientés", "ecart": "Écart", "adequation": "Adéquation"})),
         "communes": Table("Communes", "Adéquation par commune", _fr(commune_table(result), {
             "commune": "Commune", "nom": "Nom", "epci_nom": "EPCI", "logements": "Logements du flux",
             "hors_qpv": "dont hors QPV", "attributions_prevues": "Attributions prévues", "adequation": "Adéquation"})),
