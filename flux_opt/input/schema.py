@@ -203,11 +203,13 @@ class Objectif(_Section):
 
 
 class Analyse(_Section):
-    """The explanation of a plan: at most `temps_max_s` seconds of re-solves for the marginal values and
-    the rule costs (default: 40 % of the plan's own solve time, at least 5 s); the report says when they
-    were cut short."""
+    """Section [analyse]."""
 
-    temps_max_s: Annotated[float | None, Field(gt=0)] = None
+    # One budget for the re-solves of the explanation (flux_opt.explanation.analysis.analysis_budget):
+    # marginal values, then rule costs; the report says when they were cut short.
+    temps_max_s: Annotated[float | None, Field(gt=0)] = doc(
+        "Durée maximale des nouvelles résolutions de l'analyse (valeurs marginales, coût des règles) ; vide : "
+        "40 % de la durée de résolution du plan, au moins 5 s.", 30, "secondes", None)
 
 
 class Conversion(_Section):
