@@ -1,10 +1,11 @@
-"""Benchmark of the orientation model by size: build, solve, memory, gap, fit versus the baseline.
+"""Benchmark of `flux-opt plan` by size, phase by phase (read, assiette, build, solve, analysis, report,
+write), with memory, gap and fit versus the spreadsheet baseline.
 
-    /work/main/.venv/bin/python benchmarks/run.py --tailles petit moyen --moteur les-deux --temps-max 120
+    .venv/bin/python benchmarks/run.py --tailles petit moyen grand
 
 Each size runs in a fresh subprocess (clean peak memory: ru_maxrss of that process). The
 instance is generated with `generer_taille(..., graine=1)` into a temporary folder. The
-baseline is the spreadsheet method (flux_opt/baseline.py) measured with the same fit.
+baseline is the spreadsheet method (flux_opt/plan/baseline.py) measured with the same fit.
 The table of every size is written between markers in benchmarks/resultats.md.
 """
 
@@ -29,11 +30,13 @@ from rich.table import Table  # noqa: E402
 
 MARK = "@@ "
 BLOCK = "<!-- {} tailles, moteur {} -->"  # one block per engine choice in resultats.md
-COLUMNS = [  # key, header
+COLUMNS = [  # key, header; *_s of a phase: flux_opt/phases.py (the phases `flux-opt plan` shows)
     ("taille", "taille"), ("segments", "segments"), ("variables", "variables"),
-    ("variables_entieres", "entières"), ("contraintes", "contraintes"), ("construction_s", "construction s"),
-    ("transmission_s", "transmission HiGHS s"), ("resolution_s", "résolution s"), ("duals_s", "duals s"),
-    ("total_s", "total s"), ("memoire_mo", "mémoire max Mo"), ("ecart", "écart"), ("statut", "statut"),
+    ("variables_entieres", "entières"), ("contraintes", "contraintes"), ("lecture_s", "lecture s"),
+    ("assiette_s", "assiette s"), ("construction_s", "construction s"), ("resolution_s", "résolution s"),
+    ("solveur_s", "dont solveur s"), ("analyse_s", "analyse s"), ("rapport_s", "rapport s"),
+    ("ecriture_s", "écriture s"), ("total_s", "total s"), ("total_sur_solveur", "total / solveur"),
+    ("couts_interrompus", "coûts interrompus"), ("memoire_mo", "mémoire max Mo"), ("ecart", "écart"), ("statut", "statut"),
     ("adequation", "adéquation pondérée"), ("adequation_base", "tableur"), ("gain_pct", "gain %"),
     ("violees_base", "règles violées (tableur)"),
 ]
@@ -46,64 +49,73 @@ def peak_mb() -> float:
 
 
 def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
-    """Run in the child process: one size, every figure."""
-    import numpy as np
-
-    from flux_opt.assiette.flux import compute_flux
-    from flux_opt.plan.baseline import baseline_fit, baseline_plan
+    """Run in the child process: one size, the whole `flux-opt plan` (report, Excel, explanation) by
+    phase through the pipeline, then the spreadsheet baseline and, if asked, Pyomo."""
+    from flux_opt import pipeline
+    from flux_opt.model.build import model_size
+    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.phases import Phases
     from flux_opt.scale.generate import generer_taille
-    from flux_opt.model.build import build_model, model_size
-    from flux_opt.model.highs_backend import fixed_lp_duals
-    from flux_opt.model.solve import SolveurSansSolution, solve, solver_options
-    from flux_opt.plan.result import make_result
-    from flux_opt.input.schema import load_instance
-    from flux_opt.assiette.targets import compute_targets
 
     out: dict = {"taille": taille}
     with tempfile.TemporaryDirectory() as tmp:
         folder = generer_taille(Path(tmp) / taille, taille, graine=graine)
+        phases = Phases()
         start = time.perf_counter()
-        instance = load_instance(folder)
-        flux = compute_flux(instance)
-        targets = compute_targets(instance, flux)
-        model = build_model(instance, flux, targets)
-        out.update(model_size(model), construction_s=model.build_seconds)
-        options = solver_options(model)
-        options.temps_max_s = temps_max
+        instance = _with_time_limit(pipeline.load(folder, phases=phases), temps_max)
         try:
-            solution = solve(model, options, duals=False)
+            done = pipeline.run(instance, pipeline.PlanOptions(analyse=True), source=str(folder), phases=phases)
         except SolveurSansSolution as exc:
             out.update(statut=f"sans solution ({exc})", total_s=time.perf_counter() - start, memoire_mo=peak_mb())
             return out
-        duals_start = time.perf_counter()
-        solution.row_duals = fixed_lp_duals(model.lp, solution.values, options)
-        out["duals_s"] = time.perf_counter() - duals_start
-        result = make_result(model, solution)
+        pipeline.write(done, Path(tmp) / "sortie", phases=phases)
         out["total_s"] = time.perf_counter() - start
-        raw = solution.raw
-        out.update(transmission_s=raw.translate_seconds, resolution_s=raw.seconds, ecart=raw.gap,
-                   statut=raw.status, objectif=raw.objective, adequation=result.resume["adequation_ponderee"],
-                   attributions=result.resume["attributions_prevues"], flux=flux.total,
-                   violees=result.resume["regles_violees"])
-        out["memoire_mo"] = peak_mb()
-        base = baseline_fit(model, baseline_plan(instance, flux, targets))
-        out.update(adequation_base=base.adequation_ponderee, attributions_base=base.attributions_prevues,
-                   objectif_base=base.objectif, violees_base=base.regles_violees,
-                   ecart_objectifs_base=base.ecart_objectifs)
-        out["gain_pct"] = 100 * (out["adequation"] - base.adequation_ponderee) / base.adequation_ponderee \
-            if base.adequation_ponderee else float("nan")
+        out.update({f"{name}_s": seconds for name, seconds in phases.seconds.items()})
+        raw, resume = done.solution.raw, done.result.resume
+        out.update(model_size(done.model), transmission_s=raw.translate_seconds, solveur_s=raw.seconds,
+                   total_sur_solveur=out["total_s"] / raw.seconds if raw.seconds else float("nan"),
+                   ecart=raw.gap, statut=raw.status, objectif=raw.objective, adequation=resume["adequation_ponderee"],
+                   attributions=resume["attributions_prevues"], flux=done.flux.total, violees=resume["regles_violees"],
+                   couts_interrompus=done.explanation.temps_s.get("couts_interrompus", 0), memoire_mo=peak_mb())
+        out.update(_baseline(done))
         if moteur in ("pyomo", "les-deux"):
-            from flux_opt.model.pyomo_backend import solve_pyomo
-
-            pyomo = solve_pyomo(model.lp, options)
-            out.update(pyomo_construction_s=pyomo.translate_seconds, pyomo_resolution_s=pyomo.seconds,
-                       pyomo_objectif=pyomo.objective, pyomo_memoire_mo=peak_mb())
-            diff = pyomo.objective - raw.objective
-            same_plan = pyomo.has_solution and np.array_equal(
-                np.round(pyomo.values[model.lp.integer]), solution.values[model.lp.integer])
-            out["pyomo_identique"] = ("identique" if abs(diff) <= 1e-6 * max(1.0, abs(raw.objective))
-                                      else f"écart {diff:+.6g}") + ("" if same_plan else " (plan différent)")
+            out.update(_pyomo(done))
     return out
+
+
+def _with_time_limit(instance, temps_max: float):
+    solveur = instance.parametres.solveur.model_copy(update={"temps_max_s": temps_max})
+    return instance.model_copy(update={"parametres": instance.parametres.model_copy(update={"solveur": solveur})})
+
+
+def _baseline(done) -> dict:
+    """The spreadsheet method's fit on the same model (flux_opt/plan/baseline.py)."""
+    from flux_opt.plan.baseline import baseline_fit, baseline_plan
+
+    base = baseline_fit(done.model, baseline_plan(done.instance, done.flux, done.targets))
+    fit = done.result.resume["adequation_ponderee"]
+    return dict(adequation_base=base.adequation_ponderee, attributions_base=base.attributions_prevues,
+                objectif_base=base.objectif, violees_base=base.regles_violees,
+                ecart_objectifs_base=base.ecart_objectifs,
+                gain_pct=100 * (fit - base.adequation_ponderee) / base.adequation_ponderee
+                if base.adequation_ponderee else float("nan"))
+
+
+def _pyomo(done) -> dict:
+    import numpy as np
+
+    from flux_opt.model.pyomo_backend import solve_pyomo
+    from flux_opt.model.solve import solver_options
+
+    raw, model = done.solution.raw, done.model
+    pyomo = solve_pyomo(model.lp, solver_options(model))
+    diff = pyomo.objective - raw.objective
+    same_plan = pyomo.has_solution and np.array_equal(
+        np.round(pyomo.values[model.lp.integer]), done.solution.values[model.lp.integer])
+    return dict(pyomo_construction_s=pyomo.translate_seconds, pyomo_resolution_s=pyomo.seconds,
+                pyomo_objectif=pyomo.objective, pyomo_memoire_mo=peak_mb(),
+                pyomo_identique=("identique" if abs(diff) <= 1e-6 * max(1.0, abs(raw.objective))
+                                 else f"écart {diff:+.6g}") + ("" if same_plan else " (plan différent)"))
 
 
 def run_child(taille: str, args: argparse.Namespace) -> dict:
@@ -143,8 +155,8 @@ def size_table(row: dict, columns: list[tuple[str, str]]) -> Table:
     return table
 
 
-SUMMARY = ("taille", "variables", "contraintes", "construction_s", "resolution_s", "total_s", "memoire_mo",
-           "ecart", "gain_pct", "pyomo_construction_s", "pyomo_identique")
+SUMMARY = ("taille", "variables", "lecture_s", "construction_s", "solveur_s", "analyse_s", "rapport_s", "ecriture_s",
+           "total_s", "total_sur_solveur", "memoire_mo", "gain_pct", "pyomo_identique")
 
 
 def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> Table:

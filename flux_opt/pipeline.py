@@ -27,6 +27,7 @@ from flux_opt.input.validation import targets_without_conversion
 from flux_opt.model.build import OrientationModel, build_model
 from flux_opt.model.reusable import ReusableModel
 from flux_opt.model.solve import Solution, solve
+from flux_opt.phases import Phases
 from flux_opt.plan.result import Result, make_result
 
 
@@ -56,42 +57,48 @@ class PlanRun:
 
 # --------------------------------------------------------------------------- stages
 
-def load(path: str | Path, depuis_conversion: bool = False) -> Instance:
+def load(path: str | Path, depuis_conversion: bool = False, phases: Phases | None = None) -> Instance:
     """The validated instance, with this year's targets from the lissage if asked."""
-    instance = load_instance(path)
-    if depuis_conversion:
-        return with_targets(instance, lissage_targets(path, instance))
-    missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
-    if missing:
-        raise DonneesInvalides(missing)
-    return instance
+    with (phases or Phases())("lecture"):
+        instance = load_instance(path)
+        if depuis_conversion:
+            return with_targets(instance, lissage_targets(path, instance))
+        missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
+        if missing:
+            raise DonneesInvalides(missing)
+        return instance
 
 
 def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux | None = None,
-        require: pd.DataFrame | None = None, source: str | None = None) -> PlanRun:
+        require: pd.DataFrame | None = None, source: str | None = None, phases: Phases | None = None) -> PlanRun:
     """Assiette and targets, model, solve, result, explanation. `flux` replaces the computed flux
     (the rest of a year); `require` keeps dwellings already oriented (see OrientationModel.require);
-    `source` names the instance in explication.json."""
-    flux = flux if flux is not None else compute_flux(instance)
-    targets = compute_targets(instance, flux)
-    precedent = None
-    if options.bilan_precedent is not None:  # clause de revoyure, after the targets, within their caps
-        precedent = lire_bilan_precedent(options.bilan_precedent, instance.parametres.instance.annee)
-        targets = apply_carry_over(targets, instance, precedent)
-    model = build_model(instance, flux, targets)
-    if require is not None:
-        model.require(require)
-    solution = solve(model, moteur=options.moteur, duals=options.duals and not options.analyse)
-    result = make_result(model, solution)
-    result.resume["avertissements"] = [str(p) for p in instance.avertissements]
-    if precedent is not None:
-        _note_carry_over(result, instance, targets, precedent)
+    `source` names the instance in explication.json; `phases` times the stages and tells a listener."""
+    phases = phases or Phases()
+    with phases("assiette"):
+        flux = flux if flux is not None else compute_flux(instance)
+        targets = compute_targets(instance, flux)
+        precedent = None
+        if options.bilan_precedent is not None:  # clause de revoyure, after the targets, within their caps
+            precedent = lire_bilan_precedent(options.bilan_precedent, instance.parametres.instance.annee)
+            targets = apply_carry_over(targets, instance, precedent)
+    with phases("construction"):
+        model = build_model(instance, flux, targets)
+        if require is not None:
+            model.require(require)
+    with phases("resolution"):
+        solution = solve(model, moteur=options.moteur, duals=options.duals and not options.analyse)
+        result = make_result(model, solution)
+        result.resume["avertissements"] = [str(p) for p in instance.avertissements]
+        if precedent is not None:
+            _note_carry_over(result, instance, targets, precedent)
     explanation = None
-    if options.analyse:
-        explanation = analyse(model, solution, result, couts=options.couts, k=options.k, instance=source)
-        explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
-    else:
-        explain(result)
+    with phases("analyse"):
+        if options.analyse:
+            explanation = analyse(model, solution, result, couts=options.couts, k=options.k, instance=source)
+            explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
+        else:
+            explain(result)
     return PlanRun(instance, flux, targets, model, solution, result, explanation)
 
 
@@ -102,21 +109,26 @@ def _note_carry_over(result: Result, instance: Instance, targets: Targets, prece
                                  "phrases": phrases_report(targets.table, precedent.annee, taux)}
 
 
-def run_path(path: str | Path, options: PlanOptions = PlanOptions()) -> PlanRun:
-    return run(load(path, options.depuis_conversion), options, source=str(Path(path).resolve()))
+def run_path(path: str | Path, options: PlanOptions = PlanOptions(), phases: Phases | None = None) -> PlanRun:
+    return run(load(path, options.depuis_conversion, phases), options, source=str(Path(path).resolve()),
+               phases=phases)
 
 
 def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path], None]] | None = None,
-          conformite: pd.DataFrame | None = None) -> None:
-    """The outputs stage: plan files, and the report and explication.json when the run was analysed;
-    with a conformity table (flux_opt.conformity), conformite.csv and its report section."""
+          conformite: pd.DataFrame | None = None, phases: Phases | None = None) -> None:
+    """The outputs stage: plan files, and the report and explication.json when the run was analysed
+    (rendered first, its own phase, then everything written atomically); with a conformity table
+    (flux_opt.conformity), conformite.csv and its report section."""
     from flux_opt.report.exports import write_plan
     from flux_opt.report.plan_report import report_writers
 
+    phases = phases or Phases()
     writers = dict(extra or {})
     if plan_run.explanation is not None:
-        writers = {**report_writers(plan_run.result, plan_run.explanation, conformite), **writers}
-    write_plan(plan_run.result, Path(sortie), extra=writers)
+        with phases("rapport"):
+            writers = {**report_writers(plan_run.result, plan_run.explanation, conformite), **writers}
+    with phases("ecriture"):
+        write_plan(plan_run.result, Path(sortie), extra=writers)
 
 
 class Planner:

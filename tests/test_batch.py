@@ -43,6 +43,8 @@ def test_plans_every_instance_once_with_a_national_summary(source, reference):
     assert synthese["departement"].tolist().count("62") == 1  # read as a string code
     assert set(synthese["code"]) <= {"0", "3"}
     for name in NAMES:
+        for report in ("rapport.html", "rapport.xlsx", "explication.json"):  # what `flux-opt plan` writes
+            assert (out / name / report).exists(), (name, report)
         plan = pd.read_csv(out / name / "plan.csv", dtype=str, keep_default_na=False)
         assert plan["logements"].astype(int).sum() == int(synthese.set_index("instance").at[name, "flux"])
     nationale = pd.read_csv(out / "synthese_nationale.csv", dtype=str, keep_default_na=False)
@@ -57,7 +59,7 @@ def test_resume_reruns_only_the_missing_instance(source, reference, tmp_path):
     shutil.copytree(reference[0], out)
     shutil.rmtree(out / "i1")  # its result was lost
     before = stamps(out)
-    report = run_batch(source, out, processus=1)
+    report = run_batch(source, out, analyse=False, processus=1)
     assert report.planifiees == ["i1"]
     assert sorted(report.reprises) == ["i0", "i2"]
     after = stamps(out)
@@ -67,19 +69,19 @@ def test_resume_reruns_only_the_missing_instance(source, reference, tmp_path):
 
 def test_interrupted_batch_loses_nothing_and_repeats_nothing(source, tmp_path):
     out = tmp_path / "out"
-    first = run_batch(source, out, processus=1, limite=1)  # stopped after one instance
+    first = run_batch(source, out, analyse=False, processus=1, limite=1)  # stopped after one instance
     assert first.planifiees == ["i0"]
     assert read_synthese(out)["instance"].tolist() == ["i0"]
     # Crash between the plan files and the synthese line: the finished plan is kept, not re-run.
-    second = run_batch(source, out, processus=1, limite=1)
+    second = run_batch(source, out, analyse=False, processus=1, limite=1)
     assert second.planifiees == ["i1"]
     (out / SYNTHESE).write_text((out / SYNTHESE).read_text().splitlines()[0] + "\n")
-    third = run_batch(source, out, processus=1)
+    third = run_batch(source, out, analyse=False, processus=1)
     assert third.planifiees == ["i2"]
     assert sorted(third.reprises) == ["i0", "i1"]
     assert sorted(read_synthese(out)["instance"]) == NAMES
     # Without resuming, everything runs again and the synthese starts afresh.
-    fresh = run_batch(source, out, processus=1, reprendre=False)
+    fresh = run_batch(source, out, analyse=False, processus=1, reprendre=False)
     assert sorted(fresh.planifiees) == NAMES
     assert len(read_synthese(out)) == 3
 
@@ -91,14 +93,14 @@ def test_invalid_instance_is_recorded_with_code_2_and_does_not_stop_the_batch(so
     reservataires = folder / "i9" / "reservataires.csv"
     reservataires.write_text(reservataires.read_text().replace(",prefet,", ",inconnu,", 1))
     out = tmp_path / "out"
-    report = run_batch(folder, out, processus=2)
+    report = run_batch(folder, out, analyse=False, processus=2)
     assert report.codes["i9"] == 2
     assert all(report.codes[n] in (0, 3) for n in NAMES)
     line = read_synthese(out).set_index("instance").loc["i9"]
     assert line["code"] == "2" and line["statut"] == "donnees_invalides"
     assert "reservataires.csv" in line["message"] and line["departement"] == "59"
     assert not (out / "i9" / "plan.csv").exists()
-    again = run_batch(folder, out, processus=1)  # recorded: not run again
+    again = run_batch(folder, out, analyse=False, processus=1)  # recorded: not run again
     assert again.planifiees == []
     nationale = national_summary(read_synthese(out)).set_index("departement")
     assert nationale.at["ensemble", "invalides"] == 1
@@ -108,7 +110,7 @@ def test_dask_cluster_gives_the_same_synthese_as_local_processes(source, referen
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
-        report = run_batch(source, tmp_path / "dask", cluster=cluster.scheduler_address)
+        report = run_batch(source, tmp_path / "dask", cluster=cluster.scheduler_address, analyse=False)
     assert sorted(report.planifiees) == NAMES
     ours = read_synthese(tmp_path / "dask").sort_values("instance")[COMPARED].reset_index(drop=True)
     local = read_synthese(reference[0]).sort_values("instance")[COMPARED].reset_index(drop=True)

@@ -63,7 +63,7 @@ def test_pyomo_engine_reaches_the_same_optimum(tmp_path):
 def test_overconstrained_instance_exits_3_and_names_the_rules(tmp_path):
     result = plan(SURCONTRAINT, tmp_path)
     assert result.exit_code == 3
-    assert "cia_hors_qpv_q1" in result.output
+    assert "CIA : 1er quartile hors QPV" in result.output  # the rule as a person names it
     contraintes = pd.read_csv(tmp_path / "contraintes.csv")
     assert set(contraintes.loc[contraintes["statut"] == "violee", "contrainte"]) == {
         "cia_hors_qpv_q1", "objectif_reservataire"}

@@ -4,7 +4,9 @@ computation from plan.csv / attributions.csv; causes of violations; exact rule c
 from __future__ import annotations
 
 import re
+import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +19,7 @@ from flux_opt.explanation.marginal import rule_costs
 from flux_opt.model.build import build_model
 from flux_opt.model.solve import solve
 from flux_opt.report.exports import write_plan
-from flux_opt.report.plan_report import report_writers
+from flux_opt.report.plan_report import rapport_html, report_writers
 from flux_opt.plan.result import make_result
 from flux_opt.input.schema import load_instance
 from flux_opt.assiette.targets import compute_targets
@@ -51,6 +53,7 @@ class Plan:
         self.res = read(instance_dir, "reservataires.csv")
         self.demande = read(instance_dir, "demande.csv")
         self.types = dict(zip(self.res["id"], self.res["type"]))
+        self.noms = dict(zip(self.res["id"], self.res["nom"]))  # sentences name réservataires as people do
 
     def x(self, **f) -> float:
         return float(_filter(self.plan, f)["logements"].sum())
@@ -106,7 +109,7 @@ def expected_figures(p: Plan, row) -> list[str]:
     if family == "objectif_reservataire":
         rid = scope.split(" ")[1]
         cible = int(p.objectifs.set_index("reservataire").at[rid, "cible"])
-        return [f"{rid} reçoit {fmt(p.x(reservataire=rid))} logements pour un objectif de {cible}"]
+        return [f"{p.noms[rid]} reçoit {fmt(p.x(reservataire=rid))} logements pour un objectif de {cible}"]
     if family == "demande":
         return [_pool_figures(p, scope)]
     if family in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
@@ -114,7 +117,7 @@ def expected_figures(p: Plan, row) -> list[str]:
     if family == "publics_prioritaires":
         rid = scope.split(" ")[1]
         prio, x = p.y(reservataire=rid, prioritaire="oui"), p.x(reservataire=rid)
-        return [f"{fmt(prio)} attribution", f"sur les {fmt(x)} logements orientés à {rid}", pct(prio / x)]
+        return [f"{fmt(prio)} attribution", f"sur les {fmt(x)} logements orientés à {p.noms[rid]}", pct(prio / x)]
     return []
 
 
@@ -170,7 +173,8 @@ def surcontraint(tmp_path_factory):
 def test_every_binding_or_violated_rule_quotes_the_plan_figures(which, instance_dir, request):
     folder, _, _ = request.getfixturevalue(which)
     p = Plan(folder, instance_dir)
-    active = p.rules.loc[p.rules["statut"].isin(["saturee", "violee"])]
+    summary = p.rules["portee"].str.startswith("ensemble (")  # one line per structural family, no figures
+    active = p.rules.loc[p.rules["statut"].isin(["saturee", "violee"]) & ~summary]
     assert len(active) > 0
     checked = 0
     for _, row in active.iterrows():
@@ -206,7 +210,7 @@ def test_violated_rules_of_surcontraint_get_their_cause_from_the_data(surcontrai
     assert "plafond légal de 20,0 % sans financement apporté" in ville["explication"]
     assert "objectif 6 pour un plafond de 5 logements" in ville["explication"]
     bailleur = rules.loc[("objectif_reservataire", "réservataire bailleur")]
-    assert "ville_dunkerque" in bailleur["explication"]
+    assert "Ville de Dunkerque" in bailleur["explication"]  # its name, not its code
     assert set(explanation.violations["contrainte"]) == {"objectif_reservataire", "cia_hors_qpv_q1"}
     assert (explanation.violations["cause"].str.len() > 0).all()
 
@@ -292,7 +296,7 @@ def test_the_explanation_reports_the_cost_of_the_uniformity_rule(make_instance):
     assert line["gain_adequation_ponderee"] == pytest.approx(2.4, abs=1e-6)
     text = " ".join(e.raisons)
     assert "« Taux préfectoral uniforme par commune » : la supprimer ferait gagner 2 attribution(s)" in text
-    assert "(2,4 en adéquation pondérée)" in text
+    assert "(2,4 au score d'adéquation)" in text
     roubaix = result.contraintes.loc[result.contraintes["portee"].str.startswith("commune 59512")].iloc[0]
     assert re.search(r"reçoit 2 des 10 logements du flux communal, soit 20,0 %", roubaix["explication"])
 
@@ -315,7 +319,8 @@ def test_expliquer_prints_the_reasons_without_resolving(surcontraint, tmp_path, 
     monkeypatch.setattr(solve_module, "solve", lambda *a, **k: pytest.fail("expliquer must not re-solve"))
     out = CliRunner().invoke(app, ["expliquer", str(folder), "--nombre", "3"], terminal_width=200)
     assert out.exit_code == 0, out.output
-    assert "aucun demandeur du 1er quartile hors QPV" in out.output
+    flat = " ".join(out.output.replace("│", " ").split())  # the table wraps its sentences
+    assert "aucun demandeur du 1er quartile hors QPV" in flat
     # Without explication.json, the reasons come from contraintes.csv.
     copy = tmp_path / "copie"
     copy.mkdir()
@@ -323,6 +328,43 @@ def test_expliquer_prints_the_reasons_without_resolving(surcontraint, tmp_path, 
         (copy / name).write_bytes((folder / name).read_bytes())
     out = CliRunner().invoke(app, ["expliquer", str(copy)], terminal_width=200)
     assert out.exit_code == 0, out.output
-    assert "contraintes.csv" in out.output and "ville_dunkerque" in out.output
+    flat = " ".join(out.output.replace("│", " ").split())
+    assert "contraintes.csv" in flat and "Ville de Dunkerque" in flat
     missing = CliRunner().invoke(app, ["expliquer", str(tmp_path / "rien")])
     assert missing.exit_code == 2
+
+
+@pytest.mark.parametrize("which", ["exemple", "surcontraint"])
+def test_contraintes_lists_rules_by_importance_and_summarises_structural_rows(which, request):
+    folder, result, _ = request.getfixturevalue(which)
+    rules = read(folder, "contraintes.csv")
+    summary = rules["portee"].str.startswith("ensemble (")
+    for family in ("conservation", "demande"):
+        mine = rules.loc[rules["contrainte"] == family]
+        assert summary[mine.index].sum() == 1, family  # one summary line per structural family
+        assert (mine.loc[~summary[mine.index], "statut"] == "violee").all()  # other rows only when violated
+        held = result.rows.loc[(result.rows["contrainte"] == family) & result.rows["publie"]
+                               & (result.rows["statut"] != "violee")]
+        assert f"ensemble ({len(held)} lignes)" in set(mine["portee"])
+    detail = rules.loc[~summary]
+    rank = detail["statut"].map({"violee": 0, "saturee": 1, "lache": 2}).to_numpy()
+    assert (np.diff(rank) >= 0).all()  # violated, then binding, then slack
+    binding = pd.to_numeric(detail.loc[detail["statut"] == "saturee", "valeur_marginale"]).fillna(0).to_numpy()
+    assert (np.diff(binding) <= 1e-12).all()  # highest marginal value first
+    assert not rules["explication"].str.contains("DOMAIN|FORMAT|§").any()
+
+
+def test_rule_costs_stop_at_the_time_budget_and_say_so(tmp_path):
+    folder = tmp_path / "budget"
+    shutil.copytree(SURCONTRAINT, folder)
+    toml = folder / "instance.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + "\n[analyse]\ntemps_max_s = 0.01\n", encoding="utf-8")
+    result, e = plan_and_explain(folder)
+    assert len(e.couts) > 0 and e.couts["gain_adequation_ponderee"].isna().all()  # none exact, none published
+    assert e.couts["statut_solveur"].str.contains("budget de temps").all()
+    assert e.temps_s["couts_interrompus"] == len(e.couts)
+    assert any("Coût des règles incomplet" in r and "[analyse] temps_max_s" in r for r in e.raisons)
+    assert "budget de temps" in rapport_html(result, e)
+    # Without a budget in instance.toml, the default leaves these small re-solves complete.
+    _, full = plan_and_explain(SURCONTRAINT)
+    assert full.temps_s["couts_interrompus"] == 0 and full.couts["gain_adequation_ponderee"].notna().all()

@@ -132,7 +132,7 @@ def test_overconstrained_instance_keeps_the_law_and_names_what_cannot_hold():
     assert row(result, "plafond_collectivite", "territoire de ville_dunkerque")["statut"] == "saturee"
     cia = row(result, "cia_hors_qpv_q1", "EPCI 245900428")
     assert cia["statut"] == "violee"
-    assert "VIOLÉE" in cia["explication"]
+    assert "NON TENUE" in cia["explication"]
 
 
 @pytest.mark.parametrize("gap, method", [(1e-4, "branch-and-cut"), (1e-2, "relaxation-fixation")])

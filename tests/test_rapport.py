@@ -44,11 +44,11 @@ def test_html_is_self_contained_with_titles_tables_and_plots(surcontraint):
 def test_html_tables_carry_the_plan_figures(surcontraint):
     result, explanation = surcontraint
     page = rapport_html(result, explanation)
-    # ville_dunkerque: target 6, 5 dwellings, gap −1 (the row of the targets table).
-    assert re.search(r"<td>ville_dunkerque</td><td class=\"num\">6</td><td class=\"num\">5</td>"
-                     r"<td class=\"num\">-1</td>", page)
+    # ville_dunkerque: target 6, 5 dwellings, gap −1 (the row of the targets table), its name beside its code.
+    assert re.search(r"<td>Ville de Dunkerque</td><td>ville_dunkerque</td><td class=\"num\">6</td>"
+                     r"<td class=\"num\">5</td><td class=\"num\">−1</td>", page)
     # CIA Q1 hors QPV: 0 of 30 hors-QPV dwellings, minimum 25 %.
-    assert re.search(r"EPCI 245900428 hors QPV tous réservataires critère q1</td><td class=\"num\">0</td>"
+    assert re.search(r"EPCI 245900428 hors QPV tous réservataires, 1er quartile</td><td class=\"num\">0</td>"
                      r"<td class=\"num\">30</td><td class=\"num\">0,0 %</td><td class=\"num\">25,0 %</td>", page)
 
 
@@ -59,15 +59,16 @@ def test_xlsx_has_one_sheet_per_table_with_french_headings(surcontraint, tmp_pat
     book = load_workbook(path, read_only=True)
     for sheet in ("Synthèse", "Raisons", "Objectifs", "Communes", "QPV", "Mixité", "Règles non tenues",
                   "Familles", "Par réservataire", "Coût des règles", "Vacance", "Demande non servie",
-                  "Contraintes", "Plan", "Attributions"):
+                  "Règles", "Glossaire", "Plan", "Attributions", "Annexe Ville de Dunkerque"):
         assert sheet in book.sheetnames, sheet
     objectifs = pd.read_excel(path, sheet_name="Objectifs", header=1)
-    assert list(objectifs.columns) == ["Réservataire", "Objectif", "Logements orientés", "Écart", "Adéquation"]
-    merged = objectifs.merge(result.objectifs, left_on="Réservataire", right_on="reservataire")
+    assert list(objectifs.columns) == ["Réservataire", "Code", "Objectif", "Logements orientés", "Écart",
+                                       "Adéquation"]
+    merged = objectifs.merge(result.objectifs, left_on="Code", right_on="reservataire")
     assert (merged["Logements orientés"] == merged["logements"]).all()
-    rules = pd.read_excel(path, sheet_name="Contraintes", header=1)
+    rules = pd.read_excel(path, sheet_name="Règles", header=1)
     assert len(rules) == len(result.contraintes)
-    assert (rules["Statut"] == "VIOLÉE").sum() == 3
+    assert (rules["Statut"] == "NON TENUE").sum() == 3
 
 
 def test_plan_command_writes_the_report_with_the_plan(tmp_path):
@@ -79,3 +80,20 @@ def test_plan_command_writes_the_report_with_the_plan(tmp_path):
     page = (out / "rapport.html").read_text(encoding="utf-8")
     assert "Non calculé (analyse désactivée)." in page  # no re-solve with --sans-analyse
     assert page.count("data:image/png;base64,") == 4
+
+
+def test_xlsx_can_be_sent_as_is_numbers_formats_filters_and_one_annex_per_reservataire(surcontraint, tmp_path):
+    result, explanation = surcontraint
+    path = tmp_path / "rapport.xlsx"
+    rapport_xlsx(result, explanation, path)
+    book = load_workbook(path)
+    objectifs = book["Objectifs"]
+    assert objectifs.freeze_panes == "A3" and objectifs.auto_filter.ref.startswith("A2:")
+    cible = objectifs["C3"]
+    assert isinstance(cible.value, int) and cible.number_format == "#,##0"  # a number, not text
+    assert objectifs["F3"].number_format == "0.0%" and isinstance(objectifs["F3"].value, (int, float))
+    for rid, n in result.plan.groupby("reservataire")["logements"].sum().items():
+        sheet = book[f"Annexe {result.noms.reservataire(rid)}"[:31]]
+        last = [c.value for c in sheet[sheet.max_row]]
+        assert last[0] == "Total" and last[-1] == n and sheet[sheet.max_row][0].font.b  # bold total = plan
+        assert sheet.auto_filter.ref.endswith(str(sheet.max_row - 1))  # the total stays out of the filter

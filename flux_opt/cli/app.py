@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Iterator
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn
+from rich.text import Text
 
 from flux_opt.cli import french
 from flux_opt.errors import DonneesInvalides
+from flux_opt.phases import LABELS, Phases
 
 french.install()
 app = typer.Typer(help="flux-opt : orientation annuelle du flux de logements sociaux vers les réservataires.",
@@ -34,6 +37,33 @@ def fail_on_invalid(exc: DonneesInvalides) -> None:
     err.print(problems_table(exc.problemes))
     err.print("[red]Rien n'a été écrit. Corrigez les données puis relancez.[/red]")
     raise typer.Exit(2)
+
+
+class _Running(ProgressColumn):
+    """Seconds so far of a running phase (a finished one shows its time in its description)."""
+
+    def render(self, task) -> Text:
+        return Text("" if task.finished or task.elapsed is None else f"{task.elapsed:.0f} s", style="dim")
+
+
+@contextmanager
+def phase_progress() -> Iterator[Phases]:
+    """A `Phases` whose phases show on the terminal as they run: a spinner while running, then ✓ and
+    the seconds taken (the pipeline announces them; nothing else here knows about the terminal)."""
+    progress = Progress(SpinnerColumn(finished_text="[green]✓[/green]"), TextColumn("{task.description}"),
+                        _Running(), console=console)
+    tasks: dict[str, int] = {}
+
+    def listen(name: str, event: str, seconds: float | None) -> None:
+        label = LABELS.get(name, name)
+        if event == "debut":
+            tasks[name] = progress.add_task(f"{label}…", total=None)
+        else:
+            progress.update(tasks[name], description=f"{label} : {seconds:.1f} s".replace(".", ","),
+                            total=1, completed=1)
+
+    with progress:
+        yield Phases(listen)
 
 
 def hold_output(stack: ExitStack, folder: Path | None, option: str = "--sortie") -> None:

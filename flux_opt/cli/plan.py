@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, show_warnings
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, phase_progress, show_warnings
 from flux_opt.errors import DonneesInvalides
 
 
@@ -39,13 +39,13 @@ def plan_command(
         raise typer.Exit(2)
     try:
         with claimed_folder(sortie):
-            with console.status("Calcul du plan…"):
+            with phase_progress() as phases:
                 done = pipeline.run_path(instance, pipeline.PlanOptions(
                     moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
-                    bilan_precedent=bilan_precedent))
-            # the written plan re-checked against the law, independently of the model (flux-opt controler)
-            conformite = conformity(done.instance, from_result(done.result.plan, done.result.attributions))
-            pipeline.write(done, sortie, conformite=conformite)
+                    bilan_precedent=bilan_precedent), phases=phases)
+                # the written plan re-checked against the law, independently of the model (flux-opt controler)
+                conformite = conformity(done.instance, from_result(done.result.plan, done.result.attributions))
+                pipeline.write(done, sortie, conformite=conformite, phases=phases)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:

@@ -65,6 +65,10 @@ def lot_command(
         help="Sauter les instances déjà terminées dans SORTIE dont les fichiers et les options n'ont pas changé.")] = True,
     limite: Annotated[int | None, typer.Option(help="Au plus N nouvelles instances (échantillon).")] = None,
     moteur: Annotated[str, typer.Option(help="highs (direct) ou pyomo.")] = "highs",
+    analyse: Annotated[bool, typer.Option(
+        "--analyse/--sans-analyse",
+        help="Écrire pour chaque instance le rapport (rapport.html, rapport.xlsx) et l'explication, comme "
+             "flux-opt plan ; --sans-analyse : fichiers du plan seulement, plus rapide.")] = True,
 ):
     """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
     from flux_opt.report.exports import claimed_folder
@@ -95,7 +99,8 @@ def lot_command(
     try:
         with claimed_folder(sortie), progress:
             report = run_batch(dossier, sortie, processus=processus, cluster=cluster, reprendre=reprendre,
-                               limite=limite, moteur=moteur, on_start=started, on_result=finished)
+                               limite=limite, moteur=moteur, analyse=analyse, on_start=started,
+                               on_result=finished)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     console.print(_national_table(sortie))

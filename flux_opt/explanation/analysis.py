@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.explanation.sentences import NAMES, explain, fr_number, fr_number_fine
-from flux_opt.explanation.marginal import RELAXABLE, marginal_values, rule_costs
+from flux_opt.explanation.marginal import RELAXABLE, cut_short, marginal_values, rule_costs
 from flux_opt.model.registry import RULE, names
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
@@ -72,8 +72,9 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
             k: int = 3, instance: str | None = None) -> Explanation:
     """Marginal values, sentences with causes, aggregations, rule costs (top k), shortfalls."""
     t0 = time.perf_counter()
+    budget = analysis_budget(model, solution)
     rows = result.rows
-    marginal = marginal_values(model, solution, rows)
+    marginal = marginal_values(model, solution, rows, budget_s=MARGINAL_SHARE * budget)
     for column in ("valeur_marginale", "sens", "lp_marginal", "dual"):
         rows[column] = marginal[column].to_numpy()
     rows["point_logements"] = point_of_rate(rows, result)
@@ -83,11 +84,12 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
     familles = family_table(rows)
     chosen = families_to_cost(familles, k) if couts else []
     t1 = time.perf_counter()
-    cost_table = rule_costs(model, solution, rows, chosen) if chosen else rule_costs(model, solution, rows, [])
+    cost_table = rule_costs(model, solution, rows, chosen, budget_s=max(0.0, budget - (t1 - t0)))
     t_costs = time.perf_counter() - t1
     published = rows.loc[published_mask(rows)]
     violations = published.loc[published["statut"] == "violee"].assign(
         cause=[causes.get(i, "") for i in published.index[published["statut"] == "violee"]])
+    violations = violations.sort_values("violation", ascending=False, kind="stable")  # largest gap first
     explanation = Explanation(
         familles=familles,
         reservataires=reservataire_table(rows),
@@ -98,10 +100,22 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
         demande_non_servie=unmet_demand(result),
         instance=instance,
     )
-    explanation.raisons = top_reasons(explanation, result)
     explanation.temps_s = {"valeurs_marginales": round(t_duals, 3), "couts_des_regles": round(t_costs, 3),
+                           "budget_s": round(budget, 3), "couts_interrompus": cut_short(cost_table),
                            "total": round(time.perf_counter() - t0, 3)}
+    explanation.raisons = top_reasons(explanation, result)
     return explanation
+
+
+def analysis_budget(model: OrientationModel, solution: Solution) -> float:
+    """Seconds of re-solves for the analysis (marginal values first, at most MARGINAL_SHARE of it, then
+    the rule costs): `[analyse] temps_max_s`, else SOLVE_SHARE of the plan's solve time (at least
+    MIN_BUDGET_S), so that the whole `flux-opt plan` stays within twice its solve time."""
+    chosen = model.data.instance.parametres.analyse.temps_max_s
+    return float(chosen) if chosen is not None else max(MIN_BUDGET_S, SOLVE_SHARE * solution.raw.seconds)
+
+
+MIN_BUDGET_S, SOLVE_SHARE, MARGINAL_SHARE = 5.0, 0.4, 0.5
 
 
 def point_of_rate(rows: pd.DataFrame, result: Result) -> np.ndarray:
@@ -213,13 +227,14 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
         reasons.append("Sans effet sur l'adéquation (nouvelle résolution exacte) : supprimer " + ", ".join(free)
                        + " ne placerait aucun ménage de plus ; ces règles sont saturées sans rien coûter.")
     strong = e.saturees.loc[e.saturees["valeur_marginale"] > 1e-3].head(n_binding)
-    reasons += [f"Règle saturée — {row.explication}" for row in strong.itertuples()]
+    reasons += [f"Règle tenue sans marge — {row.explication}" for row in strong.itertuples()]
     if len(e.vacance):
         total = e.vacance["sans_candidat"].sum()
         worst = e.vacance.iloc[0]
         reasons.append(f"Risque de vacance commerciale : {fr_number(total)} logements orientés n'ont pas de "
                        f"candidat attendu, dont {fr_number(worst['sans_candidat'])} {worst['typologie']} à "
-                       f"{worst['commune']} pour {worst['reservataire']} ({worst['cause']}).")
+                       f"{result.noms.commune(worst['commune'])} pour {result.noms.reservataire(worst['reservataire'])} "
+                       f"({worst['cause']}).")
     if len(e.demande_non_servie):
         total = e.demande_non_servie["non_servis"].sum()
         none = e.demande_non_servie.loc[e.demande_non_servie["logements_du_flux"] == 0]
@@ -228,6 +243,10 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
             text += (f", dont {fr_number(none['non_servis'].sum())} pour des typologies absentes du flux de "
                      "leur zone")
         reasons.append(text + ".")
+    if e.temps_s.get("couts_interrompus"):
+        reasons.append(f"Coût des règles incomplet : {e.temps_s['couts_interrompus']} nouvelle(s) résolution(s) "
+                       f"arrêtée(s) ou non lancée(s), le budget de {fr_number_fine(e.temps_s['budget_s'])} s "
+                       "de l'analyse étant épuisé (paramètre [analyse] temps_max_s de instance.toml).")
     if not e.violations.shape[0]:
         reasons.insert(0, f"Toutes les règles sont tenues ; adéquation {fr_number(result.resume['attributions_prevues'])} "
                           f"attributions prévues sur {fr_number(result.resume['flux'])} logements.")
@@ -241,12 +260,12 @@ def cost_sentence(row) -> str:
     if abs(weighted) < 1e-3:
         effect = "ne changerait pas l'adéquation"
     elif abs(gain) < 1e-3:
-        effect = (f"donnerait le même nombre d'attributions prévues mais {fr_number_fine(weighted)} d'adéquation "
-                  "pondérée (des ménages prioritaires à la place d'autres)")
+        effect = (f"donnerait le même nombre d'attributions prévues mais {fr_number_fine(weighted)} au score "
+                  "d'adéquation (des ménages prioritaires à la place d'autres)")
     else:
         verb = "ferait gagner" if gain > 0 else "ferait perdre"
         effect = (f"{verb} {fr_number_fine(abs(gain))} attribution(s) prévue(s) "
-                  f"({fr_number_fine(weighted)} en adéquation pondérée)")
+                  f"({fr_number_fine(weighted)} au score d'adéquation)")
     moved = row.logements_deplaces
     tail = f", en déplaçant {fr_number(moved)} logement(s)" if isinstance(moved, float) and moved > 0 else ""
     viol = ""
@@ -258,5 +277,3 @@ def cost_sentence(row) -> str:
 
 __all__ = ["Explanation", "analyse", "family_table", "reservataire_table", "EXPLICATION_JSON"]
 
-
-# ----------------------------------------------------------------------------- whole pipeline

@@ -18,6 +18,8 @@ point of rate (or one dwelling of tolerance) or removed, and reports the exact c
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -78,16 +80,18 @@ MAX_PROBES = 60
 
 
 def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFrame,
-                    options: SolverOptions | None = None) -> pd.DataFrame:
+                    options: SolverOptions | None = None, budget_s: float = float("inf")) -> pd.DataFrame:
     """valeur_marginale (≥ 0), sens (which way), lp_marginal and the raw dual for every row.
 
     `rows` is result.rows (statut, valeur, bounds), in model row order. Only binding or violated
-    rows are probed; slack rows have marginal value 0."""
+    rows are probed; slack rows have marginal value 0. After `budget_s` seconds, rows not yet
+    probed take their LP dual (sens « dual »)."""
     options = options or solver_options(model)
+    deadline = time.perf_counter() + budget_s
     lp = model.lp
     values = solution.values
-    relaxed = _ProbedLP(model, values, lp.elastic, options)
-    fixed = _ProbedLP(model, values, lp.integer | lp.elastic, options)
+    relaxed = _ProbedLP(model, values, lp.elastic, _until(options, deadline))
+    fixed = _ProbedLP(model, values, lp.integer | lp.elastic, _until(options, deadline))
     n = lp.num_rows
     bailleur_row = _bailleur_target_row(model)
     status = rows["statut"].to_numpy()
@@ -108,10 +112,11 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
         for i in idx[(status[idx] != "lache") & published[idx]]:
             if block.famille == "demande":  # many rows, a clean LP in y: the dual is the probe
                 gain, way = abs(dual[i]), "plafond"
+            elif time.perf_counter() > deadline or (probes_left <= 0 and block.famille != "objectif_reservataire"):
+                # beyond the budget: the LP dual, flagged as such
+                gain, way = abs(dual[i]) if np.isfinite(dual[i]) else np.nan, "dual"
             elif block.famille == "objectif_reservataire":
                 gain, way = _target_gain(probe, i, bailleur_row, lower[i])
-            elif probes_left <= 0:  # beyond the budget: the LP dual, flagged as such
-                gain, way = abs(dual[i]) if np.isfinite(dual[i]) else np.nan, "dual"
             else:
                 probes_left -= 1
                 move = _relax_move(i, lower[i], upper[i], value[i])
@@ -121,6 +126,11 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
             sens[i] = way
     return pd.DataFrame({"valeur_marginale": marginal, "sens": sens, "lp_marginal": source,
                          "dual": np.round(dual, 6)})
+
+
+def _until(options: SolverOptions, deadline: float) -> SolverOptions:
+    """The options with a time limit that ends at `deadline` (at least a tenth of a second)."""
+    return replace(options, temps_max_s=min(options.temps_max_s, max(0.1, deadline - time.perf_counter())))
 
 
 def _bailleur_target_row(model: OrientationModel) -> int | None:
@@ -189,7 +199,7 @@ def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lowe
     moved = float(np.abs(np.round(values[x_cols]) - solution.values[x_cols]).sum() / 2)
     fit, count = _fit(model, values)
     return {"adequation_ponderee": fit, "attributions": count, "logements_deplaces": moved,
-            "violation_totale": float(values[lp.elastic].sum()),
+            "violation_totale": float(values[lp.elastic].sum()), "optimal": bool(raw.optimal),
             "statut_solveur": raw.status, "temps_s": round(raw.seconds, 3)}
 
 
@@ -199,28 +209,54 @@ COST_COLUMNS = ["famille", "variante", "gain_attributions", "gain_adequation_pon
 
 
 def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, familles: list[str],
-               options: SolverOptions | None = None) -> pd.DataFrame:
+               options: SolverOptions | None = None, budget_s: float = float("inf")) -> pd.DataFrame:
     """Re-solve the MIP with each family relaxed by one point and removed; exact gains in fit.
 
-    `rows` is result.rows (with `point_logements`), aligned with the model's rows."""
+    `rows` is result.rows (with `point_logements`), aligned with the model's rows. The re-solves
+    share `budget_s` seconds: one stopped by it has no gain (not exact), those that could not end in
+    time are not run; both say so in `statut_solveur`."""
     options = options or solver_options(model)
     base_fit, base_count = _fit(model, solution.values)
     base_violation = float(solution.values[model.lp.elastic].sum())
+    deadline = time.perf_counter() + budget_s
+    # A re-solve takes about as long as the plan's own solve: not started when it cannot end in time.
+    needed = max(0.05, RESOLVE_SHARE * solution.raw.seconds)
     out = []
+    for famille, variant, idx, (lower, upper) in _variants(model, rows, familles):
+        left = deadline - time.perf_counter()
+        if left <= needed:
+            out.append({"famille": famille, "variante": variant, "statut_solveur": NOT_RUN})
+            continue
+        res = _resolve(model, solution, idx, lower, upper, _until(options, deadline))
+        line = {"famille": famille, "variante": variant, **res}
+        if res.get("optimal"):
+            line["gain_adequation_ponderee"] = round(res["adequation_ponderee"] - base_fit, 4)
+            line["gain_attributions"] = round(res["attributions"] - base_count, 4)
+            line["violation_avant"] = round(base_violation, 4)
+        else:
+            line = {"famille": famille, "variante": variant, "statut_solveur": CUT_SHORT, "temps_s": res["temps_s"]}
+        out.append(line)
+    return pd.DataFrame(out, columns=COST_COLUMNS)
+
+
+RESOLVE_SHARE = 0.5
+NOT_RUN = "non calculé : budget de temps de l'analyse épuisé"
+CUT_SHORT = "interrompu : budget de temps de l'analyse atteint (gain non exact, non publié)"
+
+
+def _variants(model: OrientationModel, rows: pd.DataFrame, familles: list[str]):
+    """(famille, variant, rows, (lower, upper)) of every re-solve: relaxed by one point when that is a
+    change of bounds, then removed."""
     for famille in familles:
         idx = family_rows(model, famille)
         if len(idx) == 0:
             continue
-        variants = {"supprimée": (np.full(len(idx), -np.inf), np.full(len(idx), np.inf))}
         point = one_point_bounds(famille, rows.iloc[idx])
         if point is not None:
-            variants = {"relâchée d'un point": point, **variants}
-        for variant, (lower, upper) in variants.items():
-            res = _resolve(model, solution, idx, lower, upper, options)
-            line = {"famille": famille, "variante": variant, **res}
-            if "adequation_ponderee" in res:
-                line["gain_adequation_ponderee"] = round(res["adequation_ponderee"] - base_fit, 4)
-                line["gain_attributions"] = round(res["attributions"] - base_count, 4)
-                line["violation_avant"] = round(base_violation, 4)
-            out.append(line)
-    return pd.DataFrame(out, columns=COST_COLUMNS)
+            yield famille, "relâchée d'un point", idx, point
+        yield famille, "supprimée", idx, (np.full(len(idx), -np.inf), np.full(len(idx), np.inf))
+
+
+def cut_short(costs: pd.DataFrame) -> int:
+    """How many re-solves the time budget stopped or skipped."""
+    return int(costs["statut_solveur"].isin([NOT_RUN, CUT_SHORT]).sum()) if len(costs) else 0

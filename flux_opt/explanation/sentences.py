@@ -16,11 +16,13 @@ import math
 import pandas as pd
 
 from flux_opt.model.registry import RULES
-from flux_opt.plan.result import SOURCES, Result, contraintes_table, published_mask
+from flux_opt.plan.result import SOURCES, Result, contraintes_table, detail_mask, published_mask
 from flux_opt.vocabulary import PREFET_GROUP
 
 NAMES = {rule.name: rule.label for rule in RULES}
-STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE", "ecretee": "écrêtée"}
+# Statuses as a person reads them (contraintes.csv keeps saturee / lache / violee / ecretee).
+STATUS = {"saturee": "tenue, sans marge", "lache": "tenue, avec marge", "violee": "NON TENUE",
+          "ecretee": "écrêtée"}
 CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
            "travailleur_essentiel": "à des travailleurs essentiels"}
 ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
@@ -38,6 +40,25 @@ def fr_number(v) -> str:
     if abs(v - round(v)) < 0.05:
         return f"{int(round(v)):,}".replace(",", " ").replace("-", "−")
     return f"{v:,.1f}".replace(",", " ").replace(".", ",").replace("-", "−")
+
+
+SOLVER_STATUS = {"Optimal": "optimal : aucun plan ne fait mieux",
+                 "Time limit reached": "limite de temps atteinte : meilleur plan trouvé, sans preuve qu'il est optimal"}
+
+
+def plan_quality(resume: dict) -> str:
+    """The solver's status in words, with the optimality gap when there is one."""
+    status = resume.get("statut_solveur")
+    text = SOLVER_STATUS.get(status, status)
+    gap = resume.get("ecart_optimalite")
+    if gap is not None and gap > 0:
+        text += f" (écart d'optimalité au plus {fr_percent_fine(gap)})"
+    return text
+
+
+def fr_percent_fine(share: float) -> str:
+    """Small shares: 0,0056 % rather than 0,0 %."""
+    return f"{100 * share:.2g}".replace(".", ",") + " %"
 
 
 def fr_percent(share) -> str:
@@ -74,6 +95,7 @@ class PlanFigures:
         self.att = att
         self.flux = int(result.resume.get("flux", plan["logements"].sum()))
         self.by_r = plan.groupby("reservataire")["logements"].sum()
+        self.noms = result.noms
         self.prio_by_r = att.loc[att["prioritaire"] == "oui"].groupby("reservataire")["attributions_prevues"].sum()
 
     def dwellings(self, reservataire=None, epci=None, zone="tout", group=None) -> float:
@@ -93,53 +115,76 @@ class PlanFigures:
 
 # ----------------------------------------------------------------------------- bodies
 
+def _conservation(row, fig: PlanFigures) -> str:
+    v, up = row["valeur"], row["borne_sup"]
+    return (f"{fr_number(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {fr_number(up)} libérés : "
+            "chaque logement libéré va à un seul réservataire")
+
+
+def _plafond_prefet(row, fig: PlanFigures) -> str:
+    v, up, n = row["valeur"], row["borne_sup"], fr_number
+    who = "le préfet (agents compris) reçoit" if row["contrainte"] == "plafond_prefet" \
+        else "les agents de l'État reçoivent"
+    return (f"{who} {n(v)} {_plural(v, 'logement')}, soit {fr_percent(_share(v, fig.flux))} du flux annuel "
+            f"de {n(fig.flux)}, pour un plafond de {n(up)} {_cap_words(row.get('taux'), fig.flux)}")
+
+
+def _uniformite(row, fig: PlanFigures) -> str:
+    v, fc, n = row["valeur"], row.get("flux_commune"), fr_number
+    return (f"le préfet (agents compris) reçoit {n(v)} des {n(fc)} logements du flux communal, "
+            f"soit {fr_percent(_share(v, fc))}, pour un taux départemental de {fr_percent(row.get('taux'))} : "
+            f"attendu entre {n(row['borne_inf'])} et {n(row['borne_sup'])} logements")
+
+
+def _hors_qpv(row, fig: PlanFigures) -> str:
+    v, base, n = row["valeur"], row.get("base"), fr_number
+    if isinstance(base, (int, float)) and math.isfinite(base):  # reading "taux"
+        return (f"le préfet (agents compris) reçoit {n(v)} logements hors QPV sur un flux hors QPV de "
+                f"{n(base)}, soit {fr_percent(_share(v, base))}, pour un minimum de {n(row['borne_inf'])} logements")
+    hq = fig.dwellings(zone="hors_qpv", group=PREFET_GROUP)
+    total = fig.dwellings(group=PREFET_GROUP)
+    return (f"{n(hq)} des {n(total)} logements du préfet (agents compris) sont hors QPV, "
+            f"soit {fr_percent(_share(hq, total))} (lecture « part »)")
+
+
+def _plafond_collectivite(row, fig: PlanFigures) -> str:
+    v, up, base, n = row["valeur"], row["borne_sup"], row.get("base"), fr_number
+    return (f"sur le territoire de {fig.noms.reservataire(row['reservataire'])}, les collectivités sans "
+            f"financement apporté reçoivent ensemble {n(v)} logements sur un flux de {n(base)}, soit "
+            f"{fr_percent(_share(v, base))}, pour un plafond de {n(up)} logements {_cap_words(row.get('taux'), base)}")
+
+
+def _objectif(row, fig: PlanFigures) -> str:
+    return (f"{fig.noms.reservataire(row['reservataire'])} reçoit {fr_number(row['valeur'])} logements pour un "
+            f"objectif de {fr_number(row['borne_inf'])} (convention)")
+
+
+def _indicatif(row, fig: PlanFigures) -> str:
+    return (f"{fr_number(row['valeur'])} logements dans cette portée pour une cible indicative de "
+            f"{fr_number(row['borne_inf'])} (écart pénalisé, jamais interdit)")
+
+
+def _demande(row, fig: PlanFigures) -> str:
+    v, up = row["valeur"], row["borne_sup"]
+    return (f"{fr_number(v)} {_plural(v, 'attribution')} {_plural(v, 'prévue')} pour {fr_number(up)} "
+            f"{_plural(up, 'demandeur')} du vivier ({fr_percent(_share(v, up))} servis)")
+
+
+def _prioritaires(row, fig: PlanFigures) -> str:
+    rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
+    dwellings = float(fig.by_r.get(rid, 0))
+    prio = row["valeur"] + rate * dwellings  # the row is Σ prio − t·Σx ≥ 0
+    return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
+            f"sur les {n(dwellings)} logements orientés à {fig.noms.reservataire(rid)}, "
+            f"soit {fr_percent(_share(prio, dwellings))}, pour un minimum de {fr_percent(rate)} ({n(rate * dwellings)})")
+
+
 def _body(row, fig: PlanFigures) -> str:
-    family = row["contrainte"]
-    v, lo, up = row["valeur"], row["borne_inf"], row["borne_sup"]
-    n = fr_number
-    if family == "conservation":
-        return (f"{n(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {n(up)} libérés : "
-                "chaque logement libéré va à un seul réservataire")
-    if family in ("plafond_prefet", "plafond_agents"):
-        who = "le préfet (agents compris) reçoit" if family == "plafond_prefet" else "les agents de l'État reçoivent"
-        return (f"{who} {n(v)} {_plural(v, 'logement')}, soit {fr_percent(_share(v, fig.flux))} du flux annuel "
-                f"de {n(fig.flux)}, pour un plafond de {n(up)} {_cap_words(row.get('taux'), fig.flux)}")
-    if family == "uniformite_prefet":
-        fc = row.get("flux_commune")
-        return (f"le préfet (agents compris) reçoit {n(v)} des {n(fc)} logements du flux communal, "
-                f"soit {fr_percent(_share(v, fc))}, pour un taux départemental de {fr_percent(row.get('taux'))} : "
-                f"attendu entre {n(lo)} et {n(up)} logements")
-    if family == "prefet_hors_qpv":
-        base = row.get("base")
-        if isinstance(base, (int, float)) and math.isfinite(base):  # reading "taux"
-            return (f"le préfet (agents compris) reçoit {n(v)} logements hors QPV sur un flux hors QPV de "
-                    f"{n(base)}, soit {fr_percent(_share(v, base))}, pour un minimum de {n(lo)} logements")
-        hq = fig.dwellings(zone="hors_qpv", group=PREFET_GROUP)
-        total = fig.dwellings(group=PREFET_GROUP)
-        return (f"{n(hq)} des {n(total)} logements du préfet (agents compris) sont hors QPV, "
-                f"soit {fr_percent(_share(hq, total))} (lecture « part »)")
-    if family == "plafond_collectivite":
-        base = row.get("base")
-        return (f"sur le territoire de {row['reservataire']}, les collectivités sans financement apporté "
-                f"reçoivent ensemble {n(v)} logements sur un flux de {n(base)}, soit {fr_percent(_share(v, base))}, "
-                f"pour un plafond de {n(up)} logements {_cap_words(row.get('taux'), base)}")
-    if family == "objectif_reservataire":
-        return f"{row['reservataire']} reçoit {n(v)} logements pour un objectif de {n(lo)} (convention)"
-    if family == "objectif_indicatif":
-        return f"{n(v)} logements dans cette portée pour une cible indicative de {n(lo)} (écart pénalisé, jamais interdit)"
-    if family == "demande":
-        return (f"{n(v)} {_plural(v, 'attribution')} {_plural(v, 'prévue')} pour {n(up)} "
-                f"{_plural(up, 'demandeur')} du vivier ({fr_percent(_share(v, up))} servis)")
-    if family in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
-        return _mixity_body(row, fig)
-    if family == "publics_prioritaires":
-        rid, rate = row["reservataire"], float(row.get("taux"))
-        dwellings = float(fig.by_r.get(rid, 0))
-        prio = v + rate * dwellings  # the row is Σ prio − t·Σx ≥ 0
-        return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
-                f"sur les {n(dwellings)} logements orientés à {rid}, soit {fr_percent(_share(prio, dwellings))}, "
-                f"pour un minimum de {fr_percent(rate)} ({n(rate * dwellings)})")
-    return f"valeur {n(v)}, bornes {n(lo)} … {n(up)}"
+    """The figures of the rule in the plan, in words (one function per family)."""
+    body = BODIES.get(row["contrainte"])
+    if body is None:
+        return f"valeur {fr_number(row['valeur'])}, bornes {fr_number(row['borne_inf'])} … {fr_number(row['borne_sup'])}"
+    return body(row, fig)
 
 
 def _mixity_body(row, fig: PlanFigures) -> str:
@@ -151,15 +196,24 @@ def _mixity_body(row, fig: PlanFigures) -> str:
     if scoped:  # row: Σ y − part·Σ x ≥ 0 on the réservataire's dwellings of the scope
         base = fig.dwellings(reservataire=rid, epci=epci, zone=zone)
         count = row["valeur"] + part * base
-        whose = f"des logements orientés à {rid}"
+        whose = f"des logements orientés à {fig.noms.reservataire(rid)}"
     else:  # row: Σ y ≥ part × flux of the scope
         base = row["borne_inf"] / part if part else fig.dwellings(epci=epci, zone=zone)
         count = row["valeur"]
         whose = "du flux"
-    place = f"dans l'EPCI {epci}" + (f" {where}" if where else "")
+    place = f"dans l'EPCI {fig.noms.epci_label(epci)}" + (f" {where}" if where else "")
     return (f"{n(count)} {_plural(count, 'attribution')} {_plural(count, 'prévue')} {CRITERE.get(critere, critere)} "
             f"{place}, sur {n(base)} logements {whose} {where}".rstrip() +
             f", soit {fr_percent(_share(count, base))}, pour un minimum de {fr_percent(part)} ({n(part * base)})")
+
+
+BODIES = {
+    "conservation": _conservation, "plafond_prefet": _plafond_prefet, "plafond_agents": _plafond_prefet,
+    "uniformite_prefet": _uniformite, "prefet_hors_qpv": _hors_qpv, "plafond_collectivite": _plafond_collectivite,
+    "objectif_reservataire": _objectif, "objectif_indicatif": _indicatif, "demande": _demande,
+    "cia_hors_qpv_q1": _mixity_body, "cia_qpv_q234": _mixity_body, "mixite": _mixity_body,
+    "publics_prioritaires": _prioritaires,
+}
 
 
 # ----------------------------------------------------------------------------- tails
@@ -179,7 +233,8 @@ def _marginal_text(row) -> str:
         change = f"un {unit} de plus au plafond" if family != "demande" else "un demandeur de plus dans ce vivier"
     else:
         change = f"un {unit} de moins au minimum"
-    text = f" ; valeur marginale : {change} permettrait ≈ {fr_number_fine(vm)} attribution(s) pondérée(s) de plus"
+    text = (f" ; gain possible : {change} permettrait ≈ {fr_number_fine(vm)} point(s) de plus au score "
+            "d'adéquation")
     point = row.get("point_logements")
     if isinstance(point, float) and math.isfinite(point) and point > 0:
         text += f" (un point de taux = {fr_number(point)} {unit}s, ≈ {fr_number_fine(vm * point)})"
@@ -197,32 +252,33 @@ def _tail(row, cause: str | None) -> str:
     status = row["statut"]
     if status == "violee":
         unit = UNIT.get(row["contrainte"], "logement")
-        text = f" — règle VIOLÉE de {fr_number(row['violation'])} {_plural(row['violation'], unit)}"
+        text = f" — règle NON TENUE, écart de {fr_number(row['violation'])} {_plural(row['violation'], unit)}"
         return text + (f" : {cause}" if cause else " : elle ne peut pas être tenue avec ces données")
     if status == "saturee":
-        return " — règle saturée (aucune marge)" + _marginal_text(row)
-    return f" — règle lâche (marge {fr_number(row['marge'])})"
+        return " — règle tenue, sans marge" + _marginal_text(row)
+    return f" — règle tenue (marge {fr_number(row['marge'])})"
 
 
 def sentence(row, fig: PlanFigures, cause: str | None = None) -> str:
     family = row["contrainte"]
-    head = f"{NAMES.get(family, family)} ({SOURCES.get(family, '')}), {row['portee']} : "
+    head = f"{NAMES.get(family, family)} ({SOURCES.get(family, '')}), {fig.noms.scope(row['portee'])} : "
     return head + _body(row, fig) + _tail(row, cause) + "."
 
 
 def explain(result: Result, model=None, causes: dict[int, str] | None = None) -> Result:
-    """Fill the `explication` column of every published rule row (contraintes.csv).
+    """Fill the `explication` column of every row listed in contraintes.csv (`detail_mask`).
 
     `causes` maps a row index of `result.rows` to the data-based cause of its violation
     (see flux_opt.explanation.analysis.analyse, which passes them). `model` is accepted for symmetry with
     the analysis; the sentences only need the result tables."""
     rows = result.rows
-    mask = published_mask(rows)
+    mask = detail_mask(rows)
     if mask.any():
         fig = PlanFigures(result)
         causes = causes or {}
+        listed = rows.loc[mask]
         rows.loc[mask, "explication"] = [sentence(row, fig, causes.get(i))
-                                         for i, row in rows.loc[mask].iterrows()]
+                                         for i, row in zip(listed.index, listed.to_dict(orient="records"))]
     result.contraintes = contraintes_table(rows, result.ecretements)
     return result
 

@@ -31,6 +31,12 @@ def _pool_rows(result: Result) -> pd.DataFrame:
     return pools.assign(attributions=pools["valeur"], demandeurs=pools["borne_sup"])
 
 
+def _lookup(sums: pd.Series, *keys: pd.Series) -> np.ndarray:
+    """Values of a grouped sum at the given keys (0 where the key is absent)."""
+    index = pd.MultiIndex.from_arrays([k.to_numpy() for k in keys])
+    return sums.reindex(index).fillna(0).to_numpy(dtype=float)
+
+
 def vacancy_risk(result: Result) -> pd.DataFrame:
     """Dwellings minus expected attributions per réservataire × commune × typologie (> 0 only)."""
     plan = result.plan.groupby(PLACE, as_index=False)["logements"].sum()
@@ -39,13 +45,11 @@ def vacancy_risk(result: Result) -> pd.DataFrame:
     table["sans_candidat"] = (table["logements"] - table["attributions_prevues"]).round(4)
     table = table.loc[table["sans_candidat"] > 1e-3].copy()
     epci = result.plan.groupby("commune")["epci"].first()
-    pools = _pool_rows(result)
-    candidates = []
-    for row in table.itertuples(index=False):
-        mine = pools.loc[(pools["reservataire"] == row.reservataire) & (pools["typologie"] == row.typologie)
-                         & pools["zone"].isin([row.commune, epci.get(row.commune)])]
-        candidates.append(float(mine["demandeurs"].sum()))
-    table["demandeurs_du_vivier"] = candidates
+    pools = _pool_rows(result).groupby(["reservataire", "typologie", "zone"])["demandeurs"].sum()
+    # A dwelling's candidates are the pools of its réservataire and typologie at its commune or its EPCI.
+    in_commune = _lookup(pools, table["reservataire"], table["typologie"], table["commune"])
+    in_epci = _lookup(pools, table["reservataire"], table["typologie"], table["commune"].map(epci))
+    table["demandeurs_du_vivier"] = in_commune + in_epci
     table["cause"] = np.where(table["demandeurs_du_vivier"] == 0,
                               "aucun demandeur de ce réservataire pour cette commune et cette typologie",
                               "demandeurs déjà servis par d'autres logements ou réservés à d'autres règles")
@@ -62,14 +66,16 @@ def unmet_demand(result: Result) -> pd.DataFrame:
     table = (pools.groupby(["reservataire", "niveau", "zone", "typologie"], as_index=False)
              .agg(demandeurs=("demandeurs", "sum"), attributions=("attributions", "sum")))
     table["non_servis"] = (table["demandeurs"] - table["attributions"]).round(4)
-    plan = result.plan
-    flux, oriented = [], []
-    for row in table.itertuples(index=False):
-        in_zone = plan.loc[(plan[row.niveau] == row.zone) & (plan["typologie"] == row.typologie)]
-        flux.append(int(in_zone["logements"].sum()))
-        oriented.append(int(in_zone.loc[in_zone["reservataire"] == row.reservataire, "logements"].sum()))
-    table["logements_du_flux"] = flux
-    table["logements_orientes"] = oriented
+    table["logements_du_flux"] = 0
+    table["logements_orientes"] = 0
+    for niveau in ("commune", "epci"):  # a pool's zone is a commune or an EPCI
+        at = (table["niveau"] == niveau).to_numpy()
+        sub = table.loc[at]
+        flux = result.plan.groupby([niveau, "typologie"])["logements"].sum()
+        oriented = result.plan.groupby(["reservataire", niveau, "typologie"])["logements"].sum()
+        table.loc[at, "logements_du_flux"] = _lookup(flux, sub["zone"], sub["typologie"]).astype(int)
+        table.loc[at, "logements_orientes"] = _lookup(
+            oriented, sub["reservataire"], sub["zone"], sub["typologie"]).astype(int)
     table["cause"] = np.select(
         [table["logements_du_flux"] == 0, table["logements_orientes"] == 0],
         ["aucun logement de cette typologie dans le flux de la zone",
@@ -110,20 +116,21 @@ def _criterion(table: pd.DataFrame, critere: str) -> np.ndarray:
 
 def _mixity_cause(model: OrientationModel, result: Result, row) -> str:
     d = model.data
-    epci, zone, critere = row["epci"], row["zone"], row["critere"]
+    code, zone, critere = row["epci"], row["zone"], row["critere"]
+    epci = result.noms.epci_label(code)  # what the text shows; `code` selects
     where = ZONE.get(zone, "")
     who = CANDIDATE.get(critere, critere)
-    flux = float(d.segments.loc[_zone_mask(d.segments, epci, zone), "flux"].sum())
+    flux = float(d.segments.loc[_zone_mask(d.segments, code, zone), "flux"].sum())
     if flux == 0:
         return f"l'EPCI {epci} n'a aucun logement {where} dans le flux : la règle ne peut s'y appliquer".replace("  ", " ")
-    flows = d.flows.loc[_zone_mask(d.flows, epci, zone) & _criterion(d.flows, critere)]
+    flows = d.flows.loc[_zone_mask(d.flows, code, zone) & _criterion(d.flows, critere)]
     rid = row.get("reservataire")
     if isinstance(rid, str) and rid:
         flows = flows.loc[flows["reservataire"] == rid]
     reachable = float(d.pools.loc[d.pools["p"].isin(flows["p"].unique()), "demandeurs"].sum())
     required = row["borne_inf"] if row["borne_inf"] > 0 else float("nan")
     if reachable == 0:
-        elsewhere = _elsewhere(model, epci, critere)
+        elsewhere = _elsewhere(model, result, code, critere)
         text = f"aucun demandeur {who} {where} dans l'EPCI {epci}".replace("  ", " ")
         if elsewhere:
             text += f" ({elsewhere})"
@@ -135,7 +142,7 @@ def _mixity_cause(model: OrientationModel, result: Result, row) -> str:
             f"réservataires de leurs viviers ne leur laissent pas assez de logements {where}").replace("  ", " ")
 
 
-def _elsewhere(model: OrientationModel, epci: str, critere: str) -> str:
+def _elsewhere(model: OrientationModel, result: Result, epci: str, critere: str) -> str:
     """Where the candidates of the criterion in the EPCI are, when none can be reached."""
     d = model.data
     communes = set(d.segments.loc[d.segments["epci"] == epci, "commune"])
@@ -143,7 +150,9 @@ def _elsewhere(model: OrientationModel, epci: str, critere: str) -> str:
     total = float(pools["demandeurs"].sum())
     if total == 0:
         return "le fichier demande.csv n'en contient aucun dans cet EPCI"
-    zones = ", ".join(sorted(pools["zone"].unique()))
+    noms = result.noms
+    zones = ", ".join(noms.commune(z) if z in noms.communes else noms.epci_label(z) if z in noms.epci else z
+                      for z in sorted(pools["zone"].unique()))
     return f"les {fr_number(total)} demandeurs {CANDIDATE.get(critere, critere)} de l'EPCI visent {zones}"
 
 
@@ -163,7 +172,7 @@ def _objectif_cause(model: OrientationModel, result: Result, row) -> str | None:
                                  "reservataire"].tolist()
         if others:
             return ("le bailleur reçoit le reste du flux : il absorbe les logements que "
-                    + ", ".join(others) + " ne peut pas recevoir")
+                    + ", ".join(map(result.noms.reservataire, others)) + " ne peut pas recevoir")
         return "le bailleur reçoit le reste du flux : son objectif suit les écarts des autres règles"
     if cible > base + TOL:
         return f"l'objectif de {fr_number(cible)} logements dépasse le flux de son territoire ({fr_number(base)})"
@@ -228,7 +237,7 @@ def _hors_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
             text = (f"avec le taux uniforme par commune, le préfet peut recevoir au plus {fr_number(cap)} "
                     f"logements hors QPV")
             if qpv_only:
-                text += " ; sans logement hors QPV : " + ", ".join(f"la commune {c}" for c in qpv_only)
+                text += " ; sans logement hors QPV : " + ", ".join(f"la commune {result.noms.commune(c)}" for c in qpv_only)
             return text
     return None
 
@@ -239,7 +248,7 @@ def _uniformite_cause(model: OrientationModel, result: Result, row) -> str | Non
     here = seg.loc[seg["commune"] == commune]
     hq = float(here.loc[~here["qpv"], "flux"].sum())
     if hq == 0:
-        return (f"la commune {commune} n'a aucun logement hors QPV : le minimum hors QPV du préfet "
+        return (f"la commune {result.noms.commune(commune)} n'a aucun logement hors QPV : le minimum hors QPV du préfet "
                 "le pousse vers les autres communes")
     return "le taux uniforme est en conflit avec le plafond, l'objectif ou la part hors QPV du préfet"
 
@@ -250,8 +259,9 @@ def _prioritaires_cause(model: OrientationModel, result: Result, row) -> str:
     flows = d.flows.loc[(d.flows["reservataire"] == rid) & d.flows["prioritaire"].to_numpy(dtype=bool)]
     reachable = float(d.pools.loc[d.pools["p"].isin(flows["p"].unique()), "demandeurs"].sum())
     if reachable == 0:
-        return f"aucun demandeur prioritaire dans le vivier de {rid} pour les logements qu'il peut recevoir"
-    return (f"le vivier de {rid} ne compte que {fr_number(reachable)} demandeurs prioritaires "
+        return (f"aucun demandeur prioritaire dans le vivier de {result.noms.reservataire(rid)} pour les logements "
+                "qu'il peut recevoir")
+    return (f"le vivier de {result.noms.reservataire(rid)} ne compte que {fr_number(reachable)} demandeurs prioritaires "
             "pour les communes et typologies de ses logements")
 
 

@@ -205,6 +205,16 @@ class Objectif(_Section):
     stabilisation: Weight = doc("Petit poids qui départage les plans équivalents.", 0.001, "poids", 1e-3)
 
 
+class Analyse(_Section):
+    """Section [analyse]."""
+
+    # One budget for the re-solves of the explanation (flux_opt.explanation.analysis.analysis_budget):
+    # marginal values, then rule costs; the report says when they were cut short.
+    temps_max_s: Annotated[float | None, Field(gt=0)] = doc(
+        "Durée maximale des nouvelles résolutions de l'analyse (valeurs marginales, coût des règles) ; vide : "
+        "40 % de la durée de résolution du plan, au moins 5 s.", 30, "secondes", None)
+
+
 class Conversion(_Section):
     """Section [conversion] : conversion du stock en flux et lissage (flux-opt convertir, models/lissage.md)."""
 
@@ -248,6 +258,7 @@ class Parametres(_Section):
     objectif: Objectif = Objectif()
     conversion: Conversion = Conversion()
     revoyure: Revoyure = Revoyure()
+    analyse: Analyse = Analyse()
 
 
 # --------------------------------------------------------------------------- table rows
@@ -270,6 +281,8 @@ class ParcRow(_Row):
     commune: Commune = doc(_COMMUNE, "59350")
     commune_nom: OptText = doc("Nom de la commune, pour les rapports.", "Lille", None, None)
     epci: Epci = doc(_EPCI + " Une seule par commune.", "200093201")
+    epci_nom: OptText = doc("Nom de l'EPCI, pour les rapports (à côté de son SIREN).", "Métropole européenne de Lille",
+                            None, None)
     qpv: Bool = doc("Logements situés en quartier prioritaire de la politique de la ville : oui ou non.", "non")
     typologie: Typologie = doc(_TYPOLOGIE, "T3")
     financement: Financement = doc(_FINANCEMENT, "PLUS")

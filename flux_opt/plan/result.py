@@ -11,14 +11,23 @@ import pandas as pd
 from flux_opt import __version__
 from flux_opt.model.build import OrientationModel, model_size
 from flux_opt.model.linear import ConstraintBlock
-from flux_opt.model.registry import RULES, names
+from flux_opt.model.registry import RULE, RULES, names
 from flux_opt.model.solve import Solution
+from flux_opt.plan.names import Names
 
 TOL = 1e-6
 SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
 # Families listed in contraintes.csv and their sources (the rule registry).
 REPORTED = names(reported=True)
 SOURCES = {rule.name: rule.source for rule in RULES}
+# Families whose rows hold by construction: one summary line each in contraintes.csv, rows only when violated.
+STRUCTURAL = names(nature="structurelle", reported=True)
+SUMMARY = {
+    "conservation": "{n} segments du flux, chacun entièrement orienté, chaque logement libéré à un seul "
+                    "réservataire",
+    "demande": "{n} viviers de demandeurs, aucune attribution prévue au-delà des demandeurs du vivier "
+               "({binding} viviers entièrement servis ; demande non servie : voir le rapport)",
+}
 
 
 @dataclass
@@ -30,6 +39,7 @@ class Result:
     resume: dict
     rows: pd.DataFrame = field(repr=False)  # every model row with status (for the explanation layer)
     ecretements: pd.DataFrame | None = field(default=None, repr=False)  # exclusions clipped (Flux.ecretements)
+    noms: Names = field(default_factory=Names, repr=False)  # names beside the codes, for people
 
     @property
     def exit_code(self) -> int:
@@ -88,7 +98,7 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
         "version": __version__,
     }
     return Result(plan.reset_index(drop=True), attributions, objectifs, contraintes.reset_index(drop=True),
-                  resume, rows, d.flux.ecretements)
+                  resume, rows, d.flux.ecretements, Names.of(d.instance))
 
 
 CONTRAINTES_COLUMNS = ["contrainte", "portee", "statut", "marge", "valeur_marginale", "explication"]
@@ -98,13 +108,41 @@ def published_mask(rows: pd.DataFrame) -> pd.Series:
     return rows["contrainte"].isin(REPORTED) & rows["publie"]
 
 
+def detail_mask(rows: pd.DataFrame) -> pd.Series:
+    """Rows listed one by one in contraintes.csv: every published row of a rule a person reads,
+    and the rows of structural families (they hold by construction) only when violated."""
+    return published_mask(rows) & (~rows["contrainte"].isin(STRUCTURAL) | (rows["statut"] == "violee"))
+
+
 def contraintes_table(rows: pd.DataFrame, ecretements: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The lines of contraintes.csv: every published row of a reported family, then the
-    exclusions clipped to the releases of their scope."""
-    table = rows.loc[published_mask(rows), CONTRAINTES_COLUMNS]
-    if ecretements is not None and len(ecretements):
-        table = pd.concat([table, clipping_rows(ecretements)], ignore_index=True)
-    return table.reset_index(drop=True)
+    """The lines of contraintes.csv, most important first: violated rules (largest gap first),
+    binding rules (highest marginal value first), then slack rules (least room first); then one
+    summary line per structural family for its rows that hold; then the exclusions clipped to the
+    releases of their scope."""
+    detail = rows.loc[detail_mask(rows)]
+    rank = detail["statut"].map({"violee": 0, "saturee": 1, "lache": 2})
+    key = np.where(rank == 0, -detail["violation"], np.where(rank == 1, -detail["valeur_marginale"].fillna(0),
+                                                             detail["marge"]))
+    ordered = detail.assign(_rank=rank.to_numpy(), _key=key).sort_values(["_rank", "_key"], kind="stable")
+    held = rows.loc[published_mask(rows) & rows["contrainte"].isin(STRUCTURAL) & (rows["statut"] != "violee")]
+    summaries = [_summary_line(family, group) for family, group in held.groupby("contrainte", sort=False)]
+    clipped = [clipping_rows(ecretements)] if ecretements is not None and len(ecretements) else []
+    return pd.concat([ordered[CONTRAINTES_COLUMNS]] + [pd.DataFrame([s]) for s in summaries] + clipped,
+                     ignore_index=True)[CONTRAINTES_COLUMNS]
+
+
+def _summary_line(family: str, rows: pd.DataFrame) -> dict:
+    rule = RULE[family]
+    n, binding = len(rows), int((rows["statut"] == "saturee").sum())
+    what = SUMMARY[family].format(n=_fr_int(n), binding=_fr_int(binding))
+    return {"contrainte": family, "portee": f"ensemble ({n} lignes)",
+            "statut": "saturee" if binding else "lache", "marge": float(rows["marge"].min()),
+            "valeur_marginale": np.nan,
+            "explication": f"{rule.label} ({rule.source}), ensemble : {what} ; toutes tenues."}
+
+
+def _fr_int(n: int) -> str:
+    return f"{n:,}".replace(",", "\u202f")
 
 
 def clipping_rows(ecretements: pd.DataFrame) -> pd.DataFrame:
@@ -138,18 +176,7 @@ def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
     free = seg["flux"].to_numpy(dtype=np.int64) - np.bincount(
         fine["s"].to_numpy(dtype=np.int64), weights=fine["x"].to_numpy(), minlength=len(seg)).astype(np.int64)
     coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)].sort_values(["cell", "reservataire"], kind="stable")
-    # Dwellings that must stay in their segment (model.minimums) are placed first.
-
-    required: dict[tuple[int, int], np.ndarray] = {}
-    if model.minimums is not None and len(model.minimums):
-        coarse_r = set(coarse["r"].to_numpy().tolist())
-        minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
-        minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
-        cell_of = seg["cell"].to_numpy()
-        for s_, r_, n_ in minimums.itertuples(index=False):
-            key = (int(cell_of[s_]), int(r_))
-            required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
-            free[s_] -= n_
+    required = _required_first(model, coarse, free)
     segments_of = seg.groupby("cell", sort=True).indices
     out_s, out_r, out_id, out_link, out_x = [], [], [], [], []
     for cell, r, rid, link, n in zip(coarse["cell"].to_numpy(), coarse["r"].to_numpy(),
@@ -157,22 +184,7 @@ def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
                                      coarse["x"].to_numpy()):
         ss = segments_of[cell]
         base = required[(int(cell), int(r))][ss] if (int(cell), int(r)) in required else np.zeros(len(ss), dtype=np.int64)
-        n = n - int(base.sum())
-        if n == 0:
-            alloc = np.zeros(len(ss), dtype=np.int64)
-        elif len(ss) == 1:
-            alloc = np.array([n])
-        else:
-            capacity = free[ss]
-            raw = n * capacity / capacity.sum()
-            alloc = np.floor(raw + 1e-9).astype(np.int64)
-            missing = n - alloc.sum()
-            for i in np.lexsort((np.arange(len(ss)), -(raw - alloc))):
-                if missing == 0:
-                    break
-                if alloc[i] < capacity[i]:
-                    alloc[i] += 1
-                    missing -= 1
+        alloc = _split(n - int(base.sum()), free[ss])
         free[ss] -= alloc
         alloc = alloc + base
         keep = alloc > 0
@@ -191,6 +203,43 @@ def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
     both = both.join(seg[["commune", "epci", "qpv", "typologie", "financement"]], on="s")
     both["logements"] = both["logements"].astype(int)
     return both
+
+
+def _required_first(model: OrientationModel, coarse: pd.DataFrame, free: np.ndarray) -> dict:
+    """Dwellings that must stay in their segment (model.minimums) are placed first: per (cell, r),
+    the dwellings required in each segment; `free` loses them."""
+    required: dict[tuple[int, int], np.ndarray] = {}
+    if model.minimums is None or not len(model.minimums):
+        return required
+    seg = model.data.segments
+    coarse_r = set(coarse["r"].to_numpy().tolist())
+    minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
+    minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
+    cell_of = seg["cell"].to_numpy()
+    for s_, r_, n_ in minimums.itertuples(index=False):
+        key = (int(cell_of[s_]), int(r_))
+        required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
+        free[s_] -= n_
+    return required
+
+
+def _split(n: int, capacity: np.ndarray) -> np.ndarray:
+    """n dwellings over segments in proportion to their free `capacity`, largest remainder first
+    (ties: segment order), never above a segment's capacity."""
+    if n == 0:
+        return np.zeros(len(capacity), dtype=np.int64)
+    if len(capacity) == 1:
+        return np.array([n])
+    raw = n * capacity / capacity.sum()
+    alloc = np.floor(raw + 1e-9).astype(np.int64)
+    missing = n - alloc.sum()
+    for i in np.lexsort((np.arange(len(capacity)), -(raw - alloc))):
+        if missing == 0:
+            break
+        if alloc[i] < capacity[i]:
+            alloc[i] += 1
+            missing -= 1
+    return alloc
 
 
 def _attributions(model: OrientationModel, per_segment: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flux_opt.explanation.analysis import EXPLICATION_JSON, Explanation
+from flux_opt.explanation.sentences import NAMES
 
 
 def load_explanation(folder: str | Path) -> Explanation | None:
@@ -31,7 +32,7 @@ def reasons_from_contraintes(folder: str | Path, n: int = 10) -> list[str]:
     violated = rules.loc[rules["statut"] == "violee", "explication"].tolist()
     binding = rules.loc[(rules["statut"] == "saturee") & (rules["valeur_marginale"] > 1e-3)]
     binding = binding.sort_values("valeur_marginale", ascending=False, kind="stable")
-    return [f"Règle non tenue — {s}" for s in violated] + [f"Règle saturée — {s}" for s in
+    return [f"Règle non tenue — {s}" for s in violated] + [f"Règle tenue sans marge — {s}" for s in
                                                              binding["explication"].head(n)]
 
 
@@ -70,10 +71,10 @@ def _reasons_table(reasons: list[str], total: int) -> Table:
 
 def _costs_table(costs: pd.DataFrame) -> Table:
     table = Table(title="Coût des règles (nouvelle résolution exacte)", title_justify="left")
-    for column in ("Famille", "Variante", "Gain d'attributions", "Gain pondéré", "Logements déplacés"):
-        table.add_column(column, justify="left" if column in ("Famille", "Variante") else "right")
+    for column in ("Règle", "Variante", "Gain d'attributions", "Gain de score", "Logements déplacés"):
+        table.add_column(column, justify="left" if column in ("Règle", "Variante") else "right")
     for row in costs.itertuples():
-        table.add_row(str(row.famille), str(row.variante), _num(row.gain_attributions),
+        table.add_row(NAMES.get(row.famille, str(row.famille)), str(row.variante), _num(row.gain_attributions),
                       _num(row.gain_adequation_ponderee), _num(row.logements_deplaces))
     return table
 

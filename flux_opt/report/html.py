@@ -68,6 +68,13 @@ class Cards:
 
 
 @dataclass(frozen=True)
+class Folded:
+    summary: str  # shown; the table unfolds on a click
+    table: HtmlTable
+    kind: ClassVar[str] = "folded"
+
+
+@dataclass(frozen=True)
 class Section:
     title: str
     parts: list = field(default_factory=list)

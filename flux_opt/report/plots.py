@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+MAX_SHARES = 30
 BLUE, GREY, RED, GREEN, ORANGE = "#1f5fa8", "#b8c2cc", "#c0392b", "#2e8b57", "#e08e0b"
 
 
@@ -86,7 +87,11 @@ def qpv_plot(qpv: pd.DataFrame) -> str:
 
 
 def mixity_plot(shares: pd.DataFrame) -> str:
-    """Mixity targets (minimum share) versus planned share."""
+    """Mixity targets (minimum share) versus planned share: the MAX_SHARES closest to their minimum
+    (violated first), the full table being in the report."""
+    if len(shares) > MAX_SHARES:
+        room = (shares["part_prevue"].fillna(0) - shares["part_min"]).where(shares["statut"] != "violee", -1.0)
+        shares = shares.loc[room.sort_values(kind="stable").index[:MAX_SHARES]]
     t = shares.iloc[::-1]
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8.5, _height(len(t))))

@@ -1,13 +1,28 @@
-"""Turn a DataFrame into a rich Table (French headings are the caller's)."""
+"""The tables of a report, independent of how they are shown (HTML page, Excel sheet, terminal)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
-from rich.table import Table
+from rich.table import Table as RichTable
+
+# Columns holding shares (0.251): shown as 25,1 % on the page, stored as numbers with a % format in Excel.
+PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV")
 
 
-def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 40) -> Table:
-    table = Table(title=title)
+@dataclass
+class Table:
+    sheet: str  # Excel sheet name (made valid and unique when written)
+    title: str
+    frame: pd.DataFrame  # French headings
+    note: str = ""
+    total: bool = False  # the last line is a total (bold, outside the filter)
+
+
+def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 40) -> RichTable:
+    """A DataFrame as a rich table for the terminal (French headings are the caller's)."""
+    table = RichTable(title=title)
     for column in frame.columns:
         table.add_column(str(column), justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left")
     for row in frame.head(max_rows).itertuples(index=False):

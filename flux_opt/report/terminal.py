@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flux_opt.errors import Probleme
+from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent, plan_quality
 from flux_opt.plan.result import Result
 
 
@@ -20,23 +21,25 @@ def problems_table(problems: list[Probleme], title: str = "Données invalides") 
 
 
 def plan_summary(result: Result) -> Group:
-    r = result.resume
+    """What a person reads after `flux-opt plan`: the flux, the plan's quality, each réservataire's
+    target and plan (by name), the rules that cannot hold."""
+    r, noms = result.resume, result.noms
     head = Text()
     head.append(f"{r['instance']} — {r['bailleur']} — département {r['departement']}, année {r['annee']}\n", "bold")
-    head.append(f"Flux annuel C = {r['flux']} logements (libérations prévues {r['liberations_prevues']:.1f}, "
-                f"exclusions {r['exclusions']:.1f})\n")
-    gap = r["ecart_optimalite"]
-    head.append(f"Solveur : {r['statut_solveur']}, écart d'optimalité {gap if gap is not None else '—'}, "
-                f"construction {r['temps_construction_s']:.2f} s, résolution {r['temps_resolution_s']:.2f} s\n")
-    head.append(f"Adéquation : {r['attributions_prevues']:.1f} attributions prévues sur {r['flux']} logements "
-                f"({100 * r['adequation']:.1f} %)\n")
+    head.append(f"Flux annuel C = {fr_number(r['flux'])} logements (libérations prévues "
+                f"{fr_number(r['liberations_prevues'])}, exclusions {fr_number(r['exclusions'])})\n")
+    head.append(f"Plan {plan_quality(r)} ; calcul : construction {fr_number(r['temps_construction_s'])} s, "
+                f"résolution {fr_number(r['temps_resolution_s'])} s\n")
+    head.append(f"Adéquation : {fr_number(r['attributions_prevues'])} attributions prévues sur "
+                f"{fr_number(r['flux'])} logements ({fr_percent(r['adequation'])})\n")
     table = Table(title="Orientation par réservataire")
     for column in ("Réservataire", "Objectif", "Logements", "Écart", "Adéquation"):
         table.add_column(column, justify="right" if column != "Réservataire" else "left")
     for row in result.objectifs.itertuples():
         style = "red" if row.ecart != 0 else None
-        table.add_row(row.reservataire, str(row.cible), str(row.logements), f"{row.ecart:+d}",
-                      f"{100 * row.adequation:.0f} %", style=style)
+        gap = fr_number(row.ecart)
+        table.add_row(noms.reservataire(row.reservataire), fr_number(row.cible), fr_number(row.logements),
+                      gap if row.ecart <= 0 else f"+{gap}", fr_percent(row.adequation), style=style)
     parts = [head, table]
     revoyure = r.get("revoyure")
     if revoyure:
@@ -58,7 +61,7 @@ def plan_summary(result: Result) -> Group:
         bad.add_column("Portée")
         bad.add_column("Écart", justify="right")
         for row in violated.itertuples():
-            bad.add_row(row.contrainte, row.portee, f"{-row.marge:g}")
+            bad.add_row(NAMES.get(row.contrainte, row.contrainte), noms.scope(row.portee), fr_number(-row.marge))
         parts.append(bad)
     else:
         parts.append(Text("Toutes les règles sont respectées.", style="bold green"))

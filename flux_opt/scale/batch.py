@@ -2,7 +2,7 @@
 
 Layout of the output folder SORTIE:
 
-- ``SORTIE/<instance>/`` the plan files (``write_plan``) plus ``synthese.json``, the
+- ``SORTIE/<instance>/`` the plan files, report and explanation (``pipeline.write``) plus ``synthese.json``, the
   instance's line of the summary with the fingerprint (``empreinte``) of its input files
   and options; ``resume.json`` is moved in last, so a folder with ``resume.json`` is a
   finished plan. An invalid instance, or one whose worker crashed, gets only
@@ -108,19 +108,21 @@ def _bailleur_departement(folder: Path) -> tuple[str, str]:
 
 
 def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: str = "",
-             departement: str = "", empreinte: str = "") -> dict:
-    """Plan one instance, write its files, return its summary line (runs in a worker).
-    Errors are summary lines too (code 2 invalid data, 4 no plan found, 1 internal error)."""
+             departement: str = "", empreinte: str = "", analyse: bool = True) -> dict:
+    """Plan one instance and write its files — with `analyse`, the report and explanation too, as
+    `flux-opt plan` does —; return its summary line (runs in a worker). Errors are summary lines too
+    (code 2 invalid data, 4 no plan found, 1 internal error)."""
+    from flux_opt import pipeline
     from flux_opt.errors import DonneesInvalides
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.pipeline import plan_path
-    from flux_opt.report.exports import write_atomically, write_json, write_plan
+    from flux_opt.report.exports import write_atomically, write_json
 
     folder = Path(dossier_sortie)
     line = empty_line(folder.name, bailleur, departement, empreinte)
     start = time.perf_counter()
     try:
-        result = plan_path(chemin, moteur=moteur)
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse))
+        result = done.result
     except DonneesInvalides as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
                     message=" | ".join(str(p) for p in exc.problemes))
@@ -137,7 +139,7 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
                     message=" | ".join(r.get("avertissements", [])))
     line["secondes"] = round(time.perf_counter() - start, 3)
     if line["code"] in (0, 3):
-        write_plan(result, folder, extra={MARKER: lambda p: write_json(line, p)})
+        pipeline.write(done, folder, extra={MARKER: lambda p: write_json(line, p)})
     else:
         write_atomically(folder, {MARKER: lambda p: write_json(line, p)})
     return line
@@ -153,7 +155,7 @@ def crashed_line(args: tuple, crash: Crash) -> dict:
     """The line of an instance whose worker died, recorded so that a rerun does not crash again."""
     from flux_opt.report.exports import write_atomically, write_json
 
-    chemin, dossier_sortie, _, bailleur, departement, empreinte = args
+    chemin, dossier_sortie, _, bailleur, departement, empreinte, *_ = args
     line = empty_line(Path(dossier_sortie).name, bailleur, departement, empreinte)
     line.update(statut="plantage", code=CODE_ERREUR, message=crash.message)
     write_atomically(Path(dossier_sortie), {MARKER: lambda p: write_json(line, p)})
@@ -176,11 +178,12 @@ def finished_line(folder: Path, empreinte: str) -> dict | None:
 
 
 def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | None = None,
-              reprendre: bool = True, limite: int | None = None, moteur: str = "highs",
+              reprendre: bool = True, limite: int | None = None, moteur: str = "highs", analyse: bool = True,
               on_start: Callable[[int, int], None] | None = None,
               on_result: Callable[[dict], None] | None = None) -> BatchReport:
     """Plan every instance of `dossier` into `sortie`. `on_start(todo, skipped)` and
-    `on_result(line)` let the caller show progress. `limite`: at most that many new instances."""
+    `on_result(line)` let the caller show progress. `limite`: at most that many new instances.
+    `analyse`: each plan folder gets the report and explanation (False: plan files only, faster)."""
     start = time.perf_counter()
     sortie = Path(sortie)
     sortie.mkdir(parents=True, exist_ok=True)
@@ -195,7 +198,7 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
     todo = [r for r in refs if r.nom not in done][:limite]
     if on_start:
         on_start(len(todo), len(done))
-    for line in _execute(todo, sortie, processus, cluster, moteur, prints):
+    for line in _execute(todo, sortie, processus, cluster, moteur, prints, analyse):
         _append_line(sortie / SYNTHESE, line)
         report.planifiees.append(line["instance"])
         report.codes[line["instance"]] = int(line["code"])
@@ -207,12 +210,12 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
 
 
 def _execute(todo: list[InstanceRef], sortie: Path, processus: int, cluster: str | None,
-             moteur: str, prints: dict[str, str]) -> Iterator[dict]:
+             moteur: str, prints: dict[str, str], analyse: bool = True) -> Iterator[dict]:
     """Summary lines as instances finish. Local work always runs in worker processes, even
     with `processus` = 1: an instance that crashes its worker (a native crash) is then
     recorded as failed and the batch goes on."""
     args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement,
-             prints[r.nom]) for r in todo]
+             prints[r.nom], analyse) for r in todo]
     if not args:
         return
     if cluster:

@@ -117,7 +117,7 @@ DEPARTEMENTS_TENDUS = frozenset(
      "83", "91", "92", "93", "94", "95", "2A", "2B", "974"}
 )
 
-COLONNES_PARC = ["commune", "commune_nom", "epci", "qpv", "typologie", "financement",
+COLONNES_PARC = ["commune", "commune_nom", "epci", "epci_nom", "qpv", "typologie", "financement",
                  "logements", "taux_rotation", "premieres_mises_en_location"]
 COLONNES_EXCLUSIONS = ["categorie", "commune", "typologie", "qpv", "financement", "logements"]
 COLONNES_RESERVATAIRES = ["id", "nom", "type", "territoire", "taux", "logements",
@@ -356,6 +356,7 @@ def generer_parc(rng, territoire: Territoire, logements: int) -> pd.DataFrame:
         "commune": territoire.communes[c],
         "commune_nom": territoire.noms[c],
         "epci": territoire.epci[c],
+        "epci_nom": _noms_epci(territoire)[c],
         "qpv": np.where(q == 0, "oui", "non"),
         "typologie": np.asarray(TYPOLOGIES)[t],
         "financement": np.asarray(FINANCEMENTS)[f],
@@ -363,6 +364,13 @@ def generer_parc(rng, territoire: Territoire, logements: int) -> pd.DataFrame:
         "taux_rotation": taux,
         "premieres_mises_en_location": premieres.astype(np.int64),
     })
+
+
+def _noms_epci(territoire: Territoire) -> np.ndarray:
+    """Each commune's EPCI named after its largest commune (no random draw: the other files stay the same)."""
+    frame = pd.DataFrame({"epci": territoire.epci, "nom": territoire.noms, "poids": territoire.poids})
+    largest = frame.sort_values("poids", ascending=False, kind="stable").groupby("epci")["nom"].first()
+    return ("Agglomération de " + frame["epci"].map(largest)).to_numpy()
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,243 @@
+"""The French tables of the plan report: `rapport.html` and `rapport.xlsx` show the same ones.
+
+Built from the result and its explanation only (a saved plan can be re-rendered without the model).
+People read names (réservataires, communes, EPCI) beside the codes, plain French statuses, figures
+as numbers (the page and the workbook format them), and a short glossary for the words that stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from flux_opt.explanation.analysis import Explanation
+from flux_opt.explanation.sentences import NAMES, STATUS, plan_quality, share_table
+from flux_opt.plan.names import Names
+from flux_opt.plan.result import Result
+from flux_opt.report.tables import Table
+
+GLOSSARY = [
+    ("Flux annuel", "Logements qui se libéreront dans l'année (A), moins ceux qui sont exclus de la gestion en "
+                    "flux (B) : C = A − B (CCH R.441-5)."),
+    ("Réservataire", "Celui qui dispose d'une part du flux par convention : préfet, collectivité, Action "
+                     "Logement, employeur ; le bailleur reçoit le reste."),
+    ("QPV", "Quartier prioritaire de la politique de la ville."),
+    ("EPCI", "Intercommunalité (numéro SIREN entre parenthèses)."),
+    ("CIA", "Convention intercommunale d'attribution : objectifs de mixité de l'EPCI (CCH L.441-1-5)."),
+    ("Adéquation", "Part des logements orientés pour lesquels un demandeur du vivier du réservataire est attendu."),
+    ("Score d'adéquation", "Attributions prévues, les ménages prioritaires comptant un peu plus : ce que le plan "
+                           "cherche à rendre le plus grand possible."),
+    ("Règle tenue, sans marge", "La règle est respectée mais au plus juste : elle limite le plan."),
+    ("Gain possible", "Ce que gagnerait le score d'adéquation si la règle avait une unité de plus de latitude "
+                      "(un logement, une attribution, un demandeur) ; 0 : la règle ne coûte rien."),
+    ("Coût d'une règle", "Le plan entier recalculé avec la règle relâchée d'un point ou supprimée : un gain exact."),
+    ("Écart d'optimalité", "Distance relative maximale entre ce plan et le meilleur plan possible."),
+    ("Vacance commerciale", "Logement orienté à un réservataire qui n'a pas de candidat attendu pour lui."),
+]
+
+
+def french_headings(frame: pd.DataFrame, headings: dict[str, str]) -> pd.DataFrame:
+    return frame[[c for c in headings if c in frame.columns]].rename(columns=headings)
+
+
+def _status(series: pd.Series) -> pd.Series:
+    return series.map(STATUS).fillna(series)
+
+
+def named(frame: pd.DataFrame, noms: Names, beside: tuple[str, ...] = ("commune", "epci")) -> pd.DataFrame:
+    """Names a person knows in place of the codes of a table's rule (`contrainte`), `reservataire` and
+    `portee`, and commune and EPCI names beside their codes."""
+    out = frame.copy()
+    if "contrainte" in out:
+        out["contrainte"] = out["contrainte"].map(lambda f: NAMES.get(f, f))
+    if "reservataire" in out:
+        out["reservataire"] = out["reservataire"].map(noms.reservataire)
+    if "portee" in out:
+        out["portee"] = out["portee"].astype(str).map(noms.scope)
+    if "commune" in out and "commune" in beside:
+        out.insert(out.columns.get_loc("commune") + 1, "commune_nom", out["commune"].map(noms.commune_name))
+    if "epci" in out and "epci" in beside:
+        out.insert(out.columns.get_loc("epci") + 1, "epci_nom", out["epci"].map(noms.epci_name))
+    return out
+
+
+def commune_table(result: Result) -> pd.DataFrame:
+    plan, att = result.plan, result.attributions
+    flux = plan.groupby("commune")["logements"].sum()
+    hors_qpv = plan.loc[plan["qpv"] != "oui"].groupby("commune")["logements"].sum()
+    matched = att.groupby("commune")["attributions_prevues"].sum()
+    table = pd.DataFrame({"logements": flux}).assign(
+        hors_qpv=hors_qpv.reindex(flux.index).fillna(0).astype(int),
+        attributions_prevues=matched.reindex(flux.index).fillna(0).round(2))
+    table["adequation"] = (table["attributions_prevues"] / table["logements"]).round(4)
+    table = table.reset_index()
+    table["nom"] = table["commune"].map(result.noms.commune_name)
+    table["epci_nom"] = table["commune"].map(plan.groupby("commune")["epci"].first()).map(result.noms.epci_label)
+    table["libelle"] = table["commune"].map(result.noms.commune)
+    return table
+
+
+def qpv_table(result: Result) -> pd.DataFrame:
+    plan = result.plan.assign(zone=lambda p: (p["qpv"] == "oui").map({True: "qpv", False: "hors_qpv"}))
+    table = plan.pivot_table(index="reservataire", columns="zone", values="logements", aggfunc="sum",
+                             fill_value=0).reindex(columns=["hors_qpv", "qpv"], fill_value=0)
+    order = [r for r in result.objectifs["reservataire"] if r in table.index]
+    table = table.reindex(order).reset_index()
+    total = table["hors_qpv"] + table["qpv"]
+    table["part_hors_qpv"] = (table["hors_qpv"] / total.where(total > 0)).round(4)
+    return table
+
+
+def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
+    """Indicator, value (a number where it is one), unit."""
+    r = result.resume
+    violated = ", ".join(r.get("regles_violees", [])) or "aucune"
+    gap = r.get("ecart_optimalite")
+    lines = [
+        ("Instance", r.get("instance"), ""), ("Bailleur", r.get("bailleur"), ""),
+        ("Département", str(r.get("departement")), ""), ("Année", str(r.get("annee")), ""),
+        ("Libérations prévues (A)", r.get("liberations_prevues"), "logements"),
+        ("Exclusions (B)", r.get("exclusions"), "logements"), ("Flux annuel C", r.get("flux"), "logements"),
+        ("Attributions prévues", r.get("attributions_prevues"), "attributions"),
+        ("Adéquation (part des logements avec un candidat)", round(100 * r.get("adequation", 0), 1), "%"),
+        ("Règles non tenues", violated, ""), ("Qualité du plan", plan_quality(r), ""),
+        ("Écart d'optimalité", None if gap is None else round(100 * gap, 4), "%"),
+        ("Durée de l'analyse", explanation.temps_s.get("total", 0.0), "s"),
+    ]
+    if explanation.temps_s.get("couts_interrompus"):
+        lines.append(("Coût des règles", "interrompu : budget de temps ([analyse] temps_max_s) épuisé", ""))
+    return pd.DataFrame(lines, columns=["Indicateur", "Valeur", "Unité"])
+
+
+def annex_tables(result: Result) -> list[Table]:
+    """One table per réservataire: its dwellings by commune × QPV × financement (lines) and typologie
+    (columns), with names, a total column and a total line — the table the CAL and the réservataire need."""
+    noms, plan = result.noms, result.plan.loc[result.plan["logements"] > 0]
+    typologies = sorted(plan["typologie"].unique())
+    # One grouping for every réservataire (a pivot per réservataire is ten times slower on a large plan).
+    grid = (plan.groupby(["reservataire", "commune", "epci", "qpv", "financement", "typologie"])["logements"].sum()
+            .unstack("typologie", fill_value=0).reindex(columns=typologies, fill_value=0).astype(int))
+    present = set(grid.index.get_level_values(0))
+    out = []
+    for rid in result.objectifs["reservataire"]:
+        wide = grid.loc[rid].copy() if rid in present else grid.iloc[:0].droplevel(0)
+        wide["Total"] = wide.sum(axis=1)
+        wide = wide.reset_index()
+        frame = pd.DataFrame({"Commune": wide["commune"], "Nom de la commune": wide["commune"].map(noms.commune_name),
+                              "EPCI": wide["epci"].map(noms.epci_label), "QPV": wide["qpv"],
+                              "Financement": wide["financement"]})
+        frame = pd.concat([frame, wide[typologies + ["Total"]]], axis=1)
+        total = {**{c: "" for c in frame.columns[:5]}, "Commune": "Total",
+                 **{c: int(frame[c].sum()) for c in typologies + ["Total"]}}
+        frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+        name = noms.reservataire(rid)
+        out.append(Table(f"Annexe {name}", f"Annexe — logements orientés à {name} ({rid})", frame, total=True))
+    return out
+
+
+def _sans_report_nul(objectifs: pd.DataFrame) -> pd.DataFrame:
+    """The carry-over column only when last year's bilan carried something."""
+    if "report" in objectifs and not objectifs["report"].any():
+        return objectifs.drop(columns="report")
+    return objectifs
+
+
+def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
+    e, noms = explanation, result.noms
+    shares = named(share_table(result), noms).assign(statut=lambda t: _status(t["statut"]))
+    objectifs = _sans_report_nul(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
+    rules = named(result.contraintes, noms)
+    return {
+        "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
+        "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
+        "objectifs": Table("Objectifs", "Objectif et plan par réservataire", french_headings(objectifs, {
+            "nom": "Réservataire", "reservataire": "Code", "cible": "Objectif", "report": "dont report (revoyure)",
+            "logements": "Logements orientés", "ecart": "Écart", "adequation": "Adéquation"})),
+        "communes": Table("Communes", "Adéquation par commune", french_headings(commune_table(result), {
+            "commune": "Commune", "nom": "Nom", "epci_nom": "EPCI", "logements": "Logements du flux",
+            "hors_qpv": "dont hors QPV", "attributions_prevues": "Attributions prévues", "adequation": "Adéquation"})),
+        "qpv": Table("QPV", "Logements QPV / hors QPV par réservataire", french_headings(named(qpv_table(result), noms), {
+            "reservataire": "Réservataire", "hors_qpv": "Hors QPV", "qpv": "QPV", "part_hors_qpv": "Part hors QPV"})),
+        "mixite": Table("Mixité", "Objectifs de mixité et publics prioritaires : minimum et plan", french_headings(shares, {
+            "regle": "Règle", "portee": "Portée", "attributions": "Attributions prévues", "logements": "Logements",
+            "part_prevue": "Part prévue", "part_min": "Part minimale", "statut": "Statut"})),
+        **_rule_tables(result, e, noms),
+        **_shortfall_tables(e, noms),
+        "contraintes": Table("Règles", "Les règles, des plus importantes aux moins contraignantes", french_headings(
+            rules.assign(statut=_status(rules["statut"])), {
+                "contrainte": "Règle", "portee": "Portée", "statut": "Statut", "marge": "Marge",
+                "valeur_marginale": "Gain possible", "explication": "Explication"})),
+        "glossaire": Table("Glossaire", "Les mots du rapport", pd.DataFrame(GLOSSARY, columns=["Terme", "Sens"])),
+        "plan": _detail("Plan", "Plan d'orientation", result.plan, noms, "plan.csv"),
+        "attributions": _detail("Attributions", "Attributions prévues", result.attributions, noms, "attributions.csv"),
+    }
+
+
+MAX_DETAIL_ROWS = 2_000  # beyond, the CSV has every line and the annexes the whole plan by réservataire
+
+
+def _detail(sheet: str, title: str, frame: pd.DataFrame, noms: Names, csv: str) -> Table:
+    """A detail table (plan, attributions) with the commune names; its first lines only when long."""
+    note = f"{MAX_DETAIL_ROWS} premières lignes sur {len(frame)} : toutes dans {csv}" \
+        if len(frame) > MAX_DETAIL_ROWS else ""
+    return Table(sheet, title, named(frame.head(MAX_DETAIL_ROWS), noms, beside=("commune",)), note)
+
+
+def _rule_tables(result: Result, e: Explanation, noms: Names) -> dict[str, Table]:
+    interrupted = " Interrompu : budget de temps ([analyse] temps_max_s) épuisé." \
+        if e.temps_s.get("couts_interrompus") else ""
+    return {
+        "violations": Table("Règles non tenues", "Règles qui ne peuvent pas être tenues, et pourquoi", french_headings(
+            named(e.violations, noms), {"contrainte": "Règle", "portee": "Portée", "violation": "Écart",
+                                        "cause": "Cause", "explication": "Explication"}),
+            "Aucune : toutes les règles sont tenues." if e.violations.empty else ""),
+        "familles": Table("Familles", "Règles par famille, classées par impact", french_headings(e.familles, {
+            "regle": "Règle", "source": "Source", "lignes": "Lignes", "saturees": "Tenues sans marge",
+            "violees": "Non tenues", "impact": "Gain possible (total)", "violation": "Écart total"})),
+        "reservataires": Table("Par réservataire", "Règles par réservataire, classées par impact", french_headings(
+            named(e.reservataires, noms).assign(regles_contraignantes=lambda t: t["regles_contraignantes"].map(
+                lambda codes: ", ".join(NAMES.get(c, c) for c in str(codes).split(", ") if c))), {"reservataire": "Réservataire", "saturees": "Tenues sans marge",
+                                           "violees": "Non tenues", "impact": "Gain possible (total)",
+                                           "violation": "Écart total",
+                                           "regles_contraignantes": "Règles les plus contraignantes"})),
+        "couts": Table("Coût des règles", "Ce que coûte une règle (plan entier recalculé)", french_headings(
+            e.couts.assign(famille=e.couts["famille"].map(lambda f: NAMES.get(f, f))), {
+            "famille": "Règle", "variante": "Variante", "gain_attributions": "Gain d'attributions",
+            "gain_adequation_ponderee": "Gain de score d'adéquation", "logements_deplaces": "Logements déplacés",
+            "violation_avant": "Écarts avant", "violation_totale": "Écarts après", "temps_s": "Durée (s)"}),
+            ("Non calculé (analyse désactivée)." if e.couts.empty and not interrupted else "") + interrupted),
+        "saturees": Table("Règles sans marge", "Règles tenues sans marge, par gain possible", french_headings(
+            named(e.saturees, noms), {"contrainte": "Règle", "portee": "Portée", "valeur_marginale": "Gain possible",
+                                      "explication": "Explication"})),
+    }
+
+
+def _shortfall_tables(e: Explanation, noms: Names) -> dict[str, Table]:
+    zone = e.demande_non_servie.get("zone", pd.Series(dtype=object))
+    demand = e.demande_non_servie.assign(zone=[noms.commune(z) if n == "commune" else noms.epci_label(z)
+                                               for z, n in zip(zone, e.demande_non_servie.get("niveau", zone))])
+    return {
+        "vacance": Table("Vacance", "Risque de vacance commerciale : logements sans candidat attendu", french_headings(
+            named(e.vacance, noms), {
+                "reservataire": "Réservataire", "commune": "Commune", "commune_nom": "Nom", "typologie": "Typologie",
+                "logements": "Logements orientés", "attributions_prevues": "Attributions prévues",
+                "sans_candidat": "Sans candidat", "demandeurs_du_vivier": "Demandeurs du vivier", "cause": "Cause"}),
+            "Aucun logement sans candidat." if e.vacance.empty else ""),
+        "demande": Table("Demande non servie", "Demande sans logement cette année", french_headings(named(demand, noms), {
+            "reservataire": "Réservataire", "zone": "Zone", "typologie": "Typologie", "demandeurs": "Demandeurs",
+            "attributions": "Attributions prévues", "non_servis": "Non servis",
+            "logements_du_flux": "Logements du flux", "logements_orientes": "Logements orientés", "cause": "Cause"})),
+    }
+
+
+@dataclass
+class ReportTables:
+    """Every table of the report, built once for the page and the workbook."""
+
+    main: dict[str, Table]
+    annexes: list[Table]
+
+    @classmethod
+    def of(cls, result: Result, explanation: Explanation) -> ReportTables:
+        return cls(report_tables(result, explanation), annex_tables(result))
