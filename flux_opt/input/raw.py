@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TABLES = ("parc", "exclusions", "reservataires", "demande", "objectifs", "mixite", "conventions")
+TABLES = ("parc", "exclusions", "reservataires", "demande", "objectifs", "mixite", "conventions", "acceptation")
 REQUIRED_TABLES = ("parc", "reservataires", "demande")
 
 

@@ -162,6 +162,33 @@ class Objectif(_Section):
     stabilisation: Annotated[float, Field(ge=0)] = 1e-3
 
 
+QUARTILES = ("q1", "q234")
+FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
+
+
+class Demande(_Section):
+    """How the year is lived (models/orientation.md §2, « Demande »): who selects the households,
+    how often they accept a rent level, what a dwelling returned to the bailleur costs.
+
+    Acceptance defaults (share of proposals a household accepts), rationale in models/orientation.md:
+    a Q1 household takes a PLAI or an old low-rent dwelling (`autre`) most often, a PLS rarely."""
+
+    modele: Literal["composition", "transport"] = "composition"
+    cout_retour: Annotated[float, Field(ge=0)] = 0.5
+    q1_plai: Rate = 0.85
+    q1_plus: Rate = 0.70
+    q1_pls: Rate = 0.20
+    q1_autre: Rate = 0.80
+    q234_plai: Rate = 0.55
+    q234_plus: Rate = 0.75
+    q234_pls: Rate = 0.70
+    q234_autre: Rate = 0.60
+
+    def taux(self) -> dict[tuple[str, str], float]:
+        """Acceptance per (quartile, financement) from this section."""
+        return {(q, f): getattr(self, f"{q}_{f.lower()}") for q in QUARTILES for f in FINANCEMENTS}
+
+
 class Parametres(_Section):
     instance: InstanceInfo
     regles: Regles = Regles()
@@ -169,6 +196,7 @@ class Parametres(_Section):
     cia: Cia = Cia()
     solveur: Solveur = Solveur()
     objectif: Objectif = Objectif()
+    demande: Demande = Demande()
 
 
 # --------------------------------------------------------------------------- table rows
@@ -214,6 +242,12 @@ class ReservataireRow(_Row):
                        BeforeValidator(_blank_to_none)] = "deleguee"
     financement_apporte: Flag = False
     taux_prioritaires: OptRate = None
+    candidats: Annotated[int | None, Field(ge=1, le=10), BeforeValidator(_blank_to_none)] = None
+
+    @property
+    def nombre_candidats(self) -> int:
+        """Candidates proposed per dwelling: `candidats`, else 3 in gestion directe, 1 otherwise."""
+        return self.candidats if self.candidats is not None else (3 if self.gestion == "directe" else 1)
 
 
 class DemandeRow(_Row):
@@ -259,6 +293,12 @@ class MixiteRow(_Row):
     part_min: Rate
 
 
+class AcceptationRow(_Row):
+    quartile: Annotated[Literal["q1", "q234"], BeforeValidator(_lower)]
+    financement: Financement
+    taux_acceptation: Rate
+
+
 class ConventionRow(_Row):
     reservataire: Text
     convention: Text
@@ -278,6 +318,7 @@ class ConventionRow(_Row):
 ROW_MODELS: dict[str, type[_Row]] = {
     "parc": ParcRow, "exclusions": ExclusionRow, "reservataires": ReservataireRow,
     "demande": DemandeRow, "objectifs": ObjectifRow, "mixite": MixiteRow, "conventions": ConventionRow,
+    "acceptation": AcceptationRow,
 }
 
 
@@ -295,6 +336,7 @@ class Instance(BaseModel):
     objectifs: list[ObjectifRow] = []
     mixite: list[MixiteRow] = []
     conventions: list[ConventionRow] = []
+    acceptation: list[AcceptationRow] = []
 
     def table(self, name: str) -> pd.DataFrame:
         """The rows of a table as a DataFrame with the contract's columns."""
@@ -311,6 +353,12 @@ class Instance(BaseModel):
 
     def reservataire(self, rid: str) -> ReservataireRow:
         return next(r for r in self.reservataires if r.id == rid)
+
+    def acceptance(self) -> dict[tuple[str, str], float]:
+        """Acceptance per (quartile, financement): `[demande]`, then acceptation.csv over it."""
+        rates = self.parametres.demande.taux()
+        rates.update({(a.quartile, a.financement): a.taux_acceptation for a in self.acceptation})
+        return rates
 
 
 # --------------------------------------------------------------------------- loading
@@ -421,5 +469,5 @@ def json_schema() -> dict:
     schema = Instance.model_json_schema()
     schema["title"] = "Instance flux-opt"
     schema["description"] = ("Instance de gestion en flux : paramètres (instance.toml) et tables "
-                             "(parc, exclusions, reservataires, demande, objectifs, mixite, conventions).")
+                             "(parc, exclusions, reservataires, demande, objectifs, mixite, conventions, acceptation).")
     return schema

@@ -54,8 +54,14 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
                          -tie_break(x_labels) * weights.stabilisation / 100, integer=True)
     y_labels = d.flows[["reservataire", "commune", "epci", "qpv", "typologie", "quartile", "prioritaire",
                         "travailleur_essentiel", "p", "link"]]
-    y = lp.add_variables("y", y_labels, 0.0, INF, d.flows["poids"].to_numpy(dtype=float))
-    v = fam.Vars(x=x, y=y)
+    retour = instance.parametres.demande.cout_retour if d.composition else 0.0
+    y = lp.add_variables("y", y_labels, 0.0, INF, d.flows["poids"].to_numpy(dtype=float) + retour)
+    # Composition model: X_ℓ, the dwellings of each link group; −cout_retour per dwelling and
+    # +cout_retour per expected letting price the dwellings returned to the bailleur.
+    link = (lp.add_variables("logements_lien", d.links[["reservataire", "niveau", "zone", "typologie", "qpv",
+                                                        "financement"]], 0.0, INF, -retour)
+            if d.composition else None)
+    v = fam.Vars(x=x, y=y, link=link)
 
     add_families(lp, d, v, pen)
     return OrientationModel(lp, d, v, time.perf_counter() - start)

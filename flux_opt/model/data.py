@@ -30,7 +30,12 @@ class ModelData:
     #                      (None for a cell unit), flux, cell, s (-1 for a cell unit), link
     links: pd.DataFrame  # link groups (r, zone, typologie, qpv): r, niveau, zone, epci, typologie, qpv
     pools: pd.DataFrame  # p: r, reservataire, zone, niveau, typologie, category, demandeurs, poids
-    flows: pd.DataFrame  # y index: p, link, r, cell attributes, category
+    flows: pd.DataFrame  # y index: p, link, r, cell attributes, category (+ coefficients, see lettings)
+
+    @property
+    def composition(self) -> bool:
+        """True for the demand model where the pools' composition decides who is housed."""
+        return self.instance.parametres.demande.modele == "composition"
 
 
 def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
@@ -39,27 +44,44 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
     segments["cell"] = segments.groupby(CELL, sort=True).ngroup()
     reservataires = targets.table.reset_index(drop=True)
 
-    pairs = _units(instance, segments, reservataires, targets)
+    composition = instance.parametres.demande.modele == "composition"
+    pairs = _units(instance, segments, reservataires, targets, composition and financement_matters(instance))
     pools = _pools(instance, reservataires)
-    pairs["link"] = _link_groups(pairs, pools)
-    links = (pairs.groupby("link", sort=True)
-             .agg(r=("r", "first"), niveau=("niveau", "first"), zone=("zone", "first"),
-                  epci=("epci", "first"), typologie=("typologie", "first"), qpv=("qpv", "first"),
-                  reservataire=("reservataire", "first"))
-             .reset_index())
+    by_financement = composition
+    pairs["link"] = _link_groups(pairs, pools, by_financement)
+    links = (pairs.drop_duplicates("link").sort_values("link")
+             [["link", "r", "niveau", "zone", "epci", "typologie", "qpv", "financement", "reservataire"]]
+             .reset_index(drop=True))
+    if not by_financement:
+        links["financement"] = None
     flows = _flows(pools, links)
+    if composition:
+        from flux_opt.model.lettings import letting_coefficients
+
+        flows = letting_coefficients(instance, reservataires, flows)
     return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows)
 
 
+def financement_matters(instance: Instance) -> bool:
+    """True when some quartile accepts the financements at different rates: the orientation must
+    then say which financement goes where (segment units) instead of only which cell."""
+    rates = instance.acceptance()
+    return any(len({rates[(q, f)] for (q2, f) in rates if q2 == q}) > 1 for q in {q for q, _ in rates})
+
+
 def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFrame,
-           targets: Targets) -> pd.DataFrame:
+           targets: Targets, all_segments: bool = False) -> pd.DataFrame:
     """The x index: one unit per (réservataire, cell) of its territory, or per (réservataire,
     segment) for a réservataire with an indicative target by financement.
 
     Nothing in the rules but those targets looks at financement, and any cell-level orientation
     can be split over the cell's segments in whole dwellings (a transportation problem whose
-    totals match: result.disaggregate), so cell units are exact and halve the model."""
+    totals match: result.disaggregate), so cell units are exact and halve the model. When the
+    demand model prices rents against incomes (`all_segments`), financement matters to every
+    réservataire: every unit is a segment."""
     by_financement = {o.reservataire for o in instance.objectifs if o.financement is not None}
+    if all_segments:
+        by_financement = set(reservataires["id"])
     cells = (segments.groupby("cell", sort=True)
              .agg(commune=("commune", "first"), epci=("epci", "first"), qpv=("qpv", "first"),
                   typologie=("typologie", "first"), flux=("flux", "sum"))
@@ -114,13 +136,14 @@ def segment_rows(d: "ModelData", table: pd.DataFrame, column: str = "logements")
                          "logements": out[column].to_numpy(dtype=np.int64)})
 
 
-def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame) -> np.ndarray:
+def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame, by_financement: bool = False) -> np.ndarray:
     """Group r's dwellings by (zone, typologie, qpv) for the link attributions ≤ dwellings.
 
     The zone is the EPCI when, in that EPCI, r has only EPCI-level pools for that typologie:
     the candidates then do not care which commune the dwelling is in, so one link row per
     (r, EPCI, typologie, qpv) is exact and replaces one per commune (far fewer y columns).
-    Otherwise the zone is the commune."""
+    Otherwise the zone is the commune. With the composition demand model the groups are also
+    split by financement (acceptance depends on the rent; cell units carry financement "")."""
     commune_pools = pools.loc[pools["niveau"] == "commune", ["r", "typologie", "zone"]]
     epci_of = pairs.drop_duplicates("commune").set_index("commune")["epci"]
     fine = set(zip(commune_pools["r"], commune_pools["typologie"], commune_pools["zone"].map(epci_of)))
@@ -128,7 +151,10 @@ def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame) -> np.ndarray:
                           dtype=bool, count=len(pairs))
     pairs["niveau"] = np.where(is_fine, "commune", "epci")
     pairs["zone"] = np.where(is_fine, pairs["commune"], pairs["epci"])
-    return pairs.groupby(["r", "niveau", "zone", "typologie", "qpv"], sort=True).ngroup().to_numpy()
+    keys = pairs[["r", "niveau", "zone", "typologie", "qpv"]]
+    if by_financement:
+        keys = keys.assign(financement=pairs["financement"].fillna(""))
+    return keys.groupby(list(keys.columns), sort=True).ngroup().to_numpy()
 
 
 def _pools(instance: Instance, reservataires: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +173,7 @@ def _pools(instance: Instance, reservataires: pd.DataFrame) -> pd.DataFrame:
 def _flows(pools: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     """y index: a pool may fill the links of its zone and typologie (a commune pool the links of
     its commune; an EPCI pool every link inside its EPCI)."""
-    columns = ["r", "typologie", "link", "epci", "qpv"]
+    columns = ["r", "typologie", "link", "epci", "qpv", "financement"]
     commune_links = links.loc[links["niveau"] == "commune", columns + ["zone"]].rename(columns={"zone": "commune"})
     by_commune = pools.loc[pools["niveau"] == "commune"].merge(
         commune_links, left_on=["r", "typologie", "zone"], right_on=["r", "typologie", "commune"])

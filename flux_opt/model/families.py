@@ -24,6 +24,13 @@ PRIORITAIRES_TYPES = ("prefet", "action_logement", "collectivite", "bailleur")
 class Vars:
     x: VariableBlock
     y: VariableBlock
+    link: VariableBlock | None = None  # X_ℓ, dwellings per link group (composition demand model)
+
+    @property
+    def end(self) -> int:
+        """First column after the core blocks (later columns belong to the families)."""
+        last = self.link if self.link is not None else self.y
+        return last.start + last.size
 
 
 @dataclass
@@ -225,11 +232,42 @@ def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     links = d.links
     link_labels = links[["reservataire", "niveau", "zone", "typologie", "qpv"]].copy()
     link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["niveau"] + " " + links["zone"]
-                             + " " + links["typologie"] + " " + _qpv_word(links["qpv"]))
+                             + " " + links["typologie"] + " " + _qpv_word(links["qpv"])
+                             + links["financement"].map(lambda f: f" {f}" if isinstance(f, str) and f else ""))
+    if d.composition:
+        _add_lettings(lp, d, v, link_labels)
+        return
     rows = np.concatenate([flows["link"].to_numpy(), d.pairs["link"].to_numpy()])
     cols = np.concatenate([v.y.columns, v.x.columns])
     vals = np.concatenate([np.ones(len(flows)), -np.ones(len(d.pairs))])
     lp.add_constraints("demande", link_labels, rows, cols, vals, -INF, 0.0, nature="structurelle")
+
+
+def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.DataFrame) -> None:
+    """Composition model (flux_opt/model/lettings.py): X_ℓ = Σ x of the link group; gestion
+    directe: y[p,ℓ] ≤ coef·X_ℓ (the pool's share decides who is housed); gestion déléguée:
+    Σ_p y[p,ℓ] / P_p ≤ X_ℓ (the bailleur may favour a pool of r's candidates)."""
+    flows, n_links = d.flows, len(d.links)
+    rows = np.concatenate([d.pairs["link"].to_numpy(), np.arange(n_links)])
+    cols = np.concatenate([v.x.columns, v.link.columns])
+    vals = np.concatenate([np.ones(len(d.pairs)), -np.ones(n_links)])
+    lp.add_constraints("demande", link_labels, rows, cols, vals, 0.0, 0.0, nature="structurelle")
+    directe = flows["directe"].to_numpy(dtype=bool)
+    chosen = np.flatnonzero(directe)
+    labels = link_labels.iloc[flows["link"].to_numpy()[chosen]].reset_index(drop=True)
+    labels["portee"] = labels["portee"] + " vivier " + flows["p"].to_numpy()[chosen].astype(str)
+    k = np.arange(len(chosen))
+    lp.add_constraints("demande", labels, np.concatenate([k, k]),
+                       np.concatenate([v.y.columns[chosen], v.link.columns[flows["link"].to_numpy()[chosen]]]),
+                       np.concatenate([np.ones(len(chosen)), -flows["coef"].to_numpy()[chosen]]),
+                       -INF, 0.0, nature="structurelle")
+    delegated = flows.loc[~directe]
+    own = np.unique(delegated["link"].to_numpy())
+    row_of = np.searchsorted(own, delegated["link"].to_numpy())
+    rows = np.concatenate([row_of, np.arange(len(own))])
+    cols = np.concatenate([v.y.columns[~directe], v.link.columns[own]])
+    vals = np.concatenate([delegated["inverse"].to_numpy(dtype=float), -np.ones(len(own))])
+    lp.add_constraints("demande", link_labels.iloc[own], rows, cols, vals, -INF, 0.0, nature="structurelle")
 
 
 def mixity_targets(d: ModelData) -> pd.DataFrame:

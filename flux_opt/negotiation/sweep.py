@@ -124,7 +124,7 @@ class ReusableModel:
         lp = self.model.lp
         old_blocks = [b for b in lp.constraints if b.famille not in STRUCTURAL_FAMILIES]
         scratch = parametric_rows(self.model, d)
-        aux = self.model.vars.y.start + self.model.vars.y.size
+        aux = self.model.vars.end
         if ([(b.famille, b.size) for b in old_blocks] != [(b.famille, b.size) for b in scratch.constraints]
                 or scratch.num_cols != lp.num_cols
                 or not np.array_equal(scratch.cost, lp.cost[aux:])):
@@ -170,7 +170,7 @@ def parametric_rows(model: OrientationModel, d) -> LinearProgram:
     """The parameter-dependent families rendered as in build_model, in a scratch program whose
     extra columns (elastic slacks, deviations) are numbered as in the built model."""
     v = model.vars
-    scratch = LinearProgram(num_cols=v.y.start + v.y.size)
+    scratch = LinearProgram(num_cols=v.end)
     add_families(scratch, d, v, penalties(d.instance), skip=STRUCTURAL)
     return scratch
 
