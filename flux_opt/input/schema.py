@@ -151,6 +151,7 @@ class Solveur(_Section):
     ecart_relatif: Annotated[float, Field(ge=0, le=1)] = 1e-4
     threads: Annotated[int, Field(ge=0)] = 1
     graine: Annotated[int, Field(ge=0)] = 0
+    ecart_absolu: Annotated[float, Field(ge=0)] = 2.0  # objective units (≈ expected lettings)
 
 
 class Objectif(_Section):

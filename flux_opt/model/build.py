@@ -61,7 +61,15 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
     link = (lp.add_variables("logements_lien", d.links[["reservataire", "niveau", "zone", "typologie", "qpv",
                                                         "financement"]], 0.0, INF, -retour)
             if d.composition else None)
-    v = fam.Vars(x=x, y=y, link=link)
+    split = None
+    if d.split is not None:
+        # Composition model: how each cell unit's dwellings split by financement (continuous;
+        # made whole after the solve, flux_opt/model/solve.py).
+        rows = d.split.loc[d.split["w"] >= 0]
+        w_labels = rows[["reservataire", "commune", "epci", "qpv", "typologie", "financement"]]
+        split = lp.add_variables("repartition", w_labels, 0.0, rows["flux"].to_numpy(dtype=float),
+                                 -tie_break(w_labels) * weights.stabilisation / 100)
+    v = fam.Vars(x=x, y=y, link=link, split=split)
 
     add_families(lp, d, v, pen)
     return OrientationModel(lp, d, v, time.perf_counter() - start)

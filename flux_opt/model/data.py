@@ -31,6 +31,7 @@ class ModelData:
     links: pd.DataFrame  # link groups (r, zone, typologie, qpv): r, niveau, zone, epci, typologie, qpv
     pools: pd.DataFrame  # p: r, reservataire, zone, niveau, typologie, category, demandeurs, poids
     flows: pd.DataFrame  # y index: p, link, r, cell attributes, category (+ coefficients, see lettings)
+    split: pd.DataFrame | None = None  # composition model where financement matters: see _split
 
     @property
     def composition(self) -> bool:
@@ -45,21 +46,42 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
     reservataires = targets.table.reset_index(drop=True)
 
     composition = instance.parametres.demande.modele == "composition"
-    pairs = _units(instance, segments, reservataires, targets, composition and financement_matters(instance))
+    pairs = _units(instance, segments, reservataires, targets)
     pools = _pools(instance, reservataires)
-    by_financement = composition
-    pairs["link"] = _link_groups(pairs, pools, by_financement)
-    links = (pairs.drop_duplicates("link").sort_values("link")
+    split = None
+    if composition and financement_matters(instance):
+        # Financement matters: each unit's dwellings are split by segment (w, see families) and
+        # the link groups are per financement.
+        split = _split(pairs, segments)
+        split["link"] = _link_groups(split, pools, by_financement=True)
+        pairs["link"] = -1  # a cell unit feeds several groups, through its split
+        grouped = split
+    else:
+        pairs["link"] = _link_groups(pairs, pools)
+        grouped = pairs
+    links = (grouped.drop_duplicates("link").sort_values("link")
              [["link", "r", "niveau", "zone", "epci", "typologie", "qpv", "financement", "reservataire"]]
              .reset_index(drop=True))
-    if not by_financement:
+    if split is None:
         links["financement"] = None
     flows = _flows(pools, links)
     if composition:
         from flux_opt.model.lettings import letting_coefficients
 
         flows = letting_coefficients(instance, reservataires, flows)
-    return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows)
+    return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows, split)
+
+
+def _split(pairs: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """One row per (unit, segment of the unit): a segment unit maps to itself, a cell unit to
+    each segment of its cell (`w` ≥ 0 is the index of its split column, −1 for a segment unit)."""
+    units = pairs.reset_index().rename(columns={"index": "unit"})
+    coarse = units.loc[units["s"] < 0, ["unit", "r", "reservataire", "cell"]].merge(
+        segments.reset_index().rename(columns={"index": "s"}), on="cell")
+    coarse["w"] = np.arange(len(coarse))
+    fine = units.loc[units["s"] >= 0].assign(w=-1)
+    columns = ["unit", "s", "w", "r", "reservataire", "commune", "epci", "qpv", "typologie", "financement", "flux"]
+    return pd.concat([coarse[columns], fine[columns]], ignore_index=True)
 
 
 def financement_matters(instance: Instance) -> bool:
@@ -70,18 +92,16 @@ def financement_matters(instance: Instance) -> bool:
 
 
 def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFrame,
-           targets: Targets, all_segments: bool = False) -> pd.DataFrame:
+           targets: Targets) -> pd.DataFrame:
     """The x index: one unit per (réservataire, cell) of its territory, or per (réservataire,
     segment) for a réservataire with an indicative target by financement.
 
     Nothing in the rules but those targets looks at financement, and any cell-level orientation
     can be split over the cell's segments in whole dwellings (a transportation problem whose
-    totals match: result.disaggregate), so cell units are exact and halve the model. When the
-    demand model prices rents against incomes (`all_segments`), financement matters to every
-    réservataire: every unit is a segment."""
+    totals match: result.disaggregate), so cell units are exact and halve the model.
+    (With the composition demand model, cell units are split by segment by continuous variables,
+    see _split.)"""
     by_financement = {o.reservataire for o in instance.objectifs if o.financement is not None}
-    if all_segments:
-        by_financement = set(reservataires["id"])
     cells = (segments.groupby("cell", sort=True)
              .agg(commune=("commune", "first"), epci=("epci", "first"), qpv=("qpv", "first"),
                   typologie=("typologie", "first"), flux=("flux", "sum"))

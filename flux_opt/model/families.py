@@ -25,12 +25,12 @@ class Vars:
     x: VariableBlock
     y: VariableBlock
     link: VariableBlock | None = None  # X_ℓ, dwellings per link group (composition demand model)
+    split: VariableBlock | None = None  # w, a cell unit's dwellings per segment (idem, data._split)
 
     @property
     def end(self) -> int:
         """First column after the core blocks (later columns belong to the families)."""
-        last = self.link if self.link is not None else self.y
-        return last.start + last.size
+        return max(b.start + b.size for b in (self.x, self.y, self.link, self.split) if b is not None)
 
 
 @dataclass
@@ -248,9 +248,16 @@ def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.Data
     directe: y[p,ℓ] ≤ coef·X_ℓ (the pool's share decides who is housed); gestion déléguée:
     Σ_p y[p,ℓ] / P_p ≤ X_ℓ (the bailleur may favour a pool of r's candidates)."""
     flows, n_links = d.flows, len(d.links)
-    rows = np.concatenate([d.pairs["link"].to_numpy(), np.arange(n_links)])
-    cols = np.concatenate([v.x.columns, v.link.columns])
-    vals = np.concatenate([np.ones(len(d.pairs)), -np.ones(n_links)])
+    if d.split is None:
+        link_of, dwellings = d.pairs["link"].to_numpy(), v.x.columns
+    else:
+        _add_split(lp, d, v)
+        w = d.split["w"].to_numpy()
+        link_of = d.split["link"].to_numpy()
+        dwellings = np.where(w >= 0, v.split.start + w, v.x.columns[d.split["unit"].to_numpy()])
+    rows = np.concatenate([link_of, np.arange(n_links)])
+    cols = np.concatenate([dwellings, v.link.columns])
+    vals = np.concatenate([np.ones(len(link_of)), -np.ones(n_links)])
     lp.add_constraints("demande", link_labels, rows, cols, vals, 0.0, 0.0, nature="structurelle")
     directe = flows["directe"].to_numpy(dtype=bool)
     chosen = np.flatnonzero(directe)
@@ -270,10 +277,42 @@ def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.Data
     lp.add_constraints("demande", link_labels.iloc[own], rows, cols, vals, -INF, 0.0, nature="structurelle")
 
 
+def _add_split(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+    """Σ_s w[u,s] = x[u] for every cell unit u, and per segment s: Σ w + segment units ≤ F_s
+    (with the cell rows of `conservation`, every segment's dwellings are shared exactly)."""
+    split = d.split
+    coarse = split.loc[split["w"] >= 0]
+    units = np.unique(coarse["unit"].to_numpy())
+    row_of = np.searchsorted(units, coarse["unit"].to_numpy())
+    labels = d.pairs.loc[units, ["reservataire", "commune", "typologie", "qpv"]].reset_index(drop=True)
+    labels["portee"] = "logements " + labels["reservataire"] + " répartition " + labels["commune"] + " " \
+        + labels["typologie"] + " " + _qpv_word(labels["qpv"])
+    lp.add_constraints("conservation", labels, np.concatenate([row_of, np.arange(len(units))]),
+                       np.concatenate([v.split.start + coarse["w"].to_numpy(), v.x.columns[units]]),
+                       np.concatenate([np.ones(len(coarse)), -np.ones(len(units))]), 0.0, 0.0,
+                       nature="structurelle")
+    touched = np.unique(coarse["s"].to_numpy())
+    inside = split["s"].isin(touched).to_numpy()
+    rows = np.searchsorted(touched, split.loc[inside, "s"].to_numpy())
+    w = split.loc[inside, "w"].to_numpy()
+    cols = np.where(w >= 0, v.split.start + w, v.x.columns[split.loc[inside, "unit"].to_numpy()])
+    seg = d.segments.loc[touched]
+    labels = seg[["commune", "typologie", "qpv", "financement"]].reset_index(drop=True)
+    labels["portee"] = ("logements segment " + labels["commune"] + " " + labels["typologie"] + " "
+                        + _qpv_word(labels["qpv"]) + " " + labels["financement"])
+    lp.add_constraints("conservation", labels, rows, cols, np.ones(len(rows)), -INF,
+                       seg["flux"].to_numpy(dtype=float), nature="structurelle")
+
+
 def mixity_targets(d: ModelData) -> pd.DataFrame:
     """Every mixity target of the generic form (CIA legal defaults + mixite.csv), one row each:
     famille, epci, zone, reservataire (None = all), critere, part_min."""
-    cia = d.instance.parametres.cia
+    return instance_mixity_targets(d.instance)
+
+
+def instance_mixity_targets(instance) -> pd.DataFrame:
+    """mixity_targets from the instance alone (the year simulator has no model)."""
+    cia = instance.parametres.cia
     targets = {}
     for e in cia.epci:
         targets[("cia_hors_qpv_q1", e)] = dict(epci=e, zone="hors_qpv", reservataire=None, critere="q1",
@@ -281,7 +320,7 @@ def mixity_targets(d: ModelData) -> pd.DataFrame:
         targets[("cia_qpv_q234", e)] = dict(epci=e, zone="qpv", reservataire=None, critere="q234",
                                              part_min=cia.q234_qpv, origine="CIA (défaut légal)")
     extra = []
-    for i, m in enumerate(d.instance.mixite):
+    for i, m in enumerate(instance.mixite):
         row = dict(epci=m.epci, zone=m.zone, reservataire=m.reservataire, critere=m.critere,
                    part_min=m.part_min, origine=f"mixite.csv ligne {i + 2}")
         if m.reservataire is None and (m.zone, m.critere) == ("hors_qpv", "q1"):
@@ -347,18 +386,24 @@ def _criterion(flows: pd.DataFrame, critere: str) -> np.ndarray:
     return flows[critere].to_numpy(dtype=bool)
 
 
+def prioritaires_rates(instance) -> dict[str, float]:
+    """t_r > 0 of every réservataire the publics_prioritaires rule concerns."""
+    rates = {}
+    for row in instance.reservataires:
+        if row.taux_prioritaires is not None or row.type in PRIORITAIRES_TYPES:
+            rate = row.taux_prioritaires if row.taux_prioritaires is not None else instance.regles.prioritaires_min
+            if rate > 0:
+                rates[row.id] = rate
+    return rates
+
+
 def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Attributions to publics prioritaires ≥ t_r × the réservataire's planned flux (CCH L.441-1).
 
     The base is the planned flux, not the expected attributions: with the latter, a pool without
     priority households would make the model leave every dwelling unmatched to "meet" the share."""
-    regles = d.instance.regles
-    concerned = []
-    for r, row in d.reservataires.iterrows():
-        given = d.instance.reservataire(row["id"]).taux_prioritaires
-        if given is not None or row["type"] in PRIORITAIRES_TYPES:
-            concerned.append((r, row["id"], given if given is not None else regles.prioritaires_min))
-    concerned = [c for c in concerned if c[2] > 0]
+    rates = prioritaires_rates(d.instance)
+    concerned = [(r, rid, rates[rid]) for r, rid in enumerate(d.reservataires["id"]) if rid in rates]
     if not concerned:
         return
     flows, pairs = d.flows, d.pairs

@@ -27,7 +27,11 @@ class SolveurSansSolution(Exception):
 
 def solver_options(model: OrientationModel) -> SolverOptions:
     s = model.data.instance.parametres.solveur
-    return SolverOptions(s.temps_max_s, s.ecart_relatif, s.threads, s.graine)
+    # The composition demand model is a generalised flow (lettings = coefficient × dwellings):
+    # its LP is fractional and HiGHS's heuristics are slow to find plans; starting from the
+    # rounded relaxation finds them at once (models/orientation.md §6).
+    return SolverOptions(s.temps_max_s, s.ecart_relatif, s.threads, s.graine, s.ecart_absolu,
+                         relaxer_d_abord=model.data.composition)
 
 
 def solve(model: OrientationModel, options: SolverOptions | None = None, moteur: str = "highs",
@@ -42,6 +46,10 @@ def solve(model: OrientationModel, options: SolverOptions | None = None, moteur:
         raw = solve_highs(model.lp, options)
     if not raw.has_solution:
         raise SolveurSansSolution(raw.status)
+    if model.vars.split is not None:
+        from flux_opt.model.split import whole_split
+
+        raw = whole_split(model, raw, options)
     values = raw.values.copy()
     integer = model.lp.integer
     values[integer] = np.round(values[integer])
