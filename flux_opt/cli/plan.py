@@ -23,6 +23,9 @@ def plan_command(
         "--analyse/--sans-analyse",
         help="Calculer le coût exact des règles les plus contraignantes (nouvelles résolutions) ; "
              "--sans-analyse pour les grandes instances.")] = True,
+    evaluer: Annotated[bool, typer.Option(
+        "--evaluer", help="Simuler ensuite l'année du plan (evaluation.csv, section du rapport).")] = False,
+    tirages: Annotated[int, typer.Option("--tirages", help="Années simulées avec --evaluer.")] = 200,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt.explanation.analysis import plan_and_explain
@@ -43,10 +46,15 @@ def plan_command(
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
+    result.resume["chemin_instance"] = str(Path(instance).resolve())  # for evaluer, suivi, orienter
     write_plan(result, sortie, extra=report_writers(result, explanation))
     console.print(plan_summary(result))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
+    if evaluer:
+        from flux_opt.cli.year import evaluer_dossier
+
+        evaluer_dossier(sortie, instance, tirages, graine=0)
     raise typer.Exit(result.exit_code)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.input.schema import Instance
+from flux_opt.input.schema import FINANCEMENTS, Instance
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
 from flux_opt.model.lettings import letting_probability
 
@@ -49,6 +49,29 @@ def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame 
     draws = {"attributions": np.array([r["lettings"].sum() for r in realised]),
              "vacants": np.array([r["vacant"] for r in realised])}
     return Evaluation(table, tirages, graine, draws)
+
+
+def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int = 0) -> Evaluation:
+    """Simulate the plan of a folder (plan.csv, and attributions.csv when there is one); raise
+    ValueError (French) when the plan does not fit the instance."""
+    from flux_opt.plan.folder import lire_attributions, lire_plan
+
+    plan = lire_plan(folder)
+    known = {r.id for r in instance.reservataires}
+    problems = []
+    for i, row in enumerate(plan.itertuples(index=False)):
+        if row.reservataire not in known:
+            problems.append(f"ligne {i + 2}, reservataire : « {row.reservataire} » absent de reservataires.csv")
+        if row.financement not in FINANCEMENTS:
+            problems.append(f"ligne {i + 2}, financement : « {row.financement} » (attendu : {', '.join(FINANCEMENTS)})")
+        if row.logements < 0:
+            problems.append(f"ligne {i + 2}, logements : nombre négatif")
+    if problems:
+        raise ValueError(f"{folder}/plan.csv : " + " ; ".join(problems[:5])
+                         + (f" (et {len(problems) - 5} autres)" if len(problems) > 5 else ""))
+    if tirages < 1:
+        raise ValueError("--tirages : au moins 1 tirage")
+    return evaluate(instance, plan, lire_attributions(folder), tirages, graine)
 
 
 class _Year:
