@@ -175,6 +175,7 @@ class Demande(_Section):
     a Q1 household takes a PLAI or an old low-rent dwelling (`autre`) most often, a PLS rarely."""
 
     modele: Literal["composition", "transport"] = "composition"
+    financement: Literal["auto", "exact", "moyen"] = "auto"
     cout_retour: Annotated[float, Field(ge=0)] = 0.5
     q1_plai: Rate = 0.85
     q1_plus: Rate = 0.70

@@ -49,10 +49,10 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
     pairs = _units(instance, segments, reservataires, targets)
     pools = _pools(instance, reservataires)
     split = None
-    if composition and financement_matters(instance):
+    if composition and _split_by_financement(instance, pairs, segments):
         # Financement matters: each unit's dwellings are split by segment (w, see families) and
         # the link groups are per financement.
-        split = _split(pairs, segments)
+        split = _split(pairs, segments, pools)
         split["link"] = _link_groups(split, pools, by_financement=True)
         pairs["link"] = -1  # a cell unit feeds several groups, through its split
         grouped = split
@@ -68,20 +68,57 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
     if composition:
         from flux_opt.model.lettings import letting_coefficients
 
-        flows = letting_coefficients(instance, reservataires, flows)
+        flows = letting_coefficients(instance, reservataires, flows, None if split is not None else _mix(pairs, segments))
     return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows, split)
 
 
-def _split(pairs: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
-    """One row per (unit, segment of the unit): a segment unit maps to itself, a cell unit to
-    each segment of its cell (`w` ≥ 0 is the index of its split column, −1 for a segment unit)."""
+def _split(pairs: pd.DataFrame, segments: pd.DataFrame, pools: pd.DataFrame) -> pd.DataFrame:
+    """One row per (unit, segment of the unit) where the split by financement matters: a cell unit
+    of a cell with several segments, whose réservataire has candidates there, gets one row per
+    segment (`w` ≥ 0 numbers its split column); a segment unit, or a cell unit of a one-segment
+    cell, maps to its segment (w = −1, the unit itself). Cell units without candidates get no row:
+    their dwellings take what the others leave (the cell rows of `conservation` hold)."""
     units = pairs.reset_index().rename(columns={"index": "unit"})
-    coarse = units.loc[units["s"] < 0, ["unit", "r", "reservataire", "cell"]].merge(
-        segments.reset_index().rename(columns={"index": "s"}), on="cell")
-    coarse["w"] = np.arange(len(coarse))
-    fine = units.loc[units["s"] >= 0].assign(w=-1)
+    segs = segments.reset_index().rename(columns={"index": "s"})
+    per_cell = segs.groupby("cell").size()
+    served = set(zip(pools["r"], pools["zone"], pools["typologie"]))
+    coarse = units.loc[units["s"] < 0]
+    has_pool = np.fromiter(((r, c, t) in served or (r, e, t) in served for r, c, e, t in
+                            zip(coarse["r"], coarse["commune"], coarse["epci"], coarse["typologie"])),
+                           dtype=bool, count=len(coarse))
+    several = coarse["cell"].map(per_cell).to_numpy() > 1
+    split = coarse.loc[has_pool & several, ["unit", "r", "reservataire", "cell"]].merge(segs, on="cell")
+    split["w"] = np.arange(len(split))
+    single = coarse.loc[has_pool & ~several, ["unit", "r", "reservataire", "cell"]].merge(segs, on="cell")
+    fine = units.loc[units["s"] >= 0]
     columns = ["unit", "s", "w", "r", "reservataire", "commune", "epci", "qpv", "typologie", "financement", "flux"]
-    return pd.concat([coarse[columns], fine[columns]], ignore_index=True)
+    return pd.concat([split[columns], single.assign(w=-1)[columns], fine.assign(w=-1)[columns]], ignore_index=True)
+
+
+# Beyond this many split columns (cells with several financements × réservataires), the model
+# prices financement through each link group's mix instead (models/orientation.md §2).
+MAX_SPLIT_COLUMNS = 20_000
+
+
+def _split_by_financement(instance: Instance, pairs: pd.DataFrame, segments: pd.DataFrame) -> bool:
+    """`[demande] financement`: "exact" splits every unit by financement, "moyen" prices the
+    cell's mix, "auto" splits when it matters and the model stays small."""
+    mode = instance.parametres.demande.financement
+    if mode != "auto":
+        return mode == "exact"
+    if not financement_matters(instance):
+        return False
+    per_cell = segments.groupby("cell").size()
+    return int(pairs.loc[pairs["s"] < 0, "cell"].map(per_cell).sum()) <= MAX_SPLIT_COLUMNS
+
+
+def _mix(pairs: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """(link, financement, part): the financement mix of the cells of each link group."""
+    cells = pairs.loc[pairs["link"] >= 0, ["link", "cell"]].drop_duplicates()
+    by_f = cells.merge(segments[["cell", "financement", "flux"]], on="cell").groupby(
+        ["link", "financement"], as_index=False)["flux"].sum()
+    by_f["part"] = by_f["flux"] / by_f.groupby("link")["flux"].transform("sum")
+    return by_f[["link", "financement", "part"]]
 
 
 def financement_matters(instance: Instance) -> bool:

@@ -27,33 +27,36 @@ def letting_probability(acceptance: np.ndarray, candidats: np.ndarray) -> np.nda
     return 1.0 - (1.0 - acceptance) ** candidats
 
 
-def acceptance_of(instance: Instance, quartile: pd.Series, financement: pd.Series) -> np.ndarray:
-    """a(q, f) per row; a blank financement (cell units: every financement alike) takes the
-    quartile's rate, which is then the same for every financement."""
-    rates = instance.acceptance()
-    common = {q: rates[(q, "PLUS")] for q, _ in rates}
-    return np.fromiter((rates[(q, f)] if isinstance(f, str) and f else common[q]
-                        for q, f in zip(quartile, financement)), dtype=float, count=len(quartile))
-
-
-def letting_coefficients(instance: Instance, reservataires: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
-    """The flows with `acceptation`, `directe`, `coef` (directe: y ≤ coef·X) and `inverse`
-    (déléguée: Σ y·inverse ≤ X). Flows that can never be let (a = 0) are dropped."""
+def letting_coefficients(instance: Instance, reservataires: pd.DataFrame, flows: pd.DataFrame,
+                         mix: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The flows with `directe`, `coef` (directe: y ≤ coef·X) and `inverse` (déléguée:
+    Σ y·inverse ≤ X). Flows whose link has no financement (units not split by financement)
+    average the coefficients over `mix` (link, financement, part: the link's dwellings by
+    financement). Flows that can never be let are dropped."""
     flows = flows.copy()
     rows = {r.id: r for r in instance.reservataires}
     ids = reservataires["id"].to_numpy()[flows["r"].to_numpy()]
     flows["directe"] = np.array([rows[i].gestion == "directe" for i in ids], dtype=bool)
-    n = np.array([rows[i].nombre_candidats for i in ids], dtype=float)
-    a = acceptance_of(instance, flows["quartile"], flows["financement"])
-    flows["acceptation"] = a
-    demand = flows["demandeurs"].to_numpy(dtype=float)
-    link_total = pd.Series(demand).groupby(flows["link"].to_numpy()).transform("sum").to_numpy()
-    share = np.divide(demand, link_total, out=np.zeros(len(flows)), where=link_total > 0)
-    mean = pd.Series(share * a).groupby(flows["link"].to_numpy()).transform("sum").to_numpy()
+    flows["n"] = np.array([rows[i].nombre_candidats for i in ids], dtype=float)
+    flows["_flow"] = np.arange(len(flows))
+    exact = flows["financement"].map(lambda f: isinstance(f, str) and f != "")
+    parts = [flows.loc[exact].assign(part=1.0)]
+    if mix is not None and (~exact).any():
+        parts.append(flows.loc[~exact].drop(columns="financement").merge(mix, on="link"))
+    by_f = pd.concat(parts, ignore_index=True)
+    rates = instance.acceptance()
+    a = np.fromiter((rates[(q, f)] for q, f in zip(by_f["quartile"], by_f["financement"])), dtype=float,
+                    count=len(by_f))
+    n = by_f["n"].to_numpy()
+    group = pd.MultiIndex.from_arrays([by_f["link"], by_f["financement"]])
+    demand = by_f["demandeurs"].to_numpy(dtype=float)
+    total = pd.Series(demand, index=group).groupby(level=[0, 1]).transform("sum").to_numpy()
+    share = np.divide(demand, total, out=np.zeros(len(by_f)), where=total > 0)
+    mean = pd.Series(share * a, index=group).groupby(level=[0, 1]).transform("sum").to_numpy()
     per_proposal = np.divide(letting_probability(mean, n), mean, out=n.copy(), where=mean > 0)
-    flows["coef"] = share * a * per_proposal
-    p_let = letting_probability(a, n)
+    part = by_f["part"].to_numpy(dtype=float)
+    coef = np.bincount(by_f["_flow"], weights=part * share * a * per_proposal, minlength=len(flows))
+    p_let = np.bincount(by_f["_flow"], weights=part * letting_probability(a, n), minlength=len(flows))
+    flows["coef"] = coef
     flows["inverse"] = np.divide(1.0, p_let, out=np.zeros(len(flows)), where=p_let > 0)
-    keep = a > 0
-    return flows.loc[keep].reset_index(drop=True)
-
+    return flows.loc[p_let > 0].drop(columns=["n", "_flow"]).reset_index(drop=True)

@@ -25,7 +25,11 @@ def disaggregate(model: "OrientationModel", x: np.ndarray, w: np.ndarray | None 
     fine = pairs.loc[(pairs["s"] >= 0) & (pairs["x"] > 0), ["s", "r", "reservataire", "link", "x"]]
     free = seg["flux"].to_numpy(dtype=np.int64) - np.bincount(
         fine["s"].to_numpy(dtype=np.int64), weights=fine["x"].to_numpy(), minlength=len(seg)).astype(np.int64)
-    coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)].sort_values(["cell", "reservataire"], kind="stable")
+    coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)]
+    # Units the model split by financement first, so that the others take what is left.
+    first = np.zeros(len(coarse), dtype=bool) if weights is None else np.fromiter(
+        ((c, r) in weights for c, r in zip(coarse["cell"], coarse["r"])), dtype=bool, count=len(coarse))
+    coarse = coarse.assign(_later=~first).sort_values(["cell", "_later", "reservataire"], kind="stable")
     # Dwellings that must stay in their segment (model.minimums) are placed first.
 
     required: dict[tuple[int, int], np.ndarray] = {}
