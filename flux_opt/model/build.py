@@ -40,6 +40,11 @@ class OrientationModel:
         for block in self.lp.constraints:
             if block.famille == "conservation" and "s" in block.labels:
                 block.upper = block.upper - block.labels["s"].map(kept).fillna(0).to_numpy()
+        if self.vars.split is not None:  # the split by financement keeps them in their segment
+            split = self.data.split.loc[self.data.split["w"] >= 0, ["s", "r"]]
+            kept = self.minimums.groupby(["s", "r"])["logements"].sum()
+            lower = kept.reindex(pd.MultiIndex.from_frame(split)).fillna(0).to_numpy()
+            self.lp.set_column_bounds("repartition", lower=lower)
 
 
 def build_model(instance: Instance, flux: Flux, targets: Targets) -> OrientationModel:
