@@ -24,6 +24,8 @@ departement = "59"
 annee = 2027
 [regles]
 prioritaires_min = 0
+[demande]
+modele = "composition"
 """
 
 
@@ -142,10 +144,7 @@ EXACT = dict(parc="""
     delegue,,200093201,T3,q234,non,1000
     bailleur,,200093201,T2,q234,non,9000
     bailleur,,200093201,T3,q1,non,9000
-    """, toml=TOML + """
-[cia]
-epci = ["200093201"]
-""")
+    """, toml=TOML.replace("[demande]", "[cia]\nepci = [\"200093201\"]\n[demande]"))
 
 
 def test_simulated_year_matches_the_expected_lettings_where_the_model_is_exact(make_instance):
@@ -182,7 +181,7 @@ def test_the_draws_are_seeded(make_instance, tmp_path):
 
 
 def test_acceptance_from_acceptation_csv_wins_over_the_toml(make_instance):
-    folder = make_instance(TOML + "\n[demande]\nq1_pls = 0.3\n", **{k: v for k, v in THIN.items()},
+    folder = make_instance(TOML + "q1_pls = 0.3\n", **{k: v for k, v in THIN.items()},
                            acceptation="quartile,financement,taux_acceptation\nq1,PLS,0.1\nq234,PLUS,0.9\n")
     rates = load_instance(folder).acceptance()
     assert rates[("q1", "PLS")] == 0.1 and rates[("q234", "PLUS")] == 0.9 and rates[("q1", "PLAI")] == 0.85

@@ -151,7 +151,9 @@ class Solveur(_Section):
     ecart_relatif: Annotated[float, Field(ge=0, le=1)] = 1e-4
     threads: Annotated[int, Field(ge=0)] = 1
     graine: Annotated[int, Field(ge=0)] = 0
-    ecart_absolu: Annotated[float, Field(ge=0)] = 2.0  # objective units (≈ expected lettings)
+    # Objective units (≈ expected lettings); blank: 0.5 % of the flux with the composition demand
+    # model (its LP is fractional, models/orientation.md §2), HiGHS's default otherwise.
+    ecart_absolu: Annotated[float | None, Field(ge=0)] = None
 
 
 class Objectif(_Section):
@@ -174,7 +176,10 @@ class Demande(_Section):
     Acceptance defaults (share of proposals a household accepts), rationale in models/orientation.md:
     a Q1 household takes a PLAI or an old low-rent dwelling (`autre`) most often, a PLS rarely."""
 
-    modele: Literal["composition", "transport"] = "composition"
+    # "composition" is the model of the year as lived; "transport" (the first model: the optimiser
+    # picks the households) stays the default until the re-solving paths (negotiation sweeps, rule
+    # costs) solve the composition model as `plan` does (models/orientation.md §2).
+    modele: Literal["composition", "transport"] = "transport"
     financement: Literal["auto", "exact", "moyen"] = "auto"
     cout_retour: Annotated[float, Field(ge=0)] = 0.5
     q1_plai: Rate = 0.85
