@@ -30,7 +30,7 @@ def plans(folder: Path, instance) -> dict[str, Path]:
     from flux_opt.assiette.flux import compute_flux
     from flux_opt.assiette.targets import compute_targets
     from flux_opt.input.schema import Demande
-    from flux_opt.pipeline import solve_instance
+    from flux_opt.pipeline import PlanOptions, run
     from flux_opt.plan.baseline import baseline_plan
     from flux_opt.report.exports import write_csv
 
@@ -44,7 +44,7 @@ def plans(folder: Path, instance) -> dict[str, Path]:
     for name, modele in (("transport", "transport"), ("composition", "composition")):
         parametres = instance.parametres.model_copy(update={"demande": Demande(modele=modele)})
         start = time.perf_counter()
-        _, _, result = solve_instance(instance.model_copy(update={"parametres": parametres}), duals=False)
+        result = run(instance.model_copy(update={"parametres": parametres}), PlanOptions(duals=False)).result
         out[name] = folder / name
         out[name].mkdir()
         write_csv(result.plan, out[name] / "plan.csv")

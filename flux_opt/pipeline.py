@@ -1,30 +1,139 @@
-"""The main job in one call: files → instance → assiette/targets → model → solve → result."""
+"""The one pipeline every command calls, in named stages:
+
+    load → assiette/targets → model → solve → result → explanation → outputs
+
+`run` chains the stages for one instance, with options for what to skip; `Planner` keeps one
+built model and re-plans variants of an instance on it (sweeps, negotiation); `write` is the
+outputs stage (plan files, report, explication.json). `plan`, `lot`, `comparer`, the sweep and
+the re-orientation of the year all go through here, so a plan means the same thing everywhere.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from flux_opt.assiette.flux import compute_flux
+import pandas as pd
+
+from flux_opt.assiette.flux import Flux, compute_flux
+from flux_opt.assiette.targets import Targets, compute_targets
+from flux_opt.explanation.analysis import Explanation, analyse
 from flux_opt.explanation.sentences import explain
-from flux_opt.model.build import build_model
-from flux_opt.model.solve import solve
-from flux_opt.plan.result import Result, make_result
+from flux_opt.errors import DonneesInvalides
 from flux_opt.input.schema import Instance, load_instance
-from flux_opt.assiette.targets import compute_targets
+from flux_opt.input.validation import targets_without_conversion
+from flux_opt.model.build import OrientationModel, build_model
+from flux_opt.model.reusable import ReusableModel
+from flux_opt.model.solve import Solution, solve
+from flux_opt.plan.result import Result, make_result
 
 
-def solve_instance(instance: Instance, moteur: str = "highs", duals: bool = True):
-    """Assiette, targets, model, solve: (model, solution, result without sentences)."""
-    flux = compute_flux(instance)
+@dataclass(frozen=True)
+class PlanOptions:
+    moteur: str = "highs"  # "highs" (direct) or "pyomo" (the same program through Pyomo)
+    depuis_conversion: bool = False  # this year's targets from the stock conversion's lissage
+    duals: bool = True  # fixed-LP duals on the result rows (the analysis replaces them by probes)
+    analyse: bool = False  # the explanation layer: marginal values, causes, shortfalls
+    couts: bool = True  # with `analyse`: rule costs by exact re-solves
+    k: int = 3  # with `couts`: how many violated and binding families to cost
+
+
+@dataclass
+class PlanRun:
+    """Everything one run produced, stage by stage."""
+
+    instance: Instance
+    flux: Flux
+    targets: Targets
+    model: OrientationModel
+    solution: Solution
+    result: Result
+    explanation: Explanation | None = None
+
+
+# --------------------------------------------------------------------------- stages
+
+def load(path: str | Path, depuis_conversion: bool = False) -> Instance:
+    """The validated instance, with this year's targets from the lissage if asked."""
+    instance = load_instance(path)
+    if depuis_conversion:
+        return with_targets(instance, lissage_targets(path, instance))
+    missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
+    if missing:
+        raise DonneesInvalides(missing)
+    return instance
+
+
+def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux | None = None,
+        require: pd.DataFrame | None = None, source: str | None = None) -> PlanRun:
+    """Assiette and targets, model, solve, result, explanation. `flux` replaces the computed flux
+    (the rest of a year); `require` keeps dwellings already oriented (see OrientationModel.require);
+    `source` names the instance in explication.json."""
+    flux = flux if flux is not None else compute_flux(instance)
     targets = compute_targets(instance, flux)
     model = build_model(instance, flux, targets)
-    solution = solve(model, moteur=moteur, duals=duals)
-    return model, solution, make_result(model, solution)
+    if require is not None:
+        model.require(require)
+    solution = solve(model, moteur=options.moteur, duals=options.duals and not options.analyse)
+    result = make_result(model, solution)
+    explanation = None
+    if options.analyse:
+        explanation = analyse(model, solution, result, couts=options.couts, k=options.k, instance=source)
+    else:
+        explain(result)
+    return PlanRun(instance, flux, targets, model, solution, result, explanation)
 
+
+def run_path(path: str | Path, options: PlanOptions = PlanOptions()) -> PlanRun:
+    return run(load(path, options.depuis_conversion), options, source=str(Path(path).resolve()))
+
+
+def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path], None]] | None = None) -> None:
+    """The outputs stage: plan files, and the report and explication.json when the run was analysed."""
+    from flux_opt.report.exports import write_plan
+    from flux_opt.report.plan_report import report_writers
+
+    writers = dict(extra or {})
+    if plan_run.explanation is not None:
+        writers = {**report_writers(plan_run.result, plan_run.explanation), **writers}
+    write_plan(plan_run.result, Path(sortie), extra=writers)
+
+
+class Planner:
+    """One built model re-planned for variants of an instance (other rates, CIA shares, targets),
+    with the same result as a separate `run` of each variant."""
+
+    def __init__(self, instance: Instance, fresh_start: bool = True):
+        flux = compute_flux(instance)
+        self._model = ReusableModel(instance, flux, compute_targets(instance, flux), fresh_start)
+
+    @property
+    def rebuilds(self) -> int:
+        return self._model.rebuilds
+
+    def plan(self, instance: Instance, duals: bool = False) -> Result:
+        model, solution = self._model.solve(instance, compute_targets(instance, self._model.flux), duals)
+        return explain(make_result(model, solution))
+
+
+# --------------------------------------------------------------------------- shortcuts
 
 def plan_instance(instance: Instance, moteur: str = "highs", duals: bool = True) -> Result:
-    return explain(solve_instance(instance, moteur, duals)[2])
+    return run(instance, PlanOptions(moteur=moteur, duals=duals)).result
 
+
+def plan_path(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False) -> Result:
+    return run_path(path, PlanOptions(moteur=moteur, depuis_conversion=depuis_conversion)).result
+
+
+def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
+                     couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
+    done = run_path(path, PlanOptions(moteur, depuis_conversion, analyse=True, couts=couts, k=k))
+    return done.result, done.explanation
+
+
+# --------------------------------------------------------------------------- targets from the lissage
 
 def with_targets(instance: Instance, logements: dict[str, int]) -> Instance:
     """The instance with some réservataires' `logements` for the year replaced (e.g. the lissage's)."""
@@ -41,15 +150,3 @@ def lissage_targets(path: str | Path, instance: Instance) -> dict[str, int]:
     result = convertir_instance(Path(path))
     years = list(result.lissage.objectifs.columns)
     return objectifs_annee(result, annee if annee in years else None)
-
-
-def load_for_plan(path: str | Path, depuis_conversion: bool = False) -> Instance:
-    """The validated instance, with this year's targets from the lissage if asked."""
-    instance = load_instance(path)
-    if depuis_conversion:
-        instance = with_targets(instance, lissage_targets(path, instance))
-    return instance
-
-
-def plan_path(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False) -> Result:
-    return plan_instance(load_for_plan(path, depuis_conversion), moteur=moteur)

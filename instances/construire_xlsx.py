@@ -1,4 +1,4 @@
-"""Build the one-workbook form of an instance from its CSV folder (FORMAT.md).
+"""Build the one-workbook form of an instance from its CSV folder (docs/donnees.md).
 
 Usage: python instances/construire_xlsx.py instances/exemple instances/exemple.xlsx
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flux_opt.cli.main import app
 from flux_opt.input.schema import load_instance
-from flux_opt.pipeline import solve_instance
+from flux_opt.pipeline import PlanOptions, run
 from flux_opt.plan.folder import lire_attributions, lire_plan
 from flux_opt.report.exports import write_csv
 from flux_opt.year.evaluation import evaluate, evaluate_folder
@@ -59,7 +59,7 @@ def test_composition_sends_the_plai_to_the_q1_pool(make_instance):
         pauvres,59350,,T2,q1,non,500
         salaries,59350,,T2,q234,non,500
         """)
-    result = solve_instance(load_instance(folder))[2]
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
     assert planned(result, "pauvres", financement="PLAI") == 5
     assert planned(result, "salaries", financement="PLS") == 5
     expected = 5 * p_let(0.85, 3) + 5 * p_let(0.70, 3)
@@ -83,7 +83,7 @@ def test_a_pls_does_not_go_to_a_q1_only_pool(make_instance):
         prefecture,,200093201,T3,q1,oui,100
         bailleur,,200093201,T3,q234,non,100
         """)
-    result = solve_instance(load_instance(folder))[2]
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
     assert planned(result, "prefecture", financement="PLUS") == 1
     assert planned(result, "bailleur", financement="PLS") == 1
     assert result.resume["attributions_prevues"] == pytest.approx(p_let(0.70, 3) + p_let(0.70, 3), abs=1e-3)
@@ -108,7 +108,7 @@ def test_a_thin_pool_sends_dwellings_back_to_the_bailleur(make_instance, tmp_pat
     every simulated year it lets at most 2, the other dwellings going back to the bailleur, whose
     own pool lets them."""
     folder = make_instance(TOML, **THIN)
-    result = solve_instance(load_instance(folder))[2]
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
     own = result.attributions.loc[result.attributions["reservataire"] == "mairie", "attributions_prevues"].sum()
     assert own == pytest.approx(2.0, abs=1e-6)  # 5 × (1 − 0.25³) = 4.92 > 2: the pool empties
     out = tmp_path / "plan"
@@ -153,7 +153,7 @@ def test_simulated_year_matches_the_expected_lettings_where_the_model_is_exact(m
     expectation, within the sampling error."""
     folder = make_instance(**EXACT)
     instance = load_instance(folder)
-    result = solve_instance(instance)[2]
+    result = run(instance, PlanOptions(duals=False)).result
     plan = result.plan.assign(qpv=result.plan["qpv"] == "oui", logements=result.plan["logements"].astype(int))
     attributions = result.attributions.copy()
     for column in ("qpv", "prioritaire", "travailleur_essentiel"):

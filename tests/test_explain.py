@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flux_opt.explanation.analysis import Explanation, analyse, plan_and_explain
+from flux_opt.explanation.analysis import Explanation, analyse
+from flux_opt.pipeline import plan_and_explain
 from flux_opt.assiette.flux import compute_flux
 from flux_opt.cli.main import app
 from flux_opt.explanation.marginal import rule_costs

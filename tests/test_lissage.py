@@ -7,6 +7,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from flux_opt.errors import DonneesInvalides
+
 from flux_opt.stock.instance import (
     appliquer_objectifs,
     convertir_instance,
@@ -217,8 +219,11 @@ def test_convertir_instance_mode_region(instance: Path):
 def test_reservataire_de_convention_inconnu_est_une_erreur(instance: Path):
     with (instance / "conventions.csv").open("a", encoding="utf-8") as fichier:
         fichier.write("fantome,X-1,10,2030,\n")
-    with pytest.raises(ValueError, match="absent\\(s\\) de reservataires.csv : fantome"):
+    with pytest.raises(DonneesInvalides) as refused:  # the one instance reader names file, row and field
         convertir_instance(instance)
+    (problem,) = refused.value.problemes
+    assert (problem.fichier, problem.ligne, problem.champ) == ("conventions.csv", 5, "reservataire")
+    assert "fantome" in problem.message
 
 
 def test_part_disponible_sans_taux_prefet_prend_la_regle():

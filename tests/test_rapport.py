@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from flux_opt.explanation.analysis import plan_and_explain
+from flux_opt.pipeline import plan_and_explain
 from flux_opt.cli.main import app
 from flux_opt.report.plan_report import rapport_html, rapport_xlsx
 
@@ -36,7 +36,7 @@ def test_html_is_self_contained_with_titles_tables_and_plots(surcontraint):
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
     assert not re.search(r'(src|href)="https?://', page)  # nothing fetched from the network
     assert page.count("<table>") >= 10
-    assert "aucun demandeur du 1er quartile hors QPV dans l&#x27;EPCI 245900428" in page
+    assert "aucun demandeur du 1er quartile hors QPV dans l&#39;EPCI 245900428" in page  # jinja2 autoescape
     for rid in result.objectifs["reservataire"]:
         assert f"<td>{rid}</td>" in page
 

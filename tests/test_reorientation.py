@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from collections import Counter
 from datetime import date
@@ -283,6 +284,9 @@ def test_suivi_prints_french_tables_and_writes_the_workbook(plan, fidele, tmp_pa
     assert lignes["Total"][entetes.index("Réalisé")] == baux
     assert lignes["Total"][entetes.index("Objectif")] == sum(_plan_par_segment(plan)[0].values())
     assert {"Par typologie et réservataire", "Par commune et réservataire"} <= set(classeur.sheetnames)
+    page = (tmp_path / "suivi.html").read_text(encoding="utf-8")  # the same figures, as a page
+    assert "<h2>Par réservataire</h2>" in page and "Écart des libérations au plan : 0,0 %" in page
+    assert re.search(rf'<td>Total</td><td class="num">[^<]+</td><td class="num">{baux}</td>', page)
 
 
 # --------------------------------------------------------------------------- acceptance: the bilan

@@ -9,7 +9,8 @@ import pytest
 from conftest import EXEMPLE, ROOT
 from openpyxl import load_workbook
 
-from flux_opt.negotiation.sweep import ReusableModel, instance_at, parse_balayage, sweep
+from flux_opt.negotiation.sweep import instance_at, parse_balayage, sweep
+from flux_opt.pipeline import Planner
 from flux_opt.negotiation.compare import BASE, compare, comparison_tables
 from flux_opt.errors import DonneesInvalides
 from flux_opt.pipeline import plan_instance
@@ -201,16 +202,16 @@ def test_sweep_reuses_the_model_and_equals_separate_runs(base):
     ("action_logement.taux", (0.12, 0.2)),
 ])
 def test_other_parameters_reuse_and_equal_separate_runs(base, parametre, valeurs):
-    model = ReusableModel(instance_at(base, parametre, valeurs[0]))
-    results = [model.solve(instance_at(base, parametre, v)) for v in valeurs[::-1]]
-    assert model.reconstructions == 0
+    model = Planner(instance_at(base, parametre, valeurs[0]))
+    results = [model.plan(instance_at(base, parametre, v)) for v in valeurs[::-1]]
+    assert model.rebuilds == 0
     _assert_same_as_separate(base, parametre, valeurs[::-1], results)
 
 
 def test_structure_change_falls_back_to_a_rebuild(base):
-    model = ReusableModel(base)
-    result = model.solve(instance_at(base, "prioritaires_min", 0.0))  # publics_prioritaires rows vanish (some)
-    assert model.reconstructions == 1
+    model = Planner(base)
+    result = model.plan(instance_at(base, "prioritaires_min", 0.0))  # publics_prioritaires rows vanish (some)
+    assert model.rebuilds == 1
     _assert_same_as_separate(base, "prioritaires_min", [0.0], [result])
 
 

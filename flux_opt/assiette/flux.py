@@ -1,4 +1,4 @@
-"""The assiette (DOMAIN.md §3): forecast releases A, exclusions B, flux C = A − B,
+"""The assiette (models/orientation.md §1): forecast releases A, exclusions B, flux C = A − B,
 and the integer flux F_s per segment (largest remainder, Σ F_s = round(C))."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each réservataire's target N_r for the year (DOMAIN.md §4, models/orientation.md §1)."""
+"""Each réservataire's target N_r for the year (CCH R.441-5, R.441-5-2; models/orientation.md §1)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 from flux_opt.assiette.apportion import largest_remainder, round_half_up
 from flux_opt.assiette.flux import Flux
 from flux_opt.input.schema import Instance
+from flux_opt.vocabulary import PREFET_GROUP
 
-PREFET_GROUP = ("prefet", "prefet_agents")
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,8 @@ def plan_command(
     tirages: Annotated[int, typer.Option("--tirages", help="Années simulées avec --evaluer.")] = 200,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
-    from flux_opt.explanation.analysis import plan_and_explain
+    from flux_opt import pipeline
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.report.exports import write_plan
-    from flux_opt.report.plan_report import report_writers
     from flux_opt.report.terminal import plan_summary
 
     if moteur not in ("highs", "pyomo"):
@@ -39,15 +37,16 @@ def plan_command(
         raise typer.Exit(2)
     try:
         with console.status("Calcul du plan…"):
-            result, explanation = plan_and_explain(instance, moteur=moteur, depuis_conversion=depuis_conversion,
-                                                   couts=analyse)
+            done = pipeline.run_path(instance, pipeline.PlanOptions(
+                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse))
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
+    result = done.result
     result.resume["chemin_instance"] = str(Path(instance).resolve())  # for evaluer, suivi, orienter
-    write_plan(result, sortie, extra=report_writers(result, explanation))
+    pipeline.write(done, sortie)
     console.print(plan_summary(result))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import INSTANCE, app, console, err
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.errors import DonneesInvalides
 
 
 @app.command("convertir")
@@ -27,6 +28,8 @@ def convertir_command(
         raise typer.Exit(2)
     try:
         result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)

@@ -57,13 +57,14 @@ def _instance_du_plan(plan: Path, instance: Path | None) -> Path | None:
 
 @app.command("suivi")
 def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None,
-                  sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier où écrire suivi.xlsx.")] = None):
+                  sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier où écrire suivi.xlsx et suivi.html.")] = None):
     """Suivi de l'année : objectif, réalisé, en cours, reste et projection par réservataire,
     par typologie, QPV / hors QPV et commune, et mixité à date."""
     from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, ecart_au_plan
     from flux_opt.year.reorientation import journal_de_l_annee
     from flux_opt.year.suivi import suivi
-    from flux_opt.report.suivi import ecrire_suivi_excel, rendu_suivi
+    from flux_opt.report.exports import write_atomically
+    from flux_opt.report.suivi import ecrire_suivi_excel, page_suivi, rendu_suivi
 
     df = _journal(journal)
     day = _jour(jour, df)
@@ -75,8 +76,10 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None,
         raise typer.Exit(2)
     console.print(rendu_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
     if sortie:
-        chemin = ecrire_suivi_excel(s, sortie / "suivi.xlsx")
-        console.print(f"Suivi écrit dans [bold]{chemin}[/bold].")
+        page = page_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
+        write_atomically(sortie, {"suivi.xlsx": lambda p: ecrire_suivi_excel(s, p),
+                                  "suivi.html": lambda p: p.write_text(page, encoding="utf-8")})
+        console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
 
 
 @app.command("orienter")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from flux_opt.explanation.sentences import NAMES, explain, fr_number, fr_number_fine
 from flux_opt.explanation.marginal import RELAXABLE, marginal_values, rule_costs
+from flux_opt.model.registry import RULE, names
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
 from flux_opt.plan.result import SOURCES, Result, published_mask
@@ -110,15 +111,15 @@ def point_of_rate(rows: pd.DataFrame, result: Result) -> np.ndarray:
     by_r = plan.groupby("reservataire")["logements"].sum()
     family = rows["contrainte"].to_numpy()
     out = np.full(len(rows), np.nan)
-    out[np.isin(family, ("plafond_prefet", "plafond_agents"))] = 0.01 * flux
+    out[np.isin(family, names(rate_base="flux"))] = 0.01 * flux
     base = pd.to_numeric(rows.get("base", pd.Series(np.nan, index=rows.index)), errors="coerce").to_numpy(dtype=float)
-    on_base = np.isin(family, ("plafond_collectivite", "prefet_hors_qpv"))
+    on_base = np.isin(family, names(rate_base="base"))
     out[on_base] = 0.01 * base[on_base]
     part = pd.to_numeric(rows.get("part_min", pd.Series(np.nan, index=rows.index)), errors="coerce").to_numpy(dtype=float)
     lower = rows["borne_inf"].to_numpy(dtype=float)
-    mix = np.isin(family, ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite")) & (lower > 0) & (part > 0)
+    mix = np.isin(family, names(rate_base="part")) & (lower > 0) & (part > 0)
     out[mix] = 0.01 * lower[mix] / part[mix]
-    prio = family == "publics_prioritaires"
+    prio = np.isin(family, names(rate_base="reservataire"))
     if prio.any():
         out[prio] = 0.01 * rows.loc[prio, "reservataire"].map(by_r).fillna(0).to_numpy(dtype=float)
     return np.round(out, 6)
@@ -161,9 +162,7 @@ def _owner(rows: pd.DataFrame) -> pd.Series:
     owner = rows.get("reservataire", pd.Series(None, index=rows.index, dtype=object))
     owner = owner.where(owner.map(lambda v: isinstance(v, str) and v != ""), None)
     family = rows["contrainte"]
-    owner = owner.mask(owner.isna() & family.isin(("plafond_prefet", "uniformite_prefet", "prefet_hors_qpv")),
-                       "prefet")
-    owner = owner.mask(owner.isna() & (family == "plafond_agents"), "prefet_agents")
+    owner = owner.fillna(family.map(lambda f: RULE[f].owner if f in RULE else None))
     return owner.fillna("tous")
 
 
@@ -257,17 +256,7 @@ def cost_sentence(row) -> str:
     return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} (nouvelle résolution exacte)."
 
 
-__all__ = ["Explanation", "analyse", "plan_and_explain", "family_table", "reservataire_table", "EXPLICATION_JSON"]
+__all__ = ["Explanation", "analyse", "family_table", "reservataire_table", "EXPLICATION_JSON"]
 
 
 # ----------------------------------------------------------------------------- whole pipeline
-
-def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
-                     couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
-    """`flux_opt.pipeline.plan_path`, keeping the model and solution for the analysis."""
-    from flux_opt.pipeline import load_for_plan, solve_instance
-
-    # duals=False: analyse() replaces every marginal value with its own probes.
-    model, solution, result = solve_instance(load_for_plan(path, depuis_conversion), moteur, duals=False)
-    explanation = analyse(model, solution, result, couts=couts, k=k, instance=str(Path(path).resolve()))
-    return result, explanation

@@ -18,42 +18,38 @@ point of rate (or one dwelling of tolerance) or removed, and reports the exact c
 
 from __future__ import annotations
 
-import time
 
-import highspy
 import numpy as np
 import pandas as pd
 
 from flux_opt.model.build import OrientationModel
-from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions, new_highs, pass_program
+from flux_opt.model.registry import names
+from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions
+from flux_opt.model.session import SolverSession
 from flux_opt.model.solve import Solution, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
 # Families a negotiation can change (structural rows — conservation, demand — are facts, not rules).
-RELAXABLE = ("plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv", "plafond_collectivite",
-             "objectif_reservataire", "objectif_indicatif", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite",
-             "publics_prioritaires")
+RELAXABLE = names(negotiable=True)
 # Families whose rows count attributions (y): probed in the LP with x fixed.
-ON_ATTRIBUTIONS = ("demande", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
-BIG = highspy.kHighsInf
+ON_ATTRIBUTIONS = names(on_attributions=True)
 
 
 class _ProbedLP:
-    """One LP kept in HiGHS; bounds are moved, re-solved from the last basis, and moved back."""
+    """One LP kept in a solver session; bounds are moved, re-solved from the last basis, and moved back."""
 
     def __init__(self, model: OrientationModel, values: np.ndarray, fixed: np.ndarray, options: SolverOptions):
         lp = model.lp
         lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
         lower[fixed], upper[fixed] = values[fixed], values[fixed]
-        self.h = new_highs(options)
-        pass_program(self.h, lp, integer=np.zeros(lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
+        self.session = SolverSession(lp, options, relaxed=True, col_lower=lower, col_upper=upper)
         if lp.num_cols > LARGE_MODEL_COLUMNS:  # degenerate for the simplex; crossover leaves a basis
-            self.h.setOptionValue("solver", "ipm")
-        self.h.run()
-        self.h.setOptionValue("solver", "simplex")  # the probes re-solve from that basis
-        self.ok = self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        self.base = self.h.getInfo().objective_function_value if self.ok else float("nan")
-        self.duals = np.asarray(self.h.getSolution().row_dual) if self.ok else None
+            self.session.use_interior_point()
+        first = self.session.run()
+        self.session.use_interior_point(False)  # the probes re-solve from that basis
+        self.ok = first.optimal
+        self.base = first.objective if self.ok else float("nan")
+        self.duals = self.session.row_duals() if self.ok else None
         self.row_lower, self.row_upper = lp.row_lower, lp.row_upper
 
     def gain(self, moves: list[tuple[int, float, float]]) -> float:
@@ -61,15 +57,14 @@ class _ProbedLP:
         if not self.ok:
             return float("nan")
         self._set(moves)
-        self.h.run()
-        ok = self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        value = self.h.getInfo().objective_function_value - self.base if ok else float("nan")
+        probe = self.session.run()
+        value = probe.objective - self.base if probe.optimal else float("nan")
         self._set([(i, self.row_lower[i], self.row_upper[i]) for i, _, _ in moves])
         return value
 
     def _set(self, moves) -> None:
         for i, lo, up in moves:
-            self.h.changeRowBounds(int(i), lo if np.isfinite(lo) else -BIG, up if np.isfinite(up) else BIG)
+            self.session.set_row_bounds([i], [lo], [up])
 
 
 def _relax_move(i: int, lo: float, up: float, value: float) -> tuple[int, float, float]:
@@ -92,7 +87,7 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
     lp = model.lp
     values = solution.values
     relaxed = _ProbedLP(model, values, lp.elastic, options)
-    fixed = _ProbedLP(model, values, lp.integer | lp.elastic, options)
+    fixed = _ProbedLP(model, values, lp.integer | lp.elastic | lp.mask("repartition"), options)
     n = lp.num_rows
     bailleur_row = _bailleur_target_row(model)
     status = rows["statut"].to_numpy()
@@ -183,28 +178,19 @@ def one_point_bounds(famille: str, rows: pd.DataFrame) -> tuple[np.ndarray, np.n
 def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, options: SolverOptions) -> dict:
     lp = model.lp
-    h = new_highs(options)
-    pass_program(h, lp)
-    big = highspy.kHighsInf
-    h.changeRowsBounds(len(rows), rows.astype(np.int32), np.where(np.isfinite(lower), lower, -big),
-                       np.where(np.isfinite(upper), upper, big))
-    # The current plan stays feasible when a rule is relaxed: start from it.
-    start = highspy.HighsSolution()
-    start.col_value = list(solution.values)
-    h.setSolution(start)
-    t0 = time.perf_counter()
-    h.run()
-    seconds = time.perf_counter() - t0
-    info = h.getInfo()
-    if info.primal_solution_status != 2:
-        return {"statut_solveur": h.modelStatusToString(h.getModelStatus()), "temps_s": round(seconds, 3)}
-    values = np.asarray(h.getSolution().col_value)
+    session = SolverSession(lp, options)
+    session.set_row_bounds(rows, lower, upper)
+    session.warm_start(solution.values)  # the current plan stays feasible when a rule is relaxed
+    raw = session.run()
+    if not raw.has_solution:
+        return {"statut_solveur": raw.status, "temps_s": round(raw.seconds, 3)}
+    values = raw.values
     x_cols = model.vars.x.columns
     moved = float(np.abs(np.round(values[x_cols]) - solution.values[x_cols]).sum() / 2)
     fit, count = _fit(model, values)
     return {"adequation_ponderee": fit, "attributions": count, "logements_deplaces": moved,
             "violation_totale": float(values[lp.elastic].sum()),
-            "statut_solveur": h.modelStatusToString(h.getModelStatus()), "temps_s": round(seconds, 3)}
+            "statut_solveur": raw.status, "temps_s": round(raw.seconds, 3)}
 
 
 COST_COLUMNS = ["famille", "variante", "gain_attributions", "gain_adequation_ponderee", "attributions",

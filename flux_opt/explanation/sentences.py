@@ -1,6 +1,6 @@
 """Plain-French explanations of the plan's rules: one sentence per line of contraintes.csv.
 
-A sentence names the rule (its DOMAIN.md name and legal source), the place, the real
+A sentence names the rule (its stable name and legal source), the place, the real
 figures (not the linearised row: "18,8 attributions prioritaires sur 75 logements, soit
 25,1 %", never "valeur 18,8 pour au moins 0"), the status, the marginal value and, for a
 violated rule, the cause found in the data (flux_opt.explanation.shortfalls.violation_causes).
@@ -15,32 +15,17 @@ import math
 
 import pandas as pd
 
+from flux_opt.model.registry import RULES
 from flux_opt.plan.result import SOURCES, Result, contraintes_table, published_mask
+from flux_opt.vocabulary import PREFET_GROUP
 
-NAMES = {
-    "conservation": "Conservation du flux",
-    "territoire": "Territoire du réservataire",
-    "plafond_prefet": "Plafond du contingent préfectoral",
-    "plafond_agents": "Plafond des agents de l'État",
-    "uniformite_prefet": "Taux préfectoral uniforme par commune",
-    "prefet_hors_qpv": "Part préfectorale hors QPV",
-    "plafond_collectivite": "Plafond d'une collectivité",
-    "objectif_reservataire": "Objectif du réservataire",
-    "objectif_indicatif": "Objectif indicatif",
-    "demande": "Vivier de demandeurs",
-    "cia_hors_qpv_q1": "CIA : 1er quartile hors QPV",
-    "cia_qpv_q234": "CIA : quartiles 2 à 4 en QPV",
-    "mixite": "Objectif de mixité",
-    "publics_prioritaires": "Publics prioritaires",
-}
+NAMES = {rule.name: rule.label for rule in RULES}
 STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE"}
 CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
            "travailleur_essentiel": "à des travailleurs essentiels"}
 ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
-PREFET_GROUP = ("prefet", "prefet_agents")
 # Unit of the right-hand side of each family: what "one more unit" of the rule means.
-UNIT = {"demande": "demandeur", "cia_hors_qpv_q1": "attribution", "cia_qpv_q234": "attribution",
-        "mixite": "attribution", "publics_prioritaires": "attribution", "objectif_indicatif": "logement"}
+UNIT = {rule.name: rule.unit for rule in RULES}
 
 
 # ----------------------------------------------------------------------------- formatting

@@ -16,6 +16,7 @@ import pandas as pd
 
 from flux_opt.explanation.sentences import PREFET_GROUP, ZONE, fr_number, fr_percent
 from flux_opt.model.build import OrientationModel
+from flux_opt.model.registry import names
 from flux_opt.plan.result import Result
 
 TOL = 1e-6
@@ -175,7 +176,7 @@ def _objectif_cause(model: OrientationModel, result: Result, row) -> str | None:
         if cap is not None and group > cap + TOL:
             return f"les objectifs du préfet et de ses agents ({fr_number(group)}) dépassent le plafond de {fr_number(cap)}"
     legal = result.rows.loc[(result.rows["statut"] != "lache") & result.rows["contrainte"].isin(
-        ("plafond_prefet", "uniformite_prefet", "prefet_hors_qpv", "plafond_collectivite", "plafond_agents"))]
+        names(penalty="legale", on_attributions=False))]
     if len(legal):
         return "les règles légales saturées (" + ", ".join(sorted(set(legal["contrainte"]))) + ") ne laissent pas la place"
     return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TABLES = ("parc", "exclusions", "reservataires", "demande", "objectifs", "mixite", "conventions", "acceptation")
+TABLES = ("parc", "exclusions", "reservataires", "demande", "objectifs", "mixite", "conventions", "lissage",
+          "nouveaux_droits", "acceptation")
 REQUIRED_TABLES = ("parc", "reservataires", "demande")
 
 

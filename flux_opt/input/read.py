@@ -15,18 +15,18 @@ from flux_opt.input.raw import REQUIRED_TABLES, TABLES, RawInstance, RawTable
 from flux_opt.input.xlsx import read_workbook
 
 
-def read_instance(path: str | Path) -> RawInstance:
+def read_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES) -> RawInstance:
     """Read a CSV folder or an .xlsx workbook; raise DonneesInvalides if unreadable."""
     path = Path(path)
     if path.is_dir():
-        return _read_folder(path)
+        return _read_folder(path, required)
     if path.suffix.lower() == ".xlsx" and path.is_file():
-        return read_workbook(path)
+        return read_workbook(path, required)
     raise DonneesInvalides([Probleme(str(path), None, None,
                                      "instance introuvable : donner un dossier (CSV + instance.toml) ou un classeur .xlsx")])
 
 
-def _read_folder(folder: Path) -> RawInstance:
+def _read_folder(folder: Path, required: tuple[str, ...]) -> RawInstance:
     problems: list[Probleme] = []
     toml_path = folder / "instance.toml"
     parametres: dict = {}
@@ -41,7 +41,7 @@ def _read_folder(folder: Path) -> RawInstance:
     for name in TABLES:
         file = folder / f"{name}.csv"
         if not file.is_file():
-            if name in REQUIRED_TABLES:
+            if name in required:
                 problems.append(Probleme(f"{name}.csv", None, None, "fichier obligatoire manquant"))
             continue
         try:

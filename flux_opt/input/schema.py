@@ -1,4 +1,4 @@
-"""Validated instance: pydantic v2 models of the data contract (FORMAT.md).
+"""Validated instance: pydantic v2 models of the data contract (docs/donnees.md).
 
 `load_instance(path)` reads the files (flux_opt.input.read), validates every row and every
 cross-reference, and either returns an `Instance` or raises `DonneesInvalides`
@@ -15,12 +15,11 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
                       ValidationError, model_validator)
 
 from flux_opt.errors import DonneesInvalides, Probleme
-from flux_opt.input.read import RawInstance, RawTable, read_instance
+from flux_opt.input.raw import REQUIRED_TABLES, RawInstance, RawTable
+from flux_opt.input.read import read_instance
+from flux_opt.input.validation import check_references
+from flux_opt import vocabulary
 
-TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6+")
-FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
-TYPES_RESERVATAIRE = ("prefet", "prefet_agents", "collectivite", "action_logement", "employeur", "autre", "bailleur")
-CATEGORIES_EXCLUSION = ("mutation", "anru", "orcod", "lhi", "vente", "urgence")
 
 _TRUE = {"oui", "true", "1", "vrai", "o", "yes"}
 _FALSE = {"non", "false", "0", "faux", "n", "no"}
@@ -93,7 +92,7 @@ def _financement(value: Any) -> Any:
 
 Opt = lambda t: Annotated[t | None, BeforeValidator(_blank_to_none)]  # noqa: E731
 Bool = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
-# A flag left blank means "non" (FORMAT.md: optional columns).
+# A flag left blank means "non" (optional columns of the data contract).
 Flag = Annotated[bool, BeforeValidator(parse_bool), BeforeValidator(lambda v: "non" if _blank_to_none(v) is None else v)]
 OptBool = Annotated[bool | None, BeforeValidator(parse_bool), BeforeValidator(_blank_to_none)]
 Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(_decimal)]
@@ -105,9 +104,9 @@ OptCommune = Annotated[Commune | None, BeforeValidator(_blank_to_none)]
 Epci = Annotated[str, Field(pattern=r"^\d{9}$"), BeforeValidator(_code(9))]
 OptEpci = Annotated[Epci | None, BeforeValidator(_blank_to_none)]
 Departement = Annotated[str, Field(pattern=r"^(\d{2,3}|2[AB])$"), BeforeValidator(_code(2))]
-Typologie = Annotated[Literal["T1", "T2", "T3", "T4", "T5", "T6+"], BeforeValidator(_typologie)]
+Typologie = Annotated[vocabulary.Typologie, BeforeValidator(_typologie)]
 OptTypologie = Annotated[Typologie | None, BeforeValidator(_blank_to_none)]
-Financement = Annotated[Literal["PLAI", "PLUS", "PLS", "autre"], BeforeValidator(_financement)]
+Financement = Annotated[vocabulary.Financement, BeforeValidator(_financement)]
 OptFinancement = Annotated[Financement | None, BeforeValidator(_blank_to_none)]
 Text = Annotated[str, Field(min_length=1)]
 OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
@@ -165,10 +164,6 @@ class Objectif(_Section):
     stabilisation: Annotated[float, Field(ge=0)] = 1e-3
 
 
-QUARTILES = ("q1", "q234")
-FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
-
-
 class Demande(_Section):
     """How the year is lived (models/orientation.md §2, « Demande »): who selects the households,
     how often they accept a rent level, what a dwelling returned to the bailleur costs.
@@ -193,7 +188,22 @@ class Demande(_Section):
 
     def taux(self) -> dict[tuple[str, str], float]:
         """Acceptance per (quartile, financement) from this section."""
-        return {(q, f): getattr(self, f"{q}_{f.lower()}") for q in QUARTILES for f in FINANCEMENTS}
+        return {(q, f): getattr(self, f"{q}_{f.lower()}") for q in vocabulary.QUARTILES
+                for f in vocabulary.FINANCEMENTS}
+class Conversion(_Section):
+    """Stock conversion and lissage (`flux-opt convertir`, models/lissage.md)."""
+
+    methode: Literal["globale", "convention"] = "convention"
+    taux_rotation: Rate | None = None  # the bailleur's agreed rate
+    taux_rotation_annees: dict[str, Rate] | None = None  # rate per past year: their average is used
+    taux_par_typologie: dict[str, Rate] | None = None  # with a `typologie` column in conventions.csv
+    horizon: Annotated[int, Field(ge=1, le=50)] = 3
+    duree_lissage: Annotated[int | None, Field(ge=1, le=50)] = None
+    part_max: Rate | None = None
+    flux_prevu: dict[str, Annotated[float, Field(ge=0)]] | None = None  # forecast flux per year
+    mode_departements: Literal["departement", "region"] = "departement"
+    parc_departements: dict[str, Annotated[float, Field(ge=0)]] | None = None  # mode "region"
+    temps_max_s: Annotated[float | None, Field(gt=0)] = None
 
 
 class Parametres(_Section):
@@ -204,12 +214,13 @@ class Parametres(_Section):
     solveur: Solveur = Solveur()
     objectif: Objectif = Objectif()
     demande: Demande = Demande()
+    conversion: Conversion = Conversion()
 
 
 # --------------------------------------------------------------------------- table rows
 
 class _Row(BaseModel):
-    # FORMAT.md lets users add columns: extra columns are kept out, not refused.
+    # The data contract lets users add columns: extra columns are kept out, not refused.
     model_config = ConfigDict(extra="ignore")
 
 
@@ -228,7 +239,7 @@ class ParcRow(_Row):
 
 
 class ExclusionRow(_Row):
-    categorie: Annotated[Literal["mutation", "anru", "orcod", "lhi", "vente", "urgence"], BeforeValidator(_lower)]
+    categorie: Annotated[vocabulary.CategorieExclusion, BeforeValidator(_lower)]
     commune: OptCommune = None
     typologie: OptTypologie = None
     qpv: OptBool = None
@@ -245,7 +256,7 @@ class ReservataireRow(_Row):
     taux: OptRate = None
     logements: OptCount = None
     logements_reserves: OptCount = None
-    gestion: Annotated[Literal["directe", "deleguee"], BeforeValidator(lambda v: _lower(v) or "deleguee"),
+    gestion: Annotated[vocabulary.Gestion, BeforeValidator(lambda v: _lower(v) or "deleguee"),
                        BeforeValidator(_blank_to_none)] = "deleguee"
     financement_apporte: Flag = False
     taux_prioritaires: OptRate = None
@@ -262,7 +273,7 @@ class DemandeRow(_Row):
     commune: OptCommune = None
     epci: OptEpci = None
     typologie: Typologie
-    quartile: Annotated[Literal["q1", "q234"], BeforeValidator(_lower)]
+    quartile: Annotated[vocabulary.Quartile, BeforeValidator(_lower)]
     prioritaire: Flag = False
     travailleur_essentiel: Flag = False
     demandeurs: Count
@@ -294,14 +305,14 @@ class ObjectifRow(_Row):
 
 class MixiteRow(_Row):
     epci: Epci
-    zone: Annotated[Literal["qpv", "hors_qpv", "tout"], BeforeValidator(_lower)]
+    zone: Annotated[vocabulary.Zone, BeforeValidator(_lower)]
     reservataire: OptText = None
-    critere: Annotated[Literal["q1", "q234", "prioritaire", "travailleur_essentiel"], BeforeValidator(_lower)]
+    critere: Annotated[vocabulary.Critere, BeforeValidator(_lower)]
     part_min: Rate
 
 
 class AcceptationRow(_Row):
-    quartile: Annotated[Literal["q1", "q234"], BeforeValidator(_lower)]
+    quartile: Annotated[vocabulary.Quartile, BeforeValidator(_lower)]
     financement: Financement
     taux_acceptation: Rate
 
@@ -314,6 +325,7 @@ class ConventionRow(_Row):
     duree_restante: OptCount = None
     taux_rotation: OptRate = None
     typologie: OptTypologie = None
+    departement: Annotated[Departement | None, BeforeValidator(_blank_to_none)] = None
 
     @model_validator(mode="after")
     def _one_duration(self):
@@ -322,10 +334,30 @@ class ConventionRow(_Row):
         return self
 
 
+class LissageRow(_Row):
+    """lissage.csv (optional): the years over which a réservataire's owed volume is spread."""
+
+    reservataire: Text
+    annees: OptCount = None
+    annee_fin: Annotated[int | None, BeforeValidator(_blank_to_none)] = None
+    annees_explicites: OptText = None  # e.g. "2026;2027"
+
+
+class NouveauDroitRow(_Row):
+    """nouveaux_droits.csv (optional): rights from newly financed programmes (ANRU, new builds…)."""
+
+    reservataire: Text
+    programme: Text
+    logements: Count
+    annee_debut: Annotated[int, Field(ge=2000, le=2100)]
+    duree: Annotated[int, Field(ge=1, le=50)]
+
+
 ROW_MODELS: dict[str, type[_Row]] = {
     "parc": ParcRow, "exclusions": ExclusionRow, "reservataires": ReservataireRow,
     "demande": DemandeRow, "objectifs": ObjectifRow, "mixite": MixiteRow, "conventions": ConventionRow,
     "acceptation": AcceptationRow,
+    "lissage": LissageRow, "nouveaux_droits": NouveauDroitRow,
 }
 
 
@@ -335,6 +367,7 @@ class Instance(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     source: str = ""
+    sources: dict[str, str] = {}  # table → the name users see ("parc.csv", "exemple.xlsx, feuille parc")
     parametres: Parametres
     parc: list[ParcRow]
     exclusions: list[ExclusionRow] = []
@@ -344,6 +377,8 @@ class Instance(BaseModel):
     mixite: list[MixiteRow] = []
     conventions: list[ConventionRow] = []
     acceptation: list[AcceptationRow] = []
+    lissage: list[LissageRow] = []
+    nouveaux_droits: list[NouveauDroitRow] = []
 
     def table(self, name: str) -> pd.DataFrame:
         """The rows of a table as a DataFrame with the contract's columns."""
@@ -353,6 +388,9 @@ class Instance(BaseModel):
         if not rows:
             return pd.DataFrame(columns=columns)
         return pd.DataFrame([r.__dict__ for r in rows], columns=columns)
+
+    def source_of(self, table: str) -> str:
+        return self.sources.get(table, f"{table}.csv")
 
     @property
     def regles(self) -> Regles:
@@ -457,18 +495,18 @@ def validate(raw: RawInstance) -> Instance:
         _check_columns(table, model, problems)
         rows[name] = _validate_table(table, model, problems) if len(problems) == before else []
     if parametres is not None and not problems:
-        from flux_opt.input.validation import check_references
-
         sources = {n: t.source for n, t in raw.tables.items()} | {"parametres": raw.parametres_source}
         problems.extend(check_references(parametres, rows, sources))
     if problems:
         raise DonneesInvalides(problems)
-    return Instance(source=str(raw.path), parametres=parametres, **rows)
+    return Instance(source=str(raw.path), sources={n: t.source for n, t in raw.tables.items()},
+                    parametres=parametres, **rows)
 
 
-def load_instance(path: str | Path) -> Instance:
-    """Read and validate an instance (CSV folder + instance.toml, or .xlsx workbook)."""
-    return validate(read_instance(path))
+def load_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES) -> Instance:
+    """Read and validate an instance (CSV folder + instance.toml, or .xlsx workbook). `required`:
+    the tables the command needs (a stock conversion needs no demand)."""
+    return validate(read_instance(path, required))
 
 
 def json_schema() -> dict:

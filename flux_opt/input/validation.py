@@ -9,6 +9,23 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flux_opt.errors import Probleme
+from flux_opt.vocabulary import DEFAULT_TARGET_TYPES, PREFET_GROUP
+
+
+NO_TARGET = "aucun objectif : renseigner taux, logements ou logements_reserves"
+
+
+def has_target(row) -> bool:
+    """Whether a réservataires.csv row sets this year's target (the State's and the bailleur's have defaults)."""
+    return (row.logements is not None or row.taux is not None or row.logements_reserves is not None
+            or row.type in DEFAULT_TARGET_TYPES)
+
+
+def targets_without_conversion(reservataires: list, source: str) -> list[Probleme]:
+    """Réservataires that expect their target from the stock conversion, when the plan is made without it."""
+    return [Probleme(source, i + 2, "taux", NO_TARGET + ", ou planifier avec --depuis-conversion "
+                     "(objectif tiré des conventions en stock)")
+            for i, row in enumerate(reservataires) if not has_target(row)]
 
 
 def check_references(parametres, rows: dict[str, list], sources: dict[str, str]) -> list[Probleme]:
@@ -38,6 +55,7 @@ def check_references(parametres, rows: dict[str, list], sources: dict[str, str])
     communes, epcis = set(epci_of), set(epci_of.values())
 
     # Réservataires: unique ids, exactly one bailleur, territories that exist.
+    holders = {c.reservataire for c in rows.get("conventions", [])}
     ids: dict[str, int] = {}
     for i, row in enumerate(reservataires):
         if row.id in ids:
@@ -48,16 +66,16 @@ def check_references(parametres, rows: dict[str, list], sources: dict[str, str])
                 add("reservataires", i, "territoire", f"code « {code} » absent du parc (ni commune ni EPCI du parc)")
         if row.type == "bailleur" and row.territoire:
             add("reservataires", i, "territoire", "le bailleur couvre tout le département : laisser vide")
-        has_target = row.logements is not None or row.taux is not None or row.logements_reserves is not None
-        if not has_target and row.type not in ("prefet", "prefet_agents", "bailleur"):
-            add("reservataires", i, "taux", "aucun objectif : renseigner taux, logements ou logements_reserves")
+        # A réservataire with stock conventions may take its target from their conversion.
+        if not has_target(row) and row.id not in holders:
+            add("reservataires", i, "taux", NO_TARGET)
     by_type = defaultdict(list)
     for i, row in enumerate(reservataires):
         by_type[row.type].append(i)
     if len(by_type["bailleur"]) != 1:
         add("reservataires", None, "type",
             f"il faut exactement une ligne de type bailleur (trouvé : {len(by_type['bailleur'])})")
-    for unique in ("prefet", "prefet_agents"):
+    for unique in PREFET_GROUP:
         for i in by_type[unique][1:]:
             add("reservataires", i, "type", f"une seule ligne de type {unique} est permise")
 

@@ -33,7 +33,7 @@ def _code_text(column: str, value) -> str:
     return _cell_text(value)
 
 
-def read_workbook(path: Path):
+def read_workbook(path: Path, required: tuple[str, ...] = REQUIRED_TABLES):
     from openpyxl import load_workbook
 
 
@@ -45,7 +45,7 @@ def read_workbook(path: Path):
     tables: dict[str, RawTable] = {}
     for name in TABLES:
         if name not in workbook.sheetnames:
-            if name in REQUIRED_TABLES:
+            if name in required:
                 problems.append(Probleme(f"{path.name}, feuille {name}", None, None, "feuille obligatoire manquante"))
             continue
         rows = list(workbook[name].iter_rows(values_only=True))

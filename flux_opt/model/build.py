@@ -10,6 +10,7 @@ import pandas as pd
 
 from flux_opt.assiette.flux import Flux
 from flux_opt.model import families as fam
+from flux_opt.model import registry
 from flux_opt.model.data import ModelData, prepare, x_positions
 from flux_opt.model.linear import INF, LinearProgram
 from flux_opt.input.schema import Instance
@@ -80,15 +81,6 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
     return OrientationModel(lp, d, v, time.perf_counter() - start)
 
 
-# Every family, in row order. Those that take penalties carry elastic slacks.
-FAMILIES = (
-    (fam.add_conservation, False), (fam.add_plafond_prefet, True), (fam.add_plafond_agents, True),
-    (fam.add_uniformite_prefet, True), (fam.add_prefet_hors_qpv, True), (fam.add_plafond_collectivite, True),
-    (fam.add_objectif_reservataire, True), (fam.add_objectif_indicatif, False), (fam.add_demande, False),
-    (fam.add_mixite, True), (fam.add_publics_prioritaires, True), (fam.add_stabilisation, False),
-)
-# Families whose rows never depend on rates or targets (a parameter sweep keeps them).
-STRUCTURAL = (fam.add_conservation, fam.add_demande)
 
 
 def penalties(instance: Instance) -> fam.Penalties:
@@ -97,14 +89,10 @@ def penalties(instance: Instance) -> fam.Penalties:
 
 
 def add_families(lp: LinearProgram, d: ModelData, v: fam.Vars, pen: fam.Penalties, skip=()) -> None:
-    """Add the rows of every family (but those in `skip`), in the order of FAMILIES."""
-    for add, penalised in FAMILIES:
-        if add in skip:
-            continue
-        if penalised:
-            add(lp, d, v, pen)
-        else:
-            add(lp, d, v)
+    """Add the rows of every family, in the registry's order, but those whose builder is in `skip`."""
+    for builder in registry.builders():
+        if builder not in skip:
+            getattr(fam, f"add_{builder}")(lp, d, v, pen)
 
 
 def tie_break(labels: pd.DataFrame) -> np.ndarray:
@@ -120,7 +108,3 @@ def model_size(model: OrientationModel) -> dict:
     lp = model.lp
     return {"variables": lp.num_cols, "variables_entieres": int(lp.integer.sum()),
             "contraintes": lp.num_rows, "segments": len(model.data.segments)}
-
-
-def labels_frame(model: OrientationModel) -> pd.DataFrame:
-    return model.lp.block("x").labels

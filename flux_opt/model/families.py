@@ -1,7 +1,8 @@
-"""One function per constraint family of DOMAIN.md §6 (models/orientation.md §3).
+"""One function per constraint family (models/orientation.md §3), named after it: `add_<famille>`.
 
 Each function reads the plain tables of `ModelData`, builds its rows as sparse
-triplets (vectorised) and adds them to the LinearProgram under the family's name.
+triplets (vectorised) and adds them under the family's name; its nature and penalty class come
+from the rule registry (registry.py).
 `Vars` holds the column blocks of x (orientation) and y (attributions).
 """
 
@@ -15,8 +16,9 @@ import pandas as pd
 from flux_opt.assiette.apportion import round_half_up
 from flux_opt.model.data import ModelData
 from flux_opt.model.linear import INF, LinearProgram, VariableBlock
+from flux_opt.model.registry import RULE
+from flux_opt.vocabulary import PREFET_GROUP
 
-PREFET_GROUP = ("prefet", "prefet_agents")
 PRIORITAIRES_TYPES = ("prefet", "action_logement", "collectivite", "bailleur")
 
 
@@ -37,6 +39,19 @@ class Vars:
 class Penalties:
     contractuelle: float  # objectif_reservataire
     legale: float  # every legal rule
+
+    def of(self, famille: str) -> float:
+        """The penalty of a family's elastic slacks, by its class in the registry."""
+        return getattr(self, RULE[famille].penalty)
+
+
+def _add(lp: LinearProgram, famille: str, labels: pd.DataFrame, rows, cols, vals, lower, upper,
+         pen: Penalties, penalty: float | np.ndarray | None = None) -> None:
+    """Add a family's rows with the nature and penalty class the registry gives it."""
+    rule = RULE[famille]
+    if penalty is None:
+        penalty = pen.of(famille) if rule.penalty else 0.0
+    lp.add_constraints(famille, labels, rows, cols, vals, lower, upper, nature=rule.nature, penalty=penalty)
 
 
 def _qpv_word(qpv) -> np.ndarray:
@@ -59,7 +74,7 @@ def _prefet_mask(d: ModelData) -> np.ndarray:
 
 # --------------------------------------------------------------------------- families
 
-def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_conservation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Σ_r x[r,·] = F per cell (commune × typologie × qpv): every released dwelling goes to exactly
     one réservataire; and, where some réservataires are oriented per segment (financement),
     their dwellings stay within each segment's flux. The split of cell units over the cell's
@@ -72,7 +87,7 @@ def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
                         + _qpv_word(labels["qpv"]))
     rows, cols, vals = _sum_rows(d.pairs["cell"].to_numpy(), v.x.columns)
     flux = cells["flux"].to_numpy(dtype=float)
-    lp.add_constraints("conservation", labels, rows, cols, vals, flux, flux, nature="structurelle")
+    _add(lp, "conservation", labels, rows, cols, vals, flux, flux, pen)
     fine = (d.pairs["s"] >= 0).to_numpy()
     if fine.any():
         touched = np.unique(d.pairs.loc[fine, "s"].to_numpy())
@@ -83,8 +98,8 @@ def add_conservation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
         labels["portee"] = ("segment " + labels["commune"] + " " + labels["typologie"] + " "
                             + _qpv_word(labels["qpv"]) + " " + labels["financement"])
         rows = row_of.loc[d.pairs.loc[fine, "s"]].to_numpy()
-        lp.add_constraints("conservation", labels, rows, v.x.columns[fine], np.ones(len(rows)),
-                           -INF, seg["flux"].to_numpy(dtype=float), nature="structurelle")
+        _add(lp, "conservation", labels, rows, v.x.columns[fine], np.ones(len(rows)),
+             -INF, seg["flux"].to_numpy(dtype=float), pen)
 
 
 def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -94,7 +109,7 @@ def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties)
         return
     labels = pd.DataFrame({"portee": ["département"]})
     rows, cols, vals = _one_row(v.x.columns[_prefet_mask(d)])
-    lp.add_constraints("plafond_prefet", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
+    _add(lp, "plafond_prefet", labels, rows, cols, vals, -INF, cap, pen)
 
 
 def add_plafond_agents(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -105,7 +120,7 @@ def add_plafond_agents(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties)
     types = d.reservataires["type"].to_numpy()[d.pairs["r"].to_numpy()]
     labels = pd.DataFrame({"portee": ["département"]})
     rows, cols, vals = _one_row(v.x.columns[types == "prefet_agents"])
-    lp.add_constraints("plafond_agents", labels, rows, cols, vals, -INF, cap, penalty=pen.legale)
+    _add(lp, "plafond_agents", labels, rows, cols, vals, -INF, cap, pen)
 
 
 def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -132,8 +147,8 @@ def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalti
     mask = _prefet_mask(d)
     row_of = pd.Series(np.arange(len(flux_c)), index=flux_c.index)
     rows = row_of.loc[d.pairs.loc[mask, "commune"]].to_numpy()
-    lp.add_constraints("uniformite_prefet", labels, rows, v.x.columns[mask], np.ones(len(rows)),
-                       lower, upper, penalty=pen.legale)
+    _add(lp, "uniformite_prefet", labels, rows, v.x.columns[mask], np.ones(len(rows)),
+         lower, upper, pen)
 
 
 def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -148,12 +163,12 @@ def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties
     if regles.prefet_hors_qpv_lecture == "taux":
         flux_hq = float(d.segments.loc[~d.segments["qpv"], "flux"].sum())
         rows, cols, vals = _one_row(v.x.columns[mask & hors_qpv])
-        lp.add_constraints("prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
-                           round_half_up(minimum * flux_hq), INF, penalty=pen.legale)
+        _add(lp, "prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
+             round_half_up(minimum * flux_hq), INF, pen)
     else:
         coef = np.where(hors_qpv[mask], 1.0 - minimum, -minimum)
         rows, cols, vals = _one_row(v.x.columns[mask], coef)
-        lp.add_constraints("prefet_hors_qpv", labels, rows, cols, vals, 0.0, INF, penalty=pen.legale)
+        _add(lp, "prefet_hors_qpv", labels, rows, cols, vals, 0.0, INF, pen)
 
 
 def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -166,8 +181,8 @@ def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
     rows = row_of.loc[d.pairs.loc[mask, "r"]].to_numpy()
     labels = pd.DataFrame({"reservataire": capped["id"].to_numpy(), "base": capped["base"].to_numpy()})
     labels["portee"] = "réservataire " + labels["reservataire"]
-    lp.add_constraints("plafond_collectivite", labels, rows, v.x.columns[mask], np.ones(len(rows)),
-                       -INF, capped["plafond"].to_numpy(dtype=float), penalty=pen.legale)
+    _add(lp, "plafond_collectivite", labels, rows, v.x.columns[mask], np.ones(len(rows)),
+         -INF, capped["plafond"].to_numpy(dtype=float), pen)
 
 
 def add_objectif_reservataire(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -177,12 +192,12 @@ def add_objectif_reservataire(lp: LinearProgram, d: ModelData, v: Vars, pen: Pen
     target = table["cible"].to_numpy(dtype=float)
     rows, cols, vals = _sum_rows(d.pairs["r"].to_numpy(), v.x.columns)
     # The bailleur holds the remainder: when another target cannot hold, it absorbs the difference.
-    penalty = np.where(table["type"] == "bailleur", pen.contractuelle / 10, pen.contractuelle)
-    lp.add_constraints("objectif_reservataire", labels, rows, cols, vals, target, target,
-                       penalty=penalty)
+    weight = pen.of("objectif_reservataire")
+    penalty = np.where(table["type"] == "bailleur", weight / 10, weight)
+    _add(lp, "objectif_reservataire", labels, rows, cols, vals, target, target, pen, penalty)
 
 
-def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Soft indicative targets (objectifs.csv): deviation penalised, never violated."""
     rows_in = d.instance.objectifs
     if not rows_in:
@@ -214,10 +229,10 @@ def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     all_cols = np.concatenate([*cols, under.columns, over.columns])
     vals = np.concatenate([np.ones(sum(len(c) for c in cols)), np.ones(n), -np.ones(n)])
     t = np.asarray(targets, dtype=float)
-    lp.add_constraints("objectif_indicatif", labels, all_rows, all_cols, vals, t, t, nature="souple")
+    _add(lp, "objectif_indicatif", labels, all_rows, all_cols, vals, t, t, pen)
 
 
-def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_demande(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Attributions ≤ candidates of each pool, and ≤ dwellings oriented to r in each cell."""
     pools, flows = d.pools, d.flows
     labels = pools[["reservataire", "zone", "niveau", "typologie", "quartile", "prioritaire",
@@ -227,23 +242,22 @@ def add_demande(lp: LinearProgram, d: ModelData, v: Vars) -> None:
                         + np.where(pools["prioritaire"], " prioritaire", "")
                         + np.where(pools["travailleur_essentiel"], " travailleur essentiel", ""))
     rows, cols, vals = _sum_rows(flows["p"].to_numpy(), v.y.columns)
-    lp.add_constraints("demande", labels, rows, cols, vals, -INF, pools["demandeurs"].to_numpy(dtype=float),
-                       nature="structurelle")
+    _add(lp, "demande", labels, rows, cols, vals, -INF, pools["demandeurs"].to_numpy(dtype=float), pen)
     links = d.links
     link_labels = links[["reservataire", "niveau", "zone", "typologie", "qpv"]].copy()
     link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["niveau"] + " " + links["zone"]
                              + " " + links["typologie"] + " " + _qpv_word(links["qpv"])
                              + links["financement"].map(lambda f: f" {f}" if isinstance(f, str) and f else ""))
     if d.composition:
-        _add_lettings(lp, d, v, link_labels)
+        _add_lettings(lp, d, v, link_labels, pen)
         return
     rows = np.concatenate([flows["link"].to_numpy(), d.pairs["link"].to_numpy()])
     cols = np.concatenate([v.y.columns, v.x.columns])
     vals = np.concatenate([np.ones(len(flows)), -np.ones(len(d.pairs))])
-    lp.add_constraints("demande", link_labels, rows, cols, vals, -INF, 0.0, nature="structurelle")
+    _add(lp, "demande", link_labels, rows, cols, vals, -INF, 0.0, pen)
 
 
-def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.DataFrame) -> None:
+def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.DataFrame, pen: Penalties) -> None:
     """Composition model (flux_opt/model/lettings.py): X_ℓ = Σ x of the link group; gestion
     directe: y[p,ℓ] ≤ coef·X_ℓ (the pool's share decides who is housed); gestion déléguée:
     Σ_p y[p,ℓ] / P_p ≤ X_ℓ (the bailleur may favour a pool of r's candidates)."""
@@ -251,33 +265,32 @@ def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.Data
     if d.split is None:
         link_of, dwellings = d.pairs["link"].to_numpy(), v.x.columns
     else:
-        _add_split(lp, d, v)
+        _add_split(lp, d, v, pen)
         w = d.split["w"].to_numpy()
         link_of = d.split["link"].to_numpy()
         dwellings = np.where(w >= 0, v.split.start + w, v.x.columns[d.split["unit"].to_numpy()])
     rows = np.concatenate([link_of, np.arange(n_links)])
     cols = np.concatenate([dwellings, v.link.columns])
     vals = np.concatenate([np.ones(len(link_of)), -np.ones(n_links)])
-    lp.add_constraints("demande", link_labels, rows, cols, vals, 0.0, 0.0, nature="structurelle")
+    _add(lp, "demande", link_labels, rows, cols, vals, 0.0, 0.0, pen)
     directe = flows["directe"].to_numpy(dtype=bool)
     chosen = np.flatnonzero(directe)
     labels = link_labels.iloc[flows["link"].to_numpy()[chosen]].reset_index(drop=True)
     labels["portee"] = labels["portee"] + " vivier " + flows["p"].to_numpy()[chosen].astype(str)
     k = np.arange(len(chosen))
-    lp.add_constraints("demande", labels, np.concatenate([k, k]),
+    _add(lp, "demande", labels, np.concatenate([k, k]),
                        np.concatenate([v.y.columns[chosen], v.link.columns[flows["link"].to_numpy()[chosen]]]),
-                       np.concatenate([np.ones(len(chosen)), -flows["coef"].to_numpy()[chosen]]),
-                       -INF, 0.0, nature="structurelle")
+                       np.concatenate([np.ones(len(chosen)), -flows["coef"].to_numpy()[chosen]]), -INF, 0.0, pen)
     delegated = flows.loc[~directe]
     own = np.unique(delegated["link"].to_numpy())
     row_of = np.searchsorted(own, delegated["link"].to_numpy())
     rows = np.concatenate([row_of, np.arange(len(own))])
     cols = np.concatenate([v.y.columns[~directe], v.link.columns[own]])
     vals = np.concatenate([delegated["inverse"].to_numpy(dtype=float), -np.ones(len(own))])
-    lp.add_constraints("demande", link_labels.iloc[own], rows, cols, vals, -INF, 0.0, nature="structurelle")
+    _add(lp, "demande", link_labels.iloc[own], rows, cols, vals, -INF, 0.0, pen)
 
 
-def _add_split(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def _add_split(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """Σ_s w[u,s] = x[u] for every cell unit u, and per segment s: Σ w + segment units ≤ F_s
     (with the cell rows of `conservation`, every segment's dwellings are shared exactly)."""
     split = d.split
@@ -287,10 +300,9 @@ def _add_split(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     labels = d.pairs.loc[units, ["reservataire", "commune", "typologie", "qpv"]].reset_index(drop=True)
     labels["portee"] = "logements " + labels["reservataire"] + " répartition " + labels["commune"] + " " \
         + labels["typologie"] + " " + _qpv_word(labels["qpv"])
-    lp.add_constraints("conservation", labels, np.concatenate([row_of, np.arange(len(units))]),
-                       np.concatenate([v.split.start + coarse["w"].to_numpy(), v.x.columns[units]]),
-                       np.concatenate([np.ones(len(coarse)), -np.ones(len(units))]), 0.0, 0.0,
-                       nature="structurelle")
+    _add(lp, "conservation", labels, np.concatenate([row_of, np.arange(len(units))]),
+         np.concatenate([v.split.start + coarse["w"].to_numpy(), v.x.columns[units]]),
+         np.concatenate([np.ones(len(coarse)), -np.ones(len(units))]), 0.0, 0.0, pen)
     touched = np.unique(coarse["s"].to_numpy())
     inside = split["s"].isin(touched).to_numpy()
     rows = np.searchsorted(touched, split.loc[inside, "s"].to_numpy())
@@ -300,8 +312,7 @@ def _add_split(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     labels = seg[["commune", "typologie", "qpv", "financement"]].reset_index(drop=True)
     labels["portee"] = ("logements segment " + labels["commune"] + " " + labels["typologie"] + " "
                         + _qpv_word(labels["qpv"]) + " " + labels["financement"])
-    lp.add_constraints("conservation", labels, rows, cols, np.ones(len(rows)), -INF,
-                       seg["flux"].to_numpy(dtype=float), nature="structurelle")
+    _add(lp, "conservation", labels, rows, cols, np.ones(len(rows)), -INF, seg["flux"].to_numpy(dtype=float), pen)
 
 
 def mixity_targets(d: ModelData) -> pd.DataFrame:
@@ -367,8 +378,8 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
             {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": "tout le parc"})
             + labels["reservataire"].map(lambda r: f" réservataire {r}" if isinstance(r, str) else " tous réservataires")
             + " critère " + labels["critere"])
-        lp.add_constraints(famille, labels, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals),
-                           np.asarray(lower), INF, penalty=pen.legale)
+        _add(lp, famille, labels, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals),
+             np.asarray(lower), INF, pen)
 
 
 def _zone_mask(table: pd.DataFrame, epci: str, zone: str) -> np.ndarray:
@@ -416,11 +427,11 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
         vals.append(np.concatenate([np.ones(len(prio_y)), np.full(len(x_of_r), -rate)]))
     labels = pd.DataFrame({"reservataire": [c[1] for c in concerned], "taux": [c[2] for c in concerned]})
     labels["portee"] = "réservataire " + labels["reservataire"]
-    lp.add_constraints("publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
-                       np.concatenate(vals), 0.0, INF, penalty=pen.legale)
+    _add(lp, "publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
+         np.concatenate(vals), 0.0, INF, pen)
 
 
-def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
+def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
     """depassement[r,c] ≥ Σ_{x of r in commune c} x − ⌈N_r / F(T_r) × F_c⌉: a tiny cost that picks,
     among equal-fit optima, the plan closest to the proportional allocation, commune by commune
     (deterministic and sensible; one row per réservataire and commune keeps the model small)."""
@@ -448,4 +459,4 @@ def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars) -> None:
     rows = np.concatenate([rows_x[keep], np.arange(n)])
     cols = np.concatenate([v.x.columns[keep], over.columns])
     vals = np.concatenate([np.ones(keep.sum()), -np.ones(n)])
-    lp.add_constraints("stabilisation", labels, rows, cols, vals, -INF, share[needed], nature="structurelle")
+    _add(lp, "stabilisation", labels, rows, cols, vals, -INF, share[needed], pen)

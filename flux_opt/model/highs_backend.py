@@ -166,18 +166,3 @@ def read_solution(h: highspy.Highs, is_mip: bool, seconds: float, translate: flo
     return RawSolution(values, activity, h.modelStatusToString(status),
                        status == highspy.HighsModelStatus.kOptimal, has_solution,
                        objective, bound, gap, seconds, translate)
-
-
-def fixed_lp_duals(lp: LinearProgram, values: np.ndarray, options: SolverOptions) -> np.ndarray | None:
-    """Fix the integer columns (and the elastic slacks, so a rule's dual is not just its penalty)
-    at their optimal values, solve the remaining LP in the attributions y, return row duals."""
-    fixed = lp.integer | lp.elastic | lp.mask("repartition")  # the split by financement is part of the plan
-    lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
-    lower[fixed] = values[fixed]
-    upper[fixed] = values[fixed]
-    h = new_highs(options)
-    pass_program(h, lp, integer=np.zeros(lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(h.getSolution().row_dual)

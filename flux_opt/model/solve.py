@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from flux_opt.model.build import OrientationModel
-from flux_opt.model.highs_backend import RawSolution, SolverOptions, fixed_lp_duals, solve_highs
+from flux_opt.model.linear import LinearProgram
+from flux_opt.model.highs_backend import RawSolution, SolverOptions, solve_highs
+from flux_opt.model.session import fixed_lp_duals
 
 
 @dataclass
@@ -50,15 +52,19 @@ def solve(model: OrientationModel, options: SolverOptions | None = None, moteur:
         raw = solve_pyomo(model.lp, options)
     else:
         raw = solve_highs(model.lp, options)
-    if not raw.has_solution:
-        raise SolveurSansSolution(raw.status)
-    if model.vars.split is not None:
+    if raw.has_solution and model.vars.split is not None:
         from flux_opt.model.split import whole_split
 
         raw = whole_split(model, raw, options)
+    return solution_of(model.lp, raw, options, moteur, duals)
+
+
+def solution_of(lp: LinearProgram, raw: RawSolution, options: SolverOptions, moteur: str = "highs",
+                duals: bool = True) -> Solution:
+    """What the solver returned, as the rest reads it: whole dwellings, row activity, duals."""
+    if not raw.has_solution:
+        raise SolveurSansSolution(raw.status)
     values = raw.values.copy()
-    integer = model.lp.integer
-    values[integer] = np.round(values[integer])
-    activity = model.lp.matrix() @ values
-    row_duals = fixed_lp_duals(model.lp, values, options) if duals else None
-    return Solution(raw, values, activity, row_duals, moteur, integer, model.lp.elastic)
+    values[lp.integer] = np.round(values[lp.integer])
+    row_duals = fixed_lp_duals(lp, values, options) if duals else None
+    return Solution(raw, values, lp.matrix() @ values, row_duals, moteur, lp.integer, lp.elastic)

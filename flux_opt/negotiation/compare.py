@@ -17,18 +17,17 @@ import pandas as pd
 
 from flux_opt.errors import DonneesInvalides
 from flux_opt.pipeline import plan_instance
+from flux_opt.model.registry import names
 from flux_opt.plan.result import Result
 from flux_opt.negotiation.scenarios import Scenario, apply_scenario
 from flux_opt.input.schema import Instance
 
 BASE = "base"
-MIXITY_FAMILIES = ("prefet_hors_qpv", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
+MIXITY_FAMILIES = names(mixity=True)
 # Mixity rows are shares of a base: the margin (attributions or dwellings above the minimum,
 # negative when missed) reads the same for every family.
 MIXITY_STATUS = {"lache": "atteint", "saturee": "atteint (juste)", "violee": "NON atteint"}
-RULE_FAMILIES = ("plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv",
-                 "plafond_collectivite", "objectif_reservataire", "cia_hors_qpv_q1", "cia_qpv_q234",
-                 "mixite", "publics_prioritaires")
+RULE_FAMILIES = names(nature="dure")  # the rules a negotiation moves
 
 
 @dataclass

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from flux_opt.errors import DonneesInvalides, Probleme
 from flux_opt.input.schema import Instance, MixiteRow, Parametres, ReservataireRow
 from flux_opt.input.schema import french_message as french_error
+from flux_opt.vocabulary import DEFAULT_TARGET_TYPES
 
 SECTIONS = ("regles", "cia", "solveur", "objectif", "rotation")
 MIXITE_KEY = ("epci", "zone", "reservataire", "critere")
@@ -197,7 +198,7 @@ def _check_references(instance: Instance, scenario: Scenario, parametres: Parame
                 out.append(Probleme(scenario.fichier, None, f"{key}.territoire",
                                     f"code « {code} » absent du parc (ni commune ni EPCI du parc)"))
         if row.logements is None and row.taux is None and row.logements_reserves is None \
-                and row.type not in ("prefet", "prefet_agents", "bailleur"):
+                and row.type not in DEFAULT_TARGET_TYPES:
             out.append(Probleme(scenario.fichier, None, key, "aucun objectif : renseigner taux ou logements"))
     for i, entry in enumerate(scenario.mixite):
         code, rid = str(entry.get("epci", "")), entry.get("reservataire")

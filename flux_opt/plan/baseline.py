@@ -29,7 +29,7 @@ import pandas as pd
 from flux_opt.assiette.flux import Flux
 from flux_opt.model.data import x_positions
 from flux_opt.model.build import OrientationModel
-from flux_opt.model.highs_backend import new_highs, pass_program
+from flux_opt.model.session import SolverSession
 from flux_opt.model.solve import solver_options
 from flux_opt.input.schema import Instance
 from flux_opt.assiette.targets import Targets
@@ -118,11 +118,8 @@ def baseline_fit(model: OrientationModel, plan: pd.DataFrame) -> BaselineFit:
     lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
     lower[x_columns] = fixed
     upper[x_columns] = fixed
-    h = new_highs(solver_options(model))
-    pass_program(h, lp, integer=np.zeros(lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
-    h.run()
-    status = h.modelStatusToString(h.getModelStatus())
-    values = np.asarray(h.getSolution().col_value)
+    raw = SolverSession(lp, solver_options(model), relaxed=True, col_lower=lower, col_upper=upper).run()
+    status, values = raw.status, raw.values
     y = values[model.vars.y.columns]
     weights = model.data.flows["poids"].to_numpy(dtype=float)
     total = model.data.flux.total

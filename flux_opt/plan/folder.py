@@ -1,4 +1,4 @@
-"""Read a plan folder written by `flux-opt plan` (FORMAT.md, section Output)."""
+"""Read a plan folder written by `flux-opt plan` (docs/donnees.md, « Sorties »)."""
 
 from __future__ import annotations
 

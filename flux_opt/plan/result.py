@@ -10,25 +10,15 @@ import pandas as pd
 from flux_opt import __version__
 from flux_opt.model.build import OrientationModel, model_size
 from flux_opt.model.linear import ConstraintBlock
+from flux_opt.model.registry import RULES, names
 from flux_opt.model.solve import Solution
 from flux_opt.model.split import disaggregate
 
 TOL = 1e-6
 SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
-# Families listed in contraintes.csv (structural rows such as the link attributions ≤ dwellings
-# or the stabilising term are not rules a user negotiates).
-REPORTED = ("conservation", "plafond_prefet", "plafond_agents", "uniformite_prefet", "prefet_hors_qpv",
-            "plafond_collectivite", "objectif_reservataire", "objectif_indicatif", "demande",
-            "cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires")
-SOURCES = {
-    "conservation": "DOMAIN §6", "territoire": "conventions de réservation",
-    "plafond_prefet": "CCH R.441-5-2", "plafond_agents": "CCH R.441-5-2",
-    "uniformite_prefet": "CCH R.441-5-2 II", "prefet_hors_qpv": "CCH R.441-5-2 II",
-    "plafond_collectivite": "CCH R.441-5", "objectif_reservataire": "convention de réservation",
-    "objectif_indicatif": "objectifs indicatifs", "demande": "viviers de demandeurs",
-    "cia_hors_qpv_q1": "CCH L.441-1 (CIA)", "cia_qpv_q234": "CCH L.441-1 (CIA)",
-    "mixite": "CIA / CIL", "publics_prioritaires": "CCH L.441-1",
-}
+# Families listed in contraintes.csv and their sources (the rule registry).
+REPORTED = names(reported=True)
+SOURCES = {rule.name: rule.source for rule in RULES}
 
 
 @dataclass

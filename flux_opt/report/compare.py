@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 from pathlib import Path
 
@@ -19,6 +17,8 @@ from rich.text import Text  # noqa: E402
 from flux_opt.negotiation.sweep import ResultatBalayage  # noqa: E402
 from flux_opt.negotiation.compare import BASE, Comparaison  # noqa: E402
 from flux_opt.report.exports import write_atomically, write_csv  # noqa: E402
+from flux_opt.report.html import (Bullets, Cell, HtmlTable, Paragraph, Section, bullets, figure,  # noqa: E402
+                                  html_table, render)
 
 SHEETS = {"logements": "Logements", "par_qpv": "Par QPV", "par_typologie": "Par typologie",
           "adequation": "Adéquation", "adequation_reservataires": "Adéquation par réservataire",
@@ -182,64 +182,47 @@ def sweep_summary(s: ResultatBalayage) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- HTML
 
-CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eef}
-td:first-child,th:first-child,td.t{text-align:left}.pos{color:#070}.neg{color:#b00}
-img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}h2{margin-top:1.5em}"""
+def _cell(column: str, v) -> Cell:
+    if column.startswith("Δ") or column == "ecart":
+        return Cell(f"{int(v):+d}", "pos" if v > 0 else "neg" if v < 0 else "num")
+    return Cell(_fr(v), "num" if isinstance(v, (int, float)) else "")
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+def _table(frame: pd.DataFrame, caption: str = "") -> HtmlTable:
+    return html_table(frame, _cell, caption)
 
 
-def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for column, v in zip(frame.columns, row):
-            css = "" if isinstance(v, (int, float)) else ' class="t"'
-            if str(column).startswith("Δ") or column == "ecart":
-                css = ' class="pos"' if v > 0 else ' class="neg"' if v < 0 else ""
-                v = f"{int(v):+d}"
-            cells.append(f"<td{css}>{html.escape(_fr(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<div style='overflow-x:auto'><table><tr>{head}</tr>{''.join(body)}</table></div>"
+def comparison_html(c: Comparaison, plots: dict[str, bytes]) -> str:
+    """The comparison as one self-contained page (plots embedded)."""
+    gains = (bullets(f"{g.scenario} : {g.phrase}" for g in c.gains.itertuples()) if len(c.gains)
+             else Paragraph("Aucun scénario ne change les logements des réservataires."))
+    sections = [
+        Section("Scénarios comparés", [Bullets([(f"{n} : {c.descriptions.get(n, '')}", "") for n in c.noms])]),
+        Section("Logements orientés par réservataire", [figure(plots["logements.png"], "logements"),
+                                                       _table(c.logements)]),
+        Section("Qui gagne, qui perd", ([figure(plots["gains.png"], "gains et pertes")] if "gains.png" in plots
+                                        else []) + [gains]),
+        Section("Adéquation avec la demande", [
+            _table(c.adequation),
+            _table(c.adequation_reservataires, "Part (%) des logements de chaque réservataire qui trouvent preneur")]),
+        Section("Objectifs de mixité", [Paragraph("Marge : attributions (ou logements) au-delà du minimum ; "
+                                                  "négative quand l'objectif est manqué."), _table(c.mixite)]),
+        Section("Règles saturées ou violées", [_table(c.regles)]),
+        Section("Par QPV", [_table(c.par_qpv)]),
+        Section("Par typologie", [_table(c.par_typologie)]),
+    ]
+    return render("compare.html", title="Comparaison de scénarios", subtitle=", ".join(c.noms), sections=sections)
 
 
-def comparison_html(c: Comparaison | None, plots: dict[str, bytes], sweep: ResultatBalayage | None = None,
-                    sweep_png: bytes | None = None, acceleration: dict | None = None) -> str:
-    parts = ["<!DOCTYPE html><html lang='fr'><head><meta charset='utf-8'>",
-             f"<title>Comparaison de scénarios — flux-opt</title><style>{CSS}</style></head><body>"]
-    if c is not None:
-        parts.append("<h1>Comparaison de scénarios</h1><ul>")
-        parts += [f"<li><b>{html.escape(n)}</b> : {html.escape(c.descriptions.get(n, ''))}</li>" for n in c.noms]
-        parts.append("</ul>")
-        parts.append("<h2>Logements orientés par réservataire</h2>" + _img(plots["logements.png"], "logements"))
-        parts.append(_html_table(c.logements))
-        if "gains.png" in plots:
-            parts.append("<h2>Qui gagne, qui perd</h2>" + _img(plots["gains.png"], "gains et pertes"))
-        parts.append("<ul>" + "".join(f"<li>{html.escape(g.scenario)} : {html.escape(g.phrase)}</li>"
-                                      for g in c.gains.itertuples()) + "</ul>" if len(c.gains) else
-                     "<p>Aucun scénario ne change les logements des réservataires.</p>")
-        parts.append("<h2>Adéquation avec la demande</h2>" + _html_table(c.adequation))
-        parts.append("<h3>Part (%) des logements de chaque réservataire qui trouvent preneur</h3>"
-                     + _html_table(c.adequation_reservataires))
-        parts.append("<h2>Objectifs de mixité</h2><p>Marge : attributions (ou logements) au-delà du "
-                     "minimum ; négative quand l'objectif est manqué.</p>" + _html_table(c.mixite))
-        parts.append("<h2>Règles saturées ou violées</h2>" + _html_table(c.regles))
-        parts.append("<h2>Par QPV</h2>" + _html_table(c.par_qpv))
-        parts.append("<h2>Par typologie</h2>" + _html_table(c.par_typologie))
-    if sweep is not None:
-        parts.append(f"<h1>Balayage de {html.escape(sweep.parametre)}</h1>")
-        if sweep_png:
-            parts.append(_img(sweep_png, "balayage"))
-        if acceleration:
-            parts.append(f"<p>{html.escape(acceleration_text(acceleration))}</p>")
-        parts.append("<p>Logements orientés par réservataire à chaque valeur :</p>" + _html_table(sweep_summary(sweep)))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+def sweep_html(s: ResultatBalayage, png: bytes, acceleration: dict | None = None) -> str:
+    """The sweep as one self-contained page: the plot and one row per value."""
+    parts = [figure(png, "balayage")]
+    if acceleration:
+        parts.append(Paragraph(acceleration_text(acceleration)))
+    sections = [Section("Adéquation et parts des réservataires", parts),
+                Section("Logements orientés par réservataire à chaque valeur", [_table(sweep_summary(s))])]
+    subtitle = f"{len(s.points)} valeurs de {s.parametre}"
+    return render("sweep.html", title=f"Balayage de {s.parametre}", subtitle=subtitle, sections=sections)
 
 
 # --------------------------------------------------------------------------- files
@@ -271,7 +254,7 @@ def write_sweep(folder: Path, s: ResultatBalayage, acceleration: dict | None = N
     png = sweep_plot(s)
     writers = {"balayage.png": lambda p: p.write_bytes(png),
                "balayage.csv": lambda p: write_csv(s.points, p),
-               "balayage.html": lambda p: p.write_text(comparison_html(None, {}, s, png, acceleration), encoding="utf-8"),
+               "balayage.html": lambda p: p.write_text(sweep_html(s, png, acceleration), encoding="utf-8"),
                "balayage.xlsx": lambda p: write_excel(p, {"Balayage": sweep_summary(s), "Points": s.points,
                                                           "Objectifs": s.objectifs})}
     write_atomically(folder, writers)

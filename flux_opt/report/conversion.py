@@ -6,7 +6,6 @@ rich renderables) or write the files they are asked to write.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from flux_opt.report.html import Cell, HtmlTable, Paragraph, Section, bullets, html_table, render
 from flux_opt.stock.instance import ResultatConversion
 from flux_opt.stock.lissage import Lissage
 
@@ -103,23 +103,31 @@ def ecrire_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail:
     return path
 
 
+def _section(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None) -> Section:
+    parametres = parametres or {}
+    parts = [Paragraph(_phrase_methode(conversion, parametres)),
+             _html_table(tableau_conversion(conversion), "Volume dû par réservataire"),
+             Paragraph(_phrase_lissage(lissage)),
+             _html_table(tableau_lissage(lissage), "Objectifs annuels lissés (logements)")]
+    if lissage.notes:
+        parts.append(bullets(lissage.notes, "alertes"))
+    return Section(TITRE_SECTION, parts, id="conversion")
+
+
 def section_html(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None) -> str:
     """HTML fragment: the French report section « Conversion du stock en flux »."""
-    parametres = parametres or {}
-    morceaux = [f"<section id=\"conversion\">\n<h2>{TITRE_SECTION}</h2>"]
-    morceaux.append(f"<p>{html.escape(_phrase_methode(conversion, parametres))}</p>")
-    morceaux.append(_html_table(tableau_conversion(conversion), "Volume dû par réservataire"))
-    morceaux.append(f"<p>{html.escape(_phrase_lissage(lissage))}</p>")
-    morceaux.append(_html_table(tableau_lissage(lissage), "Objectifs annuels lissés (logements)"))
-    if lissage.notes:
-        items = "".join(f"<li>{html.escape(n)}</li>" for n in lissage.notes)
-        morceaux.append(f"<ul class=\"alertes\">{items}</ul>")
-    morceaux.append("</section>")
-    return "\n".join(morceaux)
+    return render("section.html", section=_section(conversion, lissage, parametres))
+
+
+def page_html(resultat: ResultatConversion) -> str:
+    """conversion.html: the same section as a self-contained page."""
+    annees = resultat.lissage.annees
+    return render("conversion.html", title=TITRE_SECTION, subtitle=f"Lissage {annees[0]}–{annees[-1]}",
+                  sections=[_section(resultat.conversion, resultat.lissage, resultat.parametres)])
 
 
 def ecrire_sorties(dossier: Path, resultat: ResultatConversion) -> list[Path]:
-    """Files of `flux-opt convertir`: CSV tables, conversion.xlsx and conversion.html (fragment)."""
+    """Files of `flux-opt convertir`: CSV tables, conversion.xlsx and conversion.html."""
     dossier = Path(dossier)
     dossier.mkdir(parents=True, exist_ok=True)
     objectifs = resultat.lissage.objectifs.copy()
@@ -136,7 +144,7 @@ def ecrire_sorties(dossier: Path, resultat: ResultatConversion) -> list[Path]:
         chemins.append(dossier / nom)
     chemins.append(ecrire_excel(dossier / "conversion.xlsx", resultat.conversion, resultat.lissage, resultat.detail))
     page = dossier / "conversion.html"
-    page.write_text(section_html(resultat.conversion, resultat.lissage, resultat.parametres), encoding="utf-8")
+    page.write_text(page_html(resultat), encoding="utf-8")
     chemins.append(page)
     return chemins
 
@@ -198,16 +206,8 @@ def _phrase_lissage(lissage: Lissage) -> str:
     return phrase + f" ; elle ne peut pas être tenue en {annees} (voir les alertes)."
 
 
-def _html_table(table: pd.DataFrame, legende: str) -> str:
-    entetes = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    lignes = []
-    for enregistrement in table.itertuples(index=False):
-        cellules = "".join(
-            f"<td>{html.escape(_cellule(str(c), v))}</td>" for c, v in zip(table.columns, enregistrement)
-        )
-        lignes.append(f"<tr>{cellules}</tr>")
-    return (f"<table>\n<caption>{html.escape(legende)}</caption>\n<thead><tr>{entetes}</tr></thead>\n"
-            f"<tbody>\n{chr(10).join(lignes)}\n</tbody>\n</table>")
+def _html_table(table: pd.DataFrame, legende: str) -> HtmlTable:
+    return html_table(table, lambda c, v: Cell(_cellule(c, v), "" if isinstance(v, str) else "num"), legende)
 
 
 def _table_rich(table: pd.DataFrame, titre: str) -> Table:

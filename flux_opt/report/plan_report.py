@@ -6,7 +6,6 @@ explanation only: a saved plan can be re-rendered without the model.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +13,13 @@ import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
 from flux_opt.explanation.sentences import STATUS, fr_number, fr_number_fine, share_table
+from flux_opt.model.registry import names
 from flux_opt.report import plots
+from flux_opt.report.html import (Bullets, Cards, Cell, HtmlTable, Paragraph, Section, figure, html_table,
+                                  render)
 from flux_opt.plan.result import Result
 
-STRUCTURAL = ("conservation", "demande")
+STRUCTURAL = names(structural=True)
 
 
 @dataclass
@@ -144,29 +146,6 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
 
 # ----------------------------------------------------------------------------- HTML
 
-CSS = """
-body{font-family:'DejaVu Sans',Arial,sans-serif;margin:0;color:#1d2733;background:#f4f6f8}
-header{background:#1f5fa8;color:#fff;padding:18px 32px}
-header h1{margin:0;font-size:24px} header p{margin:4px 0 0;opacity:.9}
-main{max-width:1100px;margin:0 auto;padding:16px 32px 48px}
-section{background:#fff;border-radius:6px;padding:14px 20px;margin:16px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-h2{font-size:19px;color:#1f5fa8;margin:4px 0 10px} h3{font-size:15px;margin:14px 0 6px}
-.cards{display:flex;flex-wrap:wrap;gap:10px}
-.card{flex:1 1 150px;background:#eef3f9;border-radius:6px;padding:10px 12px}
-.card b{display:block;font-size:22px} .card span{font-size:12px;color:#52606d}
-.card.bad{background:#fbeaea} .card.bad b{color:#c0392b} .card.good b{color:#2e8b57}
-table{border-collapse:collapse;width:100%;font-size:12.5px;margin:6px 0}
-th{background:#e6ecf2;text-align:left;padding:5px 6px;position:sticky;top:0}
-td{border-top:1px solid #e3e8ee;padding:4px 6px;vertical-align:top}
-tr:nth-child(even) td{background:#fafbfc}
-td.num{text-align:right;white-space:nowrap}
-ul.reasons li{margin:4px 0;line-height:1.35}
-li.bad{color:#8e1f14} img{max-width:100%;display:block;margin:8px auto}
-.note{color:#52606d;font-style:italic} details summary{cursor:pointer;color:#1f5fa8;margin:6px 0}
-footer{text-align:center;color:#7b8794;font-size:12px;margin:24px 0}
-"""
-
-
 PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV")
 
 
@@ -180,53 +159,43 @@ def _percent(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _html_table(frame: pd.DataFrame, max_rows: int | None = None) -> str:
-    shown = _percent(frame if max_rows is None else frame.head(max_rows))
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = []
-    for row in shown.itertuples(index=False):
-        cells = []
-        for column, v in zip(shown.columns, row):
-            numeric = column != "Valeur" and (
-                (isinstance(v, (int, float)) and not isinstance(v, bool)) or str(v).endswith(" %"))
-            text = "" if v is None or (isinstance(v, float) and pd.isna(v)) else (
-                fr_number_fine(v) if isinstance(v, float) else str(v))
-            cells.append(f'<td class="num">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+def _cell(column: str, v) -> Cell:
+    numeric = column != "Valeur" and (
+        (isinstance(v, (int, float)) and not isinstance(v, bool)) or str(v).endswith(" %"))
+    text = "" if v is None or (isinstance(v, float) and pd.isna(v)) else (
+        fr_number_fine(v) if isinstance(v, float) else str(v))
+    return Cell(text, "num" if numeric else "")
+
+
+def _table(frame: pd.DataFrame, max_rows: int | None = None) -> HtmlTable:
     more = ""
     if max_rows is not None and len(frame) > max_rows:
-        more = f'<p class="note">{len(frame) - max_rows} lignes de plus dans rapport.xlsx.</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+        more = f"{len(frame) - max_rows} lignes de plus dans rapport.xlsx."
+    return html_table(_percent(frame if max_rows is None else frame.head(max_rows)), _cell, more=more)
 
 
-def _section(table: Table, max_rows: int | None = 40, image: str | None = None, intro: str = "") -> str:
-    parts = [f"<section><h2>{html.escape(table.title)}</h2>"]
-    if intro:
-        parts.append(f"<p>{intro}</p>")
+def _section(table: Table, max_rows: int | None = 40, image: str | None = None, intro: str = "") -> Section:
+    parts: list = [Paragraph(intro)] if intro else []
     if image:
-        parts.append(f'<img alt="{html.escape(table.title)}" src="data:image/png;base64,{image}">')
+        parts.append(figure(image, table.title))
     if table.note:
-        parts.append(f'<p class="note">{html.escape(table.note)}</p>')
+        parts.append(Paragraph(table.note, "note"))
     elif len(table.frame):
-        parts.append(_html_table(table.frame, max_rows))
-    parts.append("</section>")
-    return "".join(parts)
+        parts.append(_table(table.frame, max_rows))
+    return Section(table.title, parts)
 
 
-def _cards(result: Result, explanation: Explanation) -> str:
+def _cards(result: Result, explanation: Explanation) -> Cards:
     r = result.resume
     n_violated = len(explanation.violations)
-    cards = [
-        ("Flux annuel", f"{r['flux']} logements", ""),
-        ("Attributions prévues", f"{r['attributions_prevues']:.0f}".replace(".", ","), ""),
-        ("Adéquation", f"{100 * r['adequation']:.1f} %".replace(".", ","), "good"),
-        ("Règles non tenues", str(n_violated), "bad" if n_violated else "good"),
-        ("Logements sans candidat", f"{explanation.vacance['sans_candidat'].sum():.0f}" if len(explanation.vacance)
-         else "0", "bad" if len(explanation.vacance) else "good"),
-    ]
-    return '<div class="cards">' + "".join(
-        f'<div class="card {cls}"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>'
-        for k, v, cls in cards) + "</div>"
+    return Cards([
+        (f"{r['flux']} logements", "Flux annuel", ""),
+        (f"{r['attributions_prevues']:.0f}".replace(".", ","), "Attributions prévues", ""),
+        (f"{100 * r['adequation']:.1f} %".replace(".", ","), "Adéquation", "good"),
+        (str(n_violated), "Règles non tenues", "bad" if n_violated else "good"),
+        (f"{explanation.vacance['sans_candidat'].sum():.0f}" if len(explanation.vacance) else "0",
+         "Logements sans candidat", "bad" if len(explanation.vacance) else "good"),
+    ])
 
 
 def rapport_html(result: Result, explanation: Explanation) -> str:
@@ -237,16 +206,12 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
     shares = share_table(result)
     shares["libelle"] = shares["regle"] + " — " + shares["portee"].str.replace(
         " tous réservataires", "").str.replace(r" critère \S+$", "", regex=True).str.replace("réservataire ", "")
-    reasons = "".join(f'<li class="{"bad" if x.startswith("Règle non tenue") else ""}">{html.escape(x)}</li>'
-                      for x in explanation.raisons)
-    title = f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}"
+    reasons = Bullets([(x, "bad" if x.startswith("Règle non tenue") else "") for x in explanation.raisons])
     rules = t["contraintes"].frame
     negotiable = rules.loc[~result.contraintes["contrainte"].isin(STRUCTURAL).to_numpy()]
-    body = [
-        f"<header><h1>{html.escape(title)}</h1><p>{html.escape(str(r.get('instance', '')))} — département "
-        f"{html.escape(str(r.get('departement', '')))}</p></header><main>",
-        f"<section><h2>Synthèse</h2>{_cards(result, explanation)}{_html_table(t['synthese'].frame)}</section>",
-        f'<section><h2>Les raisons principales</h2><ul class="reasons">{reasons}</ul></section>',
+    sections = [
+        Section("Synthèse", [_cards(result, explanation), _table(t["synthese"].frame)]),
+        Section("Les raisons principales", [reasons]),
         _section(t["objectifs"], image=plots.targets_plot(result.objectifs)),
         _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
                        t["violations"].note)),
@@ -261,11 +226,9 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
         _section(t["vacance"]),
         _section(t["demande"], max_rows=25),
         _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=None),
-        "<footer>flux-opt — tableaux complets dans rapport.xlsx ; règles : contraintes.csv.</footer></main>",
     ]
-    return ("<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            + "".join(body) + "</body></html>\n")
+    return render("plan.html", title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
+                  subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}", sections=sections)
 
 
 # ----------------------------------------------------------------------------- Excel

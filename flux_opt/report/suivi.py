@@ -15,6 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from flux_opt.report.html import Cell, Paragraph, Section, bullets, html_table, render
 from flux_opt.year.suivi import Suivi
 
 # Columns shown for each progress table, in order, with their French heading.
@@ -115,13 +116,38 @@ def rendu_suivi(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | 
     elements.append(Text(phrase_projection(s)))
     elements.append(Text(LEGENDE, style="dim"))
     if ecart is not None:
-        message = f"Écart des libérations au plan : {_pct(ecart, 1)} du flux"
-        if seuil is not None and ecart > seuil:
-            elements.append(Text(message + f" (au-delà du seuil de {_pct(seuil, 1)}) : ré-optimiser le reste "
-                                 "de l'année (flux-opt orienter … --instance).", style="yellow"))
-        else:
-            elements.append(Text(message + "."))
+        message, alerte = phrase_ecart(ecart, seuil)
+        elements.append(Text(message, style="yellow" if alerte else ""))
     return Group(*elements)
+
+
+def phrase_ecart(ecart: float, seuil: float | None) -> tuple[str, bool]:
+    """The drift of releases from the plan, and whether it calls for a re-optimisation."""
+    message = f"Écart des libérations au plan : {_pct(ecart, 1)} du flux"
+    if seuil is not None and ecart > seuil:
+        return (message + f" (au-delà du seuil de {_pct(seuil, 1)}) : ré-optimiser le reste "
+                "de l'année (flux-opt orienter … --instance).", True)
+    return message + ".", False
+
+
+def _cellule(colonne: str, valeur: object) -> Cell:
+    if isinstance(valeur, str):
+        return Cell(valeur)
+    return Cell(_pct(valeur) if colonne in POURCENTAGES else nombre(valeur), "num")
+
+
+def page_suivi(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
+               seuil: float | None = None) -> str:
+    """suivi.html: the same sections as the terminal view, as one self-contained page."""
+    parts: list = [Paragraph(phrase_projection(s))]
+    if ecart is not None:
+        message, alerte = phrase_ecart(ecart, seuil)
+        parts.append(bullets([message], "alertes") if alerte else Paragraph(message))
+    parts.append(Paragraph(LEGENDE, "note"))
+    sections = [Section("Où en est l'année", parts)]
+    sections += [Section(titre, [html_table(table, _cellule)]) for titre, table in tableaux_suivi(s, noms)]
+    return render("suivi.html", title=f"Suivi de l'année {s.date.year}",
+                  subtitle=f"Situation au {s.date.strftime('%d/%m/%Y')}", sections=sections)
 
 
 def ecrire_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | None = None) -> Path:

@@ -1,7 +1,7 @@
 """Seeded generator of realistic synthetic instances (``flux-opt generer``).
 
 Everything is drawn from ``numpy.random.default_rng(graine)``: the same seed
-gives byte-identical files. Instances follow the FORMAT.md contract.
+gives byte-identical files. Instances follow the data contract (docs/donnees.md).
 
 Distributions (also documented in French in ``benchmarks/GENERATEUR.md``).
 Figures marked *RPLS* are national orders of magnitude from the SDES
@@ -32,7 +32,7 @@ répertoire du parc locatif social; the others are modelling assumptions.
   smallest (probability ``0.9 (w/w_max)**0.15``), hors QPV, financement
   PLAI/PLUS/PLS, 1.5-6 % of the segment: ~1-1.5 % of the parc (order of
   magnitude: ~80 000 new social dwellings a year out of ~5 M).
-- Exclusions: 12-20 % of the releases (assumption; seed examples go higher):
+- Exclusions: 12-20 % of the releases (assumption; the published examples go higher):
   ANRU (~25 % of the budget, NPNRU sites, scope commune + qpv=oui), vente
   (~8 %), LHI (~5 %), ORCOD (~5 %, half the instances of >= 50 000 dwellings),
   each scoped row on a distinct commune and capped at 40 % of the releases of its
@@ -71,12 +71,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
+from flux_opt.vocabulary import FINANCEMENTS, TYPOLOGIES
 
 from flux_opt.input.schema import Regles
 
-TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6+")
 PARTS_TYPOLOGIE = np.array([0.06, 0.20, 0.38, 0.26, 0.08, 0.02])
-FINANCEMENTS = ("PLAI", "PLUS", "PLS", "autre")
 PARTS_FINANCEMENT = np.array([0.12, 0.70, 0.08, 0.10])
 # The QPV parc is older: more "autre" schemes, few recent PLAI/PLS programmes.
 PARTS_FINANCEMENT_QPV = np.array([0.06, 0.74, 0.03, 0.17])
@@ -170,7 +169,7 @@ def generer_instance(
     nom: str | None = None,
     tension: bool = False,
 ) -> Path:
-    """Write one synthetic instance folder (FORMAT.md) and return its path. `tension`: demand
+    """Write one synthetic instance folder (docs/donnees.md) and return its path. `tension`: demand
     with local pressure per commune × typologie and pools whose composition depends on the
     réservataire's type (``generer_demande``)."""
     _verifier_departement(departement)

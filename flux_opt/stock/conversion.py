@@ -1,6 +1,6 @@
-"""Conversion of old stock conventions into a volume of relogements owed (DOMAIN.md §5).
+"""Conversion of old stock conventions into a volume of relogements owed (models/lissage.md).
 
-Seed 000 (Hauts-de-France framework) gives two methods that turn *droits de suite*
+The Hauts-de-France regional framework with Action Logement (2021) gives two methods that turn *droits de suite*
 (DS) into a number of *droits uniques* (relogements to perform):
 
 - méthode globale: Σ DS × (average remaining duration of the conventions) × rate,
@@ -8,7 +8,7 @@ Seed 000 (Hauts-de-France framework) gives two methods that turn *droits de suit
 - méthode par convention: Σ_i DS_i × remaining duration_i × rate_i.
 
 The turnover rate is the bailleur's average of the last three years, or a rate per
-typologie when the parties agreed one (seed 001, Thème 3). Pure functions on pandas
+typologie when the parties agreed one (Île-de-France consultation, thème 3). Pure functions on pandas
 DataFrames; nothing here prints.
 """
 
@@ -24,7 +24,7 @@ import pandas as pd
 Methode = Literal["globale", "convention"]
 METHODES: tuple[str, ...] = ("globale", "convention")
 
-# Columns of conventions.csv (FORMAT.md) plus the optional extensions handled here.
+# Columns of conventions.csv (docs/donnees.md) plus the optional extensions handled here.
 COLONNES_OBLIGATOIRES = ("reservataire", "convention", "droits_de_suite")
 
 # Absorbs binary noise such as 1000 × 15 × 0.1 drifting away from 1 500.
@@ -32,7 +32,7 @@ _DECIMALES = 9
 
 
 def taux_rotation_moyen(taux_par_annee: Mapping[int, float], nb_annees: int = 3) -> float:
-    """Average turnover rate of the last `nb_annees` years given (seed 000: last three).
+    """Average turnover rate of the last `nb_annees` years given (Hauts-de-France framework: last three).
 
     With fewer years available, the average of those given is returned.
     """
@@ -108,7 +108,7 @@ def convertir(
 
     Columns: reservataire, conventions, droits_de_suite, duree_moyenne, taux_rotation,
     volume_du, methode. `duree_moyenne` is the unweighted mean of the remaining
-    durations (seed 000). `taux_rotation` is the rate used by the méthode globale: the
+    durations (Hauts-de-France framework). `taux_rotation` is the rate used by the méthode globale: the
     DS-weighted mean of the conventions' rates (the bailleur's rate when they share it).
     """
     if methode not in METHODES:
@@ -168,7 +168,7 @@ def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
 def repartir_par_departement(
     volume_regional: float, parc_par_departement: Mapping[str, float] | pd.Series
 ) -> pd.Series:
-    """Split a region-wide volume pro rata of the bailleur's parc per département (seed 000 §3).
+    """Split a region-wide volume pro rata of the bailleur's parc per département (Hauts-de-France framework §3).
 
     The volume is rounded half up, then split by largest remainder so that the
     integers sum exactly to it. Index: département codes (strings), sorted.
@@ -190,7 +190,7 @@ def convertir_par_departement(
     parc_par_departement: Mapping[str, float] | pd.Series | None = None,
     taux_par_typologie: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Conversion for a bailleur present in several départements (seed 000 §3).
+    """Conversion for a bailleur present in several départements (Hauts-de-France framework §3).
 
     - mode "departement": conventions carry a `departement` column; each département
       is converted on its own conventions (real volumes).

@@ -1,9 +1,9 @@
-"""Stock conversion and lissage straight from an instance folder (for `flux-opt convertir`).
+"""Stock conversion and lissage of an instance (for `flux-opt convertir`).
 
-Reads `instance.toml`, `parc.csv`, `conventions.csv` and the optional
-`exclusions.csv`, `lissage.csv`, `nouveaux_droits.csv`, `reservataires.csv` of a
-folder (FORMAT.md; codes stay strings). Keys of the optional `[conversion]` table
-of `instance.toml`, all optional:
+The instance is read and validated by the one instance reader (`flux_opt.input.schema`):
+`conventions.csv` and `parc.csv` are required, `exclusions.csv`, `reservataires.csv`,
+`lissage.csv` and `nouveaux_droits.csv` are optional, and the `[conversion]` table of
+`instance.toml` (every key optional) sets the method and the lissage:
 
     methode = "globale" | "convention"        (default "convention")
     taux_rotation = 0.10                      (the bailleur's rate)
@@ -15,20 +15,24 @@ of `instance.toml`, all optional:
     flux_prevu = {"2026" = 640}               (default: this year's flux C every year)
     mode_departements = "departement" | "region"
     parc_departements = {"59" = 12000, "62" = 8000}   (mode "region")
-    temps_max_s = 20                          (default [solveur] temps_max_s, else 20)
+    temps_max_s = 20                          (default [solveur] temps_max_s)
 
-Nothing here prints; errors are ValueError with a French message naming the file.
+The flux C is the assiette's (`flux_opt.assiette.flux.compute_flux`), the same as the plan's.
+Nothing here prints; invalid data is DonneesInvalides (file, row, field), a conversion that
+cannot be made is a ValueError with a French message naming the file.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from flux_opt.assiette.flux import compute_flux
+from flux_opt.input.read import read_csv
+from flux_opt.input.schema import Instance, load_instance
 from flux_opt.stock.conversion import (
     Methode,
     convertir,
@@ -38,8 +42,9 @@ from flux_opt.stock.conversion import (
     taux_rotation_moyen,
 )
 from flux_opt.stock.lissage import Lissage, lisser
+from flux_opt.vocabulary import PREFET_GROUP
 
-PREFET_TAUX_DEFAUT = 0.30
+REQUIRED_FOR_CONVERSION = ("parc", "conventions")
 ANNEES_FLUX_MAX = 50  # no stock convention runs longer than this
 
 
@@ -64,44 +69,51 @@ def convertir_instance(
 
     Arguments override `[conversion]` of instance.toml. `annees` is the default
     lissage duration per réservataire (also the horizon when larger than it).
-    `flux_prevu` lets the caller pass the flux computed by the assiette module: a
-    number (this year's C, assumed constant) or a forecast per year.
+    `flux_prevu` lets the caller pass the flux: a number (this year's C, assumed
+    constant) or a forecast per year; by default the assiette's C.
     """
-    dossier = Path(instance_dir)
-    config = _lire_toml(dossier / "instance.toml")
-    annee = int(config.get("instance", {}).get("annee", 0)) or _erreur("instance.toml : [instance] annee manquante.")
-    options = config.get("conversion", {})
-    methode = methode or options.get("methode", "convention")
-    conventions = lire_csv(dossier / "conventions.csv", obligatoire=True)
-    parc = lire_csv(dossier / "parc.csv", obligatoire=True)
-    taux = taux_bailleur(options, parc, config.get("rotation", {}).get("defaut"))
+    instance = load_instance(instance_dir, required=REQUIRED_FOR_CONVERSION)
+    parametres = instance.parametres
+    annee = parametres.instance.annee
+    options = parametres.conversion.model_dump(exclude_none=True)
+    methode = methode or parametres.conversion.methode
+    conventions = _frame(instance, "conventions")
+    parc = _frame(instance, "parc")
+    taux = taux_bailleur(options, parc, parametres.rotation.defaut)
     par_typologie = options.get("taux_par_typologie")
-    conversion, conventions_dep = _convertir_departement(conventions, taux, methode, annee, options, config)
-    reservataires = lire_csv(dossier / "reservataires.csv")
+    conversion, conventions_dep = _convertir_departement(conventions, taux, methode, annee, options,
+                                                         parametres.instance.departement)
+    reservataires = _frame(instance, "reservataires") if instance.reservataires else None
     _verifier_reservataires(conversion, reservataires)
     detail = detail_conventions(conventions_dep, taux, annee, par_typologie)
 
     duree = annees or options.get("duree_lissage")
     horizon = max(int(options.get("horizon", 3)), int(duree or 0))
     if flux_prevu is None:
-        flux = _flux_prevu(dossier, parc, options, config, annee)
+        flux = _flux_prevu(instance, options, annee)
     elif isinstance(flux_prevu, Mapping):
         flux = {int(a): float(v) for a, v in flux_prevu.items()}
     else:
         flux = {a: float(flux_prevu) for a in range(annee, annee + ANNEES_FLUX_MAX)}
     if part_max is None:
-        prefet_taux = float(config.get("regles", {}).get("prefet_taux", PREFET_TAUX_DEFAUT))
-        part_max = float(options.get("part_max", part_disponible(reservataires, set(conversion["reservataire"]), prefet_taux)))
-    volumes = _volumes_a_lisser(conversion, lire_csv(dossier / "lissage.csv"))
-    temps_max_s = float(options.get("temps_max_s", config.get("solveur", {}).get("temps_max_s", 20)))
+        part_max = float(options.get("part_max", part_disponible(reservataires, set(conversion["reservataire"]),
+                                                                 instance.regles.prefet_taux)))
+    volumes = _volumes_a_lisser(conversion, _frame(instance, "lissage") if instance.lissage else None)
+    temps_max_s = float(options.get("temps_max_s", parametres.solveur.temps_max_s))
+    nouveaux = _frame(instance, "nouveaux_droits") if instance.nouveaux_droits else None
     lissage = lisser(
-        volumes, flux, lire_csv(dossier / "nouveaux_droits.csv"), horizon=horizon,
+        volumes, flux, nouveaux, horizon=horizon,
         part_max=part_max, annee_debut=annee, duree_defaut=duree, temps_max_s=temps_max_s,
     )
-    parametres = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
-                  "horizon": horizon, "duree_lissage": duree,
-                  "flux_prevu": {a: flux[a] for a in lissage.annees}}
-    return ResultatConversion(conversion, detail, lissage, parametres)
+    utilises = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
+                "horizon": horizon, "duree_lissage": duree,
+                "flux_prevu": {a: flux[a] for a in lissage.annees}}
+    return ResultatConversion(conversion, detail, lissage, utilises)
+
+
+def _frame(instance: Instance, name: str) -> pd.DataFrame:
+    """A validated table as the conversion reads it: only the columns given somewhere."""
+    return instance.table(name).dropna(axis=1, how="all")
 
 
 def objectifs_annee(resultat: ResultatConversion | Lissage, annee: int | None = None) -> dict[str, int]:
@@ -111,7 +123,7 @@ def objectifs_annee(resultat: ResultatConversion | Lissage, annee: int | None = 
 
 
 def appliquer_objectifs(reservataires: pd.DataFrame, objectifs: Mapping[str, int]) -> pd.DataFrame:
-    """reservataires.csv with `logements` overridden by the lissage targets (FORMAT.md order: logements first)."""
+    """reservataires.csv with `logements` overridden by the lissage targets (data dictionary order: logements first)."""
     inconnus = sorted(set(objectifs) - set(reservataires["id"].astype(str)))
     if inconnus:
         raise ValueError(f"reservataires.csv : réservataire(s) inconnu(s) : {', '.join(inconnus)}.")
@@ -138,7 +150,7 @@ def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], pre
     for position, ligne in enumerate(reservataires.to_dict("records")):
         taux = lire_nombre(ligne.get("taux"), "taux", position + 2, "reservataires.csv")
         genre = str(ligne.get("type", "")).strip()
-        if genre in ("prefet", "prefet_agents"):
+        if genre in PREFET_GROUP:
             part_etat += taux or 0.0
             prefet_a_un_taux |= genre == "prefet" and taux is not None
         elif genre != "bailleur" and str(ligne.get("id", "")).strip() not in convertis:
@@ -148,14 +160,13 @@ def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], pre
 
 
 def lire_csv(chemin: Path, obligatoire: bool = False) -> pd.DataFrame | None:
-    """A CSV of the instance with every cell as a string (codes must stay codes)."""
+    """A CSV of the instance with every cell as a string, as the user wrote it (to rewrite it)."""
     if not chemin.exists():
         if obligatoire:
             raise ValueError(f"Fichier manquant : {chemin.name}.")
         return None
-    table = pd.read_csv(chemin, dtype=str, keep_default_na=False, sep=None, engine="python")
-    table.columns = [c.strip() for c in table.columns]
-    return table
+    table = read_csv(chemin)
+    return pd.DataFrame(table.rows, columns=table.columns)
 
 
 def taux_bailleur(options: Mapping, parc: pd.DataFrame, taux_defaut: float | None) -> float:
@@ -184,26 +195,6 @@ def taux_rotation_parc(parc: pd.DataFrame, taux_defaut: float | None) -> float:
     return liberes / logements
 
 
-def flux_annuel(parc: pd.DataFrame, exclusions: pd.DataFrame | None, taux_defaut: float | None) -> float:
-    """C = A − B of DOMAIN.md §3, in total (the per-segment assiette is the plan's business)."""
-    liberations = 0.0
-    for position, ligne in enumerate(parc.to_dict("records")):
-        numero = position + 2
-        donne = lire_nombre(ligne.get("liberations"), "liberations", numero, "parc.csv")
-        if donne is None:
-            nombre = lire_nombre(ligne.get("logements"), "logements", numero, "parc.csv") or 0.0
-            taux = lire_nombre(ligne.get("taux_rotation"), "taux_rotation", numero, "parc.csv")
-            taux = float(taux_defaut or 0.0) if taux is None else taux
-            premieres = lire_nombre(ligne.get("premieres_mises_en_location"), "premieres_mises_en_location", numero, "parc.csv")
-            donne = nombre * taux + (premieres or 0.0)
-        liberations += donne
-    retraits = 0.0
-    if exclusions is not None:
-        for position, ligne in enumerate(exclusions.to_dict("records")):
-            retraits += lire_nombre(ligne.get("logements"), "logements", position + 2, "exclusions.csv") or 0.0
-    return liberations - retraits
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -211,19 +202,8 @@ def _erreur(message: str):
     raise ValueError(message)
 
 
-def _lire_toml(chemin: Path) -> dict:
-    if not chemin.exists():
-        raise ValueError(f"Fichier manquant : {chemin.name}.")
-    with chemin.open("rb") as flux:
-        try:
-            return tomllib.load(flux)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"instance.toml illisible : {exc}.") from None
-
-
-def _convertir_departement(conventions, taux, methode, annee, options, config) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _convertir_departement(conventions, taux, methode, annee, options, departement) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Conversion for the instance's département; returns it and the conventions it used."""
-    departement = str(config.get("instance", {}).get("departement", "")).strip()
     par_typologie = options.get("taux_par_typologie")
     mode = options.get("mode_departements", "departement")
     if "departement" not in conventions.columns or not departement:
@@ -250,14 +230,14 @@ def _verifier_reservataires(conversion: pd.DataFrame, reservataires: pd.DataFram
         raise ValueError(f"conventions.csv : réservataire(s) absent(s) de reservataires.csv : {', '.join(inconnus)}.")
 
 
-def _flux_prevu(dossier, parc, options, config, annee) -> dict[int, float]:
-    """This year's flux C assumed constant, unless [conversion] flux_prevu gives a year.
+def _flux_prevu(instance: Instance, options: Mapping, annee: int) -> dict[int, float]:
+    """This year's flux C (the assiette's) assumed constant, unless [conversion] flux_prevu gives a year.
 
     Covers ANNEES_FLUX_MAX years so that any negotiated duration finds its forecast;
     the lissage only uses the years it needs.
     """
-    flux_c = flux_annuel(parc, lire_csv(dossier / "exclusions.csv"), config.get("rotation", {}).get("defaut"))
-    donnes = {int(a): float(v) for a, v in options.get("flux_prevu", {}).items()}
+    flux_c = float(compute_flux(instance).total)
+    donnes = {int(a): float(v) for a, v in (options.get("flux_prevu") or {}).items()}
     return {a: flux_c for a in range(annee, annee + ANNEES_FLUX_MAX)} | donnes
 
 

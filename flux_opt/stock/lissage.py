@@ -1,6 +1,6 @@
-"""Lissage: spread each réservataire's owed volume over the negotiated years (DOMAIN.md §5).
+"""Lissage: spread each réservataire's owed volume over the negotiated years (models/lissage.md).
 
-Seed 000 §2 and seed 001 Thème 3: the volume of droits uniques converted from the
+The Hauts-de-France regional framework (2021, §2) and the Île-de-France consultation (2021, thème 3): the volume of droits uniques converted from the
 stock is spread over a negotiated number of years, with new rights from newly
 financed programmes added in their own years, without overloading any year, so that
 the yearly targets stay stable (a view over at least 3 years). Small réservataires
@@ -23,7 +23,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus
 
 from flux_opt.stock.conversion import arrondi, lire_nombre
 
-HORIZON_MIN = 3  # seed 000 §2: "une vision stabilisée des objectifs [...] au moins sur 3 ans"
+HORIZON_MIN = 3  # Hauts-de-France framework §2: "une vision stabilisée des objectifs [...] au moins sur 3 ans"
 
 # Objective weights: overload first, then the largest yearly change of each
 # réservataire, then the sum of changes, then closeness to an even spread.

@@ -1,4 +1,4 @@
-"""Bilan annuel (CCH R.441-5-1; DOMAIN.md §7) computed from the events journal.
+"""Bilan annuel (CCH R.441-5-1; models/journal.md) computed from the events journal.
 
 Definitions (also in models/journal.md):
 - logements proposés: distinct releases (logement_id, cycle) with at least one
@@ -12,7 +12,6 @@ Definitions (also in models/journal.md):
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
+from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
 from flux_opt.year.journal import CATEGORIES_RETRAIT, avec_cycles
 from flux_opt.year.suivi import ReglesDecompte, decompter
 
@@ -128,16 +128,6 @@ def _prevision(df: pd.DataFrame, annee: int) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- writers
 
-_CSS = """
-body { font-family: system-ui, Arial, sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.8em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: 0.5em 0; }
-th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; }
-th { background: #eef2f7; text-align: left; } td.n { text-align: right; }
-p.note { color: #555; font-size: 0.9em; }
-"""
-
-
 def _nom_fichier(reservataire: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire).strip("_") or "reservataire"
 
@@ -169,22 +159,20 @@ def ecrire_excel(b: Bilan, chemin: Path) -> Path:
     return chemin
 
 
+def _cellule(colonne: str, valeur: object) -> Cell:
+    if isinstance(valeur, str) or pd.isna(valeur):
+        return Cell("" if pd.isna(valeur) else valeur)
+    if isinstance(valeur, float):
+        return Cell(f"{valeur:.1f}".replace(".", ",").removesuffix(",0"), "num")
+    return Cell(str(valeur), "num")
+
+
 def ecrire_html(b: Bilan, chemin: Path, destinataire: str | None) -> Path:
-    titre = f"Bilan annuel {b.annee} des attributions en flux"
-    if destinataire:
-        titre += f" — {destinataire}"
-    corps = [f"<h1>{html.escape(titre)}</h1>",
-             "<p class=\"note\">Bilan prévu à l'article R.441-5-1 du code de la construction et de "
-             "l'habitation, à transmettre à chaque réservataire avant le 28 février. Logements proposés : "
-             "logements ayant fait l'objet d'au moins une proposition dans l'année ; logements attribués : "
-             "baux signés dans l'année.</p>"]
-    for section, table in _sections(b):
-        corps.append(f"<h2>{html.escape(section)}</h2>")
-        corps.append(_francais(table).to_html(index=False, border=0, na_rep="", escape=True)
-                     if len(table) else "<p>Aucun logement.</p>")
-    page = ("<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(titre)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(corps) + "\n</body>\n</html>\n")
+    sections = [Section(titre, [html_table(_francais(table), _cellule)] if len(table)
+                        else [Paragraph("Aucun logement.", "note")]) for titre, table in _sections(b)]
+    titre = f"Bilan annuel {b.annee} des attributions en flux" + (f" — {destinataire}" if destinataire else "")
+    sous_titre = "Bilan destiné au réservataire" if destinataire else "Bilan consolidé, tous réservataires"
+    page = render("bilan.html", title=titre, subtitle=sous_titre, sections=sections)
     chemin.write_text(page, encoding="utf-8")
     return chemin
 

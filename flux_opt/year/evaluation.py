@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.input.schema import FINANCEMENTS, Instance
+from flux_opt.input.schema import Instance
+from flux_opt.vocabulary import FINANCEMENTS
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
 from flux_opt.model.lettings import letting_probability
 

@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal, Union
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from flux_opt.vocabulary import CategorieExclusion, Financement, Quartile, Typologie
+
 try:  # advisory lock so two writers never interleave; Unix only
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -78,7 +80,7 @@ class JournalInvalide(ValueError):
 
 
 def en_booleen(valeur: Any) -> bool:
-    """Parse FORMAT.md booleans (oui/non, true/false, 1/0)."""
+    """Parse contract booleans (oui/non, true/false, 1/0)."""
     if isinstance(valeur, bool):
         return valeur
     texte = str(valeur).strip().lower()
@@ -99,8 +101,8 @@ class _Base(BaseModel):
     commune: Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")] | None = None
     epci: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
     qpv: bool | None = None
-    typologie: Literal["T1", "T2", "T3", "T4", "T5", "T6+"] | None = None
-    financement: Literal["PLAI", "PLUS", "PLS", "autre"] | None = None
+    typologie: Typologie | None = None
+    financement: Financement | None = None
     periode_construction: str | None = None
     reservataire: Annotated[str, Field(min_length=1)] | None = None
     commentaire: str | None = None
@@ -115,8 +117,8 @@ class Liberation(_Base):
     evenement: Literal["liberation"] = "liberation"
     commune: Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]
     qpv: bool
-    typologie: Literal["T1", "T2", "T3", "T4", "T5", "T6+"]
-    financement: Literal["PLAI", "PLUS", "PLS", "autre"]
+    typologie: Typologie
+    financement: Financement
 
 
 class Proposition(_Base):
@@ -139,7 +141,7 @@ class Refus(_Base):
 
 class BailSigne(_Base):
     evenement: Literal["bail_signe"] = "bail_signe"
-    quartile: Literal["q1", "q234"] | None = None
+    quartile: Quartile | None = None
     prioritaire: bool | None = None
 
     @field_validator("prioritaire", mode="before")
@@ -150,7 +152,7 @@ class BailSigne(_Base):
 
 class Retrait(_Base):
     evenement: Literal["retrait"] = "retrait"
-    categorie: Literal["mutation", "anru", "orcod", "lhi", "vente", "urgence"]
+    categorie: CategorieExclusion
 
 
 Evenement = Annotated[

@@ -1,4 +1,4 @@
-"""Pré-orientation of a newly released dwelling (data part, DOMAIN.md §7).
+"""Pré-orientation of a newly released dwelling (data part, models/journal.md).
 
 `classer_reservataires` ranks réservataires by how far behind they are on the
 dwellings the plan gave them for that kind of dwelling, from the finest level
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flux_opt.plan.folder import CLES_SEGMENT, lire_plan
 from flux_opt.year.journal import EvenementRefuse, en_booleen, etat_cycles
+from flux_opt.vocabulary import Financement, Typologie
 
 # Re-solve when more than 2 % of the year's flux has been released beyond the
 # forecast of its own segment (see `ecart_au_plan` and models/journal.md).
@@ -49,9 +50,9 @@ class LogementLibere(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     commune: Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]
-    typologie: Literal["T1", "T2", "T3", "T4", "T5", "T6+"]
+    typologie: Typologie
     qpv: bool
-    financement: Literal["PLAI", "PLUS", "PLS", "autre"]
+    financement: Financement
     epci: str | None = None
 
     @field_validator("qpv", mode="before")

@@ -23,16 +23,13 @@ import pandas as pd
 
 from flux_opt.assiette.apportion import largest_remainder, round_half_up
 from flux_opt.assiette.flux import SEGMENT, Flux, compute_flux
-from flux_opt.explanation.sentences import explain
 from flux_opt.year.journal import avec_cycles, etat_cycles
-from flux_opt.model.build import build_model
 from flux_opt.model.data import with_bool_qpv, x_positions
-from flux_opt.model.solve import solve
 from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, ecart_au_plan, realise_par_segment
-from flux_opt.plan.result import Result, make_result
+from flux_opt.pipeline import PlanOptions, run
+from flux_opt.plan.result import Result
 from flux_opt.input.schema import Instance
 from flux_opt.year.suivi import fraction_ecoulee
-from flux_opt.assiette.targets import compute_targets
 
 METHODES = ("maximum", "prorata")
 
@@ -157,11 +154,9 @@ def reoptimiser(instance: Instance, plan_dir: str | Path, journal_df: pd.DataFra
     if attendu is not None and attendu != initial:
         raise ValueError(f"le plan {plan_dir} a été calculé pour un flux de {attendu} logements, l'instance "
                          f"en prévoit {initial} : ce n'est pas l'instance du plan (vérifier --instance)")
-    targets = compute_targets(instance, nouveau.flux)
-    model = build_model(instance, nouveau.flux, targets)
-    bornes, hors_plan = bornes_inferieures(model, nouveau.orientes)
-    model.require(nouveau.orientes)
-    result = explain(make_result(model, solve(model, moteur=moteur, duals=duals)))
+    done = run(instance, PlanOptions(moteur=moteur, duals=duals), flux=nouveau.flux, require=nouveau.orientes)
+    result = done.result
+    bornes, hors_plan = bornes_inferieures(done.model, nouveau.orientes)
     journal = journal_de_l_annee(journal_df, instance.parametres.instance.annee, jour)
     result.resume["reoptimisation"] = {
         "date": jour.isoformat(),

@@ -19,9 +19,9 @@ import pandas as pd
 
 from flux_opt.plan.folder import lire_plan
 from flux_opt.year.journal import ajouter_evenements
+from flux_opt.vocabulary import TYPOLOGIES
 
 PERIODES = ["avant 1949", "1949-1974", "1975-1989", "1990-2005", "après 2005"]
-TYPOLOGIES = ["T1", "T2", "T3", "T4", "T5", "T6+"]
 CATEGORIES = {"mutation": 0.40, "anru": 0.20, "urgence": 0.15, "vente": 0.10, "lhi": 0.10, "orcod": 0.05}
 
 

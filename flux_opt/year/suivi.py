@@ -1,9 +1,9 @@
-"""Counting rules and in-year follow-up of the plan (DOMAIN.md §7).
+"""Counting rules and in-year follow-up of the plan (models/journal.md).
 
 Counting (`decompter`): by default one point per signed lease (`bail_signe`).
 A réservataire in gestion directe may also earn points for proposals examined in
 CALEOL that did not end in a lease, with a weighting whose points for a proposal
-never exceed the points for an attribution (seed 001); by default the total of
+never exceed the points for an attribution (Île-de-France consultation); by default the total of
 proposal points is also capped at the total of attribution points.
 """
 
@@ -30,7 +30,7 @@ class Ponderation(BaseModel):
 
     points_attribution: float = Field(1.0, gt=0)
     points_proposition: float = Field(0.0, ge=0)
-    plafonner: bool = True  # cap Σ proposal points at Σ attribution points (seed 001)
+    plafonner: bool = True  # cap Σ proposal points at Σ attribution points (Île-de-France consultation)
 
     @model_validator(mode="after")
     def _proposition_au_plus_attribution(self) -> Ponderation:
@@ -100,7 +100,7 @@ def _propositions_examinees(df: pd.DataFrame, regles: ReglesDecompte) -> pd.Data
 
 
 def _plafonner(compte: pd.DataFrame, regles: ReglesDecompte) -> pd.DataFrame:
-    """Scale proposal points down so they never exceed attribution points (seed 001)."""
+    """Scale proposal points down so they never exceed attribution points (Île-de-France consultation)."""
     compte = compte.copy()
     for reservataire, ponderation in regles.ponderations.items():
         if not ponderation.plafonner:

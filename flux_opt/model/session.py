@@ -1,0 +1,81 @@
+"""A solver session: one program kept in one HiGHS object and re-solved after its bounds or
+coefficients change.
+
+This is how everything outside `flux_opt.model` re-solves — parameter sweeps, marginal-value
+probes, rule costs, the spreadsheet baseline's fixed plan — so that nobody else imports highspy.
+HiGHS re-solves a changed LP from its last basis; `clear_basis()` forgets it (same path, hence
+the same plan, as a fresh run).
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+
+from flux_opt.model.highs_backend import RawSolution, SolverOptions, new_highs, pass_program, read_solution
+from flux_opt.model.linear import LinearProgram
+
+
+def _finite_or_highs_inf(a) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    return np.where(np.isposinf(a), highspy.kHighsInf, np.where(np.isneginf(a), -highspy.kHighsInf, a))
+
+
+class SolverSession:
+    """`lp` in HiGHS. `relaxed` drops integrality; `col_lower`/`col_upper` replace the column
+    bounds (e.g. columns fixed at a plan's values)."""
+
+    def __init__(self, lp: LinearProgram, options: SolverOptions, *, relaxed: bool = False,
+                 col_lower: np.ndarray | None = None, col_upper: np.ndarray | None = None):
+        self.lp = lp
+        self.is_mip = not relaxed and bool(lp.integer.any())
+        self._h = new_highs(options)
+        integer = np.zeros(lp.num_cols, dtype=bool) if relaxed else None
+        pass_program(self._h, lp, integer=integer, col_lower=col_lower, col_upper=col_upper)
+
+    def use_interior_point(self, on: bool = True) -> None:
+        """Interior point for the next LP solves (degenerate large LPs), else the simplex."""
+        self._h.setOptionValue("solver", "ipm" if on else "simplex")
+
+    def set_row_bounds(self, rows, lower, upper) -> None:
+        rows = np.asarray(rows, dtype=np.int32)
+        if len(rows):
+            self._h.changeRowsBounds(len(rows), rows, _finite_or_highs_inf(lower), _finite_or_highs_inf(upper))
+
+    def set_coefficient(self, row: int, col: int, value: float) -> None:
+        self._h.changeCoeff(int(row), int(col), float(value))
+
+    def warm_start(self, values: np.ndarray) -> None:
+        """Start from a known plan (still feasible after a relaxation)."""
+        start = highspy.HighsSolution()
+        start.col_value = list(values)
+        start.value_valid = True
+        self._h.setSolution(start)
+
+    def clear_basis(self) -> None:
+        self._h.clearSolver()
+
+    def run(self) -> RawSolution:
+        start = time.perf_counter()
+        self._h.run()
+        return read_solution(self._h, self.is_mip, time.perf_counter() - start, 0.0)
+
+    def row_duals(self) -> np.ndarray | None:
+        """Row duals of the last LP solve, None unless it was optimal."""
+        if self._h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        return np.asarray(self._h.getSolution().row_dual)
+
+
+def fixed_lp_duals(lp: LinearProgram, values: np.ndarray, options: SolverOptions) -> np.ndarray | None:
+    """Fix the integer columns (and the elastic slacks, so a rule's dual is not just its penalty)
+    at their optimal values, solve the remaining LP in the attributions y, return row duals."""
+    fixed = lp.integer | lp.elastic | lp.mask("repartition")  # the split by financement is part of the plan
+    lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
+    lower[fixed] = values[fixed]
+    upper[fixed] = values[fixed]
+    session = SolverSession(lp, options, relaxed=True, col_lower=lower, col_upper=upper)
+    session.run()
+    return session.row_duals()

@@ -1,0 +1,112 @@
+"""HTML pages from jinja2 templates: one base layout and one stylesheet for every report.
+
+Python computes the tables (already French-formatted cells); the templates in
+`report/templates/` only lay them out. Pages stay one self-contained file: the
+stylesheet is inlined and plots are embedded as base64 PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar
+from datetime import datetime
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
+import jinja2
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    css: str = ""  # class of the <td>: "num" (right-aligned), "pos"/"neg" (signed gaps)
+
+
+# The parts of a section, in reading order; `kind` tells the template which macro lays it out.
+
+@dataclass(frozen=True)
+class HtmlTable:
+    columns: list[str]
+    rows: list[list[Cell]]
+    caption: str = ""
+    more: str = ""  # a note under the table (rows left out…)
+    kind: ClassVar[str] = "table"
+
+    def numeric(self, i: int) -> bool:
+        """A column of figures gets a right-aligned heading, like its cells."""
+        return bool(self.rows) and all(row[i].css for row in self.rows)
+
+
+@dataclass(frozen=True)
+class Figure:
+    png: str  # base64
+    alt: str
+    kind: ClassVar[str] = "figure"
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    css: str = ""  # "note": a muted remark
+    kind: ClassVar[str] = "paragraph"
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[tuple[str, str]]  # (text, css of the <li>: "" or "bad")
+    css: str = ""  # class of the <ul>: "alertes" for warnings
+    kind: ClassVar[str] = "bullets"
+
+
+@dataclass(frozen=True)
+class Cards:
+    cards: list[tuple[str, str, str]]  # (figure, label, css: "" / "good" / "bad")
+    kind: ClassVar[str] = "cards"
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    parts: list = field(default_factory=list)
+    id: str = ""
+
+
+def bullets(texts: Iterable[str], css: str = "") -> Bullets:
+    return Bullets([(str(t), "") for t in texts], css)
+
+
+def html_table(frame: pd.DataFrame, cell: Callable[[str, object], Cell], caption: str = "",
+               more: str = "") -> HtmlTable:
+    """Lay a DataFrame out as cells; `cell(column, value)` does the French formatting."""
+    columns = [str(c) for c in frame.columns]
+    rows = [[cell(c, v) for c, v in zip(columns, row)] for row in frame.itertuples(index=False)]
+    return HtmlTable(columns, rows, caption, more)
+
+
+def figure(png: bytes | str, alt: str) -> Figure:
+    """A plot to embed; accepts raw PNG bytes or its base64 text."""
+    return Figure(png if isinstance(png, str) else base64.b64encode(png).decode("ascii"), alt)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("flux_opt.report", "templates"),
+                              autoescape=jinja2.select_autoescape(["html"], default=True),
+                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+def _footer() -> str:
+    try:
+        release = version("flux-opt")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        release = "?"
+    return f"flux-opt {release} — généré le {datetime.now().strftime('%d/%m/%Y à %H:%M')}"
+
+
+def render(template: str, **context) -> str:
+    """Render one page of `report/templates/` with the shared footer (version, date of the run)."""
+    return _environment().get_template(template).render(footer=_footer(), **context)
+
