@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from flux_opt.cli.main import app
@@ -218,3 +220,26 @@ def test_plan_evaluer_adds_the_section_to_the_report(make_instance, tmp_path):
     page = (out / "rapport.html").read_text(encoding="utf-8")
     assert page.count("<h2>Année simulée</h2>") == 1
     assert lire_plan(out)["logements"].sum() == 6 and lire_attributions(out) is not None
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_composition_plans_keep_every_absolute_rule_and_report_the_others(tmp_path, data):
+    """Random instances solved with the composition model: the independent checker (tests/checker.py,
+    which recomputes the composition bounds per réservataire and segment) finds no broken absolute
+    rule (conservation, territoire, demande), and every rule it finds broken is reported violated."""
+    from checker import check_plan, violated_rows
+    from strategies import instance_dirs
+
+    instance = data.draw(instance_dirs(tmp_path / "instances"), label="instance")
+    with (instance / "instance.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[demande]\nmodele = "composition"\n')
+    out = tmp_path / "sorties" / instance.name
+    done = CliRunner().invoke(app, ["plan", str(instance), "--sortie", str(out), "--sans-analyse"])
+    assert done.exit_code in (0, 3), f"{done.output}\n{done.exception!r}"
+    reported = {famille for famille, _ in violated_rows(out)}
+    assert (done.exit_code == 3) == bool(reported)
+    found = check_plan(instance, out)
+    assert not [v for v in found if v.famille in {"conservation", "territoire", "demande", "integrite"}], found
+    assert not [v for v in found if v.famille not in reported], (found, reported)
