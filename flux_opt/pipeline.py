@@ -16,6 +16,7 @@ from typing import Callable
 
 import pandas as pd
 
+from flux_opt.assiette.carryover import BilanPrecedent, apply_carry_over, lire_bilan_precedent, phrases_report
 from flux_opt.assiette.flux import Flux, compute_flux
 from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
@@ -37,6 +38,7 @@ class PlanOptions:
     analyse: bool = False  # the explanation layer: marginal values, causes, shortfalls
     couts: bool = True  # with `analyse`: rule costs by exact re-solves
     k: int = 3  # with `couts`: how many violated and binding families to cost
+    bilan_precedent: str | Path | None = None  # folder written by `flux-opt bilan`: carry-over into the targets
 
 
 @dataclass
@@ -72,17 +74,31 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
     `source` names the instance in explication.json."""
     flux = flux if flux is not None else compute_flux(instance)
     targets = compute_targets(instance, flux)
+    precedent = None
+    if options.bilan_precedent is not None:  # clause de revoyure, after the targets, within their caps
+        precedent = lire_bilan_precedent(options.bilan_precedent, instance.parametres.instance.annee)
+        targets = apply_carry_over(targets, instance, precedent)
     model = build_model(instance, flux, targets)
     if require is not None:
         model.require(require)
     solution = solve(model, moteur=options.moteur, duals=options.duals and not options.analyse)
     result = make_result(model, solution)
+    if precedent is not None:
+        _note_carry_over(result, instance, targets, precedent)
     explanation = None
     if options.analyse:
         explanation = analyse(model, solution, result, couts=options.couts, k=options.k, instance=source)
+        explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
     else:
         explain(result)
     return PlanRun(instance, flux, targets, model, solution, result, explanation)
+
+
+def _note_carry_over(result: Result, instance: Instance, targets: Targets, precedent: BilanPrecedent) -> None:
+    """resume.json and the report say what last year's bilan carried, one sentence per réservataire."""
+    taux = instance.parametres.revoyure.report_max
+    result.resume["revoyure"] = {"bilan": precedent.source, "annee": precedent.annee, "report_max": taux,
+                                 "phrases": phrases_report(targets.table, precedent.annee, taux)}
 
 
 def run_path(path: str | Path, options: PlanOptions = PlanOptions()) -> PlanRun:
@@ -128,8 +144,10 @@ def plan_path(path: str | Path, moteur: str = "highs", depuis_conversion: bool =
 
 
 def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
-                     couts: bool = True, k: int = 3) -> tuple[Result, Explanation]:
-    done = run_path(path, PlanOptions(moteur, depuis_conversion, analyse=True, couts=couts, k=k))
+                     couts: bool = True, k: int = 3,
+                     bilan_precedent: str | Path | None = None) -> tuple[Result, Explanation]:
+    done = run_path(path, PlanOptions(moteur, depuis_conversion, analyse=True, couts=couts, k=k,
+                                      bilan_precedent=bilan_precedent))
     return done.result, done.explanation
 
 

@@ -8,8 +8,9 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from flux_opt.year.bilan import DIMENSIONS, bilan, ecrire_bilan
-from flux_opt.year.journal import lire_journal
+from flux_opt.report.bilan import ecrire_bilan
+from flux_opt.year.bilan import DIMENSIONS, bilan
+from flux_opt.year.journal.storage import lire_journal
 from flux_opt.year.simulation import generer_evenements, simuler_annee
 from flux_opt.year.suivi import Ponderation, ReglesDecompte
 from journal_fixtures import ecrire_plan
@@ -111,7 +112,10 @@ def test_written_files_consolidated_and_per_reservataire(deux_annees, tmp_path):
         assert {f"bilan_2027_{reservataire}.xlsx", f"bilan_2027_{reservataire}.html"} <= noms
     synthese = pd.read_excel(tmp_path / "sortie" / "bilan_2027.xlsx", sheet_name="Synthèse")
     assert list(synthese.columns) == ["Réservataire", "Logements proposés", "Logements attribués"]
-    assert synthese["Logements attribués"].sum() == b.synthese["logements_attribues"].sum()
+    lignes = synthese[synthese["Réservataire"] != "Total"]
+    assert lignes["Logements attribués"].sum() == b.synthese["logements_attribues"].sum()
+    total = synthese.loc[synthese["Réservataire"] == "Total", "Logements attribués"]
+    assert list(total) == [b.synthese["logements_attribues"].sum()]
     feuilles = pd.read_excel(tmp_path / "sortie" / "bilan_2027_prefet.xlsx", sheet_name=None)
     assert set(feuilles["Par typologie"]["Réservataire"]) == {"prefet"}
     assert feuilles["Retraits du flux"]["Logements"].sum() == b.retraits["logements"].sum()
@@ -133,7 +137,7 @@ def test_simulation_is_reproducible_and_drift_moves_t3_to_t2(deux_annees):
 
 
 def test_proposals_count_dwellings_per_release_not_events(tmp_path):
-    from flux_opt.year.journal import ajouter_evenements
+    from flux_opt.year.journal.storage import ajouter_evenements
 
     def liberation(jour):
         return {"horodatage": jour, "evenement": "liberation", "logement_id": "L1", "commune": "59350",

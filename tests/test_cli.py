@@ -31,7 +31,8 @@ def test_plan_writes_the_contract_files(tmp_path):
     assert resume["flux"] == plan_csv["logements"].sum() == 379
     assert resume["optimal"] is True and resume["code_sortie"] == 0
     objectifs = pd.read_csv(tmp_path / "objectifs.csv")
-    assert list(objectifs.columns) == ["reservataire", "cible", "logements", "ecart", "adequation"]
+    assert list(objectifs.columns) == ["reservataire", "cible", "report", "logements", "ecart", "adequation"]
+    assert (objectifs["report"] == 0).all()  # no --bilan-precedent: nothing carried over
     contraintes = pd.read_csv(tmp_path / "contraintes.csv")
     assert list(contraintes.columns) == ["contrainte", "portee", "statut", "marge", "valeur_marginale", "explication"]
     assert set(contraintes["statut"]) <= {"saturee", "lache", "violee"}

@@ -8,16 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flux_opt.year.journal import (
-    COLONNES,
-    EvenementRefuse,
-    JournalInvalide,
-    ajouter_evenement,
-    ajouter_evenements,
-    etat_cycles,
-    lire_journal,
-    verifier_journal,
-)
+from flux_opt.year.journal.events import COLONNES, EvenementRefuse, JournalInvalide
+from flux_opt.year.journal.storage import ajouter_evenement, ajouter_evenements, lire_journal, verifier_journal
+from flux_opt.year.journal.views import etat_cycles
 
 
 def liberation(lid="L1", jour="2027-01-10", **autres):

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from flux_opt.year.bilan import bilan
 from flux_opt.cli.main import app
-from flux_opt.year.journal import ajouter_evenements, lire_journal
+from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
 from flux_opt.model.linear import LinearProgram
 from flux_opt.year.preorientation import classer_reservataires, doit_reoptimiser, ecart_au_plan
 from flux_opt.pipeline import plan_instance
@@ -257,11 +257,16 @@ def test_orienter_follows_the_plan_when_reality_matches(plan, fidele):
 
 def test_orienter_reoptimises_on_drift_and_needs_the_instance(plan, derive, tmp_path):
     logement = ["--logement", "commune=59009,typologie=T2,qpv=non,financement=PLUS"]
-    commun = ["orienter", str(plan), str(derive), "--date", FIN_SEPTEMBRE.isoformat(), *logement]
-    sans_instance = runner.invoke(app, commun)
+    deplace = tmp_path / "plan_sans_instance"  # a plan whose instance is no longer where it was read
+    shutil.copytree(plan, deplace)
+    resume = json.loads((deplace / "resume.json").read_text(encoding="utf-8"))
+    (deplace / "resume.json").write_text(json.dumps({**resume, "chemin_instance": "/nulle/part"}), encoding="utf-8")
+    sans_instance = runner.invoke(app, ["orienter", str(deplace), str(derive), "--date", FIN_SEPTEMBRE.isoformat(),
+                                        *logement])
     assert sans_instance.exit_code == 2
     assert "--instance" in sans_instance.output
-    sortie = runner.invoke(app, [*commun, "--instance", str(EXEMPLE), "--sortie", str(tmp_path / "nouveau")])
+    commun = ["orienter", str(plan), str(derive), "--date", FIN_SEPTEMBRE.isoformat(), *logement]
+    sortie = runner.invoke(app, [*commun, "--sortie", str(tmp_path / "nouveau")])  # instance noted in resume.json
     assert sortie.exit_code == 0, sortie.output
     assert "plan ré-optimisé" in sortie.output and "du flux libéré hors prévision" in sortie.output
     resume = json.loads((tmp_path / "nouveau" / "resume.json").read_text(encoding="utf-8"))

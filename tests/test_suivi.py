@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from flux_opt.year.journal import EvenementRefuse, ajouter_evenements, lire_journal
+from flux_opt.year.journal.events import EvenementRefuse
+from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
 from flux_opt.year.preorientation import (
     SEUIL_REOPTIMISATION,
     classer_reservataires,
@@ -100,11 +101,18 @@ def test_follow_up_matches_the_journal_at_a_date(plan, annee_simulee):
     with open(annee_simulee, encoding="utf-8", newline="") as f:
         lignes = [l for l in csv.DictReader(f) if l["horodatage"][:10] <= jour.isoformat()]
     baux = pd.Series([l["reservataire"] for l in lignes if l["evenement"] == "bail_signe"]).value_counts()
+    dernier = {l["logement_id"]: l for l in lignes}  # last event of each dwelling at the date
+    en_cours = pd.Series([l["reservataire"] for l in dernier.values()
+                          if l["evenement"] in ("proposition", "candidats", "examen_caleol")]).value_counts()
     table = s.reservataires.set_index("reservataire")
+    f = fraction_ecoulee(jour)
     for reservataire, ligne in table.iterrows():
         assert ligne["realise"] == baux.get(reservataire, 0)
+        assert ligne["en_cours"] == en_cours.get(reservataire, 0)
         assert ligne["reste"] == max(ligne["cible"] - ligne["realise"] - ligne["en_cours"], 0)
-        assert ligne["projection"] == pytest.approx(ligne["realise"] / fraction_ecoulee(jour))
+        # dwellings under way count: oriented at the pace so far, minus those still under way at year end
+        oriente = baux.get(reservataire, 0) + en_cours.get(reservataire, 0)
+        assert ligne["projection"] == pytest.approx(oriente / f - en_cours.get(reservataire, 0))
     assert table["cible"].to_dict() == {"action_logement": 21, "bailleur": 18, "prefet": 19, "ville_lille": 5}
     for detail in (s.par_typologie, s.par_qpv, s.par_commune):
         assert detail.groupby("reservataire")["realise"].sum().to_dict() == table["realise"].to_dict()
@@ -214,7 +222,7 @@ def test_logement_argument_errors_are_french():
 
 
 def test_start_of_year_with_an_empty_journal(plan):
-    from flux_opt.year.journal import journal_vide
+    from flux_opt.year.journal.storage import journal_vide
 
     vide = journal_vide()
     s = suivi(plan, vide, date(2027, 1, 2))

@@ -26,6 +26,9 @@ def plan_command(
     evaluer: Annotated[bool, typer.Option(
         "--evaluer", help="Simuler ensuite l'année du plan (evaluation.csv, section du rapport).")] = False,
     tirages: Annotated[int, typer.Option("--tirages", help="Années simulées avec --evaluer.")] = 200,
+    bilan_precedent: Annotated[Path | None, typer.Option(
+        "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
+                                  "(ou obtenu au-delà) est reporté sur les objectifs ([revoyure] report_max).")] = None,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
@@ -38,14 +41,14 @@ def plan_command(
     try:
         with console.status("Calcul du plan…"):
             done = pipeline.run_path(instance, pipeline.PlanOptions(
-                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse))
+                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
+                bilan_precedent=bilan_precedent))
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
     result = done.result
-    result.resume["chemin_instance"] = str(Path(instance).resolve())  # for evaluer, suivi, orienter
     pipeline.write(done, sortie)
     console.print(plan_summary(result))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "

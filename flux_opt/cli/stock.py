@@ -18,6 +18,9 @@ def convertir_command(
     annees: Annotated[int | None, typer.Option(help="Nombre d'années du lissage.")] = None,
     part_max: Annotated[float | None, typer.Option(help="Part du flux annuel ouverte aux droits convertis.")] = None,
     sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier des tableaux (CSV, Excel, HTML).")] = None,
+    bilan: Annotated[Path | None, typer.Option(
+        "--bilan", help="Dossier des bilans (flux-opt bilan) : les droits déjà utilisés sont déduits du stock "
+                        "converti et les années restantes re-lissées à partir de l'année qui suit le dernier bilan.")] = None,
 ):
     """Convertir les conventions en stock en volume dû, puis le lisser sur plusieurs années."""
     from flux_opt.stock.instance import convertir_instance
@@ -27,7 +30,9 @@ def convertir_command(
         err.print("[red]Méthode inconnue : choisir globale ou convention.[/red]")
         raise typer.Exit(2)
     try:
-        result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max)
+        utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)
+        result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max,
+                                    droits_utilises=utilises, annee_debut=debut)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except (ValueError, FileNotFoundError) as exc:
@@ -38,3 +43,17 @@ def convertir_command(
         written = ecrire_sorties(sortie, result)
         console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
     raise typer.Exit(0 if result.lissage.realisable else 3)
+
+
+def _droits_utilises(instance: Path, dossier: Path) -> tuple[dict[str, float], int]:
+    """Dwellings counted since the conversion's year, and the year to re-plan from."""
+    from flux_opt.assiette.carryover import droits_utilises
+    from flux_opt.input.schema import load_instance
+    from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION
+
+    annee = load_instance(instance, required=REQUIRED_FOR_CONVERSION).parametres.instance.annee
+    utilises, derniere = droits_utilises(dossier, annee)
+    periode = f"du bilan {annee}" if derniere == annee else f"des bilans {annee} à {derniere}"
+    console.print(f"Droits utilisés d'après les logements décomptés {periode} : "
+                  + ", ".join(f"{r} {v:g}" for r, v in sorted(utilises.items())) + f" ; lissage à partir de {derniere + 1}.")
+    return utilises, derniere + 1

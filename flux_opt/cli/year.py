@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -15,66 +15,96 @@ PLAN = Annotated[Path, typer.Argument(help="Dossier d'un plan (sortie de flux-op
 JOURNAL = Annotated[Path, typer.Argument(help="Journal des événements (CSV, voir models/journal.md).")]
 
 
-def _journal(path: Path):
-    from flux_opt.year.journal import JournalInvalide, lire_journal
-
-    try:
-        return lire_journal(path)
-    except (JournalInvalide, FileNotFoundError) as exc:
-        err.print(f"[red]Journal {path} : {exc}[/red]")
-        raise typer.Exit(2)
-
-
-def _jour(texte: str | None, df) -> date:
-    """--date, else the day of the journal's last event (a simulated year is not today)."""
-    if texte:
-        try:
-            return date.fromisoformat(texte)
-        except ValueError:
-            err.print(f"[red]Date invalide « {texte} » : attendu AAAA-MM-JJ.[/red]")
-            raise typer.Exit(2)
-    return df["horodatage"].max().date() if len(df) else date.today()
-
-
-DATE = Annotated[str | None, typer.Option("--date", help="Date du suivi AAAA-MM-JJ (défaut : date du dernier "
+INSTANCE_OPTION = Annotated[Path | None, typer.Option(
+    "--instance", "-i", help="Instance du plan : conventions des réservataires (délais, candidats), CIA "
+                             "(défaut : celle notée dans resume.json).")]
+DATE = Annotated[str | None, typer.Option("--date", help="Date AAAA-MM-JJ ou JJ/MM/AAAA (défaut : date du dernier "
                                                          "événement du journal).")]
 
 
-def _instance_du_plan(plan: Path, instance: Path | None) -> Path | None:
-    """--instance, else the instance path recorded in the plan's resume.json (if it is a path)."""
-    import json
+def refuser(message: object) -> NoReturn:
+    err.print(f"[red]{message}[/red]")
+    err.print("[red]Rien n'a été écrit.[/red]")
+    raise typer.Exit(2)
 
-    if instance is not None:
-        return instance
-    resume = plan / "resume.json"
-    if resume.exists():
-        data = json.loads(resume.read_text(encoding="utf-8"))
-        for chemin in (data.get("chemin_instance"), data.get("instance")):
-            if isinstance(chemin, str) and chemin and Path(chemin).exists():
-                return Path(chemin)
-    return None
+
+def instance_et_contexte(plan: Path, instance: Path | None):
+    """The plan's instance and the conventions behind it (None, None when not at hand)."""
+    from flux_opt.year.conventions import contexte, instance_du_plan
+
+    chemin = instance_du_plan(plan, instance)
+    if chemin is None:
+        return None, None
+    data = _charger_instance(chemin)
+    return data, contexte(data)
+
+
+def reservataires_du_plan(plan: Path) -> list[str]:
+    from flux_opt.plan.folder import lire_objectifs
+
+    try:
+        return list(lire_objectifs(plan)["reservataire"])
+    except (ValueError, FileNotFoundError) as exc:
+        refuser(f"Plan {plan} : {exc}")
+
+
+def delais_par_defaut(reservataires: list[str], contexte) -> dict[str, int]:
+    """Each réservataire's delay to propose: its convention's, else 30 days (none for the bailleur)."""
+    delais = contexte.delais if contexte else {}
+    bailleurs = {r for r, c in contexte.conventions.items() if c.type == "bailleur"} if contexte else {"bailleur"}
+    return {r: delais.get(r, 30) for r in reservataires if r not in bailleurs}
+
+
+def journal_du_plan(plan: Path, journal: Path, contexte):
+    """The journal re-validated against the plan's réservataires and delays; exit 2 naming the line."""
+    from flux_opt.year.journal.events import JournalInvalide
+    from flux_opt.year.journal.storage import lire_journal
+
+    reservataires = reservataires_du_plan(plan)
+    try:
+        return lire_journal(journal, reservataires, delais_par_defaut(reservataires, contexte))
+    except (JournalInvalide, FileNotFoundError) as exc:
+        refuser(exc)  # the message names the file (and the line)
+
+
+def _jour(texte: str | None, df) -> date:
+    """--date (AAAA-MM-JJ or JJ/MM/AAAA), else the day of the journal's last event (a simulated year is not today)."""
+    from flux_opt.year.journal.events import date_francaise
+
+    if texte:
+        try:
+            return date.fromisoformat(date_francaise(texte))
+        except ValueError:
+            refuser(f"Date invalide « {texte} » : attendu AAAA-MM-JJ ou JJ/MM/AAAA.")
+    if not len(df):
+        refuser("Le journal ne contient aucun événement : indiquer la date voulue avec --date.")
+    return df["horodatage"].max().date()
 
 
 @app.command("suivi")
-def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None,
+def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INSTANCE_OPTION = None,
                   sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier où écrire suivi.xlsx et suivi.html.")] = None):
     """Suivi de l'année : objectif, réalisé, en cours, reste et projection par réservataire,
-    par typologie, QPV / hors QPV et commune, et mixité à date."""
+    par typologie, QPV / hors QPV et commune ; mixité face aux objectifs légaux et de la CIA ;
+    délais des propositions ; alertes."""
     from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, ecart_au_plan
     from flux_opt.year.reorientation import journal_de_l_annee
     from flux_opt.year.suivi import suivi
     from flux_opt.report.exports import write_atomically
     from flux_opt.report.suivi import ecrire_suivi_excel, page_suivi, rendu_suivi
 
-    df = _journal(journal)
+    contexte = instance_et_contexte(plan, instance)[1]
+    df = journal_du_plan(plan, journal, contexte)
     day = _jour(jour, df)
     try:
-        s = suivi(plan, df, day)
+        s = suivi(plan, df, day, contexte=contexte)
         drift = ecart_au_plan(plan, journal_de_l_annee(df, day.year, day))
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
+        refuser(exc)
     console.print(rendu_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
+    if contexte is None:
+        console.print("[dim]Instance du plan introuvable : délais de 30 jours, sans objectifs de la CIA ni parts "
+                      "de publics prioritaires dues (indiquer --instance).[/dim]")
     if sortie:
         page = page_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
         write_atomically(sortie, {"suivi.xlsx": lambda p: ecrire_suivi_excel(s, p),
@@ -82,60 +112,121 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None,
         console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
 
 
+LOGEMENT = Annotated[str | None, typer.Option(
+    help="Logement libéré : commune=59350,typologie=T3,qpv=non,financement=PLUS (inutile si --logement-id "
+         "désigne un logement déjà libéré dans le journal).")]
+LOGEMENT_ID = Annotated[str | None, typer.Option(
+    "--logement-id", help="Identifiant du logement (numéro RPLS ou du bailleur), pour le suivre dans le journal.")]
+
+
 @app.command("orienter")
 def orienter_command(
-    plan: PLAN, journal: JOURNAL,
-    logement: Annotated[str, typer.Option(help="commune=59350,typologie=T3,qpv=non,financement=PLUS")],
-    instance: Annotated[Path | None, typer.Option(
-        "--instance", "-i", help="Instance du plan, pour ré-optimiser (défaut : celle notée dans resume.json).")] = None,
-    jour: DATE = None,
+    plan: PLAN, journal: JOURNAL, logement: LOGEMENT = None, logement_id: LOGEMENT_ID = None,
+    instance: INSTANCE_OPTION = None, jour: DATE = None,
     sortie: Annotated[Path | None, typer.Option(
         "--sortie", "-s", help="Dossier où garder le plan ré-optimisé (sinon il n'est pas écrit).")] = None,
+    enregistrer: Annotated[bool, typer.Option(
+        "--enregistrer", help="Enregistrer dans le journal la proposition au premier réservataire (et la "
+                              "libération du logement si elle n'y est pas).")] = False,
 ):
     """Proposer le réservataire d'un logement libéré, avec la raison ; ré-optimiser le reste
     de l'année si les libérations s'écartent de la prévision."""
-    import tempfile
-
-    from flux_opt.year.preorientation import classer_reservataires, doit_reoptimiser, lire_logement
     from flux_opt.year.reorientation import journal_de_l_annee
-    from flux_opt.report.tables import frame_table
+
+    data, contexte = instance_et_contexte(plan, instance)
+    complet = journal_du_plan(plan, journal, contexte)
+    wanted, a_liberer = _logement_a_orienter(plan, complet, logement, logement_id, data)
+    day = _jour(jour, complet) if jour or len(complet) else date.today()
+    df = journal_de_l_annee(complet, day.year, day)
+    ranking, mode, reoptimise = _classer(plan, df, day, wanted, data, contexte, sortie)
+    console.print(f"Mode : {mode}")
+    _afficher_classement(ranking)
+    if contexte is None:
+        console.print("[dim]Instance du plan introuvable : les territoires des réservataires ne sont pas "
+                      "vérifiés (indiquer --instance).[/dim]")
+    if sortie:
+        console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if reoptimise else
+                      f"Pas de ré-optimisation : rien n'est écrit dans {sortie}.")
+    if enregistrer:
+        _enregistrer_proposition(journal, plan, contexte, ranking, wanted, logement_id, a_liberer, day)
+
+
+def _logement_a_orienter(plan: Path, journal_df, logement: str | None, logement_id: str | None, data):
+    """The dwelling to orient (validated against the plan), and whether its release is still to record."""
+    from flux_opt.year.journal.events import EvenementRefuse
+    from flux_opt.year.preorientation import logement_du_journal, lire_logement, verifier_logement
 
     try:
+        if logement is None:
+            if logement_id is None:
+                refuser("Indiquer le logement à orienter : --logement commune=…,typologie=…,qpv=…,financement=… "
+                        "ou --logement-id d'un logement libéré dans le journal.")
+            return logement_du_journal(journal_df, logement_id), False
         wanted = lire_logement(logement)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    df = _journal(journal)
-    day = _jour(jour, df)
-    df = journal_de_l_annee(df, day.year, day)
-    chemin_instance = _instance_du_plan(plan, instance)
-    data = _charger_instance(chemin_instance) if chemin_instance else None
-    territoires = ({r.id: set(t) for r, t in zip(data.reservataires, _territoires(data))} if data else None)
-    noms = {r.id: r.nom for r in data.reservataires} if data else None
+        verifier_logement(plan, wanted, data)
+        deja = logement_id is not None and logement_id in set(journal_df["logement_id"])
+        return wanted, not deja
+    except EvenementRefuse as exc:
+        refuser(exc)
+
+
+def _classer(plan: Path, df, day: date, wanted, data, contexte, sortie: Path | None):
+    """Rank the réservataires on the plan, or on the re-optimised plan when releases drift."""
+    import tempfile
+
+    from flux_opt.year.preorientation import classer_reservataires, doit_reoptimiser
+
+    territoires = dict(contexte.territoires) if contexte else None
+    noms = {r: c.nom for r, c in contexte.conventions.items()} if contexte else None
     with tempfile.TemporaryDirectory(prefix="flux-opt-") as temporaire:
-        suivi_de = plan
         try:
-            reoptimiser_ = doit_reoptimiser(plan, df)
+            reoptimise = doit_reoptimiser(plan, df)
         except (ValueError, FileNotFoundError) as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2)
-        if reoptimiser_:
+            refuser(exc)
+        suivi_de, mode = plan, "suit le plan (les libérations restent dans la prévision)"
+        if reoptimise:
             if data is None:
-                err.print("[red]Les libérations s'écartent de la prévision : le reste de l'année doit être "
-                          "ré-optimisé. Indiquer l'instance du plan avec --instance.[/red]")
-                raise typer.Exit(2)
+                refuser("Les libérations s'écartent de la prévision : le reste de l'année doit être "
+                        "ré-optimisé. Indiquer l'instance du plan avec --instance.")
             suivi_de = sortie or Path(temporaire)
             mode = _reoptimiser(data, plan, df, day, suivi_de)
-        else:
-            mode = "suit le plan (les libérations restent dans la prévision)"
         ranking = classer_reservataires(suivi_de, df, wanted, territoires=territoires, noms=noms)
-    console.print(f"Mode : {mode}")
+    return ranking, mode, reoptimise
+
+
+def _afficher_classement(ranking) -> None:
+    from flux_opt.report.tables import frame_table
+
     if len(ranking):
-        console.print(f"Proposition : [bold]{ranking.iloc[0].reservataire}[/bold] — {ranking.iloc[0].raison}.")
+        console.print(f"Proposition : [bold]{ranking.iloc[0].reservataire}[/bold] — {ranking.iloc[0].raison}.",
+                      soft_wrap=True)
+    else:
+        console.print("[yellow]Aucun réservataire du plan n'a ce logement dans son territoire : il revient au "
+                      "bailleur.[/yellow]")
     console.print(frame_table(_classement_fr(ranking), "Pré-orientation : classement des réservataires"))
-    if sortie:
-        console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if reoptimiser_ else
-                      f"Pas de ré-optimisation : rien n'est écrit dans {sortie}.")
+
+
+def _enregistrer_proposition(journal: Path, plan: Path, contexte, ranking, wanted, logement_id: str | None,
+                             a_liberer: bool, day: date) -> None:
+    """Record the release (if new) and the proposal to the first réservataire, all or nothing."""
+    from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
+    from flux_opt.year.journal.storage import ajouter_evenements, verifier_journal
+
+    if not len(ranking):
+        refuser("Aucun réservataire à qui proposer ce logement : rien n'est enregistré.")
+    reservataires = reservataires_du_plan(plan)
+    try:
+        if logement_id is None:
+            logement_id = verifier_journal(journal).prochain_identifiant() if journal.exists() else "LOG-00001"
+        evenements = [{"horodatage": day, "evenement": "liberation", "logement_id": logement_id,
+                       **wanted.model_dump(exclude_none=True)}] if a_liberer else []
+        evenements.append({"horodatage": day, "evenement": "proposition", "logement_id": logement_id,
+                           "reservataire": ranking.iloc[0].reservataire})
+        ajouter_evenements(journal, evenements, reservataires, delais_par_defaut(reservataires, contexte))
+    except (EvenementRefuse, JournalInvalide) as exc:
+        refuser(exc)
+    console.print(f"Enregistré dans {journal} : logement {logement_id} proposé à "
+                  f"[bold]{ranking.iloc[0].reservataire}[/bold] le {day.strftime('%d/%m/%Y')}.")
 
 
 NIVEAUX_FR = {"segment": "segment", "commune_typologie_qpv": "commune × typologie × QPV",
@@ -170,9 +261,10 @@ def evaluer_command(
 def evaluer_dossier(plan: Path, instance: Path | None, tirages: int, graine: int, sortie: Path | None = None) -> None:
     """Simulate the plan of `plan`, print the table, write evaluation.csv (and the report section)."""
     from flux_opt.report.evaluation import rendu_evaluation, write_evaluation
+    from flux_opt.year.conventions import instance_du_plan
     from flux_opt.year.evaluation import evaluate_folder
 
-    chemin = _instance_du_plan(plan, instance)
+    chemin = instance_du_plan(plan, instance)
     if chemin is None:
         err.print(f"[red]Instance du plan introuvable (ni --instance, ni chemin valide dans {plan / 'resume.json'}) : "
                   "donner --instance.[/red]")
@@ -204,14 +296,6 @@ def _charger_instance(path: Path):
         raise typer.Exit(2)
 
 
-def _territoires(data) -> list[frozenset[str]]:
-    from flux_opt.assiette.flux import compute_flux
-    from flux_opt.assiette.targets import compute_targets
-
-    targets = compute_targets(data, compute_flux(data))
-    return [targets.territoires[r.id] for r in data.reservataires]
-
-
 def _reoptimiser(data, plan: Path, df, day: date, dossier: Path) -> str:
     """Re-solve the rest of the year, write the new plan in `dossier`, return the mode sentence."""
     from flux_opt.model.solve import SolveurSansSolution
@@ -232,13 +316,31 @@ def _reoptimiser(data, plan: Path, df, day: date, dossier: Path) -> str:
 
 
 @app.command("bilan")
-def bilan_command(journal: JOURNAL, annee: Annotated[int, typer.Option(help="Année du bilan.")],
-                  sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier des fichiers.")] = Path("bilan")):
-    """Bilan annuel (CCH R.441-5-1) : un fichier Excel et HTML consolidé et un par réservataire."""
-    from flux_opt.year.bilan import bilan, ecrire_bilan
+def bilan_command(
+    plan: PLAN, journal: JOURNAL, annee: Annotated[int, typer.Option(help="Année du bilan.")],
+    instance: INSTANCE_OPTION = None,
+    instance_suivante: Annotated[Path | None, typer.Option(
+        "--instance-suivante", help="Instance de l'année suivante : prévision des retraits prise dans son "
+                                    "exclusions.csv (sinon moyenne des trois dernières années du journal).")] = None,
+    sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier des fichiers.")] = Path("bilan"),
+):
+    """Bilan annuel (CCH R.441-5-1) face aux objectifs du plan : un fichier Excel et HTML consolidé,
+    un par réservataire, un par EPCI doté d'une CIA, et bilan_ANNEE.csv (lu par plan --bilan-precedent)."""
+    from flux_opt.report.bilan import ecrire_bilan
+    from flux_opt.year.bilan import bilan_du_plan
 
-    written = ecrire_bilan(bilan(_journal(journal), annee), sortie)
-    console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
+    contexte = instance_et_contexte(plan, instance)[1]
+    df = journal_du_plan(plan, journal, contexte)
+    exclusions = _charger_instance(instance_suivante).table("exclusions") if instance_suivante else None
+    try:
+        consolide, par_epci = bilan_du_plan(plan, df, annee, contexte, exclusions)
+    except (ValueError, FileNotFoundError) as exc:
+        refuser(f"Bilan {annee} : {exc}")
+    written = ecrire_bilan(consolide, sortie, par_epci)
+    console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "
+                  f"{len(consolide.reservataires)} réservataires, {len(par_epci)} EPCI dotés d'une CIA).")
+    if contexte is None:
+        console.print("[dim]Instance du plan introuvable : sans parts dues ni CIA (indiquer --instance).[/dim]")
 
 
 @app.command("simuler")

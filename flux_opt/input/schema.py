@@ -206,6 +206,12 @@ class Conversion(_Section):
     temps_max_s: Annotated[float | None, Field(gt=0)] = None
 
 
+class Revoyure(_Section):
+    """Clause de revoyure: what last year's bilan carries into this year's targets."""
+
+    report_max: Rate = 0.10  # share of a target a carry-over may add or take back; 0 = off
+
+
 class Parametres(_Section):
     instance: InstanceInfo
     regles: Regles = Regles()
@@ -215,6 +221,7 @@ class Parametres(_Section):
     objectif: Objectif = Objectif()
     demande: Demande = Demande()
     conversion: Conversion = Conversion()
+    revoyure: Revoyure = Revoyure()
 
 
 # --------------------------------------------------------------------------- table rows
@@ -260,12 +267,18 @@ class ReservataireRow(_Row):
                        BeforeValidator(_blank_to_none)] = "deleguee"
     financement_apporte: Flag = False
     taux_prioritaires: OptRate = None
-    candidats: Annotated[int | None, Field(ge=1, le=10), BeforeValidator(_blank_to_none)] = None
+    # Delays of the convention (models/journal.md): days to propose candidates after a
+    # proposal, candidates expected, whether a dwelling returned to the bailleur counts.
+    delai_jours: Annotated[int, Field(ge=1, le=366), BeforeValidator(lambda v: _blank_to_none(v) or 30)] = 30
+    candidats: Annotated[int | None, Field(ge=1, le=20), BeforeValidator(_blank_to_none)] = None
+    decompte_retour: Flag = False
 
     @property
-    def nombre_candidats(self) -> int:
-        """Candidates proposed per dwelling: `candidats`, else 3 in gestion directe, 1 otherwise."""
-        return self.candidats if self.candidats is not None else (3 if self.gestion == "directe" else 1)
+    def candidats_attendus(self) -> int:
+        """Three candidates in gestion directe, one in gestion déléguée, unless the convention says."""
+        if self.candidats is not None:
+            return self.candidats
+        return 3 if self.gestion == "directe" else 1
 
 
 class DemandeRow(_Row):

@@ -37,7 +37,7 @@ def letting_coefficients(instance: Instance, reservataires: pd.DataFrame, flows:
     rows = {r.id: r for r in instance.reservataires}
     ids = reservataires["id"].to_numpy()[flows["r"].to_numpy()]
     flows["directe"] = np.array([rows[i].gestion == "directe" for i in ids], dtype=bool)
-    flows["n"] = np.array([rows[i].nombre_candidats for i in ids], dtype=float)
+    flows["n"] = np.array([rows[i].candidats_attendus for i in ids], dtype=float)
     flows["_flow"] = np.arange(len(flows))
     exact = flows["financement"].map(lambda f: isinstance(f, str) and f != "")
     parts = [flows.loc[exact].assign(part=1.0)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flux_opt.year.journal import en_booleen
+from flux_opt.input.schema import parse_bool
 
 CLES_SEGMENT: list[str] = ["commune", "epci", "qpv", "typologie", "financement"]
 
@@ -25,7 +25,7 @@ def _lire_csv(dossier: str | Path, nom: str, entiers: list[str], obligatoires: l
         except ValueError:
             raise ValueError(f"{chemin} : la colonne « {colonne} » doit contenir des nombres") from None
     if "qpv" in df.columns:
-        df["qpv"] = df["qpv"].map(en_booleen).astype(bool)
+        df["qpv"] = df["qpv"].map(parse_bool).astype(bool)
     return df
 
 
@@ -50,9 +50,9 @@ def lire_attributions(dossier: str | Path) -> pd.DataFrame | None:
     df = _lire_csv(dossier, "attributions.csv", [],
                    [*CLES_SEGMENT, "reservataire", "quartile", "prioritaire", "attributions_prevues"])
     df["attributions_prevues"] = pd.to_numeric(df["attributions_prevues"])
-    df["prioritaire"] = df["prioritaire"].map(en_booleen).astype(bool)
+    df["prioritaire"] = df["prioritaire"].map(parse_bool).astype(bool)
     if "travailleur_essentiel" in df.columns:
-        df["travailleur_essentiel"] = df["travailleur_essentiel"].map(en_booleen).astype(bool)
+        df["travailleur_essentiel"] = df["travailleur_essentiel"].map(parse_bool).astype(bool)
     else:
         df["travailleur_essentiel"] = False
     return df

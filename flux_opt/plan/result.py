@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,8 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
     raw = solution.raw
     resume = {
         "instance": d.instance.parametres.instance.nom,
+        # where the instance was read, so that suivi / bilan find the conventions behind the plan
+        "chemin_instance": str(Path(d.instance.source).resolve()) if d.instance.source else "",
         "bailleur": d.instance.parametres.instance.bailleur,
         "departement": d.instance.parametres.instance.departement,
         "annee": d.instance.parametres.instance.annee,
@@ -123,6 +126,8 @@ def _attributions(model: OrientationModel, per_segment: pd.DataFrame, y: np.ndar
 def _objectifs(model: OrientationModel, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     d = model.data
     table = d.reservataires[["id", "cible"]].rename(columns={"id": "reservataire"})
+    # carried over from last year's bilan (clause de revoyure), already inside `cible`
+    table["report"] = d.reservataires["report"] if "report" in d.reservataires else 0
     oriented = np.bincount(d.pairs["r"].to_numpy(), weights=x, minlength=len(table))
     matched = np.bincount(d.flows["r"].to_numpy(), weights=y, minlength=len(table)) if len(y) else 0 * oriented
     table["logements"] = oriented.astype(int)

@@ -88,6 +88,13 @@ def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=["Indicateur", "Valeur"]).astype({"Valeur": str})
 
 
+def _sans_report_nul(objectifs: pd.DataFrame) -> pd.DataFrame:
+    """The carry-over column only when last year's bilan carried something."""
+    if "report" in objectifs and not objectifs["report"].any():
+        return objectifs.drop(columns="report")
+    return objectifs
+
+
 def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     e = explanation
     shares = share_table(result).assign(statut=lambda t: _status(t["statut"]))
@@ -95,8 +102,9 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     return {
         "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
         "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
-        "objectifs": Table("Objectifs", "Objectif et plan par réservataire", _fr(result.objectifs, {
-            "reservataire": "Réservataire", "cible": "Objectif", "logements": "Logements orientés",
+        "objectifs": Table("Objectifs", "Objectif et plan par réservataire", _fr(_sans_report_nul(result.objectifs), {
+            "reservataire": "Réservataire", "cible": "Objectif", "report": "dont report (revoyure)",
+            "logements": "Logements orientés",
             "ecart": "Écart", "adequation": "Adéquation"})),
         "communes": Table("Communes", "Adéquation par commune", _fr(commune_table(result), {
             "commune": "Commune", "nom": "Nom", "logements": "Logements du flux", "hors_qpv": "dont hors QPV",

@@ -16,7 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from flux_opt.report.html import Cell, Paragraph, Section, bullets, html_table, render
-from flux_opt.year.suivi import Suivi
+from flux_opt.year.alerts import alertes
+from flux_opt.year.suivi import Suivi, projeter
 
 # Columns shown for each progress table, in order, with their French heading.
 AVANCEMENT = {
@@ -38,12 +39,18 @@ MIXITE = {
     "part_q234": "Q2-Q4",
     "part_prioritaires": "Prioritaires",
     "part_prioritaires_prevue": "Prioritaires prévu",
+    "part_q1_exigee": "Q1 exigé (CIA)",
+    "part_q234_exigee": "Q2-Q4 exigé (CIA)",
 }
+DELAIS = {"logement_id": "Logement", "reservataire": "Réservataire", "date_proposition": "Proposé le",
+          "echeance": "Échéance", "candidats": "Candidats", "situation": "Situation"}
+SITUATIONS = {"depasse": "délai dépassé", "proche": "échéance proche"}
 PRIORITAIRES = {"reservataire": "Réservataire", "attributions": "Baux (ménage connu)",
-                "prioritaires": "Publics prioritaires", "part_prioritaires": "Part"}
-POURCENTAGES = {"Taux", "Q1", "Q1 prévu", "Q2-Q4", "Prioritaires", "Prioritaires prévu", "Part"}
-LEGENDE = ("Taux = réalisé ÷ objectif ; projection linéaire au 31 décembre (réalisé ÷ part de l'année "
-           "écoulée) ; Q1 = ménages du 1er quartile, Q2-Q4 = quartiles 2 à 4, parts calculées sur les baux "
+                "prioritaires": "Publics prioritaires", "part_prioritaires": "Part", "part_due": "Part due"}
+POURCENTAGES = {"Taux", "Q1", "Q1 prévu", "Q2-Q4", "Prioritaires", "Prioritaires prévu", "Part", "Part due",
+                "Q1 exigé (CIA)", "Q2-Q4 exigé (CIA)"}
+LEGENDE = ("Taux = réalisé ÷ objectif ; projection au 31 décembre : les logements en cours deviennent des baux "
+           "et les orientations continuent au rythme observé (models/journal.md) ; Q1 = ménages du 1er quartile, Q2-Q4 = quartiles 2 à 4, parts calculées sur les baux "
            "dont le ménage est connu ; « prévu » = part attendue par le plan (attributions.csv).")
 
 
@@ -58,7 +65,7 @@ def _avancement(table: pd.DataFrame, dimensions: list[str], fraction: float) -> 
     else:
         table = table[["cible", "realise", "en_cours", "reste"]].sum().to_frame().T
     table["taux_realisation"] = (table["realise"] / table["cible"]).where(table["cible"] > 0)
-    table["projection"] = table["realise"] / fraction
+    table["projection"] = projeter(table["realise"], table["en_cours"], fraction)
     table["ecart_projete"] = table["projection"] - table["cible"]
     return table
 
@@ -77,6 +84,7 @@ def tableaux_suivi(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool
     """The follow-up as (title, French table) pairs. By typologie / zone / commune, the
     terminal view sums over réservataires; `detail=True` keeps one line per réservataire."""
     f = s.fraction_annee
+    noms = noms or s.noms or None
     reservataires = _avancement(s.reservataires, ["reservataire"], f)
     total = _avancement(s.reservataires, [], f).assign(reservataire="Total")
     tableaux = [("Par réservataire", _francais(pd.concat([reservataires, total], ignore_index=True),
@@ -93,7 +101,17 @@ def tableaux_suivi(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool
     prioritaires = s.prioritaires.copy()
     if noms:
         prioritaires["reservataire"] = prioritaires["reservataire"].map(lambda r: noms.get(r, r))
-    tableaux.append(("Publics prioritaires par réservataire", prioritaires[list(PRIORITAIRES)].rename(columns=PRIORITAIRES)))
+    tableaux.append(("Publics prioritaires par réservataire",
+                     prioritaires[[c for c in PRIORITAIRES if c in prioritaires]].rename(columns=PRIORITAIRES)))
+    delais = s.delais.copy()
+    if noms:
+        delais["reservataire"] = delais["reservataire"].map(lambda r: noms.get(r, r))
+    for colonne in ("date_proposition", "echeance"):
+        delais[colonne] = pd.to_datetime(delais[colonne]).dt.strftime("%d/%m/%Y")
+    delais["situation"] = delais["situation"].map(SITUATIONS)
+    delais["candidats"] = [f"{p} sur {a}" for p, a in zip(delais["candidats_presentes"], delais["candidats_attendus"])]
+    tableaux.append(("Délais des propositions (échus ou proches)",
+                     delais[[c for c in DELAIS if c in delais]].rename(columns=DELAIS)))
     return tableaux
 
 
@@ -101,10 +119,11 @@ def phrase_projection(s: Suivi) -> str:
     """Where the year is heading at the current pace (linear in elapsed days)."""
     cible = float(s.reservataires["cible"].sum())
     realise = float(s.reservataires["realise"].sum())
-    projection = realise / s.fraction_annee
+    en_cours = float(s.reservataires["en_cours"].sum())
+    projection = projeter(realise, en_cours, s.fraction_annee)
     return (f"{_pct(s.fraction_annee)} de l'année écoulée au {s.date.strftime('%d/%m/%Y')} : "
-            f"{nombre(realise)} logements décomptés sur un objectif de {nombre(cible)} ; "
-            f"au rythme actuel, {nombre(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
+            f"{nombre(realise)} logements décomptés et {nombre(en_cours)} en cours sur un objectif de "
+            f"{nombre(cible)} ; au rythme actuel, {nombre(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
             "de l'objectif).")
 
 
@@ -114,6 +133,9 @@ def rendu_suivi(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | 
     elements: list = [Text(f"Suivi au {s.date.strftime('%d/%m/%Y')}", style="bold")]
     elements += [_table_rich(table, titre) for titre, table in tableaux_suivi(s, noms)]
     elements.append(Text(phrase_projection(s)))
+    a_faire = alertes(s)
+    elements.append(Text("À faire :" if a_faire else "Aucune alerte : délais, rythme et mixité tenus.", style="bold"))
+    elements += [Text(f"• {phrase}", style="yellow") for phrase in a_faire]
     elements.append(Text(LEGENDE, style="dim"))
     if ecart is not None:
         message, alerte = phrase_ecart(ecart, seuil)
@@ -144,7 +166,10 @@ def page_suivi(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | N
         message, alerte = phrase_ecart(ecart, seuil)
         parts.append(bullets([message], "alertes") if alerte else Paragraph(message))
     parts.append(Paragraph(LEGENDE, "note"))
-    sections = [Section("Où en est l'année", parts)]
+    a_faire = alertes(s)
+    sections = [Section("Où en est l'année", parts),
+                Section("À faire", [bullets(a_faire, "alertes") if a_faire
+                                    else Paragraph("Aucune alerte : délais, rythme et mixité tenus.")])]
     sections += [Section(titre, [html_table(table, _cellule)]) for titre, table in tableaux_suivi(s, noms)]
     return render("suivi.html", title=f"Suivi de l'année {s.date.year}",
                   subtitle=f"Situation au {s.date.strftime('%d/%m/%Y')}", sections=sections)
@@ -155,6 +180,7 @@ def ecrire_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | N
     chemin = Path(chemin)
     chemin.parent.mkdir(parents=True, exist_ok=True)
     feuilles = tableaux_suivi(s, noms, detail=True)
+    feuilles.append(("Alertes", pd.DataFrame({"Alerte": alertes(s)}, dtype=object)))
     with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
         for titre, table in feuilles:
             nom = titre.replace("/", "-")[:31]

@@ -38,6 +38,10 @@ def plan_summary(result: Result) -> Group:
         table.add_row(row.reservataire, str(row.cible), str(row.logements), f"{row.ecart:+d}",
                       f"{100 * row.adequation:.0f} %", style=style)
     parts = [head, table]
+    revoyure = r.get("revoyure")
+    if revoyure:
+        parts.append(Text(f"Report du bilan {revoyure['annee']} (clause de revoyure) :", style="bold"))
+        parts += [Text(f"• {phrase}") for phrase in revoyure["phrases"] or ["aucun écart à reporter."]]
     violated = result.contraintes.loc[result.contraintes["statut"] == "violee"]
     if len(violated):
         bad = Table(title="Règles qui ne peuvent pas être tenues", title_style="bold red")

@@ -64,13 +64,17 @@ def convertir_instance(
     annees: int | None = None,
     part_max: float | None = None,
     flux_prevu: float | Mapping[int, float] | None = None,
+    droits_utilises: Mapping[str, float] | None = None,
+    annee_debut: int | None = None,
 ) -> ResultatConversion:
     """Convert the stock conventions of an instance and spread them over the years.
 
     Arguments override `[conversion]` of instance.toml. `annees` is the default
     lissage duration per réservataire (also the horizon when larger than it).
     `flux_prevu` lets the caller pass the flux: a number (this year's C, assumed
-    constant) or a forecast per year; by default the assiette's C.
+    constant) or a forecast per year; by default the assiette's C. `droits_utilises`
+    (réservataire → dwellings counted in past bilans) is deducted from what is owed
+    and the rest spread from `annee_debut` (the year after the last bilan).
     """
     instance = load_instance(instance_dir, required=REQUIRED_FOR_CONVERSION)
     parametres = instance.parametres
@@ -89,6 +93,8 @@ def convertir_instance(
 
     duree = annees or options.get("duree_lissage")
     horizon = max(int(options.get("horizon", 3)), int(duree or 0))
+    if annee_debut is not None and annee_debut > annee:  # re-plan only the years the lissage has left
+        duree = max(1, int(duree or horizon) - (annee_debut - annee))
     if flux_prevu is None:
         flux = _flux_prevu(instance, options, annee)
     elif isinstance(flux_prevu, Mapping):
@@ -99,15 +105,18 @@ def convertir_instance(
         part_max = float(options.get("part_max", part_disponible(reservataires, set(conversion["reservataire"]),
                                                                  instance.regles.prefet_taux)))
     volumes = _volumes_a_lisser(conversion, _frame(instance, "lissage") if instance.lissage else None)
+    if droits_utilises:  # clause de revoyure: rights already used are no longer owed
+        deja = volumes["reservataire"].map(droits_utilises).fillna(0.0)
+        volumes["volume_du"] = (volumes["volume_du"] - deja).clip(lower=0)
     temps_max_s = float(options.get("temps_max_s", parametres.solveur.temps_max_s))
     nouveaux = _frame(instance, "nouveaux_droits") if instance.nouveaux_droits else None
     lissage = lisser(
         volumes, flux, nouveaux, horizon=horizon,
-        part_max=part_max, annee_debut=annee, duree_defaut=duree, temps_max_s=temps_max_s,
+        part_max=part_max, annee_debut=annee_debut or annee, duree_defaut=duree, temps_max_s=temps_max_s,
     )
     utilises = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
                 "horizon": horizon, "duree_lissage": duree,
-                "flux_prevu": {a: flux[a] for a in lissage.annees}}
+                "flux_prevu": {a: flux[a] for a in lissage.annees}, "droits_utilises": dict(droits_utilises or {})}
     return ResultatConversion(conversion, detail, lissage, utilises)
 
 

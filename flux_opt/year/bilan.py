@@ -12,16 +12,18 @@ Definitions (also in models/journal.md):
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
-from openpyxl.utils import get_column_letter
 
-from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
-from flux_opt.year.journal import CATEGORIES_RETRAIT, avec_cycles
-from flux_opt.year.suivi import ReglesDecompte, decompter
+from flux_opt.year.journal.events import CATEGORIES_RETRAIT
+from flux_opt.year.journal.views import avec_cycles
+from flux_opt.plan.folder import lire_objectifs, lire_plan
+from flux_opt.year.conventions import Contexte
+from flux_opt.year.obligations import (mixite_cia, objectifs_et_realise, prevision_depuis_exclusions,
+                                      refus_motives, retours_au_bailleur)
+from flux_opt.year.suivi import ReglesDecompte, decompter, epci_depuis_plan, regles_du_contexte
 
 DIMENSIONS: dict[str, str] = {
     "typologie": "Typologie",
@@ -39,6 +41,25 @@ LIBELLES: dict[str, str] = {
     "libelle": "Usage",
     "logements": "Logements",
     "logements_prevus": "Logements prévus",
+    "objectif": "Objectif",
+    "nom": "Nom",
+    "ecart": "Écart (décomptés − objectif)",
+    "baux_menage_connu": "Baux (ménage connu)",
+    "part_prioritaires": "Part publics prioritaires (dont DALO)",
+    "part_prioritaires_due": "Part due (CCH L.441-1)",
+    "part_q1_hors_qpv": "Part Q1 hors QPV",
+    "refus": "Refus",
+    "retours_bailleur": "Logements rendus au bailleur",
+    "motif": "Motif",
+    "logement_id": "Logement",
+    "date": "Date",
+    "decompte": "Décompte (convention)",
+    "epci": "EPCI",
+    "baux_hors_qpv": "Baux hors QPV (ménage connu)",
+    "part_q1_exigee": "Part Q1 exigée (CIA)",
+    "baux_qpv": "Baux en QPV (ménage connu)",
+    "part_q234_qpv": "Part Q2-Q4 en QPV",
+    "part_q234_exigee": "Part Q2-Q4 exigée (CIA)",
     **DIMENSIONS,
 }
 
@@ -51,22 +72,37 @@ class Bilan:
     retraits: pd.DataFrame = field(default_factory=pd.DataFrame)
     retraits_detail: pd.DataFrame = field(default_factory=pd.DataFrame)
     prevision_retraits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    objectifs: pd.DataFrame = field(default_factory=pd.DataFrame)  # objective vs realised (needs the plan)
+    refus: pd.DataFrame = field(default_factory=pd.DataFrame)
+    retours: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mixite_cia: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def reservataires(self) -> list[str]:
-        return list(self.synthese["reservataire"])
+        """Réservataires of the plan when it is known (even with no event), else of the journal."""
+        source = self.objectifs if "reservataire" in self.objectifs.columns else self.synthese
+        return list(source["reservataire"])
 
     def pour_reservataire(self, reservataire: str) -> Bilan:
         """The same bilan restricted to one réservataire (withdrawals stay bailleur-wide)."""
         def garde(df: pd.DataFrame) -> pd.DataFrame:
+            if "reservataire" not in df.columns:
+                return df
             return df[df["reservataire"] == reservataire].reset_index(drop=True)
         return Bilan(self.annee, garde(self.synthese), {d: garde(t) for d, t in self.par_dimension.items()},
-                     self.retraits, self.retraits_detail, self.prevision_retraits)
+                     self.retraits, self.retraits_detail, self.prevision_retraits, garde(self.objectifs),
+                     garde(self.refus), garde(self.retours), pd.DataFrame())
 
 
-def bilan(journal_df: pd.DataFrame, annee: int, regles: ReglesDecompte | None = None) -> Bilan:
+def bilan(journal_df: pd.DataFrame, annee: int, regles: ReglesDecompte | None = None,
+          objectifs: pd.DataFrame | None = None, contexte: Contexte | None = None,
+          exclusions_suivantes: pd.DataFrame | None = None) -> Bilan:
     """Legal tables of year `annee`: proposed and attributed per réservataire and by
-    typologie, financement, QPV, commune and construction period; withdrawals; forecast."""
+    typologie, financement, QPV, commune and construction period; withdrawals; forecast.
+
+    With `objectifs` (reservataire, objectif: the plan's targets) and `contexte` (the
+    plan's instance), each réservataire's objective vs what it got and its obligations;
+    `exclusions_suivantes` (next instance's exclusions.csv) gives next year's forecast."""
     df = avec_cycles(journal_df)
     df["periode_construction"] = df["periode_construction"].replace("", "non renseignée")
     df["qpv"] = df["qpv"].map({True: "QPV", False: "hors QPV"})
@@ -74,21 +110,52 @@ def bilan(journal_df: pd.DataFrame, annee: int, regles: ReglesDecompte | None = 
     proposes = de_l_annee[de_l_annee["evenement"] == "proposition"].drop_duplicates(
         ["logement_id", "cycle", "reservataire"])
     attribues = de_l_annee[de_l_annee["evenement"] == "bail_signe"]
+    regles = regles or regles_du_contexte(contexte)
     synthese = _compter(proposes, attribues, [])
-    if regles is not None and regles.ponderations:
-        compte = decompter(journal_df[journal_df["horodatage"].dt.year == annee], regles)
+    compte = decompter(de_l_annee, regles)
+    if regles is not None and (regles.ponderations or regles.retours_decomptes):
         points = compte.groupby("reservataire", as_index=False)["points"].sum()
         synthese = synthese.merge(points.rename(columns={"points": "logements_decomptes"}),
                                   on="reservataire", how="left").fillna({"logements_decomptes": 0.0})
     retraits_annee = de_l_annee[de_l_annee["evenement"] == "retrait"]
+    prevision = (_prevision(df, annee) if exclusions_suivantes is None
+                 else prevision_depuis_exclusions(exclusions_suivantes, annee, CATEGORIES_RETRAIT))
     return Bilan(
         annee=annee,
         synthese=synthese,
         par_dimension={d: _compter(proposes, attribues, [d]) for d in DIMENSIONS},
         retraits=_retraits(retraits_annee),
         retraits_detail=_retraits_detail(retraits_annee),
-        prevision_retraits=_prevision(df, annee),
+        prevision_retraits=prevision,
+        objectifs=(objectifs_et_realise(objectifs, _compter(proposes, attribues, []), compte, de_l_annee, contexte)
+                   if objectifs is not None else pd.DataFrame()),
+        refus=refus_motives(de_l_annee),
+        retours=retours_au_bailleur(de_l_annee, contexte),
+        mixite_cia=mixite_cia(attribues, contexte),
     )
+
+
+def bilan_du_plan(plan_dir: str | Path, journal_df: pd.DataFrame, annee: int, contexte: Contexte | None = None,
+                  exclusions_suivantes: pd.DataFrame | None = None) -> tuple[Bilan, dict[str, Bilan]]:
+    """The bilan of `annee` against the plan's objectives, and one per EPCI with a CIA
+    (objectives there: the dwellings the plan gave each réservataire in the EPCI)."""
+    annees = sorted(journal_df["horodatage"].dt.year.unique()) if len(journal_df) else []
+    if annee not in annees:
+        presentes = ", ".join(str(a) for a in annees) or "aucune, le journal est vide"
+        raise ValueError(f"aucun événement daté de {annee} dans le journal (années présentes : {presentes}) : "
+                         "pas de bilan à dresser pour cette année")
+    plan = lire_plan(plan_dir)
+    journal = epci_depuis_plan(journal_df, plan)
+    objectifs = lire_objectifs(plan_dir)[["reservataire", "cible"]].rename(columns={"cible": "objectif"})
+    consolide = bilan(journal, annee, objectifs=objectifs, contexte=contexte, exclusions_suivantes=exclusions_suivantes)
+    par_epci = {}
+    for epci in sorted(contexte.cia_epci) if contexte else []:
+        du_plan = plan[plan["epci"] == epci]
+        prevus = du_plan.groupby("reservataire", as_index=False)["logements"].sum()
+        par_epci[epci] = bilan(journal[journal["epci"] == epci], annee,
+                               objectifs=prevus.rename(columns={"logements": "objectif"}),
+                               contexte=replace(contexte, cia_epci=frozenset({epci})))
+    return consolide, par_epci
 
 
 def _compter(proposes: pd.DataFrame, attribues: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
@@ -124,68 +191,3 @@ def _prevision(df: pd.DataFrame, annee: int) -> pd.DataFrame:
     table["logements_prevus"] = (table["categorie"].map(comptes).fillna(0) / len(annees)).round(1)
     table["annees_de_reference"] = ", ".join(str(a) for a in annees)
     return table
-
-
-# --------------------------------------------------------------------------- writers
-
-def _nom_fichier(reservataire: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire).strip("_") or "reservataire"
-
-
-def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
-    sections = [("Synthèse", b.synthese)]
-    sections += [(f"Par {titre.lower()}" if d != "qpv" else "QPV et hors QPV", b.par_dimension[d])
-                 for d, titre in DIMENSIONS.items()]
-    sections += [
-        ("Retraits du flux", b.retraits),
-        ("Retraits (détail)", b.retraits_detail),
-        (f"Prévision des retraits {b.annee + 1}", b.prevision_retraits),
-    ]
-    return sections
-
-
-def _francais(df: pd.DataFrame) -> pd.DataFrame:
-    return df.rename(columns={**LIBELLES, "annees_de_reference": "Années de référence"})
-
-
-def ecrire_excel(b: Bilan, chemin: Path) -> Path:
-    with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
-        for titre, table in _sections(b):
-            feuille = titre[:31].replace("/", "-")
-            _francais(table).to_excel(classeur, sheet_name=feuille, index=False)
-            colonnes = classeur.sheets[feuille].column_dimensions
-            for rang, nom in enumerate(_francais(table).columns):
-                colonnes[get_column_letter(rang + 1)].width = max(14, len(str(nom)) + 2)
-    return chemin
-
-
-def _cellule(colonne: str, valeur: object) -> Cell:
-    if isinstance(valeur, str) or pd.isna(valeur):
-        return Cell("" if pd.isna(valeur) else valeur)
-    if isinstance(valeur, float):
-        return Cell(f"{valeur:.1f}".replace(".", ",").removesuffix(",0"), "num")
-    return Cell(str(valeur), "num")
-
-
-def ecrire_html(b: Bilan, chemin: Path, destinataire: str | None) -> Path:
-    sections = [Section(titre, [html_table(_francais(table), _cellule)] if len(table)
-                        else [Paragraph("Aucun logement.", "note")]) for titre, table in _sections(b)]
-    titre = f"Bilan annuel {b.annee} des attributions en flux" + (f" — {destinataire}" if destinataire else "")
-    sous_titre = "Bilan destiné au réservataire" if destinataire else "Bilan consolidé, tous réservataires"
-    page = render("bilan.html", title=titre, subtitle=sous_titre, sections=sections)
-    chemin.write_text(page, encoding="utf-8")
-    return chemin
-
-
-def ecrire_bilan(b: Bilan, dossier: str | Path) -> list[Path]:
-    """Write the consolidated bilan and one bilan per réservataire (Excel + HTML)."""
-    dossier = Path(dossier)
-    dossier.mkdir(parents=True, exist_ok=True)
-    base = f"bilan_{b.annee}"
-    ecrits = [ecrire_excel(b, dossier / f"{base}.xlsx"), ecrire_html(b, dossier / f"{base}.html", None)]
-    for reservataire in b.reservataires:
-        partiel = b.pour_reservataire(reservataire)
-        nom = f"{base}_{_nom_fichier(reservataire)}"
-        ecrits.append(ecrire_excel(partiel, dossier / f"{nom}.xlsx"))
-        ecrits.append(ecrire_html(partiel, dossier / f"{nom}.html", reservataire))
-    return ecrits

@@ -94,7 +94,7 @@ class _Year:
         self.index = {k: np.asarray(v) for k, v in index.items()}
         unit = self.plan.index.repeat(self.plan["logements"].to_numpy())
         self.dwelling = self.plan.loc[unit, SEGMENT + ["reservataire"]].reset_index(drop=True)
-        self.candidates = {rid: rows[rid].nombre_candidats for rid in rows}
+        self.candidates = {rid: rows[rid].candidats_attendus for rid in rows}
         self.directe = {rid: rows[rid].gestion == "directe" for rid in rows}
         # Per pool row and financement: the probability that its household accepts.
         quartile = self.pools["quartile"].to_numpy()

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from flux_opt.plan.folder import CLES_SEGMENT, lire_plan
-from flux_opt.year.journal import EvenementRefuse, en_booleen, etat_cycles
+from flux_opt.input.schema import parse_bool
+from flux_opt.year.journal.events import EvenementRefuse
+from flux_opt.year.journal.views import etat_cycles
 from flux_opt.vocabulary import Financement, Typologie
 
 # Re-solve when more than 2 % of the year's flux has been released beyond the
@@ -58,7 +60,7 @@ class LogementLibere(BaseModel):
     @field_validator("qpv", mode="before")
     @classmethod
     def _qpv(cls, v: Any) -> bool:
-        return en_booleen(v)
+        return parse_bool(v)
 
 
 def lire_logement(texte: str) -> LogementLibere:
@@ -77,10 +79,43 @@ def _valider_logement(logement: Mapping[str, Any] | LogementLibere) -> LogementL
         return logement
     try:
         return LogementLibere.model_validate(dict(logement))
-    except Exception as erreur:  # pydantic ValidationError -> French, naming the field
-        details = getattr(erreur, "errors", lambda: [{"loc": ("logement",), "msg": str(erreur)}])()
-        champ = str(details[0]["loc"][-1]) if details[0]["loc"] else "logement"
-        raise EvenementRefuse(champ, "valeur manquante ou invalide pour le logement à orienter") from None
+    except ValidationError as erreur:  # French, naming the field and what it accepts
+        detail = erreur.errors()[0]
+        champ = str(detail["loc"][-1]) if detail["loc"] else "logement"
+        recu = detail.get("input")
+        message = "valeur manquante" if detail["type"] == "missing" else f"valeur « {recu} » invalide"
+        attendu = ATTENDUS.get(champ)
+        raise EvenementRefuse(champ, f"{message} pour le logement à orienter"
+                                     + (f" (attendu : {attendu})" if attendu else "")) from None
+
+
+ATTENDUS = {"commune": "code INSEE à 5 caractères, par exemple 59350", "typologie": "T1, T2, T3, T4, T5 ou T6+",
+            "qpv": "oui ou non", "financement": "PLAI, PLUS, PLS ou autre"}
+
+
+def verifier_logement(plan_dir: str | Path, logement: LogementLibere, instance: Any = None) -> None:
+    """A dwelling of a commune neither the plan nor the instance's parc knows is refused."""
+    communes = set(lire_plan(plan_dir)["commune"])
+    if instance is not None:
+        communes |= {ligne.commune for ligne in instance.parc}
+    if logement.commune not in communes:
+        raise EvenementRefuse("commune", f"commune {logement.commune} inconnue du plan et du parc (communes "
+                                         f"connues : {', '.join(sorted(communes))})")
+
+
+def logement_du_journal(journal_df: pd.DataFrame, logement_id: str) -> LogementLibere:
+    """The dwelling of an open release in the journal, to orient it."""
+    etat = etat_cycles(journal_df) if len(journal_df) else pd.DataFrame(columns=["logement_id"])
+    cycles = etat[etat["logement_id"] == logement_id]
+    if not len(cycles):
+        raise EvenementRefuse("logement_id", f"le logement {logement_id} n'est pas libéré dans le journal : "
+                                             "décrire le logement avec --logement")
+    dernier = cycles.iloc[-1]
+    if dernier["statut"] != "libere":
+        etats = {"propose": f"déjà proposé à {dernier['reservataire']}", "attribue": "déjà attribué",
+                 "retire": "retiré du flux"}
+        raise EvenementRefuse("logement_id", f"le logement {logement_id} est {etats[dernier['statut']]}")
+    return _valider_logement({c: dernier[c] for c in ("commune", "typologie", "qpv", "financement", "epci")})
 
 
 def _orientes(journal_df: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from flux_opt.assiette.apportion import largest_remainder, round_half_up
 from flux_opt.assiette.flux import SEGMENT, Flux, compute_flux
-from flux_opt.year.journal import avec_cycles, etat_cycles
+from flux_opt.year.journal.views import avec_cycles, etat_cycles
 from flux_opt.model.data import with_bool_qpv, x_positions
 from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, ecart_au_plan, realise_par_segment
 from flux_opt.pipeline import PlanOptions, run

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.plan.folder import lire_plan
-from flux_opt.year.journal import ajouter_evenements
+from flux_opt.year.journal.storage import ajouter_evenements
 from flux_opt.vocabulary import TYPOLOGIES
 
 PERIODES = ["avant 1949", "1949-1974", "1975-1989", "1990-2005", "après 2005"]

@@ -10,15 +10,17 @@ proposal points is also capped at the total of attribution points.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flux_opt.plan.folder import lire_attributions, lire_objectifs, lire_plan
-from flux_opt.year.journal import avec_cycles, etat_cycles
+from flux_opt.year.conventions import Contexte
+from flux_opt.year.journal.views import avec_cycles, etat_cycles
 
 SEGMENT_JOURNAL = ["commune", "epci", "qpv", "typologie", "financement", "periode_construction"]
 
@@ -54,6 +56,8 @@ class ReglesDecompte(BaseModel):
 
     ponderations: dict[str, Ponderation] = Field(default_factory=dict)
     gestion: dict[str, str] = Field(default_factory=dict)
+    # réservataires whose convention counts a dwelling returned to the bailleur as used
+    retours_decomptes: set[str] = Field(default_factory=set)
 
     @model_validator(mode="after")
     def _gestion_directe_seulement(self) -> ReglesDecompte:
@@ -81,8 +85,14 @@ def decompter(journal_df: pd.DataFrame, regles: ReglesDecompte | None = None) ->
     baux["points"] = baux["reservataire"].map(
         lambda r: regles.ponderations[r].points_attribution if r in regles.ponderations else 1.0
     ).astype(float)
+    retours = df[(df["evenement"] == "retour_bailleur") & df["reservataire"].isin(regles.retours_decomptes)].copy()
+    retours = retours.drop_duplicates(["logement_id", "cycle"])
+    retours["nature"], retours["points"] = "retour_decompte", 1.0
+    # a returned dwelling counted for its réservataire is not counted again when the bailleur lets it
+    deja = baux.set_index(["logement_id", "cycle"]).index.isin(retours.set_index(["logement_id", "cycle"]).index)
+    baux.loc[deja, "points"] = 0.0
     propositions = _propositions_examinees(df, regles)
-    compte = pd.concat([baux, propositions], ignore_index=True)
+    compte = pd.concat([baux, retours, propositions], ignore_index=True)
     compte = _plafonner(compte, regles)
     return compte[COLONNES_DECOMPTE].sort_values(["horodatage", "logement_id"], kind="stable").reset_index(drop=True)
 
@@ -118,7 +128,7 @@ def _plafonner(compte: pd.DataFrame, regles: ReglesDecompte) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Suivi:
-    """Follow-up tables at `date`; projections are linear in elapsed days."""
+    """Follow-up tables at `date` (projection: see `projeter`)."""
 
     date: date
     fraction_annee: float
@@ -128,6 +138,8 @@ class Suivi:
     par_commune: pd.DataFrame
     mixite: pd.DataFrame
     prioritaires: pd.DataFrame
+    delais: pd.DataFrame = field(default_factory=pd.DataFrame)
+    noms: dict[str, str] = field(default_factory=dict)
 
 
 def fraction_ecoulee(jour: date) -> float:
@@ -136,14 +148,29 @@ def fraction_ecoulee(jour: date) -> float:
     return (jour.timetuple().tm_yday) / jours
 
 
+def projeter(realise, en_cours, fraction: float):
+    """Counted by 31 December: dwellings under way become leases, orientations go on at
+    the pace so far ((realise + en_cours) / fraction by year end), and about as many
+    dwellings as today are still under way on 31 December (not counted yet)."""
+    return (realise + en_cours) / fraction - en_cours
+
+
+def regles_du_contexte(contexte: Contexte | None) -> ReglesDecompte | None:
+    if contexte is None:
+        return None
+    return ReglesDecompte(gestion={r: c.gestion for r, c in contexte.conventions.items()},
+                          retours_decomptes={r for r, c in contexte.conventions.items() if c.decompte_retour})
+
+
 def suivi(plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
-          regles: ReglesDecompte | None = None) -> Suivi:
+          regles: ReglesDecompte | None = None, contexte: Contexte | None = None) -> Suivi:
     """Target, done, in progress, remaining and projection per réservataire and by
-    typologie / QPV / commune, plus the mixity achieved so far."""
+    typologie / QPV / commune, the mixity achieved against its legal and CIA targets,
+    and the proposals whose delay runs out (`contexte`: the plan's instance rules)."""
     plan = lire_plan(plan_dir)
     objectifs = lire_objectifs(plan_dir)
-    journal = _epci_depuis_plan(_journal_jusqu_a(journal_df, jour), plan)
-    compte = decompter(journal, regles)
+    journal = epci_depuis_plan(_journal_jusqu_a(journal_df, jour), plan)
+    compte = decompter(journal, regles or regles_du_contexte(contexte))
     etat = etat_cycles(journal) if len(journal) else None
     en_cours = etat[etat["statut"] == "propose"] if etat is not None else None
     fraction = fraction_ecoulee(jour)
@@ -155,9 +182,37 @@ def suivi(plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
         par_typologie=_tableau(_cibles_plan(plan, "typologie"), compte, en_cours, ["typologie"], fraction),
         par_qpv=_tableau(_cibles_plan(plan, "qpv"), compte, en_cours, ["qpv"], fraction),
         par_commune=_tableau(_cibles_plan(plan, "commune"), compte, en_cours, ["commune"], fraction),
-        mixite=_mixite(compte, lire_attributions(plan_dir)),
-        prioritaires=_prioritaires(compte),
+        mixite=_mixite(compte, lire_attributions(plan_dir), contexte),
+        prioritaires=_prioritaires(compte, contexte),
+        delais=delais_a_surveiller(en_cours, jour, contexte),
+        noms={r: c.nom for r, c in contexte.conventions.items()} if contexte else {},
     )
+
+
+# A proposal whose delay ends within this many days is listed as running out.
+JOURS_ALERTE = 7
+COLONNES_DELAIS = ["logement_id", "commune", "typologie", "qpv", "reservataire", "date_proposition", "echeance",
+                   "jours_restants", "candidats_presentes", "candidats_attendus", "situation"]
+
+
+def delais_a_surveiller(en_cours: pd.DataFrame | None, jour: date, contexte: Contexte | None) -> pd.DataFrame:
+    """Proposals in progress still short of the convention's candidates whose delay runs
+    out within JOURS_ALERTE days (`proche`) or is past (`depasse`: may go back to the bailleur)."""
+    if en_cours is None or not len(en_cours):
+        return pd.DataFrame(columns=COLONNES_DELAIS)
+    conventions = contexte.conventions if contexte else {}
+    # the bailleur's own dwellings have no convention delay
+    table = en_cours[[conventions[r].type != "bailleur" if r in conventions else r != "bailleur"
+                      for r in en_cours["reservataire"]]].copy()
+    table["delai"] = table["reservataire"].map(lambda r: conventions[r].delai_jours if r in conventions else 30)
+    table["candidats_attendus"] = table["reservataire"].map(
+        lambda r: conventions[r].candidats if r in conventions else 1)
+    table["echeance"] = table["date_proposition"] + pd.to_timedelta(table["delai"], unit="D")
+    table["jours_restants"] = (table["echeance"] - pd.Timestamp(jour)).dt.days
+    courts = table["candidats_presentes"] < table["candidats_attendus"]
+    table["situation"] = np.where(table["jours_restants"] < 0, "depasse", "proche")
+    table = table[courts & (table["jours_restants"] <= JOURS_ALERTE)]
+    return table.sort_values(["jours_restants", "logement_id"], kind="stable")[COLONNES_DELAIS].reset_index(drop=True)
 
 
 def _journal_jusqu_a(journal_df: pd.DataFrame, jour: date) -> pd.DataFrame:
@@ -169,7 +224,7 @@ def _journal_jusqu_a(journal_df: pd.DataFrame, jour: date) -> pd.DataFrame:
     return journal_df[garde]
 
 
-def _epci_depuis_plan(journal: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+def epci_depuis_plan(journal: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     """The journal may leave `epci` blank: take it from the plan's commune."""
     epci = plan.drop_duplicates("commune").set_index("commune")["epci"]
     journal = journal.copy()
@@ -197,14 +252,15 @@ def _tableau(cibles: pd.DataFrame, compte: pd.DataFrame, en_cours: pd.DataFrame 
     table["en_cours"] = table["en_cours"].astype(int)
     table["reste"] = (table["cible"] - table["realise"] - table["en_cours"]).clip(lower=0)
     table["taux_realisation"] = (table["realise"] / table["cible"]).where(table["cible"] > 0)
-    table["projection"] = table["realise"] / fraction
+    table["projection"] = projeter(table["realise"], table["en_cours"], fraction)
     table["ecart_projete"] = table["projection"] - table["cible"]
     return table.sort_values(cles, kind="stable").reset_index(drop=True)
 
 
-def _mixite(compte: pd.DataFrame, attributions: pd.DataFrame | None) -> pd.DataFrame:
+def _mixite(compte: pd.DataFrame, attributions: pd.DataFrame | None, contexte: Contexte | None) -> pd.DataFrame:
     """Per EPCI and zone (qpv / hors_qpv): shares of leases to Q1, Q2–Q4 and publics
-    prioritaires among leases whose household category is known, vs the plan's forecast."""
+    prioritaires among leases whose household category is known, vs the plan's forecast
+    and, in an EPCI with a CIA, vs the legal targets (CCH L.441-1: Q1 hors QPV, Q2–Q4 in QPV)."""
     baux = compte[compte["nature"] == "attribution"].copy()
     baux["zone"] = baux["qpv"].map({True: "qpv", False: "hors_qpv"})
     connus = baux[baux["quartile"] != ""]
@@ -221,6 +277,9 @@ def _mixite(compte: pd.DataFrame, attributions: pd.DataFrame | None) -> pd.DataF
     table["part_prioritaires"] = table["prioritaires"] / base
     if attributions is not None:
         table = table.merge(_mixite_prevue(attributions), on=["epci", "zone"], how="left")
+    cia = table["epci"].isin(contexte.cia_epci) if contexte else pd.Series(False, index=table.index)
+    table["part_q1_exigee"] = np.where(cia & (table["zone"] == "hors_qpv"), contexte.q1_hors_qpv if contexte else 0, np.nan)
+    table["part_q234_exigee"] = np.where(cia & (table["zone"] == "qpv"), contexte.q234_qpv if contexte else 0, np.nan)
     return table
 
 
@@ -234,12 +293,16 @@ def _mixite_prevue(attributions: pd.DataFrame) -> pd.DataFrame:
                          "part_prioritaires_prevue": g["prio"] / total})
 
 
-def _prioritaires(compte: pd.DataFrame) -> pd.DataFrame:
-    """Share of each réservataire's leases to publics prioritaires (known category only)."""
+def _prioritaires(compte: pd.DataFrame, contexte: Contexte | None = None) -> pd.DataFrame:
+    """Share of each réservataire's leases to publics prioritaires (known category only),
+    with the share it owes (CCH L.441-1) when the instance is known."""
     baux = compte[(compte["nature"] == "attribution")]
     connus = baux[baux["prioritaire"].notna()]
     table = connus.groupby("reservataire").agg(
         attributions=("prioritaire", "size"), prioritaires=("prioritaire", lambda p: int(p.sum()))
     ).reset_index()
     table["part_prioritaires"] = table["prioritaires"] / table["attributions"]
+    conventions = contexte.conventions if contexte else {}
+    table["part_due"] = table["reservataire"].map(
+        lambda r: conventions[r].prioritaires_min if r in conventions else np.nan).astype(float)
     return table

@@ -1,0 +1,108 @@
+"""The bilan annuel for people: Excel and HTML, consolidated, per réservataire and per EPCI with a CIA
+(the figures are computed in flux_opt.year.bilan)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from openpyxl.utils import get_column_letter
+
+from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
+from flux_opt.year.bilan import DIMENSIONS, LIBELLES, Bilan
+
+
+def _nom_fichier(reservataire: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire).strip("_") or "reservataire"
+
+
+def _avec_total(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a Total row summing its counts (shares are not summed); one row needs none."""
+    if len(table) < 2:
+        return table
+    comptes = [c for c in table.columns if not c.startswith("part_") and pd.api.types.is_numeric_dtype(table[c])]
+    total = {c: table[c].sum() for c in comptes} | {"reservataire": "Total"}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
+def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
+    sections = [("Objectifs et réalisé", _avec_total(b.objectifs))] if len(b.objectifs.columns) else []
+    sections += [("Synthèse", _avec_total(b.synthese))]
+    sections += [(f"Par {titre.lower()}" if d != "qpv" else "QPV et hors QPV", b.par_dimension[d])
+                 for d, titre in DIMENSIONS.items()]
+    sections += [
+        ("Retraits du flux", b.retraits),
+        ("Retraits (détail)", b.retraits_detail),
+        (f"Prévision des retraits {b.annee + 1}", b.prevision_retraits),
+        ("Refus et motifs", b.refus),
+        ("Logements rendus au bailleur", b.retours),
+    ]
+    if len(b.mixite_cia):
+        sections.append(("Mixité dans les EPCI dotés d'une CIA", b.mixite_cia))
+    return sections
+
+
+def _francais(df: pd.DataFrame) -> pd.DataFrame:
+    """French headings; shares as percentages with one decimal."""
+    df = df.copy()
+    for colonne in [c for c in df.columns if c.startswith("part_")]:
+        df[colonne] = (100 * df[colonne].astype(float)).round(1)
+    libelles = {c: LIBELLES[c] + (" (%)" if c.startswith("part_") else "") for c in df.columns if c in LIBELLES}
+    return df.rename(columns={**libelles, "annees_de_reference": "Années de référence"})
+
+
+def ecrire_excel(b: Bilan, chemin: Path) -> Path:
+    with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
+        for titre, table in _sections(b):
+            feuille = titre[:31].replace("/", "-")
+            _francais(table).to_excel(classeur, sheet_name=feuille, index=False)
+            colonnes = classeur.sheets[feuille].column_dimensions
+            for rang, nom in enumerate(_francais(table).columns):
+                colonnes[get_column_letter(rang + 1)].width = max(14, len(str(nom)) + 2)
+    return chemin
+
+
+def _cellule(colonne: str, valeur: object) -> Cell:
+    if isinstance(valeur, str) or pd.isna(valeur):
+        return Cell("" if pd.isna(valeur) else valeur)
+    if isinstance(valeur, float):
+        return Cell(f"{valeur:.1f}".replace(".", ",").removesuffix(",0"), "num")
+    return Cell(str(valeur), "num")
+
+
+def ecrire_html(b: Bilan, chemin: Path, destinataire: str | None, sous_titre: str | None = None) -> Path:
+    sections = [Section(titre, [html_table(_francais(table), _cellule)] if len(table)
+                        else [Paragraph("Aucun logement.", "note")]) for titre, table in _sections(b)]
+    titre = f"Bilan annuel {b.annee} des attributions en flux" + (f" — {destinataire}" if destinataire else "")
+    sous_titre = sous_titre or ("Bilan destiné au réservataire, à transmettre avant le 28 février" if destinataire
+                                else "Bilan consolidé, tous réservataires (CCH R.441-5-1)")
+    page = render("bilan.html", title=titre, subtitle=sous_titre, sections=sections)
+    chemin.write_text(page, encoding="utf-8")
+    return chemin
+
+
+def ecrire_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | None = None) -> list[Path]:
+    """Write the consolidated bilan, one bilan per réservataire and one per EPCI with a
+    CIA (Excel + HTML), and `bilan_N.csv` (objective vs counted, read by `plan --bilan-precedent`)."""
+    dossier = Path(dossier)
+    dossier.mkdir(parents=True, exist_ok=True)
+    base = f"bilan_{b.annee}"
+    ecrits = [ecrire_excel(b, dossier / f"{base}.xlsx"), ecrire_html(b, dossier / f"{base}.html", None)]
+    if len(b.objectifs.columns):
+        chemin = dossier / f"{base}.csv"
+        b.objectifs.assign(annee=b.annee).to_csv(chemin, index=False, encoding="utf-8", float_format="%.6g")
+        ecrits.append(chemin)
+    for epci, partiel in (par_epci or {}).items():
+        nom = f"{base}_epci_{epci}"
+        ecrits.append(ecrire_excel(partiel, dossier / f"{nom}.xlsx"))
+        ecrits.append(ecrire_html(partiel, dossier / f"{nom}.html", f"EPCI {epci}",
+                                  "Bilan destiné au président de l'EPCI doté d'une convention intercommunale "
+                                  "d'attribution, à transmettre avant le 31 mars"))
+    for reservataire in b.reservataires:
+        partiel = b.pour_reservataire(reservataire)
+        nom = f"{base}_{_nom_fichier(reservataire)}"
+        ecrits.append(ecrire_excel(partiel, dossier / f"{nom}.xlsx"))
+        ecrits.append(ecrire_html(partiel, dossier / f"{nom}.html", reservataire))
+    return ecrits

@@ -1,0 +1,105 @@
+"""Alerts of the follow-up, in words a manager acts on: who to chase, which dwelling
+to hand back to the bailleur, which households the next dwellings should go to."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from flux_opt.year.suivi import Suivi
+
+# A réservataire is behind (or ahead) when its projection misses its target by more
+# than this share of the target, and by at least one dwelling.
+TOLERANCE_PROJECTION = 0.05
+
+
+def _pct(valeur: float) -> str:
+    return f"{round(100 * valeur)} %"
+
+
+def _jour(moment) -> str:
+    return pd.Timestamp(moment).strftime("%d/%m/%Y")
+
+
+def _nombre(valeur: float) -> str:
+    return str(int(round(valeur)))
+
+
+def alertes(s: Suivi) -> list[str]:
+    """Every alert of the follow-up, most urgent first: delays, then pace, then mixity."""
+    return [*alertes_delais(s), *alertes_rythme(s), *alertes_mixite(s), *alertes_prioritaires(s)]
+
+
+def alertes_delais(s: Suivi) -> list[str]:
+    phrases = []
+    for d in s.delais.itertuples():
+        nom = s.noms.get(d.reservataire, d.reservataire)
+        logement = (f"Logement {d.logement_id} ({d.typologie} {'en QPV' if d.qpv else 'hors QPV'}, commune "
+                    f"{d.commune}) proposé à {nom} le {_jour(d.date_proposition)}")
+        candidats = f"{d.candidats_presentes} candidat{'s' if d.candidats_presentes > 1 else ''} sur {d.candidats_attendus}"
+        if d.situation == "depasse":
+            phrases.append(f"{logement} : délai échu le {_jour(d.echeance)} avec {candidats} attendus — relancer "
+                           f"{nom} ou rendre le logement au bailleur (flux-opt journal ajouter … retour_bailleur "
+                           f"--logement-id {d.logement_id}).")
+        else:
+            phrases.append(f"{logement} : le délai finit le {_jour(d.echeance)} (dans {d.jours_restants} jours), "
+                           f"{candidats} attendus — relancer {nom}.")
+    return phrases
+
+
+def alertes_rythme(s: Suivi) -> list[str]:
+    """A réservataire is behind (ahead) when the share of its objective already oriented
+    (leases + dwellings under way) is below (above) the share for all réservataires."""
+    table = s.reservataires[s.reservataires["cible"] > 0]
+    if not len(table):
+        return []
+    oriente = table["realise"] + table["en_cours"]
+    rythme = float(oriente.sum() / table["cible"].sum())
+    phrases = []
+    for r, fait in zip(table.itertuples(), oriente):
+        attendu = rythme * r.cible
+        marge = max(1.0, TOLERANCE_PROJECTION * r.cible)
+        if abs(fait - attendu) <= marge:
+            continue
+        nom = s.noms.get(r.reservataire, r.reservataire)
+        etat = (f"{nom} : {_nombre(fait)} logements orientés ({_nombre(r.realise)} décomptés, {r.en_cours} en cours) "
+                f"pour un objectif de {_nombre(r.cible)}, soit {_pct(fait / r.cible)} quand l'ensemble en est à "
+                f"{_pct(rythme)} ; projection au 31 décembre : {_nombre(r.projection)}")
+        if fait < attendu:
+            phrases.append(f"{etat} — lui orienter en priorité les prochains logements libérés (flux-opt orienter).")
+        else:
+            phrases.append(f"{etat} — orienter les prochains logements vers les autres réservataires.")
+    projection, cible = float(table["projection"].sum()), float(table["cible"].sum())
+    if projection < cible * (1 - TOLERANCE_PROJECTION):
+        phrases.append(f"Ensemble : au rythme actuel, {_nombre(projection)} logements décomptés au 31 décembre pour "
+                       f"{_nombre(cible)} prévus — hâter les propositions, les passages en CALEOL et les "
+                       "signatures, ou revoir la prévision des libérations.")
+    return phrases
+
+
+# (realised share, required share, where, households the next dwellings should go to)
+_MIXITE_CIA = (("part_q1", "part_q1_exigee", "hors QPV", "du 1er quartile"),
+               ("part_q234", "part_q234_exigee", "en QPV", "des quartiles 2 à 4"))
+
+
+def alertes_mixite(s: Suivi) -> list[str]:
+    phrases = []
+    for m in s.mixite.to_dict("records"):
+        for part, exigee, zone, menages in _MIXITE_CIA:
+            if not math.isnan(m[exigee]) and not math.isnan(m[part]) and m[part] < m[exigee]:
+                phrases.append(f"EPCI {m['epci']} (CIA) : {_pct(m[part])} des baux {zone} signés avec des ménages "
+                               f"{menages}, pour {_pct(m[exigee])} exigés (CCH L.441-1) — proposer les prochains "
+                               f"logements {zone} à des ménages {menages}.")
+    return phrases
+
+
+def alertes_prioritaires(s: Suivi) -> list[str]:
+    phrases = []
+    for p in s.prioritaires.itertuples():
+        if not math.isnan(p.part_due) and p.part_prioritaires < p.part_due:
+            nom = s.noms.get(p.reservataire, p.reservataire)
+            phrases.append(f"{nom} : {_pct(p.part_prioritaires)} de ses baux à des publics prioritaires pour "
+                           f"{_pct(p.part_due)} dus (CCH L.441-1) — lui demander des candidats prioritaires "
+                           "(DALO, article L.441-1).")
+    return phrases
