@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from conftest import BASE_TOML
 from flux_opt.cli.main import app
 from flux_opt.input.schema import load_instance
 from flux_opt.pipeline import PlanOptions, run
@@ -18,12 +19,7 @@ from flux_opt.plan.folder import lire_attributions, lire_plan
 from flux_opt.report.exports import write_csv
 from flux_opt.year.evaluation import evaluate, evaluate_folder
 
-TOML = """
-[instance]
-nom = "t"
-bailleur = "B"
-departement = "59"
-annee = 2027
+TOML = BASE_TOML + """
 [regles]
 prioritaires_min = 0
 [demande]
