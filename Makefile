@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installe
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Long fuzz run (random, 500 damaged copies of the example): the suite runs 12 fixed ones.
+fuzz: $(STAMP)
+	FUZZ_EXEMPLES=$${FUZZ_EXEMPLES:-500} FUZZ_ALEATOIRE=1 $(BIN)/python -m pytest tests/test_fuzz.py -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

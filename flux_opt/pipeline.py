@@ -83,6 +83,7 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
         model.require(require)
     solution = solve(model, moteur=options.moteur, duals=options.duals and not options.analyse)
     result = make_result(model, solution)
+    result.resume["avertissements"] = [str(p) for p in instance.avertissements]
     if precedent is not None:
         _note_carry_over(result, instance, targets, precedent)
     explanation = None

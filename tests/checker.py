@@ -94,7 +94,11 @@ def parse_number(text: str) -> float | None:
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     """Rows of a CSV file as stripped strings (codes never become numbers)."""
-    text = path.read_text(encoding="utf-8-sig")
+    data = path.read_bytes()
+    try:  # the contract: UTF-8 (with or without BOM) or Windows-1252
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252")
     header = text.splitlines()[0] if text else ""
     delimiter = ";" if header.count(";") > header.count(",") else ","
     reader = csv.DictReader(text.splitlines(), delimiter=delimiter)

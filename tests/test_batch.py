@@ -128,3 +128,32 @@ def test_cli_lot_resumes_and_prints_the_national_table(source, reference, tmp_pa
     assert sorted(read_synthese(out)["instance"]) == NAMES
     empty = CliRunner().invoke(app, ["lot", str(tmp_path / "rien")])
     assert empty.exit_code == 2
+
+
+def test_lot_fingerprint_xlsx_rules_and_crashed_instances(source, reference, tmp_path):
+    """An instance is resumed only while its files and options are unchanged; .xlsx instances
+    are planned; the summary names the rules broken; a crashed instance is not run again."""
+    from flux_opt.scale.batch import crashed_line, fingerprint
+    from flux_opt.scale.pool import Crash
+    from conftest import EXEMPLE
+
+    folder, out = tmp_path / "src", tmp_path / "out"
+    shutil.copytree(source, folder)
+    shutil.copy(EXEMPLE.parent / "exemple.xlsx", folder / "classeur.xlsx")
+    shutil.copytree(reference[0], out)
+    demande = folder / "i1" / "demande.csv"
+    demande.write_text(demande.read_text() + "\n")  # i1's input changed: planned again
+    report = run_batch(folder, out, processus=1)
+    assert sorted(report.planifiees) == ["classeur", "i1"] and sorted(report.reprises) == ["i0", "i2"]
+    lines = read_synthese(out).set_index("instance")
+    assert lines.at["classeur", "departement"] == "59" and (out / "classeur" / "plan.csv").is_file()
+    for name, line in lines.iterrows():  # the rules broken are listed exactly for code 3
+        assert (line["code"] == "3") == bool(line["regles_violees"]), name
+    assert run_batch(folder, out, processus=1, moteur="pyomo", limite=0).reprises == []  # other options
+    # A worker that died on i0 is recorded, and a rerun does not try it again.
+    args = (str(folder / "i0"), str(out / "i0"), "highs", "", "59", fingerprint(folder / "i0", "highs"))
+    shutil.rmtree(out / "i0")
+    crashed_line(args, Crash())
+    again = run_batch(folder, out, processus=1)
+    assert again.planifiees == [] and again.codes["i0"] == 1
+    assert read_synthese(out).set_index("instance").at["i0", "statut"] == "plantage"

@@ -183,3 +183,16 @@ def test_late_proposal_is_returned_to_the_bailleur_and_counted_per_the_conventio
     assert retours == {"L1": "décompté pour le réservataire", "L2": "non décompté (droit non utilisé)"}
     ligne_al = consolide.objectifs.set_index("reservataire").loc["action_logement"]
     assert ligne_al["logements_decomptes"] == 1 and ligne_al["retours_bailleur"] == 1
+
+
+def test_year_commands_check_their_output_folder_before_the_work(tmp_path, plan):
+    chemin = ecrire(tmp_path / "j.csv", [ligne("2027-01-07", "liberation", "L1")])
+    fichier = tmp_path / "pas_un_dossier"
+    fichier.write_text("x", encoding="utf-8")
+    for commande in (["suivi", str(plan), str(chemin), "--sortie", str(fichier)],
+                     ["bilan", str(plan), str(chemin), "--annee", "2027", "--sortie", str(fichier)]):
+        sortie = runner.invoke(app, commande)
+        assert sortie.exit_code == 2, (commande, sortie.output)
+        assert "--sortie" in sortie.output and "Erreur interne" not in sortie.output
+        assert fichier.read_text(encoding="utf-8") == "x"  # nothing overwritten
+    assert not list(tmp_path.glob(".*")), "no staging folder left behind"

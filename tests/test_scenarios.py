@@ -88,7 +88,7 @@ def test_overrides_are_applied_without_touching_the_base(base, tmp_path):
 
 
 @pytest.mark.parametrize("text, champ, fragment", [
-    ('nom = "x"\n[regles]\nprefet_taux = 1.5\n', "regles.prefet_taux", "inférieur ou égal à 1"),
+    ('nom = "x"\n[regles]\nprefet_taux = 1.5\n', "regles.prefet_taux", "au plus 1"),
     ('nom = "x"\n[regles]\nprefet_tau = 0.2\n', "regles.prefet_tau", "clé inconnue"),
     ('nom = "x"\n[reservataires.inconnu]\ntaux = 0.1\n', "reservataires.inconnu", "réservataire inconnu"),
     ('nom = "x"\n[reservataires.mel]\ntaux = "beaucoup"\n', "reservataires.mel.taux", "nombre attendu"),
@@ -232,7 +232,7 @@ def test_parallel_sweep_equals_sequential_and_plots(base, tmp_path):
 def test_sweep_of_unknown_parameter_is_a_french_error(base):
     with pytest.raises(DonneesInvalides, match="clé inconnue"):
         sweep(base, parse_balayage("plafond_magique=0.1:0.2:0.1"))
-    with pytest.raises(DonneesInvalides, match="inférieur ou égal à 1"):
+    with pytest.raises(DonneesInvalides, match="au plus 1"):
         sweep(base, parse_balayage("prefet_taux=0.9:1.1:0.1"))
 
 

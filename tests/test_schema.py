@@ -36,7 +36,7 @@ def problems(folder):
 # (file, old text, new text, expected file, line, field, words of the message)
 CASES = [
     ("parc.csv", "59350,200093201,non,T3,PLUS,300,30", "59350,200093201,non,T3,PLUS,-300,30",
-     "parc.csv", 3, "logements", "supérieur ou égal à 0"),
+     "parc.csv", 3, "logements", "valeurs admises : de 0 à 1\u202f000\u202f000"),
     ("parc.csv", "59350,200093201,non,T3,PLUS,300,30", "59350,200093201,non,T9,PLUS,300,30",
      "parc.csv", 3, "typologie", "valeur attendue parmi"),
     ("parc.csv", "59350,200093201,non,T3,PLUS,300,30", "5935,200093201,non,T3,PLUS,300,30",
@@ -48,7 +48,7 @@ CASES = [
     ("parc.csv", "59512,200093201,oui,T3,PLAI,100,10", "59512,200099999,oui,T3,PLAI,100,10",
      "parc.csv", 5, "epci", "déjà rattachée"),  # line 5 disagrees with line 4
     ("reservataires.csv", "agents,Agents de l'État,prefet_agents,,0.05", "agents,Agents de l'État,prefet_agents,,1.05",
-     "reservataires.csv", 3, "taux", "inférieur ou égal à 1"),
+     "reservataires.csv", 3, "taux", "valeurs admises : de 0 à 1)"),
     ("reservataires.csv", "bailleur,Bailleur,bailleur", "bailleur,Bailleur,prefet_agents",
      "reservataires.csv", None, "type", "exactement une ligne de type bailleur"),
     ("reservataires.csv", "prefet,Préfet du Nord,prefet,,", "prefet,Préfet du Nord,prefet,59999,",
@@ -62,9 +62,9 @@ CASES = [
     ("demande.csv", "agents,,200093201,T2,q234,non,100", "agents,59350,,T3,q234,non,100",
      "demande.csv", 4, "commune", "aussi couverte"),
     ("instance.toml", 'departement = "59"', 'departement = "59"\n[regles]\nprefet_taux = 1.3',
-     "instance.toml", None, "regles.prefet_taux", "inférieur ou égal à 1"),
+     "instance.toml", None, "regles.prefet_taux", "valeurs admises : de 0 à 1)"),
     ("instance.toml", 'departement = "59"', 'departement = "59"\n[regles]\nprefet_tau = 0.3',
-     "instance.toml", None, "regles.prefet_tau", "clé inconnue"),
+     "instance.toml", None, "regles.prefet_tau", "clé inconnue : prefet_taux ?"),
 ]
 
 
@@ -101,11 +101,20 @@ def test_missing_column_is_reported_on_the_header_line(mini):
 
 
 def test_codes_stay_strings_and_corsican_codes_are_accepted(mini):
-    replace(mini, "parc.csv", "59350,200093201", "2A004,200093201")
-    replace(mini, "parc.csv", "59350,200093201", "2A004,200093201")
+    for file in mini.iterdir():
+        text = file.read_text(encoding="utf-8")
+        file.write_text(text.replace("59350", "2A004").replace("59512", "2A041")
+                        .replace('departement = "59"', 'departement = "2A"'), encoding="utf-8")
     instance = load_instance(mini)
-    assert {r.commune for r in instance.parc} == {"2A004", "59512"}
-    assert instance.parametres.instance.departement == "59"
+    assert {r.commune for r in instance.parc} == {"2A004", "2A041"}
+    assert instance.parametres.instance.departement == "2A"
+
+
+def test_a_commune_of_another_departement_is_refused(mini):
+    replace(mini, "parc.csv", "59350,200093201", "62041,200093201")
+    found = problems(mini)
+    assert any(p.fichier == "parc.csv" and p.ligne == 2 and p.champ == "commune"
+               and "pas dans le département 59" in p.message for p in found), found
 
 
 def test_xlsx_and_csv_load_the_same_instance():

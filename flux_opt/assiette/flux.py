@@ -53,6 +53,11 @@ def compute_flux(instance: Instance) -> Flux:
     segments["exclusions"] = excluded
     segments["flux_prevu"] = segments["liberations"] - segments["exclusions"]
     total = round_half_up(float(segments["flux_prevu"].sum()))
+    if total <= 0:
+        raise DonneesInvalides([Probleme("parc.csv", None, "logements", (
+            f"flux annuel nul (libérations prévues A = {segments['liberations'].sum():.1f}, exclusions "
+            f"B = {segments['exclusions'].sum():.1f}) : aucun logement à orienter cette année ; vérifier "
+            "logements, taux_rotation et liberations"))])
     segments["flux"] = largest_remainder(segments["flux_prevu"].to_numpy(), total)
     return Flux(segments=segments, exclusions=exclusions,
                 liberations=float(segments["liberations"].sum()),

@@ -21,13 +21,33 @@ def _french_usage(message: str) -> str:
     return message
 
 
+_received: list[int] = []  # signals turned into KeyboardInterrupt during this run
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (or SIGHUP) unwinds like Ctrl-C: every `finally` runs, so a half-written output
+    (a staging folder) is removed and nothing is left behind."""
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _interrupted() -> SystemExit:
+    err.print("[yellow]Interrompu : les fichiers déjà écrits sont intacts.[/yellow]")
+    return SystemExit(128 + _received[-1] if _received else 130)
+
+
 def main() -> None:
     """Entry point: unexpected errors get a French message instead of a traceback
     (set FLUX_OPT_DEBUG=1 to see the traceback)."""
     import os
+    import signal
 
+    _received.clear()
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         code = app(standalone_mode=False)
+        if code == 130:  # typer turns KeyboardInterrupt into Exit(130)
+            raise _interrupted()
         raise SystemExit(code or 0)
     except DonneesInvalides as exc:
         from flux_opt.report.terminal import problems_table
@@ -35,8 +55,7 @@ def main() -> None:
         err.print(problems_table(exc.problemes))
         raise SystemExit(2)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("[yellow]Interrompu : les fichiers déjà écrits sont intacts.[/yellow]")
-        raise SystemExit(130)
+        raise _interrupted() from None
     except Exception as exc:  # noqa: BLE001 - last resort, the user gets a French message
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click usage errors
             err.print(f"[red]Commande invalide : {_french_usage(exc.format_message())}[/red] "
@@ -47,3 +66,6 @@ def main() -> None:
         err.print(f"[red]Erreur interne de flux-opt ({type(exc).__name__} : {exc}).[/red] "
                   "Les fichiers déjà écrits sont intacts. Relancer avec FLUX_OPT_DEBUG=1 pour le détail.")
         raise SystemExit(1)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

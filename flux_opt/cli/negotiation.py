@@ -39,16 +39,18 @@ def comparer_command(
     """Comparer des scénarios de négociation côte à côte, ou balayer un paramètre."""
     from flux_opt.model.solve import SolveurSansSolution
     from flux_opt.input.schema import load_instance
+    from flux_opt.report.exports import claimed_folder
 
     if not scenarios and not balayer:
         err.print("[red]Indiquer au moins un fichier de scénario ou --balayer parametre=debut:fin:pas.[/red]")
         raise typer.Exit(2)
     try:
-        instance = load_instance(base)
-        if scenarios:
-            _compare(base, instance, scenarios, sortie, processus)
-        if balayer:
-            _sweep(instance, balayer, sortie, processus, mesurer, a_chaud)
+        with claimed_folder(sortie):
+            instance = load_instance(base)
+            if scenarios:
+                _compare(base, instance, scenarios, sortie, processus)
+            if balayer:
+                _sweep(instance, balayer, sortie, processus, mesurer, a_chaud)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:

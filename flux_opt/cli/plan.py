@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, show_warnings
 from flux_opt.errors import DonneesInvalides
 
 
@@ -33,23 +33,26 @@ def plan_command(
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
     from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.report.exports import claimed_folder
     from flux_opt.report.terminal import plan_summary
 
     if moteur not in ("highs", "pyomo"):
         err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
         raise typer.Exit(2)
     try:
-        with console.status("Calcul du plan…"):
-            done = pipeline.run_path(instance, pipeline.PlanOptions(
-                moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
-                bilan_precedent=bilan_precedent))
+        with claimed_folder(sortie):
+            with console.status("Calcul du plan…"):
+                done = pipeline.run_path(instance, pipeline.PlanOptions(
+                    moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
+                    bilan_precedent=bilan_precedent))
+            pipeline.write(done, sortie)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
     result = done.result
-    pipeline.write(done, sortie)
+    show_warnings(result.resume["avertissements"])
     console.print(plan_summary(result))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
@@ -73,6 +76,7 @@ def verifier_command(instance: INSTANCE):
         targets = compute_targets(data, flux)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
+    show_warnings(data.avertissements)
     console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
                   f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
                   f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
@@ -82,14 +86,21 @@ def verifier_command(instance: INSTANCE):
 
 @app.command("schema")
 def schema_command(
-    sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Fichier JSON à écrire (sinon écran).")] = None,
+    sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Fichier à écrire (sinon écran).")] = None,
+    dictionnaire: Annotated[bool, typer.Option(
+        "--dictionnaire", help="Le dictionnaire des données en Markdown (docs/donnees.md) au lieu du JSON.")] = False,
 ):
-    """Exporter le schéma des données d'entrée (JSON Schema)."""
+    """Exporter le schéma des données d'entrée (JSON Schema) ou le dictionnaire des données."""
+    from flux_opt.input.dictionary import dictionary_markdown
     from flux_opt.input.schema import json_schema
+    from flux_opt.report.exports import write_file
 
-    text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
+    text = dictionary_markdown().rstrip("\n") if dictionnaire else json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if sortie:
-        sortie.write_text(text + "\n", encoding="utf-8")
+        try:
+            write_file(sortie, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+        except DonneesInvalides as exc:
+            fail_on_invalid(exc)
         console.print(f"Schéma écrit dans {sortie}.")
     else:
         typer.echo(text)

@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from flux_opt.cli.app import app, console, err
+from flux_opt.cli.app import app, console, err, fail_on_invalid
+from flux_opt.errors import DonneesInvalides
 
 
 @app.command("generer")
@@ -21,45 +22,60 @@ def generer_command(
     national: Annotated[bool, typer.Option("--national", help="Jeu national : un dossier par bailleur × département.")] = False,
 ):
     """Générer une instance synthétique reproductible."""
-    from flux_opt.scale.generate import TAILLES, generer_instance, generer_national, generer_taille
+    from flux_opt.report.exports import claimed_folder
 
     try:
-        if national:
-            paths = generer_national(dossier, graine=graine)
-            console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
-            return
-        if logements:
-            generer_instance(dossier, logements, graine=graine)
-        elif taille in TAILLES:
-            generer_taille(dossier, taille, graine=graine)
-        else:
-            raise ValueError(f"taille inconnue « {taille} » : petit, moyen ou grand")
+        with claimed_folder(dossier, "DOSSIER"):
+            _generate(dossier, taille, logements, graine, national)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
+
+
+def _generate(dossier: Path, taille: str, logements: int | None, graine: int, national: bool) -> None:
+    from flux_opt.scale.generate import TAILLES, generer_instance, generer_national, generer_taille
+
+    if national:
+        paths = generer_national(dossier, graine=graine)
+        console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
+        return
+    if logements is not None:
+        generer_instance(dossier, logements, graine=graine)
+    elif taille in TAILLES:
+        generer_taille(dossier, taille, graine=graine)
+    else:
+        raise ValueError(f"taille inconnue « {taille} » : petit, moyen ou grand")
     console.print(f"Instance écrite dans {dossier}.")
 
 
 @app.command("lot")
 def lot_command(
     dossier: Annotated[Path, typer.Argument(
-        help="Dossier d'instances (sous-dossiers avec instance.toml) ou jeu national (manifeste.csv).")],
+        help="Dossier d'instances (sous-dossiers avec instance.toml, classeurs .xlsx) ou jeu national "
+             "(manifeste.csv).")],
     sortie: Annotated[Path | None, typer.Option(
         "--sortie", "-s", help="Dossier des résultats (défaut : DOSSIER-resultats).")] = None,
     processus: Annotated[int, typer.Option(help="Nombre de processus locaux.")] = 2,
     cluster: Annotated[str | None, typer.Option(
         help="Adresse d'un ordonnanceur Dask (tcp://hôte:port) ; ses workers doivent voir SORTIE.")] = None,
     reprendre: Annotated[bool, typer.Option(
-        "--reprendre/--pas-de-reprise", help="Sauter les instances déjà terminées dans SORTIE.")] = True,
+        "--reprendre/--pas-de-reprise",
+        help="Sauter les instances déjà terminées dans SORTIE dont les fichiers et les options n'ont pas changé.")] = True,
     limite: Annotated[int | None, typer.Option(help="Au plus N nouvelles instances (échantillon).")] = None,
     moteur: Annotated[str, typer.Option(help="highs (direct) ou pyomo.")] = "highs",
 ):
     """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
+    from flux_opt.report.exports import claimed_folder
     from flux_opt.scale.batch import find_instances, run_batch
 
+    if processus < 1 or (limite is not None and limite < 0) or moteur not in ("highs", "pyomo"):
+        err.print("[red]Options invalides : --processus au moins 1, --limite positive, --moteur highs ou pyomo.[/red]")
+        raise typer.Exit(2)
     if not dossier.is_dir() or not find_instances(dossier):
         err.print(f"[red]Aucune instance dans « {dossier} » (ni manifeste.csv, ni sous-dossier avec "
-                  "instance.toml).[/red]")
+                  "instance.toml, ni classeur .xlsx).[/red]")
         raise typer.Exit(2)
     sortie = sortie or dossier.with_name(dossier.name + "-resultats")
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -73,18 +89,40 @@ def lot_command(
             progress.console.print(f"{skipped} instance(s) déjà terminée(s) : reprise après celles-ci.")
 
     def finished(line: dict) -> None:
-        mark = {0: "[green]✓[/green]", 3: "[yellow]règles violées[/yellow]", 2: "[red]invalide[/red]"}
+        mark = {0: "[green]✓[/green]", 3: "[yellow]règles non tenues[/yellow]", 2: "[red]invalide[/red]"}
         progress.update(task, advance=1, derniere=f"{line['instance']} {mark.get(line['code'], '[red]échec[/red]')}")
 
-    with progress:
-        report = run_batch(dossier, sortie, processus=processus, cluster=cluster, reprendre=reprendre,
-                           limite=limite, moteur=moteur, on_start=started, on_result=finished)
+    try:
+        with claimed_folder(sortie), progress:
+            report = run_batch(dossier, sortie, processus=processus, cluster=cluster, reprendre=reprendre,
+                               limite=limite, moteur=moteur, on_start=started, on_result=finished)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
     console.print(_national_table(sortie))
+    _print_broken_rules(sortie)
     console.print(f"{len(report.planifiees)} instance(s) planifiée(s), {len(report.reprises)} reprise(s) "
                   f"en {report.secondes:.1f} s. Résultats dans [bold]{sortie}[/bold] "
                   "(synthese.csv, synthese_nationale.csv).")
     codes = set(report.codes.values())
     raise typer.Exit(next((c for c in (1, 4, 2, 3) if c in codes), 0))
+
+
+STATUTS = {"donnees_invalides": "données invalides", "plantage": "plantage du calcul", "erreur": "erreur interne",
+           "sans_solution": "aucun plan trouvé"}
+
+
+def _print_broken_rules(sortie: Path) -> None:
+    """Which rules each instance breaks (code 3), and which instances failed, by name."""
+    from flux_opt.model.registry import label
+    from flux_opt.scale.batch import read_synthese
+
+    for line in read_synthese(sortie).itertuples():
+        if line.code == "3" and line.regles_violees:
+            rules = ", ".join(label(r.strip()) for r in line.regles_violees.split(";"))
+            console.print(f"[yellow]{line.instance}[/yellow] : règles non tenues — {rules}")
+        elif line.code not in ("0", "3"):
+            statut = STATUTS.get(line.statut.split(" ")[0], line.statut or "échec")
+            console.print(f"[red]{line.instance}[/red] : {statut} — {line.message[:200]}")
 
 
 HEADERS = {"departement": "dép.", "instances": "inst.", "attributions_prevues": "attrib.", "adequation": "adéq.",

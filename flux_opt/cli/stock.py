@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,8 @@ import typer
 
 from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
 from flux_opt.errors import DonneesInvalides
+
+MAX_ANNEES_LISSAGE = 30  # a conversion spreads old stock rights over a few years, never decades
 
 
 @app.command("convertir")
@@ -25,23 +28,31 @@ def convertir_command(
     """Convertir les conventions en stock en volume dû, puis le lisser sur plusieurs années."""
     from flux_opt.stock.instance import convertir_instance
     from flux_opt.report.conversion import ecrire_sorties, rendu_console
+    from flux_opt.report.exports import claimed_folder
 
     if methode not in (None, "globale", "convention"):
         err.print("[red]Méthode inconnue : choisir globale ou convention.[/red]")
         raise typer.Exit(2)
+    if annees is not None and not 1 <= annees <= MAX_ANNEES_LISSAGE:
+        err.print(f"[red]--annees {annees} : le lissage dure de 1 à {MAX_ANNEES_LISSAGE} ans.[/red]")
+        raise typer.Exit(2)
+    if part_max is not None and not 0 < part_max <= 1:
+        err.print(f"[red]--part-max {part_max} : part du flux annuel attendue entre 0 (exclu) et 1.[/red]")
+        raise typer.Exit(2)
     try:
-        utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)
-        result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max,
-                                    droits_utilises=utilises, annee_debut=debut)
+        with claimed_folder(sortie) if sortie else nullcontext():
+            utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)
+            result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max,
+                                        droits_utilises=utilises, annee_debut=debut)
+            console.print(rendu_console(result))
+            if sortie:
+                written = ecrire_sorties(sortie, result)
+                console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
-    console.print(rendu_console(result))
-    if sortie:
-        written = ecrire_sorties(sortie, result)
-        console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
     raise typer.Exit(0 if result.lissage.realisable else 3)
 
 

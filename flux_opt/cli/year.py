@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-from flux_opt.cli.app import app, console, err
+from flux_opt.cli.app import app, console, err, hold_output
 
 
 PLAN = Annotated[Path, typer.Argument(help="Dossier d'un plan (sortie de flux-opt plan).")]
@@ -93,23 +94,25 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
     from flux_opt.report.exports import write_atomically
     from flux_opt.report.suivi import ecrire_suivi_excel, page_suivi, rendu_suivi
 
-    contexte = instance_et_contexte(plan, instance)[1]
-    df = journal_du_plan(plan, journal, contexte)
-    day = _jour(jour, df)
-    try:
-        s = suivi(plan, df, day, contexte=contexte)
-        drift = ecart_au_plan(plan, journal_de_l_annee(df, day.year, day))
-    except (ValueError, FileNotFoundError) as exc:
-        refuser(exc)
-    console.print(rendu_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
-    if contexte is None:
-        console.print("[dim]Instance du plan introuvable : délais de 30 jours, sans objectifs de la CIA ni parts "
-                      "de publics prioritaires dues (indiquer --instance).[/dim]")
-    if sortie:
-        page = page_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
-        write_atomically(sortie, {"suivi.xlsx": lambda p: ecrire_suivi_excel(s, p),
-                                  "suivi.html": lambda p: p.write_text(page, encoding="utf-8")})
-        console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
+    with ExitStack() as held:
+        hold_output(held, sortie)  # checked before the work
+        contexte = instance_et_contexte(plan, instance)[1]
+        df = journal_du_plan(plan, journal, contexte)
+        day = _jour(jour, df)
+        try:
+            s = suivi(plan, df, day, contexte=contexte)
+            drift = ecart_au_plan(plan, journal_de_l_annee(df, day.year, day))
+        except (ValueError, FileNotFoundError) as exc:
+            refuser(exc)
+        console.print(rendu_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
+        if contexte is None:
+            console.print("[dim]Instance du plan introuvable : délais de 30 jours, sans objectifs de la CIA ni parts "
+                          "de publics prioritaires dues (indiquer --instance).[/dim]")
+        if sortie:
+            page = page_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
+            write_atomically(sortie, {"suivi.xlsx": lambda p: ecrire_suivi_excel(s, p),
+                                      "suivi.html": lambda p: p.write_text(page, encoding="utf-8")})
+            console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
 
 
 LOGEMENT = Annotated[str | None, typer.Option(
@@ -131,6 +134,12 @@ def orienter_command(
 ):
     """Proposer le réservataire d'un logement libéré, avec la raison ; ré-optimiser le reste
     de l'année si les libérations s'écartent de la prévision."""
+    with ExitStack() as held:
+        hold_output(held, sortie)  # checked before any re-solve
+        _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enregistrer)
+
+
+def _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enregistrer) -> None:
     from flux_opt.year.reorientation import journal_de_l_annee
 
     data, contexte = instance_et_contexte(plan, instance)
@@ -326,6 +335,12 @@ def bilan_command(
 ):
     """Bilan annuel (CCH R.441-5-1) face aux objectifs du plan : un fichier Excel et HTML consolidé,
     un par réservataire, un par EPCI doté d'une CIA, et bilan_ANNEE.csv (lu par plan --bilan-precedent)."""
+    with ExitStack() as held:
+        hold_output(held, sortie)  # checked before the work; one run at a time
+        _bilan(plan, journal, annee, instance, instance_suivante, sortie)
+
+
+def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, sortie: Path) -> None:
     from flux_opt.report.bilan import ecrire_bilan
     from flux_opt.year.bilan import bilan_du_plan
 

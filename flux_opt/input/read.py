@@ -6,13 +6,39 @@ No interpretation happens here: every cell is returned as a string (codes such a
 
 from __future__ import annotations
 
-import csv
+import re
 import tomllib
 from pathlib import Path
 
 from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.input.csvfile import decode, read_csv
 from flux_opt.input.raw import REQUIRED_TABLES, TABLES, RawInstance, RawTable
 from flux_opt.input.xlsx import read_workbook
+
+# tomllib's messages, in French (the position is appended separately).
+_TOML_MESSAGES = (
+    ("Invalid value", "valeur invalide (texte entre guillemets, nombre avec un point décimal, true/false, [liste])"),
+    ("Cannot overwrite a value", "clé définie deux fois"),
+    ("Cannot declare", "section ou clé définie deux fois"),
+    ("Unterminated string", "guillemet non fermé"),
+    ("Illegal character '\\n'", "guillemet non fermé avant la fin de ligne"),
+    ("Illegal character", "caractère interdit à cet endroit"),
+    ("Expected newline or end of document after a statement",
+     "une seule clé = valeur par ligne (décimales avec un point : 0.3)"),
+    ("Expected '=' after a key", "« = » attendu après la clé"),
+    ("Expected ']' at the end of a table declaration", "« ] » attendu à la fin du nom de section"),
+    ("Invalid statement", "ligne invalide (attendu cle = valeur ou [section])"),
+    ("Invalid initial character for a key part", "nom de clé invalide"),
+)
+
+
+def toml_message(exc: tomllib.TOMLDecodeError) -> str:
+    """A tomllib error in French, with its line and column."""
+    text = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", text)
+    where = f" (ligne {found[1]}, colonne {found[2]})" if found else " (fin du fichier)" if "end of document" in text else ""
+    message = next((fr for en, fr in _TOML_MESSAGES if text.startswith(en)), "syntaxe TOML invalide")
+    return f"TOML illisible : {message}{where}"
 
 
 def read_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES) -> RawInstance:
@@ -26,17 +52,22 @@ def read_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES)
                                      "instance introuvable : donner un dossier (CSV + instance.toml) ou un classeur .xlsx")])
 
 
-def _read_folder(folder: Path, required: tuple[str, ...]) -> RawInstance:
-    problems: list[Probleme] = []
-    toml_path = folder / "instance.toml"
-    parametres: dict = {}
+def _read_parametres(toml_path: Path, problems: list[Probleme]) -> dict:
     if not toml_path.is_file():
         problems.append(Probleme("instance.toml", None, None, "fichier manquant"))
-    else:
-        try:
-            parametres = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            problems.append(Probleme("instance.toml", None, None, f"TOML illisible ({exc})"))
+        return {}
+    try:
+        return tomllib.loads(decode(toml_path.read_bytes(), "instance.toml"))
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(Probleme("instance.toml", None, None, toml_message(exc)))
+    except DonneesInvalides as exc:
+        problems.extend(exc.problemes)
+    return {}
+
+
+def _read_folder(folder: Path, required: tuple[str, ...]) -> RawInstance:
+    problems: list[Probleme] = []
+    parametres = _read_parametres(folder / "instance.toml", problems)
     tables: dict[str, RawTable] = {}
     for name in TABLES:
         file = folder / f"{name}.csv"
@@ -46,21 +77,8 @@ def _read_folder(folder: Path, required: tuple[str, ...]) -> RawInstance:
             continue
         try:
             tables[name] = read_csv(file)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            problems.append(Probleme(f"{name}.csv", None, None, f"CSV illisible ({exc})"))
+        except DonneesInvalides as exc:
+            problems.extend(exc.problemes)
     if problems:
         raise DonneesInvalides(problems)
     return RawInstance(folder, parametres, "instance.toml", tables)
-
-
-def read_csv(file: Path) -> RawTable:
-    """Read a CSV (comma or semicolon separated, UTF-8 with or without BOM) as strings."""
-    text = file.read_text(encoding="utf-8-sig")
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    columns = [c.strip() for c in (reader.fieldnames or [])]
-    rows = []
-    for raw in reader:
-        rows.append({k.strip(): (v or "").strip() for k, v in raw.items() if k is not None})
-    return RawTable(file.name, rows, columns)

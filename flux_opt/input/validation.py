@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flux_opt.errors import Probleme
+from flux_opt.input.raw import RawInstance, RawTable
 from flux_opt.vocabulary import DEFAULT_TARGET_TYPES, PREFET_GROUP
 
 
@@ -28,100 +29,144 @@ def targets_without_conversion(reservataires: list, source: str) -> list[Problem
             for i, row in enumerate(reservataires) if not has_target(row)]
 
 
-def check_references(parametres, rows: dict[str, list], sources: dict[str, str]) -> list[Probleme]:
-    problems: list[Probleme] = []
+class _Checks:
+    """The tables being checked, what the parc defines, and the problems found so far."""
 
-    def add(table: str, index: int | None, field: str | None, message: str) -> None:
-        line = index + 2 if index is not None else None
-        problems.append(Probleme(sources.get(table, f"{table}.csv"), line, field, message))
+    def __init__(self, parametres, rows: dict[str, list], raw: RawInstance):
+        self.parametres, self.rows, self.raw = parametres, rows, raw
+        self.problems: list[Probleme] = []
+        self.epci_of = {row.commune: row.epci for row in reversed(rows["parc"])}  # first row wins
+        self.communes, self.epcis = set(self.epci_of), set(self.epci_of.values())
+        self.ids = {row.id for row in rows["reservataires"]}
 
-    parc, reservataires = rows["parc"], rows["reservataires"]
+    def add(self, table: str, index: int | None, field: str | None, message: str) -> None:
+        raw = self.raw.tables.get(table)
+        source = raw.source if raw else self.raw.parametres_source if table == "parametres" else f"{table}.csv"
+        line = None if index is None else raw.line(index) if raw else index + 2
+        self.problems.append(Probleme(source, line, field, message))
+
+    def line(self, table: str, index: int) -> int:
+        raw = self.raw.tables.get(table)
+        return raw.line(index) if raw else index + 2
+
+    def reservataire(self, table: str, i: int, rid: str | None) -> None:
+        if rid is not None and rid not in self.ids:
+            self.add(table, i, "reservataire", f"réservataire « {rid} » inconnu (absent de reservataires.csv)")
+
+    def commune(self, table: str, i: int, code: str | None) -> None:
+        if code is not None and code not in self.communes:
+            self.add(table, i, "commune", f"commune « {code} » absente du parc")
+
+    def epci(self, table: str, i: int, code: str | None) -> None:
+        if code is not None and code not in self.epcis:
+            self.add(table, i, "epci", f"EPCI « {code} » absent du parc")
+
+
+def check_references(parametres, rows: dict[str, list], raw: RawInstance) -> list[Probleme]:
+    checks = _Checks(parametres, rows, raw)
+    _check_parc(checks)
+    _check_reservataires(checks)
+    _check_demande(checks)
+    for table in ("exclusions", "objectifs", "mixite", "conventions"):
+        for i, row in enumerate(rows[table]):
+            checks.reservataire(table, i, getattr(row, "reservataire", None))
+            checks.commune(table, i, getattr(row, "commune", None))
+            checks.epci(table, i, getattr(row, "epci", None))
+    for code in parametres.cia.epci:
+        if code not in checks.epcis:
+            checks.add("parametres", None, "cia.epci", f"EPCI « {code} » absent du parc")
+    return checks.problems
+
+
+def in_departement(commune: str, departement: str) -> bool:
+    """INSEE commune codes start with their département's code (59350 → 59, 2A004 → 2A, 97101 → 971)."""
+    return commune.startswith(departement.zfill(2))
+
+
+def _check_parc(checks: _Checks) -> None:
+    """One EPCI per commune, no duplicate segment, communes of the instance's département."""
+    parc = checks.rows["parc"]
+    departement = checks.parametres.instance.departement
     if not parc:
-        add("parc", None, None, "aucun logement : le parc est vide")
-
-    # Parc: one EPCI per commune, no duplicate segment.
-    epci_of: dict[str, str] = {}
-    seen_segments: dict[tuple, int] = {}
+        checks.add("parc", None, None, "aucun logement : le parc est vide")
+    seen: dict[tuple, int] = {}
     for i, row in enumerate(parc):
-        known = epci_of.setdefault(row.commune, row.epci)
+        known = checks.epci_of[row.commune]
         if known != row.epci:
-            add("parc", i, "epci", f"la commune {row.commune} est déjà rattachée à l'EPCI {known}, pas à {row.epci}")
+            checks.add("parc", i, "epci", f"la commune {row.commune} est déjà rattachée à l'EPCI {known}, pas à {row.epci}")
+        if not in_departement(row.commune, departement):
+            checks.add("parc", i, "commune", f"la commune {row.commune} n'est pas dans le département "
+                       f"{departement} de l'instance ([instance] departement)")
         key = (row.commune, row.typologie, row.qpv, row.financement, row.periode_construction)
-        if key in seen_segments:
-            add("parc", i, "commune", f"segment en double (déjà ligne {seen_segments[key] + 2}) : "
-                f"{row.commune} {row.typologie} {'QPV' if row.qpv else 'hors QPV'} {row.financement}")
-        else:
-            seen_segments[key] = i
-    communes, epcis = set(epci_of), set(epci_of.values())
+        if key in seen:
+            checks.add("parc", i, "commune", f"segment en double (déjà ligne {checks.line('parc', seen[key])}) : "
+                       f"{row.commune} {row.typologie} {'QPV' if row.qpv else 'hors QPV'} {row.financement}")
+        seen.setdefault(key, i)
 
-    # Réservataires: unique ids, exactly one bailleur, territories that exist.
-    holders = {c.reservataire for c in rows.get("conventions", [])}
-    ids: dict[str, int] = {}
-    for i, row in enumerate(reservataires):
-        if row.id in ids:
-            add("reservataires", i, "id", f"identifiant « {row.id} » en double (déjà ligne {ids[row.id] + 2})")
-        ids.setdefault(row.id, i)
+
+def _check_reservataires(checks: _Checks) -> None:
+    """Unique ids, exactly one bailleur, at most one préfet line of each kind, territories that exist."""
+    seen: dict[str, int] = {}
+    by_type = defaultdict(list)
+    holders = {c.reservataire for c in checks.rows.get("conventions", [])}
+    for i, row in enumerate(checks.rows["reservataires"]):
+        if row.id in seen:
+            checks.add("reservataires", i, "id",
+                       f"identifiant « {row.id} » en double (déjà ligne {checks.line('reservataires', seen[row.id])})")
+        seen.setdefault(row.id, i)
+        by_type[row.type].append(i)
         for code in row.territoire:
-            if code not in communes and code not in epcis:
-                add("reservataires", i, "territoire", f"code « {code} » absent du parc (ni commune ni EPCI du parc)")
+            if code not in checks.communes and code not in checks.epcis:
+                checks.add("reservataires", i, "territoire", f"code « {code} » absent du parc (ni commune ni EPCI du parc)")
         if row.type == "bailleur" and row.territoire:
-            add("reservataires", i, "territoire", "le bailleur couvre tout le département : laisser vide")
+            checks.add("reservataires", i, "territoire", "le bailleur couvre tout le département : laisser vide")
         # A réservataire with stock conventions may take its target from their conversion.
         if not has_target(row) and row.id not in holders:
-            add("reservataires", i, "taux", NO_TARGET)
-    by_type = defaultdict(list)
-    for i, row in enumerate(reservataires):
-        by_type[row.type].append(i)
+            checks.add("reservataires", i, "taux", NO_TARGET)
     if len(by_type["bailleur"]) != 1:
-        add("reservataires", None, "type",
-            f"il faut exactement une ligne de type bailleur (trouvé : {len(by_type['bailleur'])})")
+        checks.add("reservataires", None, "type",
+                   f"il faut exactement une ligne de type bailleur (trouvé : {len(by_type['bailleur'])})")
     for unique in PREFET_GROUP:
         for i in by_type[unique][1:]:
-            add("reservataires", i, "type", f"une seule ligne de type {unique} est permise")
+            checks.add("reservataires", i, "type", f"une seule ligne de type {unique} est permise")
 
-    def check_reservataire(table: str, i: int, rid: str | None) -> None:
-        if rid is not None and rid not in ids:
-            add(table, i, "reservataire", f"réservataire « {rid} » inconnu (absent de reservataires.csv)")
 
-    def check_commune(table: str, i: int, code: str | None) -> None:
-        if code is not None and code not in communes:
-            add(table, i, "commune", f"commune « {code} » absente du parc")
-
-    def check_epci(table: str, i: int, code: str | None, field: str = "epci") -> None:
-        if code is not None and code not in epcis:
-            add(table, i, field, f"EPCI « {code} » absent du parc")
-
-    for i, row in enumerate(rows["exclusions"]):
-        check_commune("exclusions", i, row.commune)
-
-    # Demand: known réservataire and area; a commune is covered by one pool level only.
+def _check_demande(checks: _Checks) -> None:
+    """Known réservataire and area; one line per pool; a commune covered by one pool level only."""
     levels: dict[tuple, dict[str, int]] = defaultdict(dict)
-    for i, row in enumerate(rows["demande"]):
-        check_reservataire("demande", i, row.reservataire)
-        check_commune("demande", i, row.commune)
-        check_epci("demande", i, row.epci)
+    for i, row in enumerate(checks.rows["demande"]):
+        checks.reservataire("demande", i, row.reservataire)
+        checks.commune("demande", i, row.commune)
+        checks.epci("demande", i, row.epci)
         key = (row.reservataire, row.typologie, row.quartile, row.prioritaire, row.travailleur_essentiel)
         area = row.commune if row.commune is not None else row.epci
         if area in levels[key]:
-            add("demande", i, "demandeurs", f"vivier en double (déjà ligne {levels[key][area] + 2}) : additionner les demandeurs sur une seule ligne")
+            checks.add("demande", i, "demandeurs", f"vivier en double (déjà ligne {checks.line('demande', levels[key][area])}) : "
+                       "additionner les demandeurs sur une seule ligne")
         levels[key].setdefault(area, i)
-    for key, areas in levels.items():
+    for areas in levels.values():
         for area, i in areas.items():
-            if area in communes and epci_of[area] in areas:
-                add("demande", i, "commune",
-                    f"la commune {area} est aussi couverte par la ligne EPCI {epci_of[area]} "
-                    f"(ligne {areas[epci_of[area]] + 2}) pour le même réservataire, typologie et catégorie")
+            epci = checks.epci_of.get(area)
+            if epci in areas:
+                checks.add("demande", i, "commune",
+                           f"la commune {area} est aussi couverte par la ligne EPCI {epci} "
+                           f"(ligne {checks.line('demande', areas[epci])}) pour le même réservataire, typologie et catégorie")
 
-    for i, row in enumerate(rows["objectifs"]):
-        check_reservataire("objectifs", i, row.reservataire)
-        check_commune("objectifs", i, row.commune)
-        check_epci("objectifs", i, row.epci)
-    for i, row in enumerate(rows["mixite"]):
-        check_reservataire("mixite", i, row.reservataire)
-        check_epci("mixite", i, row.epci)
-    for i, row in enumerate(rows["conventions"]):
-        check_reservataire("conventions", i, row.reservataire)
-    for code in parametres.cia.epci:
-        if code not in epcis:
-            problems.append(Probleme(sources.get("parametres", "instance.toml"), None, "cia.epci", f"EPCI « {code} » absent du parc"))
-    return problems
+
+PLAUSIBLE_ROTATION = 0.5  # social housing turns over 5 to 15 % a year; above half is almost surely a typo
+
+
+def implausible(rows: dict[str, list], raw: RawInstance) -> list[Probleme]:
+    """Values that are possible but so unusual that the user should look at them (warnings, not errors)."""
+    table = raw.tables.get("parc", RawTable("parc.csv"))
+    found = []
+    for i, row in enumerate(rows["parc"]):
+        stock = row.logements + (row.premieres_mises_en_location or 0)
+        if row.liberations is not None and row.liberations > stock:
+            found.append(Probleme(table.source, table.line(i), "liberations",
+                                  f"{row.liberations:g} libérations prévues pour {stock:g} logements : à vérifier"))
+        if row.taux_rotation is not None and row.taux_rotation > PLAUSIBLE_ROTATION:
+            found.append(Probleme(table.source, table.line(i), "taux_rotation",
+                                  f"taux de rotation de {row.taux_rotation:.0%} (plus de la moitié du parc libérée "
+                                  "dans l'année) : à vérifier"))
+    return found

@@ -50,13 +50,14 @@ def read_workbook(path: Path, required: tuple[str, ...] = REQUIRED_TABLES):
             continue
         rows = list(workbook[name].iter_rows(values_only=True))
         columns = [_cell_text(c) for c in rows[0]] if rows else []
-        records = []
-        for row in rows[1:]:
+        table = RawTable(f"{path.name}, feuille {name}", columns=[c for c in columns if c])
+        for number, row in enumerate(rows[1:], start=2):
             cells = [_code_text(columns[i] if i < len(columns) else "", v) for i, v in enumerate(row)]
             if not any(cells):
                 continue
-            records.append({col: cells[i] if i < len(cells) else "" for i, col in enumerate(columns) if col})
-        tables[name] = RawTable(f"{path.name}, feuille {name}", records, [c for c in columns if c])
+            table.rows.append({col: cells[i] if i < len(cells) else "" for i, col in enumerate(columns) if col})
+            table.lines.append(number)
+        tables[name] = table
     parametres: dict = {}
     if "parametres" not in workbook.sheetnames:
         problems.append(Probleme(f"{path.name}, feuille parametres", None, None, "feuille obligatoire manquante"))

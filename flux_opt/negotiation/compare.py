@@ -7,8 +7,6 @@ numbers are those of separate runs. `compare` turns the results into plain table
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +19,7 @@ from flux_opt.model.registry import names
 from flux_opt.plan.result import Result
 from flux_opt.negotiation.scenarios import Scenario, apply_scenario
 from flux_opt.input.schema import Instance
+from flux_opt.scale.pool import Crash, run_tasks
 
 BASE = "base"
 MIXITY_FAMILIES = names(mixity=True)
@@ -64,17 +63,16 @@ def plan_all(base: Instance, scenarios: list[Scenario | None], processus: int = 
                 on_done(i)
         return results
     results: list[Result | None] = [None] * len(scenarios)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(processus, len(scenarios)), mp_context=context) as pool:
-        # The stock conversion is by far the longest job: start those first so the other
-        # worker takes the quick ones meanwhile.
-        order = sorted(range(len(scenarios)), key=lambda i: getattr(scenarios[i], "conversion", None) is None)
-        futures = {pool.submit(_plan_one, base, scenarios[i], duals): i for i in order}
-        for future in as_completed(futures):
-            i = futures[future]
-            results[i] = future.result()
-            if on_done:
-                on_done(i)
+    # The stock conversion is by far the longest job: start those first so the other
+    # worker takes the quick ones meanwhile.
+    order = sorted(range(len(scenarios)), key=lambda i: getattr(scenarios[i], "conversion", None) is None)
+    for k, result in run_tasks(_plan_one, [(base, scenarios[i], duals) for i in order], processus):
+        i = order[k]
+        if isinstance(result, Crash):
+            raise RuntimeError(f"scénario « {getattr(scenarios[i], 'nom', BASE)} » : {result.message}")
+        results[i] = result
+        if on_done:
+            on_done(i)
     return results
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from queue import Empty
 from typing import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pandas as pd
 from flux_opt.plan.result import Result
 from flux_opt.negotiation.scenarios import apply_scenario, parameter_scenario
 from flux_opt.input.schema import Instance
+from flux_opt.scale.pool import Crash, run_tasks
 
 PARAMETRES = ("prefet_taux", "prefet_agents_taux", "prefet_hors_qpv_min", "collectivite_plafond",
               "prioritaires_min", "cia.q1_hors_qpv", "cia.q234_qpv", "<reservataire>.taux")
@@ -106,23 +106,24 @@ def _sweep_chunk(base: Instance, parametre: str, valeurs: list[float], reuse: bo
 
 
 def _parallel_sweep(base, balayage, chunks, reuse, duals, on_done, a_chaud):
-    context = multiprocessing.get_context("spawn")  # never fork a process that has run HiGHS
-    with context.Manager() as manager, ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
-        queue = manager.Queue()
-        futures = [pool.submit(_sweep_chunk, base, balayage.parametre, [balayage.valeurs[i] for i in c],
-                               reuse, duals, queue.put, int(c[0]), a_chaud) for c in chunks]
-        done = 0
-        while done < len(balayage.valeurs):
-            try:
-                index = queue.get(timeout=0.2)
-            except Empty:
-                if any(f.done() and f.exception() for f in futures):
-                    break  # a worker failed: its exception is raised below
-                continue
-            done += 1
-            if on_done:
-                on_done(index)
-        outputs = [f.result() for f in futures]
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        queue = manager.Queue()  # each point done, as workers go (progress)
+
+        def relay() -> None:
+            while on_done:
+                try:
+                    on_done(queue.get_nowait())
+                except Empty:
+                    return
+
+        tasks = [(base, balayage.parametre, [balayage.valeurs[i] for i in c], reuse, duals, queue.put, int(c[0]),
+                  a_chaud) for c in chunks]
+        outputs: list = [None] * len(chunks)
+        for k, output in run_tasks(_sweep_chunk, tasks, len(chunks), poll=relay):
+            if isinstance(output, Crash):
+                raise RuntimeError(f"balayage de {balayage.parametre} : {output.message}")
+            outputs[k] = output
+        relay()
     return [r for results, _ in outputs for r in results], sum(n for _, n in outputs)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
+from flux_opt.report.exports import write_atomically
 from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
 from flux_opt.year.bilan import DIMENSIONS, LIBELLES, Bilan
 
@@ -85,24 +86,25 @@ def ecrire_html(b: Bilan, chemin: Path, destinataire: str | None, sous_titre: st
 
 def ecrire_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | None = None) -> list[Path]:
     """Write the consolidated bilan, one bilan per réservataire and one per EPCI with a
-    CIA (Excel + HTML), and `bilan_N.csv` (objective vs counted, read by `plan --bilan-precedent`)."""
+    CIA (Excel + HTML), and `bilan_N.csv` (objective vs counted, read by `plan --bilan-precedent`),
+    all at once (write_atomically: an interrupted run leaves the folder as it was)."""
     dossier = Path(dossier)
-    dossier.mkdir(parents=True, exist_ok=True)
     base = f"bilan_{b.annee}"
-    ecrits = [ecrire_excel(b, dossier / f"{base}.xlsx"), ecrire_html(b, dossier / f"{base}.html", None)]
+    writers = _pair(b, base, None)
     if len(b.objectifs.columns):
-        chemin = dossier / f"{base}.csv"
-        b.objectifs.assign(annee=b.annee).to_csv(chemin, index=False, encoding="utf-8", float_format="%.6g")
-        ecrits.append(chemin)
+        writers[f"{base}.csv"] = lambda p: b.objectifs.assign(annee=b.annee).to_csv(
+            p, index=False, encoding="utf-8", float_format="%.6g")
     for epci, partiel in (par_epci or {}).items():
-        nom = f"{base}_epci_{epci}"
-        ecrits.append(ecrire_excel(partiel, dossier / f"{nom}.xlsx"))
-        ecrits.append(ecrire_html(partiel, dossier / f"{nom}.html", f"EPCI {epci}",
-                                  "Bilan destiné au président de l'EPCI doté d'une convention intercommunale "
-                                  "d'attribution, à transmettre avant le 31 mars"))
+        writers |= _pair(partiel, f"{base}_epci_{epci}", f"EPCI {epci}",
+                         "Bilan destiné au président de l'EPCI doté d'une convention intercommunale "
+                         "d'attribution, à transmettre avant le 31 mars")
     for reservataire in b.reservataires:
-        partiel = b.pour_reservataire(reservataire)
-        nom = f"{base}_{_nom_fichier(reservataire)}"
-        ecrits.append(ecrire_excel(partiel, dossier / f"{nom}.xlsx"))
-        ecrits.append(ecrire_html(partiel, dossier / f"{nom}.html", reservataire))
-    return ecrits
+        writers |= _pair(b.pour_reservataire(reservataire), f"{base}_{_nom_fichier(reservataire)}", reservataire)
+    write_atomically(dossier, writers)
+    return [dossier / name for name in writers]
+
+
+def _pair(b: Bilan, name: str, destinataire: str | None, sous_titre: str | None = None) -> dict:
+    """The Excel and HTML writers of one bilan."""
+    return {f"{name}.xlsx": lambda p: ecrire_excel(b, p),
+            f"{name}.html": lambda p: ecrire_html(b, p, destinataire, sous_titre)}

@@ -3,9 +3,11 @@
 Layout of the output folder SORTIE:
 
 - ``SORTIE/<instance>/`` the plan files (``write_plan``) plus ``synthese.json``, the
-  instance's line of the summary; ``resume.json`` is moved in last, so a folder
-  with ``resume.json`` is a finished plan. An invalid instance gets only
-  ``synthese.json`` (code 2, the French error): it is recorded, not re-run.
+  instance's line of the summary with the fingerprint (``empreinte``) of its input files
+  and options; ``resume.json`` is moved in last, so a folder with ``resume.json`` is a
+  finished plan. An invalid instance, or one whose worker crashed, gets only
+  ``synthese.json``: it is recorded, not re-run — unless its files or the options changed
+  (then the fingerprint differs and the instance is planned again).
 - ``SORTIE/synthese.csv`` one line per instance, appended (flush + fsync) as
   each instance finishes: an interruption loses no finished result.
 - ``SORTIE/synthese_nationale.csv`` aggregates per département and overall.
@@ -18,19 +20,22 @@ number of instances.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from flux_opt import __version__
+from flux_opt.scale.pool import Crash, run_tasks
+
 SYNTHESE_COLUMNS = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "ecart", "code",
-                    "secondes", "message"]
+                    "regles_violees", "secondes", "message"]
 SYNTHESE = "synthese.csv"
 NATIONALE = "synthese_nationale.csv"
 MARKER = "synthese.json"
@@ -60,19 +65,37 @@ class BatchReport:
 
 def find_instances(dossier: Path) -> list[InstanceRef]:
     """The instances of `dossier`: the rows of `manifeste.csv` if present (national set),
-    else every sub-folder holding an `instance.toml`, in name order."""
+    else every sub-folder holding an `instance.toml` and every `.xlsx` workbook, in name order."""
     dossier = Path(dossier)
     manifest = dossier / "manifeste.csv"
     if manifest.is_file():
         rows = pd.read_csv(manifest, dtype=str, keep_default_na=False)
         return [InstanceRef(r.instance, dossier / r.instance, r.bailleur, r.departement)
                 for r in rows.itertuples()]
-    found = sorted(p.parent for p in dossier.glob("*/instance.toml"))
-    return [InstanceRef(p.name, p, *_bailleur_departement(p)) for p in found]
+    folders = [p.parent for p in dossier.glob("*/instance.toml")]
+    workbooks = [p for p in dossier.glob("*.xlsx") if not p.name.startswith("~$")]  # ~$: Excel's lock file
+    found = sorted(folders + workbooks, key=lambda p: p.name)
+    return [InstanceRef(p.stem if p.is_file() else p.name, p, *_bailleur_departement(p)) for p in found]
+
+
+def fingerprint(chemin: Path, moteur: str) -> str:
+    """What a finished result depends on: the bytes of the instance's files, the options, the version."""
+    chemin = Path(chemin)
+    files = sorted(f for f in chemin.iterdir() if f.suffix in (".csv", ".toml")) if chemin.is_dir() else [chemin]
+    digest = hashlib.sha256(f"{moteur}|{__version__}".encode())
+    for file in files:
+        digest.update(file.name.encode() + b"\0")
+        try:
+            digest.update(file.read_bytes())
+        except OSError:
+            digest.update(b"illisible")
+    return digest.hexdigest()[:16]
 
 
 def _bailleur_departement(folder: Path) -> tuple[str, str]:
     """From instance.toml, so that even an invalid instance is counted in its département."""
+    if folder.is_file():
+        return "", ""  # a workbook: known once planned (from its resume.json)
     try:
         with open(folder / "instance.toml", "rb") as f:
             head = tomllib.load(f).get("instance", {})
@@ -85,7 +108,7 @@ def _bailleur_departement(folder: Path) -> tuple[str, str]:
 
 
 def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: str = "",
-             departement: str = "") -> dict:
+             departement: str = "", empreinte: str = "") -> dict:
     """Plan one instance, write its files, return its summary line (runs in a worker).
     Errors are summary lines too (code 2 invalid data, 4 no plan found, 1 internal error)."""
     from flux_opt.errors import DonneesInvalides
@@ -94,8 +117,7 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     from flux_opt.report.exports import write_atomically, write_json, write_plan
 
     folder = Path(dossier_sortie)
-    line = {"instance": folder.name, "bailleur": bailleur, "departement": departement, "flux": "",
-            "adequation": "", "statut": "", "ecart": "", "code": 0, "secondes": 0.0, "message": ""}
+    line = empty_line(folder.name, bailleur, departement, empreinte)
     start = time.perf_counter()
     try:
         result = plan_path(chemin, moteur=moteur)
@@ -111,24 +133,43 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
         r = result.resume
         line.update(bailleur=bailleur or r["bailleur"], departement=departement or r["departement"], flux=r["flux"],
                     adequation=r["adequation"], statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
-                    code=result.exit_code)
+                    code=result.exit_code, regles_violees=" ; ".join(r["regles_violees"]),
+                    message=" | ".join(r.get("avertissements", [])))
     line["secondes"] = round(time.perf_counter() - start, 3)
-    if line["code"] == CODE_INVALIDE:
-        write_atomically(folder, {MARKER: lambda p: write_json(line, p)})
-    elif line["code"] in (0, 3):
+    if line["code"] in (0, 3):
         write_plan(result, folder, extra={MARKER: lambda p: write_json(line, p)})
+    else:
+        write_atomically(folder, {MARKER: lambda p: write_json(line, p)})
     return line
 
 
-def finished_line(folder: Path) -> dict | None:
-    """The recorded summary line of a finished instance folder, else None (to be run)."""
+def empty_line(instance: str, bailleur: str, departement: str, empreinte: str) -> dict:
+    return {"instance": instance, "bailleur": bailleur, "departement": departement, "flux": "", "adequation": "",
+            "statut": "", "ecart": "", "code": 0, "regles_violees": "", "secondes": 0.0, "message": "",
+            "empreinte": empreinte}
+
+
+def crashed_line(args: tuple, crash: Crash) -> dict:
+    """The line of an instance whose worker died, recorded so that a rerun does not crash again."""
+    from flux_opt.report.exports import write_atomically, write_json
+
+    chemin, dossier_sortie, _, bailleur, departement, empreinte = args
+    line = empty_line(Path(dossier_sortie).name, bailleur, departement, empreinte)
+    line.update(statut="plantage", code=CODE_ERREUR, message=crash.message)
+    write_atomically(Path(dossier_sortie), {MARKER: lambda p: write_json(line, p)})
+    return line
+
+
+def finished_line(folder: Path, empreinte: str) -> dict | None:
+    """The recorded summary line of a finished instance folder whose input and options are
+    those of `empreinte`, else None (to be run)."""
     try:
         line = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if line.get("code") == CODE_INVALIDE:
-        return line
-    return line if (folder / "resume.json").is_file() else None
+    if line.get("empreinte") != empreinte:
+        return None
+    return line if line.get("code") not in (0, 3) or (folder / "resume.json").is_file() else None
 
 
 # ---------------------------------------------------------------------------- the batch
@@ -145,7 +186,8 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
     sortie.mkdir(parents=True, exist_ok=True)
     refs = find_instances(dossier)
     report = BatchReport()
-    done = {ref.nom: finished_line(sortie / ref.nom) for ref in refs} if reprendre else {}
+    prints = {ref.nom: fingerprint(ref.chemin, moteur) for ref in refs}
+    done = {ref.nom: finished_line(sortie / ref.nom, prints[ref.nom]) for ref in refs} if reprendre else {}
     done = {k: v for k, v in done.items() if v is not None}
     _rewrite_synthese(sortie / SYNTHESE, [done[r.nom] for r in refs if r.nom in done])
     report.reprises = [r.nom for r in refs if r.nom in done]
@@ -153,7 +195,7 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
     todo = [r for r in refs if r.nom not in done][:limite]
     if on_start:
         on_start(len(todo), len(done))
-    for line in _execute(todo, sortie, processus, cluster, moteur):
+    for line in _execute(todo, sortie, processus, cluster, moteur, prints):
         _append_line(sortie / SYNTHESE, line)
         report.planifiees.append(line["instance"])
         report.codes[line["instance"]] = int(line["code"])
@@ -165,25 +207,19 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
 
 
 def _execute(todo: list[InstanceRef], sortie: Path, processus: int, cluster: str | None,
-             moteur: str) -> Iterator[dict]:
-    args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement)
-            for r in todo]
+             moteur: str, prints: dict[str, str]) -> Iterator[dict]:
+    """Summary lines as instances finish. Local work always runs in worker processes, even
+    with `processus` = 1: an instance that crashes its worker (a native crash) is then
+    recorded as failed and the batch goes on."""
+    args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement,
+             prints[r.nom]) for r in todo]
     if not args:
         return
     if cluster:
         yield from _on_dask(args, cluster)
-    elif processus <= 1:
-        for a in args:
-            yield plan_one(*a)
-    else:
-        pool = ProcessPoolExecutor(max_workers=processus)
-        try:
-            futures = [pool.submit(plan_one, *a) for a in args]
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            # On Ctrl-C do not wait for the whole queue: drop what has not started.
-            pool.shutdown(wait=False, cancel_futures=True)
+        return
+    for index, line in run_tasks(plan_one, args, processus):
+        yield crashed_line(args[index], line) if isinstance(line, Crash) else line
 
 
 def _on_dask(args: list[tuple], address: str) -> Iterator[dict]:

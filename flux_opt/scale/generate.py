@@ -158,6 +158,9 @@ class Territoire:
 # ---------------------------------------------------------------------------
 
 
+LOGEMENTS_MAX = 5_000_000  # more than the largest bailleur of a département owns
+
+
 def generer_instance(
     dossier: Path,
     logements: int,
@@ -173,6 +176,8 @@ def generer_instance(
     with local pressure per commune × typologie and pools whose composition depends on the
     réservataire's type (``generer_demande``)."""
     _verifier_departement(departement)
+    if not 1 <= logements <= LOGEMENTS_MAX:
+        raise ValueError(f"Nombre de logements hors bornes (1 à {LOGEMENTS_MAX:,}).".replace(",", "\u202f"))
     if communes is None:
         communes = communes_par_defaut(logements, departement)
     _verifier_tailles(logements, communes, reservataires, departement)

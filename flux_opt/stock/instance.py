@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from flux_opt.assiette.flux import compute_flux
-from flux_opt.input.read import read_csv
+from flux_opt.input.csvfile import read_csv
 from flux_opt.input.schema import Instance, load_instance
 from flux_opt.stock.conversion import (
     Methode,

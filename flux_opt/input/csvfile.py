@@ -1,0 +1,91 @@
+"""Read one CSV file as a French Excel or an ERP writes it.
+
+Accepted: UTF-8 (with or without BOM) or Windows-1252; `,` or `;` between cells; a decimal
+point or comma (the schema reads both). Anything else is refused with a French message
+naming the file — never a codec traceback. Blank rows (`;;;;` as Excel leaves them) are skipped;
+a row with more cells than the header is refused (an unquoted decimal comma in a `,` file
+would otherwise shift every following cell silently).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.input.raw import RawTable
+
+ENCODINGS = ("utf-8-sig", "cp1252")
+SEPARATORS = (",", ";")
+_SAVE_AS = "enregistrer depuis Excel en « CSV UTF-8 » ou « CSV (séparateur : point-virgule) »"
+
+
+def decode(data: bytes, name: str) -> str:
+    """The text of a CSV file in UTF-8 or Windows-1252, else a French refusal."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DonneesInvalides([Probleme(name, None, None, f"encodage UTF-16 non pris en charge : {_SAVE_AS}")])
+    if b"\x00" in data:
+        raise DonneesInvalides([Probleme(name, None, None, f"fichier binaire, pas un CSV : {_SAVE_AS}")])
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DonneesInvalides([Probleme(name, None, None, f"encodage non reconnu (ni UTF-8 ni Windows-1252) : {_SAVE_AS}")])
+
+
+def separator(header: str, name: str) -> str:
+    """`;` or `,`, read from the header line (column names contain neither)."""
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    if max(counts.values()) == 0:
+        found = "la tabulation" if "\t" in header else "aucun séparateur"
+        raise DonneesInvalides([Probleme(name, 1, None, f"en-tête illisible ({found}) : les colonnes doivent être "
+                                                        "séparées par une virgule ou un point-virgule")])
+    return max(SEPARATORS, key=lambda sep: counts[sep])
+
+
+def parse_csv(text: str, name: str) -> RawTable:
+    """Rows of a decoded CSV as dicts of stripped strings, each with its line number."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise DonneesInvalides([Probleme(name, None, None, "fichier vide : l'en-tête manque")])
+    reader = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=separator(lines[first], name), strict=True)
+    try:
+        return _records(reader, name, offset=first)
+    except csv.Error as exc:
+        raise DonneesInvalides([Probleme(name, first + reader.line_num, None,
+                                         f"ligne illisible (guillemet non fermé ?) : {exc}")]) from exc
+
+
+def _records(reader, name: str, offset: int) -> RawTable:
+    header = [c.strip() for c in next(reader)]
+    problems = [Probleme(name, offset + 1, c, "colonne en double dans l'en-tête")
+                for i, c in enumerate(header) if c and c in header[:i]]
+    width = max((i + 1 for i, c in enumerate(header) if c), default=0)
+    table = RawTable(name, columns=[c for c in header if c])
+    previous_end = reader.line_num
+    for cells in reader:
+        line, previous_end = offset + previous_end + 1, reader.line_num
+        if not any(c.strip() for c in cells):
+            continue  # blank row, e.g. ",,,,," left by Excel
+        if any(c.strip() for c in cells[width:]):
+            problems.append(Probleme(name, line, None, f"{len(cells)} cellules pour {width} colonnes : vérifier "
+                                     "le séparateur (une virgule décimale doit être entre guillemets "
+                                     "dans un fichier séparé par des virgules)"))
+            continue
+        table.rows.append({c: (cells[i].strip() if i < len(cells) else "") for i, c in enumerate(header) if c})
+        table.lines.append(line)
+    if problems:
+        raise DonneesInvalides(problems)
+    return table
+
+
+def read_csv(file: Path) -> RawTable:
+    """Read a CSV file (see the module docstring for what is accepted)."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise DonneesInvalides([Probleme(file.name, None, None, f"fichier illisible ({exc.strerror})")]) from exc
+    return parse_csv(decode(data, file.name), file.name)
