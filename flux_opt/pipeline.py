@@ -106,14 +106,16 @@ def run_path(path: str | Path, options: PlanOptions = PlanOptions()) -> PlanRun:
     return run(load(path, options.depuis_conversion), options, source=str(Path(path).resolve()))
 
 
-def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path], None]] | None = None) -> None:
-    """The outputs stage: plan files, and the report and explication.json when the run was analysed."""
+def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path], None]] | None = None,
+          conformite: pd.DataFrame | None = None) -> None:
+    """The outputs stage: plan files, and the report and explication.json when the run was analysed;
+    with a conformity table (flux_opt.conformity), conformite.csv and its report section."""
     from flux_opt.report.exports import write_plan
     from flux_opt.report.plan_report import report_writers
 
     writers = dict(extra or {})
     if plan_run.explanation is not None:
-        writers = {**report_writers(plan_run.result, plan_run.explanation), **writers}
+        writers = {**report_writers(plan_run.result, plan_run.explanation, conformite), **writers}
     write_plan(plan_run.result, Path(sortie), extra=writers)
 
 

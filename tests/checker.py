@@ -30,6 +30,7 @@ DEFAULT_RULES = {
     "prefet_uniformite_tolerance": 1,
     "collectivite_plafond": 0.20,
     "prioritaires_min": 0.25,
+    "prefet_prioritaires": 1.0,
 }
 DEFAULT_CIA = {"q1_hors_qpv": 0.25, "q234_qpv": 0.50}
 # models/orientation.md §2 (composition demand model): acceptance by quartile × financement.
@@ -67,6 +68,11 @@ class MalformedFile(Exception):
 def rnd(value: float) -> int:
     """Round half up, with the documented tolerance against binary noise."""
     return math.floor(value + 0.5 + NOISE)
+
+
+def cap(rate: float, base: float) -> int:
+    """A legal cap ("au plus"): never rounded up (CCH R.441-5, R.441-5-2)."""
+    return floor_tol(rate * base)
 
 
 def floor_tol(value: float) -> int:
@@ -236,16 +242,18 @@ def exclusion_matches(row: dict[str, str], seg: Segment) -> bool:
 
 
 def net_flux(a: dict[Segment, float], exclusions: list[dict[str, str]]) -> dict[Segment, float]:
-    """C_s = A_s − B_s, each exclusion spread pro rata of the releases of its scope."""
+    """C_s = A_s − B_s, each exclusion clipped to the releases of its scope and spread pro rata
+    of them; a segment's flux never goes below 0."""
     c = dict(a)
     for row in exclusions:
         scope = [s for s in a if exclusion_matches(row, s)]
         scope_total = sum(a[s] for s in scope)
         if scope_total <= 0:
-            raise ValueError(f"exclusion sans libération dans son périmètre: {row}")
+            continue
+        excluded = min(parse_number(row["logements"]), scope_total)
         for s in scope:
-            c[s] -= parse_number(row["logements"]) * a[s] / scope_total
-    return c
+            c[s] -= excluded * a[s] / scope_total
+    return {s: max(v, 0.0) for s, v in c.items()}
 
 
 def integer_flux(c: dict[Segment, float]) -> dict[Segment, int]:
@@ -283,7 +291,7 @@ def read_reservataires(rows, epci_of) -> dict[str, Reservataire]:
     }
 
 
-def raw_targets(ref: Reference, parc_size: float) -> dict[str, float]:
+def raw_targets(ref: Reference, parc_of: dict[str, float]) -> dict[str, float]:
     """n_r in the order of orientation.md §1 Targets."""
     rules, total = ref.rules, ref.total
     n: dict[str, float] = {}
@@ -306,6 +314,7 @@ def raw_targets(ref: Reference, parc_size: float) -> dict[str, float]:
         value = explicit(r)
         if value is None and r.type == "prefet":
             value = rules["prefet_taux"] * total - n_agents
+        parc_size = sum(parc_of.get(c, 0.0) for c in r.territoire)  # article 5: same perimeter
         if value is None and r.logements_reserves is not None and parc_size > 0:
             value = r.logements_reserves / parc_size * ref.flux_of(r.territoire)
         n[r.id] = max(value or 0.0, 0.0)  # agents above the préfet's rate: no negative target
@@ -320,8 +329,9 @@ def target_caps(ref: Reference):
     rules, total = ref.rules, ref.total
     state_ids = ref.ids_of_type("prefet", "prefet_agents")
     agent_ids = ref.ids_of_type("prefet_agents")
-    state_cap = rnd(rules["prefet_taux"] * total)
-    agents_cap = rnd(rules["prefet_agents_taux"] * total)
+    capped = [r for r in ref.reservataires.values() if r.type == "collectivite" and not r.financement_apporte]
+    state_cap = cap(rules["prefet_taux"], total)
+    agents_cap = cap(rules["prefet_agents_taux"], total)
 
     def may_take(rid: str, alloc: dict[str, int]) -> bool:
         r = ref.reservataires[rid]
@@ -330,8 +340,10 @@ def target_caps(ref: Reference):
         if rid in agent_ids and sum(alloc[i] for i in agent_ids) + 1 > agents_cap:
             return False
         if r.type == "collectivite" and not r.financement_apporte:
-            cap = rnd(rules["collectivite_plafond"] * ref.flux_of(r.territoire))
-            return alloc[rid] + 1 <= cap
+            # every territory holding r's: its collectivités (territory inside it) together
+            return all(sum(alloc[c.id] for c in capped if c.territoire <= t) + 1
+                       <= cap(rules["collectivite_plafond"], ref.flux_of(t))
+                       for t in {c.territoire for c in capped} if r.territoire <= t)
         return True
 
     return may_take
@@ -397,7 +409,10 @@ def build_reference(instance_dir: Path) -> Reference:
         pools=read_pools(demand_rows, epci_of),
         has_travailleur_essentiel=bool(demand_rows) and "travailleur_essentiel" in demand_rows[0],
     )
-    n = raw_targets(ref, sum(parse_number(row["logements"]) or 0.0 for row in parc))
+    parc_of: dict[str, float] = defaultdict(float)
+    for row in parc:
+        parc_of[row["commune"]] += parse_number(row["logements"]) or 0.0
+    n = raw_targets(ref, parc_of)
     ref.targets = largest_remainder(n, rnd(sum(n.values())), target_caps(ref))
     mixite_rates(ref, toml, optional_rows(instance_dir / "mixite.csv"))
     demande = toml.get("demande", {})
@@ -534,8 +549,8 @@ def check_plafonds_prefet(ref: Reference, plan: Plan, tol: float) -> list[Violat
         return []
     agents = sum(plan.by_reservataire(rid) for rid in ref.ids_of_type("prefet_agents"))
     return exceeds("plafond_prefet", "prefet", state_dwellings(ref, plan),
-                   rnd(ref.rules["prefet_taux"] * ref.total), tol) + exceeds(
-        "plafond_agents", "prefet_agents", agents, rnd(ref.rules["prefet_agents_taux"] * ref.total), tol)
+                   cap(ref.rules["prefet_taux"], ref.total), tol) + exceeds(
+        "plafond_agents", "prefet_agents", agents, cap(ref.rules["prefet_agents_taux"], ref.total), tol)
 
 
 def check_uniformite_prefet(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
@@ -566,16 +581,21 @@ def check_prefet_hors_qpv(ref: Reference, plan: Plan, tol: float) -> list[Violat
     if str(ref.rules["prefet_hors_qpv_lecture"]).lower() == "part":
         bound = minimum * state_dwellings(ref, plan)
         return below("prefet_hors_qpv", "prefet", g_hors, bound, tol + RELATIVE * bound)
-    bound = rnd(minimum * sum(ref.flux[s] for s in hors_qpv))
+    bound = ceil_tol(minimum * sum(ref.flux[s] for s in hors_qpv))  # "ne peut être inférieure à"
     return below("prefet_hors_qpv", "prefet", g_hors, bound, tol)
 
 
 def check_plafond_collectivite(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
+    """On every territory T of a collectivité without financing, all such collectivités together
+    (their dwellings in T) stay within ⌊plafond × F(T)⌋ (CCH R.441-5, "globalement")."""
+    capped = [r for r in ref.reservataires.values() if r.type == "collectivite" and not r.financement_apporte]
     found = []
-    for r in ref.reservataires.values():
-        if r.type == "collectivite" and not r.financement_apporte:
-            cap = rnd(ref.rules["collectivite_plafond"] * ref.flux_of(r.territoire))
-            found += exceeds("plafond_collectivite", r.id, plan.by_reservataire(r.id), cap, tol)
+    for t in sorted({r.territoire for r in capped}, key=sorted):
+        inside = {s for s in ref.flux if s[0] in t}
+        together = sum(plan.by_reservataire(r.id, inside) for r in capped)
+        owners = ", ".join(r.id for r in capped if r.territoire == t)
+        found += exceeds("plafond_collectivite", owners, together,
+                         cap(ref.rules["collectivite_plafond"], ref.flux_of(t)), tol)
     return found
 
 
@@ -676,7 +696,8 @@ def check_publics_prioritaires(ref: Reference, plan: Plan, tol: float) -> list[V
     for r in ref.reservataires.values():
         if r.type not in concerned and r.taux_prioritaires is None:
             continue
-        rate = r.taux_prioritaires if r.taux_prioritaires is not None else ref.rules["prioritaires_min"]
+        default = ref.rules["prefet_prioritaires" if r.type == "prefet" else "prioritaires_min"]
+        rate = r.taux_prioritaires if r.taux_prioritaires is not None else default
         if rate <= 0:
             continue
         own = [a for a in plan.attributions if a.reservataire == r.id]

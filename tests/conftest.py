@@ -33,6 +33,7 @@ UNIFORMITY = dict(
     annee = 2027
     [regles]
     prioritaires_min = 0
+    prefet_prioritaires = 0
     """,
     parc="""
     commune,epci,qpv,typologie,financement,logements,liberations

@@ -190,7 +190,9 @@ def draw_other(rng: random.Random, id_: str, type_: str, draft: Draft, ample: bo
             row["territoire"] = rng.choice(sorted(set(draft.epci_of.values())))
         funded = not ample and rng.random() < 0.2
         row["financement_apporte"] = yes_no(rng, funded) if funded or rng.random() < 0.5 else ""
-        row["taux"] = f"{rng.uniform(0.05, 0.35 if funded else 0.20):.2f}"
+        # collectivités without financing share 20 % of a territory together (CCH R.441-5): two of
+        # them at most, so 10 % each always fits in an instance where every rule can hold
+        row["taux"] = f"{rng.uniform(0.05, 0.35 if funded else 0.10 if ample else 0.20):.2f}"
     elif type_ == "action_logement":
         kind = rng.random()
         if kind < 0.5:

@@ -5,7 +5,6 @@ import pytest
 
 from flux_opt.assiette.apportion import largest_remainder, round_half_up
 from flux_opt.assiette.flux import compute_flux
-from flux_opt.errors import DonneesInvalides
 from flux_opt.input.schema import load_instance
 
 RESERVATAIRES = """
@@ -96,7 +95,9 @@ def test_largest_remainder_respects_caps():
     assert list(largest_remainder(values, 5, lambda i, cur: not (i == 0 and cur[0] >= 2))) == [2, 3]
 
 
-def test_exclusion_beyond_releases_is_an_input_error(make_instance):
+def test_exclusion_beyond_releases_is_clipped_and_reported_not_an_error(make_instance):
+    # 15 excluded in 59512 where 10 are released: clipped to 10 (a segment's flux never goes below
+    # 0); the flux is what 59350 releases, 10, and the clipping keeps its figures.
     folder = make_instance(
         parc="""
         commune,epci,qpv,typologie,financement,logements,liberations
@@ -109,8 +110,8 @@ def test_exclusion_beyond_releases_is_an_input_error(make_instance):
         lhi,59350,0
         """,
         reservataires=RESERVATAIRES, demande=DEMANDE)
-    with pytest.raises(DonneesInvalides) as error:
-        compute_flux(load_instance(folder))
-    [problem] = error.value.problemes
-    assert (problem.fichier, problem.ligne, problem.champ) == ("exclusions.csv", 2, "logements")
-    assert "15 logements exclus" in problem.message
+    flux = compute_flux(load_instance(folder))
+    assert flux.total == 10 and flux.exclus == pytest.approx(10)
+    [clip] = flux.ecretements.to_dict("records")
+    assert (clip["ligne"], clip["demandes"], clip["liberations"], clip["retenus"], clip["ecretes"]) == (2, 15, 10, 10, 5)
+    assert clip["portee"] == "anru 59512"

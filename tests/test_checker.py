@@ -10,11 +10,11 @@ The tiny instance used throughout (figures worked out by hand):
     réservataires:
         PREF  prefet          n = 0.30 × 100 − 5 = 25
         AG    prefet_agents   n = 0.05 × 100     = 5
-        COL   collectivite    territoire 59002, taux 0.20 → 0.20 × 40 = 8 (cap rnd(8) = 8)
+        COL   collectivite    territoire 59002, taux 0.20 → 0.20 × 40 = 8 (cap ⌊8⌋ = 8)
         BAIL  bailleur        remainder 100 − 38 = 62
-    préfet (PREF + AG) 30 of 100: cap rnd(0.30 × 100) = 30, agents cap 5
+    préfet (PREF + AG) 30 of 100: cap ⌊0.30 × 100⌋ = 30, agents cap 5
     ρ = 30 / 100; uniformity (τ = 1): 59001 F = 60 → [17, 19]; 59002 F = 40 → [11, 13]
-    hors QPV (reading taux): préfet hors QPV ≥ rnd(0.30 × 80) = 24
+    hors QPV (reading taux): préfet hors QPV ≥ ⌈0.30 × 80⌉ = 24
     CIA on 200000001: Q1 hors QPV ≥ 0.25 × 80 = 20; Q2–Q4 in QPV ≥ 0.50 × 20 = 10
 
 The correct plan:
@@ -29,7 +29,8 @@ and attributions (pool limits in brackets):
     BAIL 59001 T2 q1 prio 20                        [20]
     COL 59002 T2 q1 prio 5                          [5]
     Q1 hors QPV = 6 + 4 + 20 + 5 = 35 ≥ 20; Q234 QPV = 17 ≥ 10
-    prioritaires: PREF 10/22, BAIL 20/37, COL 5/5, all ≥ 25 %
+    prioritaires: PREF 10/25, BAIL 20/37, COL 5/8, all ≥ 25 % (the préfet's share lowered to
+    25 % by the instance: by default, 100 %)
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def write_tiny_instance(folder: Path, **regles) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     write_toml(folder / "instance.toml", {
         "instance": {"nom": "mini", "bailleur": "OLS", "departement": "59", "annee": 2025},
-        "regles": regles,
+        # the hand-made plan gives the préfet 10 priority attributions of 25: 25 % by convention
+        "regles": {"prefet_prioritaires": 0.25, **regles},
         "rotation": {"defaut": 0.1},
         "cia": {"epci": [EPCI]},
     })

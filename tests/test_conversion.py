@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
+from flux_opt.assiette.apportion import round_half_up
 from flux_opt.stock.conversion import (
-    arrondi,
     convertir,
     convertir_par_departement,
     detail_conventions,
@@ -128,7 +128,7 @@ def test_taux_article5_logements_reserves_sur_parc():
 
 
 def test_arrondi_au_plus_proche_demi_vers_le_haut():
-    assert [arrondi(v) for v in (1500.0, 1500.5, 1500.4999, 2.5000000001, 0.49)] == [1500, 1501, 1500, 3, 0]
+    assert [round_half_up(v) for v in (1500.0, 1500.5, 1500.4999, 2.5000000001, 0.49)] == [1500, 1501, 1500, 3, 0]
 
 
 def test_repartition_regionale_somme_exacte_au_prorata_du_parc():

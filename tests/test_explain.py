@@ -94,12 +94,15 @@ def expected_figures(p: Plan, row) -> list[str]:
     if family == "prefet_hors_qpv":
         v, base = p.prefet(qpv="non"), p.x(qpv="non")
         return [f"reçoit {fmt(v)} logements hors QPV sur un flux hors QPV de {fmt(base)}", pct(v / base)]
-    if family == "plafond_collectivite":
-        rid = scope.split(" ")[1]
+    if family == "plafond_collectivite":  # "territoire de <id>[, <id>…]": every such collectivité together
+        rid = scope.removeprefix("territoire de ").split(", ")[0]
         codes = p.res.set_index("id").at[rid, "territoire"].split(";")
         inside = p.plan.loc[p.plan["commune"].isin(codes) | p.plan["epci"].isin(codes)]
-        v, base = p.x(reservataire=rid), float(inside["logements"].sum())
-        return [f"reçoit {fmt(v)} logements sur un flux de {fmt(base)}", pct(v / base)]
+        res = p.res.assign(fin=p.res.get("financement_apporte", "").fillna("").str.lower())
+        capped = res.loc[(res["type"] == "collectivite") & ~res["fin"].isin(["oui", "true", "1"]), "id"].tolist()
+        v = float(inside.loc[inside["reservataire"].isin(capped), "logements"].sum())
+        base = float(inside["logements"].sum())
+        return [f"reçoivent ensemble {fmt(v)} logements sur un flux de {fmt(base)}", pct(v / base)]
     if family == "objectif_reservataire":
         rid = scope.split(" ")[1]
         cible = int(p.objectifs.set_index("reservataire").at[rid, "cible"])

@@ -17,6 +17,7 @@ annee = 2027
 [regles]
 prefet_hors_qpv_lecture = "{lecture}"
 prioritaires_min = 0
+prefet_prioritaires = 0
 """
 
 
@@ -123,12 +124,12 @@ def test_overconstrained_instance_keeps_the_law_and_names_what_cannot_hold():
     result = plan_path(SURCONTRAINT)
     assert result.exit_code == 3
     assert result.resume["regles_violees"] == ["cia_hors_qpv_q1", "objectif_reservataire"]
-    # Ville de Dunkerque: target 25 % of 25 = 6, legal cap rnd(20 % × 25) = 5 → keeps the cap.
+    # Ville de Dunkerque: target 25 % of 25 = 6, legal cap ⌊20 % × 25⌋ = 5 → keeps the cap.
     objectifs = result.objectifs.set_index("reservataire")
     assert objectifs.at["ville_dunkerque", "cible"] == 6
     assert objectifs.at["ville_dunkerque", "logements"] == 5
     assert objectifs.at["bailleur", "ecart"] == 1  # the bailleur takes the dwelling back
-    assert row(result, "plafond_collectivite", "réservataire ville_dunkerque")["statut"] == "saturee"
+    assert row(result, "plafond_collectivite", "territoire de ville_dunkerque")["statut"] == "saturee"
     cia = row(result, "cia_hors_qpv_q1", "EPCI 245900428")
     assert cia["statut"] == "violee"
     assert "VIOLÉE" in cia["explication"]

@@ -8,9 +8,24 @@ from typing import Callable
 import numpy as np
 
 
+NOISE = 1e-9  # binary noise: 0.3 × 650 = 194.99999999999997
+
+
 def round_half_up(value: float) -> int:
-    """Round to the nearest integer, halves up; 1e-9 absorbs binary noise (0.3 × 650 = 194.99…)."""
-    return int(math.floor(value + 0.5 + 1e-9))
+    """Round to the nearest integer, halves up (1 500.5 → 1 501), tolerant to binary noise."""
+    return int(math.floor(value + 0.5 + NOISE))
+
+
+def cap(rate: float, base: float) -> int:
+    """A legal cap "au plus rate × base" in whole dwellings: ⌊rate × base⌋, never rounded up
+    (CCH R.441-5, R.441-5-2: 30 % of 379 = 113.7 allows 113)."""
+    return int(math.floor(rate * base + NOISE))
+
+
+def minimum(rate: float, base: float) -> int:
+    """A legal minimum "au moins rate × base" in whole dwellings: ⌈rate × base⌉ (CCH R.441-5-2 II:
+    the préfet's hors-QPV share "ne peut être inférieure à 30 %")."""
+    return int(math.ceil(rate * base - NOISE))
 
 
 def largest_remainder(values: np.ndarray, total: int,
@@ -19,7 +34,7 @@ def largest_remainder(values: np.ndarray, total: int,
     fractional parts (ties: first index first). `may_round_up(i, current)` (optional) can refuse to
     round item i up (a cap); the unit then goes to the next largest remainder."""
     values = np.asarray(values, dtype=float)
-    floors = np.floor(values + 1e-9).astype(np.int64)
+    floors = np.floor(values + NOISE).astype(np.int64)
     result = floors.copy()
     missing = int(total - floors.sum())
     if missing <= 0:

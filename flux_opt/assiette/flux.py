@@ -3,7 +3,7 @@ and the integer flux F_s per segment (largest remainder, Σ F_s = round(C))."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,10 @@ class Flux:
     liberations: float  # A
     exclus: float  # B
     total: int  # C, integer: Σ segments.flux
+    # exclusions clipped to the releases of their scope: ligne (None: cumul on a segment), portee,
+    # demandes, liberations, retenus, ecretes
+    ecretements: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["ligne", "portee", "demandes", "liberations", "retenus", "ecretes"]))
 
     @property
     def flux_prevu(self) -> float:
@@ -49,7 +53,7 @@ def compute_flux(instance: Instance) -> Flux:
                 .agg(epci=("epci", "first"), commune_nom=("commune_nom", "first"),
                      logements=("logements", "sum"), liberations=("A", "sum"))
                 .reset_index())
-    exclusions, excluded = _spread_exclusions(instance, segments)
+    exclusions, excluded, ecretements = _spread_exclusions(instance, segments)
     segments["exclusions"] = excluded
     segments["flux_prevu"] = segments["liberations"] - segments["exclusions"]
     total = round_half_up(float(segments["flux_prevu"].sum()))
@@ -61,43 +65,49 @@ def compute_flux(instance: Instance) -> Flux:
     segments["flux"] = largest_remainder(segments["flux_prevu"].to_numpy(), total)
     return Flux(segments=segments, exclusions=exclusions,
                 liberations=float(segments["liberations"].sum()),
-                exclus=float(segments["exclusions"].sum()), total=total)
+                exclus=float(segments["exclusions"].sum()), total=total, ecretements=ecretements)
 
 
-def _spread_exclusions(instance: Instance, segments: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Spread each exclusion pro rata of the releases of the segments its scope matches."""
+def _spread_exclusions(instance: Instance, segments: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Spread each exclusion pro rata of the releases of the segments its scope matches.
+
+    An exclusion is a forecast too: one larger than the releases of its scope is clipped to them,
+    and a segment never loses more than its releases (a data conflict to report, not malformed data). Returns the exclusions, B per segment and the clippings (ecretements)."""
     releases = segments["liberations"].to_numpy()
     excluded = np.zeros(len(segments))
-    problems: list[Probleme] = []
-    records = []
+    records, clipped = [], []
     for i, row in enumerate(instance.exclusions):
         mask = np.ones(len(segments), dtype=bool)
         for column in SCOPE:
             value = getattr(row, column)
             if value is not None:
                 mask = mask & (segments[column] == value).to_numpy()
-        scope_releases = releases[mask].sum()
-        line = i + 2
-        if row.logements > 0 and scope_releases <= 0:
-            problems.append(Probleme("exclusions.csv", line, "logements",
-                                     "aucune libération prévue dans ce périmètre : rien à exclure"))
-            continue
+        scope_releases = float(releases[mask].sum())
+        kept = min(row.logements, scope_releases)
         if row.logements > scope_releases + 1e-9:
-            problems.append(Probleme("exclusions.csv", line, "logements",
-                                     f"{row.logements:g} logements exclus pour {scope_releases:.1f} libérations "
-                                     "prévues dans ce périmètre"))
-            continue
-        if row.logements > 0:
-            excluded[mask] += row.logements * releases[mask] / scope_releases
-        records.append({"categorie": row.categorie, "logements": row.logements, "segments": int(mask.sum())})
+            clipped.append({"ligne": i + 2, "portee": f"{row.categorie} {_scope_words(row)}",
+                            "demandes": row.logements, "liberations": scope_releases, "retenus": kept})
+        if kept > 0:
+            excluded[mask] += kept * releases[mask] / scope_releases
+        records.append({"categorie": row.categorie, "logements": kept, "segments": int(mask.sum())})
     over = np.flatnonzero(excluded > releases + 1e-9)
-    for k in over[:20]:
-        seg = segments.iloc[k]
-        problems.append(Probleme("exclusions.csv", None, "logements",
-                                 f"les exclusions cumulées ({excluded[k]:.1f}) dépassent les libérations prévues "
-                                 f"({releases[k]:.1f}) du segment {seg.commune} {seg.typologie} "
-                                 f"{'QPV' if seg.qpv else 'hors QPV'} {seg.financement}"))
-    if problems:
-        raise DonneesInvalides(problems)
+    if (excluded[over] - releases[over]).sum() >= 0.05:  # below, rounding noise of the pro rata spread
+        first = _segment_words(segments.iloc[over[0]])
+        clipped.append({"ligne": None, "portee": f"cumul des exclusions sur {len(over)} segment(s) (dont {first})",
+                        "demandes": excluded[over].sum(), "liberations": releases[over].sum(),
+                        "retenus": releases[over].sum()})
     excluded = np.minimum(excluded, releases)
-    return pd.DataFrame(records, columns=["categorie", "logements", "segments"]), excluded
+    ecretements = pd.DataFrame(clipped, columns=["ligne", "portee", "demandes", "liberations", "retenus"])
+    ecretements["ecretes"] = ecretements["demandes"] - ecretements["retenus"]
+    return pd.DataFrame(records, columns=["categorie", "logements", "segments"]), excluded, ecretements
+
+
+def _scope_words(row) -> str:
+    words = [w for w in (row.commune, row.typologie, row.financement) if w is not None]
+    if row.qpv is not None:
+        words.append("QPV" if row.qpv else "hors QPV")
+    return " ".join(words) if words else "tout le parc"
+
+
+def _segment_words(seg) -> str:
+    return f"{seg.commune} {seg.typologie} {'QPV' if seg.qpv else 'hors QPV'} {seg.financement}"

@@ -7,11 +7,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.assiette.apportion import largest_remainder, round_half_up
+from flux_opt.assiette.apportion import cap, largest_remainder, round_half_up
 from flux_opt.assiette.flux import Flux
 from flux_opt.input.schema import Instance
 from flux_opt.vocabulary import PREFET_GROUP
 
+# The law's maxima (CCH R.441-5-2: 30 % au plus, dont 5 % agents; R.441-5: 20 %): a convention may
+# lower a cap, never raise it.
+LEGAL_MAXIMA = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
+
+
+def legal_rate(regles, key: str) -> float:
+    """The rate a cap uses: the instance's, within the law's maximum."""
+    return min(getattr(regles, key), LEGAL_MAXIMA[key])
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,9 @@ class Targets:
     territoires: dict[str, frozenset[str]]  # réservataire → communes it may receive dwellings in
     plafond_prefet: int | None  # préfet + agents cap (dwellings), None without a préfet
     plafond_agents: int | None
+    # One row per distinct territory of a collectivité without financing (CCH R.441-5, "globalement"):
+    # territoire (frozenset of communes), reservataires (ids holding exactly it), base F(T), plafond.
+    collectivites: pd.DataFrame
 
     def cible(self, rid: str) -> int:
         return int(self.table.set_index("id").at[rid, "cible"])
@@ -39,29 +50,53 @@ def territory_communes(codes: list[str], epci_of: pd.Series) -> frozenset[str]:
 
 
 def compute_targets(instance: Instance, flux: Flux) -> Targets:
+    table, territoires = _territories(instance, flux)
+    _raw_targets(instance, table, territoires, flux.total)
     regles = instance.regles
+    has_agents = (table["type"] == "prefet_agents").any()
+    plafond_prefet = cap(legal_rate(regles, "prefet_taux"), flux.total) if table["type"].isin(PREFET_GROUP).any() else None
+    plafond_agents = cap(legal_rate(regles, "prefet_agents_taux"), flux.total) if has_agents else None
+    capped = (table["type"] == "collectivite").to_numpy() & ~np.array(
+        [bool(r.financement_apporte) for r in instance.reservataires], dtype=bool)
+    caps = np.full(len(table), np.inf)
+    caps[capped] = [cap(legal_rate(regles, "collectivite_plafond"), b) for b in table.loc[capped, "base"]]
+    if plafond_agents is not None:
+        caps[(table["type"] == "prefet_agents").to_numpy()] = plafond_agents
+    table["plafond"] = np.where(np.isfinite(caps), caps, np.nan)
+    collectivites = _collectivite_territories(table, capped, territoires, legal_rate(regles, "collectivite_plafond"))
+    groups = [(np.flatnonzero(capped & table["id"].map(lambda rid: territoires[rid] <= t).to_numpy()), c)
+              for t, c in zip(collectivites["territoire"], collectivites["plafond"])]
+    table["cible"] = _integer_targets(table, flux.total, caps, [(np.flatnonzero(
+        table["type"].isin(PREFET_GROUP).to_numpy()), plafond_prefet)] + groups)
+    return Targets(table=table, territoires=territoires, plafond_prefet=plafond_prefet,
+                   plafond_agents=plafond_agents, collectivites=collectivites)
+
+
+def _territories(instance: Instance, flux: Flux) -> tuple[pd.DataFrame, dict[str, frozenset[str]]]:
+    """id, nom, type, base = F(T_r), parc = the bailleur's dwellings in T_r (article 5's denominator)."""
     segments = flux.segments
-    total = flux.total
     epci_of = segments.groupby("commune")["epci"].first()
     flux_of_commune = segments.groupby("commune")["flux"].sum()
-    parc_total = float(sum(r.logements for r in instance.parc))
-
-    rows = []
-    territoires = {}
+    parc_of_commune = segments.groupby("commune")["logements"].sum()
+    rows, territories = [], {}
     for r in instance.reservataires:
-        communes = territory_communes(r.territoire, epci_of)
-        territoires[r.id] = communes
-        base = int(flux_of_commune.reindex(list(communes)).fillna(0).sum())
-        rows.append({"id": r.id, "nom": r.nom, "type": r.type, "base": base})
-    table = pd.DataFrame(rows)
+        communes = territories[r.id] = territory_communes(r.territoire, epci_of)
+        rows.append({"id": r.id, "nom": r.nom, "type": r.type,
+                     "base": int(flux_of_commune.reindex(list(communes)).fillna(0).sum()),
+                     "parc": float(parc_of_commune.reindex(list(communes)).fillna(0).sum())})
+    return pd.DataFrame(rows), territories
 
-    agents = [r for r in instance.reservataires if r.type == "prefet_agents"]
-    agents_raw = _explicit_raw(agents[0], table.at[_index(instance, agents[0].id), "base"]) if agents else None
-    if agents and agents_raw is None:
-        agents_raw = regles.prefet_agents_taux * total
 
+def _raw_targets(instance: Instance, table: pd.DataFrame, territoires: dict, total: int) -> None:
+    """Columns `brut` (fractional n_r) and `source` (how it was set), in orientation.md §1's order."""
+    regles = instance.regles
+    agents = [(r, b) for r, b in zip(instance.reservataires, table["base"]) if r.type == "prefet_agents"]
+    agents_raw = None
+    if agents:
+        agents_raw = _explicit_raw(*agents[0])
+        agents_raw = regles.prefet_agents_taux * total if agents_raw is None else agents_raw
     brut, source = [], []
-    for r, base in zip(instance.reservataires, table["base"]):
+    for r, base, parc in zip(instance.reservataires, table["base"], table["parc"]):
         raw = _explicit_raw(r, base)
         how = "logements" if r.logements is not None else "taux" if r.taux is not None else None
         if raw is None and r.type == "prefet":
@@ -69,8 +104,8 @@ def compute_targets(instance: Instance, flux: Flux) -> Targets:
         elif raw is None and r.type == "prefet_agents":
             raw, how = agents_raw, "taux_agents_par_defaut"
         elif raw is None and r.logements_reserves is not None:
-            raw = r.logements_reserves / parc_total * base if parc_total > 0 else 0.0
-            how = "article_5"
+            # article 5: reserved ÷ the bailleur's dwellings of the same territory, × that territory's flux
+            raw, how = (r.logements_reserves / parc * base if parc > 0 else 0.0), "article_5"
         elif raw is None:
             raw, how = 0.0, "reste"
         brut.append(raw)
@@ -78,38 +113,38 @@ def compute_targets(instance: Instance, flux: Flux) -> Targets:
     table["source"] = source
     table["brut"] = np.array(brut, dtype=float)
     is_bailleur = (table["type"] == "bailleur").to_numpy()
-    others = table.loc[~is_bailleur, "brut"].sum()
-    table.loc[is_bailleur, "brut"] = max(0.0, total - others)
+    table.loc[is_bailleur, "brut"] = max(0.0, total - table.loc[~is_bailleur, "brut"].sum())
 
-    plafond_prefet = round_half_up(regles.prefet_taux * total) if table["type"].isin(PREFET_GROUP).any() else None
-    plafond_agents = round_half_up(regles.prefet_agents_taux * total) if agents else None
-    caps = np.full(len(table), np.inf)
-    for i, r in enumerate(instance.reservataires):
-        if r.type == "collectivite" and not r.financement_apporte:
-            caps[i] = round_half_up(regles.collectivite_plafond * table.at[i, "base"])
-        elif r.type == "prefet_agents":
-            caps[i] = plafond_agents
-    table["plafond"] = np.where(np.isfinite(caps), caps, np.nan)
-    group = table["type"].isin(PREFET_GROUP).to_numpy()
 
+def _integer_targets(table: pd.DataFrame, total: int, caps: np.ndarray,
+                     groups: list[tuple[np.ndarray, int | None]]) -> np.ndarray:
+    """Largest remainder of the raw targets (sum = C), never rounding a unit up past a cap: a
+    réservataire's own, or a group's (the State; the collectivités whose territories lie inside
+    a collectivité's territory, CCH R.441-5)."""
     def may_round_up(i: int, current: np.ndarray) -> bool:
         if current[i] + 1 > caps[i]:
             return False
-        if group[i] and plafond_prefet is not None and current[group].sum() + 1 > plafond_prefet:
-            return False
-        return True
+        return all(limit is None or i not in members or current[members].sum() + 1 <= limit
+                   for members, limit in groups)
 
     raw = table["brut"].to_numpy()
-    if raw.sum() <= total + 1e-9:
-        # ties between equal remainders go by réservataire id (orientation.md §1), not file order
-        order = np.argsort(table["id"].to_numpy(), kind="stable")
-        by_id = largest_remainder(raw[order], total, lambda i, cur: may_round_up(order[i], _unsort(cur, order)))
-        table["cible"] = _unsort(by_id, order)
-    else:  # targets exceed the flux: round each, the conflict is reported by the model
-        table["cible"] = [round_half_up(v) for v in raw]
-    table["cible"] = table["cible"].astype(int)
-    return Targets(table=table, territoires=territoires,
-                   plafond_prefet=plafond_prefet, plafond_agents=plafond_agents)
+    if raw.sum() > total + 1e-9:  # targets exceed the flux: round each, the conflict is reported by the model
+        return np.array([round_half_up(v) for v in raw], dtype=int)
+    # ties between equal remainders go by réservataire id (orientation.md §1), not file order
+    order = np.argsort(table["id"].to_numpy(), kind="stable")
+    by_id = largest_remainder(raw[order], total, lambda i, cur: may_round_up(order[i], _unsort(cur, order)))
+    return _unsort(by_id, order).astype(int)
+
+
+def _collectivite_territories(table: pd.DataFrame, capped: np.ndarray, territoires: dict,
+                              rate: float) -> pd.DataFrame:
+    """The distinct territories of the collectivités without financing, each with its global cap."""
+    rows: dict[frozenset, dict] = {}
+    for rid, base in zip(table.loc[capped, "id"], table.loc[capped, "base"]):
+        row = rows.setdefault(territoires[rid], {"territoire": territoires[rid], "reservataires": [],
+                                                 "base": int(base), "plafond": cap(rate, base)})
+        row["reservataires"].append(rid)
+    return pd.DataFrame(list(rows.values()), columns=["territoire", "reservataires", "base", "plafond"])
 
 
 def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -117,10 +152,6 @@ def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
     out = np.empty_like(values)
     out[order] = values
     return out
-
-
-def _index(instance: Instance, rid: str) -> int:
-    return next(i for i, r in enumerate(instance.reservataires) if r.id == rid)
 
 
 def _explicit_raw(r, base: int) -> float | None:

@@ -108,3 +108,51 @@ def _sweep(instance, text: str, sortie: Path, processus: int, mesurer: bool, a_c
     console.print(sweep_renderable(result, acceleration))
     written = write_sweep(sortie, result, acceleration)
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] : {', '.join(written)}.")
+
+
+@app.command("negocier")
+def negocier_command(
+    instance: INSTANCE,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      help="Port local de la page (127.0.0.1 seulement ; 0 : un port libre).")] = 8765,
+    sortie: Annotated[Path, typer.Option("--sortie", "-s",
+                                         help="Dossier où enregistrer les scénarios et les comparaisons.")] = Path("negociation"),
+    sans_navigateur: Annotated[bool, typer.Option("--sans-navigateur",
+                                                  help="Ne pas ouvrir la page dans le navigateur.")] = False,
+):
+    """Page de négociation en direct : modifier un taux et voir aussitôt qui gagne ou perd des logements."""
+    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.negotiation.live.app import HOST, bind, make_server
+    from flux_opt.negotiation.live.state import Session
+
+    if _inside(sortie, instance):
+        err.print(f"[red]--sortie {sortie} est dans l'instance {instance} : choisir un autre dossier "
+                  "(la page ne modifie jamais les fichiers de l'instance).[/red]")
+        raise typer.Exit(2)
+    try:
+        sock = bind(port)
+    except OSError:
+        err.print(f"[red]Le port {port} est déjà utilisé sur {HOST} : relancez avec --port <autre numéro>.[/red]")
+        raise typer.Exit(2)
+    try:
+        with console.status("Calcul du plan de base…"):
+            session = Session(instance, sortie)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    except SolveurSansSolution as exc:
+        err.print(f"[red]Le solveur n'a trouvé aucun plan de base ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        raise typer.Exit(4)
+    url = f"http://{HOST}:{sock.getsockname()[1]}/"
+    console.print(f"Page de négociation : [bold]{url}[/bold] (Ctrl+C pour arrêter). "
+                  f"Scénarios et exports : [bold]{session.sortie}[/bold].")
+    if not sans_navigateur:
+        import webbrowser
+
+        webbrowser.open(url)
+    server = make_server(session)
+    server.run(sockets=[sock])
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    folder = folder.resolve()
+    return folder.is_dir() and (path.resolve() == folder or path.resolve().is_relative_to(folder))

@@ -32,9 +32,10 @@ def plan_command(
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
+    from flux_opt.conformity.check import conformity, from_result
     from flux_opt.model.solve import SolveurSansSolution
     from flux_opt.report.exports import claimed_folder
-    from flux_opt.report.terminal import plan_summary
+    from flux_opt.report.terminal import conformity_table, plan_summary
 
     if moteur not in ("highs", "pyomo"):
         err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
@@ -45,7 +46,9 @@ def plan_command(
                 done = pipeline.run_path(instance, pipeline.PlanOptions(
                     moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
                     bilan_precedent=bilan_precedent))
-            pipeline.write(done, sortie)
+            # the written plan re-checked against the law, independently of the model (flux-opt controler)
+            conformite = conformity(done.instance, from_result(done.result.plan, done.result.attributions))
+            pipeline.write(done, sortie, conformite=conformite)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
@@ -54,6 +57,7 @@ def plan_command(
     result = done.result
     show_warnings(result.resume["avertissements"])
     console.print(plan_summary(result))
+    console.print(conformity_table(conformite))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
     if evaluer:
@@ -67,8 +71,11 @@ def plan_command(
 def verifier_command(instance: INSTANCE):
     """Vérifier les données d'une instance sans calculer de plan."""
     from flux_opt.assiette.flux import compute_flux
-    from flux_opt.input.schema import load_instance
+    from flux_opt.assiette.legal import convention_warnings
     from flux_opt.assiette.targets import compute_targets
+    from flux_opt.input.schema import load_instance
+    from flux_opt.plan.result import clipping_rows
+    from flux_opt.report.terminal import problems_table
 
     try:
         data = load_instance(instance)
@@ -77,11 +84,47 @@ def verifier_command(instance: INSTANCE):
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     show_warnings(data.avertissements)
+    warnings = convention_warnings(data, flux, targets)
+    clipped = flux.ecretements
     console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
                   f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
                   f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
     for row in targets.table.itertuples():
         console.print(f"  {row.id:<20} objectif {row.cible:>6}  ({row.source})")
+    for row in clipping_rows(clipped).itertuples():
+        console.print(f"[yellow]Exclusion écrêtée[/yellow] ({row.portee}) : {row.explication}.")
+    if warnings:
+        console.print(problems_table(warnings, title="Avertissements (règles légales)"))
+
+
+@app.command("controler")
+def controler_command(
+    plan: Annotated[Path, typer.Argument(help="Dossier du plan (plan.csv, et attributions.csv s'il existe).")],
+    instance: INSTANCE,
+    sortie: Annotated[Path | None, typer.Option(
+        "--sortie", "-s", help="Fichier CSV où écrire le tableau de conformité (défaut : PLAN/conformite.csv).")] = None,
+):
+    """Contrôler un plan (de flux-opt, d'un tableur ou d'une année passée) au regard des règles légales,
+    à partir des fichiers seuls : code 0 si toutes sont respectées, 3 sinon."""
+    from flux_opt.conformity.check import conformity, holds, read_plan_files
+    from flux_opt.input.schema import load_instance
+    from flux_opt.report.exports import write_atomically, write_csv
+    from flux_opt.report.terminal import conformity_table
+
+    try:
+        data = load_instance(instance)
+        files = read_plan_files(plan)
+    except DonneesInvalides as exc:
+        fail_on_invalid(exc)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]Plan illisible : {exc}[/red]")
+        raise typer.Exit(2)
+    table = conformity(data, files)
+    target = sortie or plan / "conformite.csv"
+    write_atomically(target.parent, {target.name: lambda p: write_csv(table, p)})
+    console.print(conformity_table(table))
+    console.print(f"Tableau écrit dans [bold]{target}[/bold].")
+    raise typer.Exit(0 if holds(table) else 3)
 
 
 @app.command("schema")

@@ -17,9 +17,13 @@ MAX_ANNEES_LISSAGE = 30  # a conversion spreads old stock rights over a few year
 @app.command("convertir")
 def convertir_command(
     instance: INSTANCE,
-    methode: Annotated[str | None, typer.Option(help="globale ou convention (sinon [conversion] methode).")] = None,
-    annees: Annotated[int | None, typer.Option(help="Nombre d'années du lissage.")] = None,
-    part_max: Annotated[float | None, typer.Option(help="Part du flux annuel ouverte aux droits convertis.")] = None,
+    methode: Annotated[str | None, typer.Option(
+        help="globale ou convention (par défaut : \\[conversion] methode de instance.toml, sinon convention).")] = None,
+    annees: Annotated[int | None, typer.Option(
+        help="Nombre d'années du lissage (au moins 3) : le tableau montre exactement ces années, "
+             "à partir de l'année de l'instance.")] = None,
+    part_max: Annotated[float | None, typer.Option(
+        help="Part du flux annuel (entre 0 et 1, ex. 0.3) ouverte à l'ensemble des droits convertis.")] = None,
     sortie: Annotated[Path | None, typer.Option("--sortie", "-s", help="Dossier des tableaux (CSV, Excel, HTML).")] = None,
     bilan: Annotated[Path | None, typer.Option(
         "--bilan", help="Dossier des bilans (flux-opt bilan) : les droits déjà utilisés sont déduits du stock "

@@ -20,7 +20,7 @@ from flux_opt.plan.result import SOURCES, Result, contraintes_table, published_m
 from flux_opt.vocabulary import PREFET_GROUP
 
 NAMES = {rule.name: rule.label for rule in RULES}
-STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE"}
+STATUS = {"saturee": "saturée", "lache": "lâche", "violee": "VIOLÉE", "ecretee": "écrêtée"}
 CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
            "travailleur_essentiel": "à des travailleurs essentiels"}
 ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
@@ -49,6 +49,11 @@ def fr_percent(share) -> str:
 
 def _plural(n: float, word: str) -> str:
     return word if abs(n) < 2 - 1e-9 else word + "s"
+
+
+def _cap_words(rate, base) -> str:
+    """How a legal cap was set: "(30,0 % de 379, arrondi à l'entier inférieur)" (never rounded up)."""
+    return f"({fr_percent(rate)} de {fr_number(base)}, arrondi à l'entier inférieur)"
 
 
 def _share(num: float, den: float) -> float:
@@ -98,7 +103,7 @@ def _body(row, fig: PlanFigures) -> str:
     if family in ("plafond_prefet", "plafond_agents"):
         who = "le préfet (agents compris) reçoit" if family == "plafond_prefet" else "les agents de l'État reçoivent"
         return (f"{who} {n(v)} {_plural(v, 'logement')}, soit {fr_percent(_share(v, fig.flux))} du flux annuel "
-                f"de {n(fig.flux)}, pour un plafond de {n(up)} ({fr_percent(_share(up, fig.flux))})")
+                f"de {n(fig.flux)}, pour un plafond de {n(up)} {_cap_words(row.get('taux'), fig.flux)}")
     if family == "uniformite_prefet":
         fc = row.get("flux_commune")
         return (f"le préfet (agents compris) reçoit {n(v)} des {n(fc)} logements du flux communal, "
@@ -115,9 +120,9 @@ def _body(row, fig: PlanFigures) -> str:
                 f"soit {fr_percent(_share(hq, total))} (lecture « part »)")
     if family == "plafond_collectivite":
         base = row.get("base")
-        return (f"{row['reservataire']} reçoit {n(v)} logements sur un flux de {n(base)} sur son territoire, "
-                f"soit {fr_percent(_share(v, base))}, pour un plafond de {n(up)} logements "
-                f"({fr_percent(_share(up, base))}, sans financement apporté)")
+        return (f"sur le territoire de {row['reservataire']}, les collectivités sans financement apporté "
+                f"reçoivent ensemble {n(v)} logements sur un flux de {n(base)}, soit {fr_percent(_share(v, base))}, "
+                f"pour un plafond de {n(up)} logements {_cap_words(row.get('taux'), base)}")
     if family == "objectif_reservataire":
         return f"{row['reservataire']} reçoit {n(v)} logements pour un objectif de {n(lo)} (convention)"
     if family == "objectif_indicatif":
@@ -218,7 +223,7 @@ def explain(result: Result, model=None, causes: dict[int, str] | None = None) ->
         causes = causes or {}
         rows.loc[mask, "explication"] = [sentence(row, fig, causes.get(i))
                                          for i, row in rows.loc[mask].iterrows()]
-    result.contraintes = contraintes_table(rows)
+    result.contraintes = contraintes_table(rows, result.ecretements)
     return result
 
 

@@ -192,8 +192,14 @@ def _collectivite_text(model: OrientationModel, rid: str, cible: float, plafond:
 
 
 def _plafond_collectivite_cause(model: OrientationModel, result: Result, row) -> str | None:
-    t = _target(model, row["reservataire"])
-    return _collectivite_text(model, row["reservataire"], float(t["cible"]), float(row["borne_sup"]), float(t["base"]))
+    """The territory's cap is global (CCH R.441-5): its collectivités' targets together above it."""
+    ids = row["reservataire"].split(", ")
+    if len(ids) == 1:
+        t = _target(model, ids[0])
+        return _collectivite_text(model, ids[0], float(t["cible"]), float(row["borne_sup"]), float(t["base"]))
+    total = sum(float(_target(model, rid)["cible"]) for rid in ids)
+    return (f"les objectifs de {', '.join(ids)} ({fr_number(total)} logements) dépassent ensemble le plafond "
+            f"de {fr_number(row['borne_sup'])} logements de leur territoire (CCH R.441-5)")
 
 
 def _plafond_prefet_cause(model: OrientationModel, result: Result, row) -> str:

@@ -164,6 +164,9 @@ class Regles(_Section):
                                      0.20, "part (0 à 1)", 0.20)
     prioritaires_min: Rate = doc("Part minimale d'attributions aux publics prioritaires (hors préfet).",
                                  0.25, "part (0 à 1)", 0.25)
+    prefet_prioritaires: Rate = doc("Part minimale des attributions du préfet (hors agents) aux publics "
+                                    "prioritaires (CCH R.441-5) ; la convention peut l'abaisser.",
+                                    1.0, "part (0 à 1)", 1.0)
 
 
 class Rotation(_Section):

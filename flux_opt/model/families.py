@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.assiette.apportion import round_half_up
+from flux_opt.assiette.apportion import minimum as legal_minimum
+from flux_opt.assiette.targets import legal_rate
 from flux_opt.model.data import ModelData
 from flux_opt.model.linear import INF, LinearProgram, VariableBlock
 from flux_opt.model.registry import RULE
@@ -103,22 +104,22 @@ def add_conservation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -
 
 
 def add_plafond_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """Préfet + agents ≤ rnd(prefet_taux × C) (CCH R.441-5-2)."""
+    """Préfet + agents ≤ ⌊prefet_taux × C⌋ (CCH R.441-5-2: "30 % au plus", never rounded up)."""
     cap = d.targets.plafond_prefet
     if cap is None:
         return
-    labels = pd.DataFrame({"portee": ["département"]})
+    labels = pd.DataFrame({"portee": ["département"], "taux": [legal_rate(d.instance.regles, "prefet_taux")]})
     rows, cols, vals = _one_row(v.x.columns[_prefet_mask(d)])
     _add(lp, "plafond_prefet", labels, rows, cols, vals, -INF, cap, pen)
 
 
 def add_plafond_agents(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """Agents civils et militaires de l'État ≤ rnd(prefet_agents_taux × C) (CCH R.441-5-2)."""
+    """Agents civils et militaires de l'État ≤ ⌊prefet_agents_taux × C⌋ (CCH R.441-5-2)."""
     cap = d.targets.plafond_agents
     if cap is None:
         return
     types = d.reservataires["type"].to_numpy()[d.pairs["r"].to_numpy()]
-    labels = pd.DataFrame({"portee": ["département"]})
+    labels = pd.DataFrame({"portee": ["département"], "taux": [legal_rate(d.instance.regles, "prefet_agents_taux")]})
     rows, cols, vals = _one_row(v.x.columns[types == "prefet_agents"])
     _add(lp, "plafond_agents", labels, rows, cols, vals, -INF, cap, pen)
 
@@ -164,7 +165,7 @@ def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties
         flux_hq = float(d.segments.loc[~d.segments["qpv"], "flux"].sum())
         rows, cols, vals = _one_row(v.x.columns[mask & hors_qpv])
         _add(lp, "prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
-             round_half_up(minimum * flux_hq), INF, pen)
+             legal_minimum(minimum, flux_hq), INF, pen)
     else:
         coef = np.where(hors_qpv[mask], 1.0 - minimum, -minimum)
         rows, cols, vals = _one_row(v.x.columns[mask], coef)
@@ -172,17 +173,26 @@ def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties
 
 
 def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """Collectivité without financing: ≤ rnd(plafond × flux of its territory) (CCH R.441-5)."""
-    capped = d.reservataires.loc[d.reservataires["plafond"].notna() & (d.reservataires["type"] == "collectivite")]
-    if capped.empty:
+    """Per territory T of a collectivité without financing: the dwellings in T of every such
+    collectivité together ≤ ⌊plafond × F(T)⌋ (CCH R.441-5: "ne peut globalement représenter plus
+    de 20 %"; a commune and its EPCI cannot stack their shares on the commune)."""
+    territories = d.targets.collectivites
+    if territories.empty:
         return
-    row_of = pd.Series(np.arange(len(capped)), index=capped.index)
-    mask = d.pairs["r"].isin(capped.index).to_numpy()
-    rows = row_of.loc[d.pairs.loc[mask, "r"]].to_numpy()
-    labels = pd.DataFrame({"reservataire": capped["id"].to_numpy(), "base": capped["base"].to_numpy()})
-    labels["portee"] = "réservataire " + labels["reservataire"]
-    _add(lp, "plafond_collectivite", labels, rows, v.x.columns[mask], np.ones(len(rows)),
-         -INF, capped["plafond"].to_numpy(dtype=float), pen)
+    ids = sorted({rid for ids in territories["reservataires"] for rid in ids})
+    mask = d.pairs["reservataire"].isin(ids).to_numpy()
+    communes, columns = d.pairs.loc[mask, "commune"].to_numpy(), v.x.columns[mask]
+    rows, cols = [], []
+    for i, communes_t in enumerate(territories["territoire"]):
+        inside = np.isin(communes, list(communes_t))
+        rows.append(np.full(int(inside.sum()), i))
+        cols.append(columns[inside])
+    labels = pd.DataFrame({"reservataire": territories["reservataires"].map(", ".join),
+                           "base": territories["base"].to_numpy(), "taux": legal_rate(d.instance.regles, "collectivite_plafond")})
+    labels["portee"] = "territoire de " + labels["reservataire"]
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    _add(lp, "plafond_collectivite", labels, rows, cols, np.ones(len(rows)),
+         -INF, territories["plafond"].to_numpy(dtype=float), pen)
 
 
 def add_objectif_reservataire(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -397,19 +407,26 @@ def _criterion(flows: pd.DataFrame, critere: str) -> np.ndarray:
     return flows[critere].to_numpy(dtype=bool)
 
 
+def default_prioritaires_rate(regles, type_: str) -> float:
+    """Default share for publics prioritaires: the State's reservations (agents aside) are made for
+    them (CCH R.441-5, `prefet_prioritaires`, 100 % by default); others `prioritaires_min`."""
+    return regles.prefet_prioritaires if type_ == "prefet" else regles.prioritaires_min
+
+
 def prioritaires_rates(instance) -> dict[str, float]:
-    """t_r > 0 of every réservataire the publics_prioritaires rule concerns."""
+    """t_r > 0 of every réservataire the publics_prioritaires rule concerns (the year simulator too)."""
     rates = {}
     for row in instance.reservataires:
         if row.taux_prioritaires is not None or row.type in PRIORITAIRES_TYPES:
-            rate = row.taux_prioritaires if row.taux_prioritaires is not None else instance.regles.prioritaires_min
+            rate = (row.taux_prioritaires if row.taux_prioritaires is not None
+                    else default_prioritaires_rate(instance.regles, row.type))
             if rate > 0:
                 rates[row.id] = rate
     return rates
 
 
 def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """Attributions to publics prioritaires ≥ t_r × the réservataire's planned flux (CCH L.441-1).
+    """Attributions to publics prioritaires ≥ t_r × the réservataire's planned flux (CCH L.441-1, R.441-5).
 
     The base is the planned flux, not the expected attributions: with the latter, a pool without
     priority households would make the model leave every dwelling unmatched to "meet" the share."""

@@ -47,7 +47,7 @@ RULES: tuple[Rule, ...] = (
          builder="uniformite_prefet", owner="prefet", **_LEGAL),
     Rule("prefet_hors_qpv", "Part préfectorale hors QPV", "CCH R.441-5-2 II", builder="prefet_hors_qpv",
          rate_base="base", owner="prefet", mixity=True, **_LEGAL),
-    Rule("plafond_collectivite", "Plafond d'une collectivité", "CCH R.441-5", builder="plafond_collectivite",
+    Rule("plafond_collectivite", "Plafond des collectivités d'un territoire", "CCH R.441-5", builder="plafond_collectivite",
          rate_base="base", **_LEGAL),
     Rule("objectif_reservataire", "Objectif du réservataire", "convention de réservation", "dure",
          penalty="contractuelle", builder="objectif_reservataire", negotiable=True),
@@ -63,6 +63,10 @@ RULES: tuple[Rule, ...] = (
          unit="attribution", rate_base="part", mixity=True, **_LEGAL),
     Rule("publics_prioritaires", "Publics prioritaires", "CCH L.441-1", builder="publics_prioritaires",
          on_attributions=True, unit="attribution", rate_base="reservataire", mixity=True, **_LEGAL),
+    # Not a constraint: an exclusion larger than the releases of its scope, clipped to them (contraintes.csv
+    # lines `exclusions`, statut `ecretee`; flux_opt.assiette.flux).
+    Rule("exclusions", "Exclusion écrêtée aux libérations prévues", "flux annuel (CCH R.441-5)", "structurelle",
+         reported=False, structural=True),
     Rule("stabilisation", "Stabilisation (proximité d'une répartition proportionnelle)", "—", "structurelle",
          builder="stabilisation", reported=False),
 )

@@ -37,6 +37,7 @@ class Comparaison:
     logements: pd.DataFrame  # réservataire × scenario, plus "Δ <scenario>" columns
     par_qpv: pd.DataFrame  # (réservataire, QPV / hors QPV) × scenario
     par_typologie: pd.DataFrame  # (réservataire, typologie) × scenario
+    par_commune: pd.DataFrame  # (réservataire, commune) × scenario
     adequation: pd.DataFrame  # indicator × scenario (fit, attributions, objective, violated rules)
     adequation_reservataires: pd.DataFrame  # réservataire × scenario: % of its dwellings matched
     mixite: pd.DataFrame  # one mixity target per row: margin and status per scenario
@@ -121,6 +122,7 @@ def comparison_tables(names: list[str], descriptions: dict[str, str], results: l
         logements=logements.reset_index(names="reservataire"),
         par_qpv=_plan_breakdown(by_name, "qpv", {"oui": "QPV", "non": "hors QPV"}),
         par_typologie=_plan_breakdown(by_name, "typologie"),
+        par_commune=_plan_breakdown(by_name, "commune"),
         adequation=_fit(by_name),
         adequation_reservataires=_side_by_side(
             {n: (100 * r.objectifs.set_index("reservataire")["adequation"]).round(2) for n, r in by_name.items()}

@@ -214,9 +214,14 @@ def _check_references(instance: Instance, scenario: Scenario, parametres: Parame
 
 
 def _with_conversion_targets(instance: Instance, scenario: Scenario) -> Instance:
+    from flux_opt.pipeline import with_targets
+
+    return with_targets(instance, conversion_targets(instance, scenario))
+
+
+def conversion_targets(instance: Instance, scenario: Scenario) -> dict[str, int]:
     """Targets of the year from the stock conversion (method) spread over `annees` years."""
     from flux_opt.stock.instance import convertir_instance, objectifs_annee
-    from flux_opt.pipeline import with_targets
 
     folder = Path(instance.source)
     if not (folder / "conventions.csv").is_file():
@@ -229,7 +234,7 @@ def _with_conversion_targets(instance: Instance, scenario: Scenario) -> Instance
         raise DonneesInvalides([Probleme(scenario.fichier, None, "conversion", str(exc))]) from None
     annee = instance.parametres.instance.annee
     years = list(converted.lissage.objectifs.columns)
-    return with_targets(instance, objectifs_annee(converted, annee if annee in years else None))
+    return objectifs_annee(converted, annee if annee in years else None)
 
 
 def parameter_scenario(parametre: str, valeur: float) -> Scenario:
@@ -242,3 +247,39 @@ def parameter_scenario(parametre: str, valeur: float) -> Scenario:
     if head in SECTIONS:
         return Scenario(nom=nom, **{head: {key: valeur}})
     return Scenario(nom=nom, reservataires={head: {key: valeur}})
+
+
+# --------------------------------------------------------------------------- writing
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _toml_table(header: str, values: dict[str, Any]) -> list[str]:
+    lines = [f"\n{header}"]
+    lines += [f"{key} = {_toml_value(v)}" for key, v in values.items() if v is not None]
+    return lines
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as the TOML `load_scenario` reads back (same overrides, same name)."""
+    lines = ["# Scénario de négociation (flux-opt)."]
+    lines += [f"{key} = {_toml_value(getattr(scenario, key))}" for key in ("nom", "description", "base")
+              if getattr(scenario, key) not in (None, "")]
+    for section in SECTIONS:
+        if getattr(scenario, section):
+            lines += _toml_table(f"[{section}]", getattr(scenario, section))
+    for rid, override in scenario.reservataires.items():
+        lines += _toml_table(f"[reservataires.{rid}]", override.model_dump(exclude_none=True))
+    for entry in scenario.mixite:
+        lines += _toml_table("[[mixite]]", entry)
+    if scenario.conversion is not None:
+        lines += _toml_table("[conversion]", scenario.conversion.model_dump())
+    return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ class Result:
     contraintes: pd.DataFrame
     resume: dict
     rows: pd.DataFrame = field(repr=False)  # every model row with status (for the explanation layer)
+    ecretements: pd.DataFrame | None = field(default=None, repr=False)  # exclusions clipped (Flux.ecretements)
 
     @property
     def exit_code(self) -> int:
@@ -54,7 +55,7 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
     attributions = _attributions(model, per_segment, y)
     objectifs = _objectifs(model, x, y)
     rows = _row_status(model, solution)
-    contraintes = contraintes_table(rows)
+    contraintes = contraintes_table(rows, d.flux.ecretements)
 
     fit = float(y @ d.flows["poids"].to_numpy()) if len(y) else 0.0
     violated = sorted(set(rows.loc[rows["statut"] == "violee", "contrainte"]))
@@ -68,6 +69,8 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
         "annee": d.instance.parametres.instance.annee,
         "liberations_prevues": round(d.flux.liberations, 3),
         "exclusions": round(d.flux.exclus, 3),
+        "exclusions_ecretees": [{k: (None if pd.isna(v) else v) for k, v in row.items()}
+                                for row in d.flux.ecretements.round(3).to_dict("records")],
         "flux": d.flux.total,
         "objectif": round(raw.objective, 6),
         "adequation_ponderee": round(fit, 6),
@@ -87,7 +90,7 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
         "version": __version__,
     }
     return Result(plan.reset_index(drop=True), attributions, objectifs, contraintes.reset_index(drop=True),
-                  resume, rows)
+                  resume, rows, d.flux.ecretements)
 
 
 CONTRAINTES_COLUMNS = ["contrainte", "portee", "statut", "marge", "valeur_marginale", "explication"]
@@ -97,9 +100,31 @@ def published_mask(rows: pd.DataFrame) -> pd.Series:
     return rows["contrainte"].isin(REPORTED) & rows["publie"]
 
 
-def contraintes_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """The lines of contraintes.csv: every published row of a reported family."""
-    return rows.loc[published_mask(rows), CONTRAINTES_COLUMNS].reset_index(drop=True)
+def contraintes_table(rows: pd.DataFrame, ecretements: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The lines of contraintes.csv: every published row of a reported family, then the
+    exclusions clipped to the releases of their scope."""
+    table = rows.loc[published_mask(rows), CONTRAINTES_COLUMNS]
+    if ecretements is not None and len(ecretements):
+        table = pd.concat([table, clipping_rows(ecretements)], ignore_index=True)
+    return table.reset_index(drop=True)
+
+
+def clipping_rows(ecretements: pd.DataFrame) -> pd.DataFrame:
+    """contraintes.csv lines for the exclusions clipped to the releases of their scope: a data
+    conflict the plan works around (statut `ecretee`), not a broken rule (no exit code 3)."""
+    def fr(v: float) -> str:
+        return f"{v:.1f}".replace(".", ",")
+
+    lines = []
+    for e in ecretements.itertuples(index=False):
+        where = f"exclusions.csv ligne {int(e.ligne)}" if pd.notna(e.ligne) else "exclusions.csv"
+        lines.append({
+            "contrainte": "exclusions", "portee": f"{where} : {e.portee}", "statut": "ecretee",
+            "marge": -round(float(e.ecretes), 6), "valeur_marginale": np.nan,
+            "explication": (f"{fr(e.demandes)} logements exclus pour {fr(e.liberations)} libérations prévues "
+                            f"dans ce périmètre : exclusion ramenée à {fr(e.retenus)} "
+                            f"({fr(e.ecretes)} écrêtés), le flux d'un segment ne descend pas sous 0")})
+    return pd.DataFrame(lines, columns=CONTRAINTES_COLUMNS)
 
 
 def _attributions(model: OrientationModel, per_segment: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from flux_opt.report.html import (Bullets, Cell, HtmlTable, Paragraph, Section, 
                                   html_table, render)
 
 SHEETS = {"logements": "Logements", "par_qpv": "Par QPV", "par_typologie": "Par typologie",
+          "par_commune": "Par commune",
           "adequation": "Adéquation", "adequation_reservataires": "Adéquation par réservataire",
           "mixite": "Mixité", "regles": "Règles saturées", "gains": "Gains et pertes"}
 
@@ -210,6 +211,7 @@ def comparison_html(c: Comparaison, plots: dict[str, bytes]) -> str:
         Section("Règles saturées ou violées", [_table(c.regles)]),
         Section("Par QPV", [_table(c.par_qpv)]),
         Section("Par typologie", [_table(c.par_typologie)]),
+        Section("Par commune", [_table(c.par_commune)]),
     ]
     return render("compare.html", title="Comparaison de scénarios", subtitle=", ".join(c.noms), sections=sections)
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flux_opt.report.html import Cell, HtmlTable, Paragraph, Section, bullets, html_table, render
+from flux_opt.stock.conversion import pourquoi_les_methodes_different
 from flux_opt.stock.instance import ResultatConversion
 from flux_opt.stock.lissage import Lissage
 
@@ -103,27 +104,31 @@ def ecrire_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail:
     return path
 
 
-def _section(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None) -> Section:
+def _section(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None,
+             detail: pd.DataFrame | None = None) -> Section:
     parametres = parametres or {}
     parts = [Paragraph(_phrase_methode(conversion, parametres)),
-             _html_table(tableau_conversion(conversion), "Volume dû par réservataire"),
-             Paragraph(_phrase_lissage(lissage)),
-             _html_table(tableau_lissage(lissage), "Objectifs annuels lissés (logements)")]
+             _html_table(tableau_conversion(conversion), "Volume dû par réservataire")]
+    if detail is not None and "taux_rotation" in parametres:
+        parts.append(Paragraph(pourquoi_les_methodes_different(detail, float(parametres["taux_rotation"]))))
+    parts += [Paragraph(_phrase_lissage(lissage)),
+              _html_table(tableau_lissage(lissage), "Objectifs annuels lissés (logements)")]
     if lissage.notes:
         parts.append(bullets(lissage.notes, "alertes"))
     return Section(TITRE_SECTION, parts, id="conversion")
 
 
-def section_html(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None) -> str:
+def section_html(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None,
+                 detail: pd.DataFrame | None = None) -> str:
     """HTML fragment: the French report section « Conversion du stock en flux »."""
-    return render("section.html", section=_section(conversion, lissage, parametres))
+    return render("section.html", section=_section(conversion, lissage, parametres, detail))
 
 
 def page_html(resultat: ResultatConversion) -> str:
     """conversion.html: the same section as a self-contained page."""
     annees = resultat.lissage.annees
     return render("conversion.html", title=TITRE_SECTION, subtitle=f"Lissage {annees[0]}–{annees[-1]}",
-                  sections=[_section(resultat.conversion, resultat.lissage, resultat.parametres)])
+                  sections=[_section(resultat.conversion, resultat.lissage, resultat.parametres, resultat.detail)])
 
 
 def ecrire_sorties(dossier: Path, resultat: ResultatConversion) -> list[Path]:
@@ -154,6 +159,7 @@ def rendu_console(resultat: ResultatConversion) -> Group:
     elements = [
         Text(_phrase_methode(resultat.conversion, resultat.parametres)),
         _table_rich(tableau_conversion(resultat.conversion), "Volume dû par réservataire"),
+        Text(pourquoi_les_methodes_different(resultat.detail, float(resultat.parametres["taux_rotation"]))),
         Text(_phrase_lissage(resultat.lissage)),
         _table_rich(tableau_lissage(resultat.lissage), "Objectifs annuels lissés"),
     ]

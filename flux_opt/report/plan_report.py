@@ -206,7 +206,34 @@ def _cards(result: Result, explanation: Explanation) -> Cards:
     ])
 
 
-def rapport_html(result: Result, explanation: Explanation) -> str:
+def _clipping_section(result: Result) -> Section | None:
+    """Exclusions larger than the releases of their scope, clipped so that the plan is still produced."""
+    clipped = result.contraintes.loc[result.contraintes["statut"] == "ecretee"]
+    if clipped.empty:
+        return None
+    frame = _fr(clipped, {"portee": "Exclusion", "marge": "Écart", "explication": "Écrêtement"})
+    return _section(Table("", "Exclusions écrêtées aux libérations prévues", frame),
+                    intro="Ces exclusions dépassent les libérations prévues de leur périmètre : elles sont "
+                          "ramenées à ces libérations et le plan est calculé quand même. Vérifier exclusions.csv.")
+
+
+CONFORMITY_HEADINGS = {"regle": "Règle", "portee": "Portée", "source": "Source", "base": "Base",
+                       "limite": "Limite", "valeur": "Valeur", "respectee": "Respectée"}
+
+
+def _conformity_section(conformite: pd.DataFrame | None) -> Section | None:
+    """The plan re-checked against the law from its files alone (flux-opt controler)."""
+    if conformite is None:
+        return None
+    failed = int((conformite["respectee"] == "non").sum())
+    intro = ("Contrôle indépendant du plan écrit (plan.csv, attributions.csv) : chaque règle légale est "
+             "recalculée à partir de l'instance, sans le modèle. " + (f"{failed} ligne(s) non respectée(s)."
+             if failed else "Toutes les lignes sont respectées."))
+    return _section(Table("", "Conformité aux règles légales", _fr(conformite, CONFORMITY_HEADINGS)),
+                    max_rows=None, intro=intro)
+
+
+def rapport_html(result: Result, explanation: Explanation, conformite: pd.DataFrame | None = None) -> str:
     """The whole report as one self-contained HTML page (inline CSS, plots as base64 PNG)."""
     t = report_tables(result, explanation)
     r = result.resume
@@ -223,6 +250,7 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
         _section(t["objectifs"], image=plots.targets_plot(result.objectifs)),
         _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
                        t["violations"].note)),
+        _clipping_section(result),
         _section(t["couts"], intro="Chaque ligne résout de nouveau le plan entier avec la règle relâchée "
                                    "ou supprimée : le gain indiqué est exact, pas une estimation."),
         _section(t["familles"]),
@@ -234,9 +262,11 @@ def rapport_html(result: Result, explanation: Explanation) -> str:
         _section(t["vacance"]),
         _section(t["demande"], max_rows=25),
         _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=None),
+        _conformity_section(conformite),
     ]
     return render("plan.html", title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
-                  subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}", sections=sections)
+                  subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}",
+                  sections=[s for s in sections if s is not None])
 
 
 # ----------------------------------------------------------------------------- Excel
@@ -263,13 +293,17 @@ def rapport_xlsx(result: Result, explanation: Explanation, path: str | Path) -> 
                 sheet.column_dimensions[sheet.cell(row=2, column=i).column_letter].width = width
 
 
-def report_writers(result: Result, explanation: Explanation) -> dict:
+def report_writers(result: Result, explanation: Explanation, conformite: pd.DataFrame | None = None) -> dict:
     """Writers for `write_plan(..., extra=...)`: the report files and explication.json, written
-    atomically with the plan's other files."""
+    atomically with the plan's other files; with a conformity table, conformite.csv too."""
     from flux_opt.explanation.analysis import EXPLICATION_JSON
+    from flux_opt.report.exports import write_csv
 
-    return {
-        "rapport.html": lambda p: Path(p).write_text(rapport_html(result, explanation), encoding="utf-8"),
+    writers = {
+        "rapport.html": lambda p: Path(p).write_text(rapport_html(result, explanation, conformite), encoding="utf-8"),
         "rapport.xlsx": lambda p: rapport_xlsx(result, explanation, p),
         EXPLICATION_JSON: lambda p: explanation.write_json(p),
     }
+    if conformite is not None:
+        writers["conformite.csv"] = lambda p: write_csv(conformite, p)
+    return writers

@@ -42,6 +42,15 @@ def plan_summary(result: Result) -> Group:
     if revoyure:
         parts.append(Text(f"Report du bilan {revoyure['annee']} (clause de revoyure) :", style="bold"))
         parts += [Text(f"• {phrase}") for phrase in revoyure["phrases"] or ["aucun écart à reporter."]]
+    clipped = result.contraintes.loc[result.contraintes["statut"] == "ecretee"]
+    if len(clipped):
+        warn = Table(title="Exclusions écrêtées aux libérations prévues (plan calculé quand même)",
+                     title_style="bold yellow")
+        warn.add_column("Exclusion")
+        warn.add_column("Écrêtement")
+        for row in clipped.itertuples():
+            warn.add_row(row.portee, row.explication)
+        parts.append(warn)
     violated = result.contraintes.loc[result.contraintes["statut"] == "violee"]
     if len(violated):
         bad = Table(title="Règles qui ne peuvent pas être tenues", title_style="bold red")
@@ -54,3 +63,19 @@ def plan_summary(result: Result) -> Group:
     else:
         parts.append(Text("Toutes les règles sont respectées.", style="bold green"))
     return Group(*parts)
+
+
+def conformity_table(table, title: str = "Conformité du plan aux règles légales") -> Group:
+    """The conformity table (flux_opt.conformity): the lines not respected first, then a count."""
+    bad = table.loc[table["respectee"] != "oui"]
+    shown = Table(title=title, title_style="bold")
+    for column in ("Règle", "Portée", "Base", "Limite", "Valeur", "Respectée"):
+        shown.add_column(column, justify="right" if column in ("Base", "Valeur") else "left", overflow="fold")
+    for row in (bad if len(bad) else table).itertuples():
+        value = "—" if row.valeur is None or row.valeur != row.valeur else f"{row.valeur:g}"
+        shown.add_row(row.regle, row.portee, f"{row.base:g}", row.limite, value, row.respectee,
+                      style="red" if row.respectee == "non" else None)
+    failed = int((table["respectee"] == "non").sum())
+    summary = Text(f"{len(table)} lignes vérifiées : " + (f"{failed} non respectée(s)." if failed
+                   else "toutes respectées."), style="bold red" if failed else "bold green")
+    return Group(shown, summary) if len(bad) or len(table) <= 20 else Group(summary)

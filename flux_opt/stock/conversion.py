@@ -18,8 +18,9 @@ import math
 from collections.abc import Mapping
 from typing import Literal
 
-import numpy as np
 import pandas as pd
+
+from flux_opt.assiette.apportion import largest_remainder, round_half_up
 
 Methode = Literal["globale", "convention"]
 METHODES: tuple[str, ...] = ("globale", "convention")
@@ -113,7 +114,11 @@ def convertir(
     """
     if methode not in METHODES:
         raise ValueError(f"Méthode de conversion inconnue « {methode} » (attendu : globale ou convention).")
-    detail = detail_conventions(conventions, taux_rotation, annee, taux_par_typologie)
+    return volumes_dus(detail_conventions(conventions, taux_rotation, annee, taux_par_typologie), taux_rotation, methode)
+
+
+def volumes_dus(detail: pd.DataFrame, taux_rotation: float, methode: Methode) -> pd.DataFrame:
+    """The volumes of `convertir` from the per-convention detail (`detail_conventions`)."""
     lignes = []
     for reservataire, groupe in detail.groupby("reservataire", sort=True):
         droits = float(groupe["droits_de_suite"].sum())
@@ -139,16 +144,9 @@ def convertir(
     return pd.DataFrame(lignes, columns=colonnes)
 
 
-def arrondi(valeur: float) -> int:
-    """Round half up (1 500.5 → 1 501), tolerant to binary noise like the rest of flux-opt."""
-    return int(math.floor(valeur + 0.5 + 1e-9))
-
-
 def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
-    """Integers proportional to `valeurs` summing exactly to `total` (largest remainder).
-
-    Ties go to the earlier index label, so the result is deterministic.
-    """
+    """Integers proportional to `valeurs` summing exactly to `total` (largest remainder,
+    flux_opt.assiette.apportion); ties go to the earlier index label."""
     if total < 0:
         raise ValueError("Le total à répartir doit être positif ou nul.")
     somme = float(valeurs.sum())
@@ -157,12 +155,7 @@ def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
     if total == 0:
         return pd.Series(0, index=valeurs.index, dtype="int64")
     parts = valeurs.to_numpy(dtype=float) * total / somme
-    entiers = np.floor(parts + 1e-9).astype("int64")
-    restes = np.round(parts - entiers, _DECIMALES)
-    # Stable sort keeps index order among equal remainders.
-    gagnants = np.argsort(-restes, kind="stable")[: total - int(entiers.sum())]
-    entiers[gagnants] += 1
-    return pd.Series(entiers, index=valeurs.index, dtype="int64")
+    return pd.Series(largest_remainder(parts, total), index=valeurs.index, dtype="int64")
 
 
 def repartir_par_departement(
@@ -178,7 +171,7 @@ def repartir_par_departement(
     parc = parc.sort_index()
     if parc.empty:
         raise ValueError("Aucun département fourni pour répartir le volume.")
-    return plus_forts_restes(parc, arrondi(volume_regional)).rename("volume_du")
+    return plus_forts_restes(parc, round_half_up(volume_regional)).rename("volume_du")
 
 
 def convertir_par_departement(
@@ -281,6 +274,27 @@ def _taux_convention(
         taux = taux_bailleur
     _verifier_taux(taux, f"taux de rotation (conventions.csv, ligne {numero})")
     return taux
+
+
+def pourquoi_les_methodes_different(detail: pd.DataFrame, taux_rotation: float) -> str:
+    """Why the two methods give different totals, in French, with the figures (models/lissage.md §1): the
+    global method gives all of a réservataire's rights the plain mean of its conventions' remaining
+    durations; the per-convention method gives each convention its own duration and rate."""
+    def fr(valeur: float) -> str:
+        return f"{valeur:.1f}".replace(".", ",")
+
+    globale = volumes_dus(detail, taux_rotation, "globale").set_index("reservataire")["volume_du"]
+    convention = volumes_dus(detail, taux_rotation, "convention").set_index("reservataire")["volume_du"]
+    ecart = (globale - convention).abs()
+    if not (ecart > 0.05).any():
+        return f"Les deux méthodes donnent le même total ({fr(globale.sum())} relogements)."
+    principal = ecart.idxmax()
+    return (f"Méthode globale : {fr(globale.sum())} relogements ; par convention : {fr(convention.sum())}. "
+            "La méthode globale applique à tous les droits de suite d'un réservataire la durée restante moyenne "
+            "de ses conventions (moyenne simple, sans pondérer par les droits) et leur taux moyen ; la méthode "
+            "par convention applique à chaque convention sa propre durée et son propre taux. L'écart vient des "
+            f"conventions dont la durée s'éloigne de la moyenne : surtout {principal} "
+            f"({fr(globale[principal])} contre {fr(convention[principal])}).")
 
 
 def _taux_moyen_pondere(groupe: pd.DataFrame, taux_defaut: float) -> float:

@@ -41,7 +41,7 @@ from flux_opt.stock.conversion import (
     lire_nombre,
     taux_rotation_moyen,
 )
-from flux_opt.stock.lissage import Lissage, lisser
+from flux_opt.stock.lissage import HORIZON_MIN, Lissage, lisser
 from flux_opt.vocabulary import PREFET_GROUP
 
 REQUIRED_FOR_CONVERSION = ("parc", "conventions")
@@ -92,7 +92,12 @@ def convertir_instance(
     detail = detail_conventions(conventions_dep, taux, annee, par_typologie)
 
     duree = annees or options.get("duree_lissage")
-    horizon = max(int(options.get("horizon", 3)), int(duree or 0))
+    horizon = max(int(options.get("horizon", HORIZON_MIN)), int(duree or 0))
+    if annees is not None:  # the years asked, exactly: no empty year shown after them
+        if annees < HORIZON_MIN:
+            _erreur(f"--annees {annees} : le lissage donne une vision stabilisée des objectifs sur au moins "
+                    f"{HORIZON_MIN} ans ; demander {HORIZON_MIN} années ou plus.")
+        horizon = annees
     if annee_debut is not None and annee_debut > annee:  # re-plan only the years the lissage has left
         duree = max(1, int(duree or horizon) - (annee_debut - annee))
     if flux_prevu is None:

@@ -6,8 +6,8 @@ financed programmes added in their own years, without overloading any year, so t
 the yearly targets stay stable (a view over at least 3 years). Small réservataires
 may be given explicit years.
 
-Solved as a small integer program (Pyomo + HiGHS); the formulation, with the
-constraint names used below, is in `models/lissage.md`.
+Solved as a small integer program (flux_opt.model.lissage, Pyomo + HiGHS); the formulation,
+with its constraint names, is in `models/lissage.md`.
 """
 
 from __future__ import annotations
@@ -17,24 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
-import pyomo.environ as pyo
-from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus
 
-from flux_opt.stock.conversion import arrondi, lire_nombre
+from flux_opt.assiette.apportion import round_half_up
+from flux_opt.model.lissage import LissageProblem, build_lissage_model, integer_value, solve_lissage
+from flux_opt.stock.conversion import lire_nombre
 
 HORIZON_MIN = 3  # Hauts-de-France framework §2: "une vision stabilisée des objectifs [...] au moins sur 3 ans"
-
-# Objective weights: overload first, then the largest yearly change of each
-# réservataire, then the sum of changes, then closeness to an even spread.
-PENALITE_DEPASSEMENT = 10_000.0
-POIDS_VARIATION_MAX = 1.0
-POIDS_VARIATION = 0.1
-POIDS_ECART_REGULIER = 0.01
-# Proving the last 0.1 % of stability costs far more than it is worth (measured: 40
-# réservataires × 10 years, 3.5 s at 1e-3 against > 20 s at 1e-6).
-ECART_RELATIF = 1e-3
-
 
 @dataclass(frozen=True)
 class Lissage:
@@ -62,37 +50,6 @@ class Lissage:
         return {str(r): int(v) for r, v in self.objectifs[annee].items()}
 
 
-@dataclass(frozen=True)
-class _Probleme:
-    annees: list[int]
-    flux: dict[int, float]
-    capacite: dict[int, int]
-    stock: dict[str, tuple[int, list[int]]]  # réservataire → (volume entier, années)
-    programmes: list[tuple[str, str, int, list[int]]]  # (réservataire, programme, logements, années)
-
-    @property
-    def reservataires(self) -> list[str]:
-        return sorted(set(self.stock) | {p[0] for p in self.programmes})
-
-    def annees_actives(self, reservataire: str) -> list[int]:
-        actives = set(self.stock.get(reservataire, (0, []))[1])
-        for r, _, _, annees in self.programmes:
-            if r == reservataire:
-                actives |= set(annees)
-        return sorted(actives)
-
-    def cible_reguliere(self, reservataire: str, annee: int) -> float:
-        """Even spread of the stock and of each programme over their own years."""
-        cible = 0.0
-        volume, annees = self.stock.get(reservataire, (0, []))
-        if annee in annees:
-            cible += volume / len(annees)
-        for r, _, logements, annees_p in self.programmes:
-            if r == reservataire and annee in annees_p:
-                cible += logements / len(annees_p)
-        return cible
-
-
 def lisser(
     volumes: pd.DataFrame,
     flux_prevu: Mapping[int, float],
@@ -114,77 +71,15 @@ def lisser(
     the table extends further when a réservataire's years do.
     """
     probleme = _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut)
-    modele = construire_modele(probleme)
-    statut = _resoudre(modele, temps_max_s)
+    modele = build_lissage_model(probleme)
+    statut = solve_lissage(modele, temps_max_s)
     return _lire_resultat(modele, probleme, volumes, statut, part_max)
-
-
-def construire_modele(probleme: _Probleme) -> pyo.ConcreteModel:
-    """The lissage integer program (models/lissage.md)."""
-    m = pyo.ConcreteModel(name="lissage")
-    reservataires = probleme.reservataires
-    m.ANNEES = pyo.Set(initialize=probleme.annees, ordered=True)
-    m.R = pyo.Set(initialize=reservataires, ordered=True)
-    m.STOCK = pyo.Set(initialize=[(r, a) for r, (_, ans) in probleme.stock.items() for a in ans], dimen=2)
-    m.P = pyo.RangeSet(0, len(probleme.programmes) - 1) if probleme.programmes else pyo.Set(initialize=[])
-    m.NOUVEAU = pyo.Set(initialize=[(p, a) for p, (_, _, _, ans) in enumerate(probleme.programmes) for a in ans], dimen=2)
-    actives = {r: probleme.annees_actives(r) for r in reservataires}
-    m.ACTIF = pyo.Set(initialize=[(r, a) for r in reservataires for a in actives[r]], dimen=2)
-    m.SUCCESSION = pyo.Set(initialize=[(r, a) for r in reservataires for a in actives[r][1:]], dimen=2)
-
-    m.stock = pyo.Var(m.STOCK, domain=pyo.NonNegativeIntegers)
-    m.nouveau = pyo.Var(m.NOUVEAU, domain=pyo.NonNegativeIntegers)
-    m.depassement = pyo.Var(m.ANNEES, domain=pyo.NonNegativeReals)
-    m.variation_hausse = pyo.Var(m.SUCCESSION, domain=pyo.NonNegativeReals)
-    m.variation_baisse = pyo.Var(m.SUCCESSION, domain=pyo.NonNegativeReals)
-    m.variation_max = pyo.Var(m.R, domain=pyo.NonNegativeReals)
-    m.ecart_plus = pyo.Var(m.ACTIF, domain=pyo.NonNegativeReals)
-    m.ecart_moins = pyo.Var(m.ACTIF, domain=pyo.NonNegativeReals)
-
-    def total(r: str, a: int):
-        termes = [m.stock[r, a]] if (r, a) in m.STOCK else []
-        termes += [m.nouveau[p, a] for p, prog in enumerate(probleme.programmes) if prog[0] == r and (p, a) in m.NOUVEAU]
-        return sum(termes)
-
-    m.ecoulement_stock = pyo.Constraint(
-        list(probleme.stock),
-        rule=lambda m, r: sum(m.stock[r, a] for a in probleme.stock[r][1]) == probleme.stock[r][0],
-    )
-    m.droits_nouveaux = pyo.Constraint(
-        m.P, rule=lambda m, p: sum(m.nouveau[p, a] for a in probleme.programmes[p][3]) == probleme.programmes[p][2]
-    )
-    m.capacite_annuelle = pyo.Constraint(
-        m.ANNEES, rule=lambda m, a: sum(total(r, a) for r in m.R) <= probleme.capacite[a] + m.depassement[a]
-    )
-
-    def precedente(r: str, a: int) -> int:
-        return actives[r][actives[r].index(a) - 1]
-
-    m.stabilite = pyo.Constraint(
-        m.SUCCESSION,
-        rule=lambda m, r, a: total(r, a) - total(r, precedente(r, a)) == m.variation_hausse[r, a] - m.variation_baisse[r, a],
-    )
-    m.stabilite_max = pyo.Constraint(
-        m.SUCCESSION, rule=lambda m, r, a: m.variation_hausse[r, a] + m.variation_baisse[r, a] <= m.variation_max[r]
-    )
-    m.repartition_reguliere = pyo.Constraint(
-        m.ACTIF,
-        rule=lambda m, r, a: total(r, a) - probleme.cible_reguliere(r, a) == m.ecart_plus[r, a] - m.ecart_moins[r, a],
-    )
-    m.objectif = pyo.Objective(
-        expr=PENALITE_DEPASSEMENT * sum(m.depassement.values())
-        + POIDS_VARIATION_MAX * sum(m.variation_max.values())
-        + POIDS_VARIATION * sum(m.variation_hausse[k] + m.variation_baisse[k] for k in m.SUCCESSION)
-        + POIDS_ECART_REGULIER * sum(m.ecart_plus[k] + m.ecart_moins[k] for k in m.ACTIF),
-        sense=pyo.minimize,
-    )
-    return m
 
 
 # ---------------------------------------------------------------- data preparation
 
 
-def _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut) -> _Probleme:
+def _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut) -> LissageProblem:
     if not flux_prevu:
         raise ValueError("Aucun flux prévu fourni pour le lissage.")
     if not 0 < part_max <= 1:
@@ -204,7 +99,7 @@ def _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_deb
     if manquantes:
         raise ValueError(f"Flux prévu manquant pour l'année (les années) : {', '.join(map(str, manquantes))}.")
     capacite = {a: math.floor(part_max * flux[a] + 1e-9) for a in annees}
-    return _Probleme(annees, {a: flux[a] for a in annees}, capacite, stock, programmes)
+    return LissageProblem(annees, {a: flux[a] for a in annees}, capacite, stock, programmes)
 
 
 def _annees_consecutives(flux: Mapping[int, float], debut: int) -> int:
@@ -228,7 +123,7 @@ def _lire_volumes(volumes: pd.DataFrame, annees_horizon: list[int], duree_defaut
         if volume is None or volume < 0:
             raise ValueError(f"lissage.csv, ligne {numero} : volume_du manquant ou négatif.")
         annees = _annees_reservataire(ligne, debut, annees_horizon, duree_defaut, numero)
-        stock[reservataire] = (arrondi(volume), annees)
+        stock[reservataire] = (round_half_up(volume), annees)
     return stock
 
 
@@ -272,37 +167,24 @@ def _lire_programmes(nouveaux_droits: pd.DataFrame | None, debut: int) -> list[t
         if premiere < debut:
             raise ValueError(f"nouveaux_droits.csv, ligne {numero} : annee_debut {premiere} antérieure au lissage ({debut}).")
         annees = list(range(premiere, premiere + int(valeurs["duree"])))
-        programmes.append((str(ligne["reservataire"]).strip(), str(ligne["programme"]).strip(), arrondi(valeurs["logements"]), annees))
+        programmes.append((str(ligne["reservataire"]).strip(), str(ligne["programme"]).strip(), round_half_up(valeurs["logements"]), annees))
     return programmes
 
 
 # ---------------------------------------------------------------- solving and reading
 
 
-def _resoudre(modele: pyo.ConcreteModel, temps_max_s: float) -> str:
-    solveur = SolverFactory("highs")
-    resultat = solveur.solve(
-        modele,
-        time_limit=temps_max_s,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        solver_options={"threads": 1, "random_seed": 0, "mip_rel_gap": ECART_RELATIF},
-    )
-    if resultat.solution_status == SolutionStatus.noSolution:
-        # Cannot happen with the elastic capacity unless the data are broken.
-        raise RuntimeError(f"Le lissage n'a pas trouvé de solution ({resultat.termination_condition.name}).")
-    resultat.solution_loader.load_vars()
-    return "optimal" if resultat.solution_status == SolutionStatus.optimal else "non optimal (limite de temps)"
-
-
-def _lire_resultat(modele, probleme: _Probleme, volumes: pd.DataFrame, statut: str, part_max: float) -> Lissage:
+def _lire_resultat(modele, probleme: LissageProblem, volumes: pd.DataFrame, statut: str, part_max: float) -> Lissage:
     lignes = [
-        {"reservataire": r, "source": "stock", "annee": a, "logements": _entier(modele.stock[r, a])}
+        {"reservataire": r, "source": "stock", "annee": a, "logements": integer_value(modele.stock[r, a])}
         for (r, a) in modele.STOCK
     ]
+    reports = [{"reservataire": r, "source": "stock reporté", "annee": a, "logements": integer_value(modele.report[r, a])}
+               for (r, a) in modele.REPORT]
+    lignes += [ligne for ligne in reports if ligne["logements"] > 0]
     lignes += [
         {"reservataire": probleme.programmes[p][0], "source": probleme.programmes[p][1], "annee": a,
-         "logements": _entier(modele.nouveau[p, a])}
+         "logements": integer_value(modele.nouveau[p, a])}
         for (p, a) in modele.NOUVEAU
     ]
     detail = pd.DataFrame(lignes, columns=["reservataire", "source", "annee", "logements"])
@@ -321,10 +203,13 @@ def _lire_resultat(modele, probleme: _Probleme, volumes: pd.DataFrame, statut: s
         ],
         columns=["reservataire", "volume_du", "volume_entier", "annees"],
     )
-    return Lissage(probleme.annees, objectifs, detail, annuel, resume_volumes, statut, part_max, _notes(annuel, statut))
+    notes = _notes(annuel, statut) + [
+        f"{ligne['reservataire']} : {ligne['logements']} logement(s) reportés en {ligne['annee']}, après sa période "
+        "de lissage, faute de capacité dans ses années." for ligne in reports if ligne["logements"] > 0]
+    return Lissage(probleme.annees, objectifs, detail, annuel, resume_volumes, statut, part_max, notes)
 
 
-def _bilan_annuel(objectifs: pd.DataFrame, probleme: _Probleme) -> pd.DataFrame:
+def _bilan_annuel(objectifs: pd.DataFrame, probleme: LissageProblem) -> pd.DataFrame:
     totaux = objectifs.sum(axis=0)
     lignes = []
     for a in probleme.annees:
@@ -353,10 +238,6 @@ def _notes(annuel: pd.DataFrame, statut: str) -> list[str]:
     if statut != "optimal":
         notes.append("Le lissage s'est arrêté à la limite de temps : la solution est valide mais peut-être pas la plus stable.")
     return notes
-
-
-def _entier(variable) -> int:
-    return int(round(pyo.value(variable)))
 
 
 def _volume_reel(volumes: pd.DataFrame, reservataire: str) -> float:

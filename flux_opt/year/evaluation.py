@@ -1,4 +1,4 @@
-"""The year as it is lived, simulated many times for any plan (`flux-opt evaluer`, models/orientation.md §8).
+"""The year as it is lived, simulated many times for any plan (`flux-opt evaluer`, models/orientation.md §9).
 
 Each draw: the plan's dwellings are released in a random order through the year; each is
 proposed to candidates of its réservataire's pools for its commune (or EPCI) and typology —

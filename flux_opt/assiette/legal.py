@@ -1,0 +1,97 @@
+"""Convention inputs that break a legal cap, found before any plan (`flux-opt verifier`).
+
+The law sets maxima that a convention may lower, never raise: préfet (agents compris) 30 % of
+the flux annuel, agents 5 % inside it (CCH R.441-5-2), collectivités without financing 20 % of
+their territory's flux, together (CCH R.441-5). A target above its territory's flux cannot be
+met either. Each warning names the file, the line, the field, the rule and the figures.
+"""
+
+from __future__ import annotations
+
+from flux_opt.assiette.apportion import cap
+from flux_opt.assiette.flux import Flux
+from flux_opt.assiette.targets import LEGAL_MAXIMA, Targets, legal_rate
+from flux_opt.errors import Probleme
+from flux_opt.input.schema import Instance
+from flux_opt.vocabulary import PREFET_GROUP
+
+SOURCE = {"prefet_taux": "CCH R.441-5-2", "prefet_agents_taux": "CCH R.441-5-2",
+          "collectivite_plafond": "CCH R.441-5"}
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
+
+
+def _pct(rate: float) -> str:
+    return f"{100 * rate:.1f} %".replace(".", ",")
+
+
+def convention_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[Probleme]:
+    """Every convention input above a legal cap, as French warnings (the plan would break the law
+    or report the rule as not held)."""
+    return (_rule_warnings(instance) + _state_warnings(instance, flux, targets)
+            + _collectivite_warnings(instance, targets) + _territory_warnings(instance, targets))
+
+
+def _rule_warnings(instance: Instance) -> list[Probleme]:
+    found = []
+    for key, legal in LEGAL_MAXIMA.items():
+        rate = getattr(instance.regles, key)
+        if rate > legal + 1e-9:
+            found.append(Probleme(instance.sources.get("parametres", "instance.toml"), None, f"regles.{key}",
+                                  f"{_pct(rate)} dépasse le maximum légal de {_pct(legal)} ({SOURCE[key]})"))
+    return found
+
+
+def _line(instance: Instance, rid: str) -> int:
+    return next(i for i, r in enumerate(instance.reservataires) if r.id == rid) + 2
+
+
+def _state_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[Probleme]:
+    table, found = targets.table, []
+    total = flux.total
+    state = table.loc[table["type"].isin(PREFET_GROUP)]
+    # the raw targets are compared with rate × C: rounding them inside the caps is the tool's job
+    legal_state = cap(LEGAL_MAXIMA["prefet_taux"], total)
+    if len(state) and state["brut"].sum() > LEGAL_MAXIMA["prefet_taux"] * total + 1e-9:
+        rid = state["id"].iloc[0]
+        found.append(Probleme(instance.source_of("reservataires"), _line(instance, rid), "taux",
+                              f"préfet et agents : {_n(state['brut'].sum())} logements demandés pour un plafond de "
+                              f"{legal_state} (30 % de {total}, arrondi à l'entier inférieur ; CCH R.441-5-2)"))
+    legal_agents = cap(LEGAL_MAXIMA["prefet_agents_taux"], total)
+    for row in table.loc[table["type"] == "prefet_agents"].itertuples():
+        if row.brut > LEGAL_MAXIMA["prefet_agents_taux"] * total + 1e-9:
+            found.append(Probleme(instance.source_of("reservataires"), _line(instance, row.id), "taux",
+                                  f"agents de l'État : {_n(row.brut)} logements demandés pour un plafond de "
+                                  f"{legal_agents} (5 % de {total} ; CCH R.441-5-2)"))
+    return found
+
+
+def _collectivite_warnings(instance: Instance, targets: Targets) -> list[Probleme]:
+    """Each territory's collectivités without financing, together, within 20 % of its flux: the
+    targets of those whose whole territory lies inside it must fit under its cap."""
+    found = []
+    table = targets.table.set_index("id")
+    rate = legal_rate(instance.regles, "collectivite_plafond")
+    for t in targets.collectivites.itertuples():
+        inside = [rid for rids, terr in zip(targets.collectivites["reservataires"], targets.collectivites["territoire"])
+                  if terr <= t.territoire for rid in rids]
+        asked = float(table.loc[inside, "brut"].sum())
+        limit = cap(rate, t.base)
+        if asked > rate * t.base + 1e-9:
+            who = ", ".join(inside)
+            found.append(Probleme(instance.source_of("reservataires"), _line(instance, t.reservataires[0]), "taux",
+                                  f"collectivités sans financement apporté ({who}) : {_n(asked)} logements demandés "
+                                  f"sur le territoire de {', '.join(t.reservataires)} pour un plafond de {limit} "
+                                  f"({_pct(rate)} de {t.base}, ensemble ; CCH R.441-5)"))
+    return found
+
+
+def _territory_warnings(instance: Instance, targets: Targets) -> list[Probleme]:
+    found = []
+    for row in targets.table.itertuples():
+        if row.type != "bailleur" and row.brut > row.base + 1e-9:
+            found.append(Probleme(instance.source_of("reservataires"), _line(instance, row.id), "logements",
+                                  f"objectif de {_n(row.brut)} logements pour un flux de {row.base} sur son territoire"))
+    return found

@@ -1,0 +1,212 @@
+"""The conformity table of a plan: one line per legal rule and scope (règle, portée, source, base,
+limite, valeur, respectée), from the instance and the plan's files alone.
+
+A convention may lower a legal rate, never raise it: each cap uses the lower of the instance's rate
+and the law's. Rules on expected attributions (publics prioritaires, CIA) need attributions.csv; a
+plan without it (a spreadsheet, a previous year) gets them as « non vérifiable ».
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, reference
+from flux_opt.input.schema import Instance, parse_bool
+
+LEGAL = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
+STATE = ("prefet", "prefet_agents")
+COLUMNS = ["regle", "portee", "source", "base", "limite", "valeur", "respectee"]
+ATTRIBUTION_TOLERANCE = 1e-3  # per attributions.csv line (4 decimals written)
+
+
+@dataclass
+class PlanFiles:
+    plan: pd.DataFrame  # commune, qpv (bool), typologie, financement, reservataire, logements
+    attributions: pd.DataFrame | None  # + quartile, prioritaire (bool), attributions_prevues
+
+
+def _n(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def _pct(rate: float) -> str:
+    return f"{_n(100 * rate)} %"
+
+
+def _line(regle, portee, source, base, sens, limite, valeur, tol=1e-6, texte=None) -> dict:
+    ok = valeur <= limite + tol if sens == "≤" else valeur >= limite - tol
+    return {"regle": regle, "portee": portee, "source": source, "base": base,
+            "limite": texte or f"{sens} {_n(limite)}", "valeur": round(float(valeur), 4), "respectee": "oui" if ok else "non"}
+
+
+def _dwellings(plan: pd.DataFrame, ids, communes=None, qpv: bool | None = None) -> float:
+    mask = plan["reservataire"].isin(list(ids))
+    if communes is not None:
+        mask &= plan["commune"].isin(list(communes))
+    if qpv is not None:
+        mask &= plan["qpv"] == qpv
+    return float(plan.loc[mask, "logements"].sum())
+
+
+def _structure(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]:
+    """Every released dwelling to exactly one réservataire, each inside its territory."""
+    got = plan.groupby(["commune", "typologie", "qpv", "financement"])["logements"].sum().to_dict()
+    off = sum(abs(got.get(s, 0) - f) for s, f in ref.flux.items()) + sum(
+        v for s, v in got.items() if s not in ref.flux)
+    lines = [_line("conservation", "chaque segment (commune, typologie, QPV, financement)",
+                   "flux annuel (CCH R.441-5)", ref.total, "≤", 0, off,
+                   texte="0 logement d'écart au flux de chaque segment")]
+    for r in instance.reservataires:
+        outside = float(plan.loc[(plan["reservataire"] == r.id) & ~plan["commune"].isin(list(ref.territoires[r.id])),
+                                 "logements"].sum())
+        lines.append(_line("territoire", f"réservataire {r.id}", "convention de réservation",
+                           _dwellings(plan, [r.id]), "≤", 0, outside, texte="0 logement hors de son territoire"))
+    return lines
+
+
+def _state(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]:
+    regles, lines = instance.regles, []
+    state = [r.id for r in instance.reservataires if r.type in STATE]
+    agents = [r.id for r in instance.reservataires if r.type == "prefet_agents"]
+    if not state:
+        return lines
+    rate = min(regles.prefet_taux, LEGAL["prefet_taux"])
+    lines.append(_line("plafond_prefet", "préfet, agents compris", "CCH R.441-5-2", ref.total, "≤",
+                       floor_cap(rate, ref.total), _dwellings(plan, state),
+                       texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
+    if agents:
+        rate = min(regles.prefet_agents_taux, LEGAL["prefet_agents_taux"])
+        lines.append(_line("plafond_agents", "agents civils et militaires de l'État", "CCH R.441-5-2", ref.total,
+                           "≤", floor_cap(rate, ref.total), _dwellings(plan, agents),
+                           texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
+    hors = ref.flux_in(ref.epci_of, qpv=False)
+    if regles.prefet_hors_qpv_lecture == "taux":
+        low = ceil_min(regles.prefet_hors_qpv_min, hors)
+        lines.append(_line("prefet_hors_qpv", "préfet hors QPV (taux sur le flux hors QPV)", "CCH R.441-5-2 II",
+                           hors, "≥", low, _dwellings(plan, state, qpv=False)))
+    else:
+        own = _dwellings(plan, state)
+        low = regles.prefet_hors_qpv_min * own
+        lines.append(_line("prefet_hors_qpv", "préfet hors QPV (part de ses logements)", "CCH R.441-5-2 II",
+                           own, "≥", low, _dwellings(plan, state, qpv=False)))
+    return lines + _uniformity(instance, ref, plan, state)
+
+
+def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: list[str]) -> list[dict]:
+    """The State's rate is the same in every commune, within the tolerance (CCH R.441-5-2 II)."""
+    if ref.total == 0:
+        return []
+    rho = _dwellings(plan, state) / ref.total
+    tau = instance.regles.prefet_uniformite_tolerance
+    lines = []
+    for commune in sorted(ref.epci_of):
+        f_c = ref.flux_in({commune})
+        low, high = max(ceil_min(1, rho * f_c - tau), 0), floor_cap(1, rho * f_c + tau)
+        if low > high:
+            low, high = floor_cap(1, rho * f_c), ceil_min(1, rho * f_c)
+        value = _dwellings(plan, state, {commune})
+        line = _line("uniformite_prefet", f"commune {commune}", "CCH R.441-5-2 II", f_c, "≥", low, value,
+                     texte=f"entre {low} et {high} ({_pct(round(rho, 4))} de {f_c} ± {_n(tau)})")
+        if value > high + 1e-6:
+            line["respectee"] = "non"
+        lines.append(line)
+    return lines
+
+
+def _collectivites(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]:
+    """All collectivités without financing together within 20 % of each of their territories."""
+    capped = [r for r in instance.reservataires if r.type == "collectivite" and not r.financement_apporte]
+    rate = min(instance.regles.collectivite_plafond, LEGAL["collectivite_plafond"])
+    ids = [r.id for r in capped]
+    lines, seen = [], set()
+    for r in capped:
+        territory = ref.territoires[r.id]
+        if territory in seen:
+            continue
+        seen.add(territory)
+        base = ref.flux_in(territory)
+        owners = ", ".join(x.id for x in capped if ref.territoires[x.id] == territory)
+        lines.append(_line("plafond_collectivite", f"territoire de {owners} (collectivités ensemble)", "CCH R.441-5",
+                           base, "≤", floor_cap(rate, base), _dwellings(plan, ids, territory),
+                           texte=f"≤ {floor_cap(rate, base)} ({_pct(rate)} de {base}, au plus)"))
+    return lines
+
+
+def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> list[dict]:
+    """Publics prioritaires (CCH L.441-1, R.441-5) and CIA targets (L.441-1) on expected attributions."""
+    regles, plan, att = instance.regles, files.plan, files.attributions
+    rules = []  # (regle, portee, source, rate, mask of the numerator, base)
+    for r in instance.reservataires:
+        rate = r.taux_prioritaires
+        if rate is None and r.type in ("prefet", "action_logement", "collectivite", "bailleur"):
+            rate = regles.prefet_prioritaires if r.type == "prefet" else regles.prioritaires_min
+        if rate:
+            rules.append(("publics_prioritaires", f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
+                          lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], _dwellings(plan, [r.id])))
+    for (epci, name), rate in sorted(_cia_rates(instance).items()):
+        communes = {c for c, e in ref.epci_of.items() if e == epci}
+        qpv, quartile = (False, "q1") if name == "cia_hors_qpv_q1" else (True, "q234")
+        rules.append((name, f"EPCI {epci}", "CCH L.441-1 (CIA)", rate,
+                      lambda a, c=communes, q=qpv, k=quartile: a["commune"].isin(list(c)) & (a["qpv"] == q)
+                      & (a["quartile"] == k), ref.flux_in(communes, qpv=qpv)))
+    lines = []
+    for regle, portee, source, rate, numerator, base in rules:
+        if att is None:
+            lines.append({"regle": regle, "portee": portee, "source": source, "base": base,
+                          "limite": f"≥ {_pct(rate)} de {_n(base)}", "valeur": None,
+                          "respectee": "non vérifiable (attributions.csv absent)"})
+            continue
+        chosen = att.loc[numerator(att), "attributions_prevues"]
+        lines.append(_line(regle, portee, source, base, "≥", rate * base, chosen.sum(),
+                           tol=1e-6 + ATTRIBUTION_TOLERANCE * len(chosen),
+                           texte=f"≥ {_n(rate * base)} ({_pct(rate)} de {_n(base)})"))
+    return lines
+
+
+def _cia_rates(instance: Instance) -> dict[tuple[str, str], float]:
+    """(EPCI, rule) → minimum share: the CIA's rates for `[cia] epci`, replaced by the lines of
+    mixite.csv of the same legal form (all réservataires, Q1 hors QPV or Q2–Q4 in QPV)."""
+    cia = instance.parametres.cia
+    rates = {}
+    for epci in cia.epci:
+        rates[(epci, "cia_hors_qpv_q1")] = cia.q1_hors_qpv
+        rates[(epci, "cia_qpv_q234")] = cia.q234_qpv
+    legal_form = {("hors_qpv", "q1"): "cia_hors_qpv_q1", ("qpv", "q234"): "cia_qpv_q234"}
+    for m in instance.mixite:
+        if m.reservataire is None and (m.zone, m.critere) in legal_form:
+            rates[(m.epci, legal_form[(m.zone, m.critere)])] = m.part_min
+    return rates
+
+
+def conformity(instance: Instance, files: PlanFiles) -> pd.DataFrame:
+    """The conformity table of a plan (COLUMNS), in the order: structure, State, collectivités,
+    attributions."""
+    ref = reference(instance)
+    plan = files.plan
+    lines = (_structure(instance, ref, plan) + _state(instance, ref, plan) + _collectivites(instance, ref, plan)
+             + _attribution_rules(instance, ref, files))
+    return pd.DataFrame(lines, columns=COLUMNS)
+
+
+def holds(table: pd.DataFrame) -> bool:
+    """True when no line is « non » (« non vérifiable » lines do not fail the check)."""
+    return not (table["respectee"] == "non").any()
+
+
+def from_result(plan: pd.DataFrame, attributions: pd.DataFrame | None) -> PlanFiles:
+    """A plan held in memory (plan.csv / attributions.csv tables, qpv as oui/non)."""
+    def as_bool(table: pd.DataFrame, column: str) -> pd.DataFrame:
+        return table.assign(**{column: table[column].map(parse_bool).astype(bool)})
+
+    att = None if attributions is None else as_bool(as_bool(attributions, "qpv"), "prioritaire")
+    return PlanFiles(as_bool(plan, "qpv"), att)
+
+
+def read_plan_files(folder: str | Path) -> PlanFiles:
+    """plan.csv (required) and attributions.csv (optional) of a plan folder."""
+    from flux_opt.plan.folder import lire_attributions, lire_plan
+
+    return PlanFiles(lire_plan(folder), lire_attributions(folder))

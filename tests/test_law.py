@@ -1,0 +1,249 @@
+"""Plans to the letter of the law (issue 11): one test per point, with the seed figures.
+
+The bundled example has C = 379: the préfet (agents compris) gets at most ⌊0.30 × 379⌋ = 113,
+never 114; the agents at most ⌊0.05 × 379⌋ = 18.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flux_opt.assiette.apportion import cap
+from flux_opt.assiette.flux import compute_flux
+from flux_opt.assiette.legal import convention_warnings
+from flux_opt.assiette.targets import compute_targets
+from flux_opt.cli.main import app
+from flux_opt.input.schema import load_instance
+from flux_opt.pipeline import plan_path
+from flux_opt.stock.conversion import detail_conventions, pourquoi_les_methodes_different
+from flux_opt.stock.lissage import lisser
+
+from checker import check_plan
+from conftest import EXEMPLE, UNIFORMITY
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def exemple_plan(tmp_path_factory):
+    """The example planned once by the CLI (with its conformity table)."""
+    out = tmp_path_factory.mktemp("exemple_plan")
+    result = invoke("plan", EXEMPLE, "--sortie", out, "--sans-analyse")
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def copy_exemple(tmp_path, name="instance"):
+    folder = tmp_path / name
+    shutil.copytree(EXEMPLE, folder)
+    return folder
+
+
+def edit(path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+# 1. Caps are caps -------------------------------------------------------------------------
+
+def test_caps_are_floors_never_rounded_up():
+    assert cap(0.30, 379) == 113 and cap(0.05, 379) == 18
+    assert cap(0.30, 650) == 195  # 0.3 × 650 = 194.99999999999997: binary noise is not a dwelling less
+    instance = load_instance(EXEMPLE)
+    targets = compute_targets(instance, compute_flux(instance))
+    assert (targets.plafond_prefet, targets.plafond_agents) == (113, 18)
+    cible = targets.table.set_index("id")["cible"]
+    assert cible["prefet"] + cible["prefet_agents"] == 113  # 113.7 rounded inside the cap
+    assert cible["prefet_agents"] == 18  # 18.95 → 18
+
+
+def test_report_prints_the_true_rate_of_the_cap(exemple_plan):
+    out, _ = exemple_plan
+    rules = pd.read_csv(out / "contraintes.csv").set_index("contrainte")
+    assert "reçoit 113 logements, soit 29,8 % du flux annuel de 379, pour un plafond de 113 (30,0 % de 379, " \
+           "arrondi à l'entier inférieur)" in rules.at["plafond_prefet", "explication"]
+    assert "pour un plafond de 18 (5,0 % de 379" in rules.at["plafond_agents", "explication"]
+
+
+# 2. The State contingent serves publics prioritaires ---------------------------------------
+
+def test_prefet_attributions_all_go_to_publics_prioritaires_by_default(make_instance):
+    # UNIFORMITY: the préfet must place 2 of its 6 dwellings in Roubaix, where it has no candidate.
+    # With the law's default (100 %), its priority attributions (4) fall 2 short of its 6 dwellings.
+    default = plan_path(make_instance(**{**UNIFORMITY, "toml": UNIFORMITY["toml"].replace(
+        "prefet_prioritaires = 0", "")}))
+    rows = default.contraintes.set_index(["contrainte", "portee"])
+    prefet = rows.loc[("publics_prioritaires", "réservataire prefet")]
+    assert prefet["statut"] == "violee" and prefet["marge"] == pytest.approx(-2)
+    assert default.exit_code == 3
+    lowered = plan_path(make_instance(**UNIFORMITY))  # prefet_prioritaires = 0 in the convention
+    assert lowered.exit_code == 0
+
+
+def test_agents_exempt_others_keep_25_percent(exemple_plan):
+    out, _ = exemple_plan
+    prio = pd.read_csv(out / "contraintes.csv").query("contrainte == 'publics_prioritaires'")
+    by_scope = dict(zip(prio["portee"], prio["explication"]))
+    assert "réservataire prefet_agents" not in by_scope
+    assert "minimum de 100,0 %" in by_scope["réservataire prefet"]
+    assert "minimum de 25,0 %" in by_scope["réservataire action_logement"]
+
+
+# 3. Collectivités together -----------------------------------------------------------------
+
+COLLECTIVITES = dict(  # the two communes of UNIFORMITY (10 dwellings each, one EPCI), no préfet
+    toml=UNIFORMITY["toml"], parc=UNIFORMITY["parc"],
+    reservataires="""
+    id,nom,type,territoire,taux
+    roubaix,Ville de Roubaix,collectivite,59512,0.10
+    mel,MEL,collectivite,200093201,0.10
+    bailleur,Bailleur,bailleur,,
+    """,
+    demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    roubaix,59512,,T2,q1,oui,50
+    mel,59512,,T2,q1,oui,50
+    bailleur,,200093201,T2,q234,non,100
+    """)
+
+
+def test_a_commune_and_its_epci_cannot_stack_their_shares(make_instance, tmp_path):
+    # Roubaix 10 % of 10 = 1, MEL 10 % of 20 = 2; both want Roubaix. Alone, each cap holds with
+    # 3 in Roubaix; together they may have ⌊0.2 × 10⌋ = 2 there, so one MEL dwelling goes to Lille.
+    folder = make_instance(**COLLECTIVITES)
+    result = plan_path(folder)
+    assert result.exit_code == 0
+    in_roubaix = result.plan.query("commune == '59512' and reservataire in ['roubaix', 'mel']")
+    assert in_roubaix["logements"].sum() == 2
+    rows = result.contraintes.set_index(["contrainte", "portee"])
+    assert rows.loc[("plafond_collectivite", "territoire de roubaix"), "statut"] == "saturee"
+    from flux_opt.report.exports import write_plan
+    write_plan(result, tmp_path / "plan")
+    assert check_plan(folder, tmp_path / "plan") == []
+
+
+# 4. Article 5 on one perimeter ---------------------------------------------------------------
+
+def test_article_5_divides_by_the_parc_of_the_same_territory(make_instance):
+    # AL holds 50 reserved dwellings in Roubaix (parc 100 there, 400 in the département):
+    # 50 / 100 × flux of Roubaix (10) = 5, not 50 / 400 × 10 = 1.25.
+    folder = make_instance(**{**COLLECTIVITES, "reservataires": """
+        id,nom,type,territoire,logements_reserves
+        al,Action Logement,action_logement,59512,50
+        bailleur,Bailleur,bailleur,,
+        """, "parc": """
+        commune,epci,qpv,typologie,financement,logements,liberations
+        59350,200093201,non,T2,PLUS,300,10
+        59512,200093201,non,T2,PLUS,100,10
+        """, "demande": "reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs\n"})
+    instance = load_instance(folder)
+    table = compute_targets(instance, compute_flux(instance)).table.set_index("id")
+    assert table.at["al", "brut"] == pytest.approx(5.0)
+    assert table.at["al", "source"] == "article_5"
+
+
+# 5. Exclusions never stop the plan -----------------------------------------------------------
+
+def test_an_exclusion_beyond_its_releases_is_clipped_and_reported(tmp_path):
+    folder = copy_exemple(tmp_path)
+    edit(folder / "exclusions.csv", "anru,59512,,oui,,12", "anru,59512,,oui,,500")
+    out = tmp_path / "plan"
+    result = invoke("plan", folder, "--sortie", out, "--sans-analyse")
+    assert result.exit_code == 0, result.output  # clipping alone is not exit 2 nor 3
+    assert "Exclusions écrêtées" in result.output
+    rules = pd.read_csv(out / "contraintes.csv")
+    clipped = rules.loc[rules["contrainte"] == "exclusions"]
+    assert set(clipped["statut"]) == {"ecretee"}
+    [clip] = clipped.loc[clipped["portee"].str.startswith("exclusions.csv ligne 4 : anru 59512 QPV")].to_dict("records")
+    assert "500,0 logements exclus pour" in clip["explication"] and "écrêtés" in clip["explication"]
+    assert "Exclusions écrêtées aux libérations prévues" in (out / "rapport.html").read_text(encoding="utf-8")
+
+
+# 6. verifier warns on convention inputs above a legal cap -----------------------------------
+
+def test_verifier_warns_with_rule_and_figures(tmp_path):
+    folder = copy_exemple(tmp_path)
+    edit(folder / "instance.toml", "prefet_taux = 0.30 ", "prefet_taux = 0.35 ")
+    edit(folder / "reservataires.csv", "ville_roubaix,Ville de Roubaix,collectivite,59512,0.20",
+         "ville_roubaix,Ville de Roubaix,collectivite,59512,0.25")
+    result = invoke("verifier", folder)
+    assert result.exit_code == 0, result.output
+    assert "Avertissements (règles légales) : 3" in result.output
+    instance = load_instance(folder)
+    flux = compute_flux(instance)
+    warnings = {(w.fichier, w.ligne, w.champ): w.message
+                for w in convention_warnings(instance, flux, compute_targets(instance, flux))}
+    assert warnings[("instance.toml", None, "regles.prefet_taux")] == \
+        "35,0 % dépasse le maximum légal de 30,0 % (CCH R.441-5-2)"
+    assert "préfet et agents : 132,7 logements demandés pour un plafond de 113" in warnings[
+        ("reservataires.csv", 2, "taux")]  # 35 % of 379; the plan keeps the law's 113
+    assert compute_targets(instance, flux).plafond_prefet == 113
+    roubaix = warnings[("reservataires.csv", 4, "taux")]  # 25 % of Roubaix's 47 = 11.75 > 9.4
+    assert "(ville_roubaix) : 11,8 logements demandés" in roubaix and "plafond de 9 (20,0 % de 47" in roubaix
+
+
+# 7. controler: an independent conformity check ----------------------------------------------
+
+def test_controler_passes_the_plan_and_catches_a_114th_prefet_dwelling(exemple_plan, tmp_path):
+    out, output = exemple_plan
+    assert "lignes vérifiées : toutes respectées" in output
+    assert (out / "conformite.csv").is_file()
+    assert "Conformité aux règles légales" in (out / "rapport.html").read_text(encoding="utf-8")
+    ok = invoke("controler", out, EXEMPLE, "--sortie", tmp_path / "ok.csv")
+    assert ok.exit_code == 0, ok.output
+    table = pd.read_csv(tmp_path / "ok.csv")
+    assert list(table.columns) == ["regle", "portee", "source", "base", "limite", "valeur", "respectee"]
+    # A spreadsheet gives the préfet one more dwelling, taken from the bailleur: 114 > 113.
+    broken = tmp_path / "tableur"
+    broken.mkdir()
+    plan = pd.read_csv(out / "plan.csv", dtype=str)
+    i = plan.index[(plan["reservataire"] == "bailleur") & (plan["logements"].astype(int) > 0)][0]
+    plan.loc[i, "logements"] = str(int(plan.loc[i, "logements"]) - 1)
+    extra = plan.loc[[i]].assign(reservataire="prefet", logements="1")
+    pd.concat([plan, extra]).to_csv(broken / "plan.csv", index=False)
+    result = invoke("controler", broken, EXEMPLE)
+    assert result.exit_code == 3, result.output
+    table = pd.read_csv(broken / "conformite.csv").set_index("regle")
+    assert table.at["plafond_prefet", "valeur"] == 114 and table.at["plafond_prefet", "respectee"] == "non"
+    assert table.at["plafond_prefet", "limite"].startswith("≤ 113 (30 % de 379")
+    # no attributions.csv: the rules on attributions cannot be checked, and say so
+    assert set(table.loc["publics_prioritaires", "respectee"]) == {"non vérifiable (attributions.csv absent)"}
+
+
+# 8. convertir never misleads -------------------------------------------------------------------
+
+def test_convertir_shows_exactly_the_years_asked(tmp_path):
+    result = invoke("convertir", EXEMPLE, "--annees", 4, "--sortie", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "2027–2030" in result.output and "2031" not in result.output
+    refused = invoke("convertir", EXEMPLE, "--annees", 2)
+    assert refused.exit_code == 2 and "au moins 3 ans" in " ".join(refused.output.split())
+    assert "[conversion] methode" in " ".join(invoke("convertir", "--help").output.split())
+
+
+def test_lissage_fills_later_years_before_overloading_one():
+    # 300 owed over 2 years (duration), capacity 100 a year over a 3-year table: 100/100 then the
+    # rest in the third year, instead of 150/150 above capacity and an empty third year.
+    volumes = pd.DataFrame({"reservataire": ["als"], "volume_du": [300.0], "annees": [2]})
+    lissage = lisser(volumes, {a: 1000.0 for a in (2027, 2028, 2029)}, horizon=3, part_max=0.1, annee_debut=2027)
+    assert lissage.objectifs.loc["als"].tolist() == [100, 100, 100]
+    assert lissage.realisable
+    assert any("reportés en 2029" in n for n in lissage.notes)
+
+
+def test_convertir_explains_why_the_two_methods_differ():
+    # Seed: 600 DS × 6 years + 400 DS × 15 years at 10 %: 960 per convention, 1 000 × 10.5 × 10 % = 1 050.
+    conventions = pd.DataFrame({"reservataire": ["als", "als"], "convention": ["C1", "C2"],
+                                "droits_de_suite": ["600", "400"], "duree_restante": ["6", "15"]})
+    text = pourquoi_les_methodes_different(detail_conventions(conventions, 0.10, 2025), 0.10)
+    assert "Méthode globale : 1050,0 relogements ; par convention : 960,0" in text
+    assert "durée restante moyenne" in text and "als" in text
