@@ -33,6 +33,10 @@ DEFAULT_RULES = {
     "prefet_prioritaires": 1.0,
 }
 DEFAULT_CIA = {"q1_hors_qpv": 0.25, "q234_qpv": 0.50}
+# models/orientation.md §2 (composition demand model): acceptance by quartile × financement.
+DEFAULT_ACCEPTANCE = {("q1", "PLAI"): 0.85, ("q1", "PLUS"): 0.70, ("q1", "PLS"): 0.20, ("q1", "autre"): 0.80,
+                      ("q234", "PLAI"): 0.55, ("q234", "PLUS"): 0.75, ("q234", "PLS"): 0.70,
+                      ("q234", "autre"): 0.60}
 TRUE_WORDS = {"oui", "true", "1", "vrai", "o", "yes"}
 FALSE_WORDS = {"non", "false", "0", "faux", "n", "no", ""}
 PLAN_COLUMNS = ("commune", "epci", "qpv", "typologie", "financement", "reservataire", "logements")
@@ -160,6 +164,8 @@ class Reservataire:
     logements_reserves: float | None
     financement_apporte: bool
     taux_prioritaires: float | None
+    gestion: str = "deleguee"
+    candidats: int | None = None
 
 
 @dataclass
@@ -186,6 +192,8 @@ class Reference:
     has_travailleur_essentiel: bool
     cia: dict[str, dict[str, float]] = field(default_factory=dict)  # epci -> family -> rate
     mixite: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    composition: bool = False  # [demande] modele = "composition": the pools' composition decides who is housed
+    acceptance: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def flux_of(self, communes) -> int:
         return sum(f for s, f in self.flux.items() if s[0] in communes)
@@ -276,6 +284,8 @@ def read_reservataires(rows, epci_of) -> dict[str, Reservataire]:
             logements_reserves=parse_number(row.get("logements_reserves", "")),
             financement_apporte=parse_bool(row.get("financement_apporte", "")),
             taux_prioritaires=parse_number(row.get("taux_prioritaires", "")),
+            gestion=(row.get("gestion", "") or "deleguee").strip().lower(),
+            candidats=int(parse_number(row.get("candidats", "")) or 0) or None,
         )
         for row in rows
     }
@@ -405,6 +415,14 @@ def build_reference(instance_dir: Path) -> Reference:
     n = raw_targets(ref, parc_of)
     ref.targets = largest_remainder(n, rnd(sum(n.values())), target_caps(ref))
     mixite_rates(ref, toml, optional_rows(instance_dir / "mixite.csv"))
+    demande = toml.get("demande", {})
+    # The per-segment bound below holds where the model splits by financement (`auto` on the small
+    # instances the tests draw, `exact`); `moyen` prices the mix of a group and is not checked.
+    ref.composition = demande.get("modele", "transport") == "composition" and demande.get("financement") != "moyen"
+    ref.acceptance = {k: float(demande.get(f"{k[0]}_{k[1].lower()}", v)) for k, v in DEFAULT_ACCEPTANCE.items()}
+    for row in optional_rows(instance_dir / "acceptation.csv"):
+        financement = "autre" if row["financement"].strip().lower() == "autre" else row["financement"].strip().upper()
+        ref.acceptance[(row["quartile"].strip().lower(), financement)] = parse_number(row["taux_acceptation"])
     return ref
 
 
@@ -418,6 +436,7 @@ class Attribution:
     epci: str
     category: Category
     value: float
+    financement: str = ""
 
 
 @dataclass
@@ -468,7 +487,7 @@ def read_attribution_file(plan_dir: Path, ref: Reference, problems: list[Violati
             parse_bool(row.get("travailleur_essentiel", "")),
         )
         cell = (row["commune"], row["typologie"], parse_bool(row["qpv"]))
-        result.append(Attribution(row["reservataire"], cell, row["epci"], category, value))
+        result.append(Attribution(row["reservataire"], cell, row["epci"], category, value, row["financement"]))
     return result
 
 
@@ -689,6 +708,42 @@ def check_publics_prioritaires(ref: Reference, plan: Plan, tol: float) -> list[V
     return found
 
 
+def check_lettings(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
+    """Composition model: per réservataire and segment, with π the shares of its pools there, a the
+    acceptance and n its candidates (3 in gestion directe, 1 otherwise): gestion directe lets at
+    most π_k a_k (1 − (1 − ā)^n) / ā of the dwellings to category k; gestion déléguée aims each
+    dwelling at one category, let with 1 − (1 − a_k)^n: Σ_k lettings_k / that ≤ dwellings."""
+    if not ref.composition:
+        return []
+    found = []
+    lettings: dict[tuple[str, Segment], dict[Category, float]] = defaultdict(lambda: defaultdict(float))
+    for a in plan.attributions:
+        lettings[(a.reservataire, a.cell + (a.financement,))][a.category] += a.value
+    for (rid, seg), by_category in lettings.items():
+        r = ref.reservataires[rid]
+        n = r.candidats or (3 if r.gestion == "directe" else 1)
+        dwellings = plan.logements.get((rid, seg), 0.0)
+        pools: dict[Category, float] = defaultdict(float)
+        for p in ref.pools:
+            if p.reservataire == rid and p.typologie == seg[1] and seg[0] in p.area:
+                pools[p.category] += p.demandeurs
+        total = sum(pools.values())
+        accept = {k: ref.acceptance[(k[0], seg[3])] for k in pools}
+        label = f"{rid} {seg[0]} {seg[1]} {qpv_label(seg[2])} {seg[3]}"
+        if r.gestion == "directe":
+            mean = sum(pools[k] / total * accept[k] for k in pools) if total else 0.0
+            for k, value in by_category.items():
+                share = pools.get(k, 0.0) / total if total else 0.0
+                bound = share * accept.get(k, 0.0) * (1 - (1 - mean) ** n) / mean * dwellings if mean else 0.0
+                found += exceeds("demande", f"{label} {k}", value, bound, tol + FILE_ROUNDING)
+        else:
+            used = sum(value / (1 - (1 - accept.get(k, 0.0)) ** n) if accept.get(k, 0.0) > 0 else math.inf
+                       for k, value in by_category.items() if value > FILE_ROUNDING)
+            found += exceeds("demande", f"{label} (gestion déléguée)", used, dwellings,
+                             tol + FILE_ROUNDING * 10 * len(by_category))
+    return found
+
+
 FAMILY_CHECKS = (
     check_conservation,
     check_territoire,
@@ -698,6 +753,7 @@ FAMILY_CHECKS = (
     check_plafond_collectivite,
     check_objectif_reservataire,
     check_demande,
+    check_lettings,
     check_cia,
     check_mixite,
     check_publics_prioritaires,

@@ -23,6 +23,9 @@ def plan_command(
         "--analyse/--sans-analyse",
         help="Calculer le coût exact des règles les plus contraignantes (nouvelles résolutions) ; "
              "--sans-analyse pour les grandes instances.")] = True,
+    evaluer: Annotated[bool, typer.Option(
+        "--evaluer", help="Simuler ensuite l'année du plan (evaluation.csv, section du rapport).")] = False,
+    tirages: Annotated[int, typer.Option("--tirages", help="Années simulées avec --evaluer.")] = 200,
     bilan_precedent: Annotated[Path | None, typer.Option(
         "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
                                   "(ou obtenu au-delà) est reporté sur les objectifs ([revoyure] report_max).")] = None,
@@ -57,6 +60,10 @@ def plan_command(
     console.print(conformity_table(conformite))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
+    if evaluer:
+        from flux_opt.cli.year import evaluer_dossier
+
+        evaluer_dossier(sortie, instance, tirages, graine=0)
     raise typer.Exit(result.exit_code)
 
 

@@ -251,6 +251,45 @@ def _classement_fr(ranking):
         "orientes": "Orientés", "restants": "Restants", "taux": "Part orientée"})
 
 
+@app.command("evaluer")
+def evaluer_command(
+    plan: PLAN,
+    tirages: Annotated[int, typer.Option("--tirages", "-n", help="Nombre d'années simulées.")] = 200,
+    graine: Annotated[int, typer.Option("--graine", help="Graine du tirage (même graine, même résultat).")] = 0,
+    instance: Annotated[Path | None, typer.Option(
+        "--instance", "-i", help="Instance du plan (défaut : celle notée dans resume.json).")] = None,
+    sortie: Annotated[Path | None, typer.Option(
+        "--sortie", "-s", help="Dossier où écrire evaluation.csv (défaut : le dossier du plan).")] = None,
+):
+    """Simuler l'année d'un plan (de flux-opt, du tableur ou écrit à la main au format plan.csv) :
+    attributions réalisées, logements rendus au bailleur ou vacants, mixité et publics prioritaires,
+    avec leur dispersion sur les tirages."""
+    evaluer_dossier(plan, instance, tirages, graine, sortie)
+
+
+def evaluer_dossier(plan: Path, instance: Path | None, tirages: int, graine: int, sortie: Path | None = None) -> None:
+    """Simulate the plan of `plan`, print the table, write evaluation.csv (and the report section)."""
+    from flux_opt.report.evaluation import rendu_evaluation, write_evaluation
+    from flux_opt.year.conventions import instance_du_plan
+    from flux_opt.year.evaluation import evaluate_folder
+
+    chemin = instance_du_plan(plan, instance)
+    if chemin is None:
+        err.print(f"[red]Instance du plan introuvable (ni --instance, ni chemin valide dans {plan / 'resume.json'}) : "
+                  "donner --instance.[/red]")
+        raise typer.Exit(2)
+    data = _charger_instance(chemin)
+    try:
+        with console.status(f"Simulation de {tirages} années…"):
+            evaluation = evaluate_folder(plan, data, tirages, graine)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    console.print(rendu_evaluation(evaluation))
+    write_evaluation(evaluation, sortie or plan)
+    console.print(f"Évaluation écrite dans [bold]{(sortie or plan) / 'evaluation.csv'}[/bold].")
+
+
 def _charger_instance(path: Path):
     from flux_opt.errors import DonneesInvalides
     from flux_opt.input.schema import load_instance

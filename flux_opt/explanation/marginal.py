@@ -91,7 +91,7 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
     lp = model.lp
     values = solution.values
     relaxed = _ProbedLP(model, values, lp.elastic, _until(options, deadline))
-    fixed = _ProbedLP(model, values, lp.integer | lp.elastic, _until(options, deadline))
+    fixed = _ProbedLP(model, values, lp.integer | lp.elastic | lp.mask("repartition"), _until(options, deadline))
     n = lp.num_rows
     bailleur_row = _bailleur_target_row(model)
     status = rows["statut"].to_numpy()

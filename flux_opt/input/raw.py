@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TABLES = ("parc", "exclusions", "reservataires", "demande", "objectifs", "mixite", "conventions", "lissage",
-          "nouveaux_droits")
+          "nouveaux_droits", "acceptation")
 REQUIRED_TABLES = ("parc", "reservataires", "demande")
 
 

@@ -193,6 +193,9 @@ class Solveur(_Section):
     threads: Annotated[int, Field(ge=0, le=1024)] = doc("Nombre de fils de calcul (1 : résultat reproductible).", 1,
                                                         None, 1)
     graine: Annotated[int, Field(ge=0, le=2**31 - 1)] = doc("Graine aléatoire du solveur.", 1, None, 0)
+    ecart_absolu: Annotated[float | None, Field(ge=0)] = doc(
+        "Écart d'optimalité absolu accepté, en attributions attendues (vide : 0,5 % du flux avec le modèle de "
+        "demande « composition », sinon celui de HiGHS).", 2.0, "attributions", None)
 
 
 class Objectif(_Section):
@@ -213,6 +216,42 @@ class Analyse(_Section):
     temps_max_s: Annotated[float | None, Field(gt=0)] = doc(
         "Durée maximale des nouvelles résolutions de l'analyse (valeurs marginales, coût des règles) ; vide : "
         "40 % de la durée de résolution du plan, au moins 5 s.", 30, "secondes", None)
+
+
+class Demande(_Section):
+    """Section [demande] : la demande vécue dans l'année (models/orientation.md §2) — qui choisit les
+    ménages, à quel point ils acceptent un niveau de loyer, ce que coûte un logement rendu au bailleur."""
+
+    # "composition" is the model of the year as lived; "transport" (the first model: the optimiser
+    # picks the households) stays the default until the re-solving paths (negotiation sweeps, rule
+    # costs) solve the composition model as `plan` does (models/orientation.md §2).
+    modele: Literal["composition", "transport"] = doc(
+        "Modèle de demande : « transport » (l'optimiseur choisit les ménages) ou « composition » (les "
+        "viviers des réservataires décident qui est logé).", "composition", None, "transport")
+    financement: Literal["auto", "exact", "moyen"] = doc(
+        "Le financement dans l'orientation (modèle composition) : « exact », « moyen » (panachage du groupe) "
+        "ou « auto ».", "auto", None, "auto")
+    cout_retour: Annotated[float, Field(ge=0)] = doc(
+        "Coût, dans l'objectif, d'un logement attendu rendu au bailleur (risque de vacance).", 0.5,
+        "attribution", 0.5)
+    q1_plai: Rate = doc("Taux d'acceptation d'un PLAI par un ménage du 1er quartile.", 0.85, "part (0 à 1)", 0.85)
+    q1_plus: Rate = doc("Taux d'acceptation d'un PLUS par un ménage du 1er quartile.", 0.70, "part (0 à 1)", 0.70)
+    q1_pls: Rate = doc("Taux d'acceptation d'un PLS par un ménage du 1er quartile.", 0.20, "part (0 à 1)", 0.20)
+    q1_autre: Rate = doc("Taux d'acceptation d'un financement ancien (autre) par un ménage du 1er quartile.",
+                         0.80, "part (0 à 1)", 0.80)
+    q234_plai: Rate = doc("Taux d'acceptation d'un PLAI par un ménage des quartiles 2 à 4.", 0.55,
+                          "part (0 à 1)", 0.55)
+    q234_plus: Rate = doc("Taux d'acceptation d'un PLUS par un ménage des quartiles 2 à 4.", 0.75,
+                          "part (0 à 1)", 0.75)
+    q234_pls: Rate = doc("Taux d'acceptation d'un PLS par un ménage des quartiles 2 à 4.", 0.70,
+                         "part (0 à 1)", 0.70)
+    q234_autre: Rate = doc("Taux d'acceptation d'un financement ancien (autre) par un ménage des quartiles 2 à 4.",
+                           0.60, "part (0 à 1)", 0.60)
+
+    def taux(self) -> dict[tuple[str, str], float]:
+        """Acceptance per (quartile, financement) from this section."""
+        return {(q, f): getattr(self, f"{q}_{f.lower()}") for q in vocabulary.QUARTILES
+                for f in vocabulary.FINANCEMENTS}
 
 
 class Conversion(_Section):
@@ -256,6 +295,7 @@ class Parametres(_Section):
     cia: Cia = Cia()
     solveur: Solveur = Solveur()
     objectif: Objectif = Objectif()
+    demande: Demande = Demande()
     conversion: Conversion = Conversion()
     revoyure: Revoyure = Revoyure()
     analyse: Analyse = Analyse()
@@ -404,6 +444,14 @@ class MixiteRow(_Row):
     part_min: Rate = doc("Part minimale des attributions de la zone.", 0.30, "part (0 à 1)")
 
 
+class AcceptationRow(_Row):
+    """acceptation.csv (facultatif) : taux d'acceptation par quartile et financement ; remplace [demande]."""
+
+    quartile: Annotated[vocabulary.Quartile, BeforeValidator(_lower)] = doc("Quartile de revenus du ménage.", "q1")
+    financement: Financement = doc("Financement du logement proposé.", "PLS")
+    taux_acceptation: Rate = doc("Part des propositions que ces ménages acceptent.", 0.2, "part (0 à 1)")
+
+
 class ConventionRow(_Row):
     """conventions.csv (facultatif) : anciennes conventions de réservation en stock, à convertir en flux."""
 
@@ -451,6 +499,7 @@ class NouveauDroitRow(_Row):
 ROW_MODELS: dict[str, type[_Row]] = {
     "parc": ParcRow, "exclusions": ExclusionRow, "reservataires": ReservataireRow,
     "demande": DemandeRow, "objectifs": ObjectifRow, "mixite": MixiteRow, "conventions": ConventionRow,
+    "acceptation": AcceptationRow,
     "lissage": LissageRow, "nouveaux_droits": NouveauDroitRow,
 }
 
@@ -470,6 +519,7 @@ class Instance(BaseModel):
     objectifs: list[ObjectifRow] = []
     mixite: list[MixiteRow] = []
     conventions: list[ConventionRow] = []
+    acceptation: list[AcceptationRow] = []
     # Problems that do not stop the plan (e.g. an unknown column, ignored), shown to the user.
     avertissements: SkipJsonSchema[list[Probleme]] = Field(default_factory=list, exclude=True)
     lissage: list[LissageRow] = []
@@ -493,6 +543,12 @@ class Instance(BaseModel):
 
     def reservataire(self, rid: str) -> ReservataireRow:
         return next(r for r in self.reservataires if r.id == rid)
+
+    def acceptance(self) -> dict[tuple[str, str], float]:
+        """Acceptance per (quartile, financement): `[demande]`, then acceptation.csv over it."""
+        rates = self.parametres.demande.taux()
+        rates.update({(a.quartile, a.financement): a.taux_acceptation for a in self.acceptation})
+        return rates
 
 
 # --------------------------------------------------------------------------- loading
@@ -668,5 +724,5 @@ def json_schema() -> dict:
     schema = Instance.model_json_schema()
     schema["title"] = "Instance flux-opt"
     schema["description"] = ("Instance de gestion en flux : paramètres (instance.toml) et tables "
-                             "(parc, exclusions, reservataires, demande, objectifs, mixite, conventions).")
+                             "(parc, exclusions, reservataires, demande, objectifs, mixite, conventions, acceptation).")
     return schema

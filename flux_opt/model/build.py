@@ -41,6 +41,11 @@ class OrientationModel:
         for block in self.lp.constraints:
             if block.famille == "conservation" and "s" in block.labels:
                 block.upper = block.upper - block.labels["s"].map(kept).fillna(0).to_numpy()
+        if self.vars.split is not None:  # the split by financement keeps them in their segment
+            split = self.data.split.loc[self.data.split["w"] >= 0, ["s", "r"]]
+            kept = self.minimums.groupby(["s", "r"])["logements"].sum()
+            lower = kept.reindex(pd.MultiIndex.from_frame(split)).fillna(0).to_numpy()
+            self.lp.set_column_bounds("repartition", lower=lower)
 
 
 def build_model(instance: Instance, flux: Flux, targets: Targets) -> OrientationModel:
@@ -55,8 +60,22 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
                          -tie_break(x_labels) * weights.stabilisation / 100, integer=True)
     y_labels = d.flows[["reservataire", "commune", "epci", "qpv", "typologie", "quartile", "prioritaire",
                         "travailleur_essentiel", "p", "link"]]
-    y = lp.add_variables("y", y_labels, 0.0, INF, d.flows["poids"].to_numpy(dtype=float))
-    v = fam.Vars(x=x, y=y)
+    retour = instance.parametres.demande.cout_retour if d.composition else 0.0
+    y = lp.add_variables("y", y_labels, 0.0, INF, d.flows["poids"].to_numpy(dtype=float) + retour)
+    # Composition model: X_ℓ, the dwellings of each link group; −cout_retour per dwelling and
+    # +cout_retour per expected letting price the dwellings returned to the bailleur.
+    link = (lp.add_variables("logements_lien", d.links[["reservataire", "niveau", "zone", "typologie", "qpv",
+                                                        "financement"]], 0.0, INF, -retour)
+            if d.composition else None)
+    split = None
+    if d.split is not None:
+        # Composition model: how each cell unit's dwellings split by financement (continuous;
+        # made whole after the solve, flux_opt/model/solve.py).
+        rows = d.split.loc[d.split["w"] >= 0]
+        w_labels = rows[["reservataire", "commune", "epci", "qpv", "typologie", "financement"]]
+        split = lp.add_variables("repartition", w_labels, 0.0, rows["flux"].to_numpy(dtype=float),
+                                 -tie_break(w_labels) * weights.stabilisation / 100)
+    v = fam.Vars(x=x, y=y, link=link, split=split)
 
     add_families(lp, d, v, pen)
     return OrientationModel(lp, d, v, time.perf_counter() - start)

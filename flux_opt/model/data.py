@@ -30,7 +30,13 @@ class ModelData:
     #                      (None for a cell unit), flux, cell, s (-1 for a cell unit), link
     links: pd.DataFrame  # link groups (r, zone, typologie, qpv): r, niveau, zone, epci, typologie, qpv
     pools: pd.DataFrame  # p: r, reservataire, zone, niveau, typologie, category, demandeurs, poids
-    flows: pd.DataFrame  # y index: p, link, r, cell attributes, category
+    flows: pd.DataFrame  # y index: p, link, r, cell attributes, category (+ coefficients, see lettings)
+    split: pd.DataFrame | None = None  # composition model where financement matters: see _split
+
+    @property
+    def composition(self) -> bool:
+        """True for the demand model where the pools' composition decides who is housed."""
+        return self.instance.parametres.demande.modele == "composition"
 
 
 def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
@@ -39,16 +45,87 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
     segments["cell"] = segments.groupby(CELL, sort=True).ngroup()
     reservataires = targets.table.reset_index(drop=True)
 
+    composition = instance.parametres.demande.modele == "composition"
     pairs = _units(instance, segments, reservataires, targets)
     pools = _pools(instance, reservataires)
-    pairs["link"] = _link_groups(pairs, pools)
-    links = (pairs.groupby("link", sort=True)
-             .agg(r=("r", "first"), niveau=("niveau", "first"), zone=("zone", "first"),
-                  epci=("epci", "first"), typologie=("typologie", "first"), qpv=("qpv", "first"),
-                  reservataire=("reservataire", "first"))
-             .reset_index())
+    split = None
+    if composition and _split_by_financement(instance, pairs, segments):
+        # Financement matters: each unit's dwellings are split by segment (w, see families) and
+        # the link groups are per financement.
+        split = _split(pairs, segments, pools)
+        split["link"] = _link_groups(split, pools, by_financement=True)
+        pairs["link"] = -1  # a cell unit feeds several groups, through its split
+        grouped = split
+    else:
+        pairs["link"] = _link_groups(pairs, pools)
+        grouped = pairs
+    links = (grouped.drop_duplicates("link").sort_values("link")
+             [["link", "r", "niveau", "zone", "epci", "typologie", "qpv", "financement", "reservataire"]]
+             .reset_index(drop=True))
+    if split is None:
+        links["financement"] = None
     flows = _flows(pools, links)
-    return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows)
+    if composition:
+        from flux_opt.model.lettings import letting_coefficients
+
+        flows = letting_coefficients(instance, reservataires, flows, None if split is not None else _mix(pairs, segments))
+    return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows, split)
+
+
+def _split(pairs: pd.DataFrame, segments: pd.DataFrame, pools: pd.DataFrame) -> pd.DataFrame:
+    """One row per (unit, segment of the unit) where the split by financement matters: a cell unit
+    of a cell with several segments, whose réservataire has candidates there, gets one row per
+    segment (`w` ≥ 0 numbers its split column); a segment unit, or a cell unit of a one-segment
+    cell, maps to its segment (w = −1, the unit itself). Cell units without candidates get no row:
+    their dwellings take what the others leave (the cell rows of `conservation` hold)."""
+    units = pairs.reset_index().rename(columns={"index": "unit"})
+    segs = segments.reset_index().rename(columns={"index": "s"})
+    per_cell = segs.groupby("cell").size()
+    served = set(zip(pools["r"], pools["zone"], pools["typologie"]))
+    coarse = units.loc[units["s"] < 0]
+    has_pool = np.fromiter(((r, c, t) in served or (r, e, t) in served for r, c, e, t in
+                            zip(coarse["r"], coarse["commune"], coarse["epci"], coarse["typologie"])),
+                           dtype=bool, count=len(coarse))
+    several = coarse["cell"].map(per_cell).to_numpy() > 1
+    split = coarse.loc[has_pool & several, ["unit", "r", "reservataire", "cell"]].merge(segs, on="cell")
+    split["w"] = np.arange(len(split))
+    single = coarse.loc[has_pool & ~several, ["unit", "r", "reservataire", "cell"]].merge(segs, on="cell")
+    fine = units.loc[units["s"] >= 0]
+    columns = ["unit", "s", "w", "r", "reservataire", "commune", "epci", "qpv", "typologie", "financement", "flux"]
+    return pd.concat([split[columns], single.assign(w=-1)[columns], fine.assign(w=-1)[columns]], ignore_index=True)
+
+
+# Beyond this many split columns (cells with several financements × réservataires), the model
+# prices financement through each link group's mix instead (models/orientation.md §2).
+MAX_SPLIT_COLUMNS = 20_000
+
+
+def _split_by_financement(instance: Instance, pairs: pd.DataFrame, segments: pd.DataFrame) -> bool:
+    """`[demande] financement`: "exact" splits every unit by financement, "moyen" prices the
+    cell's mix, "auto" splits when it matters and the model stays small."""
+    mode = instance.parametres.demande.financement
+    if mode != "auto":
+        return mode == "exact"
+    if not financement_matters(instance):
+        return False
+    per_cell = segments.groupby("cell").size()
+    return int(pairs.loc[pairs["s"] < 0, "cell"].map(per_cell).sum()) <= MAX_SPLIT_COLUMNS
+
+
+def _mix(pairs: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """(link, financement, part): the financement mix of the cells of each link group."""
+    cells = pairs.loc[pairs["link"] >= 0, ["link", "cell"]].drop_duplicates()
+    by_f = cells.merge(segments[["cell", "financement", "flux"]], on="cell").groupby(
+        ["link", "financement"], as_index=False)["flux"].sum()
+    by_f["part"] = by_f["flux"] / by_f.groupby("link")["flux"].transform("sum")
+    return by_f[["link", "financement", "part"]]
+
+
+def financement_matters(instance: Instance) -> bool:
+    """True when some quartile accepts the financements at different rates: the orientation must
+    then say which financement goes where (segment units) instead of only which cell."""
+    rates = instance.acceptance()
+    return any(len({rates[(q, f)] for (q2, f) in rates if q2 == q}) > 1 for q in {q for q, _ in rates})
 
 
 def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFrame,
@@ -58,7 +135,9 @@ def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFra
 
     Nothing in the rules but those targets looks at financement, and any cell-level orientation
     can be split over the cell's segments in whole dwellings (a transportation problem whose
-    totals match: result.disaggregate), so cell units are exact and halve the model."""
+    totals match: result.disaggregate), so cell units are exact and halve the model.
+    (With the composition demand model, cell units are split by segment by continuous variables,
+    see _split.)"""
     by_financement = {o.reservataire for o in instance.objectifs if o.financement is not None}
     cells = (segments.groupby("cell", sort=True)
              .agg(commune=("commune", "first"), epci=("epci", "first"), qpv=("qpv", "first"),
@@ -114,13 +193,14 @@ def segment_rows(d: "ModelData", table: pd.DataFrame, column: str = "logements")
                          "logements": out[column].to_numpy(dtype=np.int64)})
 
 
-def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame) -> np.ndarray:
+def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame, by_financement: bool = False) -> np.ndarray:
     """Group r's dwellings by (zone, typologie, qpv) for the link attributions ≤ dwellings.
 
     The zone is the EPCI when, in that EPCI, r has only EPCI-level pools for that typologie:
     the candidates then do not care which commune the dwelling is in, so one link row per
     (r, EPCI, typologie, qpv) is exact and replaces one per commune (far fewer y columns).
-    Otherwise the zone is the commune."""
+    Otherwise the zone is the commune. With the composition demand model the groups are also
+    split by financement (acceptance depends on the rent; cell units carry financement "")."""
     commune_pools = pools.loc[pools["niveau"] == "commune", ["r", "typologie", "zone"]]
     epci_of = pairs.drop_duplicates("commune").set_index("commune")["epci"]
     fine = set(zip(commune_pools["r"], commune_pools["typologie"], commune_pools["zone"].map(epci_of)))
@@ -128,7 +208,10 @@ def _link_groups(pairs: pd.DataFrame, pools: pd.DataFrame) -> np.ndarray:
                           dtype=bool, count=len(pairs))
     pairs["niveau"] = np.where(is_fine, "commune", "epci")
     pairs["zone"] = np.where(is_fine, pairs["commune"], pairs["epci"])
-    return pairs.groupby(["r", "niveau", "zone", "typologie", "qpv"], sort=True).ngroup().to_numpy()
+    keys = pairs[["r", "niveau", "zone", "typologie", "qpv"]]
+    if by_financement:
+        keys = keys.assign(financement=pairs["financement"].fillna(""))
+    return keys.groupby(list(keys.columns), sort=True).ngroup().to_numpy()
 
 
 def _pools(instance: Instance, reservataires: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +230,7 @@ def _pools(instance: Instance, reservataires: pd.DataFrame) -> pd.DataFrame:
 def _flows(pools: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     """y index: a pool may fill the links of its zone and typologie (a commune pool the links of
     its commune; an EPCI pool every link inside its EPCI)."""
-    columns = ["r", "typologie", "link", "epci", "qpv"]
+    columns = ["r", "typologie", "link", "epci", "qpv", "financement"]
     commune_links = links.loc[links["niveau"] == "commune", columns + ["zone"]].rename(columns={"zone": "commune"})
     by_commune = pools.loc[pools["niveau"] == "commune"].merge(
         commune_links, left_on=["r", "typologie", "zone"], right_on=["r", "typologie", "commune"])

@@ -27,6 +27,13 @@ PRIORITAIRES_TYPES = ("prefet", "action_logement", "collectivite", "bailleur")
 class Vars:
     x: VariableBlock
     y: VariableBlock
+    link: VariableBlock | None = None  # X_ℓ, dwellings per link group (composition demand model)
+    split: VariableBlock | None = None  # w, a cell unit's dwellings per segment (idem, data._split)
+
+    @property
+    def end(self) -> int:
+        """First column after the core blocks (later columns belong to the families)."""
+        return max(b.start + b.size for b in (self.x, self.y, self.link, self.split) if b is not None)
 
 
 @dataclass
@@ -249,17 +256,84 @@ def add_demande(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> Non
     links = d.links
     link_labels = links[["reservataire", "niveau", "zone", "typologie", "qpv"]].copy()
     link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["niveau"] + " " + links["zone"]
-                             + " " + links["typologie"] + " " + _qpv_word(links["qpv"]))
+                             + " " + links["typologie"] + " " + _qpv_word(links["qpv"])
+                             + links["financement"].map(lambda f: f" {f}" if isinstance(f, str) and f else ""))
+    if d.composition:
+        _add_lettings(lp, d, v, link_labels, pen)
+        return
     rows = np.concatenate([flows["link"].to_numpy(), d.pairs["link"].to_numpy()])
     cols = np.concatenate([v.y.columns, v.x.columns])
     vals = np.concatenate([np.ones(len(flows)), -np.ones(len(d.pairs))])
     _add(lp, "demande", link_labels, rows, cols, vals, -INF, 0.0, pen)
 
 
+def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.DataFrame, pen: Penalties) -> None:
+    """Composition model (flux_opt/model/lettings.py): X_ℓ = Σ x of the link group; gestion
+    directe: y[p,ℓ] ≤ coef·X_ℓ (the pool's share decides who is housed); gestion déléguée:
+    Σ_p y[p,ℓ] / P_p ≤ X_ℓ (the bailleur may favour a pool of r's candidates)."""
+    flows, n_links = d.flows, len(d.links)
+    if d.split is None:
+        link_of, dwellings = d.pairs["link"].to_numpy(), v.x.columns
+    else:
+        _add_split(lp, d, v, pen)
+        w = d.split["w"].to_numpy()
+        link_of = d.split["link"].to_numpy()
+        dwellings = np.where(w >= 0, v.split.start + w, v.x.columns[d.split["unit"].to_numpy()])
+    rows = np.concatenate([link_of, np.arange(n_links)])
+    cols = np.concatenate([dwellings, v.link.columns])
+    vals = np.concatenate([np.ones(len(link_of)), -np.ones(n_links)])
+    _add(lp, "demande", link_labels, rows, cols, vals, 0.0, 0.0, pen)
+    directe = flows["directe"].to_numpy(dtype=bool)
+    chosen = np.flatnonzero(directe)
+    labels = link_labels.iloc[flows["link"].to_numpy()[chosen]].reset_index(drop=True)
+    labels["portee"] = labels["portee"] + " vivier " + flows["p"].to_numpy()[chosen].astype(str)
+    k = np.arange(len(chosen))
+    _add(lp, "demande", labels, np.concatenate([k, k]),
+                       np.concatenate([v.y.columns[chosen], v.link.columns[flows["link"].to_numpy()[chosen]]]),
+                       np.concatenate([np.ones(len(chosen)), -flows["coef"].to_numpy()[chosen]]), -INF, 0.0, pen)
+    delegated = flows.loc[~directe]
+    own = np.unique(delegated["link"].to_numpy())
+    row_of = np.searchsorted(own, delegated["link"].to_numpy())
+    rows = np.concatenate([row_of, np.arange(len(own))])
+    cols = np.concatenate([v.y.columns[~directe], v.link.columns[own]])
+    vals = np.concatenate([delegated["inverse"].to_numpy(dtype=float), -np.ones(len(own))])
+    _add(lp, "demande", link_labels.iloc[own], rows, cols, vals, -INF, 0.0, pen)
+
+
+def _add_split(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
+    """Σ_s w[u,s] = x[u] for every cell unit u, and per segment s: Σ w + segment units ≤ F_s
+    (with the cell rows of `conservation`, every segment's dwellings are shared exactly)."""
+    split = d.split
+    coarse = split.loc[split["w"] >= 0]
+    units = np.unique(coarse["unit"].to_numpy())
+    row_of = np.searchsorted(units, coarse["unit"].to_numpy())
+    labels = d.pairs.loc[units, ["reservataire", "commune", "typologie", "qpv"]].reset_index(drop=True)
+    labels["portee"] = "logements " + labels["reservataire"] + " répartition " + labels["commune"] + " " \
+        + labels["typologie"] + " " + _qpv_word(labels["qpv"])
+    _add(lp, "conservation", labels, np.concatenate([row_of, np.arange(len(units))]),
+         np.concatenate([v.split.start + coarse["w"].to_numpy(), v.x.columns[units]]),
+         np.concatenate([np.ones(len(coarse)), -np.ones(len(units))]), 0.0, 0.0, pen)
+    touched = np.unique(coarse["s"].to_numpy())
+    inside = split["s"].isin(touched).to_numpy()
+    rows = np.searchsorted(touched, split.loc[inside, "s"].to_numpy())
+    w = split.loc[inside, "w"].to_numpy()
+    cols = np.where(w >= 0, v.split.start + w, v.x.columns[split.loc[inside, "unit"].to_numpy()])
+    seg = d.segments.loc[touched]
+    labels = seg[["commune", "typologie", "qpv", "financement"]].reset_index(drop=True)
+    labels["portee"] = ("logements segment " + labels["commune"] + " " + labels["typologie"] + " "
+                        + _qpv_word(labels["qpv"]) + " " + labels["financement"])
+    _add(lp, "conservation", labels, rows, cols, np.ones(len(rows)), -INF, seg["flux"].to_numpy(dtype=float), pen)
+
+
 def mixity_targets(d: ModelData) -> pd.DataFrame:
     """Every mixity target of the generic form (CIA legal defaults + mixite.csv), one row each:
     famille, epci, zone, reservataire (None = all), critere, part_min."""
-    cia = d.instance.parametres.cia
+    return instance_mixity_targets(d.instance)
+
+
+def instance_mixity_targets(instance) -> pd.DataFrame:
+    """mixity_targets from the instance alone (the year simulator has no model)."""
+    cia = instance.parametres.cia
     targets = {}
     for e in cia.epci:
         targets[("cia_hors_qpv_q1", e)] = dict(epci=e, zone="hors_qpv", reservataire=None, critere="q1",
@@ -267,7 +341,7 @@ def mixity_targets(d: ModelData) -> pd.DataFrame:
         targets[("cia_qpv_q234", e)] = dict(epci=e, zone="qpv", reservataire=None, critere="q234",
                                              part_min=cia.q234_qpv, origine="CIA (défaut légal)")
     extra = []
-    for i, m in enumerate(d.instance.mixite):
+    for i, m in enumerate(instance.mixite):
         row = dict(epci=m.epci, zone=m.zone, reservataire=m.reservataire, critere=m.critere,
                    part_min=m.part_min, origine=f"mixite.csv ligne {i + 2}")
         if m.reservataire is None and (m.zone, m.critere) == ("hors_qpv", "q1"):
@@ -333,11 +407,22 @@ def _criterion(flows: pd.DataFrame, critere: str) -> np.ndarray:
     return flows[critere].to_numpy(dtype=bool)
 
 
-def prioritaires_rate(d: ModelData, type_: str) -> float:
+def default_prioritaires_rate(regles, type_: str) -> float:
     """Default share for publics prioritaires: the State's reservations (agents aside) are made for
     them (CCH R.441-5, `prefet_prioritaires`, 100 % by default); others `prioritaires_min`."""
-    regles = d.instance.regles
     return regles.prefet_prioritaires if type_ == "prefet" else regles.prioritaires_min
+
+
+def prioritaires_rates(instance) -> dict[str, float]:
+    """t_r > 0 of every réservataire the publics_prioritaires rule concerns (the year simulator too)."""
+    rates = {}
+    for row in instance.reservataires:
+        if row.taux_prioritaires is not None or row.type in PRIORITAIRES_TYPES:
+            rate = (row.taux_prioritaires if row.taux_prioritaires is not None
+                    else default_prioritaires_rate(instance.regles, row.type))
+            if rate > 0:
+                rates[row.id] = rate
+    return rates
 
 
 def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -345,12 +430,8 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
 
     The base is the planned flux, not the expected attributions: with the latter, a pool without
     priority households would make the model leave every dwelling unmatched to "meet" the share."""
-    concerned = []
-    for r, row in d.reservataires.iterrows():
-        given = d.instance.reservataire(row["id"]).taux_prioritaires
-        if given is not None or row["type"] in PRIORITAIRES_TYPES:
-            concerned.append((r, row["id"], given if given is not None else prioritaires_rate(d, row["type"])))
-    concerned = [c for c in concerned if c[2] > 0]
+    rates = prioritaires_rates(d.instance)
+    concerned = [(r, rid, rates[rid]) for r, rid in enumerate(d.reservataires["id"]) if rid in rates]
     if not concerned:
         return
     flows, pairs = d.flows, d.pairs

@@ -20,6 +20,8 @@ class SolverOptions:
     ecart_relatif: float = 1e-4
     threads: int = 1
     graine: int = 0
+    ecart_absolu: float = 0.0  # objective units (≈ expected lettings); 0 = HiGHS's default
+    relaxer_d_abord: bool = False  # relaxation then fixing whatever the size (see solve_highs)
 
 
 @dataclass
@@ -62,6 +64,8 @@ def new_highs(options: SolverOptions) -> highspy.Highs:
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(options.temps_max_s))
     h.setOptionValue("mip_rel_gap", float(options.ecart_relatif))
+    if options.ecart_absolu > 0:
+        h.setOptionValue("mip_abs_gap", float(options.ecart_absolu))
     h.setOptionValue("random_seed", int(options.graine))
     if options.threads:
         h.setOptionValue("threads", int(options.threads))
@@ -85,7 +89,7 @@ LARGE_MODEL_COLUMNS = 20_000
 
 
 def solve_highs(lp: LinearProgram, options: SolverOptions) -> RawSolution:
-    if lp.num_cols > LARGE_MODEL_COLUMNS and lp.integer.any():
+    if (lp.num_cols > LARGE_MODEL_COLUMNS or options.relaxer_d_abord) and lp.integer.any():
         return _relax_and_fix(lp, options)
     return _branch_and_cut(lp, options)
 
@@ -140,7 +144,7 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions) -> RawSolution:
     elapsed = time.perf_counter() - begin
     if found.has_solution:
         gap = (bound - found.objective) / max(abs(found.objective), 1e-9)
-        if gap <= options.ecart_relatif:
+        if gap <= options.ecart_relatif or bound - found.objective <= options.ecart_absolu:
             return RawSolution(found.values, found.row_activity, "Optimal", True, True, found.objective,
                                bound, max(gap, 0.0), elapsed - translate, translate, "relaxation-fixation")
     rest = options.temps_max_s - elapsed

@@ -155,6 +155,14 @@ class LinearProgram:
         vals = np.concatenate([b.vals for b in self.constraints])
         return sparse.csc_matrix((vals, (rows, cols)), shape=(self.num_rows, self.num_cols))
 
+    def mask(self, name: str) -> np.ndarray:
+        """True for the columns of block `name` (all False if there is none)."""
+        out = np.zeros(self.num_cols, dtype=bool)
+        for b in self.variables:
+            if b.name == name:
+                out[b.columns] = True
+        return out
+
     def block(self, name: str) -> VariableBlock:
         return next(b for b in self.variables if b.name == name)
 

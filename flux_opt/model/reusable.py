@@ -59,6 +59,10 @@ class ReusableModel:
         if self.fresh_start:
             self.session.clear_basis()  # no basis carried over: the same path, hence the same plan, as a fresh run
         raw = self.session.run()
+        if raw.has_solution and self.model.vars.split is not None:  # as model.solve does
+            from flux_opt.model.split import whole_split
+
+            raw = whole_split(self.model, raw, self.options)
         return self.model, solution_of(self.model.lp, raw, self.options, "highs", duals)
 
     def _update(self, instance: Instance, targets: Targets) -> bool:
@@ -73,7 +77,7 @@ class ReusableModel:
         structural = names(structural=True)
         old_blocks = [b for b in lp.constraints if b.famille not in structural]
         scratch = parametric_rows(self.model, d)
-        aux = self.model.vars.y.start + self.model.vars.y.size
+        aux = self.model.vars.end
         if ([(b.famille, b.size) for b in old_blocks] != [(b.famille, b.size) for b in scratch.constraints]
                 or scratch.num_cols != lp.num_cols
                 or not np.array_equal(scratch.cost, lp.cost[aux:])):
@@ -101,7 +105,7 @@ def parametric_rows(model: OrientationModel, d) -> LinearProgram:
     """The parameter-dependent families rendered as in build_model, in a scratch program whose
     extra columns (elastic slacks, deviations) are numbered as in the built model."""
     v = model.vars
-    scratch = LinearProgram(num_cols=v.y.start + v.y.size)
+    scratch = LinearProgram(num_cols=v.end)
     add_families(scratch, d, v, penalties(d.instance), skip=structural_builders())
     return scratch
 

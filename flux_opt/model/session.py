@@ -72,7 +72,7 @@ class SolverSession:
 def fixed_lp_duals(lp: LinearProgram, values: np.ndarray, options: SolverOptions) -> np.ndarray | None:
     """Fix the integer columns (and the elastic slacks, so a rule's dual is not just its penalty)
     at their optimal values, solve the remaining LP in the attributions y, return row duals."""
-    fixed = lp.integer | lp.elastic
+    fixed = lp.integer | lp.elastic | lp.mask("repartition")  # the split by financement is part of the plan
     lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
     lower[fixed] = values[fixed]
     upper[fixed] = values[fixed]

@@ -29,7 +29,17 @@ class SolveurSansSolution(Exception):
 
 def solver_options(model: OrientationModel) -> SolverOptions:
     s = model.data.instance.parametres.solveur
-    return SolverOptions(s.temps_max_s, s.ecart_relatif, s.threads, s.graine)
+    # The composition demand model is a generalised flow (lettings = coefficient × dwellings):
+    # its LP is fractional (~0.1–0.4 % above the best plan) and HiGHS's heuristics are slow to
+    # find plans; starting from the rounded relaxation finds them at once, and a plan within
+    # 0.5 % of the flux in expected lettings of the bound is accepted (models/orientation.md §2).
+    composition = model.data.composition
+    absolu = s.ecart_absolu if s.ecart_absolu is not None else (
+        COMPOSITION_GAP * model.data.flux.total if composition else 0.0)
+    return SolverOptions(s.temps_max_s, s.ecart_relatif, s.threads, s.graine, absolu, relaxer_d_abord=composition)
+
+
+COMPOSITION_GAP = 0.005  # default [solveur] ecart_absolu of the composition model, per dwelling of flux
 
 
 def solve(model: OrientationModel, options: SolverOptions | None = None, moteur: str = "highs",
@@ -42,6 +52,10 @@ def solve(model: OrientationModel, options: SolverOptions | None = None, moteur:
         raw = solve_pyomo(model.lp, options)
     else:
         raw = solve_highs(model.lp, options)
+    if raw.has_solution and model.vars.split is not None:
+        from flux_opt.model.split import whole_split
+
+        raw = whole_split(model, raw, options)
     return solution_of(model.lp, raw, options, moteur, duals)
 
 

@@ -51,4 +51,8 @@ def lire_attributions(dossier: str | Path) -> pd.DataFrame | None:
                    [*CLES_SEGMENT, "reservataire", "quartile", "prioritaire", "attributions_prevues"])
     df["attributions_prevues"] = pd.to_numeric(df["attributions_prevues"])
     df["prioritaire"] = df["prioritaire"].map(parse_bool).astype(bool)
+    if "travailleur_essentiel" in df.columns:
+        df["travailleur_essentiel"] = df["travailleur_essentiel"].map(parse_bool).astype(bool)
+    else:
+        df["travailleur_essentiel"] = False
     return df

@@ -13,6 +13,7 @@ from flux_opt.model.build import OrientationModel, model_size
 from flux_opt.model.linear import ConstraintBlock
 from flux_opt.model.registry import RULE, RULES, names
 from flux_opt.model.solve import Solution
+from flux_opt.model.split import disaggregate
 from flux_opt.plan.names import Names
 
 TOL = 1e-6
@@ -55,7 +56,8 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
     x = solution.values[model.vars.x.columns]
     y = solution.values[model.vars.y.columns]
 
-    per_segment = disaggregate(model, x)
+    split = model.vars.split
+    per_segment = disaggregate(model, x, solution.values[split.columns] if split is not None else None)
     plan = per_segment[["commune", "epci", "qpv", "typologie", "financement", "reservataire", "logements"]].copy()
     plan = plan.sort_values(["commune", "typologie", "qpv", "financement", "reservataire"], kind="stable")
     plan["qpv"] = _yes_no(plan["qpv"])
@@ -161,85 +163,6 @@ def clipping_rows(ecretements: pd.DataFrame) -> pd.DataFrame:
                             f"dans ce périmètre : exclusion ramenée à {fr(e.retenus)} "
                             f"({fr(e.ecretes)} écrêtés), le flux d'un segment ne descend pas sous 0")})
     return pd.DataFrame(lines, columns=CONTRAINTES_COLUMNS)
-
-
-def disaggregate(model: OrientationModel, x: np.ndarray) -> pd.DataFrame:
-    """Dwellings per (segment, réservataire) from the x units.
-
-    Segment units are taken as they are. Each cell unit is split over its cell's segments in
-    proportion to the flux they still have free (largest remainder, never above what is free),
-    réservataires in id order: the totals match cell by cell, so the split always completes."""
-    d = model.data
-    seg = d.segments
-    pairs = d.pairs.assign(x=np.round(x).astype(np.int64))
-    fine = pairs.loc[(pairs["s"] >= 0) & (pairs["x"] > 0), ["s", "r", "reservataire", "link", "x"]]
-    free = seg["flux"].to_numpy(dtype=np.int64) - np.bincount(
-        fine["s"].to_numpy(dtype=np.int64), weights=fine["x"].to_numpy(), minlength=len(seg)).astype(np.int64)
-    coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)].sort_values(["cell", "reservataire"], kind="stable")
-    required = _required_first(model, coarse, free)
-    segments_of = seg.groupby("cell", sort=True).indices
-    out_s, out_r, out_id, out_link, out_x = [], [], [], [], []
-    for cell, r, rid, link, n in zip(coarse["cell"].to_numpy(), coarse["r"].to_numpy(),
-                                     coarse["reservataire"].to_numpy(), coarse["link"].to_numpy(),
-                                     coarse["x"].to_numpy()):
-        ss = segments_of[cell]
-        base = required[(int(cell), int(r))][ss] if (int(cell), int(r)) in required else np.zeros(len(ss), dtype=np.int64)
-        alloc = _split(n - int(base.sum()), free[ss])
-        free[ss] -= alloc
-        alloc = alloc + base
-        keep = alloc > 0
-        out_s.append(ss[keep])
-        out_x.append(alloc[keep])
-        out_r.append(np.full(keep.sum(), r))
-        out_id.append(np.full(keep.sum(), rid, dtype=object))
-        out_link.append(np.full(keep.sum(), link))
-    coarse_part = pd.DataFrame({
-        "s": np.concatenate(out_s) if out_s else np.zeros(0, dtype=np.int64),
-        "r": np.concatenate(out_r) if out_r else np.zeros(0, dtype=np.int64),
-        "reservataire": np.concatenate(out_id) if out_id else np.zeros(0, dtype=object),
-        "link": np.concatenate(out_link) if out_link else np.zeros(0, dtype=np.int64),
-        "x": np.concatenate(out_x) if out_x else np.zeros(0, dtype=np.int64)})
-    both = pd.concat([fine, coarse_part], ignore_index=True).rename(columns={"x": "logements"})
-    both = both.join(seg[["commune", "epci", "qpv", "typologie", "financement"]], on="s")
-    both["logements"] = both["logements"].astype(int)
-    return both
-
-
-def _required_first(model: OrientationModel, coarse: pd.DataFrame, free: np.ndarray) -> dict:
-    """Dwellings that must stay in their segment (model.minimums) are placed first: per (cell, r),
-    the dwellings required in each segment; `free` loses them."""
-    required: dict[tuple[int, int], np.ndarray] = {}
-    if model.minimums is None or not len(model.minimums):
-        return required
-    seg = model.data.segments
-    coarse_r = set(coarse["r"].to_numpy().tolist())
-    minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
-    minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
-    cell_of = seg["cell"].to_numpy()
-    for s_, r_, n_ in minimums.itertuples(index=False):
-        key = (int(cell_of[s_]), int(r_))
-        required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
-        free[s_] -= n_
-    return required
-
-
-def _split(n: int, capacity: np.ndarray) -> np.ndarray:
-    """n dwellings over segments in proportion to their free `capacity`, largest remainder first
-    (ties: segment order), never above a segment's capacity."""
-    if n == 0:
-        return np.zeros(len(capacity), dtype=np.int64)
-    if len(capacity) == 1:
-        return np.array([n])
-    raw = n * capacity / capacity.sum()
-    alloc = np.floor(raw + 1e-9).astype(np.int64)
-    missing = n - alloc.sum()
-    for i in np.lexsort((np.arange(len(capacity)), -(raw - alloc))):
-        if missing == 0:
-            break
-        if alloc[i] < capacity[i]:
-            alloc[i] += 1
-            missing -= 1
-    return alloc
 
 
 def _attributions(model: OrientationModel, per_segment: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:

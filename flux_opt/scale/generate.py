@@ -73,6 +73,8 @@ import pandas as pd
 from scipy.special import ndtri
 from flux_opt.vocabulary import FINANCEMENTS, TYPOLOGIES
 
+from flux_opt.input.schema import Regles
+
 PARTS_TYPOLOGIE = np.array([0.06, 0.20, 0.38, 0.26, 0.08, 0.02])
 PARTS_FINANCEMENT = np.array([0.12, 0.70, 0.08, 0.10])
 # The QPV parc is older: more "autre" schemes, few recent PLAI/PLS programmes.
@@ -84,6 +86,13 @@ PARTS_FINANCEMENT_HORS_QPV = (
 ROTATION_MIN, ROTATION_MAX = 0.05, 0.12
 EFFET_TYPOLOGIE_ROTATION = np.array([0.015, 0.005, 0.0, -0.005, -0.01, -0.015])
 RATIO_DEMANDE_TYPOLOGIE = np.array([4.5, 4.0, 2.5, 1.5, 0.7, 0.4])
+# With tension: thin demand for big dwellings, and (Q1, prioritaire, travailleur essentiel) shares
+# by réservataire type: the préfet's pools are mostly Q1 and priority households (DALO), Action
+# Logement's mostly employees above the first quartile (assumptions, see benchmarks/GENERATEUR.md).
+RATIO_DEMANDE_TENSION = np.array([5.0, 4.5, 2.2, 1.1, 0.35, 0.2])
+PARTS_PAR_TYPE = {"prefet": (0.70, 0.85, 0.05), "prefet_agents": (0.10, 0.10, 0.30),
+                  "action_logement": (0.15, 0.32, 0.35), "collectivite": (0.40, 0.35, 0.10),
+                  "employeur": (0.10, 0.10, 0.30), "autre": (0.30, 0.30, 0.10), "bailleur": (0.35, 0.30, 0.10)}
 SEUIL_DEMANDE_PAR_EPCI = 150  # communes above which département-wide pools go per EPCI
 
 TAILLES: dict[str, dict[str, int]] = {
@@ -92,15 +101,9 @@ TAILLES: dict[str, dict[str, int]] = {
     "grand": {"logements": 300_000, "communes": 990, "reservataires": 14},
 }
 
-REGLES = {
-    "prefet_taux": 0.30,
-    "prefet_agents_taux": 0.05,
-    "prefet_hors_qpv_min": 0.30,
-    "prefet_hors_qpv_lecture": "taux",
-    "prefet_uniformite_tolerance": 1,
-    "collectivite_plafond": 0.20,
-    "prioritaires_min": 0.25,
-}
+# The legal defaults, from the one place that states them (the schema), written into instance.toml.
+REGLES = {k: (int(v) if k == "prefet_uniformite_tolerance" and float(v).is_integer() else v)
+          for k, v in Regles().model_dump().items()}
 
 DEPARTEMENTS = tuple(
     [f"{i:02d}" for i in range(1, 20)]
@@ -167,8 +170,11 @@ def generer_instance(
     departement: str = "59",
     annee: int = 2027,
     nom: str | None = None,
+    tension: bool = False,
 ) -> Path:
-    """Write one synthetic instance folder (docs/donnees.md) and return its path."""
+    """Write one synthetic instance folder (docs/donnees.md) and return its path. `tension`: demand
+    with local pressure per commune × typologie and pools whose composition depends on the
+    réservataire's type (``generer_demande``)."""
     _verifier_departement(departement)
     if not 1 <= logements <= LOGEMENTS_MAX:
         raise ValueError(f"Nombre de logements hors bornes (1 à {LOGEMENTS_MAX:,}).".replace(",", "\u202f"))
@@ -181,18 +187,18 @@ def generer_instance(
     return _ecrire_instance(
         Path(dossier), rng, territoire, logements, reservataires,
         nom=nom, bailleur=f"Bailleur synthétique {departement}",
-        annee=annee, graine=graine,
+        annee=annee, graine=graine, tension=tension,
     )
 
 
 def generer_taille(dossier: Path, taille: str, graine: int = 0, departement: str = "59",
-                   annee: int = 2027) -> Path:
+                   annee: int = 2027, tension: bool = False) -> Path:
     """Write the preset ``taille`` (petit, moyen, grand) of ``TAILLES``."""
     if taille not in TAILLES:
         raise ValueError(f"Taille inconnue « {taille} » : choisir parmi {', '.join(TAILLES)}.")
     preset = TAILLES[taille]
     return generer_instance(dossier, graine=graine, departement=departement, annee=annee,
-                            nom=f"{taille}-{departement}-g{graine}", **preset)
+                            nom=f"{taille}-{departement}-g{graine}", tension=tension, **preset)
 
 
 def generer_national(
@@ -570,8 +576,12 @@ def _tableau_reservataires(liste: list[_Reservataire]) -> pd.DataFrame:
 
 
 def generer_demande(rng, parc: pd.DataFrame, territoire: Territoire,
-                    reservataires: list[_Reservataire], part_nette: float) -> pd.DataFrame:
-    """Candidate pools per réservataire, commune (or EPCI) and typologie, split by category."""
+                    reservataires: list[_Reservataire], part_nette: float, tension: bool = False) -> pd.DataFrame:
+    """Candidate pools per réservataire, commune (or EPCI) and typologie, split by category.
+
+    With `tension`: a pressure factor per commune × typologie shared by every réservataire
+    (lognormal(0, 0.8): some markets crowded, others thin), big-family demand scarcer
+    (RATIO_DEMANDE_TENSION), and compositions by réservataire type (PARTS_PAR_TYPE)."""
     communes = territoire.communes
     m = len(communes)
     index_commune = pd.Index(communes)
@@ -583,11 +593,14 @@ def generer_demande(rng, parc: pd.DataFrame, territoire: Territoire,
     couverture = np.stack([r.couverture for r in reservataires])  # (R, m)
     taux = np.array([max(r.taux_effectif, 0.0) for r in reservataires])
     attendu = taux[:, None, None] * couverture[:, :, None] * lib_ct[None, :, :]
-    intensite = RATIO_DEMANDE_TYPOLOGIE[None, None, :] * (0.6 + 1.2 * territoire.tension)[None, :, None]
+    ratio = RATIO_DEMANDE_TENSION if tension else RATIO_DEMANDE_TYPOLOGIE
+    intensite = ratio[None, None, :] * (0.6 + 1.2 * territoire.tension)[None, :, None]
+    if tension:
+        intensite = intensite * rng.lognormal(0, 0.8, (1, m, len(TYPOLOGIES)))
     moyenne = attendu * intensite * rng.lognormal(0, 0.4, attendu.shape)
     total = rng.poisson(moyenne)  # (R, m, 6)
 
-    categories = np.stack([_parts_categories(r.type) for r in reservataires])  # (R, 8)
+    categories = np.stack([_parts_categories(r.type, tension) for r in reservataires])  # (R, 8)
     comptes = rng.multinomial(total, categories[:, None, None, :])  # (R, m, 6, 8)
     r_i, c_i, t_i, k_i = np.nonzero(comptes)
     demande = pd.DataFrame({
@@ -613,10 +626,12 @@ def generer_demande(rng, parc: pd.DataFrame, territoire: Territoire,
             .drop(columns="_ordre").reset_index(drop=True)[COLONNES_DEMANDE])
 
 
-def _parts_categories(type_: str) -> np.ndarray:
+def _parts_categories(type_: str, tension: bool = False) -> np.ndarray:
     """8 categories (quartile x prioritaire x travailleur_essentiel), 'oui'/q1 first."""
     q1, prioritaire, essentiel = 0.35, 0.30, 0.10
-    if type_ in ("prefet",):
+    if tension and type_ in PARTS_PAR_TYPE:
+        q1, prioritaire, essentiel = PARTS_PAR_TYPE[type_]
+    elif type_ in ("prefet",):
         q1, prioritaire = 0.60, 0.75
     elif type_ == "action_logement":
         essentiel = 0.25
@@ -701,13 +716,13 @@ def _instance_toml(nom, bailleur, departement, annee, rotation, cia, graine, com
 
 
 def _ecrire_instance(dossier: Path, rng, territoire: Territoire, logements: int, reservataires: int,
-                     *, nom: str, bailleur: str, annee: int, graine: int) -> Path:
+                     *, nom: str, bailleur: str, annee: int, graine: int, tension: bool = False) -> Path:
     parc = generer_parc(rng, territoire, logements)
     exclusions = generer_exclusions(rng, parc)
     total = float(liberations(parc).sum())
     flux_estime = max(total - float(exclusions["logements"].sum()), 1.0)
     liste = generer_reservataires(rng, parc, territoire, reservataires, flux_estime)
-    demande = generer_demande(rng, parc, territoire, liste, flux_estime / total)
+    demande = generer_demande(rng, parc, territoire, liste, flux_estime / total, tension)
     cia = _epci_cia(parc)
     mixite = generer_mixite(rng, cia)
     objectifs = generer_objectifs(rng, parc, liste)

@@ -1,0 +1,132 @@
+"""The model's split of each cell unit over the cell's segments, in whole dwellings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from flux_opt.model.build import OrientationModel
+
+
+def disaggregate(model: "OrientationModel", x: np.ndarray, w: np.ndarray | None = None) -> pd.DataFrame:
+    """Dwellings per (segment, réservataire) from the x units.
+
+    Segment units are taken as they are. Each cell unit is split over its cell's segments in
+    proportion to `w` (the model's split by financement, when it has one) or else to the flux
+    they still have free (largest remainder, never above what is free), réservataires in id
+    order: the totals match cell by cell, so the split always completes."""
+    d = model.data
+    weights = _split_weights(d, w)
+    seg = d.segments
+    pairs = d.pairs.assign(x=np.round(x).astype(np.int64))
+    fine = pairs.loc[(pairs["s"] >= 0) & (pairs["x"] > 0), ["s", "r", "reservataire", "link", "x"]]
+    free = seg["flux"].to_numpy(dtype=np.int64) - np.bincount(
+        fine["s"].to_numpy(dtype=np.int64), weights=fine["x"].to_numpy(), minlength=len(seg)).astype(np.int64)
+    coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)]
+    # Units the model split by financement first, so that the others take what is left.
+    first = np.zeros(len(coarse), dtype=bool) if weights is None else np.fromiter(
+        ((c, r) in weights for c, r in zip(coarse["cell"], coarse["r"])), dtype=bool, count=len(coarse))
+    coarse = coarse.assign(_later=~first).sort_values(["cell", "_later", "reservataire"], kind="stable")
+    # Dwellings that must stay in their segment (model.minimums) are placed first.
+
+    required: dict[tuple[int, int], np.ndarray] = {}
+    if model.minimums is not None and len(model.minimums):
+        coarse_r = set(coarse["r"].to_numpy().tolist())
+        minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
+        minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
+        cell_of = seg["cell"].to_numpy()
+        for s_, r_, n_ in minimums.itertuples(index=False):
+            key = (int(cell_of[s_]), int(r_))
+            required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
+            free[s_] -= n_
+    segments_of = seg.groupby("cell", sort=True).indices
+    out_s, out_r, out_id, out_link, out_x = [], [], [], [], []
+    for cell, r, rid, link, n in zip(coarse["cell"].to_numpy(), coarse["r"].to_numpy(),
+                                     coarse["reservataire"].to_numpy(), coarse["link"].to_numpy(),
+                                     coarse["x"].to_numpy()):
+        ss = segments_of[cell]
+        base = required[(int(cell), int(r))][ss] if (int(cell), int(r)) in required else np.zeros(len(ss), dtype=np.int64)
+        n = n - int(base.sum())
+        if n == 0:
+            alloc = np.zeros(len(ss), dtype=np.int64)
+        elif len(ss) == 1:
+            alloc = np.array([n])
+        else:
+            capacity = free[ss]
+            mine = weights.get((int(cell), int(r))) if weights is not None else None
+            wanted = np.array([mine.get(int(s_), 0.0) for s_ in ss]) if mine is not None else capacity
+            wanted = wanted if wanted.sum() > 0 else capacity
+            raw = n * wanted / wanted.sum()
+            alloc = np.minimum(np.floor(raw + 1e-9).astype(np.int64), capacity)
+            missing = n - alloc.sum()
+            while missing > 0:  # one pass suffices unless w asks for more than is free
+                for i in np.lexsort((np.arange(len(ss)), -(raw - alloc))):
+                    if missing == 0:
+                        break
+                    if alloc[i] < capacity[i]:
+                        alloc[i] += 1
+                        missing -= 1
+        free[ss] -= alloc
+        alloc = alloc + base
+        keep = alloc > 0
+        out_s.append(ss[keep])
+        out_x.append(alloc[keep])
+        out_r.append(np.full(keep.sum(), r))
+        out_id.append(np.full(keep.sum(), rid, dtype=object))
+        out_link.append(np.full(keep.sum(), link))
+    coarse_part = pd.DataFrame({
+        "s": np.concatenate(out_s) if out_s else np.zeros(0, dtype=np.int64),
+        "r": np.concatenate(out_r) if out_r else np.zeros(0, dtype=np.int64),
+        "reservataire": np.concatenate(out_id) if out_id else np.zeros(0, dtype=object),
+        "link": np.concatenate(out_link) if out_link else np.zeros(0, dtype=np.int64),
+        "x": np.concatenate(out_x) if out_x else np.zeros(0, dtype=np.int64)})
+    both = pd.concat([fine, coarse_part], ignore_index=True).rename(columns={"x": "logements"})
+    both = both.join(seg[["commune", "epci", "qpv", "typologie", "financement"]], on="s")
+    if d.split is not None:  # link groups are per segment: read them from the split
+        link_of = d.split.set_index(["s", "r"])["link"]
+        both["link"] = link_of.reindex(pd.MultiIndex.from_arrays([both["s"], both["r"]])).to_numpy()
+    both["logements"] = both["logements"].astype(int)
+    return both
+
+
+def _split_weights(d, w: np.ndarray | None) -> dict[tuple[int, int], dict[int, float]] | None:
+    """(cell, r) → {segment: the model's w}, or None without a split."""
+    if d.split is None or w is None:
+        return None
+    coarse = d.split.loc[d.split["w"] >= 0]
+    cells = d.segments["cell"].to_numpy()[coarse["s"].to_numpy()]
+    out: dict[tuple[int, int], dict[int, float]] = {}
+    for cell, r, s, value in zip(cells, coarse["r"].to_numpy(), coarse["s"].to_numpy(), w[coarse["w"].to_numpy()]):
+        out.setdefault((int(cell), int(r)), {})[int(s)] = max(float(value), 0.0)
+    return out
+
+
+def whole_split(model: "OrientationModel", raw, options):
+    """The MIP keeps the split w by financement continuous (its x are whole per cell, which keeps
+    it as easy as the cell model). Make w whole (disaggregate along w), fix x and w, and re-solve
+    the LP left (expected lettings y, slacks): the plan reported is whole and its lettings are
+    exact for it. The MIP's bound still bounds every plan, so the gap stays a certificate."""
+    from flux_opt.model.highs_backend import RawSolution, new_highs, pass_program, read_solution
+
+    v, d = model.vars, model.data
+    x = np.round(raw.values[v.x.columns])
+    per_segment = disaggregate(model, x, raw.values[v.split.columns])
+    coarse = d.split.loc[d.split["w"] >= 0, ["s", "r", "w"]]
+    whole = coarse.merge(per_segment[["s", "r", "logements"]], on=["s", "r"], how="left")["logements"]
+    lower, upper = model.lp.col_lower.copy(), model.lp.col_upper.copy()
+    fixed_w = v.split.start + coarse["w"].to_numpy()
+    lower[fixed_w] = upper[fixed_w] = whole.fillna(0).to_numpy(dtype=float)
+    lower[v.x.columns] = upper[v.x.columns] = x
+    h = new_highs(options)
+    pass_program(h, model.lp, integer=np.zeros(model.lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
+    h.run()
+    lp = read_solution(h, False, 0.0, 0.0)
+    if not lp.has_solution:
+        return raw
+    gap = max(raw.bound - lp.objective, 0.0) / max(abs(lp.objective), 1e-9) if np.isfinite(raw.bound) else raw.gap
+    return RawSolution(lp.values, lp.row_activity, raw.status, raw.optimal and gap <= options.ecart_relatif + 1e-12,
+                       True, lp.objective, raw.bound, gap, raw.seconds + lp.seconds, raw.translate_seconds,
+                       raw.methode)

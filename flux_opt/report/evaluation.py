@@ -1,0 +1,129 @@
+"""The simulated year (flux_opt/year/evaluation.py) for people: terminal table, evaluation.csv,
+and a section with plots in rapport.html."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from flux_opt.report.plots import BLUE, GREY, RED, _height, _png, plt
+from flux_opt.year.evaluation import Evaluation
+
+SECTION_BEGIN, SECTION_END = "<!-- evaluation -->", "<!-- /evaluation -->"
+HEADINGS = {"indicateur": "Indicateur", "portee": "Portée", "cible": "Cible", "prevu": "Prévu (plan)",
+            "moyenne": "Simulé (moyenne)", "ecart_type": "Écart-type", "p05": "5 %", "p95": "95 %"}
+
+
+def _is_share(indicateur: str) -> bool:
+    return indicateur.startswith("part ")
+
+
+def _fmt(value: float, share: bool) -> str:
+    if value is None or not np.isfinite(value):
+        return "—"
+    return f"{100 * value:.1f} %".replace(".", ",") if share else f"{value:.1f}".replace(".", ",")
+
+
+def evaluation_frame(ev: Evaluation) -> pd.DataFrame:
+    """The table as people read it: shares in %, counts with one decimal."""
+    t = ev.table
+    share = t["indicateur"].map(_is_share)
+    out = pd.DataFrame({"indicateur": t["indicateur"], "portee": t["portee"]})
+    for column in ("cible", "prevu", "moyenne", "ecart_type", "p05", "p95"):
+        out[column] = [_fmt(v, s) for v, s in zip(t[column], share)]
+    return out.rename(columns=HEADINGS)
+
+
+def rendu_evaluation(ev: Evaluation) -> Table:
+    table = Table(title=f"Année simulée : {ev.tirages} tirages (graine {ev.graine})")
+    frame = evaluation_frame(ev)
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column in ("Indicateur", "Portée") else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*map(str, row))
+    return table
+
+
+def lettings_plot(ev: Evaluation) -> str:
+    """Per réservataire: the plan's expected lettings and the simulated ones (5 %–95 % bar)."""
+    t = ev.table.loc[ev.table["indicateur"] == "attributions"].iloc[::-1]
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(8, _height(len(t))))
+    ax.barh(y + 0.2, t["prevu"].fillna(0), height=0.4, color=GREY, label="prévu par le plan")
+    err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]])
+    ax.barh(y - 0.2, t["moyenne"], height=0.4, color=BLUE, xerr=err, capsize=3, label="simulé (5 %–95 %)")
+    ax.set_yticks(y, t["portee"])
+    ax.set_xlabel("attributions (baux signés)")
+    ax.set_title("Attributions prévues et simulées par réservataire")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def shares_plot(ev: Evaluation) -> str | None:
+    """Every mixity share: target, and the simulated mean with its 5 %–95 % spread."""
+    t = ev.table.loc[ev.table["indicateur"].map(_is_share)].iloc[::-1]
+    if t.empty:
+        return None
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(8, _height(len(t))))
+    err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]]) * 100
+    below = (t["p95"] < t["cible"]).to_numpy()
+    ax.barh(y, t["moyenne"] * 100, height=0.5, xerr=err, capsize=3,
+            color=[RED if b else BLUE for b in below])
+    ax.scatter(t["cible"] * 100, y, marker="|", s=300, color="black", label="cible", zorder=3)
+    labels = (t["indicateur"].str.removeprefix("part ") + " — "
+              + t["portee"].str.replace(" tous réservataires", "").str.replace(r" critère \S+$", "", regex=True))
+    ax.set_yticks(y, [s if len(s) <= 60 else s[:59] + "…" for s in labels])
+    ax.set_xlabel("% des logements prévus de la portée")
+    ax.set_title("Mixité simulée et cibles (rouge : cible hors de l'intervalle simulé)")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def evaluation_html(ev: Evaluation) -> str:
+    """The report section, between markers so that `flux-opt evaluer` can replace it."""
+    frame = evaluation_frame(ev)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    images = [img for img in (lettings_plot(ev), shares_plot(ev)) if img]
+    plots = "".join(f'<img alt="Année simulée" src="data:image/png;base64,{img}">' for img in images)
+    intro = (f"L'année du plan simulée {ev.tirages} fois (graine {ev.graine}) : libérations au fil de l'année, "
+             "candidats proposés par les réservataires selon leurs viviers, acceptations selon le quartile "
+             "et le financement, logements refusés rendus au bailleur (voir models/orientation.md).")
+    return (f"{SECTION_BEGIN}<section><h2>Année simulée</h2><p>{html.escape(intro)}</p>{plots}"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>{SECTION_END}")
+
+
+def with_section(page: str, section: str) -> str:
+    """`page` with its evaluation section replaced by `section` (or added before the footer)."""
+    if SECTION_BEGIN in page and SECTION_END in page:
+        return re.sub(re.escape(SECTION_BEGIN) + ".*?" + re.escape(SECTION_END), lambda _: section, page,
+                      flags=re.S)
+    for anchor in ("<footer", "</main>", "</body>"):
+        if anchor in page:
+            i = page.index(anchor)
+            return page[:i] + section + page[i:]
+    return page + section
+
+
+def write_evaluation(ev: Evaluation, folder) -> None:
+    """evaluation.csv into `folder`, and the section into its rapport.html when there is one
+    (both written atomically: an interrupted run changes nothing)."""
+    from pathlib import Path
+
+    from flux_opt.report.exports import write_atomically, write_csv
+
+    folder = Path(folder)
+    writers = {"evaluation.csv": lambda p: write_csv(ev.table, p)}
+    report = folder / "rapport.html"
+    if report.exists():
+        page = report.read_text(encoding="utf-8")
+        writers["rapport.html"] = lambda p: p.write_text(with_section(page, evaluation_html(ev)), encoding="utf-8")
+    write_atomically(folder, writers)

@@ -1,0 +1,241 @@
+"""The composition demand model (models/orientation.md §2, « Demand as the year is lived») and
+the simulated year (§8): hand-solved cases where the pools' composition, the rents or a thin
+pool decide the orientation, and the simulator against the model where the model is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from conftest import BASE_TOML
+from flux_opt.cli.main import app
+from flux_opt.input.schema import load_instance
+from flux_opt.pipeline import PlanOptions, run
+from flux_opt.plan.folder import lire_attributions, lire_plan
+from flux_opt.report.exports import write_csv
+from flux_opt.year.evaluation import evaluate, evaluate_folder
+
+TOML = BASE_TOML + """
+[regles]
+prioritaires_min = 0
+[demande]
+modele = "composition"
+"""
+
+
+def p_let(a: float, n: int) -> float:
+    return 1 - (1 - a) ** n
+
+
+def planned(result, rid: str, **where) -> int:
+    plan = result.plan.loc[result.plan["reservataire"] == rid]
+    for column, value in where.items():
+        plan = plan.loc[plan[column] == value]
+    return int(plan["logements"].sum())
+
+
+def test_composition_sends_the_plai_to_the_q1_pool(make_instance):
+    """One cell of 5 PLAI and 5 PLS hors QPV, two réservataires of 5 dwellings each, one with a
+    Q1 pool, one with a Q2–Q4 pool (gestion directe, 3 candidates). Q1 households take a PLAI
+    with 0.85 and a PLS with 0.20; Q2–Q4 a PLS with 0.70 and a PLAI with 0.55: the PLAI go to
+    the Q1 pool, the PLS to the other, and 5 (1 − 0.15³) + 5 (1 − 0.3³) lettings are expected."""
+    folder = make_instance(TOML, parc="""
+        commune,epci,qpv,typologie,financement,logements,liberations
+        59350,200093201,non,T2,PLAI,50,5
+        59350,200093201,non,T2,PLS,50,5
+        """, reservataires="""
+        id,nom,type,logements,gestion
+        pauvres,Vivier Q1,autre,5,directe
+        salaries,Vivier Q234,autre,5,directe
+        bailleur,Bailleur,bailleur,,directe
+        """, demande="""
+        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+        pauvres,59350,,T2,q1,non,500
+        salaries,59350,,T2,q234,non,500
+        """)
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
+    assert planned(result, "pauvres", financement="PLAI") == 5
+    assert planned(result, "salaries", financement="PLS") == 5
+    expected = 5 * p_let(0.85, 3) + 5 * p_let(0.70, 3)
+    assert result.resume["attributions_prevues"] == pytest.approx(expected, abs=1e-3)
+    assert result.resume["regles_violees"] == []
+
+
+def test_a_pls_does_not_go_to_a_q1_only_pool(make_instance):
+    """A PLS in Lille, a PLUS in Roubaix; the réservataire (one dwelling) has only Q1 households
+    in both communes, the bailleur Q2–Q4 ones: the réservataire gets the PLUS, the bailleur the PLS."""
+    folder = make_instance(TOML, parc="""
+        commune,epci,qpv,typologie,financement,logements,liberations
+        59350,200093201,non,T3,PLS,10,1
+        59512,200093201,non,T3,PLUS,10,1
+        """, reservataires="""
+        id,nom,type,logements,gestion
+        prefecture,Vivier Q1,autre,1,directe
+        bailleur,Bailleur,bailleur,,directe
+        """, demande="""
+        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+        prefecture,,200093201,T3,q1,oui,100
+        bailleur,,200093201,T3,q234,non,100
+        """)
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
+    assert planned(result, "prefecture", financement="PLUS") == 1
+    assert planned(result, "bailleur", financement="PLS") == 1
+    assert result.resume["attributions_prevues"] == pytest.approx(p_let(0.70, 3) + p_let(0.70, 3), abs=1e-3)
+
+
+THIN = dict(parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T4,PLUS,100,6
+    """, reservataires="""
+    id,nom,type,logements,gestion
+    mairie,Commune,autre,5,directe
+    bailleur,Bailleur,bailleur,,directe
+    """, demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    mairie,59350,,T4,q234,non,2
+    bailleur,59350,,T4,q234,non,50
+    """)
+
+
+def test_a_thin_pool_sends_dwellings_back_to_the_bailleur(make_instance, tmp_path):
+    """The commune gets its 5 T4 but has 2 candidates: at most 2 lettings are expected, and in
+    every simulated year it lets at most 2, the other dwellings going back to the bailleur, whose
+    own pool lets them."""
+    folder = make_instance(TOML, **THIN)
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
+    own = result.attributions.loc[result.attributions["reservataire"] == "mairie", "attributions_prevues"].sum()
+    assert own == pytest.approx(2.0, abs=1e-6)  # 5 × (1 − 0.25³) = 4.92 > 2: the pool empties
+    out = tmp_path / "plan"
+    out.mkdir()
+    write_csv(result.plan, out / "plan.csv")
+    table = evaluate_folder(out, load_instance(folder), tirages=100, graine=3).table
+    row = table.set_index(["indicateur", "portee"])
+    assert row.loc[("attributions", "mairie"), "p95"] <= 2
+    assert row.loc[("retours au bailleur", "mairie"), "p05"] >= 3
+    assert row.loc[("relocations par le bailleur après retour", "ensemble"), "moyenne"] >= 2.9
+
+
+EXACT = dict(parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T2,PLUS,400,20
+    59350,200093201,non,T2,PLS,400,10
+    59350,200093201,oui,T2,PLAI,400,10
+    59512,200093201,oui,T3,autre,400,20
+    """, reservataires="""
+    id,nom,type,logements,gestion,candidats
+    direct,Gestion directe,autre,24,directe,3
+    delegue,Gestion déléguée,autre,16,deleguee,1
+    bailleur,Bailleur,bailleur,,directe,
+    """, demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    direct,,200093201,T2,q1,oui,3000
+    direct,,200093201,T2,q234,non,5000
+    direct,,200093201,T3,q1,non,4000
+    direct,,200093201,T3,q234,oui,2000
+    delegue,,200093201,T2,q1,non,3000
+    delegue,,200093201,T2,q234,oui,3000
+    delegue,,200093201,T3,q1,oui,3000
+    delegue,,200093201,T3,q234,non,1000
+    bailleur,,200093201,T2,q234,non,9000
+    bailleur,,200093201,T3,q1,non,9000
+    """, toml=TOML.replace("[demande]", "[cia]\nepci = [\"200093201\"]\n[demande]"))
+
+
+def test_simulated_year_matches_the_expected_lettings_where_the_model_is_exact(make_instance):
+    """Pools far larger than the flux (their shares do not move), gestion directe and déléguée:
+    the simulated mean of every réservataire's lettings and of the CIA shares is the model's
+    expectation, within the sampling error."""
+    folder = make_instance(**EXACT)
+    instance = load_instance(folder)
+    result = run(instance, PlanOptions(duals=False)).result
+    plan = result.plan.assign(qpv=result.plan["qpv"] == "oui", logements=result.plan["logements"].astype(int))
+    attributions = result.attributions.copy()
+    for column in ("qpv", "prioritaire", "travailleur_essentiel"):
+        attributions[column] = attributions[column] == "oui"
+    tirages = 400
+    table = evaluate(instance, plan, attributions, tirages=tirages, graine=11).table
+    checked = table.loc[table["indicateur"].isin(["attributions", "part cia_hors_qpv_q1", "part cia_qpv_q234"])]
+    assert len(checked) == 6
+    for row in checked.itertuples():
+        tolerance = 4 * row.ecart_type / np.sqrt(tirages) + 1e-3
+        assert abs(row.moyenne - row.prevu) <= tolerance, row
+
+
+def test_the_draws_are_seeded(make_instance, tmp_path):
+    folder = make_instance(TOML, **THIN)
+    instance = load_instance(folder)
+    plan = pd.DataFrame({"commune": ["59350", "59350"], "epci": ["200093201"] * 2, "qpv": [False, False],
+                         "typologie": ["T4", "T4"], "financement": ["PLUS", "PLUS"],
+                         "reservataire": ["mairie", "bailleur"], "logements": [3, 3]})
+    a = evaluate(instance, plan, tirages=30, graine=5).table
+    b = evaluate(instance, plan, tirages=30, graine=5).table
+    c = evaluate(instance, plan, tirages=30, graine=6).table
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_acceptance_from_acceptation_csv_wins_over_the_toml(make_instance):
+    folder = make_instance(TOML + "q1_pls = 0.3\n", **{k: v for k, v in THIN.items()},
+                           acceptation="quartile,financement,taux_acceptation\nq1,PLS,0.1\nq234,PLUS,0.9\n")
+    rates = load_instance(folder).acceptance()
+    assert rates[("q1", "PLS")] == 0.1 and rates[("q234", "PLUS")] == 0.9 and rates[("q1", "PLAI")] == 0.85
+
+
+def test_evaluer_on_a_hand_written_plan(make_instance, tmp_path):
+    """Any plan.csv: a hand-written one is simulated; an unknown réservataire is refused (exit 2)."""
+    folder = make_instance(TOML, **THIN)
+    plan_dir = tmp_path / "main"
+    plan_dir.mkdir()
+    (plan_dir / "plan.csv").write_text(
+        "commune,epci,qpv,typologie,financement,reservataire,logements\n"
+        "59350,200093201,non,T4,PLUS,mairie,2\n59350,200093201,non,T4,PLUS,bailleur,4\n", encoding="utf-8")
+    runner = CliRunner()
+    done = runner.invoke(app, ["evaluer", str(plan_dir), "--instance", str(folder), "--tirages", "20"])
+    assert done.exit_code == 0, done.output
+    table = pd.read_csv(plan_dir / "evaluation.csv")
+    assert table.loc[table["portee"] == "mairie", "moyenne"].iloc[0] <= 2
+    (plan_dir / "plan.csv").write_text(
+        "commune,epci,qpv,typologie,financement,reservataire,logements\n"
+        "59350,200093201,non,T4,PLUS,inconnu,2\n", encoding="utf-8")
+    done = runner.invoke(app, ["evaluer", str(plan_dir), "--instance", str(folder)])
+    assert done.exit_code == 2
+    assert "inconnu" in done.output and "plan.csv" in done.output
+
+
+def test_plan_evaluer_adds_the_section_to_the_report(make_instance, tmp_path):
+    folder = make_instance(TOML, **THIN)
+    out = tmp_path / "sortie"
+    done = CliRunner().invoke(app, ["plan", str(folder), "--sortie", str(out), "--evaluer", "--tirages", "10",
+                                    "--sans-analyse"])
+    assert done.exit_code == 0, done.output
+    assert (out / "evaluation.csv").exists()
+    page = (out / "rapport.html").read_text(encoding="utf-8")
+    assert page.count("<h2>Année simulée</h2>") == 1
+    assert lire_plan(out)["logements"].sum() == 6 and lire_attributions(out) is not None
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_composition_plans_keep_every_absolute_rule_and_report_the_others(tmp_path, data):
+    """Random instances solved with the composition model: the independent checker (tests/checker.py,
+    which recomputes the composition bounds per réservataire and segment) finds no broken absolute
+    rule (conservation, territoire, demande), and every rule it finds broken is reported violated."""
+    from checker import check_plan, violated_rows
+    from strategies import instance_dirs
+
+    instance = data.draw(instance_dirs(tmp_path / "instances"), label="instance")
+    with (instance / "instance.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[demande]\nmodele = "composition"\n')
+    out = tmp_path / "sorties" / instance.name
+    done = CliRunner().invoke(app, ["plan", str(instance), "--sortie", str(out), "--sans-analyse"])
+    assert done.exit_code in (0, 3), f"{done.output}\n{done.exception!r}"
+    reported = {famille for famille, _ in violated_rows(out)}
+    assert (done.exit_code == 3) == bool(reported)
+    found = check_plan(instance, out)
+    assert not [v for v in found if v.famille in {"conservation", "territoire", "demande", "integrite"}], found
+    assert not [v for v in found if v.famille not in reported], (found, reported)
