@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/demande.py --graines 1 2 3 --tirages 100
 
-For each seed, `generer_instance(..., tension=True)` writes an instance (local pressure per
+For each seed, `generate_instance(..., tension=True)` writes an instance (local pressure per
 commune × typologie, pool compositions by réservataire type). Three plans are made:
 (a) the spreadsheet method (flux_opt/plan/baseline.py), (b) the previous demand model
 (`[demande] modele = "transport"`: the optimiser chooses the households), (c) the new model
@@ -56,12 +56,12 @@ def plans(folder: Path, instance) -> dict[str, Path]:
 
 def measure(graine: int, logements: int, tirages: int) -> list[dict]:
     from flux_opt.input.schema import load_instance
-    from flux_opt.scale.generate import generer_instance
+    from flux_opt.scale.generate import generate_instance
     from flux_opt.year.evaluation import evaluate_folder
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = generer_instance(Path(tmp) / "instance", logements, graine=graine, tension=True)
+        folder = generate_instance(Path(tmp) / "instance", logements, graine=graine, tension=True)
         instance = load_instance(folder)
         for name, plan in plans(Path(tmp), instance).items():
             t = evaluate_folder(plan, instance, tirages, graine).table
@@ -82,7 +82,7 @@ def markdown(rows: list[dict], command: str, logements: int, tirages: int) -> st
     names = {"tableur": "(a) tableur", "transport": "(b) modèle précédent", "composition": "(c) nouveau modèle"}
     lines = [BEGIN, "## Année simulée : tableur, modèle de demande précédent, nouveau modèle", "",
              f"Commande : `{command}`  ",
-             f"Instances générées avec tension (`generer_instance(..., {logements} logements, tension=True)`), "
+             f"Instances générées avec tension (`generate_instance(..., {logements} logements, tension=True)`), "
              f"{tirages} tirages par plan, même simulateur (`flux-opt evaluer`). Attributions : moyenne ± écart-type "
              "des baux signés par le réservataire ; CIA : part simulée moyenne [5 %–95 %] / cible ; "
              "cibles tenues : cibles de mixité (CIA, mixite.csv, publics prioritaires) dont la cible est "

@@ -4,7 +4,7 @@ write), with memory, gap and fit versus the spreadsheet baseline.
     .venv/bin/python benchmarks/run.py --tailles petit moyen grand
 
 Each size runs in a fresh subprocess (clean peak memory: ru_maxrss of that process). The
-instance is generated with `generer_taille(..., graine=1)` into a temporary folder. The
+instance is generated with `generate_size(..., graine=1)` into a temporary folder. The
 baseline is the spreadsheet method (flux_opt/plan/baseline.py) measured with the same fit.
 The table of every size is written between markers in benchmarks/resultats.md.
 """
@@ -55,11 +55,11 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
     from flux_opt.model.build import model_size
     from flux_opt.model.solve import SolveurSansSolution
     from flux_opt.phases import Phases
-    from flux_opt.scale.generate import generer_taille
+    from flux_opt.scale.generate import generate_size
 
     out: dict = {"taille": taille}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = generer_taille(Path(tmp) / taille, taille, graine=graine)
+        folder = generate_size(Path(tmp) / taille, taille, graine=graine)
         phases = Phases()
         start = time.perf_counter()
         instance = _with_time_limit(pipeline.load(folder, phases=phases), temps_max)

@@ -16,7 +16,7 @@ from typing import Callable
 
 import pandas as pd
 
-from flux_opt.assiette.carryover import BilanPrecedent, apply_carry_over, lire_bilan_precedent, phrases_report
+from flux_opt.assiette.carryover import BilanPrecedent, apply_carry_over, read_previous_bilan, phrases_report
 from flux_opt.assiette.flux import Flux, compute_flux
 from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
@@ -80,7 +80,7 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
         targets = compute_targets(instance, flux)
         precedent = None
         if options.bilan_precedent is not None:  # clause de revoyure, after the targets, within their caps
-            precedent = lire_bilan_precedent(options.bilan_precedent, instance.parametres.instance.annee)
+            precedent = read_previous_bilan(options.bilan_precedent, instance.parametres.instance.annee)
             targets = apply_carry_over(targets, instance, precedent)
     with phases("construction"):
         model = build_model(instance, flux, targets)
@@ -177,9 +177,9 @@ def with_targets(instance: Instance, logements: dict[str, int]) -> Instance:
 
 def lissage_targets(path: str | Path, instance: Instance) -> dict[str, int]:
     """This year's targets from the stock conversion and lissage of the instance (models/lissage.md)."""
-    from flux_opt.stock.instance import convertir_instance, objectifs_annee
+    from flux_opt.stock.instance import convert_instance, year_targets
 
     annee = instance.parametres.instance.annee
-    result = convertir_instance(Path(path))
+    result = convert_instance(Path(path))
     years = list(result.lissage.objectifs.columns)
-    return objectifs_annee(result, annee if annee in years else None)
+    return year_targets(result, annee if annee in years else None)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from flux_opt.scale.batch import SYNTHESE, find_instances, national_summary, read_synthese, run_batch
 from flux_opt.cli.main import app
-from flux_opt.scale.generate import generer_instance
+from flux_opt.scale.generate import generate_instance
 
 NAMES = ["i0", "i1", "i2"]
 COMPARED = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "code"]
@@ -18,7 +18,7 @@ COMPARED = ["instance", "bailleur", "departement", "flux", "adequation", "statut
 def source(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lot")
     for graine, (name, logements) in enumerate(zip(NAMES, (300, 450, 600))):
-        generer_instance(folder / name, logements, graine=graine, departement="59" if graine < 2 else "62")
+        generate_instance(folder / name, logements, graine=graine, departement="59" if graine < 2 else "62")
     return folder
 
 
@@ -26,7 +26,7 @@ def source(tmp_path_factory):
 def reference(source, tmp_path_factory):
     """One full sequential run, the reference for the other tests."""
     out = tmp_path_factory.mktemp("reference")
-    report = run_batch(source, out, processus=1)
+    report = run_batch(source, out, processes=1)
     return out, report
 
 
@@ -59,7 +59,7 @@ def test_resume_reruns_only_the_missing_instance(source, reference, tmp_path):
     shutil.copytree(reference[0], out)
     shutil.rmtree(out / "i1")  # its result was lost
     before = stamps(out)
-    report = run_batch(source, out, analyse=False, processus=1)
+    report = run_batch(source, out, analyse=False, processes=1)
     assert report.planifiees == ["i1"]
     assert sorted(report.reprises) == ["i0", "i2"]
     after = stamps(out)
@@ -69,19 +69,19 @@ def test_resume_reruns_only_the_missing_instance(source, reference, tmp_path):
 
 def test_interrupted_batch_loses_nothing_and_repeats_nothing(source, tmp_path):
     out = tmp_path / "out"
-    first = run_batch(source, out, analyse=False, processus=1, limite=1)  # stopped after one instance
+    first = run_batch(source, out, analyse=False, processes=1, limit=1)  # stopped after one instance
     assert first.planifiees == ["i0"]
     assert read_synthese(out)["instance"].tolist() == ["i0"]
     # Crash between the plan files and the synthese line: the finished plan is kept, not re-run.
-    second = run_batch(source, out, analyse=False, processus=1, limite=1)
+    second = run_batch(source, out, analyse=False, processes=1, limit=1)
     assert second.planifiees == ["i1"]
     (out / SYNTHESE).write_text((out / SYNTHESE).read_text().splitlines()[0] + "\n")
-    third = run_batch(source, out, analyse=False, processus=1)
+    third = run_batch(source, out, analyse=False, processes=1)
     assert third.planifiees == ["i2"]
     assert sorted(third.reprises) == ["i0", "i1"]
     assert sorted(read_synthese(out)["instance"]) == NAMES
     # Without resuming, everything runs again and the synthese starts afresh.
-    fresh = run_batch(source, out, analyse=False, processus=1, reprendre=False)
+    fresh = run_batch(source, out, analyse=False, processes=1, resume_finished=False)
     assert sorted(fresh.planifiees) == NAMES
     assert len(read_synthese(out)) == 3
 
@@ -93,14 +93,14 @@ def test_invalid_instance_is_recorded_with_code_2_and_does_not_stop_the_batch(so
     reservataires = folder / "i9" / "reservataires.csv"
     reservataires.write_text(reservataires.read_text().replace(",prefet,", ",inconnu,", 1))
     out = tmp_path / "out"
-    report = run_batch(folder, out, analyse=False, processus=2)
+    report = run_batch(folder, out, analyse=False, processes=2)
     assert report.codes["i9"] == 2
     assert all(report.codes[n] in (0, 3) for n in NAMES)
     line = read_synthese(out).set_index("instance").loc["i9"]
     assert line["code"] == "2" and line["statut"] == "donnees_invalides"
     assert "reservataires.csv" in line["message"] and line["departement"] == "59"
     assert not (out / "i9" / "plan.csv").exists()
-    again = run_batch(folder, out, analyse=False, processus=1)  # recorded: not run again
+    again = run_batch(folder, out, analyse=False, processes=1)  # recorded: not run again
     assert again.planifiees == []
     nationale = national_summary(read_synthese(out)).set_index("departement")
     assert nationale.at["ensemble", "invalides"] == 1
@@ -145,17 +145,17 @@ def test_lot_fingerprint_xlsx_rules_and_crashed_instances(source, reference, tmp
     shutil.copytree(reference[0], out)
     demande = folder / "i1" / "demande.csv"
     demande.write_text(demande.read_text() + "\n")  # i1's input changed: planned again
-    report = run_batch(folder, out, processus=1)
+    report = run_batch(folder, out, processes=1)
     assert sorted(report.planifiees) == ["classeur", "i1"] and sorted(report.reprises) == ["i0", "i2"]
     lines = read_synthese(out).set_index("instance")
     assert lines.at["classeur", "departement"] == "59" and (out / "classeur" / "plan.csv").is_file()
     for name, line in lines.iterrows():  # the rules broken are listed exactly for code 3
         assert (line["code"] == "3") == bool(line["regles_violees"]), name
-    assert run_batch(folder, out, processus=1, moteur="pyomo", limite=0).reprises == []  # other options
+    assert run_batch(folder, out, processes=1, moteur="pyomo", limit=0).reprises == []  # other options
     # A worker that died on i0 is recorded, and a rerun does not try it again.
     args = (str(folder / "i0"), str(out / "i0"), "highs", "", "59", fingerprint(folder / "i0", "highs"))
     shutil.rmtree(out / "i0")
     crashed_line(args, Crash())
-    again = run_batch(folder, out, processus=1)
+    again = run_batch(folder, out, processes=1)
     assert again.planifiees == [] and again.codes["i0"] == 1
     assert read_synthese(out).set_index("instance").at["i0", "statut"] == "plantage"

@@ -8,11 +8,11 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from flux_opt.report.bilan import ecrire_bilan
+from flux_opt.report.bilan import write_bilan
 from flux_opt.year.bilan import DIMENSIONS, bilan
-from flux_opt.year.journal.storage import lire_journal
-from flux_opt.year.simulation import generer_evenements, simuler_annee
-from flux_opt.year.suivi import Ponderation, ReglesDecompte
+from flux_opt.year.journal.storage import read_journal
+from flux_opt.year.simulation import generate_events, simulate_year
+from flux_opt.year.suivi import Ponderation, CountingRules
 from journal_fixtures import ecrire_plan
 
 
@@ -22,8 +22,8 @@ def deux_annees(tmp_path_factory):
     dossier = tmp_path_factory.mktemp("bilan")
     plan = ecrire_plan(dossier / "plan")
     chemin = dossier / "journal.csv"
-    simuler_annee(plan, chemin, 2026, graine=3)
-    simuler_annee(plan, chemin, 2027, graine=4)
+    simulate_year(plan, chemin, 2026, graine=3)
+    simulate_year(plan, chemin, 2027, graine=4)
     return chemin
 
 
@@ -46,7 +46,7 @@ def propositions_distinctes(chemin, annee):
 
 
 def test_bilan_totals_equal_the_journal_counts(deux_annees):
-    b = bilan(lire_journal(deux_annees), 2027)
+    b = bilan(read_journal(deux_annees), 2027)
     lignes = lignes_de(deux_annees, 2027)
     baux = Counter(l["reservataire"] for l in lignes if l["evenement"] == "bail_signe")
     proposes = Counter(r for r, *_ in propositions_distinctes(deux_annees, 2027))
@@ -73,7 +73,7 @@ def test_bilan_totals_equal_the_journal_counts(deux_annees):
 
 
 def test_withdrawals_and_forecast_for_the_new_year(deux_annees):
-    b = bilan(lire_journal(deux_annees), 2027)
+    b = bilan(read_journal(deux_annees), 2027)
     retraits = Counter(l["categorie"] for l in lignes_de(deux_annees, 2027) if l["evenement"] == "retrait")
     retraits_2026 = Counter(l["categorie"] for l in lignes_de(deux_annees, 2026) if l["evenement"] == "retrait")
     obtenu = b.retraits.set_index("categorie")["logements"]
@@ -87,15 +87,15 @@ def test_withdrawals_and_forecast_for_the_new_year(deux_annees):
 
 
 def test_bilan_of_2026_ignores_2027_events(deux_annees):
-    b = bilan(lire_journal(deux_annees), 2026)
+    b = bilan(read_journal(deux_annees), 2026)
     baux = Counter(l["reservataire"] for l in lignes_de(deux_annees, 2026) if l["evenement"] == "bail_signe")
     assert b.synthese.set_index("reservataire")["logements_attribues"].to_dict() == dict(baux)
     assert set(b.prevision_retraits["annees_de_reference"]) == {"2026"}
 
 
 def test_weighted_counting_appears_in_the_synthesis(deux_annees):
-    regles = ReglesDecompte(ponderations={"prefet": Ponderation(points_proposition=0.5)})
-    b = bilan(lire_journal(deux_annees), 2027, regles)
+    regles = CountingRules(ponderations={"prefet": Ponderation(points_proposition=0.5)})
+    b = bilan(read_journal(deux_annees), 2027, regles)
     synthese = b.synthese.set_index("reservataire")
     assert synthese.loc["prefet", "logements_decomptes"] >= synthese.loc["prefet", "logements_attribues"]
     assert synthese.loc["prefet", "logements_decomptes"] <= 2 * synthese.loc["prefet", "logements_attribues"]
@@ -104,8 +104,8 @@ def test_weighted_counting_appears_in_the_synthesis(deux_annees):
 
 
 def test_written_files_consolidated_and_per_reservataire(deux_annees, tmp_path):
-    b = bilan(lire_journal(deux_annees), 2027)
-    ecrits = ecrire_bilan(b, tmp_path / "sortie")
+    b = bilan(read_journal(deux_annees), 2027)
+    ecrits = write_bilan(b, tmp_path / "sortie")
     noms = {p.name for p in ecrits}
     assert {"bilan_2027.xlsx", "bilan_2027.html"} <= noms
     for reservataire in ("prefet", "action_logement", "bailleur", "ville_lille"):
@@ -127,9 +127,9 @@ def test_written_files_consolidated_and_per_reservataire(deux_annees, tmp_path):
 
 def test_simulation_is_reproducible_and_drift_moves_t3_to_t2(deux_annees):
     plan = deux_annees.parent / "plan"
-    assert generer_evenements(plan, 2027, 11) == generer_evenements(plan, 2027, 11)
+    assert generate_events(plan, 2027, 11) == generate_events(plan, 2027, 11)
     def typologies(derive):
-        evs = generer_evenements(plan, 2027, 11, derive=derive)
+        evs = generate_events(plan, 2027, 11, derive=derive)
         return Counter(e["typologie"] for e in evs if e["evenement"] == "liberation")
     base, derive = typologies(0.0), typologies(0.6)
     assert derive["T3"] < base["T3"] and derive["T2"] > base["T2"]
@@ -137,7 +137,7 @@ def test_simulation_is_reproducible_and_drift_moves_t3_to_t2(deux_annees):
 
 
 def test_proposals_count_dwellings_per_release_not_events(tmp_path):
-    from flux_opt.year.journal.storage import ajouter_evenements
+    from flux_opt.year.journal.storage import append_events
 
     def liberation(jour):
         return {"horodatage": jour, "evenement": "liberation", "logement_id": "L1", "commune": "59350",
@@ -147,7 +147,7 @@ def test_proposals_count_dwellings_per_release_not_events(tmp_path):
         return {"horodatage": jour, "evenement": quoi, "logement_id": "L1", **autres}
 
     chemin = tmp_path / "j.csv"
-    ajouter_evenements(chemin, [
+    append_events(chemin, [
         liberation("2027-01-05"),
         ev("proposition", "2027-01-06", reservataire="prefet"), ev("refus", "2027-01-20"),
         ev("proposition", "2027-01-21", reservataire="prefet"),  # same release, same réservataire: 1 dwelling
@@ -156,7 +156,7 @@ def test_proposals_count_dwellings_per_release_not_events(tmp_path):
         ev("proposition", "2027-09-02", reservataire="prefet"),
         ev("retrait", "2027-09-03", categorie="urgence"),
     ])
-    b = bilan(lire_journal(chemin), 2027)
+    b = bilan(read_journal(chemin), 2027)
     assert b.synthese.to_dict("records") == [
         {"reservataire": "prefet", "logements_proposes": 2, "logements_attribues": 1}]
     assert b.retraits.set_index("categorie").loc["urgence", "logements"] == 1

@@ -5,11 +5,11 @@ import pytest
 
 from flux_opt.assiette.apportion import round_half_up
 from flux_opt.stock.conversion import (
-    convertir,
-    convertir_par_departement,
+    convert,
+    convert_by_departement,
     detail_conventions,
     plus_forts_restes,
-    repartir_par_departement,
+    split_by_departement,
     taux_article5,
     taux_rotation_moyen,
 )
@@ -31,7 +31,7 @@ def test_methode_globale_seed_000_donne_1500():
     conventions = _conventions([
         {"reservataire": "als", "convention": "toutes", "droits_de_suite": "1000", "duree_restante": "15"},
     ])
-    resultat = convertir(conventions, 0.10, "globale", 2025)
+    resultat = convert(conventions, 0.10, "globale", 2025)
     assert resultat.loc[0, "volume_du"] == 1500
     assert resultat.loc[0, "duree_moyenne"] == 15
     assert resultat.loc[0, "methode"] == "globale"
@@ -40,14 +40,14 @@ def test_methode_globale_seed_000_donne_1500():
 def test_methode_par_convention_seed_000_donne_360_plus_600():
     detail = detail_conventions(SEED_DEUX_CONVENTIONS, 0.10, 2025)
     assert list(detail["volume_du"]) == [360, 600]
-    resultat = convertir(SEED_DEUX_CONVENTIONS, 0.10, "convention", 2025)
+    resultat = convert(SEED_DEUX_CONVENTIONS, 0.10, "convention", 2025)
     assert resultat.loc[0, "volume_du"] == 960
     assert resultat.loc[0, "droits_de_suite"] == 1000
 
 
 def test_methode_globale_sur_les_deux_conventions_moyenne_non_ponderee():
     # Seed 000: average duration = sum of durations / number of conventions = 10.5.
-    resultat = convertir(SEED_DEUX_CONVENTIONS, 0.10, "globale", 2025)
+    resultat = convert(SEED_DEUX_CONVENTIONS, 0.10, "globale", 2025)
     assert resultat.loc[0, "duree_moyenne"] == 10.5
     assert resultat.loc[0, "volume_du"] == 1050
 
@@ -60,7 +60,7 @@ def test_duree_restante_calculee_depuis_annee_fin_et_convention_expiree():
     ])
     detail = detail_conventions(conventions, 0.10, 2025)
     assert list(detail["duree_restante"]) == [6, 15, 0]
-    resultat = convertir(conventions, 0.10, "convention", 2025).set_index("reservataire")
+    resultat = convert(conventions, 0.10, "convention", 2025).set_index("reservataire")
     assert resultat.loc["als", "volume_du"] == 960
     assert resultat.loc["ville", "volume_du"] == 0
 
@@ -77,7 +77,7 @@ def test_taux_de_la_ligne_puis_typologie_puis_bailleur():
     detail = detail_conventions(conventions, 0.10, 2025, taux_par_typologie={"T2": 0.2, "T4": 0.08})
     assert list(detail["taux_rotation"]) == [0.05, 0.08, 0.10]
     assert list(detail["volume_du"]) == [50, 80, 100]
-    globale = convertir(conventions, 0.10, "globale", 2025, {"T2": 0.2, "T4": 0.08})
+    globale = convert(conventions, 0.10, "globale", 2025, {"T2": 0.2, "T4": 0.08})
     # Global method: one DS-weighted rate (0.05 + 0.08 + 0.10) / 3 applied to 300 DS × 10 years.
     assert globale.loc[0, "taux_rotation"] == pytest.approx(0.23 / 3)
     assert globale.loc[0, "volume_du"] == pytest.approx(230)
@@ -103,12 +103,12 @@ def test_typologie_sans_taux_est_une_erreur_francaise():
 def test_erreurs_de_saisie_nomment_fichier_et_ligne(ligne, message):
     conventions = _conventions([{"reservataire": "als", "convention": "C1", **ligne}])
     with pytest.raises(ValueError, match=message):
-        convertir(conventions, 0.10, "convention", 2025)
+        convert(conventions, 0.10, "convention", 2025)
 
 
 def test_methode_inconnue_refusee():
     with pytest.raises(ValueError, match="Méthode de conversion inconnue"):
-        convertir(SEED_DEUX_CONVENTIONS, 0.10, "moyenne", 2025)
+        convert(SEED_DEUX_CONVENTIONS, 0.10, "moyenne", 2025)
 
 
 def test_taux_rotation_moyen_des_trois_dernieres_annees():
@@ -132,10 +132,10 @@ def test_arrondi_au_plus_proche_demi_vers_le_haut():
 
 
 def test_repartition_regionale_somme_exacte_au_prorata_du_parc():
-    parts = repartir_par_departement(1_000, {"59": 1, "62": 1, "80": 1})
+    parts = split_by_departement(1_000, {"59": 1, "62": 1, "80": 1})
     assert parts.sum() == 1_000
     assert parts.to_dict() == {"59": 334, "62": 333, "80": 333}
-    parts = repartir_par_departement(960.4, {"62": 8_000, "59": 12_000, "02": 0})
+    parts = split_by_departement(960.4, {"62": 8_000, "59": 12_000, "02": 0})
     assert list(parts.index) == ["02", "59", "62"]  # codes stay strings, leading zero kept
     assert parts.to_dict() == {"02": 0, "59": 576, "62": 384}
 
@@ -148,12 +148,12 @@ def test_plus_forts_restes_donne_le_reste_aux_plus_grandes_parts():
 
 def test_conversion_multi_departements_deux_modes():
     conventions = SEED_DEUX_CONVENTIONS.assign(departement=["59", "62"])
-    par_dep = convertir_par_departement(conventions, 0.10, "convention", 2025, "departement")
+    par_dep = convert_by_departement(conventions, 0.10, "convention", 2025, "departement")
     assert par_dep.set_index("departement")["volume_du"].to_dict() == {"59": 360, "62": 600}
-    regional = convertir_par_departement(
+    regional = convert_by_departement(
         conventions, 0.10, "convention", 2025, "region", {"59": 12_000, "62": 8_000}
     )
     assert regional.set_index("departement")["volume_du"].to_dict() == {"59": 576, "62": 384}
     assert regional["volume_du"].sum() == 960
     with pytest.raises(ValueError, match="parc par département"):
-        convertir_par_departement(conventions, 0.10, "convention", 2025, "region")
+        convert_by_departement(conventions, 0.10, "convention", 2025, "region")

@@ -7,19 +7,19 @@ from typer.testing import CliRunner
 
 from checker import check_plan
 from flux_opt.cli.main import app
-from flux_opt.stock.instance import appliquer_objectifs, convertir_instance, objectifs_annee
+from flux_opt.stock.instance import apply_targets, convert_instance, year_targets
 
 from conftest import EXEMPLE
 
 
 def test_year_one_lissage_targets_feed_a_valid_plan(tmp_path):
-    result = convertir_instance(EXEMPLE, methode="convention", annees=6)
+    result = convert_instance(EXEMPLE, methode="convention", annees=6)
     assert result.lissage.realisable
-    targets = objectifs_annee(result)
+    targets = year_targets(result)
     instance = tmp_path / "exemple"
     shutil.copytree(EXEMPLE, instance)
     table = pd.read_csv(instance / "reservataires.csv", dtype=str, keep_default_na=False)
-    appliquer_objectifs(table, targets).to_csv(instance / "reservataires.csv", index=False)
+    apply_targets(table, targets).to_csv(instance / "reservataires.csv", index=False)
     out = tmp_path / "plan"
     run = CliRunner().invoke(app, ["plan", str(instance), "--sortie", str(out)])
     assert run.exit_code == 0, run.output
@@ -30,7 +30,7 @@ def test_year_one_lissage_targets_feed_a_valid_plan(tmp_path):
 
 
 def test_plan_option_takes_this_years_targets_from_the_lissage(tmp_path):
-    targets = objectifs_annee(convertir_instance(EXEMPLE))
+    targets = year_targets(convert_instance(EXEMPLE))
     run = CliRunner().invoke(app, ["plan", str(EXEMPLE), "--sortie", str(tmp_path), "--depuis-conversion"])
     assert run.exit_code == 0, run.output
     objectifs = pd.read_csv(tmp_path / "objectifs.csv").set_index("reservataire")

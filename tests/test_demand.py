@@ -15,7 +15,7 @@ from conftest import BASE_TOML
 from flux_opt.cli.main import app
 from flux_opt.input.schema import load_instance
 from flux_opt.pipeline import PlanOptions, run
-from flux_opt.plan.folder import lire_attributions, lire_plan
+from flux_opt.plan.folder import read_attributions, read_plan
 from flux_opt.report.exports import write_csv
 from flux_opt.year.evaluation import evaluate, evaluate_folder
 
@@ -215,7 +215,7 @@ def test_plan_evaluer_adds_the_section_to_the_report(make_instance, tmp_path):
     assert (out / "evaluation.csv").exists()
     page = (out / "rapport.html").read_text(encoding="utf-8")
     assert page.count("<h2>Année simulée</h2>") == 1
-    assert lire_plan(out)["logements"].sum() == 6 and lire_attributions(out) is not None
+    assert read_plan(out)["logements"].sum() == 6 and read_attributions(out) is not None
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

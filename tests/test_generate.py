@@ -12,9 +12,9 @@ import pytest
 
 from flux_opt.scale.generate import (
     TAILLES,
-    generer_instance,
-    generer_national,
-    generer_taille,
+    generate_instance,
+    generate_national,
+    generate_size,
 )
 
 FICHIERS = ("instance.toml", "parc.csv", "exclusions.csv", "reservataires.csv",
@@ -39,9 +39,9 @@ def lire_parc(dossier: Path) -> pd.DataFrame:
 def instances(tmp_path_factory) -> dict[str, Path]:
     racine = tmp_path_factory.mktemp("instances")
     return {
-        "petit": generer_taille(racine / "petit", "petit", graine=1),
-        "moyen": generer_instance(racine / "moyen", 30_000, reservataires=11, graine=2, departement="2A"),
-        "outre_mer": generer_instance(racine / "outre_mer", 5_000, graine=3, departement="974"),
+        "petit": generate_size(racine / "petit", "petit", graine=1),
+        "moyen": generate_instance(racine / "moyen", 30_000, reservataires=11, graine=2, departement="2A"),
+        "outre_mer": generate_instance(racine / "outre_mer", 5_000, graine=3, departement="974"),
     }
 
 
@@ -215,9 +215,9 @@ def test_mixite_et_objectifs_references_connues(dossier):
 
 
 def test_determinisme(tmp_path):
-    a = generer_instance(tmp_path / "a", 3_000, graine=7)
-    b = generer_instance(tmp_path / "b", 3_000, graine=7)
-    c = generer_instance(tmp_path / "c", 3_000, graine=8)
+    a = generate_instance(tmp_path / "a", 3_000, graine=7)
+    b = generate_instance(tmp_path / "b", 3_000, graine=7)
+    c = generate_instance(tmp_path / "c", 3_000, graine=8)
     for nom in FICHIERS:
         assert (a / nom).read_bytes() == (b / nom).read_bytes(), nom
     assert (a / "parc.csv").read_bytes() != (c / "parc.csv").read_bytes()
@@ -226,7 +226,7 @@ def test_determinisme(tmp_path):
 
 def test_grand_preset_rapide(tmp_path):
     debut = time.perf_counter()
-    dossier = generer_taille(tmp_path / "grand", "grand", graine=1)
+    dossier = generate_size(tmp_path / "grand", "grand", graine=1)
     assert time.perf_counter() - debut < 10
     parc = lire_parc(dossier)
     assert parc["logements"].sum() == 300_000
@@ -237,7 +237,7 @@ def test_grand_preset_rapide(tmp_path):
 
 
 def test_national_reduit(tmp_path):
-    chemins = generer_national(tmp_path, graine=4, logements_total=400_000, departements=10, bailleurs=30)
+    chemins = generate_national(tmp_path, graine=4, logements_total=400_000, departements=10, bailleurs=30)
     manifeste = lire(tmp_path, "manifeste.csv")
     tailles = manifeste["logements"].astype(int)
     assert tailles.sum() == 400_000
@@ -262,4 +262,4 @@ def test_national_reduit(tmp_path):
 ])
 def test_arguments_invalides(tmp_path, arguments):
     with pytest.raises(ValueError):
-        generer_instance(tmp_path / "x", **arguments)
+        generate_instance(tmp_path / "x", **arguments)

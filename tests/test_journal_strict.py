@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from flux_opt.cli.main import app
 from flux_opt.year.conventions import Contexte, Convention
 from flux_opt.year.journal.events import COLONNES, EvenementRefuse, JournalInvalide
-from flux_opt.year.journal.storage import ajouter_evenement, ajouter_evenements, lire_journal
+from flux_opt.year.journal.storage import append_event, append_events, read_journal
 from flux_opt.year.bilan import bilan_du_plan
-from flux_opt.year.suivi import decompter, regles_du_contexte, suivi
+from flux_opt.year.suivi import count_points, counting_rules_of, suivi
 from journal_fixtures import ecrire_plan
 
 runner = CliRunner()
@@ -40,30 +40,30 @@ def plan(tmp_path):
 def test_french_dates_are_read_day_first(tmp_path):
     chemin = ecrire(tmp_path / "j.csv", [ligne("07/01/2027", "liberation", "L1"),
                                          ligne("08/01/2027 14:30", "proposition", "L1", "prefet", segment=False)])
-    df = lire_journal(chemin)
+    df = read_journal(chemin)
     assert [d.isoformat() for d in df["horodatage"]] == ["2027-01-07T00:00:00", "2027-01-08T14:30:00"]
     refuse = ecrire(tmp_path / "k.csv", [ligne("2027-01-07", "liberation", "L1"),
                                          ligne("31/02/2027", "proposition", "L1", "prefet", segment=False)])
     with pytest.raises(JournalInvalide, match=r"k\.csv, ligne 3 : .*horodatage.*JJ/MM/AAAA"):
-        lire_journal(refuse)
+        read_journal(refuse)
 
 
 def test_windows_1252_and_bom_journals_are_read_and_appended_in_their_encoding(tmp_path):
     cp = ecrire(tmp_path / "cp.csv", [ligne("2027-01-07", "liberation", "L1", commentaire="libéré après travaux")],
                 encodage="cp1252", fin="\r\n")
     avant = cp.read_bytes()
-    ajouter_evenement(cp, {"horodatage": "2027-01-08", "evenement": "proposition", "logement_id": "L1",
+    append_event(cp, {"horodatage": "2027-01-08", "evenement": "proposition", "logement_id": "L1",
                            "reservataire": "prefet", "commentaire": "priorité DALO"})
     apres = cp.read_bytes()
     assert apres.startswith(avant) and apres.endswith("priorité DALO\r\n".encode("cp1252"))
-    assert list(lire_journal(cp)["commentaire"]) == ["libéré après travaux", "priorité DALO"]
+    assert list(read_journal(cp)["commentaire"]) == ["libéré après travaux", "priorité DALO"]
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + (ENTETE + "\n" + ligne("2027-01-07", "liberation", "L1") + "\n").encode())
-    assert len(lire_journal(bom)) == 1
+    assert len(read_journal(bom)) == 1
     point_virgule = tmp_path / "pv.csv"
     point_virgule.write_text(ENTETE.replace(",", ";") + "\n" + ligne("07/01/2027", "liberation", "L1").replace(",", ";")
                              + "\n", encoding="cp1252")
-    ajouter_evenement(point_virgule, {"horodatage": "2027-01-09", "evenement": "proposition", "logement_id": "L1",
+    append_event(point_virgule, {"horodatage": "2027-01-09", "evenement": "proposition", "logement_id": "L1",
                                       "reservataire": "prefet"})
     assert point_virgule.read_text(encoding="cp1252").splitlines()[-1].startswith("2027-01-09;proposition;L1;")
 
@@ -74,11 +74,11 @@ def test_unknown_reservataire_is_refused_on_the_right_line_and_nothing_is_writte
         ligne("2027-01-07", "liberation", "L1", commentaire='"sur deux\nlignes"'), ",,,,,,,,,,,,,,",
         ligne("2027-01-08", "proposition", "L1", "inconnu", segment=False)])
     with pytest.raises(JournalInvalide, match=r"ligne 5 : .*« reservataire ».*réservataire inconnu « inconnu »"):
-        lire_journal(chemin, RESERVATAIRES)
+        read_journal(chemin, RESERVATAIRES)
     propre = ecrire(tmp_path / "p.csv", [ligne("2027-01-07", "liberation", "L1")])
     avant = propre.read_bytes()
     with pytest.raises(EvenementRefuse, match="réservataire inconnu"):
-        ajouter_evenement(propre, {"horodatage": "2027-01-08", "evenement": "proposition", "logement_id": "L1",
+        append_event(propre, {"horodatage": "2027-01-08", "evenement": "proposition", "logement_id": "L1",
                                    "reservataire": "inconnu"}, RESERVATAIRES)
     assert propre.read_bytes() == avant
 
@@ -88,10 +88,10 @@ def test_out_of_order_events_are_refused_naming_their_line(tmp_path):
                                          ligne("2027-03-05", "proposition", "L1", "prefet", segment=False),
                                          ligne("2027-02-01", "bail_signe", "L1", segment=False)])
     with pytest.raises(JournalInvalide, match=r"ligne 4 : .*antérieur"):
-        lire_journal(chemin)
+        read_journal(chemin)
     avant_bail = ecrire(tmp_path / "k.csv", [ligne("2027-03-01", "bail_signe", "L1", segment=False)])
     with pytest.raises(JournalInvalide, match=r"ligne 2 : .*jamais été libéré"):
-        lire_journal(avant_bail)
+        read_journal(avant_bail)
 
 
 def test_empty_journal_commands_answer_in_french(tmp_path, plan):
@@ -154,7 +154,7 @@ def ev(quoi, lid, jour, **autres):
 
 def test_late_proposal_is_returned_to_the_bailleur_and_counted_per_the_convention(tmp_path, plan):
     chemin, delais = tmp_path / "j.csv", {"action_logement": 30, "prefet": 30}
-    ajouter_evenements(chemin, [
+    append_events(chemin, [
         liberation("L1", "2027-01-05"), ev("proposition", "L1", "2027-01-10", reservataire="action_logement"),
         liberation("L2", "2027-01-05"), ev("proposition", "L2", "2027-01-10", reservataire="prefet"),
         liberation("L3", "2027-01-20"), ev("proposition", "L3", "2027-01-20", reservataire="action_logement"),
@@ -162,21 +162,21 @@ def test_late_proposal_is_returned_to_the_bailleur_and_counted_per_the_conventio
     avant = chemin.read_bytes()
     # the delay runs 30 days after the proposal, to 9 February inclusive
     with pytest.raises(EvenementRefuse, match="court jusqu'au 09/02/2027"):
-        ajouter_evenement(chemin, ev("retour_bailleur", "L1", "2027-02-09"), RESERVATAIRES, delais)
+        append_event(chemin, ev("retour_bailleur", "L1", "2027-02-09"), RESERVATAIRES, delais)
     assert chemin.read_bytes() == avant
-    s = suivi(plan, lire_journal(chemin), date(2027, 2, 15), contexte=contexte(True))
+    s = suivi(plan, read_journal(chemin), date(2027, 2, 15), contexte=contexte(True))
     listes = s.delais.set_index("logement_id")
     assert listes.loc["L1", "situation"] == "depasse" and listes.loc["L2", "situation"] == "depasse"
     # L3: 1 of the 3 candidates of gestion directe, delay to 19 February: running out
     assert listes.loc["L3", "situation"] == "proche" and listes.loc["L3", "jours_restants"] == 4
-    ajouter_evenements(chemin, [
+    append_events(chemin, [
         ev("retour_bailleur", "L1", "2027-02-10"), ev("retour_bailleur", "L2", "2027-02-10"),
         ev("proposition", "L1", "2027-02-11", reservataire="bailleur"), ev("bail_signe", "L1", "2027-03-01"),
         ev("proposition", "L2", "2027-02-11", reservataire="bailleur"), ev("bail_signe", "L2", "2027-03-01")],
         RESERVATAIRES, delais)
-    df = lire_journal(chemin)
+    df = read_journal(chemin)
     for decompte_al, attendu in ((True, {"action_logement": 1.0, "bailleur": 1.0}), (False, {"bailleur": 2.0})):
-        points = decompter(df, regles_du_contexte(contexte(decompte_al))).groupby("reservataire")["points"].sum()
+        points = count_points(df, counting_rules_of(contexte(decompte_al))).groupby("reservataire")["points"].sum()
         assert points[points > 0].to_dict() == attendu
     consolide, _ = bilan_du_plan(plan, df, 2027, contexte(True))
     retours = consolide.retours.set_index("logement_id")["decompte"].to_dict()

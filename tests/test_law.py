@@ -20,7 +20,7 @@ from flux_opt.cli.main import app
 from flux_opt.input.schema import load_instance
 from flux_opt.pipeline import plan_path
 from flux_opt.stock.conversion import detail_conventions, pourquoi_les_methodes_different
-from flux_opt.stock.lissage import lisser
+from flux_opt.stock.lissage import spread_lissage
 
 from checker import check_plan
 from conftest import EXEMPLE, UNIFORMITY
@@ -234,7 +234,7 @@ def test_lissage_fills_later_years_before_overloading_one():
     # 300 owed over 2 years (duration), capacity 100 a year over a 3-year table: 100/100 then the
     # rest in the third year, instead of 150/150 above capacity and an empty third year.
     volumes = pd.DataFrame({"reservataire": ["als"], "volume_du": [300.0], "annees": [2]})
-    lissage = lisser(volumes, {a: 1000.0 for a in (2027, 2028, 2029)}, horizon=3, part_max=0.1, annee_debut=2027)
+    lissage = spread_lissage(volumes, {a: 1000.0 for a in (2027, 2028, 2029)}, horizon=3, part_max=0.1, annee_debut=2027)
     assert lissage.objectifs.loc["als"].tolist() == [100, 100, 100]
     assert lissage.realisable
     assert any("reportés en 2029" in n for n in lissage.notes)

@@ -10,21 +10,21 @@ import pytest
 from flux_opt.errors import DonneesInvalides
 
 from flux_opt.stock.instance import (
-    appliquer_objectifs,
-    convertir_instance,
-    lire_csv,
-    objectifs_annee,
-    part_disponible,
+    apply_targets,
+    convert_instance,
+    read_table,
+    year_targets,
+    available_share,
 )
 from flux_opt.report.conversion import (
     TITRE_SECTION,
-    ecrire_excel,
-    ecrire_sorties,
-    rendu_console,
-    section_html,
-    tableau_lissage,
+    write_excel,
+    write_outputs,
+    console_view,
+    conversion_section,
+    lissage_table,
 )
-from flux_opt.stock.lissage import lisser
+from flux_opt.stock.lissage import spread_lissage
 
 
 def _flux(valeur: float, debut: int = 2025, annees: int = 3) -> dict[int, float]:
@@ -32,7 +32,7 @@ def _flux(valeur: float, debut: int = 2025, annees: int = 3) -> dict[int, float]
 
 
 def test_volume_reparti_egalement_quand_la_capacite_suffit():
-    lissage = lisser(pd.DataFrame({"reservataire": ["als"], "volume_du": [900.0]}), _flux(1_000))
+    lissage = spread_lissage(pd.DataFrame({"reservataire": ["als"], "volume_du": [900.0]}), _flux(1_000))
     assert lissage.objectifs.loc["als"].to_dict() == {2025: 300, 2026: 300, 2027: 300}
     assert lissage.realisable and lissage.statut == "optimal" and lissage.notes == []
 
@@ -40,7 +40,7 @@ def test_volume_reparti_egalement_quand_la_capacite_suffit():
 def test_capacite_contraignante_donne_la_trajectoire_la_plus_stable():
     # Year 1 can take 200 only; the most stable full spread of 900 is 200/300/400
     # (largest yearly change 100; 200/350/350 would jump by 150).
-    lissage = lisser(pd.DataFrame({"reservataire": ["als"], "volume_du": [900]}),
+    lissage = spread_lissage(pd.DataFrame({"reservataire": ["als"], "volume_du": [900]}),
                      {2025: 200, 2026: 1_000, 2027: 1_000})
     assert list(lissage.objectifs.loc["als"]) == [200, 300, 400]
     assert lissage.realisable
@@ -53,7 +53,7 @@ def test_chaque_volume_entierement_lisse_et_capacite_respectee_chaque_annee():
         "annees": ["6", "4", ""],
     })
     flux = {2025: 600.0, 2026: 640.5, 2027: 580.0, 2028: 620.0, 2029: 600.0, 2030: 610.0}
-    lissage = lisser(volumes, flux, part_max=0.7, duree_defaut=5)
+    lissage = spread_lissage(volumes, flux, part_max=0.7, duree_defaut=5)
     sommes = lissage.objectifs.sum(axis=1).to_dict()
     assert sommes == {"als": 1050, "employeur": 38, "ville": 960}  # rounded half up
     for annee, valeur in flux.items():
@@ -70,7 +70,7 @@ def test_annees_explicites_des_petits_reservataires():
         "volume_du": [600, 15],
         "annees_explicites": ["", "2026;2028"],
     })
-    lissage = lisser(volumes, _flux(500, annees=4), horizon=4)
+    lissage = spread_lissage(volumes, _flux(500, annees=4), horizon=4)
     petit = lissage.objectifs.loc["petit"]
     assert petit[2025] == 0 and petit[2027] == 0
     assert sorted([petit[2026], petit[2028]]) == [7, 8]
@@ -86,7 +86,7 @@ def test_nouveaux_droits_ajoutes_dans_leurs_annees_sans_surcharger():
         "annee_debut": ["2026", "2025"],
         "duree": ["2", "5"],
     })
-    lissage = lisser(volumes, _flux(400, annees=5), nouveaux, part_max=0.8)
+    lissage = spread_lissage(volumes, _flux(400, annees=5), nouveaux, part_max=0.8)
     detail = lissage.detail
     anru = detail[detail["source"] == "anru_lille"]
     assert anru["logements"].sum() == 60 and set(anru["annee"]) == {2026, 2027}
@@ -98,7 +98,7 @@ def test_nouveaux_droits_ajoutes_dans_leurs_annees_sans_surcharger():
 
 
 def test_capacite_impossible_signalee_sans_planter():
-    lissage = lisser(pd.DataFrame({"reservataire": ["als"], "volume_du": [900]}), _flux(250))
+    lissage = spread_lissage(pd.DataFrame({"reservataire": ["als"], "volume_du": [900]}), _flux(250))
     assert lissage.objectifs.loc["als"].sum() == 900  # the owed volume is still fully spread
     assert not lissage.realisable
     assert lissage.annuel["depassement"].sum() == 150  # the smallest possible overload
@@ -107,7 +107,7 @@ def test_capacite_impossible_signalee_sans_planter():
 
 def test_horizon_etendu_aux_annees_negociees():
     volumes = pd.DataFrame({"reservataire": ["als"], "volume_du": [600], "annees": [6]})
-    lissage = lisser(volumes, _flux(1_000, annees=6), horizon=3)
+    lissage = spread_lissage(volumes, _flux(1_000, annees=6), horizon=3)
     assert lissage.annees == list(range(2025, 2031))
     assert list(lissage.objectifs.loc["als"]) == [100] * 6
 
@@ -122,7 +122,7 @@ def test_horizon_etendu_aux_annees_negociees():
 )
 def test_parametres_invalides(arguments, message):
     with pytest.raises(ValueError, match=message):
-        lisser(pd.DataFrame({"reservataire": ["als"], "volume_du": [90]}), _flux(100), **arguments)
+        spread_lissage(pd.DataFrame({"reservataire": ["als"], "volume_du": [90]}), _flux(100), **arguments)
 
 
 # ---------------------------------------------------------------- instance folder
@@ -178,7 +178,7 @@ ville,VL-2010-02,20,2035,
 
 
 def test_convertir_instance_reproduit_le_seed_et_tient_le_flux(instance: Path):
-    resultat = convertir_instance(instance)
+    resultat = convert_instance(instance)
     volumes = resultat.conversion.set_index("reservataire")["volume_du"].to_dict()
     assert volumes == {"als": 960, "ville": 20}  # 3-year average rate = 10 %
     assert resultat.parametres["taux_rotation"] == pytest.approx(0.10)
@@ -192,17 +192,17 @@ def test_convertir_instance_reproduit_le_seed_et_tient_le_flux(instance: Path):
 
 
 def test_objectifs_annee_un_remplacent_logements_de_reservataires(instance: Path):
-    resultat = convertir_instance(instance, methode="globale", annees=3)
-    objectifs = objectifs_annee(resultat)
+    resultat = convert_instance(instance, methode="globale", annees=3)
+    objectifs = year_targets(resultat)
     # Global: 1000 DS × 10.5 years × 10 % = 1050 over 3 years = 350 a year.
     assert objectifs == {"als": 350, "ville": 0}
-    reservataires = appliquer_objectifs(lire_csv(instance / "reservataires.csv"), objectifs)
+    reservataires = apply_targets(read_table(instance / "reservataires.csv"), objectifs)
     assert reservataires.set_index("id")["logements"].to_dict() == {
         "prefet": "", "als": "350", "ville": "0", "metropole": "", "bailleur": ""
     }
     assert reservataires["logements"].dtype == reservataires["id"].dtype  # still text, as read
     with pytest.raises(ValueError, match="inconnu"):
-        appliquer_objectifs(reservataires, {"inconnu": 3})
+        apply_targets(reservataires, {"inconnu": 3})
 
 
 def test_convertir_instance_mode_region(instance: Path):
@@ -212,7 +212,7 @@ def test_convertir_instance_mode_region(instance: Path):
     conventions = (instance / "conventions.csv").read_text(encoding="utf-8").splitlines()
     lignes = [conventions[0] + ",departement"] + [l + ",59" for l in conventions[1:2]] + [l + ",62" for l in conventions[2:]]
     (instance / "conventions.csv").write_text("\n".join(lignes) + "\n", encoding="utf-8")
-    volumes = convertir_instance(instance).conversion.set_index("reservataire")["volume_du"].to_dict()
+    volumes = convert_instance(instance).conversion.set_index("reservataire")["volume_du"].to_dict()
     assert volumes == {"als": 720, "ville": 15}  # 3/4 of the region-wide 960 and 20
 
 
@@ -220,7 +220,7 @@ def test_reservataire_de_convention_inconnu_est_une_erreur(instance: Path):
     with (instance / "conventions.csv").open("a", encoding="utf-8") as fichier:
         fichier.write("fantome,X-1,10,2030,\n")
     with pytest.raises(DonneesInvalides) as refused:  # the one instance reader names file, row and field
-        convertir_instance(instance)
+        convert_instance(instance)
     (problem,) = refused.value.problemes
     assert (problem.fichier, problem.ligne, problem.champ) == ("conventions.csv", 5, "reservataire")
     assert "fantome" in problem.message
@@ -232,17 +232,17 @@ def test_part_disponible_sans_taux_prefet_prend_la_regle():
         "type": ["prefet", "prefet_agents", "action_logement", "collectivite", "bailleur"],
         "taux": ["", "0.05", "0.10", "0.20", ""],
     })
-    assert part_disponible(reservataires, {"als"}, 0.30) == pytest.approx(0.50)
-    assert part_disponible(None, {"als"}, 0.30) == pytest.approx(0.70)
+    assert available_share(reservataires, {"als"}, 0.30) == pytest.approx(0.50)
+    assert available_share(None, {"als"}, 0.30) == pytest.approx(0.70)
 
 
 # ---------------------------------------------------------------- report outputs
 
 
 def test_excel_html_et_fichiers_de_sortie(instance: Path, tmp_path_factory):
-    resultat = convertir_instance(instance)
+    resultat = convert_instance(instance)
     sortie = tmp_path_factory.mktemp("sortie")
-    chemin = ecrire_excel(sortie / "c.xlsx", resultat.conversion, resultat.lissage, resultat.detail)
+    chemin = write_excel(sortie / "c.xlsx", resultat.conversion, resultat.lissage, resultat.detail)
     classeur = openpyxl.load_workbook(chemin)
     assert classeur.sheetnames == ["conversion", "conventions", "lissage", "capacite"]
     entetes = [c.value for c in classeur["conversion"][1]]
@@ -253,29 +253,29 @@ def test_excel_html_et_fichiers_de_sortie(instance: Path, tmp_path_factory):
     assert [c.value for c in lissage[1]] == ["Réservataire", "2025", "2026", "2027", "2028", "Total"]
     assert [c.value for c in lissage[2]] == ["als", 240, 240, 240, 240, 960]
 
-    fragment = section_html(resultat.conversion, resultat.lissage, resultat.parametres)
+    fragment = conversion_section(resultat.conversion, resultat.lissage, resultat.parametres)
     assert f"<h2>{TITRE_SECTION}</h2>" in fragment
     assert "par convention" in fragment and "10,00 %" in fragment and "960" in fragment
     assert "<td>Capacité (part max × flux)</td>" in fragment
 
-    table = tableau_lissage(resultat.lissage).set_index("Réservataire")
+    table = lissage_table(resultat.lissage).set_index("Réservataire")
     assert table.loc["Total des objectifs", "Total"] == 980
     assert table.loc["Capacité (part max × flux)", "2025"] == 420
 
-    fichiers = {p.name for p in ecrire_sorties(sortie / "convertir", resultat)}
+    fichiers = {p.name for p in write_outputs(sortie / "convertir", resultat)}
     assert fichiers == {"conversion.csv", "conventions_detail.csv", "objectifs_pluriannuels.csv",
                         "capacite_annuelle.csv", "conversion.xlsx", "conversion.html"}
     relu = pd.read_csv(sortie / "convertir" / "objectifs_pluriannuels.csv", dtype=str)
     assert relu.columns.tolist() == ["reservataire", "2025", "2026", "2027", "2028"]
-    assert rendu_console(resultat).renderables  # something to print
+    assert console_view(resultat).renderables  # something to print
 
 
 def test_html_signale_les_annees_impossibles():
-    lissage = lisser(pd.DataFrame({"reservataire": ["als"], "volume_du": [900]}), _flux(250))
+    lissage = spread_lissage(pd.DataFrame({"reservataire": ["als"], "volume_du": [900]}), _flux(250))
     conversion = pd.DataFrame([{"reservataire": "als", "conventions": 1, "droits_de_suite": 600.0,
                                 "duree_moyenne": 15.0, "taux_rotation": 0.1, "volume_du": 900.0,
                                 "methode": "convention"}])
-    fragment = section_html(conversion, lissage)
+    fragment = conversion_section(conversion, lissage)
     assert "ne peut pas être tenue en" in fragment and "class=\"alertes\"" in fragment
 
 
@@ -285,11 +285,11 @@ EXEMPLE = Path(__file__).resolve().parents[1] / "instances" / "exemple"
 @pytest.mark.skipif(not (EXEMPLE / "conventions.csv").exists(), reason="instance d'exemple absente")
 @pytest.mark.parametrize("methode", ["globale", "convention"])
 def test_lissage_de_l_instance_exemple_tient_le_flux_chaque_annee(methode):
-    resultat = convertir_instance(EXEMPLE, methode=methode, annees=6)
+    resultat = convert_instance(EXEMPLE, methode=methode, annees=6)
     lissage = resultat.lissage
     assert len(lissage.annees) >= 6
     for ligne in lissage.annuel.itertuples():
         assert ligne.logements <= math.floor(resultat.parametres["part_max"] * ligne.flux_prevu + 1e-9)
     dus = lissage.volumes.set_index("reservataire")["volume_entier"]
     assert lissage.objectifs.sum(axis=1).to_dict() == dus.to_dict()
-    assert set(objectifs_annee(resultat)) == set(resultat.conversion["reservataire"])
+    assert set(year_targets(resultat)) == set(resultat.conversion["reservataire"])

@@ -244,3 +244,12 @@ def test_page_in_a_real_browser(browser, tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+def test_the_page_shows_the_simulated_year_of_base_and_scenario(tmp_path):
+    from flux_opt.year.evaluation import evaluate_result
+
+    session = Session(EXEMPLE, tmp_path / "sortie", simulate=lambda i, r: evaluate_result(i, r, tirages=5))
+    assert "Année simulée (moyenne)" in session.year["base"].columns
+    lettings = session.year["base"].query("Indicateur == 'attributions'")
+    assert len(lettings) and (lettings["Année simulée (moyenne)"].astype(float) >= 0).all()

@@ -23,14 +23,14 @@ from typer.testing import CliRunner
 
 from flux_opt.year.bilan import bilan
 from flux_opt.cli.main import app
-from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
+from flux_opt.year.journal.storage import append_events, read_journal
 from flux_opt.model.linear import LinearProgram
-from flux_opt.year.preorientation import classer_reservataires, doit_reoptimiser, ecart_au_plan
+from flux_opt.year.preorientation import rank_reservataires, should_reoptimise, gap_to_plan
 from flux_opt.pipeline import plan_instance
-from flux_opt.year.reorientation import journal_de_l_annee, reoptimiser
+from flux_opt.year.reorientation import year_journal, reoptimise_rest_of_year
 from flux_opt.report.exports import write_plan
 from flux_opt.input.schema import load_instance
-from flux_opt.year.simulation import simuler_annee
+from flux_opt.year.simulation import simulate_year
 
 from conftest import EXEMPLE
 
@@ -94,21 +94,21 @@ def plan(exemple, tmp_path_factory):
 @pytest.fixture(scope="module")
 def fidele(plan, tmp_path_factory):
     chemin = tmp_path_factory.mktemp("fidele") / "journal.csv"
-    simuler_annee(plan, chemin, 2027, graine=4, derive=0.0)
+    simulate_year(plan, chemin, 2027, graine=4, derive=0.0)
     return chemin
 
 
 @pytest.fixture(scope="module")
 def derive(plan, tmp_path_factory):
     chemin = tmp_path_factory.mktemp("derive") / "journal.csv"
-    simuler_annee(plan, chemin, 2027, graine=1, derive=0.5)
+    simulate_year(plan, chemin, 2027, graine=1, derive=0.5)
     return chemin
 
 
 @pytest.fixture(scope="module")
 def reoptimise(exemple, plan, derive):
-    df = lire_journal(derive)
-    return reoptimiser(exemple, plan, df, FIN_SEPTEMBRE, duals=False)
+    df = read_journal(derive)
+    return reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, duals=False)
 
 
 # --------------------------------------------------------------------------- the re-solve
@@ -125,16 +125,16 @@ def test_set_column_bounds_replaces_one_block_only():
 
 
 def test_faithful_half_year_does_not_reoptimise_and_ranking_follows_the_plan(plan, fidele):
-    df = journal_de_l_annee(lire_journal(fidele), 2027, MI_ANNEE)
-    assert ecart_au_plan(plan, df) == 0.0
-    assert not doit_reoptimiser(plan, df)
+    df = year_journal(read_journal(fidele), 2027, MI_ANNEE)
+    assert gap_to_plan(plan, df) == 0.0
+    assert not should_reoptimise(plan, df)
     _, x = _plan_par_segment(plan)
     _, orientes = _etat_independant(fidele, MI_ANNEE)
     restants = sorted({s for (r, s), n in x.items() if n > orientes[r, s]})
     assert len(restants) > 20
     for segment in restants[::6]:  # a sample keeps the test fast
         commune, typologie, qpv, financement = segment
-        classement = classer_reservataires(plan, df, dict(commune=commune, typologie=typologie, qpv=qpv,
+        classement = rank_reservataires(plan, df, dict(commune=commune, typologie=typologie, qpv=qpv,
                                                            financement=financement))
         premier = classement.iloc[0]
         assert premier["niveau"] == "segment", segment
@@ -142,8 +142,8 @@ def test_faithful_half_year_does_not_reoptimise_and_ranking_follows_the_plan(pla
 
 
 def test_drift_asks_for_a_reoptimisation(plan, derive):
-    df = journal_de_l_annee(lire_journal(derive), 2027, FIN_SEPTEMBRE)
-    assert doit_reoptimiser(plan, df)
+    df = year_journal(read_journal(derive), 2027, FIN_SEPTEMBRE)
+    assert should_reoptimise(plan, df)
 
 
 def test_reoptimised_plan_keeps_every_dwelling_already_oriented(reoptimise, derive, tmp_path):
@@ -181,7 +181,7 @@ def test_reoptimised_targets_follow_the_new_total(reoptimise, plan):
 def test_top_ranked_for_a_drifted_dwelling_comes_from_the_reoptimised_plan(exemple, plan, derive, tmp_path):
     prevus, x_initial = _plan_par_segment(plan)
     liberes, orientes = _etat_independant(derive, FIN_SEPTEMBRE)
-    df = journal_de_l_annee(lire_journal(derive), 2027, FIN_SEPTEMBRE)
+    df = year_journal(read_journal(derive), 2027, FIN_SEPTEMBRE)
     # a drifted segment where the initial plan has nothing left for anyone at segment level
     epuises = [s for s in sorted(prevus) if liberes[s] > prevus[s]
                and all(orientes[r, s2] >= n for (r, s2), n in x_initial.items() if s2 == s)]
@@ -189,22 +189,22 @@ def test_top_ranked_for_a_drifted_dwelling_comes_from_the_reoptimised_plan(exemp
     commune, typologie, qpv, financement = segment = epuises[0]
     journal = tmp_path / "journal.csv"
     shutil.copy(derive, journal)
-    ajouter_evenements(journal, [{"horodatage": FIN_SEPTEMBRE.isoformat(), "evenement": "liberation",
+    append_events(journal, [{"horodatage": FIN_SEPTEMBRE.isoformat(), "evenement": "liberation",
                                   "logement_id": "NOUVEAU-1", "commune": commune, "typologie": typologie,
                                   "qpv": qpv, "financement": financement, "periode_construction": "1975-1989"}])
-    df = journal_de_l_annee(lire_journal(journal), 2027, FIN_SEPTEMBRE)
+    df = year_journal(read_journal(journal), 2027, FIN_SEPTEMBRE)
     logement = dict(commune=commune, typologie=typologie, qpv=qpv, financement=financement)
-    assert classer_reservataires(plan, df, logement).iloc[0]["niveau"] != "segment"
+    assert rank_reservataires(plan, df, logement).iloc[0]["niveau"] != "segment"
 
     nouveau = tmp_path / "plan_reoptimise"
-    write_plan(reoptimiser(exemple, plan, df, FIN_SEPTEMBRE, duals=False), nouveau)
+    write_plan(reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, duals=False), nouveau)
     _, x = _plan_par_segment(nouveau)
-    premier = classer_reservataires(nouveau, df, logement).iloc[0]
+    premier = rank_reservataires(nouveau, df, logement).iloc[0]
     assert premier["niveau"] == "segment"
     assert premier["prevus"] == x[premier["reservataire"], segment]
     assert x[premier["reservataire"], segment] > orientes[premier["reservataire"], segment]
     assert sum(n for (r, s), n in x.items() if s == segment) == liberes[segment] + 1  # F'_s = L_s
-    assert ecart_au_plan(nouveau, df) == 0.0  # the re-optimised plan absorbs the drift
+    assert gap_to_plan(nouveau, df) == 0.0  # the re-optimised plan absorbs the drift
 
 
 def test_segments_absent_from_the_forecast_enter_the_reoptimisation(exemple, plan, derive, tmp_path):
@@ -212,14 +212,14 @@ def test_segments_absent_from_the_forecast_enter_the_reoptimisation(exemple, pla
     shutil.copy(derive, journal)
     base = {"horodatage": "2027-09-20", "typologie": "T6+", "qpv": "non", "financement": "PLAI",
             "periode_construction": "après 2005"}
-    ajouter_evenements(journal, [
+    append_events(journal, [
         {**base, "evenement": "liberation", "logement_id": "T6-1", "commune": "59350"},
         {**base, "evenement": "proposition", "logement_id": "T6-1", "reservataire": "bailleur"},
         # a commune outside the parc: its EPCI comes from the journal
         {**base, "evenement": "liberation", "logement_id": "HORS-1", "commune": "59360", "epci": "200093201"},
         {**base, "evenement": "proposition", "logement_id": "HORS-1", "reservataire": "prefet"},
     ])
-    result = reoptimiser(exemple, plan, lire_journal(journal), FIN_SEPTEMBRE, duals=False)
+    result = reoptimise_rest_of_year(exemple, plan, read_journal(journal), FIN_SEPTEMBRE, duals=False)
     assert result.resume["reoptimisation"]["segments_nouveaux"] == 2
     lignes = result.plan.set_index(["commune", "typologie", "reservataire"])["logements"]
     assert lignes.loc[("59350", "T6+", "bailleur")] == 1
@@ -228,10 +228,10 @@ def test_segments_absent_from_the_forecast_enter_the_reoptimisation(exemple, pla
 
 
 def test_prorata_method_adds_the_forecast_of_the_days_left(exemple, plan, derive):
-    df = lire_journal(derive)
+    df = read_journal(derive)
     prevus, _ = _plan_par_segment(plan)
     liberes, orientes = _etat_independant(derive, FIN_SEPTEMBRE)
-    result = reoptimiser(exemple, plan, df, FIN_SEPTEMBRE, methode="prorata", duals=False)
+    result = reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, methode="prorata", duals=False)
     reste = (1 - 273 / 365) * sum(prevus.values())  # 30 September is day 273
     assert result.resume["flux"] == sum(liberes.values()) + int(np.floor(reste + 0.5))
     x = result.plan.assign(qpv=result.plan["qpv"] == "oui").groupby(
@@ -242,7 +242,7 @@ def test_prorata_method_adds_the_forecast_of_the_days_left(exemple, plan, derive
 def test_a_plan_from_another_instance_is_refused(exemple, plan, derive):
     autre = exemple.model_copy(update={"exclusions": []})  # a bigger flux than the plan's
     with pytest.raises(ValueError, match="pas l'instance du plan"):
-        reoptimiser(autre, plan, lire_journal(derive), FIN_SEPTEMBRE, duals=False)
+        reoptimise_rest_of_year(autre, plan, read_journal(derive), FIN_SEPTEMBRE, duals=False)
 
 
 # --------------------------------------------------------------------------- commands
@@ -297,7 +297,7 @@ def test_suivi_prints_french_tables_and_writes_the_workbook(plan, fidele, tmp_pa
 # --------------------------------------------------------------------------- acceptance: the bilan
 
 def test_bilan_of_a_simulated_year_equals_the_journal_counts(fidele):
-    b = bilan(lire_journal(fidele), 2027)
+    b = bilan(read_journal(fidele), 2027)
     proposes, attribues, par_typologie, retraits = set(), Counter(), Counter(), Counter()
     cycles: Counter = Counter()
     with open(fidele, encoding="utf-8") as f:
@@ -325,7 +325,7 @@ def test_bilan_of_a_simulated_year_equals_the_journal_counts(fidele):
 def test_journal_of_the_year_keeps_whole_cycles_up_to_the_day(tmp_path):
     journal = tmp_path / "journal.csv"
     segment = {"commune": "59350", "typologie": "T3", "qpv": "non", "financement": "PLUS"}
-    ajouter_evenements(journal, [
+    append_events(journal, [
         {"horodatage": "2026-12-20", "evenement": "liberation", "logement_id": "A", **segment},
         {"horodatage": "2027-03-02", "evenement": "liberation", "logement_id": "B", **segment},
         {"horodatage": "2027-03-05", "evenement": "proposition", "logement_id": "B", "reservataire": "prefet"},
@@ -333,6 +333,6 @@ def test_journal_of_the_year_keeps_whole_cycles_up_to_the_day(tmp_path):
         {"horodatage": "2027-02-01", "evenement": "liberation", "logement_id": "C", **segment},
         {"horodatage": "2027-04-01", "evenement": "proposition", "logement_id": "C", "reservataire": "mel"},
     ])
-    garde = journal_de_l_annee(lire_journal(journal), 2027, date(2027, 3, 31))
+    garde = year_journal(read_journal(journal), 2027, date(2027, 3, 31))
     assert list(zip(garde["logement_id"], garde["evenement"])) == [
         ("B", "liberation"), ("B", "proposition"), ("C", "liberation")]

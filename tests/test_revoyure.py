@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import EXEMPLE
-from flux_opt.assiette.carryover import apply_carry_over, lire_bilan_precedent
+from flux_opt.assiette.carryover import apply_carry_over, read_previous_bilan
 from flux_opt.assiette.flux import compute_flux
 from flux_opt.assiette.targets import compute_targets
 from flux_opt.cli.main import app
@@ -23,8 +23,8 @@ from flux_opt.pipeline import plan_instance
 from flux_opt.report.exports import write_plan
 from flux_opt.year.bilan import bilan_du_plan
 from flux_opt.year.conventions import contexte
-from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
-from flux_opt.year.simulation import generer_evenements
+from flux_opt.year.journal.storage import append_events, read_journal
+from flux_opt.year.simulation import generate_events
 from flux_opt.vocabulary import PREFET_GROUP
 
 runner = CliRunner()
@@ -43,14 +43,14 @@ def annee(exemple, tmp_path_factory):
     dossier = tmp_path_factory.mktemp("revoyure")
     plan = dossier / "plan"
     write_plan(plan_instance(exemple, duals=False), plan)
-    evenements = generer_evenements(plan, 2027, graine=5)
+    evenements = generate_events(plan, 2027, graine=5)
     reservataire_de, baux_al = {}, [e for e in evenements if e["evenement"] == "bail_signe"]
     for e in evenements:
         if e["evenement"] == "proposition":
             reservataire_de[e["logement_id"]] = e["reservataire"]
     retires = [e for e in baux_al if reservataire_de[e["logement_id"]] == "action_logement"][-MANQUANTS:]
     journal = dossier / "journal.csv"
-    ajouter_evenements(journal, [e for e in evenements if not any(e is r for r in retires)])
+    append_events(journal, [e for e in evenements if not any(e is r for r in retires)])
     sortie = runner.invoke(app, ["bilan", str(plan), str(journal), "--annee", "2027", "--sortie", str(dossier / "bilan")])
     assert sortie.exit_code == 0, sortie.output
     return plan, journal, dossier / "bilan"
@@ -79,7 +79,7 @@ def test_known_shortfall_is_carried_into_next_years_targets_exactly(exemple, ann
     plan, journal, dossier = annee
     objectifs = pd.read_csv(plan / "objectifs.csv").set_index("reservataire")["cible"]
     baux = compter_baux(journal)
-    precedent = lire_bilan_precedent(dossier, 2028)
+    precedent = read_previous_bilan(dossier, 2028)
     assert precedent.annee == 2027
     instance = instance_2028(exemple, report_max=0.5)
     avant = compute_targets(instance, compute_flux(instance))
@@ -110,7 +110,7 @@ def test_plan_with_the_previous_bilan_writes_the_report_column_and_its_sentences
                                  "--bilan-precedent", str(dossier)])
     assert sortie.exit_code == 0, sortie.output
     objectifs = pd.read_csv(tmp_path / "p" / "objectifs.csv").set_index("reservataire")
-    attendu = apply_carry_over(*_cibles(instance_2028(exemple, 0.5)), lire_bilan_precedent(dossier, 2028))
+    attendu = apply_carry_over(*_cibles(instance_2028(exemple, 0.5)), read_previous_bilan(dossier, 2028))
     assert objectifs["report"].to_dict() == attendu.table.set_index("id")["report"].to_dict()
     assert objectifs.at["action_logement", "report"] > 0
     assert "Action Logement Services :" in sortie.output and "clause de revoyure" in sortie.output
@@ -125,7 +125,7 @@ def _cibles(instance):
 
 def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee):
     plan, journal, _ = annee
-    consolide, par_epci = bilan_du_plan(plan, lire_journal(journal), 2027, contexte(exemple))
+    consolide, par_epci = bilan_du_plan(plan, read_journal(journal), 2027, contexte(exemple))
     table = consolide.objectifs.set_index("reservataire")
     objectifs = pd.read_csv(plan / "objectifs.csv").set_index("reservataire")["cible"]
     baux, refus, prioritaires, connus = compter_baux(journal), Counter(), Counter(), Counter()

@@ -9,7 +9,7 @@ import pytest
 from conftest import EXEMPLE, ROOT
 from openpyxl import load_workbook
 
-from flux_opt.negotiation.sweep import instance_at, parse_balayage, sweep
+from flux_opt.negotiation.sweep import instance_at, parse_sweep, sweep
 from flux_opt.pipeline import Planner
 from flux_opt.negotiation.compare import BASE, compare, comparison_tables
 from flux_opt.errors import DonneesInvalides
@@ -34,7 +34,7 @@ def scenarios():
 
 @pytest.fixture(scope="module")
 def comparison(base, scenarios):
-    return compare(base, scenarios, processus=2)
+    return compare(base, scenarios, processes=2)
 
 
 def write(tmp_path, text: str, name: str = "s.toml"):
@@ -168,14 +168,14 @@ def test_html_and_excel_outputs(comparison, tmp_path):
 # --------------------------------------------------------------------------- sweeps
 
 def test_parse_balayage():
-    b = parse_balayage("prefet_taux=0.20:0.30:0.01")
+    b = parse_sweep("prefet_taux=0.20:0.30:0.01")
     assert b.parametre == "prefet_taux" and len(b.valeurs) == 11
     assert b.valeurs[0] == 0.2 and b.valeurs[-1] == 0.3 and b.valeurs[3] == 0.23
-    assert parse_balayage("cia.q1_hors_qpv=0,25:0,35:0,05").valeurs == (0.25, 0.3, 0.35)
+    assert parse_sweep("cia.q1_hors_qpv=0,25:0,35:0,05").valeurs == (0.25, 0.3, 0.35)
     for bad in ("prefet_taux", "prefet_taux=0.2:0.3", "prefet_taux=a:b:c", "prefet_taux=0.3:0.2:0.01",
                 "prefet_taux=0:1:0"):
         with pytest.raises(ValueError, match="balayage"):
-            parse_balayage(bad)
+            parse_sweep(bad)
 
 
 def _assert_same_as_separate(base, parametre, valeurs, results):
@@ -188,7 +188,7 @@ def _assert_same_as_separate(base, parametre, valeurs, results):
 
 
 def test_sweep_reuses_the_model_and_equals_separate_runs(base):
-    b = parse_balayage("prefet_taux=0.24:0.28:0.02")
+    b = parse_sweep("prefet_taux=0.24:0.28:0.02")
     result = sweep(base, b)
     assert result.reconstructions == 0  # bounds changed in place, never rebuilt
     _assert_same_as_separate(base, b.parametre, b.valeurs, result.resultats)
@@ -218,10 +218,10 @@ def test_structure_change_falls_back_to_a_rebuild(base):
 
 
 def test_parallel_sweep_equals_sequential_and_plots(base, tmp_path):
-    b = parse_balayage("cia.q234_qpv=0.5:0.65:0.05")
+    b = parse_sweep("cia.q234_qpv=0.5:0.65:0.05")
     sequential = sweep(base, b)
     seen = []
-    parallel = sweep(base, b, processus=2, on_done=seen.append)
+    parallel = sweep(base, b, processes=2, on_done=seen.append)
     assert sorted(seen) == [0, 1, 2, 3]
     pd.testing.assert_frame_equal(parallel.points, sequential.points)
     pd.testing.assert_frame_equal(parallel.objectifs, sequential.objectifs)
@@ -233,9 +233,9 @@ def test_parallel_sweep_equals_sequential_and_plots(base, tmp_path):
 
 def test_sweep_of_unknown_parameter_is_a_french_error(base):
     with pytest.raises(DonneesInvalides, match="clé inconnue"):
-        sweep(base, parse_balayage("plafond_magique=0.1:0.2:0.1"))
+        sweep(base, parse_sweep("plafond_magique=0.1:0.2:0.1"))
     with pytest.raises(DonneesInvalides, match="au plus 1"):
-        sweep(base, parse_balayage("prefet_taux=0.9:1.1:0.1"))
+        sweep(base, parse_sweep("prefet_taux=0.9:1.1:0.1"))
 
 
 def test_scenario_files_of_the_repository_are_valid(base, scenarios):
@@ -246,8 +246,8 @@ def test_scenario_files_of_the_repository_are_valid(base, scenarios):
 
 
 def test_warm_sweep_gives_the_same_plans(base):
-    b = parse_balayage("prefet_taux=0.26:0.28:0.01")
-    warm, cold = sweep(base, b, a_chaud=True), sweep(base, b)
+    b = parse_sweep("prefet_taux=0.26:0.28:0.01")
+    warm, cold = sweep(base, b, warm_start=True), sweep(base, b)
     pd.testing.assert_frame_equal(warm.points, cold.points)
     pd.testing.assert_frame_equal(warm.objectifs, cold.objectifs)
 

@@ -10,17 +10,17 @@ import pytest
 from pydantic import ValidationError
 
 from flux_opt.year.journal.events import EvenementRefuse
-from flux_opt.year.journal.storage import ajouter_evenements, lire_journal
+from flux_opt.year.journal.storage import append_events, read_journal
 from flux_opt.year.preorientation import (
     SEUIL_REOPTIMISATION,
-    classer_reservataires,
-    doit_reoptimiser,
-    ecart_au_plan,
-    lire_logement,
-    realise_par_segment,
+    rank_reservataires,
+    should_reoptimise,
+    gap_to_plan,
+    read_logement,
+    done_by_segment,
 )
-from flux_opt.year.simulation import simuler_annee
-from flux_opt.year.suivi import Ponderation, ReglesDecompte, decompter, fraction_ecoulee, suivi
+from flux_opt.year.simulation import simulate_year
+from flux_opt.year.suivi import Ponderation, CountingRules, count_points, elapsed_fraction, suivi
 from journal_fixtures import SEGMENTS, ecrire_plan
 
 
@@ -32,7 +32,7 @@ def plan(tmp_path_factory):
 @pytest.fixture(scope="module")
 def annee_simulee(plan, tmp_path_factory):
     chemin = tmp_path_factory.mktemp("j") / "journal.csv"
-    simuler_annee(plan, chemin, 2027, graine=7)
+    simulate_year(plan, chemin, 2027, graine=7)
     return chemin
 
 
@@ -59,37 +59,37 @@ def test_weighting_never_gives_more_for_a_proposal_than_for_an_attribution():
 
 def test_weighting_is_refused_for_gestion_deleguee():
     with pytest.raises(ValidationError, match="gestion directe"):
-        ReglesDecompte(ponderations={"action_logement": Ponderation(points_proposition=0.5)},
+        CountingRules(ponderations={"action_logement": Ponderation(points_proposition=0.5)},
                        gestion={"action_logement": "deleguee"})
-    ReglesDecompte(ponderations={"prefet": Ponderation(points_proposition=0.5)}, gestion={"prefet": "directe"})
+    CountingRules(ponderations={"prefet": Ponderation(points_proposition=0.5)}, gestion={"prefet": "directe"})
 
 
 def test_default_counting_is_one_point_per_signed_lease(annee_simulee):
     with open(annee_simulee, encoding="utf-8", newline="") as f:
         baux = [l for l in csv.DictReader(f) if l["evenement"] == "bail_signe"]
-    compte = decompter(lire_journal(annee_simulee))
+    compte = count_points(read_journal(annee_simulee))
     assert len(compte) == len(baux) > 0
     assert set(compte["nature"]) == {"attribution"} and (compte["points"] == 1.0).all()
 
 
 def test_proposals_examined_in_caleol_count_with_weighting_and_cap(tmp_path):
     chemin = tmp_path / "j.csv"
-    ajouter_evenements(chemin, _propose_examine("P1", "prefet", refus=True, jour=1)
+    append_events(chemin, _propose_examine("P1", "prefet", refus=True, jour=1)
                        + _propose_examine("P2", "prefet", refus=False, jour=5)
                        + _propose_examine("P3", "action_logement", refus=True, jour=9))
-    df = lire_journal(chemin)
-    regles = ReglesDecompte(ponderations={"prefet": Ponderation(points_proposition=0.5)})
-    points = decompter(df, regles).groupby(["reservataire", "nature"])["points"].sum()
+    df = read_journal(chemin)
+    regles = CountingRules(ponderations={"prefet": Ponderation(points_proposition=0.5)})
+    points = count_points(df, regles).groupby(["reservataire", "nature"])["points"].sum()
     assert points[("prefet", "attribution")] == 1.0
     assert points[("prefet", "proposition_examinee")] == 0.5  # P1 only: P2 ended in a lease
     assert ("action_logement", "proposition_examinee") not in points.index  # no weighting: lease only
     # three refused proposals for one lease: 1.5 points capped at the lease's 1.0 (seed 001)
-    ajouter_evenements(chemin, _propose_examine("P4", "prefet", jour=13) + _propose_examine("P5", "prefet", jour=17))
-    compte = decompter(lire_journal(chemin), regles)
+    append_events(chemin, _propose_examine("P4", "prefet", jour=13) + _propose_examine("P5", "prefet", jour=17))
+    compte = count_points(read_journal(chemin), regles)
     props = compte[(compte["reservataire"] == "prefet") & (compte["nature"] == "proposition_examinee")]
     assert len(props) == 3 and props["points"].sum() == pytest.approx(1.0)
-    sans_plafond = ReglesDecompte(ponderations={"prefet": Ponderation(points_proposition=0.5, plafonner=False)})
-    compte = decompter(lire_journal(chemin), sans_plafond)
+    sans_plafond = CountingRules(ponderations={"prefet": Ponderation(points_proposition=0.5, plafonner=False)})
+    compte = count_points(read_journal(chemin), sans_plafond)
     assert compte.loc[compte["nature"] == "proposition_examinee", "points"].sum() == pytest.approx(1.5)
 
 
@@ -97,7 +97,7 @@ def test_proposals_examined_in_caleol_count_with_weighting_and_cap(tmp_path):
 
 def test_follow_up_matches_the_journal_at_a_date(plan, annee_simulee):
     jour = date(2027, 7, 15)
-    s = suivi(plan, lire_journal(annee_simulee), jour)
+    s = suivi(plan, read_journal(annee_simulee), jour)
     with open(annee_simulee, encoding="utf-8", newline="") as f:
         lignes = [l for l in csv.DictReader(f) if l["horodatage"][:10] <= jour.isoformat()]
     baux = pd.Series([l["reservataire"] for l in lignes if l["evenement"] == "bail_signe"]).value_counts()
@@ -105,7 +105,7 @@ def test_follow_up_matches_the_journal_at_a_date(plan, annee_simulee):
     en_cours = pd.Series([l["reservataire"] for l in dernier.values()
                           if l["evenement"] in ("proposition", "candidats", "examen_caleol")]).value_counts()
     table = s.reservataires.set_index("reservataire")
-    f = fraction_ecoulee(jour)
+    f = elapsed_fraction(jour)
     for reservataire, ligne in table.iterrows():
         assert ligne["realise"] == baux.get(reservataire, 0)
         assert ligne["en_cours"] == en_cours.get(reservataire, 0)
@@ -123,9 +123,9 @@ def test_follow_up_matches_the_journal_at_a_date(plan, annee_simulee):
 
 
 def test_fraction_of_year_is_linear_in_days():
-    assert fraction_ecoulee(date(2027, 12, 31)) == 1.0
-    assert fraction_ecoulee(date(2027, 1, 1)) == pytest.approx(1 / 365)
-    assert fraction_ecoulee(date(2028, 7, 1)) == pytest.approx(183 / 366)
+    assert elapsed_fraction(date(2027, 12, 31)) == 1.0
+    assert elapsed_fraction(date(2027, 1, 1)) == pytest.approx(1 / 365)
+    assert elapsed_fraction(date(2028, 7, 1)) == pytest.approx(183 / 366)
 
 
 # --------------------------------------------------------------------------- pré-orientation
@@ -136,12 +136,12 @@ def test_top_ranked_is_the_one_with_planned_unused_dwellings_in_the_segment(plan
     for i, reservataire in enumerate(["prefet", "prefet", "action_logement", "ville_lille", "ville_lille",
                                       "bailleur", "bailleur"]):
         lid = f"X{i}"
-        ajouter_evenements(chemin, [
+        append_events(chemin, [
             {"horodatage": "2027-02-01", "evenement": "liberation", "logement_id": lid, "commune": "59350",
              "qpv": "non", "typologie": "T3", "financement": "PLUS"},
             {"horodatage": "2027-02-02", "evenement": "proposition", "logement_id": lid,
              "reservataire": reservataire}])
-    classement = classer_reservataires(plan, lire_journal(chemin), lire_logement(
+    classement = rank_reservataires(plan, read_journal(chemin), read_logement(
         "commune=59350,typologie=T3,qpv=non,financement=PLUS"))
     premier = classement.iloc[0]
     assert premier["reservataire"] == "action_logement" and premier["niveau"] == "segment"
@@ -150,12 +150,12 @@ def test_top_ranked_is_the_one_with_planned_unused_dwellings_in_the_segment(plan
     assert classement.iloc[1]["reservataire"] == "prefet"
     # ville_lille and bailleur are done in the segment: ranked at coarser levels, after
     assert set(classement.iloc[2:]["niveau"]) <= {"commune_typologie_qpv", "commune_typologie", "commune", "ensemble"}
-    hors_territoire = classer_reservataires(plan, lire_journal(chemin),
+    hors_territoire = rank_reservataires(plan, read_journal(chemin),
                                             {"commune": "59009", "typologie": "T3", "qpv": "oui",
                                              "financement": "PLUS"},
                                             territoires={"ville_lille": {"59350"}})
     assert "ville_lille" not in set(hors_territoire["reservataire"])
-    phrase = classer_reservataires(plan, lire_journal(chemin), {"commune": "59350", "typologie": "T3",
+    phrase = rank_reservataires(plan, read_journal(chemin), {"commune": "59350", "typologie": "T3",
                                                                 "qpv": "non", "financement": "PLAI"})
     ligne_prefet = phrase.set_index("reservataire").loc["prefet"]
     assert ligne_prefet["raison"].startswith("le préfet est à 40 % de son objectif T3 hors QPV dans cette commune (2 logements orientés sur 5 prévus)")
@@ -168,15 +168,15 @@ def test_following_the_ranking_reproduces_the_plan_when_reality_matches_the_fore
     for i, (c, q, t, f) in enumerate(releases):
         jour = f"2027-{1 + i * 11 // len(releases):02d}-15"
         logement = {"commune": c, "qpv": q, "typologie": t, "financement": f}
-        journal = lire_journal(chemin) if chemin.exists() else None
-        haut = (classer_reservataires(plan, journal, logement).iloc[0]["reservataire"]
+        journal = read_journal(chemin) if chemin.exists() else None
+        haut = (rank_reservataires(plan, journal, logement).iloc[0]["reservataire"]
                 if journal is not None else "prefet")
-        ajouter_evenements(chemin, [
+        append_events(chemin, [
             {"horodatage": jour, "evenement": "liberation", "logement_id": f"L{i}", **logement},
             {"horodatage": jour, "evenement": "proposition", "logement_id": f"L{i}", "reservataire": haut}])
         if journal is not None:
-            assert ecart_au_plan(plan, journal) == 0.0
-    fait = realise_par_segment(lire_journal(chemin))
+            assert gap_to_plan(plan, journal) == 0.0
+    fait = done_by_segment(read_journal(chemin))
     prevu = pd.read_csv(plan / "plan.csv", dtype=str, keep_default_na=False)
     prevu["qpv"] = prevu["qpv"] == "oui"
     prevu["logements"] = prevu["logements"].astype(int)
@@ -186,23 +186,23 @@ def test_following_the_ranking_reproduces_the_plan_when_reality_matches_the_fore
 
 
 def test_drift_is_zero_on_forecast_and_triggers_reoptimisation_otherwise(plan, annee_simulee, tmp_path):
-    assert ecart_au_plan(plan, lire_journal(annee_simulee)) == 0.0
-    assert not doit_reoptimiser(plan, lire_journal(annee_simulee))
+    assert gap_to_plan(plan, read_journal(annee_simulee)) == 0.0
+    assert not should_reoptimise(plan, read_journal(annee_simulee))
     derive = tmp_path / "derive.csv"
-    simuler_annee(plan, derive, 2027, graine=7, derive=0.5)
-    journal = lire_journal(derive)
-    assert ecart_au_plan(plan, journal) > SEUIL_REOPTIMISATION
-    assert doit_reoptimiser(plan, journal)
+    simulate_year(plan, derive, 2027, graine=7, derive=0.5)
+    journal = read_journal(derive)
+    assert gap_to_plan(plan, journal) > SEUIL_REOPTIMISATION
+    assert should_reoptimise(plan, journal)
     # a T2 released where the plan's T2 slots are all used falls back to a coarser level
     t2 = journal[(journal["typologie"] == "T2") & (journal["commune"] == "59350") & ~journal["qpv"]]
     assert len(t2[t2["evenement"] == "liberation"]) > 12  # 12 planned hors-QPV T2 PLUS in 59350
-    classement = classer_reservataires(plan, journal, {"commune": "59350", "typologie": "T2", "qpv": "non",
+    classement = rank_reservataires(plan, journal, {"commune": "59350", "typologie": "T2", "qpv": "non",
                                                        "financement": "PLUS"})
     assert "segment" not in set(classement["niveau"])
 
 
 def test_realised_per_segment_counts_oriented_dwellings(annee_simulee):
-    fait = realise_par_segment(lire_journal(annee_simulee))
+    fait = done_by_segment(read_journal(annee_simulee))
     with open(annee_simulee, encoding="utf-8", newline="") as f:
         derniers = {l["logement_id"]: l for l in csv.DictReader(f)}  # one release per dwelling here
     orientes = [l for l in derniers.values()
@@ -215,20 +215,20 @@ def test_realised_per_segment_counts_oriented_dwellings(annee_simulee):
 
 def test_logement_argument_errors_are_french():
     with pytest.raises(EvenementRefuse, match="typologie"):
-        lire_logement("commune=59350,typologie=T9,qpv=non,financement=PLUS")
+        read_logement("commune=59350,typologie=T9,qpv=non,financement=PLUS")
     with pytest.raises(EvenementRefuse, match="cle=valeur"):
-        lire_logement("commune=59350,T3")
-    assert lire_logement("commune=59350,typologie=T3,qpv=oui,financement=PLAI").qpv is True
+        read_logement("commune=59350,T3")
+    assert read_logement("commune=59350,typologie=T3,qpv=oui,financement=PLAI").qpv is True
 
 
 def test_start_of_year_with_an_empty_journal(plan):
-    from flux_opt.year.journal.storage import journal_vide
+    from flux_opt.year.journal.storage import empty_journal
 
-    vide = journal_vide()
+    vide = empty_journal()
     s = suivi(plan, vide, date(2027, 1, 2))
     assert (s.reservataires["realise"] == 0).all() and (s.reservataires["reste"] == s.reservataires["cible"]).all()
-    assert ecart_au_plan(plan, vide) == 0.0 and realise_par_segment(vide).empty
-    classement = classer_reservataires(plan, vide, {"commune": "59009", "typologie": "T2", "qpv": "non",
+    assert gap_to_plan(plan, vide) == 0.0 and done_by_segment(vide).empty
+    classement = rank_reservataires(plan, vide, {"commune": "59009", "typologie": "T2", "qpv": "non",
                                                     "financement": "PLAI"})
     assert classement.iloc[0]["reservataire"] == "action_logement"  # 3 planned, the most in that segment
     assert "ville_lille" in set(classement[classement["niveau"] == "ensemble"]["reservataire"])

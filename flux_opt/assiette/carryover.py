@@ -48,7 +48,7 @@ def bilans_du_dossier(dossier: str | Path) -> dict[int, Path]:
     return bilans
 
 
-def lire_bilan(chemin: Path, annee: int) -> BilanPrecedent:
+def read_bilan(chemin: Path, annee: int) -> BilanPrecedent:
     """One `bilan_AAAA.csv`, every number checked (French problems naming line and column)."""
     brut = pd.read_csv(chemin, dtype=str, keep_default_na=False)
     problemes = [Probleme(str(chemin), 1, c, "colonne obligatoire absente de l'en-tête")
@@ -67,13 +67,13 @@ def lire_bilan(chemin: Path, annee: int) -> BilanPrecedent:
     return BilanPrecedent(annee, str(chemin), table)
 
 
-def lire_bilan_precedent(dossier: str | Path, annee_plan: int) -> BilanPrecedent:
+def read_previous_bilan(dossier: str | Path, annee_plan: int) -> BilanPrecedent:
     """The latest bilan of the folder, which must be of a year before the plan's."""
     annee, chemin = max(bilans_du_dossier(dossier).items())
     if annee >= annee_plan:
         raise DonneesInvalides([Probleme(str(chemin), None, None, f"bilan de {annee} : le plan est pour "
                                                                  f"{annee_plan}, il lui faut un bilan antérieur")])
-    return lire_bilan(chemin, annee)
+    return read_bilan(chemin, annee)
 
 
 def droits_utilises(dossier: str | Path, depuis: int) -> tuple[dict[str, float], int]:
@@ -83,7 +83,7 @@ def droits_utilises(dossier: str | Path, depuis: int) -> tuple[dict[str, float],
     if not bilans:
         raise DonneesInvalides([Probleme(str(dossier), None, None, f"aucun bilan de {depuis} ou après : rien "
                                                                   "à déduire du stock converti")])
-    tables = [lire_bilan(c, a).table for a, c in bilans.items()]
+    tables = [read_bilan(c, a).table for a, c in bilans.items()]
     total = pd.concat(tables).groupby("reservataire")["logements_decomptes"].sum()
     return {r: float(v) for r, v in total.items()}, max(bilans)
 

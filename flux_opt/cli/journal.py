@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from flux_opt.cli.app import app, console
-from flux_opt.cli.year import (DATE, INSTANCE_OPTION, JOURNAL, LOGEMENT_ID, delais_par_defaut, instance_et_contexte,
-                               refuser, reservataires_du_plan)
+from flux_opt.cli.year import (DATE, INSTANCE_OPTION, JOURNAL, LOGEMENT_ID, delais_par_defaut, instance_and_context,
+                               refuse, reservataires_du_plan)
 
 journal_app = typer.Typer(help="Journal des événements de l'année : enregistrer un événement, vérifier le fichier.",
                           no_args_is_help=True)
@@ -40,20 +40,20 @@ def ajouter_command(
     """Enregistrer un événement dans le journal, vérifié contre tout l'historique : un événement
     refusé laisse le journal identique, octet pour octet."""
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
-    from flux_opt.year.journal.storage import ajouter_evenement
+    from flux_opt.year.journal.storage import append_event
 
     if evenement == "refus" and not (commentaire or "").strip():
-        refuser("événement refusé — champ « commentaire » : indiquer le motif du refus avec --motif")
-    contexte = instance_et_contexte(plan, instance)[1]
+        refuse("événement refusé — champ « commentaire » : indiquer le motif du refus avec --motif")
+    contexte = instance_and_context(plan, instance)[1]
     reservataires = reservataires_du_plan(plan)
     valeurs = dict(evenement=evenement, horodatage=jour or date.today().isoformat(), logement_id=logement_id,
                    commune=commune, epci=epci, qpv=qpv, typologie=typologie, financement=financement,
                    periode_construction=periode_construction, reservataire=reservataire, candidats=candidats,
                    categorie=categorie, quartile=quartile, prioritaire=prioritaire, commentaire=commentaire)
     try:
-        ligne = ajouter_evenement(journal, valeurs, reservataires, delais_par_defaut(reservataires, contexte))
+        ligne = append_event(journal, valeurs, reservataires, delais_par_defaut(reservataires, contexte))
     except (EvenementRefuse, JournalInvalide) as exc:
-        refuser(exc)
+        refuse(exc)
     qui = f" ({ligne['reservataire']})" if ligne["reservataire"] else ""
     console.print(f"Enregistré dans {journal} : {evenement} du logement [bold]{ligne['logement_id']}[/bold]{qui} "
                   f"le {ligne['horodatage']}.")
@@ -65,14 +65,14 @@ def verifier_command(journal: JOURNAL, plan: Annotated[Path | None, typer.Option
         instance: INSTANCE_OPTION = None):
     """Revalider tout le journal (après une correction à la main) : la première ligne incohérente est nommée."""
     from flux_opt.year.journal.events import JournalInvalide
-    from flux_opt.year.journal.storage import verifier_journal
+    from flux_opt.year.journal.storage import check_journal
 
     reservataires = reservataires_du_plan(plan) if plan else None
-    delais = delais_par_defaut(reservataires, instance_et_contexte(plan, instance)[1]) if plan else None
+    delais = delais_par_defaut(reservataires, instance_and_context(plan, instance)[1]) if plan else None
     try:
-        historique = verifier_journal(journal, reservataires, delais)
+        historique = check_journal(journal, reservataires, delais)
     except (JournalInvalide, FileNotFoundError) as exc:
-        refuser(exc)  # the message names the file (and the line)
+        refuse(exc)  # the message names the file (and the line)
     ouverts = sum(1 for c in historique.tous if c.ferme_par is None)
     console.print(f"[green]Journal valide[/green] : {len(historique.lignes)} événements, {len(historique.tous)} "
                   f"libérations dont {ouverts} encore ouvertes (ni bail signé ni retrait).")

@@ -61,9 +61,9 @@ def plan_command(
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
     if evaluer:
-        from flux_opt.cli.year import evaluer_dossier
+        from flux_opt.cli.year import evaluate_plan_folder
 
-        evaluer_dossier(sortie, instance, tirages, graine=0)
+        evaluate_plan_folder(sortie, instance, tirages, graine=0)
     raise typer.Exit(result.exit_code)
 
 

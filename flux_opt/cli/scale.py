@@ -35,16 +35,16 @@ def generer_command(
 
 
 def _generate(dossier: Path, taille: str, logements: int | None, graine: int, national: bool) -> None:
-    from flux_opt.scale.generate import TAILLES, generer_instance, generer_national, generer_taille
+    from flux_opt.scale.generate import TAILLES, generate_instance, generate_national, generate_size
 
     if national:
-        paths = generer_national(dossier, graine=graine)
+        paths = generate_national(dossier, graine=graine)
         console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
         return
     if logements is not None:
-        generer_instance(dossier, logements, graine=graine)
+        generate_instance(dossier, logements, graine=graine)
     elif taille in TAILLES:
-        generer_taille(dossier, taille, graine=graine)
+        generate_size(dossier, taille, graine=graine)
     else:
         raise ValueError(f"taille inconnue « {taille} » : petit, moyen ou grand")
     console.print(f"Instance écrite dans {dossier}.")
@@ -98,8 +98,8 @@ def lot_command(
 
     try:
         with claimed_folder(sortie), progress:
-            report = run_batch(dossier, sortie, processus=processus, cluster=cluster, reprendre=reprendre,
-                               limite=limite, moteur=moteur, analyse=analyse, on_start=started,
+            report = run_batch(dossier, sortie, processes=processus, cluster=cluster, resume_finished=reprendre,
+                               limit=limite, moteur=moteur, analyse=analyse, on_start=started,
                                on_result=finished)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)

@@ -30,8 +30,8 @@ def convertir_command(
                         "converti et les années restantes re-lissées à partir de l'année qui suit le dernier bilan.")] = None,
 ):
     """Convertir les conventions en stock en volume dû, puis le lisser sur plusieurs années."""
-    from flux_opt.stock.instance import convertir_instance
-    from flux_opt.report.conversion import ecrire_sorties, rendu_console
+    from flux_opt.stock.instance import convert_instance
+    from flux_opt.report.conversion import write_outputs, console_view
     from flux_opt.report.exports import claimed_folder
 
     if methode not in (None, "globale", "convention"):
@@ -46,11 +46,11 @@ def convertir_command(
     try:
         with claimed_folder(sortie) if sortie else nullcontext():
             utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)
-            result = convertir_instance(instance, methode=methode, annees=annees, part_max=part_max,
+            result = convert_instance(instance, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
-            console.print(rendu_console(result))
+            console.print(console_view(result))
             if sortie:
-                written = ecrire_sorties(sortie, result)
+                written = write_outputs(sortie, result)
                 console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
     except DonneesInvalides as exc:
         fail_on_invalid(exc)

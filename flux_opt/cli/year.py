@@ -23,30 +23,30 @@ DATE = Annotated[str | None, typer.Option("--date", help="Date AAAA-MM-JJ ou JJ/
                                                          "événement du journal).")]
 
 
-def refuser(message: object) -> NoReturn:
+def refuse(message: object) -> NoReturn:
     err.print(f"[red]{message}[/red]")
     err.print("[red]Rien n'a été écrit.[/red]")
     raise typer.Exit(2)
 
 
-def instance_et_contexte(plan: Path, instance: Path | None):
+def instance_and_context(plan: Path, instance: Path | None):
     """The plan's instance and the conventions behind it (None, None when not at hand)."""
     from flux_opt.year.conventions import contexte, instance_du_plan
 
     chemin = instance_du_plan(plan, instance)
     if chemin is None:
         return None, None
-    data = _charger_instance(chemin)
+    data = _load_instance(chemin)
     return data, contexte(data)
 
 
 def reservataires_du_plan(plan: Path) -> list[str]:
-    from flux_opt.plan.folder import lire_objectifs
+    from flux_opt.plan.folder import read_objectifs
 
     try:
-        return list(lire_objectifs(plan)["reservataire"])
+        return list(read_objectifs(plan)["reservataire"])
     except (ValueError, FileNotFoundError) as exc:
-        refuser(f"Plan {plan} : {exc}")
+        refuse(f"Plan {plan} : {exc}")
 
 
 def delais_par_defaut(reservataires: list[str], contexte) -> dict[str, int]:
@@ -56,16 +56,16 @@ def delais_par_defaut(reservataires: list[str], contexte) -> dict[str, int]:
     return {r: delais.get(r, 30) for r in reservataires if r not in bailleurs}
 
 
-def journal_du_plan(plan: Path, journal: Path, contexte):
+def plan_journal(plan: Path, journal: Path, contexte):
     """The journal re-validated against the plan's réservataires and delays; exit 2 naming the line."""
     from flux_opt.year.journal.events import JournalInvalide
-    from flux_opt.year.journal.storage import lire_journal
+    from flux_opt.year.journal.storage import read_journal
 
     reservataires = reservataires_du_plan(plan)
     try:
-        return lire_journal(journal, reservataires, delais_par_defaut(reservataires, contexte))
+        return read_journal(journal, reservataires, delais_par_defaut(reservataires, contexte))
     except (JournalInvalide, FileNotFoundError) as exc:
-        refuser(exc)  # the message names the file (and the line)
+        refuse(exc)  # the message names the file (and the line)
 
 
 def _jour(texte: str | None, df) -> date:
@@ -76,9 +76,9 @@ def _jour(texte: str | None, df) -> date:
         try:
             return date.fromisoformat(date_francaise(texte))
         except ValueError:
-            refuser(f"Date invalide « {texte} » : attendu AAAA-MM-JJ ou JJ/MM/AAAA.")
+            refuse(f"Date invalide « {texte} » : attendu AAAA-MM-JJ ou JJ/MM/AAAA.")
     if not len(df):
-        refuser("Le journal ne contient aucun événement : indiquer la date voulue avec --date.")
+        refuse("Le journal ne contient aucun événement : indiquer la date voulue avec --date.")
     return df["horodatage"].max().date()
 
 
@@ -88,29 +88,29 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
     """Suivi de l'année : objectif, réalisé, en cours, reste et projection par réservataire,
     par typologie, QPV / hors QPV et commune ; mixité face aux objectifs légaux et de la CIA ;
     délais des propositions ; alertes."""
-    from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, ecart_au_plan
-    from flux_opt.year.reorientation import journal_de_l_annee
+    from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, gap_to_plan
+    from flux_opt.year.reorientation import year_journal
     from flux_opt.year.suivi import suivi
     from flux_opt.report.exports import write_atomically
-    from flux_opt.report.suivi import ecrire_suivi_excel, page_suivi, rendu_suivi
+    from flux_opt.report.suivi import write_suivi_excel, suivi_page, suivi_view
 
     with ExitStack() as held:
         hold_output(held, sortie)  # checked before the work
-        contexte = instance_et_contexte(plan, instance)[1]
-        df = journal_du_plan(plan, journal, contexte)
+        contexte = instance_and_context(plan, instance)[1]
+        df = plan_journal(plan, journal, contexte)
         day = _jour(jour, df)
         try:
             s = suivi(plan, df, day, contexte=contexte)
-            drift = ecart_au_plan(plan, journal_de_l_annee(df, day.year, day))
+            drift = gap_to_plan(plan, year_journal(df, day.year, day))
         except (ValueError, FileNotFoundError) as exc:
-            refuser(exc)
-        console.print(rendu_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
+            refuse(exc)
+        console.print(suivi_view(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
         if contexte is None:
             console.print("[dim]Instance du plan introuvable : délais de 30 jours, sans objectifs de la CIA ni parts "
                           "de publics prioritaires dues (indiquer --instance).[/dim]")
         if sortie:
-            page = page_suivi(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
-            write_atomically(sortie, {"suivi.xlsx": lambda p: ecrire_suivi_excel(s, p),
+            page = suivi_page(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
+            write_atomically(sortie, {"suivi.xlsx": lambda p: write_suivi_excel(s, p),
                                       "suivi.html": lambda p: p.write_text(page, encoding="utf-8")})
             console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
 
@@ -140,16 +140,16 @@ def orienter_command(
 
 
 def _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enregistrer) -> None:
-    from flux_opt.year.reorientation import journal_de_l_annee
+    from flux_opt.year.reorientation import year_journal
 
-    data, contexte = instance_et_contexte(plan, instance)
-    complet = journal_du_plan(plan, journal, contexte)
+    data, contexte = instance_and_context(plan, instance)
+    complet = plan_journal(plan, journal, contexte)
     wanted, a_liberer = _logement_a_orienter(plan, complet, logement, logement_id, data)
     day = _jour(jour, complet) if jour or len(complet) else date.today()
-    df = journal_de_l_annee(complet, day.year, day)
-    ranking, mode, reoptimise = _classer(plan, df, day, wanted, data, contexte, sortie)
+    df = year_journal(complet, day.year, day)
+    ranking, mode, reoptimise = _rank(plan, df, day, wanted, data, contexte, sortie)
     console.print(f"Mode : {mode}")
-    _afficher_classement(ranking)
+    _show_ranking(ranking)
     if contexte is None:
         console.print("[dim]Instance du plan introuvable : les territoires des réservataires ne sont pas "
                       "vérifiés (indiquer --instance).[/dim]")
@@ -157,53 +157,53 @@ def _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enre
         console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if reoptimise else
                       f"Pas de ré-optimisation : rien n'est écrit dans {sortie}.")
     if enregistrer:
-        _enregistrer_proposition(journal, plan, contexte, ranking, wanted, logement_id, a_liberer, day)
+        _record_proposal(journal, plan, contexte, ranking, wanted, logement_id, a_liberer, day)
 
 
 def _logement_a_orienter(plan: Path, journal_df, logement: str | None, logement_id: str | None, data):
     """The dwelling to orient (validated against the plan), and whether its release is still to record."""
     from flux_opt.year.journal.events import EvenementRefuse
-    from flux_opt.year.preorientation import logement_du_journal, lire_logement, verifier_logement
+    from flux_opt.year.preorientation import logement_from_journal, read_logement, check_logement
 
     try:
         if logement is None:
             if logement_id is None:
-                refuser("Indiquer le logement à orienter : --logement commune=…,typologie=…,qpv=…,financement=… "
+                refuse("Indiquer le logement à orienter : --logement commune=…,typologie=…,qpv=…,financement=… "
                         "ou --logement-id d'un logement libéré dans le journal.")
-            return logement_du_journal(journal_df, logement_id), False
-        wanted = lire_logement(logement)
-        verifier_logement(plan, wanted, data)
+            return logement_from_journal(journal_df, logement_id), False
+        wanted = read_logement(logement)
+        check_logement(plan, wanted, data)
         deja = logement_id is not None and logement_id in set(journal_df["logement_id"])
         return wanted, not deja
     except EvenementRefuse as exc:
-        refuser(exc)
+        refuse(exc)
 
 
-def _classer(plan: Path, df, day: date, wanted, data, contexte, sortie: Path | None):
+def _rank(plan: Path, df, day: date, wanted, data, contexte, sortie: Path | None):
     """Rank the réservataires on the plan, or on the re-optimised plan when releases drift."""
     import tempfile
 
-    from flux_opt.year.preorientation import classer_reservataires, doit_reoptimiser
+    from flux_opt.year.preorientation import rank_reservataires, should_reoptimise
 
     territoires = dict(contexte.territoires) if contexte else None
     noms = {r: c.nom for r, c in contexte.conventions.items()} if contexte else None
     with tempfile.TemporaryDirectory(prefix="flux-opt-") as temporaire:
         try:
-            reoptimise = doit_reoptimiser(plan, df)
+            reoptimise = should_reoptimise(plan, df)
         except (ValueError, FileNotFoundError) as exc:
-            refuser(exc)
+            refuse(exc)
         suivi_de, mode = plan, "suit le plan (les libérations restent dans la prévision)"
         if reoptimise:
             if data is None:
-                refuser("Les libérations s'écartent de la prévision : le reste de l'année doit être "
+                refuse("Les libérations s'écartent de la prévision : le reste de l'année doit être "
                         "ré-optimisé. Indiquer l'instance du plan avec --instance.")
             suivi_de = sortie or Path(temporaire)
-            mode = _reoptimiser(data, plan, df, day, suivi_de)
-        ranking = classer_reservataires(suivi_de, df, wanted, territoires=territoires, noms=noms)
+            mode = _reoptimise(data, plan, df, day, suivi_de)
+        ranking = rank_reservataires(suivi_de, df, wanted, territoires=territoires, noms=noms)
     return ranking, mode, reoptimise
 
 
-def _afficher_classement(ranking) -> None:
+def _show_ranking(ranking) -> None:
     from flux_opt.report.tables import frame_table
 
     if len(ranking):
@@ -212,28 +212,28 @@ def _afficher_classement(ranking) -> None:
     else:
         console.print("[yellow]Aucun réservataire du plan n'a ce logement dans son territoire : il revient au "
                       "bailleur.[/yellow]")
-    console.print(frame_table(_classement_fr(ranking), "Pré-orientation : classement des réservataires"))
+    console.print(frame_table(_ranking_fr(ranking), "Pré-orientation : classement des réservataires"))
 
 
-def _enregistrer_proposition(journal: Path, plan: Path, contexte, ranking, wanted, logement_id: str | None,
+def _record_proposal(journal: Path, plan: Path, contexte, ranking, wanted, logement_id: str | None,
                              a_liberer: bool, day: date) -> None:
     """Record the release (if new) and the proposal to the first réservataire, all or nothing."""
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
-    from flux_opt.year.journal.storage import ajouter_evenements, verifier_journal
+    from flux_opt.year.journal.storage import append_events, check_journal
 
     if not len(ranking):
-        refuser("Aucun réservataire à qui proposer ce logement : rien n'est enregistré.")
+        refuse("Aucun réservataire à qui proposer ce logement : rien n'est enregistré.")
     reservataires = reservataires_du_plan(plan)
     try:
         if logement_id is None:
-            logement_id = verifier_journal(journal).prochain_identifiant() if journal.exists() else "LOG-00001"
+            logement_id = check_journal(journal).prochain_identifiant() if journal.exists() else "LOG-00001"
         evenements = [{"horodatage": day, "evenement": "liberation", "logement_id": logement_id,
                        **wanted.model_dump(exclude_none=True)}] if a_liberer else []
         evenements.append({"horodatage": day, "evenement": "proposition", "logement_id": logement_id,
                            "reservataire": ranking.iloc[0].reservataire})
-        ajouter_evenements(journal, evenements, reservataires, delais_par_defaut(reservataires, contexte))
+        append_events(journal, evenements, reservataires, delais_par_defaut(reservataires, contexte))
     except (EvenementRefuse, JournalInvalide) as exc:
-        refuser(exc)
+        refuse(exc)
     console.print(f"Enregistré dans {journal} : logement {logement_id} proposé à "
                   f"[bold]{ranking.iloc[0].reservataire}[/bold] le {day.strftime('%d/%m/%Y')}.")
 
@@ -243,7 +243,7 @@ NIVEAUX_FR = {"segment": "segment", "commune_typologie_qpv": "commune × typolog
               "atteint": "objectif atteint"}
 
 
-def _classement_fr(ranking):
+def _ranking_fr(ranking):
     table = ranking.assign(niveau=ranking["niveau"].map(NIVEAUX_FR),
                            taux=(100 * ranking["taux"]).round().astype(int).astype(str) + " %")
     return table[["rang", "reservataire", "niveau", "prevus", "orientes", "restants", "taux"]].rename(columns={
@@ -264,12 +264,12 @@ def evaluer_command(
     """Simuler l'année d'un plan (de flux-opt, du tableur ou écrit à la main au format plan.csv) :
     attributions réalisées, logements rendus au bailleur ou vacants, mixité et publics prioritaires,
     avec leur dispersion sur les tirages."""
-    evaluer_dossier(plan, instance, tirages, graine, sortie)
+    evaluate_plan_folder(plan, instance, tirages, graine, sortie)
 
 
-def evaluer_dossier(plan: Path, instance: Path | None, tirages: int, graine: int, sortie: Path | None = None) -> None:
+def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine: int, sortie: Path | None = None) -> None:
     """Simulate the plan of `plan`, print the table, write evaluation.csv (and the report section)."""
-    from flux_opt.report.evaluation import rendu_evaluation, write_evaluation
+    from flux_opt.report.evaluation import evaluation_view, write_evaluation
     from flux_opt.year.conventions import instance_du_plan
     from flux_opt.year.evaluation import evaluate_folder
 
@@ -278,19 +278,19 @@ def evaluer_dossier(plan: Path, instance: Path | None, tirages: int, graine: int
         err.print(f"[red]Instance du plan introuvable (ni --instance, ni chemin valide dans {plan / 'resume.json'}) : "
                   "donner --instance.[/red]")
         raise typer.Exit(2)
-    data = _charger_instance(chemin)
+    data = _load_instance(chemin)
     try:
         with console.status(f"Simulation de {tirages} années…"):
             evaluation = evaluate_folder(plan, data, tirages, graine)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
-    console.print(rendu_evaluation(evaluation))
+    console.print(evaluation_view(evaluation))
     write_evaluation(evaluation, sortie or plan)
     console.print(f"Évaluation écrite dans [bold]{(sortie or plan) / 'evaluation.csv'}[/bold].")
 
 
-def _charger_instance(path: Path):
+def _load_instance(path: Path):
     from flux_opt.errors import DonneesInvalides
     from flux_opt.input.schema import load_instance
 
@@ -305,15 +305,15 @@ def _charger_instance(path: Path):
         raise typer.Exit(2)
 
 
-def _reoptimiser(data, plan: Path, df, day: date, dossier: Path) -> str:
+def _reoptimise(data, plan: Path, df, day: date, dossier: Path) -> str:
     """Re-solve the rest of the year, write the new plan in `dossier`, return the mode sentence."""
     from flux_opt.model.solve import SolveurSansSolution
-    from flux_opt.year.reorientation import phrase_reoptimisation, reoptimiser
+    from flux_opt.year.reorientation import reoptimisation_sentence, reoptimise_rest_of_year
     from flux_opt.report.exports import write_plan
 
     try:
         with console.status("Ré-optimisation du reste de l'année…"):
-            result = reoptimiser(data, plan, df, day)
+            result = reoptimise_rest_of_year(data, plan, df, day)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
@@ -321,7 +321,7 @@ def _reoptimiser(data, plan: Path, df, day: date, dossier: Path) -> str:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}).[/red]")
         raise typer.Exit(4)
     write_plan(result, dossier)
-    return "plan ré-optimisé : " + phrase_reoptimisation(result.resume)
+    return "plan ré-optimisé : " + reoptimisation_sentence(result.resume)
 
 
 @app.command("bilan")
@@ -341,17 +341,17 @@ def bilan_command(
 
 
 def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, sortie: Path) -> None:
-    from flux_opt.report.bilan import ecrire_bilan
+    from flux_opt.report.bilan import write_bilan
     from flux_opt.year.bilan import bilan_du_plan
 
-    contexte = instance_et_contexte(plan, instance)[1]
-    df = journal_du_plan(plan, journal, contexte)
-    exclusions = _charger_instance(instance_suivante).table("exclusions") if instance_suivante else None
+    contexte = instance_and_context(plan, instance)[1]
+    df = plan_journal(plan, journal, contexte)
+    exclusions = _load_instance(instance_suivante).table("exclusions") if instance_suivante else None
     try:
         consolide, par_epci = bilan_du_plan(plan, df, annee, contexte, exclusions)
     except (ValueError, FileNotFoundError) as exc:
-        refuser(f"Bilan {annee} : {exc}")
-    written = ecrire_bilan(consolide, sortie, par_epci)
+        refuse(f"Bilan {annee} : {exc}")
+    written = write_bilan(consolide, sortie, par_epci)
     console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "
                   f"{len(consolide.reservataires)} réservataires, {len(par_epci)} EPCI dotés d'une CIA).")
     if contexte is None:
@@ -363,7 +363,7 @@ def simuler_command(plan: PLAN, journal: Annotated[Path, typer.Option(help="Jour
                     annee: Annotated[int, typer.Option(help="Année simulée.")],
                     graine: int = 0, derive: Annotated[float, typer.Option(help="Écart à la prévision (0 = fidèle).")] = 0.0):
     """Générer une année d'événements plausible à partir d'un plan (essais, démonstration)."""
-    from flux_opt.year.simulation import simuler_annee
+    from flux_opt.year.simulation import simulate_year
 
-    count = simuler_annee(plan, journal, annee, graine, derive)
+    count = simulate_year(plan, journal, annee, graine, derive)
     console.print(f"{count} événements écrits dans {journal}.")

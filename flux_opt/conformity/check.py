@@ -207,6 +207,6 @@ def from_result(plan: pd.DataFrame, attributions: pd.DataFrame | None) -> PlanFi
 
 def read_plan_files(folder: str | Path) -> PlanFiles:
     """plan.csv (required) and attributions.csv (optional) of a plan folder."""
-    from flux_opt.plan.folder import lire_attributions, lire_plan
+    from flux_opt.plan.folder import read_attributions, read_plan
 
-    return PlanFiles(lire_plan(folder), lire_attributions(folder))
+    return PlanFiles(read_plan(folder), read_attributions(folder))

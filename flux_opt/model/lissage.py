@@ -38,19 +38,19 @@ class LissageProblem:
     def reservataires(self) -> list[str]:
         return sorted(set(self.stock) | {p[0] for p in self.programmes})
 
-    def annees_actives(self, reservataire: str) -> list[int]:
+    def active_years(self, reservataire: str) -> list[int]:
         actives = set(self.stock.get(reservataire, (0, []))[1])
         for r, _, _, annees in self.programmes:
             if r == reservataire:
                 actives |= set(annees)
         return sorted(actives)
 
-    def annees_report(self, reservataire: str) -> list[int]:
+    def carryover_years(self, reservataire: str) -> list[int]:
         """Years of the table after r's last stock year, where its stock may go rather than overload."""
         annees = self.stock.get(reservataire, (0, []))[1]
         return [a for a in self.annees if annees and a > max(annees)]
 
-    def cible_reguliere(self, reservataire: str, annee: int) -> float:
+    def even_target(self, reservataire: str, annee: int) -> float:
         """Even spread of the stock and of each programme over their own years."""
         cible = 0.0
         volume, annees = self.stock.get(reservataire, (0, []))
@@ -69,10 +69,10 @@ def build_lissage_model(probleme: LissageProblem) -> pyo.ConcreteModel:
     m.ANNEES = pyo.Set(initialize=probleme.annees, ordered=True)
     m.R = pyo.Set(initialize=reservataires, ordered=True)
     m.STOCK = pyo.Set(initialize=[(r, a) for r, (_, ans) in probleme.stock.items() for a in ans], dimen=2)
-    m.REPORT = pyo.Set(initialize=[(r, a) for r in probleme.stock for a in probleme.annees_report(r)], dimen=2)
+    m.REPORT = pyo.Set(initialize=[(r, a) for r in probleme.stock for a in probleme.carryover_years(r)], dimen=2)
     m.P = pyo.RangeSet(0, len(probleme.programmes) - 1) if probleme.programmes else pyo.Set(initialize=[])
     m.NOUVEAU = pyo.Set(initialize=[(p, a) for p, (_, _, _, ans) in enumerate(probleme.programmes) for a in ans], dimen=2)
-    actives = {r: probleme.annees_actives(r) for r in reservataires}
+    actives = {r: probleme.active_years(r) for r in reservataires}
     m.ACTIF = pyo.Set(initialize=[(r, a) for r in reservataires for a in actives[r]], dimen=2)
     m.SUCCESSION = pyo.Set(initialize=[(r, a) for r in reservataires for a in actives[r][1:]], dimen=2)
 
@@ -95,7 +95,7 @@ def build_lissage_model(probleme: LissageProblem) -> pyo.ConcreteModel:
     m.ecoulement_stock = pyo.Constraint(
         list(probleme.stock),
         rule=lambda m, r: sum(m.stock[r, a] for a in probleme.stock[r][1])
-        + sum(m.report[r, a] for a in probleme.annees_report(r)) == probleme.stock[r][0],
+        + sum(m.report[r, a] for a in probleme.carryover_years(r)) == probleme.stock[r][0],
     )
     m.droits_nouveaux = pyo.Constraint(
         m.P, rule=lambda m, p: sum(m.nouveau[p, a] for a in probleme.programmes[p][3]) == probleme.programmes[p][2]
@@ -116,7 +116,7 @@ def build_lissage_model(probleme: LissageProblem) -> pyo.ConcreteModel:
     )
     m.repartition_reguliere = pyo.Constraint(
         m.ACTIF,
-        rule=lambda m, r, a: total(r, a) - probleme.cible_reguliere(r, a) == m.ecart_plus[r, a] - m.ecart_moins[r, a],
+        rule=lambda m, r, a: total(r, a) - probleme.even_target(r, a) == m.ecart_plus[r, a] - m.ecart_moins[r, a],
     )
     m.objectif = pyo.Objective(
         expr=PENALITE_DEPASSEMENT * sum(m.depassement.values())

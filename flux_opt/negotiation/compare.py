@@ -30,7 +30,7 @@ RULE_FAMILIES = names(nature="dure")  # the rules a negotiation moves
 
 
 @dataclass
-class Comparaison:
+class Comparison:
     noms: list[str]  # "base" then each scenario's name (column order of every table)
     descriptions: dict[str, str]
     resultats: dict[str, Result]
@@ -52,11 +52,11 @@ def _plan_one(base: Instance, scenario: Scenario | None, duals: bool) -> Result:
     return plan_instance(instance, duals=duals)
 
 
-def plan_all(base: Instance, scenarios: list[Scenario | None], processus: int = 2, duals: bool = True,
+def plan_all(base: Instance, scenarios: list[Scenario | None], processes: int = 2, duals: bool = True,
              on_done: Callable[[int], None] | None = None) -> list[Result]:
     """Plan the base with each scenario (None = the base itself), in `processus` worker
     processes; the results are the same as one by one. `on_done(i)` after each finishes."""
-    if processus <= 1 or len(scenarios) <= 1:
+    if processes <= 1 or len(scenarios) <= 1:
         results = []
         for i, scenario in enumerate(scenarios):
             results.append(_plan_one(base, scenario, duals))
@@ -67,7 +67,7 @@ def plan_all(base: Instance, scenarios: list[Scenario | None], processus: int = 
     # The stock conversion is by far the longest job: start those first so the other
     # worker takes the quick ones meanwhile.
     order = sorted(range(len(scenarios)), key=lambda i: getattr(scenarios[i], "conversion", None) is None)
-    for k, result in run_tasks(_plan_one, [(base, scenarios[i], duals) for i in order], processus):
+    for k, result in run_tasks(_plan_one, [(base, scenarios[i], duals) for i in order], processes):
         i = order[k]
         if isinstance(result, Crash):
             raise RuntimeError(f"scénario « {getattr(scenarios[i], 'nom', BASE)} » : {result.message}")
@@ -101,23 +101,23 @@ def scenario_names(scenarios: list[Scenario]) -> list[str]:
     return names
 
 
-def compare(base: Instance, scenarios: list[Scenario], processus: int = 2,
-            on_done: Callable[[int], None] | None = None) -> Comparaison:
+def compare(base: Instance, scenarios: list[Scenario], processes: int = 2,
+            on_done: Callable[[int], None] | None = None) -> Comparison:
     """Plan the base and every scenario, then build the comparison tables."""
     check_scenarios(base, scenarios)
-    results = plan_all(base, [None, *scenarios], processus=processus, on_done=on_done)
+    results = plan_all(base, [None, *scenarios], processes=processes, on_done=on_done)
     names = scenario_names(scenarios)
     descriptions = {BASE: f"Instance de base « {base.parametres.instance.nom} »"}
     descriptions |= {n: s.description for n, s in zip(names[1:], scenarios)}
     return comparison_tables(names, descriptions, results)
 
 
-def comparison_tables(names: list[str], descriptions: dict[str, str], results: list[Result]) -> Comparaison:
+def comparison_tables(names: list[str], descriptions: dict[str, str], results: list[Result]) -> Comparison:
     by_name = dict(zip(names, results))
     logements = _side_by_side({n: r.objectifs.set_index("reservataire")["logements"] for n, r in by_name.items()})
     for n in names[1:]:
         logements[f"Δ {n}"] = logements[n] - logements[BASE]
-    return Comparaison(
+    return Comparison(
         noms=names, descriptions=descriptions, resultats=by_name,
         logements=logements.reset_index(names="reservataire"),
         par_qpv=_plan_breakdown(by_name, "qpv", {"oui": "QPV", "non": "hors QPV"}),

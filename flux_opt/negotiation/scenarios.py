@@ -221,7 +221,7 @@ def _with_conversion_targets(instance: Instance, scenario: Scenario) -> Instance
 
 def conversion_targets(instance: Instance, scenario: Scenario) -> dict[str, int]:
     """Targets of the year from the stock conversion (method) spread over `annees` years."""
-    from flux_opt.stock.instance import convertir_instance, objectifs_annee
+    from flux_opt.stock.instance import convert_instance, year_targets
 
     folder = Path(instance.source)
     if not (folder / "conventions.csv").is_file():
@@ -229,12 +229,12 @@ def conversion_targets(instance: Instance, scenario: Scenario) -> dict[str, int]
                                          "l'instance de base n'a pas de conventions.csv : pas de stock à convertir")])
     options = scenario.conversion
     try:
-        converted = convertir_instance(folder, methode=options.methode, annees=options.annees)
+        converted = convert_instance(folder, methode=options.methode, annees=options.annees)
     except ValueError as exc:
         raise DonneesInvalides([Probleme(scenario.fichier, None, "conversion", str(exc))]) from None
     annee = instance.parametres.instance.annee
     years = list(converted.lissage.objectifs.columns)
-    return objectifs_annee(converted, annee if annee in years else None)
+    return year_targets(converted, annee if annee in years else None)
 
 
 def parameter_scenario(parametre: str, valeur: float) -> Scenario:

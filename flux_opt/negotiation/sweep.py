@@ -28,12 +28,12 @@ MAX_POINTS = 201
 
 
 @dataclass(frozen=True)
-class Balayage:
+class SweepSpec:
     parametre: str
     valeurs: tuple[float, ...]
 
 
-def parse_balayage(text: str) -> Balayage:
+def parse_sweep(text: str) -> SweepSpec:
     """`param=debut:fin:pas` → the parameter and its values (fin included). French ValueError."""
     usage = "forme attendue : parametre=debut:fin:pas, par exemple prefet_taux=0.20:0.30:0.01"
     name, sep, spec = text.partition("=")
@@ -49,7 +49,7 @@ def parse_balayage(text: str) -> Balayage:
     count = math.floor((stop - start) / step + 1e-9) + 1
     if count > MAX_POINTS:
         raise ValueError(f"balayage « {text} » : {count} points, au plus {MAX_POINTS}")
-    return Balayage(name.strip(), tuple(round(start + k * step, 10) for k in range(count)))
+    return SweepSpec(name.strip(), tuple(round(start + k * step, 10) for k in range(count)))
 
 
 def instance_at(base: Instance, parametre: str, valeur: float) -> Instance:
@@ -61,7 +61,7 @@ def instance_at(base: Instance, parametre: str, valeur: float) -> Instance:
 # --------------------------------------------------------------------------- the sweep
 
 @dataclass
-class ResultatBalayage:
+class SweepResult:
     parametre: str
     points: pd.DataFrame  # one row per value: valeur, objectif, adequation, …, part_<id>, logements_<id>
     objectifs: pd.DataFrame  # valeur × réservataire: cible, logements, ecart, adequation
@@ -70,32 +70,32 @@ class ResultatBalayage:
     resultats: list[Result] = field(repr=False, default_factory=list)
 
 
-def sweep(base: Instance, balayage: Balayage, reuse: bool = True, processus: int = 1, duals: bool = False,
-          on_done: Callable[[int], None] | None = None, a_chaud: bool = False) -> ResultatBalayage:
+def sweep(base: Instance, sweep_spec: SweepSpec, reuse: bool = True, processes: int = 1, duals: bool = False,
+          on_done: Callable[[int], None] | None = None, warm_start: bool = False) -> SweepResult:
     """Plan every point of the sweep, re-solving one model per worker (`reuse`) or from scratch
     (`plan_instance` per point). With `processus` > 1 the points are split in contiguous chunks,
     one worker process each; `on_done(i)` after each point. `a_chaud` keeps HiGHS's basis between
     points: faster, same plan and objective in our runs, but a degenerate attribution split (y)
     may then differ from a separate run, so it is off by default."""
-    for value in balayage.valeurs:  # every point is validated before any solve
-        instance_at(base, balayage.parametre, value)
+    for value in sweep_spec.valeurs:  # every point is validated before any solve
+        instance_at(base, sweep_spec.parametre, value)
     start = time.perf_counter()
-    chunks = [list(c) for c in np.array_split(np.arange(len(balayage.valeurs)), max(1, processus)) if len(c)]
+    chunks = [list(c) for c in np.array_split(np.arange(len(sweep_spec.valeurs)), max(1, processes)) if len(c)]
     if len(chunks) == 1:
-        results, rebuilds = _sweep_chunk(base, balayage.parametre, list(balayage.valeurs), reuse, duals, on_done,
-                                         a_chaud=a_chaud)
+        results, rebuilds = _sweep_chunk(base, sweep_spec.parametre, list(sweep_spec.valeurs), reuse, duals, on_done,
+                                         warm_start=warm_start)
     else:
-        results, rebuilds = _parallel_sweep(base, balayage, chunks, reuse, duals, on_done, a_chaud)
+        results, rebuilds = _parallel_sweep(base, sweep_spec, chunks, reuse, duals, on_done, warm_start)
     seconds = time.perf_counter() - start
-    points, objectifs = sweep_tables(balayage, results)
-    return ResultatBalayage(balayage.parametre, points, objectifs, seconds, rebuilds, results)
+    points, objectifs = sweep_tables(sweep_spec, results)
+    return SweepResult(sweep_spec.parametre, points, objectifs, seconds, rebuilds, results)
 
 
 def _sweep_chunk(base: Instance, parametre: str, valeurs: list[float], reuse: bool, duals: bool,
-                 on_done=None, offset: int = 0, a_chaud: bool = False) -> tuple[list[Result], int]:
+                 on_done=None, offset: int = 0, warm_start: bool = False) -> tuple[list[Result], int]:
     from flux_opt.pipeline import Planner, plan_instance
 
-    planner = Planner(instance_at(base, parametre, valeurs[0]), fresh_start=not a_chaud) if reuse else None
+    planner = Planner(instance_at(base, parametre, valeurs[0]), fresh_start=not warm_start) if reuse else None
     results = []
     for i, value in enumerate(valeurs):
         instance = instance_at(base, parametre, value)
@@ -105,7 +105,7 @@ def _sweep_chunk(base: Instance, parametre: str, valeurs: list[float], reuse: bo
     return results, (planner.rebuilds if reuse else len(results))
 
 
-def _parallel_sweep(base, balayage, chunks, reuse, duals, on_done, a_chaud):
+def _parallel_sweep(base, sweep_spec, chunks, reuse, duals, on_done, warm_start):
     with multiprocessing.get_context("spawn").Manager() as manager:
         queue = manager.Queue()  # each point done, as workers go (progress)
 
@@ -116,20 +116,20 @@ def _parallel_sweep(base, balayage, chunks, reuse, duals, on_done, a_chaud):
                 except Empty:
                     return
 
-        tasks = [(base, balayage.parametre, [balayage.valeurs[i] for i in c], reuse, duals, queue.put, int(c[0]),
-                  a_chaud) for c in chunks]
+        tasks = [(base, sweep_spec.parametre, [sweep_spec.valeurs[i] for i in c], reuse, duals, queue.put, int(c[0]),
+                  warm_start) for c in chunks]
         outputs: list = [None] * len(chunks)
         for k, output in run_tasks(_sweep_chunk, tasks, len(chunks), poll=relay):
             if isinstance(output, Crash):
-                raise RuntimeError(f"balayage de {balayage.parametre} : {output.message}")
+                raise RuntimeError(f"balayage de {sweep_spec.parametre} : {output.message}")
             outputs[k] = output
         relay()
     return [r for results, _ in outputs for r in results], sum(n for _, n in outputs)
 
 
-def sweep_tables(balayage: Balayage, results: list[Result]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def sweep_tables(sweep_spec: SweepSpec, results: list[Result]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, objectifs = [], []
-    for value, r in zip(balayage.valeurs, results):
+    for value, r in zip(sweep_spec.valeurs, results):
         row = {"valeur": value, "objectif": r.resume["objectif"], "adequation": r.resume["adequation"],
                "adequation_ponderee": r.resume["adequation_ponderee"],
                "attributions_prevues": r.resume["attributions_prevues"],

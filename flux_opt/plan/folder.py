@@ -11,7 +11,7 @@ from flux_opt.input.schema import parse_bool
 CLES_SEGMENT: list[str] = ["commune", "epci", "qpv", "typologie", "financement"]
 
 
-def _lire_csv(dossier: str | Path, nom: str, entiers: list[str], obligatoires: list[str]) -> pd.DataFrame:
+def _read_csv(dossier: str | Path, nom: str, entiers: list[str], obligatoires: list[str]) -> pd.DataFrame:
     chemin = Path(dossier) / nom
     if not chemin.exists():
         raise FileNotFoundError(f"fichier du plan introuvable : {chemin}")
@@ -29,25 +29,25 @@ def _lire_csv(dossier: str | Path, nom: str, entiers: list[str], obligatoires: l
     return df
 
 
-def lire_plan(dossier: str | Path) -> pd.DataFrame:
+def read_plan(dossier: str | Path) -> pd.DataFrame:
     """plan.csv: one row per (segment, réservataire) with planned `logements`."""
-    df = _lire_csv(dossier, "plan.csv", ["logements"], [*CLES_SEGMENT, "reservataire", "logements"])
+    df = _read_csv(dossier, "plan.csv", ["logements"], [*CLES_SEGMENT, "reservataire", "logements"])
     return df[[*CLES_SEGMENT, "reservataire", "logements"]]
 
 
-def lire_objectifs(dossier: str | Path) -> pd.DataFrame:
+def read_objectifs(dossier: str | Path) -> pd.DataFrame:
     """objectifs.csv: target (`cible`) and planned `logements` per réservataire."""
-    df = _lire_csv(dossier, "objectifs.csv", [], ["reservataire", "cible", "logements"])
+    df = _read_csv(dossier, "objectifs.csv", [], ["reservataire", "cible", "logements"])
     for colonne in ("cible", "logements"):
         df[colonne] = pd.to_numeric(df[colonne])
     return df
 
 
-def lire_attributions(dossier: str | Path) -> pd.DataFrame | None:
+def read_attributions(dossier: str | Path) -> pd.DataFrame | None:
     """attributions.csv (expected attributions by household category), or None if absent."""
     if not (Path(dossier) / "attributions.csv").exists():
         return None
-    df = _lire_csv(dossier, "attributions.csv", [],
+    df = _read_csv(dossier, "attributions.csv", [],
                    [*CLES_SEGMENT, "reservataire", "quartile", "prioritaire", "attributions_prevues"])
     df["attributions_prevues"] = pd.to_numeric(df["attributions_prevues"])
     df["prioritaire"] = df["prioritaire"].map(parse_bool).astype(bool)

@@ -15,11 +15,11 @@ from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
 from flux_opt.year.bilan import DIMENSIONS, LIBELLES, Bilan
 
 
-def _nom_fichier(reservataire: str) -> str:
+def _file_name(reservataire: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire).strip("_") or "reservataire"
 
 
-def _avec_total(table: pd.DataFrame) -> pd.DataFrame:
+def _with_total(table: pd.DataFrame) -> pd.DataFrame:
     """The table with a Total row summing its counts (shares are not summed); one row needs none."""
     if len(table) < 2:
         return table
@@ -29,8 +29,8 @@ def _avec_total(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
-    sections = [("Objectifs et réalisé", _avec_total(b.objectifs))] if len(b.objectifs.columns) else []
-    sections += [("Synthèse", _avec_total(b.synthese))]
+    sections = [("Objectifs et réalisé", _with_total(b.objectifs))] if len(b.objectifs.columns) else []
+    sections += [("Synthèse", _with_total(b.synthese))]
     sections += [(f"Par {titre.lower()}" if d != "qpv" else "QPV et hors QPV", b.par_dimension[d])
                  for d, titre in DIMENSIONS.items()]
     sections += [
@@ -45,7 +45,7 @@ def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
     return sections
 
 
-def _francais(df: pd.DataFrame) -> pd.DataFrame:
+def _french_headings(df: pd.DataFrame) -> pd.DataFrame:
     """French headings; shares as percentages with one decimal."""
     df = df.copy()
     for colonne in [c for c in df.columns if c.startswith("part_")]:
@@ -54,18 +54,18 @@ def _francais(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns={**libelles, "annees_de_reference": "Années de référence"})
 
 
-def ecrire_excel(b: Bilan, chemin: Path) -> Path:
+def write_excel(b: Bilan, chemin: Path) -> Path:
     with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
         for titre, table in _sections(b):
             feuille = titre[:31].replace("/", "-")
-            _francais(table).to_excel(classeur, sheet_name=feuille, index=False)
+            _french_headings(table).to_excel(classeur, sheet_name=feuille, index=False)
             colonnes = classeur.sheets[feuille].column_dimensions
-            for rang, nom in enumerate(_francais(table).columns):
+            for rang, nom in enumerate(_french_headings(table).columns):
                 colonnes[get_column_letter(rang + 1)].width = max(14, len(str(nom)) + 2)
     return chemin
 
 
-def _cellule(colonne: str, valeur: object) -> Cell:
+def _cell_fr(colonne: str, valeur: object) -> Cell:
     if isinstance(valeur, str) or pd.isna(valeur):
         return Cell("" if pd.isna(valeur) else valeur)
     if isinstance(valeur, float):
@@ -73,8 +73,8 @@ def _cellule(colonne: str, valeur: object) -> Cell:
     return Cell(str(valeur), "num")
 
 
-def ecrire_html(b: Bilan, chemin: Path, destinataire: str | None, sous_titre: str | None = None) -> Path:
-    sections = [Section(titre, [html_table(_francais(table), _cellule)] if len(table)
+def write_html(b: Bilan, chemin: Path, destinataire: str | None, sous_titre: str | None = None) -> Path:
+    sections = [Section(titre, [html_table(_french_headings(table), _cell_fr)] if len(table)
                         else [Paragraph("Aucun logement.", "note")]) for titre, table in _sections(b)]
     titre = f"Bilan annuel {b.annee} des attributions en flux" + (f" — {destinataire}" if destinataire else "")
     sous_titre = sous_titre or ("Bilan destiné au réservataire, à transmettre avant le 28 février" if destinataire
@@ -84,7 +84,7 @@ def ecrire_html(b: Bilan, chemin: Path, destinataire: str | None, sous_titre: st
     return chemin
 
 
-def ecrire_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | None = None) -> list[Path]:
+def write_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | None = None) -> list[Path]:
     """Write the consolidated bilan, one bilan per réservataire and one per EPCI with a
     CIA (Excel + HTML), and `bilan_N.csv` (objective vs counted, read by `plan --bilan-precedent`),
     all at once (write_atomically: an interrupted run leaves the folder as it was)."""
@@ -99,12 +99,12 @@ def ecrire_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | 
                          "Bilan destiné au président de l'EPCI doté d'une convention intercommunale "
                          "d'attribution, à transmettre avant le 31 mars")
     for reservataire in b.reservataires:
-        writers |= _pair(b.pour_reservataire(reservataire), f"{base}_{_nom_fichier(reservataire)}", reservataire)
+        writers |= _pair(b.for_reservataire(reservataire), f"{base}_{_file_name(reservataire)}", reservataire)
     write_atomically(dossier, writers)
     return [dossier / name for name in writers]
 
 
 def _pair(b: Bilan, name: str, destinataire: str | None, sous_titre: str | None = None) -> dict:
     """The Excel and HTML writers of one bilan."""
-    return {f"{name}.xlsx": lambda p: ecrire_excel(b, p),
-            f"{name}.html": lambda p: ecrire_html(b, p, destinataire, sous_titre)}
+    return {f"{name}.xlsx": lambda p: write_excel(b, p),
+            f"{name}.html": lambda p: write_html(b, p, destinataire, sous_titre)}

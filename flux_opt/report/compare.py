@@ -14,8 +14,8 @@ from rich.console import Group  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-from flux_opt.negotiation.sweep import ResultatBalayage  # noqa: E402
-from flux_opt.negotiation.compare import BASE, Comparaison  # noqa: E402
+from flux_opt.negotiation.sweep import SweepResult  # noqa: E402
+from flux_opt.negotiation.compare import BASE, Comparison  # noqa: E402
 from flux_opt.report.exports import write_atomically, write_csv  # noqa: E402
 from flux_opt.report.html import (Bullets, Cell, HtmlTable, Paragraph, Section, bullets, figure,  # noqa: E402
                                   html_table, render)
@@ -35,7 +35,7 @@ def _fr(v) -> str:
 
 # --------------------------------------------------------------------------- terminal
 
-def comparison_renderable(c: Comparaison) -> Group:
+def comparison_renderable(c: Comparison) -> Group:
     parts = [Text("Scénarios comparés", style="bold")]
     for n in c.noms:
         parts.append(Text(f"  • {n} : {c.descriptions.get(n, '')}"))
@@ -71,7 +71,7 @@ def comparison_renderable(c: Comparaison) -> Group:
     return Group(*parts)
 
 
-def _missed_mixity(c: Comparaison) -> str:
+def _missed_mixity(c: Comparison) -> str:
     status = [col for col in c.mixite.columns if col.endswith(": statut")]
     missed = [f"{col.removesuffix(' : statut')} : {row['contrainte']} ({row['portee']})"
               for _, row in c.mixite.iterrows() for col in status if row[col] == "NON atteint"]
@@ -87,7 +87,7 @@ def _frame_table(frame: pd.DataFrame, title: str, first: str) -> Table:
     return table
 
 
-def sweep_renderable(s: ResultatBalayage, acceleration: dict | None = None) -> Group:
+def sweep_renderable(s: SweepResult, acceleration: dict | None = None) -> Group:
     ids = [c.removeprefix("logements_") for c in s.points.columns if c.startswith("logements_")]
     table = Table(title=f"Balayage de {s.parametre}")
     for column in (s.parametre, "adéq.", "objectif", "violées", *ids):
@@ -117,7 +117,7 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def comparison_plots(c: Comparaison) -> dict[str, bytes]:
+def comparison_plots(c: Comparison) -> dict[str, bytes]:
     """Grouped bars of dwellings per réservataire, and the gains/losses against the base."""
     frame = c.logements.set_index("reservataire")
     fig, ax = plt.subplots(figsize=(10, 4.8))
@@ -145,7 +145,7 @@ def comparison_plots(c: Comparaison) -> dict[str, bytes]:
     return plots
 
 
-def sweep_plot(s: ResultatBalayage) -> bytes:
+def sweep_plot(s: SweepResult) -> bytes:
     """Fit with demand (left) and each réservataire's share of the flux (right) vs the parameter."""
     p = s.points
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -170,7 +170,7 @@ def sweep_plot(s: ResultatBalayage) -> bytes:
     return _png(fig)
 
 
-def sweep_summary(s: ResultatBalayage) -> pd.DataFrame:
+def sweep_summary(s: SweepResult) -> pd.DataFrame:
     """The sweep as a compact table: one row per value, dwellings per réservataire."""
     p = s.points
     out = pd.DataFrame({s.parametre: p["valeur"], "adéquation (%)": (100 * p["adequation"]).round(2),
@@ -193,7 +193,7 @@ def _table(frame: pd.DataFrame, caption: str = "") -> HtmlTable:
     return html_table(frame, _cell, caption)
 
 
-def comparison_html(c: Comparaison, plots: dict[str, bytes]) -> str:
+def comparison_html(c: Comparison, plots: dict[str, bytes]) -> str:
     """The comparison as one self-contained page (plots embedded)."""
     gains = (bullets(f"{g.scenario} : {g.phrase}" for g in c.gains.itertuples()) if len(c.gains)
              else Paragraph("Aucun scénario ne change les logements des réservataires."))
@@ -216,7 +216,7 @@ def comparison_html(c: Comparaison, plots: dict[str, bytes]) -> str:
     return render("compare.html", title="Comparaison de scénarios", subtitle=", ".join(c.noms), sections=sections)
 
 
-def sweep_html(s: ResultatBalayage, png: bytes, acceleration: dict | None = None) -> str:
+def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> str:
     """The sweep as one self-contained page: the plot and one row per value."""
     parts = [figure(png, "balayage")]
     if acceleration:
@@ -239,7 +239,7 @@ def write_excel(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
                 sheet.column_dimensions[sheet.cell(1, i + 1).column_letter].width = min(60, width + 2)
 
 
-def write_comparison(folder: Path, c: Comparaison) -> list[str]:
+def write_comparison(folder: Path, c: Comparison) -> list[str]:
     """comparaison.html, comparaison.xlsx, the plots and logements.csv, written atomically."""
     plots = comparison_plots(c)
     sheets = {SHEETS[k]: getattr(c, k) for k in SHEETS}
@@ -251,7 +251,7 @@ def write_comparison(folder: Path, c: Comparaison) -> list[str]:
     return list(writers)
 
 
-def write_sweep(folder: Path, s: ResultatBalayage, acceleration: dict | None = None) -> list[str]:
+def write_sweep(folder: Path, s: SweepResult, acceleration: dict | None = None) -> list[str]:
     """balayage.png, balayage.csv, balayage.html, balayage.xlsx, written atomically."""
     png = sweep_plot(s)
     writers = {"balayage.png": lambda p: p.write_bytes(png),

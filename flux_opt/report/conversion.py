@@ -18,7 +18,7 @@ from rich.text import Text
 
 from flux_opt.report.html import Cell, HtmlTable, Paragraph, Section, bullets, html_table, render
 from flux_opt.stock.conversion import pourquoi_les_methodes_different
-from flux_opt.stock.instance import ResultatConversion
+from flux_opt.stock.instance import ConversionResult
 from flux_opt.stock.lissage import Lissage
 
 TITRE_SECTION = "Conversion du stock en flux"
@@ -52,20 +52,20 @@ _ENTETES_CAPACITE = {
 _LIBELLES_METHODE = {"globale": "globale", "convention": "par convention"}
 
 
-def tableau_conversion(conversion: pd.DataFrame) -> pd.DataFrame:
+def conversion_table(conversion: pd.DataFrame) -> pd.DataFrame:
     """Conversion per réservataire with French headers, in a readable column order."""
     table = conversion[list(_ENTETES_CONVERSION)].copy()
     table["methode"] = table["methode"].map(lambda m: _LIBELLES_METHODE.get(m, m))
     return table.rename(columns=_ENTETES_CONVERSION)
 
 
-def tableau_detail(detail: pd.DataFrame) -> pd.DataFrame:
+def detail_table(detail: pd.DataFrame) -> pd.DataFrame:
     """One row per convention with French headers (typologie only when some row has one)."""
     colonnes = [c for c in _ENTETES_DETAIL if c != "typologie" or detail["typologie"].astype(bool).any()]
     return detail[colonnes].rename(columns=_ENTETES_DETAIL)
 
 
-def tableau_lissage(lissage: Lissage) -> pd.DataFrame:
+def lissage_table(lissage: Lissage) -> pd.DataFrame:
     """Multi-year targets: one row per réservataire, one column per year, plus totals and capacity."""
     objectifs = lissage.objectifs.copy()
     objectifs.columns = [str(a) for a in objectifs.columns]
@@ -83,23 +83,23 @@ def tableau_lissage(lissage: Lissage) -> pd.DataFrame:
     return table
 
 
-def tableau_capacite(lissage: Lissage) -> pd.DataFrame:
+def capacity_table(lissage: Lissage) -> pd.DataFrame:
     """Yearly totals against the capacity, French headers."""
     return lissage.annuel[list(_ENTETES_CAPACITE)].rename(columns=_ENTETES_CAPACITE)
 
 
-def ecrire_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail: pd.DataFrame | None = None) -> Path:
+def write_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail: pd.DataFrame | None = None) -> Path:
     """Workbook with sheets `conversion`, `conventions` (if detail), `lissage`, `capacite`."""
     path = Path(path)
     classeur = Workbook()
     classeur.remove(classeur.active)
-    feuilles = {"conversion": tableau_conversion(conversion)}
+    feuilles = {"conversion": conversion_table(conversion)}
     if detail is not None:
-        feuilles["conventions"] = tableau_detail(detail)
-    feuilles["lissage"] = tableau_lissage(lissage)
-    feuilles["capacite"] = tableau_capacite(lissage)
+        feuilles["conventions"] = detail_table(detail)
+    feuilles["lissage"] = lissage_table(lissage)
+    feuilles["capacite"] = capacity_table(lissage)
     for nom, table in feuilles.items():
-        _ecrire_feuille(classeur.create_sheet(nom), table)
+        _write_sheet(classeur.create_sheet(nom), table)
     classeur.save(path)
     return path
 
@@ -107,31 +107,31 @@ def ecrire_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail:
 def _section(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None,
              detail: pd.DataFrame | None = None) -> Section:
     parametres = parametres or {}
-    parts = [Paragraph(_phrase_methode(conversion, parametres)),
-             _html_table(tableau_conversion(conversion), "Volume dû par réservataire")]
+    parts = [Paragraph(_method_sentence(conversion, parametres)),
+             _html_table(conversion_table(conversion), "Volume dû par réservataire")]
     if detail is not None and "taux_rotation" in parametres:
         parts.append(Paragraph(pourquoi_les_methodes_different(detail, float(parametres["taux_rotation"]))))
-    parts += [Paragraph(_phrase_lissage(lissage)),
-              _html_table(tableau_lissage(lissage), "Objectifs annuels lissés (logements)")]
+    parts += [Paragraph(_lissage_sentence(lissage)),
+              _html_table(lissage_table(lissage), "Objectifs annuels lissés (logements)")]
     if lissage.notes:
         parts.append(bullets(lissage.notes, "alertes"))
     return Section(TITRE_SECTION, parts, id="conversion")
 
 
-def section_html(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None,
+def conversion_section(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None,
                  detail: pd.DataFrame | None = None) -> str:
     """HTML fragment: the French report section « Conversion du stock en flux »."""
     return render("section.html", section=_section(conversion, lissage, parametres, detail))
 
 
-def page_html(resultat: ResultatConversion) -> str:
+def conversion_page(resultat: ConversionResult) -> str:
     """conversion.html: the same section as a self-contained page."""
     annees = resultat.lissage.annees
     return render("conversion.html", title=TITRE_SECTION, subtitle=f"Lissage {annees[0]}–{annees[-1]}",
                   sections=[_section(resultat.conversion, resultat.lissage, resultat.parametres, resultat.detail)])
 
 
-def ecrire_sorties(dossier: Path, resultat: ResultatConversion) -> list[Path]:
+def write_outputs(dossier: Path, resultat: ConversionResult) -> list[Path]:
     """Files of `flux-opt convertir`: CSV tables, conversion.xlsx and conversion.html."""
     dossier = Path(dossier)
     dossier.mkdir(parents=True, exist_ok=True)
@@ -147,21 +147,21 @@ def ecrire_sorties(dossier: Path, resultat: ResultatConversion) -> list[Path]:
     for nom, table in fichiers.items():
         table.to_csv(dossier / nom, index=False)
         chemins.append(dossier / nom)
-    chemins.append(ecrire_excel(dossier / "conversion.xlsx", resultat.conversion, resultat.lissage, resultat.detail))
+    chemins.append(write_excel(dossier / "conversion.xlsx", resultat.conversion, resultat.lissage, resultat.detail))
     page = dossier / "conversion.html"
-    page.write_text(page_html(resultat), encoding="utf-8")
+    page.write_text(conversion_page(resultat), encoding="utf-8")
     chemins.append(page)
     return chemins
 
 
-def rendu_console(resultat: ResultatConversion) -> Group:
+def console_view(resultat: ConversionResult) -> Group:
     """Rich renderable for the CLI: method sentence, conversion table, multi-year table, alerts."""
     elements = [
-        Text(_phrase_methode(resultat.conversion, resultat.parametres)),
-        _table_rich(tableau_conversion(resultat.conversion), "Volume dû par réservataire"),
+        Text(_method_sentence(resultat.conversion, resultat.parametres)),
+        _table_rich(conversion_table(resultat.conversion), "Volume dû par réservataire"),
         Text(pourquoi_les_methodes_different(resultat.detail, float(resultat.parametres["taux_rotation"]))),
-        Text(_phrase_lissage(resultat.lissage)),
-        _table_rich(tableau_lissage(resultat.lissage), "Objectifs annuels lissés"),
+        Text(_lissage_sentence(resultat.lissage)),
+        _table_rich(lissage_table(resultat.lissage), "Objectifs annuels lissés"),
     ]
     elements += [Text(n, style="bold red") for n in resultat.lissage.notes]
     return Group(*elements)
@@ -170,7 +170,7 @@ def rendu_console(resultat: ResultatConversion) -> Group:
 # ---------------------------------------------------------------- helpers
 
 
-def nombre_fr(valeur: object, decimales: int = 0) -> str:
+def fr_number_text(valeur: object, decimales: int = 0) -> str:
     """French number: 1 500 ; 10,5 (narrow no-break space for thousands)."""
     if isinstance(valeur, str):
         return valeur
@@ -180,31 +180,31 @@ def nombre_fr(valeur: object, decimales: int = 0) -> str:
     return texte
 
 
-def _cellule(colonne: str, valeur: object) -> str:
+def _cell_fr(colonne: str, valeur: object) -> str:
     if colonne == "Année":
         return str(valeur)
     if colonne == "Taux de rotation":
-        return nombre_fr(float(valeur) * 100, 2) + " %"
+        return fr_number_text(float(valeur) * 100, 2) + " %"
     if isinstance(valeur, float) and not valeur.is_integer():
-        return nombre_fr(valeur, 1)
-    return nombre_fr(valeur)
+        return fr_number_text(valeur, 1)
+    return fr_number_text(valeur)
 
 
-def _phrase_methode(conversion: pd.DataFrame, parametres: dict) -> str:
+def _method_sentence(conversion: pd.DataFrame, parametres: dict) -> str:
     methodes = sorted(set(conversion["methode"]))
     libelle = ", ".join(_LIBELLES_METHODE.get(m, m) for m in methodes) or "—"
     phrase = f"Méthode de conversion : {libelle} (droits de suite × durée restante × taux de rotation)."
     if "taux_rotation" in parametres:
-        phrase += f" Taux de rotation du bailleur retenu : {_cellule('Taux de rotation', parametres['taux_rotation'])}."
+        phrase += f" Taux de rotation du bailleur retenu : {_cell_fr('Taux de rotation', parametres['taux_rotation'])}."
     total = float(conversion["volume_du"].sum())
-    return phrase + f" Volume total dû : {nombre_fr(total, 0 if total.is_integer() else 1)} relogements."
+    return phrase + f" Volume total dû : {fr_number_text(total, 0 if total.is_integer() else 1)} relogements."
 
 
-def _phrase_lissage(lissage: Lissage) -> str:
+def _lissage_sentence(lissage: Lissage) -> str:
     debut, fin = lissage.annees[0], lissage.annees[-1]
     phrase = (
         f"Lissage sur {debut}–{fin} : les objectifs de tous les réservataires convertis ne dépassent pas "
-        f"{nombre_fr(lissage.part_max * 100, 0)} % du flux prévu chaque année"
+        f"{fr_number_text(lissage.part_max * 100, 0)} % du flux prévu chaque année"
     )
     if lissage.realisable:
         return phrase + " ; cette limite est respectée chaque année."
@@ -213,7 +213,7 @@ def _phrase_lissage(lissage: Lissage) -> str:
 
 
 def _html_table(table: pd.DataFrame, legende: str) -> HtmlTable:
-    return html_table(table, lambda c, v: Cell(_cellule(c, v), "" if isinstance(v, str) else "num"), legende)
+    return html_table(table, lambda c, v: Cell(_cell_fr(c, v), "" if isinstance(v, str) else "num"), legende)
 
 
 def _table_rich(table: pd.DataFrame, titre: str) -> Table:
@@ -221,11 +221,11 @@ def _table_rich(table: pd.DataFrame, titre: str) -> Table:
     for colonne in table.columns:
         rendu.add_column(str(colonne), justify="left" if colonne in ("Réservataire", "Méthode", "Convention") else "right")
     for enregistrement in table.itertuples(index=False):
-        rendu.add_row(*(_cellule(str(c), v) for c, v in zip(table.columns, enregistrement)))
+        rendu.add_row(*(_cell_fr(str(c), v) for c, v in zip(table.columns, enregistrement)))
     return rendu
 
 
-def _ecrire_feuille(feuille, table: pd.DataFrame) -> None:
+def _write_sheet(feuille, table: pd.DataFrame) -> None:
     feuille.append([str(c) for c in table.columns])
     for cellule in feuille[1]:
         cellule.font = Font(bold=True)

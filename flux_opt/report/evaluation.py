@@ -38,7 +38,7 @@ def evaluation_frame(ev: Evaluation) -> pd.DataFrame:
     return out.rename(columns=HEADINGS)
 
 
-def rendu_evaluation(ev: Evaluation) -> Table:
+def evaluation_view(ev: Evaluation) -> Table:
     table = Table(title=f"Année simulée : {ev.tirages} tirages (graine {ev.graine})")
     frame = evaluation_frame(ev)
     for column in frame.columns:

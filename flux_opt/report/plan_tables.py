@@ -136,7 +136,7 @@ def annex_tables(result: Result) -> list[Table]:
     return out
 
 
-def _sans_report_nul(objectifs: pd.DataFrame) -> pd.DataFrame:
+def _without_zero_carryover(objectifs: pd.DataFrame) -> pd.DataFrame:
     """The carry-over column only when last year's bilan carried something."""
     if "report" in objectifs and not objectifs["report"].any():
         return objectifs.drop(columns="report")
@@ -146,7 +146,7 @@ def _sans_report_nul(objectifs: pd.DataFrame) -> pd.DataFrame:
 def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     e, noms = explanation, result.noms
     shares = named(share_table(result), noms).assign(statut=lambda t: _status(t["statut"]))
-    objectifs = _sans_report_nul(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
+    objectifs = _without_zero_carryover(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
     rules = named(result.contraintes, noms)
     return {
         "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),

@@ -16,8 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from flux_opt.report.html import Cell, Paragraph, Section, bullets, html_table, render
-from flux_opt.year.alerts import alertes
-from flux_opt.year.suivi import Suivi, projeter
+from flux_opt.year.alerts import alerts
+from flux_opt.year.suivi import Suivi, project_to_year_end
 
 # Columns shown for each progress table, in order, with their French heading.
 AVANCEMENT = {
@@ -65,12 +65,12 @@ def _avancement(table: pd.DataFrame, dimensions: list[str], fraction: float) -> 
     else:
         table = table[["cible", "realise", "en_cours", "reste"]].sum().to_frame().T
     table["taux_realisation"] = (table["realise"] / table["cible"]).where(table["cible"] > 0)
-    table["projection"] = projeter(table["realise"], table["en_cours"], fraction)
+    table["projection"] = project_to_year_end(table["realise"], table["en_cours"], fraction)
     table["ecart_projete"] = table["projection"] - table["cible"]
     return table
 
 
-def _francais(table: pd.DataFrame, dimensions: list[str], noms: Mapping[str, str] | None) -> pd.DataFrame:
+def _french_headings(table: pd.DataFrame, dimensions: list[str], noms: Mapping[str, str] | None) -> pd.DataFrame:
     table = table.copy()
     if "qpv" in dimensions:
         table["qpv"] = _zone(table["qpv"])
@@ -80,21 +80,21 @@ def _francais(table: pd.DataFrame, dimensions: list[str], noms: Mapping[str, str
     return table[list(colonnes)].rename(columns=colonnes)
 
 
-def tableaux_suivi(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool = False) -> list[tuple[str, pd.DataFrame]]:
+def suivi_tables(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool = False) -> list[tuple[str, pd.DataFrame]]:
     """The follow-up as (title, French table) pairs. By typologie / zone / commune, the
     terminal view sums over réservataires; `detail=True` keeps one line per réservataire."""
     f = s.fraction_annee
     noms = noms or s.noms or None
     reservataires = _avancement(s.reservataires, ["reservataire"], f)
     total = _avancement(s.reservataires, [], f).assign(reservataire="Total")
-    tableaux = [("Par réservataire", _francais(pd.concat([reservataires, total], ignore_index=True),
+    tableaux = [("Par réservataire", _french_headings(pd.concat([reservataires, total], ignore_index=True),
                                                 ["reservataire"], noms))]
     for titre, dimension, source in (("Par typologie", "typologie", s.par_typologie),
                                      ("QPV / hors QPV", "qpv", s.par_qpv),
                                      ("Par commune", "commune", s.par_commune)):
         cles = ["reservataire", dimension] if detail else [dimension]
         tableaux.append((titre + (" et réservataire" if detail else ""),
-                         _francais(_avancement(source, cles, f), cles, noms)))
+                         _french_headings(_avancement(source, cles, f), cles, noms)))
     mixite = s.mixite.copy()
     mixite["zone"] = _zone(mixite["zone"])
     tableaux.append(("Mixité à date (baux signés)", mixite[[c for c in MIXITE if c in mixite]].rename(columns=MIXITE)))
@@ -115,35 +115,35 @@ def tableaux_suivi(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool
     return tableaux
 
 
-def phrase_projection(s: Suivi) -> str:
+def projection_sentence(s: Suivi) -> str:
     """Where the year is heading at the current pace (linear in elapsed days)."""
     cible = float(s.reservataires["cible"].sum())
     realise = float(s.reservataires["realise"].sum())
     en_cours = float(s.reservataires["en_cours"].sum())
-    projection = projeter(realise, en_cours, s.fraction_annee)
+    projection = project_to_year_end(realise, en_cours, s.fraction_annee)
     return (f"{_pct(s.fraction_annee)} de l'année écoulée au {s.date.strftime('%d/%m/%Y')} : "
             f"{nombre(realise)} logements décomptés et {nombre(en_cours)} en cours sur un objectif de "
             f"{nombre(cible)} ; au rythme actuel, {nombre(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
             "de l'objectif).")
 
 
-def rendu_suivi(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
+def suivi_view(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
                 seuil: float | None = None) -> Group:
     """Rich view: one table per section, the projection and the drift of releases."""
     elements: list = [Text(f"Suivi au {s.date.strftime('%d/%m/%Y')}", style="bold")]
-    elements += [_table_rich(table, titre) for titre, table in tableaux_suivi(s, noms)]
-    elements.append(Text(phrase_projection(s)))
-    a_faire = alertes(s)
+    elements += [_table_rich(table, titre) for titre, table in suivi_tables(s, noms)]
+    elements.append(Text(projection_sentence(s)))
+    a_faire = alerts(s)
     elements.append(Text("À faire :" if a_faire else "Aucune alerte : délais, rythme et mixité tenus.", style="bold"))
     elements += [Text(f"• {phrase}", style="yellow") for phrase in a_faire]
     elements.append(Text(LEGENDE, style="dim"))
     if ecart is not None:
-        message, alerte = phrase_ecart(ecart, seuil)
+        message, alerte = drift_sentence(ecart, seuil)
         elements.append(Text(message, style="yellow" if alerte else ""))
     return Group(*elements)
 
 
-def phrase_ecart(ecart: float, seuil: float | None) -> tuple[str, bool]:
+def drift_sentence(ecart: float, seuil: float | None) -> tuple[str, bool]:
     """The drift of releases from the plan, and whether it calls for a re-optimisation."""
     message = f"Écart des libérations au plan : {_pct(ecart, 1)} du flux"
     if seuil is not None and ecart > seuil:
@@ -152,35 +152,35 @@ def phrase_ecart(ecart: float, seuil: float | None) -> tuple[str, bool]:
     return message + ".", False
 
 
-def _cellule(colonne: str, valeur: object) -> Cell:
+def _cell_fr(colonne: str, valeur: object) -> Cell:
     if isinstance(valeur, str):
         return Cell(valeur)
     return Cell(_pct(valeur) if colonne in POURCENTAGES else nombre(valeur), "num")
 
 
-def page_suivi(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
+def suivi_page(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
                seuil: float | None = None) -> str:
     """suivi.html: the same sections as the terminal view, as one self-contained page."""
-    parts: list = [Paragraph(phrase_projection(s))]
+    parts: list = [Paragraph(projection_sentence(s))]
     if ecart is not None:
-        message, alerte = phrase_ecart(ecart, seuil)
+        message, alerte = drift_sentence(ecart, seuil)
         parts.append(bullets([message], "alertes") if alerte else Paragraph(message))
     parts.append(Paragraph(LEGENDE, "note"))
-    a_faire = alertes(s)
+    a_faire = alerts(s)
     sections = [Section("Où en est l'année", parts),
                 Section("À faire", [bullets(a_faire, "alertes") if a_faire
                                     else Paragraph("Aucune alerte : délais, rythme et mixité tenus.")])]
-    sections += [Section(titre, [html_table(table, _cellule)]) for titre, table in tableaux_suivi(s, noms)]
+    sections += [Section(titre, [html_table(table, _cell_fr)]) for titre, table in suivi_tables(s, noms)]
     return render("suivi.html", title=f"Suivi de l'année {s.date.year}",
                   subtitle=f"Situation au {s.date.strftime('%d/%m/%Y')}", sections=sections)
 
 
-def ecrire_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | None = None) -> Path:
+def write_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | None = None) -> Path:
     """suivi.xlsx: one sheet per section (details per réservataire), rates as percentages."""
     chemin = Path(chemin)
     chemin.parent.mkdir(parents=True, exist_ok=True)
-    feuilles = tableaux_suivi(s, noms, detail=True)
-    feuilles.append(("Alertes", pd.DataFrame({"Alerte": alertes(s)}, dtype=object)))
+    feuilles = suivi_tables(s, noms, detail=True)
+    feuilles.append(("Alertes", pd.DataFrame({"Alerte": alerts(s)}, dtype=object)))
     with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
         for titre, table in feuilles:
             nom = titre.replace("/", "-")[:31]

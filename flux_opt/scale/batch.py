@@ -177,8 +177,8 @@ def finished_line(folder: Path, empreinte: str) -> dict | None:
 # ---------------------------------------------------------------------------- the batch
 
 
-def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | None = None,
-              reprendre: bool = True, limite: int | None = None, moteur: str = "highs", analyse: bool = True,
+def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | None = None,
+              resume_finished: bool = True, limit: int | None = None, moteur: str = "highs", analyse: bool = True,
               on_start: Callable[[int, int], None] | None = None,
               on_result: Callable[[dict], None] | None = None) -> BatchReport:
     """Plan every instance of `dossier` into `sortie`. `on_start(todo, skipped)` and
@@ -190,15 +190,15 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
     refs = find_instances(dossier)
     report = BatchReport()
     prints = {ref.nom: fingerprint(ref.chemin, moteur) for ref in refs}
-    done = {ref.nom: finished_line(sortie / ref.nom, prints[ref.nom]) for ref in refs} if reprendre else {}
+    done = {ref.nom: finished_line(sortie / ref.nom, prints[ref.nom]) for ref in refs} if resume_finished else {}
     done = {k: v for k, v in done.items() if v is not None}
     _rewrite_synthese(sortie / SYNTHESE, [done[r.nom] for r in refs if r.nom in done])
     report.reprises = [r.nom for r in refs if r.nom in done]
     report.codes = {nom: int(line["code"]) for nom, line in done.items()}
-    todo = [r for r in refs if r.nom not in done][:limite]
+    todo = [r for r in refs if r.nom not in done][:limit]
     if on_start:
         on_start(len(todo), len(done))
-    for line in _execute(todo, sortie, processus, cluster, moteur, prints, analyse):
+    for line in _execute(todo, sortie, processes, cluster, moteur, prints, analyse):
         _append_line(sortie / SYNTHESE, line)
         report.planifiees.append(line["instance"])
         report.codes[line["instance"]] = int(line["code"])
@@ -209,7 +209,7 @@ def run_batch(dossier: Path, sortie: Path, processus: int = 2, cluster: str | No
     return report
 
 
-def _execute(todo: list[InstanceRef], sortie: Path, processus: int, cluster: str | None,
+def _execute(todo: list[InstanceRef], sortie: Path, processes: int, cluster: str | None,
              moteur: str, prints: dict[str, str], analyse: bool = True) -> Iterator[dict]:
     """Summary lines as instances finish. Local work always runs in worker processes, even
     with `processus` = 1: an instance that crashes its worker (a native crash) is then
@@ -221,7 +221,7 @@ def _execute(todo: list[InstanceRef], sortie: Path, processus: int, cluster: str
     if cluster:
         yield from _on_dask(args, cluster)
         return
-    for index, line in run_tasks(plan_one, args, processus):
+    for index, line in run_tasks(plan_one, args, processes):
         yield crashed_line(args[index], line) if isinstance(line, Crash) else line
 
 

@@ -161,7 +161,7 @@ class Territoire:
 LOGEMENTS_MAX = 5_000_000  # more than the largest bailleur of a département owns
 
 
-def generer_instance(
+def generate_instance(
     dossier: Path,
     logements: int,
     communes: int | None = None,
@@ -174,34 +174,34 @@ def generer_instance(
 ) -> Path:
     """Write one synthetic instance folder (docs/donnees.md) and return its path. `tension`: demand
     with local pressure per commune × typologie and pools whose composition depends on the
-    réservataire's type (``generer_demande``)."""
-    _verifier_departement(departement)
+    réservataire's type (``generate_demande``)."""
+    _check_departement(departement)
     if not 1 <= logements <= LOGEMENTS_MAX:
         raise ValueError(f"Nombre de logements hors bornes (1 à {LOGEMENTS_MAX:,}).".replace(",", "\u202f"))
     if communes is None:
         communes = communes_par_defaut(logements, departement)
-    _verifier_tailles(logements, communes, reservataires, departement)
+    _check_sizes(logements, communes, reservataires, departement)
     rng = np.random.default_rng(graine)
-    territoire = generer_territoire(rng, departement, communes)
+    territoire = generate_territoire(rng, departement, communes)
     nom = nom or f"synthetique-{departement}-{logements}-g{graine}"
-    return _ecrire_instance(
+    return _write_instance(
         Path(dossier), rng, territoire, logements, reservataires,
         nom=nom, bailleur=f"Bailleur synthétique {departement}",
         annee=annee, graine=graine, tension=tension,
     )
 
 
-def generer_taille(dossier: Path, taille: str, graine: int = 0, departement: str = "59",
+def generate_size(dossier: Path, taille: str, graine: int = 0, departement: str = "59",
                    annee: int = 2027, tension: bool = False) -> Path:
     """Write the preset ``taille`` (petit, moyen, grand) of ``TAILLES``."""
     if taille not in TAILLES:
         raise ValueError(f"Taille inconnue « {taille} » : choisir parmi {', '.join(TAILLES)}.")
     preset = TAILLES[taille]
-    return generer_instance(dossier, graine=graine, departement=departement, annee=annee,
+    return generate_instance(dossier, graine=graine, departement=departement, annee=annee,
                             nom=f"{taille}-{departement}-g{graine}", tension=tension, **preset)
 
 
-def generer_national(
+def generate_national(
     dossier: Path,
     graine: int = 0,
     logements_total: int = 5_300_000,
@@ -217,12 +217,12 @@ def generer_national(
     dossier = Path(dossier)
     rng = np.random.default_rng(graine)
     codes = [DEPARTEMENTS[i] for i in np.sort(rng.choice(len(DEPARTEMENTS), departements, replace=False))]
-    parcs_dep = _parcs_departements(rng, codes, logements_total)
+    parcs_dep = _departement_parcs(rng, codes, logements_total)
     territoires = [
-        generer_territoire(rng, dep, _communes_du_departement(rng, dep, parc))
+        generate_territoire(rng, dep, _departement_communes(rng, dep, parc))
         for dep, parc in zip(codes, parcs_dep)
     ]
-    paires = _repartir_bailleurs(rng, parcs_dep, bailleurs, logements_total)
+    paires = _split_bailleurs(rng, parcs_dep, bailleurs, logements_total)
     chemins, manifeste = [], []
     for i, (b, d, taille) in enumerate(paires):
         enfant = np.random.default_rng([graine, i])
@@ -231,8 +231,8 @@ def generer_national(
         territoire = _sous_territoire(enfant, territoires[d], k)
         bailleur = f"B{b + 1:03d}"
         nom = f"{bailleur}_{dep}"
-        chemin = _ecrire_instance(
-            dossier / nom, enfant, territoire, taille, _reservataires_par_taille(taille),
+        chemin = _write_instance(
+            dossier / nom, enfant, territoire, taille, _reservataires_by_size(taille),
             nom=nom, bailleur=f"OLS synthétique {bailleur}", annee=annee, graine=graine,
         )
         chemins.append(chemin)
@@ -259,18 +259,18 @@ def liberations(parc: pd.DataFrame) -> pd.Series:
 # ---------------------------------------------------------------------------
 
 
-def generer_territoire(rng: np.random.Generator, departement: str, communes: int) -> Territoire:
+def generate_territoire(rng: np.random.Generator, departement: str, communes: int) -> Territoire:
     """Draw the communes, EPCIs, parc weights, QPV shares and tension of a département."""
     codes = _codes_communes(rng, departement, communes)
     rang = rng.permutation(communes) + 1
     poids = rang**-1.0 * rng.lognormal(0.0, 0.5, communes)
     epci = _epci_des_communes(rng, departement, communes)
-    part_qpv = _parts_qpv(rng, poids)
+    part_qpv = _qpv_shares(rng, poids)
     base = (0.65 if departement in DEPARTEMENTS_TENDUS else 0.3) + rng.uniform(-0.15, 0.15)
     taille_relative = np.log(poids / poids.max())
     taille_relative = (taille_relative - taille_relative.min()) / (np.ptp(taille_relative) or 1.0) - 0.5
     tension = np.clip(base + 0.25 * taille_relative + rng.normal(0, 0.08, communes), 0, 1)
-    return Territoire(departement, codes, _noms_communes(rng, communes), epci, poids, part_qpv, tension)
+    return Territoire(departement, codes, _commune_names(rng, communes), epci, poids, part_qpv, tension)
 
 
 def _codes_communes(rng, departement: str, n: int) -> np.ndarray:
@@ -288,7 +288,7 @@ def _epci_des_communes(rng, departement: str, n: int) -> np.ndarray:
     return np.repeat(sirens, tailles)
 
 
-def _parts_qpv(rng, poids: np.ndarray) -> np.ndarray:
+def _qpv_shares(rng, poids: np.ndarray) -> np.ndarray:
     """Most communes 0 %, urban ones 30-70 %, ~20 % of the parc overall."""
     probabilite = np.clip(1.2 * np.sqrt(poids / poids.max()), 0, 0.95)
     a_qpv = rng.random(len(poids)) < probabilite
@@ -301,7 +301,7 @@ def _parts_qpv(rng, poids: np.ndarray) -> np.ndarray:
     return parts
 
 
-def _noms_communes(rng, n: int) -> np.ndarray:
+def _commune_names(rng, n: int) -> np.ndarray:
     nb = rng.integers(2, 4, n)
     syllabes = rng.choice(len(_SYLLABES), (n, 3))
     saint = rng.random(n) < 0.15
@@ -335,7 +335,7 @@ def _sous_territoire(rng, territoire: Territoire, k: int) -> Territoire:
 # ---------------------------------------------------------------------------
 
 
-def generer_parc(rng, territoire: Territoire, logements: int) -> pd.DataFrame:
+def generate_parc(rng, territoire: Territoire, logements: int) -> pd.DataFrame:
     """Segments (commune, typologie, qpv, financement) with dwellings, turnover, first lettings."""
     m = len(territoire.communes)
     par_commune = 1 + rng.multinomial(logements - m, territoire.poids / territoire.poids.sum())
@@ -362,7 +362,7 @@ def generer_parc(rng, territoire: Territoire, logements: int) -> pd.DataFrame:
         "commune": territoire.communes[c],
         "commune_nom": territoire.noms[c],
         "epci": territoire.epci[c],
-        "epci_nom": _noms_epci(territoire)[c],
+        "epci_nom": _epci_names(territoire)[c],
         "qpv": np.where(q == 0, "oui", "non"),
         "typologie": np.asarray(TYPOLOGIES)[t],
         "financement": np.asarray(FINANCEMENTS)[f],
@@ -372,7 +372,7 @@ def generer_parc(rng, territoire: Territoire, logements: int) -> pd.DataFrame:
     })
 
 
-def _noms_epci(territoire: Territoire) -> np.ndarray:
+def _epci_names(territoire: Territoire) -> np.ndarray:
     """Each commune's EPCI named after its largest commune (no random draw: the other files stay the same)."""
     frame = pd.DataFrame({"epci": territoire.epci, "nom": territoire.noms, "poids": territoire.poids})
     largest = frame.sort_values("poids", ascending=False, kind="stable").groupby("epci")["nom"].first()
@@ -384,7 +384,7 @@ def _noms_epci(territoire: Territoire) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def generer_exclusions(rng, parc: pd.DataFrame) -> pd.DataFrame:
+def generate_exclusions(rng, parc: pd.DataFrame) -> pd.DataFrame:
     """Withdrawals (B), each row at most 40 % of the releases of its scope."""
     lib = liberations(parc)
     total = float(lib.sum())
@@ -450,7 +450,7 @@ def _taux(x: float) -> str:
     return f"{x:.3f}".rstrip("0").rstrip(".")
 
 
-def generer_reservataires(rng, parc: pd.DataFrame, territoire: Territoire, nombre: int,
+def generate_reservataires(rng, parc: pd.DataFrame, territoire: Territoire, nombre: int,
                           flux_estime: float) -> list[_Reservataire]:
     """Préfet, agents, Action Logement, collectivités, employeurs/autres, bailleur."""
     communes, departement = territoire.communes, territoire.departement
@@ -562,7 +562,7 @@ def _employeurs(rng, nombre, m, flux_estime, parc_total):
     return resultat
 
 
-def _tableau_reservataires(liste: list[_Reservataire]) -> pd.DataFrame:
+def _reservataires_table(liste: list[_Reservataire]) -> pd.DataFrame:
     return pd.DataFrame(
         [(r.id, r.nom, r.type, r.territoire, r.taux, r.logements, r.logements_reserves, r.gestion,
           "non" if r.type == "collectivite" else "", r.taux_prioritaires) for r in liste],
@@ -575,7 +575,7 @@ def _tableau_reservataires(liste: list[_Reservataire]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def generer_demande(rng, parc: pd.DataFrame, territoire: Territoire,
+def generate_demande(rng, parc: pd.DataFrame, territoire: Territoire,
                     reservataires: list[_Reservataire], part_nette: float, tension: bool = False) -> pd.DataFrame:
     """Candidate pools per réservataire, commune (or EPCI) and typologie, split by category.
 
@@ -600,7 +600,7 @@ def generer_demande(rng, parc: pd.DataFrame, territoire: Territoire,
     moyenne = attendu * intensite * rng.lognormal(0, 0.4, attendu.shape)
     total = rng.poisson(moyenne)  # (R, m, 6)
 
-    categories = np.stack([_parts_categories(r.type, tension) for r in reservataires])  # (R, 8)
+    categories = np.stack([_category_shares(r.type, tension) for r in reservataires])  # (R, 8)
     comptes = rng.multinomial(total, categories[:, None, None, :])  # (R, m, 6, 8)
     r_i, c_i, t_i, k_i = np.nonzero(comptes)
     demande = pd.DataFrame({
@@ -626,7 +626,7 @@ def generer_demande(rng, parc: pd.DataFrame, territoire: Territoire,
             .drop(columns="_ordre").reset_index(drop=True)[COLONNES_DEMANDE])
 
 
-def _parts_categories(type_: str, tension: bool = False) -> np.ndarray:
+def _category_shares(type_: str, tension: bool = False) -> np.ndarray:
     """8 categories (quartile x prioritaire x travailleur_essentiel), 'oui'/q1 first."""
     q1, prioritaire, essentiel = 0.35, 0.30, 0.10
     if tension and type_ in PARTS_PAR_TYPE:
@@ -668,7 +668,7 @@ def _epci_cia(parc: pd.DataFrame) -> list[str]:
     return sorted(avec_qpv, key=lambda e: (-taille[e], e))
 
 
-def generer_mixite(rng, cia: list[str]) -> pd.DataFrame:
+def generate_mixite(rng, cia: list[str]) -> pd.DataFrame:
     lignes = []
     if cia:
         lignes.append((cia[0], "tout", "", "travailleur_essentiel", round(float(rng.uniform(0.03, 0.08)), 2)))
@@ -677,7 +677,7 @@ def generer_mixite(rng, cia: list[str]) -> pd.DataFrame:
     return pd.DataFrame(lignes, columns=COLONNES_MIXITE)
 
 
-def generer_objectifs(rng, parc: pd.DataFrame, reservataires: list[_Reservataire]) -> pd.DataFrame:
+def generate_objectifs(rng, parc: pd.DataFrame, reservataires: list[_Reservataire]) -> pd.DataFrame:
     """A few indicative targets (parts close to what the flux allows, weight 1)."""
     lib = liberations(parc)
     part_epci = lib.groupby(parc["epci"]).sum().sort_values(ascending=False, kind="stable") / lib.sum()
@@ -715,17 +715,17 @@ def _instance_toml(nom, bailleur, departement, annee, rotation, cia, graine, com
 # ---------------------------------------------------------------------------
 
 
-def _ecrire_instance(dossier: Path, rng, territoire: Territoire, logements: int, reservataires: int,
+def _write_instance(dossier: Path, rng, territoire: Territoire, logements: int, reservataires: int,
                      *, nom: str, bailleur: str, annee: int, graine: int, tension: bool = False) -> Path:
-    parc = generer_parc(rng, territoire, logements)
-    exclusions = generer_exclusions(rng, parc)
+    parc = generate_parc(rng, territoire, logements)
+    exclusions = generate_exclusions(rng, parc)
     total = float(liberations(parc).sum())
     flux_estime = max(total - float(exclusions["logements"].sum()), 1.0)
-    liste = generer_reservataires(rng, parc, territoire, reservataires, flux_estime)
-    demande = generer_demande(rng, parc, territoire, liste, flux_estime / total, tension)
+    liste = generate_reservataires(rng, parc, territoire, reservataires, flux_estime)
+    demande = generate_demande(rng, parc, territoire, liste, flux_estime / total, tension)
     cia = _epci_cia(parc)
-    mixite = generer_mixite(rng, cia)
-    objectifs = generer_objectifs(rng, parc, liste)
+    mixite = generate_mixite(rng, cia)
+    objectifs = generate_objectifs(rng, parc, liste)
     rotation = round(float((parc["logements"] * parc["taux_rotation"]).sum() / parc["logements"].sum()), 4)
 
     dossier.mkdir(parents=True, exist_ok=True)
@@ -735,7 +735,7 @@ def _ecrire_instance(dossier: Path, rng, territoire: Territoire, logements: int,
         _instance_toml(nom, bailleur, territoire.departement, annee, rotation, cia, graine, commentaire),
         encoding="utf-8")
     for nom_fichier, tableau in (("parc.csv", parc[COLONNES_PARC]), ("exclusions.csv", exclusions),
-                                 ("reservataires.csv", _tableau_reservataires(liste)),
+                                 ("reservataires.csv", _reservataires_table(liste)),
                                  ("demande.csv", demande), ("mixite.csv", mixite),
                                  ("objectifs.csv", objectifs)):
         tableau.to_csv(dossier / nom_fichier, index=False, lineterminator="\n", encoding="utf-8")
@@ -747,7 +747,7 @@ def _ecrire_instance(dossier: Path, rng, territoire: Territoire, logements: int,
 # ---------------------------------------------------------------------------
 
 
-def _parcs_departements(rng, codes: list[str], total: int) -> np.ndarray:
+def _departement_parcs(rng, codes: list[str], total: int) -> np.ndarray:
     """Stratified lognormal(sigma 0.85) parcs, the largest going to the big urban départements."""
     n = len(codes)
     z = ndtri((np.arange(n) + 0.5) / n)  # quantiles: no absurd tail draw
@@ -775,13 +775,13 @@ def _arrondi_total(valeurs: np.ndarray, total: int) -> np.ndarray:
     return bas
 
 
-def _communes_du_departement(rng, departement: str, parc: int) -> int:
+def _departement_communes(rng, departement: str, parc: int) -> int:
     """Communes with social housing in a département (larger parcs, more communes)."""
     n = round(350 * rng.lognormal(0, 0.25) * (parc / 53_000) ** 0.3)
     return int(np.clip(n, 20, _communes_max(departement)))
 
 
-def _repartir_bailleurs(rng, parcs_dep: np.ndarray, bailleurs: int, total: int) -> list[tuple[int, int, int]]:
+def _split_bailleurs(rng, parcs_dep: np.ndarray, bailleurs: int, total: int) -> list[tuple[int, int, int]]:
     """(bailleur, département index, dwellings) pairs; skewed sizes, fitted to both margins."""
     n_dep = len(parcs_dep)
     tailles = _tailles_lognormales(rng, bailleurs, total, sigma=1.25)
@@ -811,7 +811,7 @@ def _repartir_bailleurs(rng, parcs_dep: np.ndarray, bailleurs: int, total: int) 
     return paires
 
 
-def _reservataires_par_taille(logements: int) -> int:
+def _reservataires_by_size(logements: int) -> int:
     return 6 if logements < 1_000 else 8 if logements < 20_000 else 10 if logements < 100_000 else 14
 
 
@@ -824,12 +824,12 @@ def _communes_max(departement: str) -> int:
     return 10 ** (5 - len(departement)) - 1
 
 
-def _verifier_departement(departement: str) -> None:
+def _check_departement(departement: str) -> None:
     if not re.fullmatch(r"\d{2}|2A|2B|97\d", departement) or departement in ("00", "20"):
         raise ValueError(f"Code département invalide : « {departement} » (ex. 59, 2A, 971).")
 
 
-def _verifier_tailles(logements: int, communes: int, reservataires: int, departement: str) -> None:
+def _check_sizes(logements: int, communes: int, reservataires: int, departement: str) -> None:
     if reservataires < 4:
         raise ValueError("Il faut au moins 4 réservataires (préfet, agents, Action Logement, bailleur).")
     if communes < 1 or communes > _communes_max(departement):

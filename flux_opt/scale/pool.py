@@ -26,13 +26,13 @@ class Crash:
     message: str = "le processus de calcul s'est arrêté brutalement (plantage du solveur ou mémoire épuisée)"
 
 
-def run_tasks(function: Callable, tasks: list[tuple], processus: int,
+def run_tasks(function: Callable, tasks: list[tuple], processes: int,
               poll: Callable[[], None] | None = None) -> Iterator[tuple[int, object]]:
     """Yield `(index, function(*tasks[index]))` as tasks finish, or `(index, Crash())`.
     `poll()` is called about every 0.2 s while waiting (e.g. to relay progress)."""
     todo = deque(range(len(tasks)))
     while todo:
-        suspects = yield from _run_pool(function, tasks, todo, max(1, processus), poll)
+        suspects = yield from _run_pool(function, tasks, todo, max(1, processes), poll)
         if len(suspects) == 1:
             yield suspects[0], Crash()
             continue
@@ -47,14 +47,14 @@ def _context():
     return context
 
 
-def _run_pool(function, tasks, todo: deque, processus: int, poll) -> Iterator[tuple[int, object]]:
+def _run_pool(function, tasks, todo: deque, processes: int, poll) -> Iterator[tuple[int, object]]:
     """Run tasks taken from `todo` until it is empty (returns []) or a worker dies (returns
     the indices that were in flight; the rest stays in `todo`)."""
-    pool = ProcessPoolExecutor(min(processus, len(todo)), mp_context=_context())
+    pool = ProcessPoolExecutor(min(processes, len(todo)), mp_context=_context())
     running: dict = {}
     try:
         while todo or running:
-            while todo and len(running) < processus:
+            while todo and len(running) < processes:
                 index = todo.popleft()
                 running[pool.submit(function, *tasks[index])] = index
             done, _ = wait(running, timeout=0.2 if poll else None, return_when=FIRST_COMPLETED)

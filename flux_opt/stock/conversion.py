@@ -42,7 +42,7 @@ def taux_rotation_moyen(taux_par_annee: Mapping[int, float], nb_annees: int = 3)
     annees = sorted((int(a) for a in taux_par_annee), reverse=True)[:nb_annees]
     valeurs = [float(taux_par_annee[a]) for a in annees]
     for annee, taux in zip(annees, valeurs):
-        _verifier_taux(taux, f"taux de rotation {annee}")
+        _check_rate(taux, f"taux de rotation {annee}")
     return round(sum(valeurs) / len(valeurs), _DECIMALES)
 
 
@@ -72,12 +72,12 @@ def detail_conventions(
     negative: an expired convention owes nothing). Rate, in this order: the row's
     `taux_rotation`, the rate of its `typologie` in `taux_par_typologie`, `taux_rotation`.
     """
-    _verifier_colonnes(conventions)
-    _verifier_taux(taux_rotation, "taux de rotation du bailleur")
+    _check_columns(conventions)
+    _check_rate(taux_rotation, "taux de rotation du bailleur")
     lignes = []
     for position, ligne in enumerate(conventions.to_dict("records")):
         numero = position + 2  # CSV line number (header is line 1)
-        droits = lire_nombre(ligne.get("droits_de_suite"), "droits_de_suite", numero)
+        droits = read_number(ligne.get("droits_de_suite"), "droits_de_suite", numero)
         if droits is None or droits < 0:
             raise ValueError(f"conventions.csv, ligne {numero} : droits_de_suite manquant ou négatif.")
         duree = _duree_restante(ligne, annee, numero)
@@ -98,7 +98,7 @@ def detail_conventions(
     return pd.DataFrame(lignes, columns=colonnes)
 
 
-def convertir(
+def convert(
     conventions: pd.DataFrame,
     taux_rotation: float,
     methode: Methode,
@@ -158,7 +158,7 @@ def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
     return pd.Series(largest_remainder(parts, total), index=valeurs.index, dtype="int64")
 
 
-def repartir_par_departement(
+def split_by_departement(
     volume_regional: float, parc_par_departement: Mapping[str, float] | pd.Series
 ) -> pd.Series:
     """Split a region-wide volume pro rata of the bailleur's parc per département (Hauts-de-France framework §3).
@@ -174,7 +174,7 @@ def repartir_par_departement(
     return plus_forts_restes(parc, round_half_up(volume_regional)).rename("volume_du")
 
 
-def convertir_par_departement(
+def convert_by_departement(
     conventions: pd.DataFrame,
     taux_rotation: float,
     methode: Methode,
@@ -198,16 +198,16 @@ def convertir_par_departement(
         morceaux = []
         codes = conventions["departement"].astype(str).str.strip()
         for code in sorted(codes.unique()):
-            partie = convertir(conventions[codes == code], taux_rotation, methode, annee, taux_par_typologie)
+            partie = convert(conventions[codes == code], taux_rotation, methode, annee, taux_par_typologie)
             morceaux.append(partie.assign(departement=code))
         resultat = pd.concat(morceaux, ignore_index=True)
     elif mode == "region":
         if parc_par_departement is None:
             raise ValueError("Le parc par département est requis pour répartir un volume régional.")
-        regional = convertir(conventions, taux_rotation, methode, annee, taux_par_typologie)
+        regional = convert(conventions, taux_rotation, methode, annee, taux_par_typologie)
         morceaux = []
         for ligne in regional.itertuples():
-            parts = repartir_par_departement(ligne.volume_du, parc_par_departement)
+            parts = split_by_departement(ligne.volume_du, parc_par_departement)
             morceaux.append(pd.DataFrame({
                 "reservataire": ligne.reservataire,
                 "departement": parts.index,
@@ -223,7 +223,7 @@ def convertir_par_departement(
 # ---------------------------------------------------------------- helpers
 
 
-def _verifier_colonnes(conventions: pd.DataFrame) -> None:
+def _check_columns(conventions: pd.DataFrame) -> None:
     manquantes = [c for c in COLONNES_OBLIGATOIRES if c not in conventions.columns]
     if manquantes:
         raise ValueError(f"conventions.csv : colonne(s) manquante(s) : {', '.join(manquantes)}.")
@@ -231,12 +231,12 @@ def _verifier_colonnes(conventions: pd.DataFrame) -> None:
         raise ValueError("conventions.csv : il faut une colonne annee_fin ou duree_restante.")
 
 
-def _verifier_taux(taux: float, libelle: str) -> None:
+def _check_rate(taux: float, libelle: str) -> None:
     if not (0 <= taux <= 1) or math.isnan(taux):
         raise ValueError(f"Le {libelle} doit être compris entre 0 et 1 (reçu : {taux}).")
 
 
-def lire_nombre(valeur: object, champ: str, numero: int, fichier: str = "conventions.csv") -> float | None:
+def read_number(valeur: object, champ: str, numero: int, fichier: str = "conventions.csv") -> float | None:
     """Parse a number from a CSV cell (strings, French decimal comma); blank → None."""
     if valeur is None:
         return None
@@ -252,9 +252,9 @@ def lire_nombre(valeur: object, champ: str, numero: int, fichier: str = "convent
 
 
 def _duree_restante(ligne: Mapping, annee: int, numero: int) -> float:
-    duree = lire_nombre(ligne.get("duree_restante"), "duree_restante", numero)
+    duree = read_number(ligne.get("duree_restante"), "duree_restante", numero)
     if duree is None:
-        fin = lire_nombre(ligne.get("annee_fin"), "annee_fin", numero)
+        fin = read_number(ligne.get("annee_fin"), "annee_fin", numero)
         if fin is None:
             raise ValueError(f"conventions.csv, ligne {numero} : ni duree_restante ni annee_fin.")
         duree = fin - annee
@@ -264,7 +264,7 @@ def _duree_restante(ligne: Mapping, annee: int, numero: int) -> float:
 def _taux_convention(
     ligne: Mapping, taux_bailleur: float, taux_par_typologie: Mapping[str, float] | None, numero: int
 ) -> float:
-    taux = lire_nombre(ligne.get("taux_rotation"), "taux_rotation", numero)
+    taux = read_number(ligne.get("taux_rotation"), "taux_rotation", numero)
     typologie = str(ligne.get("typologie", "") or "").strip()
     if taux is None and taux_par_typologie and typologie:
         if typologie not in taux_par_typologie:
@@ -272,7 +272,7 @@ def _taux_convention(
         taux = float(taux_par_typologie[typologie])
     if taux is None:
         taux = taux_bailleur
-    _verifier_taux(taux, f"taux de rotation (conventions.csv, ligne {numero})")
+    _check_rate(taux, f"taux de rotation (conventions.csv, ligne {numero})")
     return taux
 
 

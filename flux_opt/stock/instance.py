@@ -35,13 +35,13 @@ from flux_opt.input.csvfile import read_csv
 from flux_opt.input.schema import Instance, load_instance
 from flux_opt.stock.conversion import (
     Methode,
-    convertir,
-    convertir_par_departement,
+    convert,
+    convert_by_departement,
     detail_conventions,
-    lire_nombre,
+    read_number,
     taux_rotation_moyen,
 )
-from flux_opt.stock.lissage import HORIZON_MIN, Lissage, lisser
+from flux_opt.stock.lissage import HORIZON_MIN, Lissage, spread_lissage
 from flux_opt.vocabulary import PREFET_GROUP
 
 REQUIRED_FOR_CONVERSION = ("parc", "conventions")
@@ -49,16 +49,16 @@ ANNEES_FLUX_MAX = 50  # no stock convention runs longer than this
 
 
 @dataclass(frozen=True)
-class ResultatConversion:
+class ConversionResult:
     """What `flux-opt convertir` prints and writes."""
 
-    conversion: pd.DataFrame  # one row per réservataire (flux_opt.stock.conversion.convertir)
+    conversion: pd.DataFrame  # one row per réservataire (flux_opt.stock.conversion.convert)
     detail: pd.DataFrame  # one row per convention
     lissage: Lissage
     parametres: dict[str, object] = field(default_factory=dict)  # values actually used, for the report
 
 
-def convertir_instance(
+def convert_instance(
     instance_dir: Path,
     methode: Methode | None = None,
     annees: int | None = None,
@@ -66,7 +66,7 @@ def convertir_instance(
     flux_prevu: float | Mapping[int, float] | None = None,
     droits_utilises: Mapping[str, float] | None = None,
     annee_debut: int | None = None,
-) -> ResultatConversion:
+) -> ConversionResult:
     """Convert the stock conventions of an instance and spread them over the years.
 
     Arguments override `[conversion]` of instance.toml. `annees` is the default
@@ -85,10 +85,10 @@ def convertir_instance(
     parc = _frame(instance, "parc")
     taux = taux_bailleur(options, parc, parametres.rotation.defaut)
     par_typologie = options.get("taux_par_typologie")
-    conversion, conventions_dep = _convertir_departement(conventions, taux, methode, annee, options,
+    conversion, conventions_dep = _convert_departement(conventions, taux, methode, annee, options,
                                                          parametres.instance.departement)
     reservataires = _frame(instance, "reservataires") if instance.reservataires else None
-    _verifier_reservataires(conversion, reservataires)
+    _check_reservataires(conversion, reservataires)
     detail = detail_conventions(conventions_dep, taux, annee, par_typologie)
 
     duree = annees or options.get("duree_lissage")
@@ -107,22 +107,22 @@ def convertir_instance(
     else:
         flux = {a: float(flux_prevu) for a in range(annee, annee + ANNEES_FLUX_MAX)}
     if part_max is None:
-        part_max = float(options.get("part_max", part_disponible(reservataires, set(conversion["reservataire"]),
+        part_max = float(options.get("part_max", available_share(reservataires, set(conversion["reservataire"]),
                                                                  instance.regles.prefet_taux)))
-    volumes = _volumes_a_lisser(conversion, _frame(instance, "lissage") if instance.lissage else None)
+    volumes = _volumes_to_spread(conversion, _frame(instance, "lissage") if instance.lissage else None)
     if droits_utilises:  # clause de revoyure: rights already used are no longer owed
         deja = volumes["reservataire"].map(droits_utilises).fillna(0.0)
         volumes["volume_du"] = (volumes["volume_du"] - deja).clip(lower=0)
     temps_max_s = float(options.get("temps_max_s", parametres.solveur.temps_max_s))
     nouveaux = _frame(instance, "nouveaux_droits") if instance.nouveaux_droits else None
-    lissage = lisser(
+    lissage = spread_lissage(
         volumes, flux, nouveaux, horizon=horizon,
         part_max=part_max, annee_debut=annee_debut or annee, duree_defaut=duree, temps_max_s=temps_max_s,
     )
     utilises = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
                 "horizon": horizon, "duree_lissage": duree,
                 "flux_prevu": {a: flux[a] for a in lissage.annees}, "droits_utilises": dict(droits_utilises or {})}
-    return ResultatConversion(conversion, detail, lissage, utilises)
+    return ConversionResult(conversion, detail, lissage, utilises)
 
 
 def _frame(instance: Instance, name: str) -> pd.DataFrame:
@@ -130,13 +130,13 @@ def _frame(instance: Instance, name: str) -> pd.DataFrame:
     return instance.table(name).dropna(axis=1, how="all")
 
 
-def objectifs_annee(resultat: ResultatConversion | Lissage, annee: int | None = None) -> dict[str, int]:
+def year_targets(resultat: ConversionResult | Lissage, annee: int | None = None) -> dict[str, int]:
     """Targets of one year (default: the first), réservataire → logements, for `flux-opt plan`."""
-    lissage = resultat.lissage if isinstance(resultat, ResultatConversion) else resultat
-    return lissage.objectifs_annee(annee)
+    lissage = resultat.lissage if isinstance(resultat, ConversionResult) else resultat
+    return lissage.year_targets(annee)
 
 
-def appliquer_objectifs(reservataires: pd.DataFrame, objectifs: Mapping[str, int]) -> pd.DataFrame:
+def apply_targets(reservataires: pd.DataFrame, objectifs: Mapping[str, int]) -> pd.DataFrame:
     """reservataires.csv with `logements` overridden by the lissage targets (data dictionary order: logements first)."""
     inconnus = sorted(set(objectifs) - set(reservataires["id"].astype(str)))
     if inconnus:
@@ -150,7 +150,7 @@ def appliquer_objectifs(reservataires: pd.DataFrame, objectifs: Mapping[str, int
     return resultat
 
 
-def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], prefet_taux: float) -> float:
+def available_share(reservataires: pd.DataFrame | None, convertis: set[str], prefet_taux: float) -> float:
     """Share of the flux left to converted rights once the rate-based contingents are served.
 
     1 − the State's share (its rows' `taux` when the `prefet` row has one, else
@@ -162,7 +162,7 @@ def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], pre
         return 1 - prefet_taux
     part_etat, part_autres, prefet_a_un_taux = 0.0, 0.0, False
     for position, ligne in enumerate(reservataires.to_dict("records")):
-        taux = lire_nombre(ligne.get("taux"), "taux", position + 2, "reservataires.csv")
+        taux = read_number(ligne.get("taux"), "taux", position + 2, "reservataires.csv")
         genre = str(ligne.get("type", "")).strip()
         if genre in PREFET_GROUP:
             part_etat += taux or 0.0
@@ -173,7 +173,7 @@ def part_disponible(reservataires: pd.DataFrame | None, convertis: set[str], pre
     return max(1 - part_etat - part_autres, 0.0)
 
 
-def lire_csv(chemin: Path, obligatoire: bool = False) -> pd.DataFrame | None:
+def read_table(chemin: Path, obligatoire: bool = False) -> pd.DataFrame | None:
     """A CSV of the instance with every cell as a string, as the user wrote it (to rewrite it)."""
     if not chemin.exists():
         if obligatoire:
@@ -196,8 +196,8 @@ def taux_rotation_parc(parc: pd.DataFrame, taux_defaut: float | None) -> float:
     """Dwelling-weighted turnover rate of parc.csv (blank rates take [rotation] defaut)."""
     logements, liberes = 0.0, 0.0
     for position, ligne in enumerate(parc.to_dict("records")):
-        nombre = lire_nombre(ligne.get("logements"), "logements", position + 2, "parc.csv") or 0.0
-        taux = lire_nombre(ligne.get("taux_rotation"), "taux_rotation", position + 2, "parc.csv")
+        nombre = read_number(ligne.get("logements"), "logements", position + 2, "parc.csv") or 0.0
+        taux = read_number(ligne.get("taux_rotation"), "taux_rotation", position + 2, "parc.csv")
         if taux is None:
             if taux_defaut is None:
                 raise ValueError(f"parc.csv, ligne {position + 2} : taux_rotation vide et pas de [rotation] defaut.")
@@ -216,27 +216,27 @@ def _erreur(message: str):
     raise ValueError(message)
 
 
-def _convertir_departement(conventions, taux, methode, annee, options, departement) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _convert_departement(conventions, taux, methode, annee, options, departement) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Conversion for the instance's département; returns it and the conventions it used."""
     par_typologie = options.get("taux_par_typologie")
     mode = options.get("mode_departements", "departement")
     if "departement" not in conventions.columns or not departement:
-        return convertir(conventions, taux, methode, annee, par_typologie), conventions
+        return convert(conventions, taux, methode, annee, par_typologie), conventions
     if mode == "region":
         parc_dep = options.get("parc_departements") or _erreur(
             "instance.toml : [conversion] parc_departements requis en mode region.")
-        reparti = convertir_par_departement(conventions, taux, methode, annee, "region", parc_dep, par_typologie)
-        regional = convertir(conventions, taux, methode, annee, par_typologie)
+        reparti = convert_by_departement(conventions, taux, methode, annee, "region", parc_dep, par_typologie)
+        regional = convert(conventions, taux, methode, annee, par_typologie)
         locale = reparti[reparti["departement"] == departement].set_index("reservataire")["volume_du"]
         regional["volume_du"] = regional["reservataire"].map(locale).fillna(0.0)
         return regional.assign(methode=f"{methode} (régionale, part du {departement})"), conventions
     locales = conventions[conventions["departement"].astype(str).str.strip() == departement]
     if locales.empty:
         raise ValueError(f"conventions.csv : aucune convention pour le département {departement}.")
-    return convertir(locales, taux, methode, annee, par_typologie), locales
+    return convert(locales, taux, methode, annee, par_typologie), locales
 
 
-def _verifier_reservataires(conversion: pd.DataFrame, reservataires: pd.DataFrame | None) -> None:
+def _check_reservataires(conversion: pd.DataFrame, reservataires: pd.DataFrame | None) -> None:
     if reservataires is None or "id" not in reservataires.columns:
         return
     inconnus = sorted(set(conversion["reservataire"]) - set(reservataires["id"].astype(str).str.strip()))
@@ -255,7 +255,7 @@ def _flux_prevu(instance: Instance, options: Mapping, annee: int) -> dict[int, f
     return {a: flux_c for a in range(annee, annee + ANNEES_FLUX_MAX)} | donnes
 
 
-def _volumes_a_lisser(conversion: pd.DataFrame, lissage_csv: pd.DataFrame | None) -> pd.DataFrame:
+def _volumes_to_spread(conversion: pd.DataFrame, lissage_csv: pd.DataFrame | None) -> pd.DataFrame:
     """Owed volumes joined with the per-réservataire years of lissage.csv (optional)."""
     volumes = conversion[["reservataire", "volume_du"]].copy()
     if lissage_csv is None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from flux_opt.assiette.apportion import round_half_up
 from flux_opt.model.lissage import LissageProblem, build_lissage_model, integer_value, solve_lissage
-from flux_opt.stock.conversion import lire_nombre
+from flux_opt.stock.conversion import read_number
 
 HORIZON_MIN = 3  # Hauts-de-France framework §2: "une vision stabilisée des objectifs [...] au moins sur 3 ans"
 
@@ -42,7 +42,7 @@ class Lissage:
         """True when every year's targets fit within part_max × flux prévu."""
         return bool((self.annuel["depassement"] == 0).all())
 
-    def objectifs_annee(self, annee: int | None = None) -> dict[str, int]:
+    def year_targets(self, annee: int | None = None) -> dict[str, int]:
         """Targets of one year (default: the first) as réservataire → logements."""
         annee = self.annees[0] if annee is None else annee
         if annee not in self.objectifs.columns:
@@ -50,7 +50,7 @@ class Lissage:
         return {str(r): int(v) for r, v in self.objectifs[annee].items()}
 
 
-def lisser(
+def spread_lissage(
     volumes: pd.DataFrame,
     flux_prevu: Mapping[int, float],
     nouveaux_droits: pd.DataFrame | None = None,
@@ -73,7 +73,7 @@ def lisser(
     probleme = _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut)
     modele = build_lissage_model(probleme)
     statut = solve_lissage(modele, temps_max_s)
-    return _lire_resultat(modele, probleme, volumes, statut, part_max)
+    return _read_result(modele, probleme, volumes, statut, part_max)
 
 
 # ---------------------------------------------------------------- data preparation
@@ -87,12 +87,12 @@ def _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_deb
     flux = {int(a): float(v) for a, v in flux_prevu.items()}
     debut = min(flux) if annee_debut is None else int(annee_debut)
     if horizon is None:
-        horizon = _annees_consecutives(flux, debut)
+        horizon = _consecutive_years(flux, debut)
     if horizon < HORIZON_MIN:
         raise ValueError(f"Le lissage doit donner une vision sur au moins {HORIZON_MIN} ans (horizon : {horizon}).")
     annees_horizon = list(range(debut, debut + horizon))
-    stock = _lire_volumes(volumes, annees_horizon, duree_defaut)
-    programmes = _lire_programmes(nouveaux_droits, debut)
+    stock = _read_volumes(volumes, annees_horizon, duree_defaut)
+    programmes = _read_programmes(nouveaux_droits, debut)
     fin = max([annees_horizon[-1]] + [a for _, ans in stock.values() for a in ans] + [a for *_, ans in programmes for a in ans])
     annees = list(range(debut, fin + 1))
     manquantes = [a for a in annees if a not in flux]
@@ -102,14 +102,14 @@ def _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_deb
     return LissageProblem(annees, {a: flux[a] for a in annees}, capacite, stock, programmes)
 
 
-def _annees_consecutives(flux: Mapping[int, float], debut: int) -> int:
+def _consecutive_years(flux: Mapping[int, float], debut: int) -> int:
     n = 0
     while debut + n in flux:
         n += 1
     return n
 
 
-def _lire_volumes(volumes: pd.DataFrame, annees_horizon: list[int], duree_defaut: int | None) -> dict:
+def _read_volumes(volumes: pd.DataFrame, annees_horizon: list[int], duree_defaut: int | None) -> dict:
     if "reservataire" not in volumes.columns or "volume_du" not in volumes.columns:
         raise ValueError("Volumes à lisser : colonnes reservataire et volume_du requises.")
     debut = annees_horizon[0]
@@ -119,15 +119,15 @@ def _lire_volumes(volumes: pd.DataFrame, annees_horizon: list[int], duree_defaut
         reservataire = str(ligne["reservataire"]).strip()
         if reservataire in stock:
             raise ValueError(f"lissage.csv, ligne {numero} : réservataire {reservataire} en double.")
-        volume = lire_nombre(ligne["volume_du"], "volume_du", numero, "lissage.csv")
+        volume = read_number(ligne["volume_du"], "volume_du", numero, "lissage.csv")
         if volume is None or volume < 0:
             raise ValueError(f"lissage.csv, ligne {numero} : volume_du manquant ou négatif.")
-        annees = _annees_reservataire(ligne, debut, annees_horizon, duree_defaut, numero)
+        annees = _reservataire_years(ligne, debut, annees_horizon, duree_defaut, numero)
         stock[reservataire] = (round_half_up(volume), annees)
     return stock
 
 
-def _annees_reservataire(ligne: Mapping, debut: int, annees_horizon: list[int], duree_defaut, numero: int) -> list[int]:
+def _reservataire_years(ligne: Mapping, debut: int, annees_horizon: list[int], duree_defaut, numero: int) -> list[int]:
     """Years of one réservataire: explicit list, else up to annee_fin, else a count of years."""
     explicites = str(ligne.get("annees_explicites", "") or "").strip()
     if explicites and explicites.lower() != "nan":
@@ -136,8 +136,8 @@ def _annees_reservataire(ligne: Mapping, debut: int, annees_horizon: list[int], 
         except ValueError:
             raise ValueError(f"lissage.csv, ligne {numero} : annees_explicites « {explicites} » illisible.") from None
     else:
-        fin = lire_nombre(ligne.get("annee_fin"), "annee_fin", numero, "lissage.csv")
-        nombre = lire_nombre(ligne.get("annees"), "annees", numero, "lissage.csv")
+        fin = read_number(ligne.get("annee_fin"), "annee_fin", numero, "lissage.csv")
+        nombre = read_number(ligne.get("annees"), "annees", numero, "lissage.csv")
         if fin is not None:
             annees = list(range(debut, int(fin) + 1))
         elif nombre is not None:
@@ -151,14 +151,14 @@ def _annees_reservataire(ligne: Mapping, debut: int, annees_horizon: list[int], 
     return annees
 
 
-def _lire_programmes(nouveaux_droits: pd.DataFrame | None, debut: int) -> list[tuple[str, str, int, list[int]]]:
+def _read_programmes(nouveaux_droits: pd.DataFrame | None, debut: int) -> list[tuple[str, str, int, list[int]]]:
     if nouveaux_droits is None or nouveaux_droits.empty:
         return []
     programmes = []
     for position, ligne in enumerate(nouveaux_droits.to_dict("records")):
         numero = position + 2
         valeurs = {
-            champ: lire_nombre(ligne.get(champ), champ, numero, "nouveaux_droits.csv")
+            champ: read_number(ligne.get(champ), champ, numero, "nouveaux_droits.csv")
             for champ in ("logements", "annee_debut", "duree")
         }
         if any(v is None for v in valeurs.values()) or valeurs["duree"] < 1 or valeurs["logements"] < 0:
@@ -174,7 +174,7 @@ def _lire_programmes(nouveaux_droits: pd.DataFrame | None, debut: int) -> list[t
 # ---------------------------------------------------------------- solving and reading
 
 
-def _lire_resultat(modele, probleme: LissageProblem, volumes: pd.DataFrame, statut: str, part_max: float) -> Lissage:
+def _read_result(modele, probleme: LissageProblem, volumes: pd.DataFrame, statut: str, part_max: float) -> Lissage:
     lignes = [
         {"reservataire": r, "source": "stock", "annee": a, "logements": integer_value(modele.stock[r, a])}
         for (r, a) in modele.STOCK
@@ -194,10 +194,10 @@ def _lire_resultat(modele, probleme: LissageProblem, volumes: pd.DataFrame, stat
         .astype("int64")
     )
     objectifs.columns.name = None
-    annuel = _bilan_annuel(objectifs, probleme)
+    annuel = _yearly_balance(objectifs, probleme)
     resume_volumes = pd.DataFrame(
         [
-            {"reservataire": r, "volume_du": float(_volume_reel(volumes, r)), "volume_entier": v,
+            {"reservataire": r, "volume_du": float(_actual_volume(volumes, r)), "volume_entier": v,
              "annees": ";".join(map(str, ans))}
             for r, (v, ans) in probleme.stock.items()
         ],
@@ -209,7 +209,7 @@ def _lire_resultat(modele, probleme: LissageProblem, volumes: pd.DataFrame, stat
     return Lissage(probleme.annees, objectifs, detail, annuel, resume_volumes, statut, part_max, notes)
 
 
-def _bilan_annuel(objectifs: pd.DataFrame, probleme: LissageProblem) -> pd.DataFrame:
+def _yearly_balance(objectifs: pd.DataFrame, probleme: LissageProblem) -> pd.DataFrame:
     totaux = objectifs.sum(axis=0)
     lignes = []
     for a in probleme.annees:
@@ -240,6 +240,6 @@ def _notes(annuel: pd.DataFrame, statut: str) -> list[str]:
     return notes
 
 
-def _volume_reel(volumes: pd.DataFrame, reservataire: str) -> float:
+def _actual_volume(volumes: pd.DataFrame, reservataire: str) -> float:
     ligne = volumes[volumes["reservataire"].astype(str).str.strip() == reservataire].iloc[0]
-    return lire_nombre(ligne["volume_du"], "volume_du", 0, "lissage.csv") or 0.0
+    return read_number(ligne["volume_du"], "volume_du", 0, "lissage.csv") or 0.0

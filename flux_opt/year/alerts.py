@@ -22,16 +22,16 @@ def _jour(moment) -> str:
     return pd.Timestamp(moment).strftime("%d/%m/%Y")
 
 
-def _nombre(valeur: float) -> str:
+def _number_fr(valeur: float) -> str:
     return str(int(round(valeur)))
 
 
-def alertes(s: Suivi) -> list[str]:
+def alerts(s: Suivi) -> list[str]:
     """Every alert of the follow-up, most urgent first: delays, then pace, then mixity."""
-    return [*alertes_delais(s), *alertes_rythme(s), *alertes_mixite(s), *alertes_prioritaires(s)]
+    return [*delay_alerts(s), *pace_alerts(s), *mixity_alerts(s), *priority_alerts(s)]
 
 
-def alertes_delais(s: Suivi) -> list[str]:
+def delay_alerts(s: Suivi) -> list[str]:
     phrases = []
     for d in s.delais.itertuples():
         nom = s.noms.get(d.reservataire, d.reservataire)
@@ -48,7 +48,7 @@ def alertes_delais(s: Suivi) -> list[str]:
     return phrases
 
 
-def alertes_rythme(s: Suivi) -> list[str]:
+def pace_alerts(s: Suivi) -> list[str]:
     """A réservataire is behind (ahead) when the share of its objective already oriented
     (leases + dwellings under way) is below (above) the share for all réservataires."""
     table = s.reservataires[s.reservataires["cible"] > 0]
@@ -63,17 +63,17 @@ def alertes_rythme(s: Suivi) -> list[str]:
         if abs(fait - attendu) <= marge:
             continue
         nom = s.noms.get(r.reservataire, r.reservataire)
-        etat = (f"{nom} : {_nombre(fait)} logements orientés ({_nombre(r.realise)} décomptés, {r.en_cours} en cours) "
-                f"pour un objectif de {_nombre(r.cible)}, soit {_pct(fait / r.cible)} quand l'ensemble en est à "
-                f"{_pct(rythme)} ; projection au 31 décembre : {_nombre(r.projection)}")
+        etat = (f"{nom} : {_number_fr(fait)} logements orientés ({_number_fr(r.realise)} décomptés, {r.en_cours} en cours) "
+                f"pour un objectif de {_number_fr(r.cible)}, soit {_pct(fait / r.cible)} quand l'ensemble en est à "
+                f"{_pct(rythme)} ; projection au 31 décembre : {_number_fr(r.projection)}")
         if fait < attendu:
             phrases.append(f"{etat} — lui orienter en priorité les prochains logements libérés (flux-opt orienter).")
         else:
             phrases.append(f"{etat} — orienter les prochains logements vers les autres réservataires.")
     projection, cible = float(table["projection"].sum()), float(table["cible"].sum())
     if projection < cible * (1 - TOLERANCE_PROJECTION):
-        phrases.append(f"Ensemble : au rythme actuel, {_nombre(projection)} logements décomptés au 31 décembre pour "
-                       f"{_nombre(cible)} prévus — hâter les propositions, les passages en CALEOL et les "
+        phrases.append(f"Ensemble : au rythme actuel, {_number_fr(projection)} logements décomptés au 31 décembre pour "
+                       f"{_number_fr(cible)} prévus — hâter les propositions, les passages en CALEOL et les "
                        "signatures, ou revoir la prévision des libérations.")
     return phrases
 
@@ -83,7 +83,7 @@ _MIXITE_CIA = (("part_q1", "part_q1_exigee", "hors QPV", "du 1er quartile"),
                ("part_q234", "part_q234_exigee", "en QPV", "des quartiles 2 à 4"))
 
 
-def alertes_mixite(s: Suivi) -> list[str]:
+def mixity_alerts(s: Suivi) -> list[str]:
     phrases = []
     for m in s.mixite.to_dict("records"):
         for part, exigee, zone, menages in _MIXITE_CIA:
@@ -94,7 +94,7 @@ def alertes_mixite(s: Suivi) -> list[str]:
     return phrases
 
 
-def alertes_prioritaires(s: Suivi) -> list[str]:
+def priority_alerts(s: Suivi) -> list[str]:
     phrases = []
     for p in s.prioritaires.itertuples():
         if not math.isnan(p.part_due) and p.part_prioritaires < p.part_due:

@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from flux_opt.year.journal.events import CATEGORIES_RETRAIT
-from flux_opt.year.journal.views import avec_cycles
-from flux_opt.plan.folder import lire_objectifs, lire_plan
+from flux_opt.year.journal.views import with_cycles
+from flux_opt.plan.folder import read_objectifs, read_plan
 from flux_opt.year.conventions import Contexte
-from flux_opt.year.obligations import (mixite_cia, objectifs_et_realise, prevision_depuis_exclusions,
-                                      refus_motives, retours_au_bailleur)
-from flux_opt.year.suivi import ReglesDecompte, decompter, epci_depuis_plan, regles_du_contexte
+from flux_opt.year.obligations import (mixite_cia, targets_and_done, forecast_from_exclusions,
+                                      refusals_with_reasons, returns_to_bailleur)
+from flux_opt.year.suivi import CountingRules, count_points, epci_depuis_plan, counting_rules_of
 
 DIMENSIONS: dict[str, str] = {
     "typologie": "Typologie",
@@ -83,7 +83,7 @@ class Bilan:
         source = self.objectifs if "reservataire" in self.objectifs.columns else self.synthese
         return list(source["reservataire"])
 
-    def pour_reservataire(self, reservataire: str) -> Bilan:
+    def for_reservataire(self, reservataire: str) -> Bilan:
         """The same bilan restricted to one réservataire (withdrawals stay bailleur-wide)."""
         def garde(df: pd.DataFrame) -> pd.DataFrame:
             if "reservataire" not in df.columns:
@@ -94,7 +94,7 @@ class Bilan:
                      garde(self.refus), garde(self.retours), pd.DataFrame())
 
 
-def bilan(journal_df: pd.DataFrame, annee: int, regles: ReglesDecompte | None = None,
+def bilan(journal_df: pd.DataFrame, annee: int, regles: CountingRules | None = None,
           objectifs: pd.DataFrame | None = None, contexte: Contexte | None = None,
           exclusions_suivantes: pd.DataFrame | None = None) -> Bilan:
     """Legal tables of year `annee`: proposed and attributed per réservataire and by
@@ -103,34 +103,34 @@ def bilan(journal_df: pd.DataFrame, annee: int, regles: ReglesDecompte | None = 
     With `objectifs` (reservataire, objectif: the plan's targets) and `contexte` (the
     plan's instance), each réservataire's objective vs what it got and its obligations;
     `exclusions_suivantes` (next instance's exclusions.csv) gives next year's forecast."""
-    df = avec_cycles(journal_df)
+    df = with_cycles(journal_df)
     df["periode_construction"] = df["periode_construction"].replace("", "non renseignée")
     df["qpv"] = df["qpv"].map({True: "QPV", False: "hors QPV"})
     de_l_annee = df[df["horodatage"].dt.year == annee]
     proposes = de_l_annee[de_l_annee["evenement"] == "proposition"].drop_duplicates(
         ["logement_id", "cycle", "reservataire"])
     attribues = de_l_annee[de_l_annee["evenement"] == "bail_signe"]
-    regles = regles or regles_du_contexte(contexte)
-    synthese = _compter(proposes, attribues, [])
-    compte = decompter(de_l_annee, regles)
+    regles = regles or counting_rules_of(contexte)
+    synthese = _count(proposes, attribues, [])
+    compte = count_points(de_l_annee, regles)
     if regles is not None and (regles.ponderations or regles.retours_decomptes):
         points = compte.groupby("reservataire", as_index=False)["points"].sum()
         synthese = synthese.merge(points.rename(columns={"points": "logements_decomptes"}),
                                   on="reservataire", how="left").fillna({"logements_decomptes": 0.0})
     retraits_annee = de_l_annee[de_l_annee["evenement"] == "retrait"]
-    prevision = (_prevision(df, annee) if exclusions_suivantes is None
-                 else prevision_depuis_exclusions(exclusions_suivantes, annee, CATEGORIES_RETRAIT))
+    prevision = (_forecast(df, annee) if exclusions_suivantes is None
+                 else forecast_from_exclusions(exclusions_suivantes, annee, CATEGORIES_RETRAIT))
     return Bilan(
         annee=annee,
         synthese=synthese,
-        par_dimension={d: _compter(proposes, attribues, [d]) for d in DIMENSIONS},
+        par_dimension={d: _count(proposes, attribues, [d]) for d in DIMENSIONS},
         retraits=_retraits(retraits_annee),
-        retraits_detail=_retraits_detail(retraits_annee),
+        retraits_detail=_withdrawals_detail(retraits_annee),
         prevision_retraits=prevision,
-        objectifs=(objectifs_et_realise(objectifs, _compter(proposes, attribues, []), compte, de_l_annee, contexte)
+        objectifs=(targets_and_done(objectifs, _count(proposes, attribues, []), compte, de_l_annee, contexte)
                    if objectifs is not None else pd.DataFrame()),
-        refus=refus_motives(de_l_annee),
-        retours=retours_au_bailleur(de_l_annee, contexte),
+        refus=refusals_with_reasons(de_l_annee),
+        retours=returns_to_bailleur(de_l_annee, contexte),
         mixite_cia=mixite_cia(attribues, contexte),
     )
 
@@ -144,9 +144,9 @@ def bilan_du_plan(plan_dir: str | Path, journal_df: pd.DataFrame, annee: int, co
         presentes = ", ".join(str(a) for a in annees) or "aucune, le journal est vide"
         raise ValueError(f"aucun événement daté de {annee} dans le journal (années présentes : {presentes}) : "
                          "pas de bilan à dresser pour cette année")
-    plan = lire_plan(plan_dir)
+    plan = read_plan(plan_dir)
     journal = epci_depuis_plan(journal_df, plan)
-    objectifs = lire_objectifs(plan_dir)[["reservataire", "cible"]].rename(columns={"cible": "objectif"})
+    objectifs = read_objectifs(plan_dir)[["reservataire", "cible"]].rename(columns={"cible": "objectif"})
     consolide = bilan(journal, annee, objectifs=objectifs, contexte=contexte, exclusions_suivantes=exclusions_suivantes)
     par_epci = {}
     for epci in sorted(contexte.cia_epci) if contexte else []:
@@ -158,7 +158,7 @@ def bilan_du_plan(plan_dir: str | Path, journal_df: pd.DataFrame, annee: int, co
     return consolide, par_epci
 
 
-def _compter(proposes: pd.DataFrame, attribues: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
+def _count(proposes: pd.DataFrame, attribues: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
     cles = ["reservataire", *dimensions]
     p = proposes.groupby(cles, as_index=False).size().rename(columns={"size": "logements_proposes"})
     a = attribues.groupby(cles, as_index=False).size().rename(columns={"size": "logements_attribues"})
@@ -176,13 +176,13 @@ def _retraits(retraits: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _retraits_detail(retraits: pd.DataFrame) -> pd.DataFrame:
+def _withdrawals_detail(retraits: pd.DataFrame) -> pd.DataFrame:
     cles = ["categorie", "commune", "typologie", "qpv", "financement"]
     return (retraits.groupby(cles, as_index=False).size().rename(columns={"size": "logements"})
             .sort_values(cles, kind="stable").reset_index(drop=True))
 
 
-def _prevision(df: pd.DataFrame, annee: int) -> pd.DataFrame:
+def _forecast(df: pd.DataFrame, annee: int) -> pd.DataFrame:
     annees = sorted(a for a in df["horodatage"].dt.year.unique() if annee - 2 <= a <= annee) or [annee]
     retraits = df[(df["evenement"] == "retrait") & df["horodatage"].dt.year.isin(annees)]
     comptes = retraits.groupby("categorie").size()

@@ -86,7 +86,7 @@ def instance_du_plan(plan_dir: str | Path, instance: str | Path | None = None) -
     return None
 
 
-def contexte_du_plan(plan_dir: str | Path, instance: str | Path | None = None) -> Contexte | None:
+def plan_context(plan_dir: str | Path, instance: str | Path | None = None) -> Contexte | None:
     """The year's rules from the plan's instance, or None when the instance is not at hand."""
     chemin = instance_du_plan(plan_dir, instance)
     return contexte(load_instance(chemin)) if chemin is not None else None

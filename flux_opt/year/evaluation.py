@@ -55,9 +55,9 @@ def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame 
 def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int = 0) -> Evaluation:
     """Simulate the plan of a folder (plan.csv, and attributions.csv when there is one); raise
     ValueError (French) when the plan does not fit the instance."""
-    from flux_opt.plan.folder import lire_attributions, lire_plan
+    from flux_opt.plan.folder import read_attributions, read_plan
 
-    plan = lire_plan(folder)
+    plan = read_plan(folder)
     known = {r.id for r in instance.reservataires}
     problems = []
     for i, row in enumerate(plan.itertuples(index=False)):
@@ -72,7 +72,7 @@ def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int 
                          + (f" (et {len(problems) - 5} autres)" if len(problems) > 5 else ""))
     if tirages < 1:
         raise ValueError("--tirages : au moins 1 tirage")
-    return evaluate(instance, plan, lire_attributions(folder), tirages, graine)
+    return evaluate(instance, plan, read_attributions(folder), tirages, graine)
 
 
 class _Year:
@@ -279,3 +279,20 @@ def _summary(year: _Year, realised: list[dict], expected: dict | None) -> pd.Dat
     numeric = ["cible", "prevu", "moyenne", "ecart_type", "p05", "p95"]
     table[numeric] = table[numeric].astype(float).round(4)
     return table
+
+
+YEAR_HEADINGS = {"indicateur": "Indicateur", "portee": "Portée", "cible": "Cible", "prevu": "Prévu par le plan",
+                 "moyenne": "Année simulée (moyenne)", "p05": "5 %", "p95": "95 %"}
+
+
+def evaluate_result(instance: Instance, result, tirages: int = 50, graine: int = 0) -> pd.DataFrame:
+    """The simulated year of a plan just computed (a pipeline Result), as the negotiation page shows
+    it beside the plan: French headings, rounded figures."""
+    from flux_opt.input.schema import parse_bool
+
+    def with_bool_qpv(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(qpv=frame["qpv"].map(parse_bool)) if "qpv" in frame else frame
+
+    table = evaluate(instance, with_bool_qpv(result.plan), with_bool_qpv(result.attributions), tirages, graine).table
+    shown = table[[c for c in YEAR_HEADINGS if c in table.columns]].rename(columns=YEAR_HEADINGS).round(1)
+    return shown.astype(object).where(shown.notna(), "")

@@ -15,12 +15,12 @@ COLONNES_OBJECTIFS = ["reservataire", "nom", "objectif", "logements_proposes", "
                       "part_prioritaires_due", "part_q1_hors_qpv", "refus", "retours_bailleur"]
 
 
-def objectifs_et_realise(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte: pd.DataFrame,
+def targets_and_done(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte: pd.DataFrame,
                          de_l_annee: pd.DataFrame, contexte: Contexte | None) -> pd.DataFrame:
     """One row per réservataire of the plan (and any other one of the journal).
 
     `objectifs`: reservataire, objectif. `compte`: counted units of the year
-    (`decompter`). `ecart` = counted − objective (negative: still owed)."""
+    (`count_points`). `ecart` = counted − objective (negative: still owed)."""
     table = objectifs.merge(synthese, on="reservataire", how="outer")
     points = compte.groupby("reservataire")["points"].sum()
     table["logements_decomptes"] = table["reservataire"].map(points).fillna(0.0)
@@ -47,7 +47,7 @@ def objectifs_et_realise(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte
     return table[COLONNES_OBJECTIFS].reset_index(drop=True)
 
 
-def refus_motives(de_l_annee: pd.DataFrame) -> pd.DataFrame:
+def refusals_with_reasons(de_l_annee: pd.DataFrame) -> pd.DataFrame:
     """Refusals of the year per réservataire and reason (the event's comment)."""
     refus = de_l_annee[de_l_annee["evenement"] == "refus"].copy()
     refus["motif"] = refus["commentaire"].str.strip().replace("", "motif non renseigné")
@@ -55,7 +55,7 @@ def refus_motives(de_l_annee: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["reservataire", "refus"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
-def retours_au_bailleur(de_l_annee: pd.DataFrame, contexte: Contexte | None) -> pd.DataFrame:
+def returns_to_bailleur(de_l_annee: pd.DataFrame, contexte: Contexte | None) -> pd.DataFrame:
     """Dwellings returned to the bailleur after the delay, and how the convention counts them."""
     retours = de_l_annee[de_l_annee["evenement"] == "retour_bailleur"]
     conventions = contexte.conventions if contexte else {}
@@ -87,7 +87,7 @@ def mixite_cia(baux: pd.DataFrame, contexte: Contexte | None) -> pd.DataFrame:
     return pd.DataFrame(lignes, columns=colonnes)
 
 
-def prevision_depuis_exclusions(exclusions: pd.DataFrame, annee: int, libelles: dict[str, str]) -> pd.DataFrame:
+def forecast_from_exclusions(exclusions: pd.DataFrame, annee: int, libelles: dict[str, str]) -> pd.DataFrame:
     """Next year's withdrawals as the next instance forecasts them (exclusions.csv)."""
     par_categorie = exclusions.groupby("categorie")["logements"].sum()
     table = pd.DataFrame({"categorie": list(libelles)})

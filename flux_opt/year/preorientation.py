@@ -1,9 +1,9 @@
 """Pré-orientation of a newly released dwelling (data part, models/journal.md).
 
-`classer_reservataires` ranks réservataires by how far behind they are on the
+`rank_reservataires` ranks réservataires by how far behind they are on the
 dwellings the plan gave them for that kind of dwelling, from the finest level
-(same segment) to the coarsest (whole plan). `realise_par_segment` and
-`ecart_au_plan` feed the re-optimisation of the rest of the year (lead's solver):
+(same segment) to the coarsest (whole plan). `done_by_segment` and
+`gap_to_plan` feed the re-optimisation of the rest of the year (lead's solver):
 what is already oriented becomes a lower bound, and the drift measure says when
 to re-solve.
 """
@@ -17,14 +17,14 @@ from typing import Annotated, Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from flux_opt.plan.folder import CLES_SEGMENT, lire_plan
+from flux_opt.plan.folder import CLES_SEGMENT, read_plan
 from flux_opt.input.schema import parse_bool
 from flux_opt.year.journal.events import EvenementRefuse
-from flux_opt.year.journal.views import etat_cycles
+from flux_opt.year.journal.views import cycle_states
 from flux_opt.vocabulary import Financement, Typologie
 
 # Re-solve when more than 2 % of the year's flux has been released beyond the
-# forecast of its own segment (see `ecart_au_plan` and models/journal.md).
+# forecast of its own segment (see `gap_to_plan` and models/journal.md).
 SEUIL_REOPTIMISATION = 0.02
 
 CLES_ORIENTATION = ["commune", "typologie", "qpv", "financement"]
@@ -63,7 +63,7 @@ class LogementLibere(BaseModel):
         return parse_bool(v)
 
 
-def lire_logement(texte: str) -> LogementLibere:
+def read_logement(texte: str) -> LogementLibere:
     """Parse the CLI form `commune=59350,typologie=T3,qpv=non,financement=PLUS`."""
     valeurs: dict[str, str] = {}
     for morceau in filter(None, (m.strip() for m in texte.split(","))):
@@ -71,10 +71,10 @@ def lire_logement(texte: str) -> LogementLibere:
             raise EvenementRefuse("logement", f"« {morceau} » : attendu cle=valeur")
         cle, valeur = morceau.split("=", 1)
         valeurs[cle.strip()] = valeur.strip()
-    return _valider_logement(valeurs)
+    return _validate_logement(valeurs)
 
 
-def _valider_logement(logement: Mapping[str, Any] | LogementLibere) -> LogementLibere:
+def _validate_logement(logement: Mapping[str, Any] | LogementLibere) -> LogementLibere:
     if isinstance(logement, LogementLibere):
         return logement
     try:
@@ -93,9 +93,9 @@ ATTENDUS = {"commune": "code INSEE à 5 caractères, par exemple 59350", "typolo
             "qpv": "oui ou non", "financement": "PLAI, PLUS, PLS ou autre"}
 
 
-def verifier_logement(plan_dir: str | Path, logement: LogementLibere, instance: Any = None) -> None:
+def check_logement(plan_dir: str | Path, logement: LogementLibere, instance: Any = None) -> None:
     """A dwelling of a commune neither the plan nor the instance's parc knows is refused."""
-    communes = set(lire_plan(plan_dir)["commune"])
+    communes = set(read_plan(plan_dir)["commune"])
     if instance is not None:
         communes |= {ligne.commune for ligne in instance.parc}
     if logement.commune not in communes:
@@ -103,9 +103,9 @@ def verifier_logement(plan_dir: str | Path, logement: LogementLibere, instance: 
                                          f"connues : {', '.join(sorted(communes))})")
 
 
-def logement_du_journal(journal_df: pd.DataFrame, logement_id: str) -> LogementLibere:
+def logement_from_journal(journal_df: pd.DataFrame, logement_id: str) -> LogementLibere:
     """The dwelling of an open release in the journal, to orient it."""
-    etat = etat_cycles(journal_df) if len(journal_df) else pd.DataFrame(columns=["logement_id"])
+    etat = cycle_states(journal_df) if len(journal_df) else pd.DataFrame(columns=["logement_id"])
     cycles = etat[etat["logement_id"] == logement_id]
     if not len(cycles):
         raise EvenementRefuse("logement_id", f"le logement {logement_id} n'est pas libéré dans le journal : "
@@ -115,18 +115,18 @@ def logement_du_journal(journal_df: pd.DataFrame, logement_id: str) -> LogementL
         etats = {"propose": f"déjà proposé à {dernier['reservataire']}", "attribue": "déjà attribué",
                  "retire": "retiré du flux"}
         raise EvenementRefuse("logement_id", f"le logement {logement_id} est {etats[dernier['statut']]}")
-    return _valider_logement({c: dernier[c] for c in ("commune", "typologie", "qpv", "financement", "epci")})
+    return _validate_logement({c: dernier[c] for c in ("commune", "typologie", "qpv", "financement", "epci")})
 
 
 def _orientes(journal_df: pd.DataFrame) -> pd.DataFrame:
     """Releases currently proposed to or attributed to a réservataire."""
     if not len(journal_df):
         return pd.DataFrame(columns=[*CLES_SEGMENT, "reservataire", "statut"])
-    etat = etat_cycles(journal_df)
+    etat = cycle_states(journal_df)
     return etat[etat["statut"].isin(["propose", "attribue"])]
 
 
-def realise_par_segment(journal_df: pd.DataFrame) -> pd.DataFrame:
+def done_by_segment(journal_df: pd.DataFrame) -> pd.DataFrame:
     """Dwellings already oriented (proposal in progress or lease signed) per segment
     and réservataire: lower bounds x[r,s] ≥ logements for the re-solve of the year."""
     orientes = _orientes(journal_df)
@@ -139,13 +139,13 @@ def realise_par_segment(journal_df: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(cles, kind="stable").reset_index(drop=True)
 
 
-def ecart_par_segment(plan_dir: str | Path, journal_df: pd.DataFrame) -> pd.DataFrame:
+def gap_by_segment(plan_dir: str | Path, journal_df: pd.DataFrame) -> pd.DataFrame:
     """Per segment: dwellings planned (flux F_s), released in the flux so far
     (withdrawn releases excluded) and released beyond the forecast."""
-    plan = lire_plan(plan_dir).groupby(CLES_ORIENTATION, as_index=False)["logements"].sum()
+    plan = read_plan(plan_dir).groupby(CLES_ORIENTATION, as_index=False)["logements"].sum()
     plan = plan.rename(columns={"logements": "prevus"})
     if len(journal_df):
-        etat = etat_cycles(journal_df)
+        etat = cycle_states(journal_df)
         etat = etat[etat["statut"] != "retire"]
         liberes = etat.groupby(CLES_ORIENTATION, as_index=False).size().rename(columns={"size": "liberes"})
     else:
@@ -156,7 +156,7 @@ def ecart_par_segment(plan_dir: str | Path, journal_df: pd.DataFrame) -> pd.Data
     return table.sort_values(CLES_ORIENTATION, kind="stable").reset_index(drop=True)
 
 
-def ecart_au_plan(plan_dir: str | Path, journal_df: pd.DataFrame) -> float:
+def gap_to_plan(plan_dir: str | Path, journal_df: pd.DataFrame) -> float:
     """Drift of reality from the forecast: share of the year's flux already released
     beyond the forecast of its own segment, Σ_s max(L_s − F_s, 0) / Σ_s F_s.
 
@@ -164,17 +164,17 @@ def ecart_au_plan(plan_dir: str | Path, journal_df: pd.DataFrame) -> float:
     whatever the pace); grows as soon as the released mix differs. Compare with
     SEUIL_REOPTIMISATION.
     """
-    table = ecart_par_segment(plan_dir, journal_df)
+    table = gap_by_segment(plan_dir, journal_df)
     total = table["prevus"].sum()
     return float(table["depassement"].sum() / total) if total > 0 else 0.0
 
 
-def doit_reoptimiser(plan_dir: str | Path, journal_df: pd.DataFrame, seuil: float = SEUIL_REOPTIMISATION) -> bool:
+def should_reoptimise(plan_dir: str | Path, journal_df: pd.DataFrame, seuil: float = SEUIL_REOPTIMISATION) -> bool:
     """True when the drift exceeds the threshold: re-solve the rest of the year."""
-    return ecart_au_plan(plan_dir, journal_df) > seuil
+    return gap_to_plan(plan_dir, journal_df) > seuil
 
 
-def classer_reservataires(plan_dir: str | Path, journal_df: pd.DataFrame,
+def rank_reservataires(plan_dir: str | Path, journal_df: pd.DataFrame,
                           logement: Mapping[str, Any] | LogementLibere,
                           territoires: Mapping[str, set[str]] | None = None,
                           noms: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -186,14 +186,14 @@ def classer_reservataires(plan_dir: str | Path, journal_df: pd.DataFrame,
     already oriented, then the most dwellings remaining. `territoires` (réservataire
     -> commune codes) excludes réservataires outside their territory.
     """
-    logement = _valider_logement(logement)
-    plan = lire_plan(plan_dir)
+    logement = _validate_logement(logement)
+    plan = read_plan(plan_dir)
     orientes = _orientes(journal_df)
     noms = {**NOMS_PAR_DEFAUT, **(noms or {})}
     reservataires = sorted(plan["reservataire"].unique())
     if territoires is not None:
         reservataires = [r for r in reservataires if r not in territoires or logement.commune in territoires[r]]
-    lignes = [_evaluer(r, plan, orientes, logement, noms.get(r, r)) for r in reservataires]
+    lignes = [_evaluate(r, plan, orientes, logement, noms.get(r, r)) for r in reservataires]
     table = pd.DataFrame(lignes, columns=["reservataire", "niveau", "rang_niveau", "prevus", "orientes",
                                           "restants", "taux", "raison"])
     table = table.sort_values(["rang_niveau", "taux", "restants", "reservataire"],
@@ -209,7 +209,7 @@ def _filtre(df: pd.DataFrame, logement: LogementLibere, cles: list[str]) -> pd.S
     return garde
 
 
-def _evaluer(reservataire: str, plan: pd.DataFrame, orientes: pd.DataFrame,
+def _evaluate(reservataire: str, plan: pd.DataFrame, orientes: pd.DataFrame,
              logement: LogementLibere, nom: str) -> dict[str, Any]:
     plan_r = plan[plan["reservataire"] == reservataire]
     orientes_r = orientes[orientes["reservataire"] == reservataire]

@@ -23,13 +23,13 @@ import pandas as pd
 
 from flux_opt.assiette.apportion import largest_remainder, round_half_up
 from flux_opt.assiette.flux import SEGMENT, Flux, compute_flux
-from flux_opt.year.journal.views import avec_cycles, etat_cycles
+from flux_opt.year.journal.views import with_cycles, cycle_states
 from flux_opt.model.data import with_bool_qpv, x_positions
-from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, ecart_au_plan, realise_par_segment
+from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, gap_to_plan, done_by_segment
 from flux_opt.pipeline import PlanOptions, run
 from flux_opt.plan.result import Result
 from flux_opt.input.schema import Instance
-from flux_opt.year.suivi import fraction_ecoulee
+from flux_opt.year.suivi import elapsed_fraction
 
 METHODES = ("maximum", "prorata")
 
@@ -43,7 +43,7 @@ class FluxReoptimise:
     orientes: pd.DataFrame  # lower bounds: SEGMENT, reservataire, logements
 
 
-def journal_de_l_annee(journal_df: pd.DataFrame, annee: int, jour: date) -> pd.DataFrame:
+def year_journal(journal_df: pd.DataFrame, annee: int, jour: date) -> pd.DataFrame:
     """Events dated up to the end of `jour`, of the releases (cycles) opened in `annee`.
 
     Whole cycles are kept or dropped, so that the replay never sees a proposal whose
@@ -51,32 +51,32 @@ def journal_de_l_annee(journal_df: pd.DataFrame, annee: int, jour: date) -> pd.D
     if not len(journal_df):
         return journal_df
     jusqu_a = journal_df[journal_df["horodatage"] <= pd.Timestamp(datetime.combine(jour, datetime.max.time()))]
-    df = avec_cycles(jusqu_a)  # positional index, row for row with `jusqu_a`
+    df = with_cycles(jusqu_a)  # positional index, row for row with `jusqu_a`
     liberation = df.loc[df["evenement"] == "liberation"].set_index(["logement_id", "cycle"])["horodatage"]
     debut = pd.Series(df.set_index(["logement_id", "cycle"]).index.map(liberation.to_dict()))
     return jusqu_a[(debut >= pd.Timestamp(date(annee, 1, 1))).to_numpy()]
 
 
-def liberes_par_segment(journal_df: pd.DataFrame) -> pd.DataFrame:
+def released_by_segment(journal_df: pd.DataFrame) -> pd.DataFrame:
     """Releases kept in the flux (withdrawn ones excluded) per segment, with the journal's EPCI."""
     colonnes = [*SEGMENT, "epci_journal", "liberes"]
     if not len(journal_df):
         return pd.DataFrame(columns=colonnes)
-    etat = etat_cycles(journal_df)
+    etat = cycle_states(journal_df)
     etat = etat[etat["statut"] != "retire"]
     table = etat.groupby(SEGMENT, as_index=False).agg(epci_journal=("epci", "max"), liberes=("statut", "size"))
     return table[colonnes]
 
 
-def flux_reoptimise(instance: Instance, journal_df: pd.DataFrame, jour: date,
+def reoptimised_flux(instance: Instance, journal_df: pd.DataFrame, jour: date,
                     methode: str = "maximum") -> FluxReoptimise:
     """The assiette of the re-solve: forecast flux raised to the releases already seen."""
     if methode not in METHODES:
         raise ValueError(f"méthode de ré-optimisation inconnue « {methode} » : {' ou '.join(METHODES)}")
     flux = compute_flux(instance)
     annee = instance.parametres.instance.annee
-    journal = journal_de_l_annee(journal_df, annee, jour)
-    segments = flux.segments.merge(liberes_par_segment(journal), on=SEGMENT, how="outer", indicator=True)
+    journal = year_journal(journal_df, annee, jour)
+    segments = flux.segments.merge(released_by_segment(journal), on=SEGMENT, how="outer", indicator=True)
     nouveau = (segments["_merge"] == "right_only").to_numpy()
     segments = segments.drop(columns="_merge")
     segments["liberes"] = segments["liberes"].fillna(0).astype(int)
@@ -85,7 +85,7 @@ def flux_reoptimise(instance: Instance, journal_df: pd.DataFrame, jour: date,
     if methode == "maximum":
         nouveau_flux = np.maximum(prevus, liberes)
     else:  # prorata: releases seen + the forecast of the days left, apportioned to keep the total
-        reste = (1.0 - fraction_ecoulee(jour)) * prevus
+        reste = (1.0 - elapsed_fraction(jour)) * prevus
         nouveau_flux = liberes + largest_remainder(reste, round_half_up(float(reste.sum())))
     segments = _completer_nouveaux(segments, nouveau, instance)
     segments["flux"] = nouveau_flux.astype(int)
@@ -96,7 +96,7 @@ def flux_reoptimise(instance: Instance, journal_df: pd.DataFrame, jour: date,
     ajout = float(nouveau_flux.sum() - prevus.sum())
     nouveau_total = dataclasses.replace(flux, segments=segments, total=int(nouveau_flux.sum()),
                                         liberations=flux.liberations + ajout)
-    orientes = realise_par_segment(journal)
+    orientes = done_by_segment(journal)
     orientes = (orientes.groupby([*SEGMENT, "reservataire"], as_index=False)["logements"].sum()
                 if len(orientes) else pd.DataFrame(columns=[*SEGMENT, "reservataire", "logements"]))
     return FluxReoptimise(nouveau_total, detail, orientes)
@@ -118,7 +118,7 @@ def _completer_nouveaux(segments: pd.DataFrame, nouveau: np.ndarray, instance: I
     return segments
 
 
-def bornes_inferieures(model, orientes: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+def lower_bounds(model, orientes: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Lower bounds aligned with the x units (dwellings already oriented, summed per unit), and
     the oriented dwellings no x can hold (réservataire outside its territory or unknown)."""
     bornes = x_positions(model.data, orientes)
@@ -141,7 +141,7 @@ def flux_initial_du_plan(plan_dir: str | Path) -> int | None:
     return int(valeur) if valeur is not None else None
 
 
-def reoptimiser(instance: Instance, plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
+def reoptimise_rest_of_year(instance: Instance, plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
                 methode: str = "maximum", moteur: str = "highs", duals: bool = True) -> Result:
     """Re-solve the year with what is already done fixed (see the module docstring).
 
@@ -149,19 +149,19 @@ def reoptimiser(instance: Instance, plan_dir: str | Path, journal_df: pd.DataFra
     the flux before and after, the dwellings kept and the time taken."""
     debut = time.perf_counter()
     attendu = flux_initial_du_plan(plan_dir)
-    nouveau = flux_reoptimise(instance, journal_df, jour, methode)
+    nouveau = reoptimised_flux(instance, journal_df, jour, methode)
     initial = int(nouveau.detail["prevus"].sum())
     if attendu is not None and attendu != initial:
         raise ValueError(f"le plan {plan_dir} a été calculé pour un flux de {attendu} logements, l'instance "
                          f"en prévoit {initial} : ce n'est pas l'instance du plan (vérifier --instance)")
     done = run(instance, PlanOptions(moteur=moteur, duals=duals), flux=nouveau.flux, require=nouveau.orientes)
     result = done.result
-    bornes, hors_plan = bornes_inferieures(done.model, nouveau.orientes)
-    journal = journal_de_l_annee(journal_df, instance.parametres.instance.annee, jour)
+    bornes, hors_plan = lower_bounds(done.model, nouveau.orientes)
+    journal = year_journal(journal_df, instance.parametres.instance.annee, jour)
     result.resume["reoptimisation"] = {
         "date": jour.isoformat(),
         "methode": methode,
-        "ecart_au_plan": round(ecart_au_plan(plan_dir, journal), 6),
+        "ecart_au_plan": round(gap_to_plan(plan_dir, journal), 6),
         "seuil": SEUIL_REOPTIMISATION,
         "flux_initial": initial,
         "flux": nouveau.flux.total,
@@ -175,7 +175,7 @@ def reoptimiser(instance: Instance, plan_dir: str | Path, journal_df: pd.DataFra
     return result
 
 
-def phrase_reoptimisation(resume: dict) -> str:
+def reoptimisation_sentence(resume: dict) -> str:
     """One French sentence saying why and how the plan was re-optimised."""
     r = resume["reoptimisation"]
     phrase = (f"{_pct(r['ecart_au_plan'])} du flux libéré hors prévision au {_date_fr(r['date'])} "

@@ -17,22 +17,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flux_opt.plan.folder import lire_plan
-from flux_opt.year.journal.storage import ajouter_evenements
+from flux_opt.plan.folder import read_plan
+from flux_opt.year.journal.storage import append_events
 from flux_opt.vocabulary import TYPOLOGIES
 
 PERIODES = ["avant 1949", "1949-1974", "1975-1989", "1990-2005", "après 2005"]
 CATEGORIES = {"mutation": 0.40, "anru": 0.20, "urgence": 0.15, "vente": 0.10, "lhi": 0.10, "orcod": 0.05}
 
 
-def generer_evenements(plan_dir: str | Path, annee: int, graine: int, derive: float = 0.0,
+def generate_events(plan_dir: str | Path, annee: int, graine: int, derive: float = 0.0,
                        taux_retrait: float = 0.08, taux_refus: float = 0.2) -> list[dict[str, Any]]:
     """Events of a simulated year, in chronological order (not written)."""
     if not 0.0 <= derive <= 1.0:
         raise ValueError(f"derive doit être comprise entre 0 et 1, reçu {derive}")
     rng = np.random.default_rng(graine)
-    plan = lire_plan(plan_dir)
-    logements = _logements_du_plan(plan, rng, derive)
+    plan = read_plan(plan_dir)
+    logements = _plan_dwellings(plan, rng, derive)
     fin = datetime(annee, 12, 31)
     evenements: list[tuple[datetime, int, int, dict[str, Any]]] = []
     for rang, logement in enumerate(logements):
@@ -47,12 +47,12 @@ def generer_evenements(plan_dir: str | Path, annee: int, graine: int, derive: fl
     return [ev for *_, ev in evenements]
 
 
-def simuler_annee(plan_dir: str | Path, journal_path: str | Path, annee: int, graine: int,
+def simulate_year(plan_dir: str | Path, journal_path: str | Path, annee: int, graine: int,
                   derive: float = 0.0) -> int:
     """Generate a simulated year and append it (validated, all or nothing) to the
     journal; returns the number of events written."""
-    evenements = generer_evenements(plan_dir, annee, graine, derive)
-    return len(ajouter_evenements(journal_path, evenements))
+    evenements = generate_events(plan_dir, annee, graine, derive)
+    return len(append_events(journal_path, evenements))
 
 
 def _date(rng: np.random.Generator, annee: int) -> datetime:
@@ -60,7 +60,7 @@ def _date(rng: np.random.Generator, annee: int) -> datetime:
     return datetime(annee, 1, 1) + timedelta(days=int(rng.integers(0, jours)))
 
 
-def _logements_du_plan(plan: pd.DataFrame, rng: np.random.Generator, derive: float) -> list[dict[str, Any]]:
+def _plan_dwellings(plan: pd.DataFrame, rng: np.random.Generator, derive: float) -> list[dict[str, Any]]:
     """One dict per planned dwelling; `derive` moves some of the main typology one room down."""
     source = "T3" if (plan.loc[plan["typologie"] == "T3", "logements"].sum() > 0) else (
         plan.groupby("typologie")["logements"].sum().idxmax() if len(plan) else "T3")

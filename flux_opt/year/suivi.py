@@ -1,6 +1,6 @@
 """Counting rules and in-year follow-up of the plan (models/journal.md).
 
-Counting (`decompter`): by default one point per signed lease (`bail_signe`).
+Counting (`count_points`): by default one point per signed lease (`bail_signe`).
 A réservataire in gestion directe may also earn points for proposals examined in
 CALEOL that did not end in a lease, with a weighting whose points for a proposal
 never exceed the points for an attribution (Île-de-France consultation); by default the total of
@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from flux_opt.plan.folder import lire_attributions, lire_objectifs, lire_plan
+from flux_opt.plan.folder import read_attributions, read_objectifs, read_plan
 from flux_opt.year.conventions import Contexte
-from flux_opt.year.journal.views import avec_cycles, etat_cycles
+from flux_opt.year.journal.views import with_cycles, cycle_states
 
 SEGMENT_JOURNAL = ["commune", "epci", "qpv", "typologie", "financement", "periode_construction"]
 
@@ -35,7 +35,7 @@ class Ponderation(BaseModel):
     plafonner: bool = True  # cap Σ proposal points at Σ attribution points (Île-de-France consultation)
 
     @model_validator(mode="after")
-    def _proposition_au_plus_attribution(self) -> Ponderation:
+    def _proposals_at_most_leases(self) -> Ponderation:
         if self.points_proposition > self.points_attribution:
             raise ValueError(
                 f"points_proposition ({self.points_proposition}) ne peut pas dépasser "
@@ -45,7 +45,7 @@ class Ponderation(BaseModel):
         return self
 
 
-class ReglesDecompte(BaseModel):
+class CountingRules(BaseModel):
     """Counting rules: signed lease by default; weighting per réservataire in gestion directe.
 
     `gestion` (optional, id -> directe/deleguee) lets the validation refuse a weighting
@@ -60,7 +60,7 @@ class ReglesDecompte(BaseModel):
     retours_decomptes: set[str] = Field(default_factory=set)
 
     @model_validator(mode="after")
-    def _gestion_directe_seulement(self) -> ReglesDecompte:
+    def _gestion_directe_seulement(self) -> CountingRules:
         for reservataire in self.ponderations:
             mode = self.gestion.get(reservataire)
             if mode is not None and mode != "directe":
@@ -75,11 +75,11 @@ COLONNES_DECOMPTE = ["logement_id", "cycle", "reservataire", "nature", "horodata
                      "quartile", "prioritaire", "points"]
 
 
-def decompter(journal_df: pd.DataFrame, regles: ReglesDecompte | None = None) -> pd.DataFrame:
+def count_points(journal_df: pd.DataFrame, regles: CountingRules | None = None) -> pd.DataFrame:
     """One row per counted unit: `nature` is `attribution` (signed lease) or
     `proposition_examinee` (weighted proposal examined in CALEOL without a lease)."""
-    regles = regles or ReglesDecompte()
-    df = avec_cycles(journal_df)
+    regles = regles or CountingRules()
+    df = with_cycles(journal_df)
     baux = df[df["evenement"] == "bail_signe"].copy()
     baux["nature"] = "attribution"
     baux["points"] = baux["reservataire"].map(
@@ -91,13 +91,13 @@ def decompter(journal_df: pd.DataFrame, regles: ReglesDecompte | None = None) ->
     # a returned dwelling counted for its réservataire is not counted again when the bailleur lets it
     deja = baux.set_index(["logement_id", "cycle"]).index.isin(retours.set_index(["logement_id", "cycle"]).index)
     baux.loc[deja, "points"] = 0.0
-    propositions = _propositions_examinees(df, regles)
+    propositions = _examined_proposals(df, regles)
     compte = pd.concat([baux, retours, propositions], ignore_index=True)
     compte = _plafonner(compte, regles)
     return compte[COLONNES_DECOMPTE].sort_values(["horodatage", "logement_id"], kind="stable").reset_index(drop=True)
 
 
-def _propositions_examinees(df: pd.DataFrame, regles: ReglesDecompte) -> pd.DataFrame:
+def _examined_proposals(df: pd.DataFrame, regles: CountingRules) -> pd.DataFrame:
     concernes = df[df["reservataire"].isin(list(regles.ponderations))]
     cle = ["logement_id", "cycle", "rang_proposition"]
     examens = concernes[concernes["evenement"] == "examen_caleol"].drop_duplicates(cle)
@@ -109,7 +109,7 @@ def _propositions_examinees(df: pd.DataFrame, regles: ReglesDecompte) -> pd.Data
     return examens
 
 
-def _plafonner(compte: pd.DataFrame, regles: ReglesDecompte) -> pd.DataFrame:
+def _plafonner(compte: pd.DataFrame, regles: CountingRules) -> pd.DataFrame:
     """Scale proposal points down so they never exceed attribution points (Île-de-France consultation)."""
     compte = compte.copy()
     for reservataire, ponderation in regles.ponderations.items():
@@ -128,7 +128,7 @@ def _plafonner(compte: pd.DataFrame, regles: ReglesDecompte) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Suivi:
-    """Follow-up tables at `date` (projection: see `projeter`)."""
+    """Follow-up tables at `date` (projection: see `project_to_year_end`)."""
 
     date: date
     fraction_annee: float
@@ -142,47 +142,47 @@ class Suivi:
     noms: dict[str, str] = field(default_factory=dict)
 
 
-def fraction_ecoulee(jour: date) -> float:
+def elapsed_fraction(jour: date) -> float:
     """Share of the calendar year elapsed at the end of `jour` (1 Jan -> 1/365)."""
     jours = 366 if calendar.isleap(jour.year) else 365
     return (jour.timetuple().tm_yday) / jours
 
 
-def projeter(realise, en_cours, fraction: float):
+def project_to_year_end(realise, en_cours, fraction: float):
     """Counted by 31 December: dwellings under way become leases, orientations go on at
     the pace so far ((realise + en_cours) / fraction by year end), and about as many
     dwellings as today are still under way on 31 December (not counted yet)."""
     return (realise + en_cours) / fraction - en_cours
 
 
-def regles_du_contexte(contexte: Contexte | None) -> ReglesDecompte | None:
+def counting_rules_of(contexte: Contexte | None) -> CountingRules | None:
     if contexte is None:
         return None
-    return ReglesDecompte(gestion={r: c.gestion for r, c in contexte.conventions.items()},
+    return CountingRules(gestion={r: c.gestion for r, c in contexte.conventions.items()},
                           retours_decomptes={r for r, c in contexte.conventions.items() if c.decompte_retour})
 
 
 def suivi(plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
-          regles: ReglesDecompte | None = None, contexte: Contexte | None = None) -> Suivi:
+          regles: CountingRules | None = None, contexte: Contexte | None = None) -> Suivi:
     """Target, done, in progress, remaining and projection per réservataire and by
     typologie / QPV / commune, the mixity achieved against its legal and CIA targets,
     and the proposals whose delay runs out (`contexte`: the plan's instance rules)."""
-    plan = lire_plan(plan_dir)
-    objectifs = lire_objectifs(plan_dir)
-    journal = epci_depuis_plan(_journal_jusqu_a(journal_df, jour), plan)
-    compte = decompter(journal, regles or regles_du_contexte(contexte))
-    etat = etat_cycles(journal) if len(journal) else None
+    plan = read_plan(plan_dir)
+    objectifs = read_objectifs(plan_dir)
+    journal = epci_depuis_plan(_journal_until(journal_df, jour), plan)
+    compte = count_points(journal, regles or counting_rules_of(contexte))
+    etat = cycle_states(journal) if len(journal) else None
     en_cours = etat[etat["statut"] == "propose"] if etat is not None else None
-    fraction = fraction_ecoulee(jour)
+    fraction = elapsed_fraction(jour)
     cibles = objectifs[["reservataire", "cible"]]
     return Suivi(
         date=jour,
         fraction_annee=fraction,
-        reservataires=_tableau(cibles, compte, en_cours, [], fraction),
-        par_typologie=_tableau(_cibles_plan(plan, "typologie"), compte, en_cours, ["typologie"], fraction),
-        par_qpv=_tableau(_cibles_plan(plan, "qpv"), compte, en_cours, ["qpv"], fraction),
-        par_commune=_tableau(_cibles_plan(plan, "commune"), compte, en_cours, ["commune"], fraction),
-        mixite=_mixite(compte, lire_attributions(plan_dir), contexte),
+        reservataires=_table_of(cibles, compte, en_cours, [], fraction),
+        par_typologie=_table_of(_plan_targets(plan, "typologie"), compte, en_cours, ["typologie"], fraction),
+        par_qpv=_table_of(_plan_targets(plan, "qpv"), compte, en_cours, ["qpv"], fraction),
+        par_commune=_table_of(_plan_targets(plan, "commune"), compte, en_cours, ["commune"], fraction),
+        mixite=_mixity(compte, read_attributions(plan_dir), contexte),
         prioritaires=_prioritaires(compte, contexte),
         delais=delais_a_surveiller(en_cours, jour, contexte),
         noms={r: c.nom for r, c in contexte.conventions.items()} if contexte else {},
@@ -215,7 +215,7 @@ def delais_a_surveiller(en_cours: pd.DataFrame | None, jour: date, contexte: Con
     return table.sort_values(["jours_restants", "logement_id"], kind="stable")[COLONNES_DELAIS].reset_index(drop=True)
 
 
-def _journal_jusqu_a(journal_df: pd.DataFrame, jour: date) -> pd.DataFrame:
+def _journal_until(journal_df: pd.DataFrame, jour: date) -> pd.DataFrame:
     if not len(journal_df):
         return journal_df
     limite = pd.Timestamp(datetime.combine(jour, datetime.max.time()))
@@ -233,12 +233,12 @@ def epci_depuis_plan(journal: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     return journal
 
 
-def _cibles_plan(plan: pd.DataFrame, dimension: str) -> pd.DataFrame:
+def _plan_targets(plan: pd.DataFrame, dimension: str) -> pd.DataFrame:
     cibles = plan.groupby(["reservataire", dimension], as_index=False)["logements"].sum()
     return cibles.rename(columns={"logements": "cible"})
 
 
-def _tableau(cibles: pd.DataFrame, compte: pd.DataFrame, en_cours: pd.DataFrame | None,
+def _table_of(cibles: pd.DataFrame, compte: pd.DataFrame, en_cours: pd.DataFrame | None,
              dimensions: list[str], fraction: float) -> pd.DataFrame:
     cles = ["reservataire", *dimensions]
     realise = compte.groupby(cles, as_index=False)["points"].sum().rename(columns={"points": "realise"})
@@ -252,12 +252,12 @@ def _tableau(cibles: pd.DataFrame, compte: pd.DataFrame, en_cours: pd.DataFrame 
     table["en_cours"] = table["en_cours"].astype(int)
     table["reste"] = (table["cible"] - table["realise"] - table["en_cours"]).clip(lower=0)
     table["taux_realisation"] = (table["realise"] / table["cible"]).where(table["cible"] > 0)
-    table["projection"] = projeter(table["realise"], table["en_cours"], fraction)
+    table["projection"] = project_to_year_end(table["realise"], table["en_cours"], fraction)
     table["ecart_projete"] = table["projection"] - table["cible"]
     return table.sort_values(cles, kind="stable").reset_index(drop=True)
 
 
-def _mixite(compte: pd.DataFrame, attributions: pd.DataFrame | None, contexte: Contexte | None) -> pd.DataFrame:
+def _mixity(compte: pd.DataFrame, attributions: pd.DataFrame | None, contexte: Contexte | None) -> pd.DataFrame:
     """Per EPCI and zone (qpv / hors_qpv): shares of leases to Q1, Q2–Q4 and publics
     prioritaires among leases whose household category is known, vs the plan's forecast
     and, in an EPCI with a CIA, vs the legal targets (CCH L.441-1: Q1 hors QPV, Q2–Q4 in QPV)."""
@@ -276,14 +276,14 @@ def _mixite(compte: pd.DataFrame, attributions: pd.DataFrame | None, contexte: C
     table["part_q234"] = 1 - table["part_q1"]
     table["part_prioritaires"] = table["prioritaires"] / base
     if attributions is not None:
-        table = table.merge(_mixite_prevue(attributions), on=["epci", "zone"], how="left")
+        table = table.merge(_planned_mixite(attributions), on=["epci", "zone"], how="left")
     cia = table["epci"].isin(contexte.cia_epci) if contexte else pd.Series(False, index=table.index)
     table["part_q1_exigee"] = np.where(cia & (table["zone"] == "hors_qpv"), contexte.q1_hors_qpv if contexte else 0, np.nan)
     table["part_q234_exigee"] = np.where(cia & (table["zone"] == "qpv"), contexte.q234_qpv if contexte else 0, np.nan)
     return table
 
 
-def _mixite_prevue(attributions: pd.DataFrame) -> pd.DataFrame:
+def _planned_mixite(attributions: pd.DataFrame) -> pd.DataFrame:
     a = attributions.assign(zone=attributions["qpv"].map({True: "qpv", False: "hors_qpv"}))
     a = a.assign(q1=a["attributions_prevues"].where(a["quartile"] == "q1", 0),
                  prio=a["attributions_prevues"].where(a["prioritaire"], 0))

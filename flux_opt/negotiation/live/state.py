@@ -22,7 +22,7 @@ import pandas as pd
 
 from flux_opt.errors import DonneesInvalides
 from flux_opt.input.schema import Instance
-from flux_opt.negotiation.compare import BASE, Comparaison, comparison_tables, scenario_names
+from flux_opt.negotiation.compare import BASE, Comparison, comparison_tables, scenario_names
 from flux_opt.negotiation.live.fields import NOM, fields, read_form
 from flux_opt.negotiation.scenarios import Scenario, apply_scenario, conversion_targets, dump_scenario
 from flux_opt.pipeline import Planner, load, with_targets
@@ -38,7 +38,7 @@ class Update:
     """What the page shows after a change: field errors, or the new comparison."""
 
     errors: dict[str, str] = field(default_factory=dict)
-    comparison: Comparaison | None = None
+    comparison: Comparison | None = None
     seconds: float = 0.0
 
 
@@ -97,7 +97,7 @@ class Session:
                 self._conversions[key] = conversion_targets(self.base, scenario)
         return with_targets(instance, self._conversions[key])
 
-    def comparison(self) -> Comparaison:
+    def comparison(self) -> Comparison:
         names = scenario_names([self.scenario])
         descriptions = {BASE: f"Instance de base « {self.base.parametres.instance.nom} »",
                         names[1]: _description(self.scenario)}

@@ -13,7 +13,7 @@ import pandas as pd
 from flux_opt.explanation.sentences import fr_number, fr_percent
 from flux_opt.input.schema import Instance
 from flux_opt.model.registry import RULE
-from flux_opt.negotiation.compare import BASE, RULE_FAMILIES, Comparaison
+from flux_opt.negotiation.compare import BASE, RULE_FAMILIES, Comparison
 from flux_opt.negotiation.live.chart import bars_svg
 
 
@@ -33,7 +33,7 @@ class Matrix:
     rows: list[tuple[str, list[Cell]]]
 
 
-def results_context(c: Comparaison, instance: Instance, year: dict[str, pd.DataFrame]) -> dict:
+def results_context(c: Comparison, instance: Instance, year: dict[str, pd.DataFrame]) -> dict:
     name = c.noms[1]
     labels = {r.id: r.nom for r in instance.reservataires}
     communes = {r.commune: r.commune_nom or r.commune for r in instance.parc}
@@ -57,7 +57,7 @@ def results_context(c: Comparaison, instance: Instance, year: dict[str, pd.DataF
     }
 
 
-def _cards(c: Comparaison, name: str) -> list[tuple[str, str, str, bool]]:
+def _cards(c: Comparison, name: str) -> list[tuple[str, str, str, bool]]:
     """(indicator, base, scenario, worse) for the headline figures."""
     base, scen = c.resultats[BASE].resume, c.resultats[name].resume
     violated = len(scen["regles_violees"]), len(base["regles_violees"])
@@ -82,7 +82,7 @@ def _matrix(title: str, frame: pd.DataFrame, column: str, name: str, labels: dic
     return Matrix(title, shown, rows)
 
 
-def _changed_sentences(c: Comparaison, name: str) -> list[tuple[str, str]]:
+def _changed_sentences(c: Comparison, name: str) -> list[tuple[str, str]]:
     """(status, sentence) for every line of a negotiable rule (the rules table's) that the scenario
     violates, or that binds or fails where the base did not: what the change does to the rules."""
     keys = ["contrainte", "portee"]

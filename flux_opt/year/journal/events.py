@@ -178,7 +178,7 @@ _MESSAGES = {
 }
 
 
-def valider_evenement(donnees: Mapping[str, Any] | BaseModel) -> BaseModel:
+def validate_event(donnees: Mapping[str, Any] | BaseModel) -> BaseModel:
     """Validate one event (dict or model); blank strings count as absent."""
     if isinstance(donnees, BaseModel):
         donnees = donnees.model_dump(exclude_none=True)

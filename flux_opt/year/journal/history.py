@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flux_opt.year.journal.events import COLONNES, SEGMENT, EvenementRefuse, JournalInvalide, valider_evenement
+from flux_opt.year.journal.events import COLONNES, SEGMENT, EvenementRefuse, JournalInvalide, validate_event
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Historique:
             rang += 1
         return f"LOG-{rang:05d}"
 
-    def _verifier_reservataire(self, reservataire: str) -> None:
+    def _check_reservataire_known(self, reservataire: str) -> None:
         if self.reservataires is not None and reservataire not in self.reservataires:
             raise EvenementRefuse("reservataire", f"réservataire inconnu « {reservataire} » (réservataires du "
                                                   f"plan : {', '.join(sorted(self.reservataires))})")
@@ -149,7 +149,7 @@ class Historique:
                     f"le logement {lid} est déjà proposé à {cycle.reservataire_actif} : "
                     "enregistrer un refus avant une nouvelle proposition",
                 )
-            self._verifier_reservataire(ev.reservataire)
+            self._check_reservataire_known(ev.reservataire)
             cycle.reservataire_actif, cycle.avec_candidats = ev.reservataire, False
             cycle.date_proposition, cycle.candidats_presentes = ev.horodatage, 0
             cycle.propositions += 1
@@ -229,7 +229,7 @@ def rejouer(lignes: Iterable[tuple[int, Mapping[str, str]]], source: str = "jour
     historique = Historique(reservataires=reservataires, delais=dict(delais or {}))
     for numero, ligne in lignes:
         try:
-            historique.lignes.append(historique.appliquer(valider_evenement(ligne)))
+            historique.lignes.append(historique.appliquer(validate_event(ligne)))
         except EvenementRefuse as erreur:
             raise JournalInvalide(f"{source}, ligne {numero} : {erreur}") from None
     return historique

@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from flux_opt.input.schema import parse_bool
-from flux_opt.year.journal.events import COLONNES, EvenementRefuse, JournalInvalide, valider_evenement
+from flux_opt.year.journal.events import COLONNES, EvenementRefuse, JournalInvalide, validate_event
 from flux_opt.year.journal.history import Historique, rejouer
 
 
@@ -55,7 +55,7 @@ def decoder(octets: bytes, chemin: Path) -> Fichier:
     return Fichier(texte, encodage, separateur, "\r\n" if "\r\n" in texte else "\n")
 
 
-def lire_fichier(chemin: Path) -> Fichier:
+def read_journal_file(chemin: Path) -> Fichier:
     if not chemin.exists():
         raise FileNotFoundError(f"journal introuvable : {chemin}")
     if chemin.is_dir():
@@ -94,7 +94,7 @@ def _csv(lignes: Iterable[Mapping[str, str]], entete: bool, fichier: Fichier = F
     return tampon.getvalue()
 
 
-def ajouter_evenement(chemin: str | Path, evenement: Mapping[str, Any] | BaseModel,
+def append_event(chemin: str | Path, evenement: Mapping[str, Any] | BaseModel,
                       reservataires: Iterable[str] | None = None,
                       delais: Mapping[str, int] | None = None) -> dict[str, str]:
     """Validate one event against the journal's history and append it durably.
@@ -102,10 +102,10 @@ def ajouter_evenement(chemin: str | Path, evenement: Mapping[str, Any] | BaseMod
     Returns the row written (segment and réservataire completed from the history).
     Raises EvenementRefuse (nothing written) or JournalInvalide.
     """
-    return ajouter_evenements(chemin, [evenement], reservataires, delais)[0]
+    return append_events(chemin, [evenement], reservataires, delais)[0]
 
 
-def ajouter_evenements(chemin: str | Path, evenements: Iterable[Mapping[str, Any] | BaseModel],
+def append_events(chemin: str | Path, evenements: Iterable[Mapping[str, Any] | BaseModel],
                        reservataires: Iterable[str] | None = None,
                        delais: Mapping[str, int] | None = None) -> list[dict[str, str]]:
     """Append a batch of events: all are validated first, then written at once, or none.
@@ -113,11 +113,11 @@ def ajouter_evenements(chemin: str | Path, evenements: Iterable[Mapping[str, Any
     `reservataires` (known ids) and `delais` (days to propose) make the checks of
     `Historique` stricter; the journal file is left byte-identical on any refusal."""
     chemin = Path(chemin)
-    modeles = [valider_evenement(ev) for ev in evenements]
+    modeles = [validate_event(ev) for ev in evenements]
     contexte = dict(reservataires=None if reservataires is None else frozenset(reservataires),
                     delais=dict(delais or {}))
     if not chemin.exists():
-        lignes = _valider_sur(Historique(**contexte), modeles)
+        lignes = _validate_against(Historique(**contexte), modeles)
         _creer(chemin, _csv(lignes, entete=True))
         return lignes
     with open(chemin, "r+b") as flot:
@@ -129,7 +129,7 @@ def ajouter_evenements(chemin: str | Path, evenements: Iterable[Mapping[str, Any
                 raise JournalInvalide(f"{chemin} : la dernière ligne est incomplète (écriture interrompue ?) ; "
                                       "corriger le fichier avant d'ajouter")
             historique = rejouer(lignes_numerotees(fichier, chemin), str(chemin), **contexte)
-            lignes = _valider_sur(historique, modeles)
+            lignes = _validate_against(historique, modeles)
             octets = _encoder(_csv(lignes, entete=not fichier.texte.strip(), fichier=fichier), fichier)
             flot.seek(0, os.SEEK_END)
             flot.write(octets)
@@ -149,7 +149,7 @@ def _encoder(texte: str, fichier: Fichier) -> bytes:
                                              "s'écrire dans ce journal (encodé en Windows-1252)") from None
 
 
-def _valider_sur(historique: Historique, modeles: list[BaseModel]) -> list[dict[str, str]]:
+def _validate_against(historique: Historique, modeles: list[BaseModel]) -> list[dict[str, str]]:
     lignes = []
     for rang, modele in enumerate(modeles, start=1):
         try:
@@ -169,28 +169,28 @@ def _creer(chemin: Path, contenu: str) -> None:
         os.fsync(fichier.fileno())
 
 
-def verifier_journal(chemin: str | Path, reservataires: Iterable[str] | None = None,
+def check_journal(chemin: str | Path, reservataires: Iterable[str] | None = None,
                      delais: Mapping[str, int] | None = None) -> Historique:
     """Re-validate a whole journal file (e.g. after a manual edit)."""
     chemin = Path(chemin)
-    return rejouer(lignes_numerotees(lire_fichier(chemin), chemin), str(chemin),
+    return rejouer(lignes_numerotees(read_journal_file(chemin), chemin), str(chemin),
                    reservataires=None if reservataires is None else frozenset(reservataires),
                    delais=dict(delais or {}))
 
 
-def journal_vide() -> pd.DataFrame:
-    """An empty journal frame with the typed columns of `lire_journal`."""
+def empty_journal() -> pd.DataFrame:
+    """An empty journal frame with the typed columns of `read_journal`."""
     return _typer(pd.DataFrame({c: pd.Series([], dtype=str) for c in COLONNES}))
 
 
-def lire_journal(chemin: str | Path, reservataires: Iterable[str] | None = None,
+def read_journal(chemin: str | Path, reservataires: Iterable[str] | None = None,
                  delais: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Read and re-validate the journal (its whole history, each refusal naming its line):
     codes as strings, horodatage as datetime, qpv as bool, prioritaire as nullable
     boolean, candidats as nullable integer; segments completed from the release."""
-    historique = verifier_journal(chemin, reservataires, delais)
+    historique = check_journal(chemin, reservataires, delais)
     if not historique.lignes:
-        return journal_vide()
+        return empty_journal()
     return _typer(pd.DataFrame(historique.lignes, columns=list(COLONNES)))
 
 

@@ -12,7 +12,7 @@ from flux_opt.year.journal.events import COLONNES, SEGMENT
 from flux_opt.year.journal.history import format_valeur, rejouer
 
 
-def etat_cycles(journal_df: pd.DataFrame) -> pd.DataFrame:
+def cycle_states(journal_df: pd.DataFrame) -> pd.DataFrame:
     """One row per release (logement_id, cycle) with its current status.
 
     statut: `libere` (released, not proposed or proposal refused), `propose`
@@ -57,7 +57,7 @@ def _vide(valeur: Any) -> bool:
     return valeur is None or valeur is pd.NA or (isinstance(valeur, float) and valeur != valeur) or valeur is pd.NaT
 
 
-def avec_cycles(journal_df: pd.DataFrame) -> pd.DataFrame:
+def with_cycles(journal_df: pd.DataFrame) -> pd.DataFrame:
     """Add `cycle` (release number of the dwelling) and `rang_proposition`
     (proposal number inside the cycle, 0 before the first proposal) to each event row."""
     df = journal_df.reset_index(drop=True).copy()
