@@ -146,7 +146,7 @@ def test_comparison_says_who_gains_and_loses(comparison):
     par_qpv = comparison.par_qpv.groupby("reservataire", sort=False)[list(comparison.noms)].sum()
     assert (par_qpv.loc[logements.index].to_numpy() == logements[list(comparison.noms)].to_numpy()).all()
     assert set(comparison.regles["regle"]) >= {"plafond_prefet", "cia_qpv_q234"}
-    assert comparison.regles.set_index("regle").at["prefet_hors_qpv", prefet] == "1 saturée"
+    assert comparison.regles.set_index("regle").at["prefet_hors_qpv", prefet] == "1 tenue sans marge"
 
 
 def test_html_and_excel_outputs(comparison, tmp_path):
@@ -156,7 +156,7 @@ def test_html_and_excel_outputs(comparison, tmp_path):
     page = (folder / "comparaison.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2
     for text in ("Comparaison de scénarios", "Préfet à 25 %", "Qui gagne, qui perd", "prefet perd 19 logements",
-                 "Objectifs de mixité", "Règles saturées ou violées"):
+                 "Objectifs de mixité", "Règles qui contraignent ou ne sont pas tenues"):
         assert text in page
     book = load_workbook(folder / "comparaison.xlsx")
     assert book.sheetnames[:3] == ["Logements", "Par QPV", "Par typologie"]

@@ -225,7 +225,7 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
             free.append(f"« {NAMES.get(row.famille, row.famille)} »")
     if free:
         reasons.append("Sans effet sur l'adéquation (nouvelle résolution exacte) : supprimer " + ", ".join(free)
-                       + " ne placerait aucun ménage de plus ; ces règles sont saturées sans rien coûter.")
+                       + " ne placerait aucun ménage de plus ; ces règles sont tenues sans marge mais ne coûtent rien.")
     strong = e.saturees.loc[e.saturees["valeur_marginale"] > 1e-3].head(n_binding)
     reasons += [f"Règle tenue sans marge — {row.explication}" for row in strong.itertuples()]
     if len(e.vacance):

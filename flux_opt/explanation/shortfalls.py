@@ -187,7 +187,7 @@ def _objectif_cause(model: OrientationModel, result: Result, row) -> str | None:
     legal = result.rows.loc[(result.rows["statut"] != "lache") & result.rows["contrainte"].isin(
         names(penalty="legale", on_attributions=False))]
     if len(legal):
-        return "les règles légales saturées (" + ", ".join(sorted(set(legal["contrainte"]))) + ") ne laissent pas la place"
+        return "les règles légales tenues sans marge (" + ", ".join(sorted(set(legal["contrainte"]))) + ") ne laissent pas la place"
     return None
 
 

@@ -41,7 +41,7 @@ class Comparison:
     adequation: pd.DataFrame  # indicator × scenario (fit, attributions, objective, violated rules)
     adequation_reservataires: pd.DataFrame  # réservataire × scenario: % of its dwellings matched
     mixite: pd.DataFrame  # one mixity target per row: margin and status per scenario
-    regles: pd.DataFrame  # rule family × scenario: "n saturée(s), m violée(s)"
+    regles: pd.DataFrame  # rule family × scenario: "n tenue(s) sans marge, m NON TENUE(S)"
     gains: pd.DataFrame  # scenario, réservataire, base, scenario, écart, phrase (non-zero only)
 
 
@@ -197,10 +197,10 @@ def _rules(by_name: dict[str, Result]) -> pd.DataFrame:
 def _binding_text(saturee: int, violee: int) -> str:
     parts = []
     if saturee:
-        parts.append(f"{saturee} saturée{'s' if saturee > 1 else ''}")
+        parts.append(f"{saturee} tenue{'s' if saturee > 1 else ''} sans marge")
     if violee:
-        parts.append(f"{violee} VIOLÉE{'S' if violee > 1 else ''}")
-    return ", ".join(parts) or "lâche"
+        parts.append(f"{violee} NON TENUE{'S' if violee > 1 else ''}")
+    return ", ".join(parts) or "tenue avec marge"
 
 
 def _gains(names: list[str], logements: pd.DataFrame) -> pd.DataFrame:

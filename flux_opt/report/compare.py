@@ -23,7 +23,7 @@ from flux_opt.report.html import (Bullets, Cell, HtmlTable, Paragraph, Section, 
 SHEETS = {"logements": "Logements", "par_qpv": "Par QPV", "par_typologie": "Par typologie",
           "par_commune": "Par commune",
           "adequation": "Adéquation", "adequation_reservataires": "Adéquation par réservataire",
-          "mixite": "Mixité", "regles": "Règles saturées", "gains": "Gains et pertes"}
+          "mixite": "Mixité", "regles": "Règles qui contraignent", "gains": "Gains et pertes"}
 
 
 def _fr(v) -> str:
@@ -52,7 +52,7 @@ def comparison_renderable(c: Comparison) -> Group:
         table.add_row(*cells)
     parts.append(table)
     parts.append(_frame_table(c.adequation, "Adéquation avec la demande", first="Indicateur"))
-    parts.append(_frame_table(c.regles, "Règles saturées ou violées", first="Règle"))
+    parts.append(_frame_table(c.regles, "Règles qui contraignent ou ne sont pas tenues", first="Règle"))
     missed = _missed_mixity(c)
     parts.append(Text(missed, style="bold red") if missed else
                  Text("Tous les objectifs de mixité sont atteints dans chaque scénario.", style="green"))
@@ -208,7 +208,7 @@ def comparison_html(c: Comparison, plots: dict[str, bytes]) -> str:
             _table(c.adequation_reservataires, "Part (%) des logements de chaque réservataire qui trouvent preneur")]),
         Section("Objectifs de mixité", [Paragraph("Marge : attributions (ou logements) au-delà du minimum ; "
                                                   "négative quand l'objectif est manqué."), _table(c.mixite)]),
-        Section("Règles saturées ou violées", [_table(c.regles)]),
+        Section("Règles qui contraignent ou ne sont pas tenues", [_table(c.regles)]),
         Section("Par QPV", [_table(c.par_qpv)]),
         Section("Par typologie", [_table(c.par_typologie)]),
         Section("Par commune", [_table(c.par_commune)]),
