@@ -30,18 +30,7 @@ def disaggregate(model: "OrientationModel", x: np.ndarray, w: np.ndarray | None 
     first = np.zeros(len(coarse), dtype=bool) if weights is None else np.fromiter(
         ((c, r) in weights for c, r in zip(coarse["cell"], coarse["r"])), dtype=bool, count=len(coarse))
     coarse = coarse.assign(_later=~first).sort_values(["cell", "_later", "reservataire"], kind="stable")
-    # Dwellings that must stay in their segment (model.minimums) are placed first.
-
-    required: dict[tuple[int, int], np.ndarray] = {}
-    if model.minimums is not None and len(model.minimums):
-        coarse_r = set(coarse["r"].to_numpy().tolist())
-        minimums = model.minimums.loc[model.minimums["r"].isin(coarse_r)]
-        minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
-        cell_of = seg["cell"].to_numpy()
-        for s_, r_, n_ in minimums.itertuples(index=False):
-            key = (int(cell_of[s_]), int(r_))
-            required.setdefault(key, np.zeros(len(seg), dtype=np.int64))[s_] += n_
-            free[s_] -= n_
+    required = _required_first(model, coarse, free)
     segments_of = seg.groupby("cell", sort=True).indices
     out_s, out_r, out_id, out_link, out_x = [], [], [], [], []
     for cell, r, rid, link, n in zip(coarse["cell"].to_numpy(), coarse["r"].to_numpy(),
@@ -49,26 +38,8 @@ def disaggregate(model: "OrientationModel", x: np.ndarray, w: np.ndarray | None 
                                      coarse["x"].to_numpy()):
         ss = segments_of[cell]
         base = required[(int(cell), int(r))][ss] if (int(cell), int(r)) in required else np.zeros(len(ss), dtype=np.int64)
-        n = n - int(base.sum())
-        if n == 0:
-            alloc = np.zeros(len(ss), dtype=np.int64)
-        elif len(ss) == 1:
-            alloc = np.array([n])
-        else:
-            capacity = free[ss]
-            mine = weights.get((int(cell), int(r))) if weights is not None else None
-            wanted = np.array([mine.get(int(s_), 0.0) for s_ in ss]) if mine is not None else capacity
-            wanted = wanted if wanted.sum() > 0 else capacity
-            raw = n * wanted / wanted.sum()
-            alloc = np.minimum(np.floor(raw + 1e-9).astype(np.int64), capacity)
-            missing = n - alloc.sum()
-            while missing > 0:  # one pass suffices unless w asks for more than is free
-                for i in np.lexsort((np.arange(len(ss)), -(raw - alloc))):
-                    if missing == 0:
-                        break
-                    if alloc[i] < capacity[i]:
-                        alloc[i] += 1
-                        missing -= 1
+        mine = weights.get((int(cell), int(r))) if weights is not None else None
+        alloc = _split(n - int(base.sum()), free[ss], mine, ss)
         free[ss] -= alloc
         alloc = alloc + base
         keep = alloc > 0
@@ -90,6 +61,45 @@ def disaggregate(model: "OrientationModel", x: np.ndarray, w: np.ndarray | None 
         both["link"] = link_of.reindex(pd.MultiIndex.from_arrays([both["s"], both["r"]])).to_numpy()
     both["logements"] = both["logements"].astype(int)
     return both
+
+
+def _required_first(model: "OrientationModel", coarse: pd.DataFrame, free: np.ndarray) -> dict:
+    """Dwellings that must stay in their segment (model.minimums) are placed first: per (cell, r),
+    the dwellings required in each segment; `free` loses them."""
+    required: dict[tuple[int, int], np.ndarray] = {}
+    if model.minimums is None or not len(model.minimums):
+        return required
+    seg = model.data.segments
+    minimums = model.minimums.loc[model.minimums["r"].isin(set(coarse["r"].to_numpy().tolist()))]
+    minimums = minimums.groupby(["s", "r"], as_index=False)["logements"].sum()
+    cell_of = seg["cell"].to_numpy()
+    for s_, r_, n_ in minimums.itertuples(index=False):
+        required.setdefault((int(cell_of[s_]), int(r_)), np.zeros(len(seg), dtype=np.int64))[s_] += n_
+        free[s_] -= n_
+    return required
+
+
+def _split(n: int, capacity: np.ndarray, mine: dict[int, float] | None, ss: np.ndarray) -> np.ndarray:
+    """n dwellings over a cell's segments `ss`, in proportion to the model's split `mine` when it has
+    one, else to their free `capacity`; largest remainder first (ties: segment order), never above
+    a segment's capacity."""
+    if n == 0:
+        return np.zeros(len(ss), dtype=np.int64)
+    if len(ss) == 1:
+        return np.array([n])
+    wanted = np.array([mine.get(int(s_), 0.0) for s_ in ss]) if mine is not None else capacity
+    wanted = wanted if wanted.sum() > 0 else capacity
+    raw = n * wanted / wanted.sum()
+    alloc = np.minimum(np.floor(raw + 1e-9).astype(np.int64), capacity)
+    missing = n - alloc.sum()
+    while missing > 0:  # one pass suffices unless the split asks for more than is free
+        for i in np.lexsort((np.arange(len(ss)), -(raw - alloc))):
+            if missing == 0:
+                break
+            if alloc[i] < capacity[i]:
+                alloc[i] += 1
+                missing -= 1
+    return alloc
 
 
 def _split_weights(d, w: np.ndarray | None) -> dict[tuple[int, int], dict[int, float]] | None:
