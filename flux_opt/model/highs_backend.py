@@ -39,7 +39,8 @@ class RawSolution:
     methode: str = "branch-and-cut"  # or "relaxation-fixation" (see solve_highs)
 
 
-def _infinite(a: np.ndarray) -> np.ndarray:
+def highs_infinity(a) -> np.ndarray:
+    """Bounds as HiGHS reads them: ±inf become ±kHighsInf."""
     a = np.asarray(a, dtype=float)
     return np.where(a == np.inf, highspy.kHighsInf, np.where(a == -np.inf, -highspy.kHighsInf, a))
 
@@ -79,9 +80,9 @@ def pass_program(h: highspy.Highs, lp: LinearProgram, integer: np.ndarray | None
     integrality = (lp.integer if integer is None else integer).astype(np.int32)
     h.passModel(lp.num_cols, lp.num_rows, a.nnz, int(highspy.MatrixFormat.kColwise),
                 int(highspy.ObjSense.kMaximize), 0.0, lp.cost,
-                _infinite(lp.col_lower if col_lower is None else col_lower),
-                _infinite(lp.col_upper if col_upper is None else col_upper),
-                _infinite(lp.row_lower), _infinite(lp.row_upper),
+                highs_infinity(lp.col_lower if col_lower is None else col_lower),
+                highs_infinity(lp.col_upper if col_upper is None else col_upper),
+                highs_infinity(lp.row_lower), highs_infinity(lp.row_upper),
                 a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(float), integrality)
 
 

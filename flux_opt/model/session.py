@@ -14,13 +14,9 @@ import time
 import highspy
 import numpy as np
 
-from flux_opt.model.highs_backend import RawSolution, SolverOptions, new_highs, pass_program, read_solution
+from flux_opt.model.highs_backend import (RawSolution, SolverOptions, highs_infinity, new_highs, pass_program,
+                                         read_solution)
 from flux_opt.model.linear import LinearProgram
-
-
-def _finite_or_highs_inf(a) -> np.ndarray:
-    a = np.asarray(a, dtype=float)
-    return np.where(np.isposinf(a), highspy.kHighsInf, np.where(np.isneginf(a), -highspy.kHighsInf, a))
 
 
 class SolverSession:
@@ -42,7 +38,7 @@ class SolverSession:
     def set_row_bounds(self, rows, lower, upper) -> None:
         rows = np.asarray(rows, dtype=np.int32)
         if len(rows):
-            self._h.changeRowsBounds(len(rows), rows, _finite_or_highs_inf(lower), _finite_or_highs_inf(upper))
+            self._h.changeRowsBounds(len(rows), rows, highs_infinity(lower), highs_infinity(upper))
 
     def set_coefficient(self, row: int, col: int, value: float) -> None:
         self._h.changeCoeff(int(row), int(col), float(value))

@@ -288,10 +288,7 @@ YEAR_HEADINGS = {"indicateur": "Indicateur", "portee": "Portée", "cible": "Cibl
 def evaluate_result(instance: Instance, result, tirages: int = 50, graine: int = 0) -> pd.DataFrame:
     """The simulated year of a plan just computed (a pipeline Result), as the negotiation page shows
     it beside the plan: French headings, rounded figures."""
-    from flux_opt.input.schema import parse_bool
-
-    def with_bool_qpv(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.assign(qpv=frame["qpv"].map(parse_bool)) if "qpv" in frame else frame
+    from flux_opt.model.data import with_bool_qpv
 
     table = evaluate(instance, with_bool_qpv(result.plan), with_bool_qpv(result.attributions), tirages, graine).table
     shown = table[[c for c in YEAR_HEADINGS if c in table.columns]].rename(columns=YEAR_HEADINGS).round(1)
