@@ -1,5 +1,6 @@
 """Batch planning: every instance once, resumable without losing or repeating a result."""
 
+import json
 import shutil
 
 import pandas as pd
@@ -45,6 +46,10 @@ def test_plans_every_instance_once_with_a_national_summary(source, reference):
     for name in NAMES:
         for report in ("rapport.html", "rapport.xlsx", "explication.json"):  # what `flux-opt plan` writes
             assert (out / name / report).exists(), (name, report)
+        line = json.loads((out / name / "synthese.json").read_text(encoding="utf-8"))
+        assert set(line["phases"]) == {"lecture", "assiette", "construction", "resolution", "analyse", "rapport",
+                                       "ecriture"}
+        assert sum(line["phases"].values()) <= line["secondes"] + 0.01  # the whole instance, writing included
         plan = pd.read_csv(out / name / "plan.csv", dtype=str, keep_default_na=False)
         assert plan["logements"].astype(int).sum() == int(synthese.set_index("instance").at[name, "flux"])
     nationale = pd.read_csv(out / "synthese_nationale.csv", dtype=str, keep_default_na=False)
@@ -59,7 +64,7 @@ def test_resume_reruns_only_the_missing_instance(source, reference, tmp_path):
     shutil.copytree(reference[0], out)
     shutil.rmtree(out / "i1")  # its result was lost
     before = stamps(out)
-    report = run_batch(source, out, analyse=False, processes=1)
+    report = run_batch(source, out, processes=1)  # same options as the reference: the others are reused
     assert report.planifiees == ["i1"]
     assert sorted(report.reprises) == ["i0", "i2"]
     after = stamps(out)
@@ -152,6 +157,7 @@ def test_lot_fingerprint_xlsx_rules_and_crashed_instances(source, reference, tmp
     for name, line in lines.iterrows():  # the rules broken are listed exactly for code 3
         assert (line["code"] == "3") == bool(line["regles_violees"]), name
     assert run_batch(folder, out, processes=1, moteur="pyomo", limit=0).reprises == []  # other options
+    assert run_batch(folder, out, processes=1, analyse=False, limit=0).reprises == []  # other outputs
     # A worker that died on i0 is recorded, and a rerun does not try it again.
     args = (str(folder / "i0"), str(out / "i0"), "highs", "", "59", fingerprint(folder / "i0", "highs"))
     shutil.rmtree(out / "i0")

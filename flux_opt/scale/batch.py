@@ -4,7 +4,8 @@ Layout of the output folder SORTIE:
 
 - ``SORTIE/<instance>/`` the plan files, report and explanation (``pipeline.write``) plus ``synthese.json``, the
   instance's line of the summary with the fingerprint (``empreinte``) of its input files
-  and options; ``resume.json`` is moved in last, so a folder with ``resume.json`` is a
+  and options and the seconds of each phase (``phases``); ``synthese.json`` is written after
+  the plan folder, so a folder whose ``synthese.json`` has the current fingerprint holds a
   finished plan. An invalid instance, or one whose worker crashed, gets only
   ``synthese.json``: it is recorded, not re-run — unless its files or the options changed
   (then the fingerprint differs and the instance is planned again).
@@ -32,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from flux_opt import __version__
+from flux_opt.phases import Phases
 from flux_opt.scale.pool import Crash, run_tasks
 
 SYNTHESE_COLUMNS = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "ecart", "code",
@@ -78,11 +80,12 @@ def find_instances(dossier: Path) -> list[InstanceRef]:
     return [InstanceRef(p.stem if p.is_file() else p.name, p, *_bailleur_departement(p)) for p in found]
 
 
-def fingerprint(chemin: Path, moteur: str) -> str:
-    """What a finished result depends on: the bytes of the instance's files, the options, the version."""
+def fingerprint(chemin: Path, moteur: str, analyse: bool = True) -> str:
+    """What a finished result depends on: the bytes of the instance's files, the options that change
+    the outputs (the engine; the report and explanation or the plan files only), the version."""
     chemin = Path(chemin)
     files = sorted(f for f in chemin.iterdir() if f.suffix in (".csv", ".toml")) if chemin.is_dir() else [chemin]
-    digest = hashlib.sha256(f"{moteur}|{__version__}".encode())
+    digest = hashlib.sha256(f"{moteur}|{'analyse' if analyse else 'sans-analyse'}|{__version__}".encode())
     for file in files:
         digest.update(file.name.encode() + b"\0")
         try:
@@ -120,8 +123,9 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     folder = Path(dossier_sortie)
     line = empty_line(folder.name, bailleur, departement, empreinte)
     start = time.perf_counter()
+    phases = Phases()
     try:
-        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse))
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse), phases=phases)
         result = done.result
     except DonneesInvalides as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
@@ -137,11 +141,11 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
                     adequation=r["adequation"], statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
                     code=result.exit_code, regles_violees=" ; ".join(r["regles_violees"]),
                     message=" | ".join(r.get("avertissements", [])))
-    line["secondes"] = round(time.perf_counter() - start, 3)
     if line["code"] in (0, 3):
-        pipeline.write(done, folder, extra={MARKER: lambda p: write_json(line, p)})
-    else:
-        write_atomically(folder, {MARKER: lambda p: write_json(line, p)})
+        pipeline.write(done, folder, phases=phases)
+    line["secondes"] = round(time.perf_counter() - start, 3)
+    line["phases"] = {name: round(seconds, 3) for name, seconds in phases.seconds.items()}
+    write_atomically(folder, {MARKER: lambda p: write_json(line, p)})  # last: it marks the instance done
     return line
 
 
@@ -189,7 +193,7 @@ def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | No
     sortie.mkdir(parents=True, exist_ok=True)
     refs = find_instances(dossier)
     report = BatchReport()
-    prints = {ref.nom: fingerprint(ref.chemin, moteur) for ref in refs}
+    prints = {ref.nom: fingerprint(ref.chemin, moteur, analyse) for ref in refs}
     done = {ref.nom: finished_line(sortie / ref.nom, prints[ref.nom]) for ref in refs} if resume_finished else {}
     done = {k: v for k, v in done.items() if v is not None}
     _rewrite_synthese(sortie / SYNTHESE, [done[r.nom] for r in refs if r.nom in done])
