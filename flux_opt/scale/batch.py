@@ -145,8 +145,18 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
         pipeline.write(done, folder, phases=phases)
     line["secondes"] = round(time.perf_counter() - start, 3)
     line["phases"] = {name: round(seconds, 3) for name, seconds in phases.seconds.items()}
+    line["memoire_mo"] = peak_memory_mb()
     write_atomically(folder, {MARKER: lambda p: write_json(line, p)})  # last: it marks the instance done
     return line
+
+
+def peak_memory_mb() -> float | None:
+    """Peak resident memory of this worker process so far (MB), None where the OS does not tell."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
 
 
 def empty_line(instance: str, bailleur: str, departement: str, empreinte: str) -> dict:
