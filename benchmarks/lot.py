@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's flux_opt, not an installed one
 
 from flux_opt.phases import LABELS  # noqa: E402
+from run import replace_block  # noqa: E402  (benchmarks/run.py, beside this script)
 
 MEASURE = "mesure_lot.json"
 BEGIN, END = "<!-- debut lot -->", "<!-- fin lot -->"
@@ -100,16 +101,6 @@ def markdown(lines: pd.DataFrame, measure: dict) -> str:
     return "\n".join(out)
 
 
-def write_results(path: Path, block: str) -> None:
-    """Replace the batch block of `path`, keep the rest."""
-    text = path.read_text(encoding="utf-8")
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Mesure de flux-opt lot (jeu national) phase par phase.")
     parser.add_argument("dossier", type=Path, help="dossier d'instances (jeu national : manifeste.csv)")
@@ -126,7 +117,7 @@ def main() -> None:
         measure = run_batch(args.dossier, args.sortie_lot, args.processus, not args.sans_analyse)
     block = markdown(instance_lines(args.dossier, args.sortie_lot), measure)
     print(block)
-    write_results(args.resultats, block)
+    replace_block(args.resultats, block, BEGIN, END)
     print(f"Résultats écrits dans {args.resultats}.")
 
 

@@ -180,8 +180,12 @@ def markdown(rows: list[dict], columns: list[tuple[str, str]], command: str, mot
 
 def write_results(path: Path, block: str, moteur: str) -> None:
     """Replace this engine's block of `path`, keep the rest (other engine, batch figures)."""
+    replace_block(path, block, BLOCK.format("debut", moteur), BLOCK.format("fin", moteur))
+
+
+def replace_block(path: Path, block: str, begin: str, end: str) -> None:
+    """Put `block` between the markers `begin` and `end` of `path` (at its end if they are missing)."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Mesures de performance\n\n"
-    begin, end = BLOCK.format("debut", moteur), BLOCK.format("fin", moteur)
     if begin in text and end in text:
         text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
