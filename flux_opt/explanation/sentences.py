@@ -172,13 +172,14 @@ def _demande(row, fig: PlanFigures) -> str:
 
 def _prioritaires(row, fig: PlanFigures) -> str:
     rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
-    if row.get("base") == "attributions":  # the row is Σ prio − t·Σ attributions ≥ 0
+    if row.get("base") == "attributions":  # a share of its attributions (the law's reading)
         base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
         whose = f"les {n(base)} attributions prévues de {fig.noms.reservataire(rid)}"
+        prio = float(fig.prio_by_r.get(rid, 0.0))
     else:  # the row is Σ prio − t·Σx ≥ 0
         base = float(fig.by_r.get(rid, 0))
         whose = f"les {n(base)} logements orientés à {fig.noms.reservataire(rid)}"
-    prio = row["valeur"] + rate * base
+        prio = row["valeur"] + rate * base
     return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
             f"sur {whose}, soit {fr_percent(_share(prio, base))}, pour un minimum de {fr_percent(rate)} ({n(rate * base)})")
 

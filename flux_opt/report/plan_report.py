@@ -136,6 +136,7 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         _section(t["reservataires"]),
         _section(t["saturees"], max_rows=20),
         _section(t["communes"], image=plots.communes_plot(communes) if len(communes) else None),
+        _section(t["viviers"], intro=POOL_INTRO) if len(t["viviers"].frame) else None,
         _section(t["qpv"], image=plots.qpv_plot(named(qpv_table(result), result.noms)) if len(result.plan) else None),
         _section(t["mixite"], image=plots.mixity_plot(shares) if len(shares) else None),
         _section(t["vacance"]),
@@ -148,6 +149,12 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
     return render("plan.html", title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
                   subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}",
                   sections=[s for s in sections if s is not None])
+
+
+POOL_INTRO = ("Les réservataires proposent les candidats de leurs viviers : un logement va là où des ménages qui "
+              "l'accepteront attendent. Pour chaque réservataire, ses logements par financement, la composition de "
+              "son vivier, la part de ses demandeurs qui accepte chaque niveau de loyer (selon leur quartile de "
+              "revenus) et la part de ses logements qui devraient être attribués dans le délai de la convention.")
 
 
 def _annexes(tables: list[Table], max_rows: int = 30) -> Section:

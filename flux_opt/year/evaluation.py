@@ -202,14 +202,17 @@ class _Year:
         return {"lettings": lettings, "returned": planned.sub(lettings, fill_value=0.0), "shares": self.shares(frame)}
 
     def shares(self, f: dict[str, np.ndarray]) -> dict[tuple[str, str], float]:
-        """Publics prioritaires per réservataire and every mixity share, on the planned dwellings
-        of the scope (the bases of the plan's rules). `f`: one row per letting (arrays)."""
+        """Publics prioritaires per réservataire, of its lettings (CCH L.441-1: « des attributions »),
+        and every mixity share, of the planned dwellings of the scope (the base of the plan's
+        rules). `f`: one row per letting (arrays)."""
         out = {}
         for key, rid, critere, epci, zone, base in self.scopes:
             mask = f["propre"] & (f["reservataire"] == rid) if rid is not None else np.ones(len(f["valeur"]), bool)
             if epci is not None:
                 mask = mask & _in_zone(f["epci"], f["qpv"], epci, zone)
             flag = (f["quartile"] == critere) if critere in ("q1", "q234") else f[critere].astype(bool)
+            if base is None:  # of the scope's lettings
+                base = float(f["valeur"][mask].sum())
             out[key] = float(f["valeur"][mask & flag].sum()) / base if base else np.nan
         return out
 
@@ -220,9 +223,8 @@ class _Year:
         own = plan["reservataire"].to_numpy()
         logements = plan["logements"].to_numpy(dtype=float)
         scopes = []
-        for rid, rate in prioritaires_rates(self.instance).items():
-            scopes.append((("publics_prioritaires", rid), rid, "prioritaire", None, None,
-                           logements[own == rid].sum()))
+        for rid in prioritaires_rates(self.instance):
+            scopes.append((("publics_prioritaires", rid), rid, "prioritaire", None, None, None))
         for t in instance_mixity_targets(self.instance).itertuples(index=False):
             rid = t.reservataire if isinstance(t.reservataire, str) else None
             mask = _in_zone(epci, qpv, t.epci, t.zone) & ((own == rid) if rid is not None else True)
