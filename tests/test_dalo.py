@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flux_opt.cli.main import app
-from flux_opt.report.bilan import write_bilan
+from flux_opt.report.bilan import priorities, write_bilan
 from flux_opt.year.bilan import bilan_du_plan
 from flux_opt.year.conventions import Contexte, Convention
 from flux_opt.year.journal.events import COLONNES, COLONNES_SANS_DALO, EvenementRefuse
@@ -90,6 +90,8 @@ def test_bilan_dalo_figures_equal_a_hand_count(tmp_path, plan):
     # the law's sentence beside the share due: DALO first, no rate of its own
     assert "(CCH L.313-26-2)" in table.at["action_logement", "obligation_prioritaires"]
     assert "DALO en priorité" in table.at["prefet", "obligation_prioritaires"]
+    tenue = priorities(consolide.objectifs).set_index("reservataire")["prioritaires_tenue"].to_dict()
+    assert tenue == {"prefet": "non", "action_logement": "oui", "ville_lille": "oui", "bailleur": ""}
     # the written files: the CSV read by plan --bilan-precedent, the HTML a person reads
     write_bilan(consolide, tmp_path / "bilan")
     ecrit = pd.read_csv(tmp_path / "bilan" / "bilan_2027.csv").set_index("reservataire")
@@ -134,6 +136,9 @@ def test_old_journal_without_the_column_still_gives_a_bilan_and_keeps_its_format
     assert lignes[0] == ",".join(COLONNES_SANS_DALO) and len(next(csv.reader([lignes[-1]]))) == len(COLONNES_SANS_DALO)
     sortie = runner.invoke(app, ["bilan", str(plan), str(ancien), "--annee", "2027", "--sortie", str(tmp_path / "b")])
     assert sortie.exit_code == 0, sortie.output
+    ligne_prefet = next(l for l in sortie.output.splitlines() if "│ prefet " in l)
+    # 4 known households (one more lease appended above), DALO unknown; no instance at hand: no share due
+    assert [c.strip() for c in ligne_prefet.split("│")[2:8]] == ["4", "75 %", "—", "", "0", "—"], ligne_prefet
 
 
 def test_journal_ajouter_records_dalo_or_refuses_it(tmp_path, plan):

@@ -50,6 +50,7 @@ LIBELLES: dict[str, str] = {
     "baux_dalo": "Baux DALO",
     "part_dalo": "Part DALO (information)",
     "obligation_prioritaires": "Obligation légale (publics prioritaires, DALO)",
+    "prioritaires_tenue": "Part due atteinte",
     "part_q1_hors_qpv": "Part Q1 hors QPV",
     "refus": "Refus",
     "retours_bailleur": "Logements rendus au bailleur",
