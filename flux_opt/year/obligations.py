@@ -1,8 +1,8 @@
 """The bilan against what was owed: each réservataire's objective vs what it was
-proposed, attributed and counted; its publics prioritaires share vs its
-obligation, with the DALO share beside it (the law gives DALO households priority inside
-that share, not a rate of their own), and its Q1 share; refusals with their reasons; dwellings returned to the bailleur; the
-CIA mixity targets per EPCI (CCH L.441-1, R.441-5-1; models/journal.md)."""
+proposed, attributed and counted; its publics prioritaires share vs its obligation,
+with the DALO share beside it (the law gives DALO households priority inside that
+share, not a rate of their own), and its Q1 share; refusals with their reasons;
+dwellings returned to the bailleur; the CIA mixity targets per EPCI (CCH L.441-1, R.441-5-1; models/journal.md)."""
 
 from __future__ import annotations
 

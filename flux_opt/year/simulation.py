@@ -105,8 +105,9 @@ def _parcours(logement: dict[str, Any], lid: str, jour: datetime, rng: np.random
                           "commentaire": "refus du candidat"})
             continue
         break
+    jour_du_bail = apres(7, 30)  # drawn first, as before the DALO flag
     quartile, menage = "q1" if rng.random() < 0.3 else "q234", rng.random()
-    suite.append({"horodatage": apres(7, 30), "evenement": "bail_signe", "logement_id": lid, "quartile": quartile,
+    suite.append({"horodatage": jour_du_bail, "evenement": "bail_signe", "logement_id": lid, "quartile": quartile,
                   "prioritaire": bool(menage < PRIORITAIRES), "dalo": bool(menage < PRIORITAIRES * DALO)})
     return suite
 
