@@ -156,9 +156,9 @@ def _check_dalo_column(fichier: Fichier, modeles: list[BaseModel], chemin: Path)
     if "dalo" in fichier.colonnes or not fichier.texte.strip():
         return
     if any(getattr(m, "dalo", None) is not None for m in modeles):
-        raise EvenementRefuse("dalo", f"le journal {chemin} a l'en-tête d'avant la colonne « dalo » : ajouter "
-                                      "« dalo » après « prioritaire » dans son en-tête (et une cellule vide à "
-                                      "chaque ligne), ou enregistrer le bail sans --dalo")
+        raise EvenementRefuse("dalo", f"le journal {chemin} date d'avant la colonne « dalo » : y insérer une "
+                                      "colonne « dalo » juste après « prioritaire » (dans un tableur : insérer "
+                                      "une colonne, cellules vides), ou enregistrer le bail sans --dalo")
 
 
 def _encoder(texte: str, fichier: Fichier) -> bytes:
