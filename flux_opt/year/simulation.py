@@ -2,10 +2,11 @@
 
 Every planned dwelling is released once at a uniformly random date, proposed to
 its planned réservataire, gets candidates, goes to CALEOL, is sometimes refused
-and re-proposed, and ends with a signed lease (or is still in progress on 31
-December). Some extra releases are withdrawn from the flux (retraits). With
-`derive > 0`, that share of the dwellings of the most common typology (T3 when
-planned) is released one room smaller instead, so reality drifts from the forecast.
+and re-proposed, and ends with a signed lease to a household (quartile, publics
+prioritaires, DALO) or is still in progress on 31 December. Some extra releases
+are withdrawn from the flux (retraits). With `derive > 0`, that share of the
+dwellings of the most common typology (T3 when planned) is released one room
+smaller instead, so reality drifts from the forecast.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from flux_opt.year.journal.storage import append_events
 from flux_opt.vocabulary import TYPOLOGIES
 
 PERIODES = ["avant 1949", "1949-1974", "1975-1989", "1990-2005", "après 2005"]
+# Households of the signed leases: 35 % publics prioritaires, of whom 30 % recognised DALO
+# (drawn from the same number, so the DALO flag leaves the other draws of a seed unchanged).
+PRIORITAIRES, DALO = 0.35, 0.30
 CATEGORIES = {"mutation": 0.40, "anru": 0.20, "urgence": 0.15, "vente": 0.10, "lhi": 0.10, "orcod": 0.05}
 
 
@@ -101,8 +105,10 @@ def _parcours(logement: dict[str, Any], lid: str, jour: datetime, rng: np.random
                           "commentaire": "refus du candidat"})
             continue
         break
-    suite.append({"horodatage": apres(7, 30), "evenement": "bail_signe", "logement_id": lid,
-                  "quartile": "q1" if rng.random() < 0.3 else "q234", "prioritaire": bool(rng.random() < 0.35)})
+    jour_du_bail = apres(7, 30)  # drawn first, as before the DALO flag
+    quartile, menage = "q1" if rng.random() < 0.3 else "q234", rng.random()
+    suite.append({"horodatage": jour_du_bail, "evenement": "bail_signe", "logement_id": lid, "quartile": quartile,
+                  "prioritaire": bool(menage < PRIORITAIRES), "dalo": bool(menage < PRIORITAIRES * DALO)})
     return suite
 
 
