@@ -18,14 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flux_opt.plan.folder import read_plan
+from flux_opt.plan.folder import read_attributions, read_plan
 from flux_opt.year.journal.storage import append_events
 from flux_opt.vocabulary import TYPOLOGIES
 
 PERIODES = ["avant 1949", "1949-1974", "1975-1989", "1990-2005", "après 2005"]
-# Households of the signed leases: 35 % publics prioritaires, of whom 30 % recognised DALO
-# (drawn from the same number, so the DALO flag leaves the other draws of a seed unchanged).
-PRIORITAIRES, DALO = 0.35, 0.30
+# Households of the signed leases: the mix of the réservataire's expected attributions
+# (attributions.csv of the plan), else 30 % Q1 and 35 % publics prioritaires; 30 % of the
+# prioritaires are recognised DALO (drawn from the same number as the prioritaire flag).
+Q1, PRIORITAIRES, DALO = 0.30, 0.35, 0.30
 CATEGORIES = {"mutation": 0.40, "anru": 0.20, "urgence": 0.15, "vente": 0.10, "lhi": 0.10, "orcod": 0.05}
 
 
@@ -37,6 +38,9 @@ def generate_events(plan_dir: str | Path, annee: int, graine: int, derive: float
     rng = np.random.default_rng(graine)
     plan = read_plan(plan_dir)
     logements = _plan_dwellings(plan, rng, derive)
+    mix = _household_mix(read_attributions(plan_dir))
+    for logement in logements:
+        logement["menage"] = mix.get(logement["reservataire"], (Q1, PRIORITAIRES))
     fin = datetime(annee, 12, 31)
     evenements: list[tuple[datetime, int, int, dict[str, Any]]] = []
     for rang, logement in enumerate(logements):
@@ -106,10 +110,23 @@ def _parcours(logement: dict[str, Any], lid: str, jour: datetime, rng: np.random
             continue
         break
     jour_du_bail = apres(7, 30)  # drawn first, as before the DALO flag
-    quartile, menage = "q1" if rng.random() < 0.3 else "q234", rng.random()
+    q1, prioritaires = logement["menage"]
+    quartile, menage = "q1" if rng.random() < q1 else "q234", rng.random()
     suite.append({"horodatage": jour_du_bail, "evenement": "bail_signe", "logement_id": lid, "quartile": quartile,
-                  "prioritaire": bool(menage < PRIORITAIRES), "dalo": bool(menage < PRIORITAIRES * DALO)})
+                  "prioritaire": bool(menage < prioritaires), "dalo": bool(menage < prioritaires * DALO)})
     return suite
+
+
+def _household_mix(attributions: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
+    """Per réservataire, the shares of Q1 and of publics prioritaires among its expected attributions."""
+    if attributions is None or attributions.empty:
+        return {}
+    a = attributions.assign(q1=attributions["attributions_prevues"] * (attributions["quartile"] == "q1"),
+                            prio=attributions["attributions_prevues"] * attributions["prioritaire"])
+    sums = a.groupby("reservataire")[["attributions_prevues", "q1", "prio"]].sum()
+    sums = sums.loc[sums["attributions_prevues"] > 0]
+    return {rid: (row.q1 / row.attributions_prevues, row.prio / row.attributions_prevues)
+            for rid, row in sums.iterrows()}
 
 
 def _retraits(plan: pd.DataFrame, rng: np.random.Generator, taux_retrait: float) -> list[dict[str, Any]]:
