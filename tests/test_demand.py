@@ -216,6 +216,22 @@ def test_plan_evaluer_adds_the_section_to_the_report(make_instance, tmp_path):
     page = (out / "rapport.html").read_text(encoding="utf-8")
     assert page.count("<h2>Année simulée</h2>") == 1
     assert read_plan(out)["logements"].sum() == 6 and read_attributions(out) is not None
+    # `flux-opt evaluer` on the written folder replaces the section instead of adding one
+    again = CliRunner().invoke(app, ["evaluer", str(out), "--tirages", "5"])
+    assert again.exit_code == 0, again.output
+    assert (out / "rapport.html").read_text(encoding="utf-8").count("<h2>Année simulée</h2>") == 1
+
+
+def test_the_plan_s_own_shares_are_read_from_its_attributions_as_written(make_instance):
+    """The pipeline's simulated year gets attributions.csv as written (oui/non flags): the plan's
+    expected share of publics prioritaires is theirs, not 100 % (« non » read as true)."""
+    folder = make_instance(TOML.replace("prioritaires_min = 0", "prioritaires_min = 0.1"), **MIXED_POOL)
+    done = run(load_instance(folder), PlanOptions(duals=False, tirages=20, graine=1))
+    table = done.evaluation.table.set_index(["indicateur", "portee"])
+    att = done.result.attributions.loc[done.result.attributions["reservataire"] == "asso"]
+    share = att.loc[att["prioritaire"] == "oui", "attributions_prevues"].sum() / att["attributions_prevues"].sum()
+    assert share == pytest.approx(0.5, abs=1e-3)
+    assert table.loc[("part publics_prioritaires", "asso"), "prevu"] == pytest.approx(share, abs=1e-3)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
