@@ -30,7 +30,7 @@ def plan_command(
                                                                 "mêmes chiffres.")] = 0,
     bilan_precedent: Annotated[Path | None, typer.Option(
         "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
-                                  "(ou obtenu au-delà) est reporté sur les objectifs ([revoyure] report_max).")] = None,
+                                  "(ou obtenu au-delà) est reporté sur les objectifs (\\[revoyure] report_max).")] = None,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
@@ -55,7 +55,7 @@ def plan_command(
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
-        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez \\[solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
     result = done.result
     show_warnings(result.resume["avertissements"])
