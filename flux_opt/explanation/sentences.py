@@ -33,10 +33,13 @@ UNIT = {rule.name: rule.unit for rule in RULES}
 # ----------------------------------------------------------------------------- formatting
 
 def fr_number(v) -> str:
-    """French number: 1 234,5 (integers without decimals, one decimal otherwise)."""
-    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
+    """French number: 1 234,5 (integers without decimals, one decimal otherwise); missing as —."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):  # None, pd.NA
         return "—"
-    v = float(v)
+    if not math.isfinite(v):
+        return "—"
     if abs(v - round(v)) < 0.05:
         return f"{int(round(v)):,}".replace(",", " ").replace("-", "−")
     return f"{v:,.1f}".replace(",", " ").replace(".", ",").replace("-", "−")
