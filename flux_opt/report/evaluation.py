@@ -82,10 +82,10 @@ def lettings_plot(ev: Evaluation) -> str:
     ax.barh(y + 0.2, t["prevu"].fillna(0), height=0.4, color=GREY, label="prévu par le plan")
     err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]])
     ax.barh(y - 0.2, t["moyenne"], height=0.4, color=BLUE, xerr=err, capsize=3, label="simulé (5 %–95 %)")
-    ax.set_yticks(y, t["portee"])
+    ax.set_yticks(y, [_short(_scope(c, "attributions", ev)) for c in t["portee"]])
     ax.set_xlabel("attributions (baux signés)")
     ax.set_title("Attributions prévues et simulées par réservataire")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -102,14 +102,18 @@ def shares_plot(ev: Evaluation) -> str | None:
     ax.barh(y, t["moyenne"] * 100, height=0.5, xerr=err, capsize=3,
             color=[RED if b else BLUE for b in below])
     ax.scatter(t["cible"] * 100, y, marker="|", s=300, color="black", label="cible", zorder=3)
-    labels = (t["indicateur"].str.removeprefix("part ") + " — "
-              + t["portee"].str.replace(" tous réservataires", "").str.replace(r" critère \S+$", "", regex=True))
-    ax.set_yticks(y, [s if len(s) <= 60 else s[:59] + "…" for s in labels])
-    ax.set_xlabel("% des logements prévus de la portée")
+    labels = [f"{_indicator(i).removeprefix('Part : ').removeprefix('Part de ')} — {_scope(c, i, ev)}"
+              for i, c in zip(t["indicateur"], t["portee"])]
+    ax.set_yticks(y, [_short(label) for label in labels])
+    ax.set_xlabel("% (publics prioritaires : des attributions du réservataire ; mixité : des logements de la portée)")
     ax.set_title("Mixité simulée et cibles (rouge : cible hors de l'intervalle simulé)")
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def evaluation_section(ev: Evaluation) -> Section:
