@@ -94,6 +94,8 @@ def markdown(lines: pd.DataFrame, measure: dict) -> str:
     total = lines["secondes"].sum()
     for phase, label in [*LABELS.items(), ("secondes", "instance entière")]:
         column = lines[phase]
+        if not column.any():
+            continue  # a phase `lot` does not run (the simulated year)
         out.append(f"| {label} | {fr(column.sum())} | {fr(100 * column.sum() / total)} % | {fr(column.median(), 2)} | "
                    f"{fr(column.quantile(0.9), 2)} | {fr(column.max(), 1)} |")
     out += ["", f"Instances dont le coût des règles a été interrompu par le budget d'analyse : "
