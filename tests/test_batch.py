@@ -1,6 +1,7 @@
 """Batch planning: every instance once, resumable without losing or repeating a result."""
 
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -132,6 +133,8 @@ def test_cli_lot_resumes_and_prints_the_national_table(source, reference, tmp_pa
     assert result.exit_code in (0, 3), result.output
     assert "2 instance(s) déjà terminée(s)" in result.output
     assert "Synthèse nationale" in result.output and "ensemble" in result.output
+    ensemble = next(line for line in result.output.splitlines() if "ensemble" in line)
+    assert re.search(r"\d,\d %", ensemble) and not re.search(r"\d\.\d", ensemble)  # 95,6 %, not 0.956
     assert sorted(read_synthese(out)["instance"]) == NAMES
     empty = CliRunner().invoke(app, ["lot", str(tmp_path / "rien")])
     assert empty.exit_code == 2

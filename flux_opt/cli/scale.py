@@ -107,7 +107,7 @@ def lot_command(
     console.print(_national_table(sortie))
     _print_broken_rules(sortie)
     console.print(f"{len(report.planifiees)} instance(s) planifiée(s), {len(report.reprises)} reprise(s) "
-                  f"en {report.secondes:.1f} s. Résultats dans [bold]{sortie}[/bold] "
+                  f"en {_french('secondes', report.secondes)} s. Résultats dans [bold]{sortie}[/bold] "
                   "(synthese.csv, synthese_nationale.csv).")
     codes = set(report.codes.values())
     raise typer.Exit(next((c for c in (1, 4, 2, 3) if c in codes), 0))
@@ -142,6 +142,8 @@ def _national_table(sortie: Path) -> Table:
     from flux_opt.scale.batch import NATIONALE
 
     frame = pd.read_csv(sortie / NATIONALE, dtype=str, keep_default_na=False)
+    for column in frame.columns.drop("departement"):  # French numbers: 1 234, 95,6 %
+        frame[column] = [_french(column, value) for value in frame[column]]
     table = Table(title="Synthèse nationale", show_lines=False)
     for column in frame.columns:
         width = max([len(HEADERS.get(column, column)), *frame[column].str.len()])
@@ -150,3 +152,9 @@ def _national_table(sortie: Path) -> Table:
     for row in frame.itertuples(index=False):
         table.add_row(*row, style="bold" if row[0] == "ensemble" else None)
     return table
+
+
+def _french(column: str, value: str) -> str:
+    from flux_opt.explanation.sentences import fr_number, fr_percent
+
+    return fr_percent(float(value)) if column == "adequation" else fr_number(value)
