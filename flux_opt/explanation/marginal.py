@@ -28,7 +28,7 @@ from flux_opt.model.build import OrientationModel
 from flux_opt.model.registry import names
 from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions
 from flux_opt.model.session import SolverSession
-from flux_opt.model.solve import Solution, solver_options
+from flux_opt.model.solve import Solution, SolveurSansSolution, solve_variant, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
 # Families a negotiation can change (structural rows — conservation, demand — are facts, not rules).
@@ -188,13 +188,14 @@ def one_point_bounds(famille: str, rows: pd.DataFrame) -> tuple[np.ndarray, np.n
 def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, options: SolverOptions) -> dict:
     lp = model.lp
-    session = SolverSession(lp, options)
-    session.set_row_bounds(rows, lower, upper)
-    session.warm_start(solution.values)  # the current plan stays feasible when a rule is relaxed
-    raw = session.run()
-    if not raw.has_solution:
-        return {"statut_solveur": raw.status, "temps_s": round(raw.seconds, 3)}
-    values = raw.values
+    # The solve of `plan` (relaxation first and the whole split in the composition model), started
+    # from the current plan: it stays feasible when a rule is relaxed.
+    begin = time.perf_counter()
+    try:
+        variant = solve_variant(model, rows, lower, upper, options, start=solution.values)
+    except SolveurSansSolution as stopped:
+        return {"statut_solveur": str(stopped), "temps_s": round(time.perf_counter() - begin, 3)}
+    raw, values = variant.raw, variant.values
     x_cols = model.vars.x.columns
     moved = float(np.abs(np.round(values[x_cols]) - solution.values[x_cols]).sum() / 2)
     fit, count = _fit(model, values)
