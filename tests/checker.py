@@ -193,6 +193,7 @@ class Reference:
     cia: dict[str, dict[str, float]] = field(default_factory=dict)  # epci -> family -> rate
     mixite: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     composition: bool = False  # [demande] modele = "composition": the pools' composition decides who is housed
+    of_lettings: bool = False  # idem, any financement mode: shares of publics prioritaires are of attributions
     acceptance: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def flux_of(self, communes) -> int:
@@ -418,7 +419,8 @@ def build_reference(instance_dir: Path) -> Reference:
     demande = toml.get("demande", {})
     # The per-segment bound below holds where the model splits by financement (`auto` on the small
     # instances the tests draw, `exact`); `moyen` prices the mix of a group and is not checked.
-    ref.composition = demande.get("modele", "transport") == "composition" and demande.get("financement") != "moyen"
+    ref.of_lettings = demande.get("modele", "transport") == "composition"
+    ref.composition = ref.of_lettings and demande.get("financement") != "moyen"
     ref.acceptance = {k: float(demande.get(f"{k[0]}_{k[1].lower()}", v)) for k, v in DEFAULT_ACCEPTANCE.items()}
     for row in optional_rows(instance_dir / "acceptation.csv"):
         financement = "autre" if row["financement"].strip().lower() == "autre" else row["financement"].strip().upper()
@@ -702,7 +704,9 @@ def check_publics_prioritaires(ref: Reference, plan: Plan, tol: float) -> list[V
             continue
         own = [a for a in plan.attributions if a.reservataire == r.id]
         priority = sum(a.value for a in own if a.category[1])
-        bound = rate * plan.by_reservataire(r.id)  # base: the réservataire's planned flux
+        # base: its expected attributions when its pools decide who is housed (composition),
+        # else its planned flux
+        bound = rate * (sum(a.value for a in own) if ref.of_lettings else plan.by_reservataire(r.id))
         found += below("publics_prioritaires", r.id, priority, bound,
                        sum_tolerance(tol, len(own), bound))
     return found

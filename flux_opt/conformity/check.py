@@ -136,16 +136,21 @@ def _collectivites(instance: Instance, ref: Reference, plan: pd.DataFrame) -> li
 
 
 def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> list[dict]:
-    """Publics prioritaires (CCH L.441-1, R.441-5) and CIA targets (L.441-1) on expected attributions."""
+    """Publics prioritaires (CCH L.441-1, R.441-5) and CIA targets (L.441-1) on expected attributions.
+    A réservataire's priority share is of its expected attributions when the pools decide who is
+    housed (demand model « composition »), else of its dwellings."""
     regles, plan, att = instance.regles, files.plan, files.attributions
+    of_lettings = instance.parametres.demande.modele == "composition" and att is not None
     rules = []  # (regle, portee, source, rate, mask of the numerator, base)
     for r in instance.reservataires:
         rate = r.taux_prioritaires
         if rate is None and r.type in ("prefet", "action_logement", "collectivite", "bailleur"):
             rate = regles.prefet_prioritaires if r.type == "prefet" else regles.prioritaires_min
         if rate:
+            base = (float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum()) if of_lettings
+                    else _dwellings(plan, [r.id]))
             rules.append(("publics_prioritaires", f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
-                          lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], _dwellings(plan, [r.id])))
+                          lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], round(base, 4)))
     for (epci, name), rate in sorted(_cia_rates(instance).items()):
         communes = {c for c, e in ref.epci_of.items() if e == epci}
         qpv, quartile = (False, "q1") if name == "cia_hors_qpv_q1" else (True, "q234")

@@ -172,11 +172,15 @@ def _demande(row, fig: PlanFigures) -> str:
 
 def _prioritaires(row, fig: PlanFigures) -> str:
     rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
-    dwellings = float(fig.by_r.get(rid, 0))
-    prio = row["valeur"] + rate * dwellings  # the row is Σ prio − t·Σx ≥ 0
+    if row.get("base") == "attributions":  # the row is Σ prio − t·Σ attributions ≥ 0
+        base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
+        whose = f"les {n(base)} attributions prévues de {fig.noms.reservataire(rid)}"
+    else:  # the row is Σ prio − t·Σx ≥ 0
+        base = float(fig.by_r.get(rid, 0))
+        whose = f"les {n(base)} logements orientés à {fig.noms.reservataire(rid)}"
+    prio = row["valeur"] + rate * base
     return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
-            f"sur les {n(dwellings)} logements orientés à {fig.noms.reservataire(rid)}, "
-            f"soit {fr_percent(_share(prio, dwellings))}, pour un minimum de {fr_percent(rate)} ({n(rate * dwellings)})")
+            f"sur {whose}, soit {fr_percent(_share(prio, base))}, pour un minimum de {fr_percent(rate)} ({n(rate * base)})")
 
 
 def _body(row, fig: PlanFigures) -> str:

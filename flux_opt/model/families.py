@@ -284,13 +284,7 @@ def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.Data
     vals = np.concatenate([np.ones(len(link_of)), -np.ones(n_links)])
     _add(lp, "demande", link_labels, rows, cols, vals, 0.0, 0.0, pen)
     directe = flows["directe"].to_numpy(dtype=bool)
-    chosen = np.flatnonzero(directe)
-    labels = link_labels.iloc[flows["link"].to_numpy()[chosen]].reset_index(drop=True)
-    labels["portee"] = labels["portee"] + " vivier " + flows["p"].to_numpy()[chosen].astype(str)
-    k = np.arange(len(chosen))
-    _add(lp, "demande", labels, np.concatenate([k, k]),
-                       np.concatenate([v.y.columns[chosen], v.link.columns[flows["link"].to_numpy()[chosen]]]),
-                       np.concatenate([np.ones(len(chosen)), -flows["coef"].to_numpy()[chosen]]), -INF, 0.0, pen)
+    _add_directe(lp, flows, v, link_labels, directe, pen)
     delegated = flows.loc[~directe]
     own = np.unique(delegated["link"].to_numpy())
     row_of = np.searchsorted(own, delegated["link"].to_numpy())
@@ -298,6 +292,31 @@ def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.Data
     cols = np.concatenate([v.y.columns[~directe], v.link.columns[own]])
     vals = np.concatenate([delegated["inverse"].to_numpy(dtype=float), -np.ones(len(own))])
     _add(lp, "demande", link_labels.iloc[own], rows, cols, vals, -INF, 0.0, pen)
+
+
+def _add_directe(lp: LinearProgram, flows: pd.DataFrame, v: Vars, link_labels: pd.DataFrame,
+                 directe: np.ndarray, pen: Penalties) -> None:
+    """Gestion directe: the réservataire proposes, so its pools' composition fixes who is housed.
+    L_ℓ, the expected lettings of link group ℓ, are at most P_ℓ·X_ℓ (P_ℓ = Σ_p coef_p, the
+    probability that a dwelling is let), and each pool gets its share of them:
+    y[p,ℓ] = coef_p / P_ℓ · L_ℓ. The plan can leave dwellings unlet (L_ℓ < P_ℓ·X_ℓ, when a pool
+    empties) but never change the mix: a share of lettings (publics prioritaires) cannot be met by
+    dropping the other households."""
+    chosen = np.flatnonzero(directe)
+    link_of = flows["link"].to_numpy()[chosen]
+    coef = flows["coef"].to_numpy(dtype=float)[chosen]
+    own, row_of = np.unique(link_of, return_inverse=True)
+    probability = np.bincount(row_of, weights=coef, minlength=len(own))
+    labels = link_labels.iloc[own].reset_index(drop=True)
+    lettings = lp.add_variables("attributions_lien", labels, 0.0, INF)
+    k = np.arange(len(own))
+    _add(lp, "demande", labels, np.concatenate([k, k]), np.concatenate([lettings.columns, v.link.columns[own]]),
+         np.concatenate([np.ones(len(own)), -probability]), -INF, 0.0, pen)
+    shares = link_labels.iloc[link_of].reset_index(drop=True)
+    shares["portee"] = shares["portee"] + " vivier " + flows["p"].to_numpy()[chosen].astype(str)
+    k = np.arange(len(chosen))
+    _add(lp, "demande", shares, np.concatenate([k, k]), np.concatenate([v.y.columns[chosen], lettings.columns[row_of]]),
+         np.concatenate([np.ones(len(chosen)), -coef / np.maximum(probability[row_of], 1e-12)]), 0.0, 0.0, pen)
 
 
 def _add_split(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -426,10 +445,13 @@ def prioritaires_rates(instance) -> dict[str, float]:
 
 
 def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """Attributions to publics prioritaires ≥ t_r × the réservataire's planned flux (CCH L.441-1, R.441-5).
+    """Attributions to publics prioritaires ≥ t_r × a base (CCH L.441-1, R.441-5).
 
-    The base is the planned flux, not the expected attributions: with the latter, a pool without
-    priority households would make the model leave every dwelling unmatched to "meet" the share."""
+    Composition demand model: the base is the réservataire's expected attributions (the law's
+    « des attributions »); the pools fix the mix in gestion directe (_add_directe), so the share is
+    met by orienting dwellings to where its priority households are. Transport model: the base is
+    its planned flux — with the attributions, a pool without priority households would make the
+    model leave every dwelling unmatched to "meet" the share."""
     rates = prioritaires_rates(d.instance)
     concerned = [(r, rid, rates[rid]) for r, rid in enumerate(d.reservataires["id"]) if rid in rates]
     if not concerned:
@@ -437,12 +459,20 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
     flows, pairs = d.flows, d.pairs
     rows, cols, vals = [], [], []
     for i, (r, _, rate) in enumerate(concerned):
-        prio_y = v.y.columns[((flows["r"] == r) & flows["prioritaire"]).to_numpy()]
-        x_of_r = v.x.columns[(pairs["r"] == r).to_numpy()]
-        rows.append(np.full(len(prio_y) + len(x_of_r), i))
-        cols.append(np.concatenate([prio_y, x_of_r]))
-        vals.append(np.concatenate([np.ones(len(prio_y)), np.full(len(x_of_r), -rate)]))
-    labels = pd.DataFrame({"reservataire": [c[1] for c in concerned], "taux": [c[2] for c in concerned]})
+        of_r = (flows["r"] == r).to_numpy()
+        prio = flows["prioritaire"].to_numpy(dtype=bool)[of_r]
+        if d.composition:  # Σ prio − t·Σ y ≥ 0
+            chosen, coef = v.y.columns[of_r], np.where(prio, 1.0 - rate, -rate)
+            chosen, coef = chosen[coef != 0], coef[coef != 0]
+        else:  # Σ prio − t·Σ x ≥ 0
+            x_of_r = v.x.columns[(pairs["r"] == r).to_numpy()]
+            chosen = np.concatenate([v.y.columns[of_r][prio], x_of_r])
+            coef = np.concatenate([np.ones(int(prio.sum())), np.full(len(x_of_r), -rate)])
+        rows.append(np.full(len(chosen), i))
+        cols.append(chosen)
+        vals.append(coef)
+    labels = pd.DataFrame({"reservataire": [c[1] for c in concerned], "taux": [c[2] for c in concerned],
+                           "base": "attributions" if d.composition else "logements"})
     labels["portee"] = "réservataire " + labels["reservataire"]
     _add(lp, "publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
          np.concatenate(vals), 0.0, INF, pen)

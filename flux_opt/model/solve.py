@@ -37,7 +37,8 @@ def solver_options(model: OrientationModel) -> SolverOptions:
     composition = model.data.composition
     absolu = s.ecart_absolu if s.ecart_absolu is not None else (
         COMPOSITION_GAP * model.data.flux.total if composition else 0.0)
-    return SolverOptions(s.temps_max_s, s.ecart_relatif, s.threads, s.graine, absolu, relaxer_d_abord=composition)
+    return SolverOptions(s.temps_max_s, s.ecart_relatif, s.threads, s.graine, absolu, relaxer_d_abord=composition,
+                         voisinage=composition)
 
 
 COMPOSITION_GAP = 0.005  # default [solveur] ecart_absolu of the composition model, per dwelling of flux

@@ -75,8 +75,8 @@ def conformity_table(table, title: str = "Conformité du plan aux règles légal
     for column in ("Règle", "Portée", "Base", "Limite", "Valeur", "Respectée"):
         shown.add_column(column, justify="right" if column in ("Base", "Valeur") else "left", overflow="fold")
     for row in (bad if len(bad) else table).itertuples():
-        value = "—" if row.valeur is None or row.valeur != row.valeur else f"{row.valeur:g}"
-        shown.add_row(row.regle, row.portee, f"{row.base:g}", row.limite, value, row.respectee,
+        value = "—" if row.valeur is None or row.valeur != row.valeur else fr_number(row.valeur)
+        shown.add_row(NAMES.get(row.regle, row.regle), row.portee, fr_number(row.base), row.limite, value, row.respectee,
                       style="red" if row.respectee == "non" else None)
     failed = int((table["respectee"] == "non").sum())
     summary = Text(f"{len(table)} lignes vérifiées : " + (f"{failed} non respectée(s)." if failed
