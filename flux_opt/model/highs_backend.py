@@ -95,9 +95,14 @@ LARGE_MODEL_COLUMNS = 20_000
 def solve_highs(lp: LinearProgram, options: SolverOptions, start: np.ndarray | None = None) -> RawSolution:
     """`start`: a plan known to be feasible (e.g. the plan before a rule was relaxed): the solve
     never returns a worse one."""
-    if (lp.num_cols > LARGE_MODEL_COLUMNS or options.relaxer_d_abord) and lp.integer.any():
+    if relaxes_first(lp, options):
         return _relax_and_fix(lp, options, start)
     return _branch_and_cut(lp, options, start)
+
+
+def relaxes_first(lp: LinearProgram, options: SolverOptions) -> bool:
+    """Whether `solve_highs` solves the relaxation first (large models, the composition model)."""
+    return bool((lp.num_cols > LARGE_MODEL_COLUMNS or options.relaxer_d_abord) and lp.integer.any())
 
 
 def _branch_and_cut(lp: LinearProgram, options: SolverOptions, start_values: np.ndarray | None = None,

@@ -7,8 +7,9 @@ written into the built program. When the structure differs (a family appears or 
 becomes infinite…) the model is rebuilt. A fresh start solves the updated program with
 `flux_opt.model.solve.solve`, the very solve of `plan` (relaxation first and the split by
 financement made whole in the composition model), so each variant gives the same plan as a separate
-build (tested). A warm start keeps the program in one solver session instead: changed rows are sent
-to it and it re-solves from its last basis (faster, but not the path of `plan`).
+build (tested). A warm start (branch-and-cut models only) keeps the program in one solver session
+instead: changed rows are sent to it and it re-solves from its last basis (faster, but not the
+path of `plan`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flux_opt.assiette.flux import Flux
 from flux_opt.assiette.targets import Targets
 from flux_opt.input.schema import Instance
 from flux_opt.model.build import OrientationModel, add_families, build_model, penalties
+from flux_opt.model.highs_backend import relaxes_first
 from flux_opt.model.linear import LinearProgram
 from flux_opt.model.registry import names, structural_builders
 from flux_opt.model.session import SolverSession
@@ -42,7 +44,10 @@ class ReusableModel:
     def _build(self, instance: Instance, targets: Targets) -> None:
         self.model: OrientationModel = build_model(instance, self.flux, targets)
         self.options = solver_options(self.model)
-        self.session = None if self.fresh_start else SolverSession(self.model.lp, self.options)
+        # A warm start keeps a basis between variants; a model solved by relaxation first has none
+        # to keep (fresh solver objects each time), so it takes the solve of `plan`.
+        warm = not self.fresh_start and not relaxes_first(self.model.lp, self.options)
+        self.session = SolverSession(self.model.lp, self.options) if warm else None
 
     def accepts(self, instance: Instance) -> bool:
         """Whether `instance` is a variant this model can be re-solved for."""
@@ -110,7 +115,7 @@ def parametric_rows(model: OrientationModel, d) -> LinearProgram:
     extra columns (elastic slacks, deviations) are numbered as in the built model."""
     v = model.vars
     scratch = LinearProgram(num_cols=v.end)
-    add_families(scratch, d, v, penalties(d.instance), skip=structural_builders())
+    add_families(scratch, d, v, penalties(d.instance), skip=structural_builders(), like=model)
     return scratch
 
 
