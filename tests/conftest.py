@@ -56,6 +56,19 @@ UNIFORMITY = dict(
     """)
 
 
+def transport_copy(source: Path, folder: Path) -> Path:
+    """A copy of the instance folder `source` with the transport demand model (its instance.toml
+    has one [demande] section)."""
+    import shutil
+
+    shutil.copytree(source, folder)
+    toml = folder / "instance.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert text.count("[demande]\n") == 1
+    toml.write_text(text.replace("[demande]\n", '[demande]\nmodele = "transport"\n'), encoding="utf-8")
+    return folder
+
+
 def write_instance(folder: Path, toml: str = BASE_TOML, **tables: str) -> Path:
     """Write instance.toml and `name.csv` for each keyword (dedented CSV text)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tomllib
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,8 @@ class Plan:
         self.demande = read(instance_dir, "demande.csv")
         self.types = dict(zip(self.res["id"], self.res["type"]))
         self.noms = dict(zip(self.res["id"], self.res["nom"]))  # sentences name réservataires as people do
+        with open(instance_dir / "instance.toml", "rb") as f:
+            self.composition = tomllib.load(f).get("demande", {}).get("modele", "composition") == "composition"
 
     def x(self, **f) -> float:
         return float(_filter(self.plan, f)["logements"].sum())
@@ -116,8 +119,12 @@ def expected_figures(p: Plan, row) -> list[str]:
         return _mixity_figures(p, scope)
     if family == "publics_prioritaires":
         rid = scope.split(" ")[1]
-        prio, x = p.y(reservataire=rid, prioritaire="oui"), p.x(reservataire=rid)
-        return [f"{fmt(prio)} attribution", f"sur les {fmt(x)} logements orientés à {p.noms[rid]}", pct(prio / x)]
+        prio = p.y(reservataire=rid, prioritaire="oui")
+        if p.composition:  # a share of its expected attributions (models/orientation.md §3)
+            base, whose = p.y(reservataire=rid), "attributions prévues de"
+        else:  # a share of its dwellings
+            base, whose = p.x(reservataire=rid), "logements orientés à"
+        return [f"{fmt(prio)} attribution", f"sur les {fmt(base)} {whose} {p.noms[rid]}", pct(prio / base)]
     return []
 
 

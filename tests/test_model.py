@@ -6,7 +6,7 @@ from flux_opt.pipeline import plan_path
 
 from pathlib import Path
 
-from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY
+from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY, transport_copy
 
 TOML_PART = """
 [instance]
@@ -149,7 +149,6 @@ def test_relaxation_then_fixing_path_is_proven_within_the_gap(monkeypatch, tmp_p
     # certificate is not tight enough (fallback to branch-and-cut from that plan), at 1e-2 it is.
     # The transport demand model: the composition model always takes this path and stops on the
     # absolute gap `ecart_absolu` (models/orientation.md §2).
-    import shutil
     import sys
 
     from flux_opt.model import highs_backend
@@ -158,12 +157,8 @@ def test_relaxation_then_fixing_path_is_proven_within_the_gap(monkeypatch, tmp_p
     sys.path.insert(0, str(Path(__file__).parent))
     from checker import check_plan
 
-    instance = tmp_path / "exemple"
-    shutil.copytree(EXEMPLE, instance)
+    instance = transport_copy(EXEMPLE, tmp_path / "exemple")
     toml = instance / "instance.toml"
-    text = toml.read_text(encoding="utf-8")
-    assert text.count("[demande]\n") == 1
-    toml.write_text(text.replace("[demande]\n", '[demande]\nmodele = "transport"\n'), encoding="utf-8")
     reference = plan_path(instance)
     lines = [f"ecart_relatif = {gap}" if line.startswith("ecart_relatif") else line
              for line in toml.read_text(encoding="utf-8").splitlines()]
