@@ -69,12 +69,15 @@ def measure(graine: int, logements: int, tirages: int) -> list[dict]:
             vacant = t.loc[t["indicateur"] == "logements vacants"].iloc[0]
             shares = t.loc[t["indicateur"].str.startswith("part ")]
             cia = shares.loc[shares["indicateur"].str.startswith("part cia_")]
-            held = int((shares["p95"] >= shares["cible"] - 1e-9).sum())
+            # a réservataire without any letting has no share: the target does not apply (« sans objet »)
+            applicable = shares.loc[shares["moyenne"].notna()]
+            held = int((applicable["p95"] >= applicable["cible"] - 1e-9).sum())
+            void = len(shares) - len(applicable)
             rows.append(dict(graine=graine, plan=name, attributions=lettings["moyenne"], ecart_type=lettings["ecart_type"],
                              vacants=vacant["moyenne"],
                              cia=", ".join(f"{100 * m:.1f} % [{100 * a:.1f}–{100 * b:.1f}] / {100 * c:.0f} %"
                                            for m, a, b, c in zip(cia["moyenne"], cia["p05"], cia["p95"], cia["cible"])),
-                             cibles=f"{held}/{len(shares)}"))
+                             cibles=f"{held}/{len(applicable)}" + (f" ({void} sans objet)" if void else "")))
     return rows
 
 
@@ -86,7 +89,7 @@ def markdown(rows: list[dict], command: str, logements: int, tirages: int) -> st
              f"{tirages} tirages par plan, même simulateur (`flux-opt evaluer`). Attributions : moyenne ± écart-type "
              "des baux signés par le réservataire ; CIA : part simulée moyenne [5 %–95 %] / cible ; "
              "cibles tenues : cibles de mixité (CIA, mixite.csv, publics prioritaires) dont la cible est "
-             "dans l'intervalle simulé ou en dessous.", "",
+             "dans l'intervalle simulé ou en dessous (sans objet : réservataire sans aucune attribution simulée).", "",
              "| graine | plan | attributions | vacants | parts CIA simulées | cibles tenues |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['graine']} | {names[r['plan']]} | {r['attributions']:.1f} ± {r['ecart_type']:.1f} | "

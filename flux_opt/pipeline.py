@@ -1,6 +1,6 @@
 """The one pipeline every command calls, in named stages:
 
-    load → assiette/targets → model → solve → result → explanation → outputs
+    load → assiette/targets → model → solve → result → explanation → simulated year → outputs
 
 `run` chains the stages for one instance, with options for what to skip; `Planner` keeps one
 built model and re-plans variants of an instance on it (sweeps, negotiation); `write` is the
@@ -25,9 +25,11 @@ from flux_opt.errors import DonneesInvalides
 from flux_opt.input.schema import Instance, load_instance
 from flux_opt.input.validation import targets_without_conversion
 from flux_opt.model.build import OrientationModel, build_model
+from flux_opt.model.data import with_bool_qpv
 from flux_opt.model.reusable import ReusableModel
 from flux_opt.model.solve import Solution, solve
 from flux_opt.phases import Phases
+from flux_opt.year.evaluation import Evaluation, evaluate
 from flux_opt.plan.result import Result, make_result
 
 
@@ -40,6 +42,8 @@ class PlanOptions:
     couts: bool = True  # with `analyse`: rule costs by exact re-solves
     k: int = 3  # with `couts`: how many violated and binding families to cost
     bilan_precedent: str | Path | None = None  # folder written by `flux-opt bilan`: carry-over into the targets
+    tirages: int = 0  # years of the plan simulated after the solve (flux_opt/year/evaluation.py); 0: none
+    graine: int = 0  # seed of those draws
 
 
 @dataclass
@@ -53,6 +57,7 @@ class PlanRun:
     solution: Solution
     result: Result
     explanation: Explanation | None = None
+    evaluation: Evaluation | None = None  # the simulated year, when asked (PlanOptions.tirages)
 
 
 # --------------------------------------------------------------------------- stages
@@ -99,7 +104,12 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
             explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
         else:
             explain(result)
-    return PlanRun(instance, flux, targets, model, solution, result, explanation)
+    evaluation = None
+    if options.tirages > 0:
+        with phases("evaluation"):
+            evaluation = evaluate(instance, with_bool_qpv(result.plan), with_bool_qpv(result.attributions),
+                                  options.tirages, options.graine)
+    return PlanRun(instance, flux, targets, model, solution, result, explanation, evaluation)
 
 
 def _note_carry_over(result: Result, instance: Instance, targets: Targets, precedent: BilanPrecedent) -> None:
@@ -119,14 +129,17 @@ def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path
     """The outputs stage: plan files, and the report and explication.json when the run was analysed
     (rendered first, its own phase, then everything written atomically); with a conformity table
     (flux_opt.conformity), conformite.csv and its report section."""
-    from flux_opt.report.exports import write_plan
+    from flux_opt.report.exports import write_csv, write_plan
     from flux_opt.report.plan_report import report_writers
 
     phases = phases or Phases()
     writers = dict(extra or {})
     if plan_run.explanation is not None:
         with phases("rapport"):
-            writers = {**report_writers(plan_run.result, plan_run.explanation, conformite), **writers}
+            writers = {**report_writers(plan_run.result, plan_run.explanation, conformite, plan_run.evaluation),
+                       **writers}
+    if plan_run.evaluation is not None:
+        writers["evaluation.csv"] = lambda p: write_csv(plan_run.evaluation.table, p)
     with phases("ecriture"):
         write_plan(plan_run.result, Path(sortie), extra=writers)
 

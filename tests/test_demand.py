@@ -216,6 +216,22 @@ def test_plan_evaluer_adds_the_section_to_the_report(make_instance, tmp_path):
     page = (out / "rapport.html").read_text(encoding="utf-8")
     assert page.count("<h2>Année simulée</h2>") == 1
     assert read_plan(out)["logements"].sum() == 6 and read_attributions(out) is not None
+    # `flux-opt evaluer` on the written folder replaces the section instead of adding one
+    again = CliRunner().invoke(app, ["evaluer", str(out), "--tirages", "5"])
+    assert again.exit_code == 0, again.output
+    assert (out / "rapport.html").read_text(encoding="utf-8").count("<h2>Année simulée</h2>") == 1
+
+
+def test_the_plan_s_own_shares_are_read_from_its_attributions_as_written(make_instance):
+    """The pipeline's simulated year gets attributions.csv as written (oui/non flags): the plan's
+    expected share of publics prioritaires is theirs, not 100 % (« non » read as true)."""
+    folder = make_instance(TOML.replace("prioritaires_min = 0", "prioritaires_min = 0.1"), **MIXED_POOL)
+    done = run(load_instance(folder), PlanOptions(duals=False, tirages=20, graine=1))
+    table = done.evaluation.table.set_index(["indicateur", "portee"])
+    att = done.result.attributions.loc[done.result.attributions["reservataire"] == "asso"]
+    share = att.loc[att["prioritaire"] == "oui", "attributions_prevues"].sum() / att["attributions_prevues"].sum()
+    assert share == pytest.approx(0.5, abs=1e-3)
+    assert table.loc[("part publics_prioritaires", "asso"), "prevu"] == pytest.approx(share, abs=1e-3)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -239,3 +255,64 @@ def test_composition_plans_keep_every_absolute_rule_and_report_the_others(tmp_pa
     found = check_plan(instance, out)
     assert not [v for v in found if v.famille in {"conservation", "territoire", "demande", "integrite"}], found
     assert not [v for v in found if v.famille not in reported], (found, reported)
+
+
+MIXED_POOL = dict(parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T2,PLUS,100,10
+    """, reservataires="""
+    id,nom,type,logements,gestion,taux_prioritaires
+    asso,Association,autre,4,directe,0.6
+    bailleur,Bailleur,bailleur,,directe,0
+    """, demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    asso,59350,,T2,q1,oui,100
+    asso,59350,,T2,q1,non,100
+    bailleur,59350,,T2,q1,non,100
+    """)
+
+
+def test_in_gestion_directe_a_share_cannot_be_met_by_dropping_households(make_instance):
+    """The association proposes its candidates: half of its pool is prioritaire, so half of its
+    expected lettings are, whatever the plan. Its 60 % share of publics prioritaires cannot hold:
+    the plan says so (violated by 10 % of its 4 × (1 − 0.3³) lettings) instead of leaving the
+    non-priority households unhoused to reach 60 %."""
+    folder = make_instance(TOML, **MIXED_POOL)
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
+    att = result.attributions.loc[result.attributions["reservataire"] == "asso"]
+    prio = att.loc[att["prioritaire"] == "oui", "attributions_prevues"].sum()
+    other = att.loc[att["prioritaire"] == "non", "attributions_prevues"].sum()
+    lettings = 4 * p_let(0.70, 3)
+    assert prio == pytest.approx(lettings / 2, abs=1e-4) and other == pytest.approx(lettings / 2, abs=1e-4)
+    rows = result.contraintes.set_index(["contrainte", "portee"])
+    assert rows.loc[("publics_prioritaires", "réservataire asso"), "statut"] == "violee"
+    assert rows.loc[("publics_prioritaires", "réservataire asso"), "marge"] == pytest.approx(-0.1 * lettings, abs=1e-4)
+
+
+def test_the_prefet_contingent_goes_to_priority_households_as_long_as_its_pools_hold_only_them(make_instance):
+    """CCH R.441-5: the State's reservations go to publics prioritaires (`prefet_prioritaires` =
+    100 %). With pools of priority households only, every expected letting of the préfet is one,
+    though not every dwelling is let (1 − 0.3³ each): the rule holds on the attributions, and the
+    independent conformity check agrees."""
+    from flux_opt.conformity.check import conformity, from_result
+
+    folder = make_instance(TOML.replace("prioritaires_min = 0", "prioritaires_min = 0\nprefet_prioritaires = 1.0"),
+                           parc=MIXED_POOL["parc"], reservataires="""
+        id,nom,type,logements,gestion
+        prefet,Préfet,prefet,3,directe
+        bailleur,Bailleur,bailleur,,directe
+        """, demande="""
+        reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+        prefet,59350,,T2,q1,oui,100
+        bailleur,59350,,T2,q1,non,100
+        """)
+    instance = load_instance(folder)
+    result = run(instance, PlanOptions(duals=False)).result
+    assert planned(result, "prefet") == 3
+    att = result.attributions.loc[result.attributions["reservataire"] == "prefet"]
+    assert att["attributions_prevues"].sum() == pytest.approx(3 * p_let(0.70, 3), abs=1e-4)
+    assert set(att["prioritaire"]) == {"oui"}
+    assert result.resume["regles_violees"] == []
+    table = conformity(instance, from_result(result.plan, result.attributions))
+    line = table.loc[(table["regle"] == "publics_prioritaires") & (table["portee"] == "réservataire prefet")].iloc[0]
+    assert line["respectee"] == "oui" and line["base"] == pytest.approx(3 * p_let(0.70, 3), abs=1e-3)

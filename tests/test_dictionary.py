@@ -44,8 +44,8 @@ def test_schema_command_writes_the_dictionary_and_the_json(tmp_path):
 def test_help_is_in_french():
     text = CliRunner().invoke(app, ["plan", "--help"], env={"COLUMNS": "200"}).output
     for french in ("Utilisation : ", "Afficher cette aide et quitter.", "[défaut : highs]",
-                   "[obligatoire]"):
+                   "[obligatoire]", "<chemin>", "<entier>", "[revoyure] report_max"):
         assert french in text, french
-    for english in ("Show this message", "Usage:", "[default", "[required]"):
+    for english in ("Show this message", "Usage:", "[default", "[required]", "<path>", "<int>"):
         assert english not in text, english
     assert "Commandes" in CliRunner().invoke(app, ["--help"]).output

@@ -24,7 +24,7 @@ RESERVATAIRES = ["action_logement", "bailleur", "prefet", "ville_lille"]
 
 def ligne(jour, quoi, lid, reservataire="", commentaire="", segment=True):
     seg = "59350,,non,T3,PLUS," if segment else ",,,,,"
-    return f"{jour},{quoi},{lid},{seg},{reservataire},,,,,{commentaire}"
+    return f"{jour},{quoi},{lid},{seg},{reservataire},,,,,,{commentaire}"
 
 
 def ecrire(chemin, lignes, encodage="utf-8", fin="\n"):

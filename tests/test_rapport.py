@@ -97,3 +97,19 @@ def test_xlsx_can_be_sent_as_is_numbers_formats_filters_and_one_annex_per_reserv
         last = [c.value for c in sheet[sheet.max_row]]
         assert last[0] == "Total" and last[-1] == n and sheet[sheet.max_row][0].font.b  # bold total = plan
         assert sheet.auto_filter.ref.endswith(str(sheet.max_row - 1))  # the total stays out of the filter
+
+
+def test_every_kind_of_scope_reads_with_names():
+    """Scopes are built from codes (contraintes.csv); people read names beside them."""
+    from flux_opt.plan.names import Names
+
+    noms = Names({"ville_roubaix": "Ville de Roubaix", "mel": "Métropole européenne de Lille", "prefet": "Préfet"},
+                 {"59350": "Lille"}, {"200093201": "MEL"})
+    assert noms.scope("territoire de ville_roubaix, mel") == \
+        "territoire de Ville de Roubaix, Métropole européenne de Lille"
+    assert noms.scope("cellule 59350 T2 QPV") == "cellule Lille (59350) T2 QPV"
+    assert noms.scope("logements prefet commune 59350 T2 hors QPV PLAI") == \
+        "logements de Préfet, Lille (59350) T2 hors QPV PLAI"
+    assert noms.scope("vivier prefet epci 200093201 T2 q1") == "vivier de Préfet, MEL (200093201) T2 q1"
+    assert noms.scope("EPCI 200093201 hors QPV tous réservataires critère q1") == \
+        "EPCI MEL (200093201) hors QPV tous réservataires, 1er quartile"

@@ -129,6 +129,7 @@ def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee)
     table = consolide.objectifs.set_index("reservataire")
     objectifs = pd.read_csv(plan / "objectifs.csv").set_index("reservataire")["cible"]
     baux, refus, prioritaires, connus = compter_baux(journal), Counter(), Counter(), Counter()
+    dalo, dalo_epci = Counter(), Counter()
     proposee_a = {}
     with open(journal, encoding="utf-8", newline="") as f:
         for ligne in csv.DictReader(f):
@@ -140,11 +141,16 @@ def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee)
             if ligne["evenement"] == "bail_signe" and ligne["prioritaire"]:
                 connus[r] += 1
                 prioritaires[r] += ligne["prioritaire"] == "oui"
+                dalo[r] += ligne["dalo"] == "oui"
+                dalo_epci[r] += ligne["dalo"] == "oui" and ligne["epci"] == "200093201"
     for r, objectif in objectifs.items():
         assert table.at[r, "objectif"] == objectif
         assert table.at[r, "logements_attribues"] == baux[r]
         assert table.at[r, "ecart"] == baux[r] - objectif
         assert table.at[r, "part_prioritaires"] == pytest.approx(prioritaires[r] / connus[r])
+        assert table.at[r, "baux_dalo"] == dalo[r]
+        assert table.at[r, "part_dalo"] == pytest.approx(dalo[r] / connus[r])
+    assert sum(dalo.values()) > 10
     assert table.at["prefet", "part_prioritaires_due"] == 1.0 and table.at["prefet_agents", "part_prioritaires_due"] == 0
     motifs = consolide.refus.set_index(["reservataire", "motif"])["refus"].to_dict()
     assert motifs == dict(refus)
@@ -153,6 +159,8 @@ def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee)
     du_plan = pd.read_csv(plan / "plan.csv", dtype={"epci": str})
     dans_epci = du_plan[du_plan["epci"] == "200093201"].groupby("reservataire")["logements"].sum()
     assert par_epci["200093201"].objectifs.set_index("reservataire")["objectif"].to_dict() == dans_epci.to_dict()
+    assert par_epci["200093201"].objectifs.set_index("reservataire")["baux_dalo"].to_dict() == {
+        r: dalo_epci[r] for r in dans_epci.index}
 
 
 def test_orienter_proposes_only_eligible_reservataires_and_names_bad_fields(annee, tmp_path):

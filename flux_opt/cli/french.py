@@ -20,17 +20,28 @@ RICH_TEXTS = {
     "RICH_HELP": "Voir [blue]'{command_path} {help_option}'[/] pour l'aide.",
 }
 HELP_OPTION = "Afficher cette aide et quitter."
+# The type shown beside each option (« <path> ») in the words of the user.
+TYPE_LABELS = {"path": "chemin", "str": "texte", "int": "entier", "float": "nombre", "bool": "oui/non",
+               "datetime": "date", "int range": "entier", "float range": "nombre", "list[str]": "textes"}
 USAGE = "Utilisation : "
 
 
 def install() -> None:
-    from typer import rich_utils
+    from typer import core, rich_utils
     from typer._click import decorators, formatting
 
     for name, text in RICH_TEXTS.items():
         setattr(rich_utils, name, text)
     if getattr(decorators.help_option, "french", False):
         return
+    english_display_type = core._TyperParameter.display_type
+
+    def display_type(self, ctx) -> str:
+        label = english_display_type(self, ctx)
+        bare = label.removeprefix("<").removesuffix(">")
+        return f"<{TYPE_LABELS[bare]}>" if bare in TYPE_LABELS else label
+
+    core._TyperParameter.display_type = display_type
     english_help_option = decorators.help_option
     english_write_usage = formatting.HelpFormatter.write_usage
 

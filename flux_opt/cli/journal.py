@@ -33,7 +33,9 @@ def ajouter_command(
     categorie: Annotated[str | None, typer.Option(help="Catégorie du retrait : mutation, anru, orcod, lhi, "
                                                        "vente, urgence.")] = None,
     quartile: Annotated[str | None, typer.Option(help="Ménage signataire du bail : q1 ou q234.")] = None,
-    prioritaire: Annotated[str | None, typer.Option(help="Ménage public prioritaire (DALO, L.441-1) : oui/non.")] = None,
+    prioritaire: Annotated[str | None, typer.Option(help="Ménage public prioritaire (CCH L.441-1) : oui/non.")] = None,
+    dalo: Annotated[str | None, typer.Option(help="Ménage reconnu prioritaire et urgent au titre du DALO "
+                                                  "(CCH L.441-2-3) : oui/non ; oui vaut aussi prioritaire.")] = None,
     commentaire: Annotated[str | None, typer.Option("--commentaire", "--motif",
                                                     help="Commentaire ; pour un refus, son motif (obligatoire).")] = None,
 ):
@@ -49,7 +51,8 @@ def ajouter_command(
     valeurs = dict(evenement=evenement, horodatage=jour or date.today().isoformat(), logement_id=logement_id,
                    commune=commune, epci=epci, qpv=qpv, typologie=typologie, financement=financement,
                    periode_construction=periode_construction, reservataire=reservataire, candidats=candidats,
-                   categorie=categorie, quartile=quartile, prioritaire=prioritaire, commentaire=commentaire)
+                   categorie=categorie, quartile=quartile, prioritaire=prioritaire, dalo=dalo,
+                   commentaire=commentaire)
     try:
         ligne = append_event(journal, valeurs, reservataires, delais_par_defaut(reservataires, contexte))
     except (EvenementRefuse, JournalInvalide) as exc:

@@ -54,7 +54,7 @@ def comparer_command(
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
-        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez \\[solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
 
 
@@ -144,7 +144,7 @@ def negocier_command(
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
-        err.print(f"[red]Le solveur n'a trouvé aucun plan de base ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        err.print(f"[red]Le solveur n'a trouvé aucun plan de base ({exc}). Augmentez \\[solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
     url = f"http://{HOST}:{sock.getsockname()[1]}/"
     console.print(f"Page de négociation : [bold]{url}[/bold] (Ctrl+C pour arrêter). "

@@ -25,10 +25,12 @@ def plan_command(
              "--sans-analyse pour les grandes instances.")] = True,
     evaluer: Annotated[bool, typer.Option(
         "--evaluer", help="Simuler ensuite l'année du plan (evaluation.csv, section du rapport).")] = False,
-    tirages: Annotated[int, typer.Option("--tirages", help="Années simulées avec --evaluer.")] = 200,
+    tirages: Annotated[int, typer.Option("--tirages", min=1, max=100_000, help="Années simulées avec --evaluer.")] = 200,
+    graine: Annotated[int, typer.Option("--graine", min=0, help="Graine des tirages de --evaluer : même graine, "
+                                                                "mêmes chiffres.")] = 0,
     bilan_precedent: Annotated[Path | None, typer.Option(
         "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
-                                  "(ou obtenu au-delà) est reporté sur les objectifs ([revoyure] report_max).")] = None,
+                                  "(ou obtenu au-delà) est reporté sur les objectifs (\\[revoyure] report_max).")] = None,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
@@ -45,14 +47,15 @@ def plan_command(
             with phase_progress() as phases:
                 done = pipeline.run_path(instance, pipeline.PlanOptions(
                     moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
-                    bilan_precedent=bilan_precedent), phases=phases)
+                    bilan_precedent=bilan_precedent, tirages=tirages if evaluer else 0, graine=graine),
+                    phases=phases)
                 # the written plan re-checked against the law, independently of the model (flux-opt controler)
                 conformite = conformity(done.instance, from_result(done.result.plan, done.result.attributions))
                 pipeline.write(done, sortie, conformite=conformite, phases=phases)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
-        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez [solveur] temps_max_s.[/red]")
+        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez \\[solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
     result = done.result
     show_warnings(result.resume["avertissements"])
@@ -60,10 +63,10 @@ def plan_command(
     console.print(conformity_table(conformite))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
-    if evaluer:
-        from flux_opt.cli.year import evaluate_plan_folder
+    if done.evaluation is not None:
+        from flux_opt.report.evaluation import evaluation_view
 
-        evaluate_plan_folder(sortie, instance, tirages, graine=0)
+        console.print(evaluation_view(done.evaluation))
     raise typer.Exit(result.exit_code)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -127,7 +128,7 @@ def _print_broken_rules(sortie: Path) -> None:
             console.print(f"[yellow]{line.instance}[/yellow] : règles non tenues — {rules}")
         elif line.code not in ("0", "3"):
             statut = STATUTS.get(line.statut.split(" ")[0], line.statut or "échec")
-            console.print(f"[red]{line.instance}[/red] : {statut} — {line.message[:200]}")
+            console.print(f"[red]{line.instance}[/red] : {statut} — {escape(line.message[:200])}")
 
 
 HEADERS = {"departement": "dép.", "instances": "inst.", "attributions_prevues": "attrib.", "adequation": "adéq.",

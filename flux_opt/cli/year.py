@@ -341,7 +341,7 @@ def bilan_command(
 
 
 def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, sortie: Path) -> None:
-    from flux_opt.report.bilan import write_bilan
+    from flux_opt.report.bilan import priority_view, write_bilan
     from flux_opt.year.bilan import bilan_du_plan
 
     contexte = instance_and_context(plan, instance)[1]
@@ -354,6 +354,7 @@ def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, s
     written = write_bilan(consolide, sortie, par_epci)
     console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "
                   f"{len(consolide.reservataires)} réservataires, {len(par_epci)} EPCI dotés d'une CIA).")
+    console.print(priority_view(consolide))
     if contexte is None:
         console.print("[dim]Instance du plan introuvable : sans parts dues ni CIA (indiquer --instance).[/dim]")
 

@@ -22,9 +22,10 @@ from flux_opt.model.registry import RULE, names
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
 from flux_opt.plan.result import SOURCES, Result, published_mask
+from flux_opt.explanation.pools import pool_sentences, pool_table
 from flux_opt.explanation.shortfalls import unmet_demand, vacancy_risk, violation_causes
 
-TABLES = ("familles", "reservataires", "couts", "violations", "saturees", "vacance", "demande_non_servie")
+TABLES = ("familles", "reservataires", "couts", "violations", "saturees", "vacance", "demande_non_servie", "viviers")
 EXPLICATION_JSON = "explication.json"
 
 
@@ -37,6 +38,7 @@ class Explanation:
     saturees: pd.DataFrame  # binding rows of negotiable families, by marginal value
     vacance: pd.DataFrame  # dwellings without candidate (risk of vacance commerciale)
     demande_non_servie: pd.DataFrame  # candidates without dwelling
+    viviers: pd.DataFrame = field(default_factory=pd.DataFrame)  # dwellings by financement beside the pools (pools.py)
     raisons: list[str] = field(default_factory=list)  # the top reasons, in French
     temps_s: dict = field(default_factory=dict)
     instance: str | None = None  # path of the instance, to rebuild the analysis
@@ -98,12 +100,13 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
         saturees=binding_table(rows),
         vacance=vacancy_risk(result),
         demande_non_servie=unmet_demand(result),
+        viviers=pool_table(model, result),
         instance=instance,
     )
     explanation.temps_s = {"valeurs_marginales": round(t_duals, 3), "couts_des_regles": round(t_costs, 3),
                            "budget_s": round(budget, 3), "couts_interrompus": cut_short(cost_table),
                            "total": round(time.perf_counter() - t0, 3)}
-    explanation.raisons = top_reasons(explanation, result)
+    explanation.raisons = top_reasons(explanation, result) + pool_sentences(explanation.viviers, result.noms)
     return explanation
 
 

@@ -33,10 +33,13 @@ UNIT = {rule.name: rule.unit for rule in RULES}
 # ----------------------------------------------------------------------------- formatting
 
 def fr_number(v) -> str:
-    """French number: 1 234,5 (integers without decimals, one decimal otherwise)."""
-    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
+    """French number: 1 234,5 (integers without decimals, one decimal otherwise); missing as —."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):  # None, pd.NA
         return "—"
-    v = float(v)
+    if not math.isfinite(v):
+        return "—"
     if abs(v - round(v)) < 0.05:
         return f"{int(round(v)):,}".replace(",", " ").replace("-", "−")
     return f"{v:,.1f}".replace(",", " ").replace(".", ",").replace("-", "−")
@@ -172,13 +175,14 @@ def _demande(row, fig: PlanFigures) -> str:
 
 def _prioritaires(row, fig: PlanFigures) -> str:
     rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
-    if row.get("base") == "attributions":  # the row is Σ prio − t·Σ attributions ≥ 0
+    if row.get("base") == "attributions":  # a share of its attributions (the law's reading)
         base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
         whose = f"les {n(base)} attributions prévues de {fig.noms.reservataire(rid)}"
+        prio = float(fig.prio_by_r.get(rid, 0.0))
     else:  # the row is Σ prio − t·Σx ≥ 0
         base = float(fig.by_r.get(rid, 0))
         whose = f"les {n(base)} logements orientés à {fig.noms.reservataire(rid)}"
-    prio = row["valeur"] + rate * base
+        prio = row["valeur"] + rate * base
     return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
             f"sur {whose}, soit {fr_percent(_share(prio, base))}, pour un minimum de {fr_percent(rate)} ({n(rate * base)})")
 

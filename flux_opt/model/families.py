@@ -305,8 +305,7 @@ def _add_directe(lp: LinearProgram, flows: pd.DataFrame, v: Vars, link_labels: p
     chosen = np.flatnonzero(directe)
     link_of = flows["link"].to_numpy()[chosen]
     coef = flows["coef"].to_numpy(dtype=float)[chosen]
-    own, row_of = np.unique(link_of, return_inverse=True)
-    probability = np.bincount(row_of, weights=coef, minlength=len(own))
+    own, row_of, probability = _directe_links(flows)
     labels = link_labels.iloc[own].reset_index(drop=True)
     lettings = lp.add_variables("attributions_lien", labels, 0.0, INF)
     k = np.arange(len(own))
@@ -317,6 +316,14 @@ def _add_directe(lp: LinearProgram, flows: pd.DataFrame, v: Vars, link_labels: p
     k = np.arange(len(chosen))
     _add(lp, "demande", shares, np.concatenate([k, k]), np.concatenate([v.y.columns[chosen], lettings.columns[row_of]]),
          np.concatenate([np.ones(len(chosen)), -coef / np.maximum(probability[row_of], 1e-12)]), 0.0, 0.0, pen)
+
+
+def _directe_links(flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The link groups of gestion directe, each directe flow's row among them, and P_ℓ = Σ_p coef_p,
+    the probability that a dwelling of the group is let to its réservataire."""
+    directe = flows["directe"].to_numpy(dtype=bool)
+    own, row_of = np.unique(flows["link"].to_numpy()[directe], return_inverse=True)
+    return own, row_of, np.bincount(row_of, weights=flows["coef"].to_numpy(dtype=float)[directe], minlength=len(own))
 
 
 def _add_split(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -448,8 +455,8 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
     """Attributions to publics prioritaires ≥ t_r × a base (CCH L.441-1, R.441-5).
 
     Composition demand model: the base is the réservataire's expected attributions (the law's
-    « des attributions »); the pools fix the mix in gestion directe (_add_directe), so the share is
-    met by orienting dwellings to where its priority households are. Transport model: the base is
+    « des attributions », see _prioritaires_on_lettings); the pools fix the mix in gestion directe
+    (_add_directe), so the share is met by orienting dwellings to where its priority households are. Transport model: the base is
     its planned flux — with the attributions, a pool without priority households would make the
     model leave every dwelling unmatched to "meet" the share."""
     rates = prioritaires_rates(d.instance)
@@ -457,13 +464,13 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
     if not concerned:
         return
     flows, pairs = d.flows, d.pairs
+    links = _directe_links(flows) if d.composition else None
     rows, cols, vals = [], [], []
     for i, (r, _, rate) in enumerate(concerned):
         of_r = (flows["r"] == r).to_numpy()
         prio = flows["prioritaire"].to_numpy(dtype=bool)[of_r]
-        if d.composition:  # Σ prio − t·Σ y ≥ 0
-            chosen, coef = v.y.columns[of_r], np.where(prio, 1.0 - rate, -rate)
-            chosen, coef = chosen[coef != 0], coef[coef != 0]
+        if d.composition:  # Σ prio − t·(Σ_directe P_ℓ·X_ℓ + Σ_déléguée y) ≥ 0
+            chosen, coef = _prioritaires_on_lettings(d, v, of_r, prio, rate, links)
         else:  # Σ prio − t·Σ x ≥ 0
             x_of_r = v.x.columns[(pairs["r"] == r).to_numpy()]
             chosen = np.concatenate([v.y.columns[of_r][prio], x_of_r])
@@ -476,6 +483,21 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
     labels["portee"] = "réservataire " + labels["reservataire"]
     _add(lp, "publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
          np.concatenate(vals), 0.0, INF, pen)
+
+
+def _prioritaires_on_lettings(d: ModelData, v: Vars, of_r: np.ndarray, prio: np.ndarray, rate: float, links):
+    """Columns and coefficients of Σ prio y − t × base ≥ 0 for réservataire r (composition model).
+    The base is what r's dwellings are expected to let: P_ℓ·X_ℓ in gestion directe — not the
+    lettings L_ℓ, or letting nothing would "meet" any share —, its lettings in gestion déléguée,
+    where the bailleur aims each dwelling at one of r's pools."""
+    directe = d.flows["directe"].to_numpy(dtype=bool)[of_r]
+    y_coef = np.where(prio, 1.0, 0.0) - np.where(directe, 0.0, rate)
+    own, _, probability = links
+    mine = np.isin(own, d.flows["link"].to_numpy()[of_r & d.flows["directe"].to_numpy(dtype=bool)])
+    columns = np.concatenate([v.y.columns[of_r], v.link.columns[own[mine]]])
+    coef = np.concatenate([y_coef, -rate * probability[mine]])
+    keep = coef != 0
+    return columns[keep], coef[keep]
 
 
 def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:

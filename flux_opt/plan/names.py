@@ -46,8 +46,11 @@ class Names:
         """A rule's scope (contraintes.csv `portee`, built from codes) with the names a person knows:
         « EPCI 200093201 hors QPV tous réservataires critère q1 » → « EPCI Métropole européenne de
         Lille (200093201) hors QPV tous réservataires, 1er quartile »."""
-        text = _POOL.sub(lambda m: f"vivier de {self.reservataire(m[1])}, "
-                                   + (self.commune(m[3]) if m[2] == "commune" else self.epci_label(m[3])), portee)
+        text = _POOL.sub(lambda m: f"{m[1]} de {self.reservataire(m[2])}, "
+                                   + (self.commune(m[4]) if m[3] == "commune" else self.epci_label(m[4])), portee)
+        text = _TERRITORY.sub(lambda m: "territoire de " + ", ".join(self.reservataire(r) for r in m[1].split(", ")),
+                              text)
+        text = _CELL.sub(lambda m: f"{m[1]} {self.commune(m[2])}", text)
         text = _RESERVATAIRE.sub(lambda m: f"réservataire {self.reservataire(m[1])}", text)
         text = _EPCI.sub(lambda m: f"EPCI {self.epci_label(m[1])}", text)
         text = _COMMUNE.sub(lambda m: f"commune {self.commune(m[1])}", text)
@@ -56,7 +59,9 @@ class Names:
 
 CRITERES = {"q1": "1er quartile", "q234": "quartiles 2 à 4", "prioritaire": "publics prioritaires",
             "travailleur_essentiel": "travailleurs essentiels"}
-_POOL = re.compile(r"^vivier (\S+) (commune|epci) (\S+)")
+_POOL = re.compile(r"^(vivier|logements) (\S+) (commune|epci) (\S+)")
+_TERRITORY = re.compile(r"^territoire de (\S+(?:, \S+)*)$")
+_CELL = re.compile(r"^(cellule|segment) (\w+)")
 _RESERVATAIRE = re.compile(r"\bréservataire (\S+)")
 _EPCI = re.compile(r"\bEPCI (\d{9})\b")
 _COMMUNE = re.compile(r"\bcommune (\w+)(?: \([^)]*\))?")

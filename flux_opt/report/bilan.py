@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from openpyxl.utils import get_column_letter
+from rich.table import Table
 
 from flux_opt.report.exports import write_atomically
 from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
@@ -28,8 +29,45 @@ def _with_total(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
+# The publics prioritaires obligation and the DALO share beside it: a table of their own
+PRIORITAIRES = ["reservataire", "nom", "baux_menage_connu", "part_prioritaires", "part_prioritaires_due",
+                "prioritaires_tenue", "baux_dalo", "part_dalo", "obligation_prioritaires"]
+NOTE_DALO = ("La loi ne fixe pas de taux propre aux ménages reconnus DALO : ils passent en priorité dans la part "
+             "due aux publics prioritaires (CCH L.441-1 ; Action Logement : L.313-26-2 ; contingent préfectoral : "
+             "R.441-5). La part DALO est donnée pour information.")
+
+
+def priorities(objectifs: pd.DataFrame) -> pd.DataFrame:
+    """Per réservataire: the publics prioritaires share against the share due (met or not), DALO beside it."""
+    table = objectifs.copy()
+    table["prioritaires_tenue"] = ["" if pd.isna(part) or pd.isna(due) else ("oui" if part >= due - 1e-9 else "non")
+                                   for part, due in zip(table["part_prioritaires"], table["part_prioritaires_due"])]
+    return table[PRIORITAIRES]
+
+
+def priority_view(b: Bilan) -> Table:
+    """The same table for the terminal (80 columns: identifiers, short headings)."""
+    vue = Table(title=f"Publics prioritaires et ménages DALO, baux signés en {b.annee}", title_justify="left",
+                caption="Baux : baux signés dont le ménage est renseigné. " + NOTE_DALO, caption_justify="left")
+    for titre in ("Réservataire", "Baux", "Prioritaires", "Due", "Atteinte", "DALO", "Part DALO"):
+        vue.add_column(titre, justify="left" if titre in ("Réservataire", "Atteinte") else "right", no_wrap=True)
+    for ligne in priorities(b.objectifs).itertuples(index=False):
+        vue.add_row(ligne.reservataire, str(ligne.baux_menage_connu), _percent(ligne.part_prioritaires),
+                    _percent(ligne.part_prioritaires_due), ligne.prioritaires_tenue, str(ligne.baux_dalo),
+                    _percent(ligne.part_dalo))
+    return vue
+
+
+def _percent(part: float) -> str:
+    return "—" if pd.isna(part) else f"{100 * part:.1f} %".replace(".", ",").replace(",0 %", " %")
+
+
 def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
-    sections = [("Objectifs et réalisé", _with_total(b.objectifs))] if len(b.objectifs.columns) else []
+    sections = []
+    if len(b.objectifs.columns):
+        realise = [c for c in b.objectifs.columns if c in ("reservataire", "nom") or c not in PRIORITAIRES]
+        sections += [("Objectifs et réalisé", _with_total(b.objectifs[realise])),
+                     ("Publics prioritaires et DALO", _with_total(priorities(b.objectifs)))]
     sections += [("Synthèse", _with_total(b.synthese))]
     sections += [(f"Par {titre.lower()}" if d != "qpv" else "QPV et hors QPV", b.par_dimension[d])
                  for d, titre in DIMENSIONS.items()]

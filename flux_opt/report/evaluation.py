@@ -3,17 +3,17 @@ and a section with plots in rapport.html."""
 
 from __future__ import annotations
 
-import html
 import re
 
 import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from flux_opt.model.registry import label
+from flux_opt.report.html import Cell, Paragraph, Section, figure, html_table, render
 from flux_opt.report.plots import BLUE, GREY, RED, _height, _png, plt
 from flux_opt.year.evaluation import Evaluation
 
-SECTION_BEGIN, SECTION_END = "<!-- evaluation -->", "<!-- /evaluation -->"
 HEADINGS = {"indicateur": "Indicateur", "portee": "Portée", "cible": "Cible", "prevu": "Prévu (plan)",
             "moyenne": "Simulé (moyenne)", "ecart_type": "Écart-type", "p05": "5 %", "p95": "95 %"}
 
@@ -28,23 +28,49 @@ def _fmt(value: float, share: bool) -> str:
     return f"{100 * value:.1f} %".replace(".", ",") if share else f"{value:.1f}".replace(".", ",")
 
 
+INDICATORS = {"attributions": "Attributions (baux signés)", "retours au bailleur": "Logements rendus au bailleur",
+              "part publics_prioritaires": "Part de publics prioritaires"}
+_EPCI_CODE = re.compile(r"EPCI (\d{9})")
+
+
+def _indicator(code: str) -> str:
+    """« part cia_hors_qpv_q1 » → « Part : CIA : 1er quartile hors QPV » (the rule's label)."""
+    if code in INDICATORS:
+        return INDICATORS[code]
+    return f"Part : {label(code[5:])}" if _is_share(code) else code[:1].upper() + code[1:]
+
+
+def _scope(code: str, indicateur: str, ev: Evaluation) -> str:
+    """A réservataire's name, the EPCI's name (CIA), or the scope of a mixity target in words."""
+    if code in ev.noms.reservataires:
+        return ev.noms.reservataire(code)
+    if indicateur.startswith("part cia_") and _EPCI_CODE.search(code):
+        return ev.noms.epci_label(_EPCI_CODE.search(code)[1])
+    return ev.noms.scope(code).replace(" tous réservataires", "")
+
+
 def evaluation_frame(ev: Evaluation) -> pd.DataFrame:
-    """The table as people read it: shares in %, counts with one decimal."""
+    """The table as people read it: names and labels, shares in %, counts with one decimal."""
     t = ev.table
     share = t["indicateur"].map(_is_share)
-    out = pd.DataFrame({"indicateur": t["indicateur"], "portee": t["portee"]})
+    out = pd.DataFrame({"indicateur": t["indicateur"].map(_indicator),
+                        "portee": [_scope(c, i, ev) for c, i in zip(t["portee"], t["indicateur"])]})
     for column in ("cible", "prevu", "moyenne", "ecart_type", "p05", "p95"):
         out[column] = [_fmt(v, s) for v, s in zip(t[column], share)]
     return out.rename(columns=HEADINGS)
 
 
 def evaluation_view(ev: Evaluation) -> Table:
+    """The terminal table: the spread as one « 5 %–95 % » column, so that it reads in 80 columns."""
     table = Table(title=f"Année simulée : {ev.tirages} tirages (graine {ev.graine})")
     frame = evaluation_frame(ev)
-    for column in frame.columns:
-        table.add_column(column, justify="left" if column in ("Indicateur", "Portée") else "right")
-    for row in frame.itertuples(index=False):
-        table.add_row(*map(str, row))
+    for column, ratio in (("Indicateur", 3), ("Portée", 3), ("Cible", 1), ("Prévu", 1), ("Simulé", 1),
+                          ("5 %–95 %", 2)):
+        table.add_column(column, justify="left" if ratio == 3 else "right", ratio=ratio)
+    for row in frame.to_dict("records"):
+        low = row["5 %"].removesuffix(" %") if row["95 %"].endswith(" %") else row["5 %"]
+        table.add_row(row["Indicateur"], row["Portée"], row["Cible"], row["Prévu (plan)"], row["Simulé (moyenne)"],
+                      f"{low}–{row['95 %']}")
     return table
 
 
@@ -56,10 +82,10 @@ def lettings_plot(ev: Evaluation) -> str:
     ax.barh(y + 0.2, t["prevu"].fillna(0), height=0.4, color=GREY, label="prévu par le plan")
     err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]])
     ax.barh(y - 0.2, t["moyenne"], height=0.4, color=BLUE, xerr=err, capsize=3, label="simulé (5 %–95 %)")
-    ax.set_yticks(y, t["portee"])
+    ax.set_yticks(y, [_short(_scope(c, "attributions", ev)) for c in t["portee"]])
     ax.set_xlabel("attributions (baux signés)")
     ax.set_title("Attributions prévues et simulées par réservataire")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -76,36 +102,44 @@ def shares_plot(ev: Evaluation) -> str | None:
     ax.barh(y, t["moyenne"] * 100, height=0.5, xerr=err, capsize=3,
             color=[RED if b else BLUE for b in below])
     ax.scatter(t["cible"] * 100, y, marker="|", s=300, color="black", label="cible", zorder=3)
-    labels = (t["indicateur"].str.removeprefix("part ") + " — "
-              + t["portee"].str.replace(" tous réservataires", "").str.replace(r" critère \S+$", "", regex=True))
-    ax.set_yticks(y, [s if len(s) <= 60 else s[:59] + "…" for s in labels])
-    ax.set_xlabel("% des logements prévus de la portée")
+    labels = [f"{_indicator(i).removeprefix('Part : ').removeprefix('Part de ')} — {_scope(c, i, ev)}"
+              for i, c in zip(t["indicateur"], t["portee"])]
+    ax.set_yticks(y, [_short(label) for label in labels])
+    ax.set_xlabel("% (publics prioritaires : des attributions du réservataire ; mixité : des logements de la portée)")
     ax.set_title("Mixité simulée et cibles (rouge : cible hors de l'intervalle simulé)")
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
 
-def evaluation_html(ev: Evaluation) -> str:
-    """The report section, between markers so that `flux-opt evaluer` can replace it."""
-    frame = evaluation_frame(ev)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    images = [img for img in (lettings_plot(ev), shares_plot(ev)) if img]
-    plots = "".join(f'<img alt="Année simulée" src="data:image/png;base64,{img}">' for img in images)
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def evaluation_section(ev: Evaluation) -> Section:
+    """The report section: what was simulated, the plots, the table."""
     intro = (f"L'année du plan simulée {ev.tirages} fois (graine {ev.graine}) : libérations au fil de l'année, "
              "candidats proposés par les réservataires selon leurs viviers, acceptations selon le quartile "
              "et le financement, logements refusés rendus au bailleur (voir models/orientation.md).")
-    return (f"{SECTION_BEGIN}<section><h2>Année simulée</h2><p>{html.escape(intro)}</p>{plots}"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>{SECTION_END}")
+    plots = [figure(img, "Année simulée") for img in (lettings_plot(ev), shares_plot(ev)) if img]
+    table = html_table(evaluation_frame(ev), lambda column, v: Cell(str(v), "" if column in ("Indicateur", "Portée")
+                                                                    else "num"))
+    return Section("Année simulée", [Paragraph(intro), *plots, table], id="evaluation")
+
+
+def evaluation_html(ev: Evaluation) -> str:
+    """The section alone (`<section id="evaluation">`), to put in a report already written."""
+    return render("section.html", section=evaluation_section(ev))
+
+
+# The section in a written report (and the markers around it in reports of earlier versions).
+_WRITTEN = re.compile(r'<!-- evaluation -->.*?<!-- /evaluation -->|<section id="evaluation">.*?</section>', re.S)
 
 
 def with_section(page: str, section: str) -> str:
     """`page` with its evaluation section replaced by `section` (or added before the footer)."""
-    if SECTION_BEGIN in page and SECTION_END in page:
-        return re.sub(re.escape(SECTION_BEGIN) + ".*?" + re.escape(SECTION_END), lambda _: section, page,
-                      flags=re.S)
+    if _WRITTEN.search(page):
+        return _WRITTEN.sub(lambda _: section, page, count=1)
     for anchor in ("<footer", "</main>", "</body>"):
         if anchor in page:
             i = page.index(anchor)

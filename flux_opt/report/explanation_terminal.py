@@ -12,6 +12,7 @@ import pandas as pd
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from rich.markup import escape
 
 from flux_opt.explanation.analysis import EXPLICATION_JSON, Explanation
 from flux_opt.explanation.sentences import NAMES
@@ -63,7 +64,7 @@ def _reasons_table(reasons: list[str], total: int) -> Table:
     table.add_column("Raison", overflow="fold")
     for i, reason in enumerate(reasons, start=1):
         style = "red" if reason.startswith("Règle non tenue") else None
-        table.add_row(str(i), reason, style=style)
+        table.add_row(str(i), escape(reason), style=style)  # « [analyse] temps_max_s » is not markup
     if total > len(reasons):
         table.caption = f"{total - len(reasons)} raisons de plus (option --nombre, ou rapport.html)"
     return table

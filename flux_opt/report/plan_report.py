@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
+from flux_opt.year.evaluation import Evaluation
 from flux_opt.explanation.sentences import fr_number, fr_number_fine, share_table
 from flux_opt.model.registry import names
 from flux_opt.report import plots
 from flux_opt.report.html import (Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section, figure,
                                   html_table, render)
 from flux_opt.plan.result import Result
+from flux_opt.report.evaluation import evaluation_section
 from flux_opt.report.plan_tables import ReportTables, commune_table, french_headings, named, qpv_table
 from flux_opt.report.tables import PERCENT, Table
 from flux_opt.report.workbook import workbook_bytes
@@ -111,7 +113,7 @@ def _conformity_section(conformite: pd.DataFrame | None) -> Section | None:
 
 
 def rapport_html(result: Result, explanation: Explanation, tables: ReportTables | None = None,
-                 conformite: pd.DataFrame | None = None) -> str:
+                 conformite: pd.DataFrame | None = None, evaluation: Evaluation | None = None) -> str:
     """The whole report as one self-contained HTML page (inline CSS, plots as base64 PNG)."""
     tables = tables or ReportTables.of(result, explanation)
     t = tables.main
@@ -136,18 +138,26 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         _section(t["reservataires"]),
         _section(t["saturees"], max_rows=20),
         _section(t["communes"], image=plots.communes_plot(communes) if len(communes) else None),
+        _section(t["viviers"], intro=POOL_INTRO) if len(t["viviers"].frame) else None,
         _section(t["qpv"], image=plots.qpv_plot(named(qpv_table(result), result.noms)) if len(result.plan) else None),
         _section(t["mixite"], image=plots.mixity_plot(shares) if len(shares) else None),
         _section(t["vacance"]),
         _section(t["demande"], max_rows=25),
         _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=60),
         _conformity_section(conformite),
+        evaluation_section(evaluation) if evaluation is not None else None,
         _annexes(tables.annexes),
         _section(t["glossaire"], max_rows=None),
     ]
     return render("plan.html", title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
                   subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}",
                   sections=[s for s in sections if s is not None])
+
+
+POOL_INTRO = ("Les réservataires proposent les candidats de leurs viviers : un logement va là où des ménages qui "
+              "l'accepteront attendent. Pour chaque réservataire, ses logements par financement, la composition de "
+              "son vivier, la part de ses demandeurs qui accepte chaque niveau de loyer (selon leur quartile de "
+              "revenus) et la part de ses logements qui devraient être attribués dans le délai de la convention.")
 
 
 def _annexes(tables: list[Table], max_rows: int = 30) -> Section:
@@ -175,7 +185,8 @@ def xlsx_bytes(result: Result, explanation: Explanation, tables: ReportTables | 
     return workbook_bytes(list(tables.main.values()) + tables.annexes)
 
 
-def report_writers(result: Result, explanation: Explanation, conformite: pd.DataFrame | None = None) -> dict:
+def report_writers(result: Result, explanation: Explanation, conformite: pd.DataFrame | None = None,
+                   evaluation: Evaluation | None = None) -> dict:
     """Writers for `write_plan(..., extra=...)`: the report files and explication.json, written
     atomically with the plan's other files; with a conformity table, conformite.csv too."""
     from flux_opt.explanation.analysis import EXPLICATION_JSON
@@ -183,7 +194,7 @@ def report_writers(result: Result, explanation: Explanation, conformite: pd.Data
 
     # Rendered now (the caller times the report apart from the writing); written later, atomically.
     tables = ReportTables.of(result, explanation)  # built once for the page and the workbook
-    page = rapport_html(result, explanation, tables, conformite).encode("utf-8")
+    page = rapport_html(result, explanation, tables, conformite, evaluation).encode("utf-8")
     book = xlsx_bytes(result, explanation, tables)
     writers = {
         "rapport.html": lambda p: Path(p).write_bytes(page),

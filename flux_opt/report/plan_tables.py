@@ -15,7 +15,7 @@ from flux_opt.explanation.analysis import Explanation
 from flux_opt.explanation.sentences import NAMES, STATUS, plan_quality, share_table
 from flux_opt.plan.names import Names
 from flux_opt.plan.result import Result
-from flux_opt.report.tables import Table
+from flux_opt.report.tables import POOL_ACCEPTANCE, Table
 
 GLOSSARY = [
     ("Flux annuel", "Logements qui se libéreront dans l'année (A), moins ceux qui sont exclus de la gestion en "
@@ -143,6 +143,14 @@ def _without_zero_carryover(objectifs: pd.DataFrame) -> pd.DataFrame:
     return objectifs
 
 
+POOL_HEADINGS = {
+    "reservataire": "Réservataire", "logements": "Logements", "PLAI": "PLAI", "PLUS": "PLUS", "PLS": "PLS",
+    "autre": "Financement ancien", "part_hors_qpv": "Part hors QPV", "demandeurs": "Demandeurs du vivier",
+    "part_q1": "Part du 1er quartile", "part_prioritaires": "Part des publics prioritaires",
+    **{f"acceptation_{f}": POOL_ACCEPTANCE[f] for f in POOL_ACCEPTANCE},
+    "attributions_prevues": "Attributions prévues", "part_attribuee": "Part attribuée dans le délai"}
+
+
 def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     e, noms = explanation, result.noms
     shares = named(share_table(result), noms).assign(statut=lambda t: _status(t["statut"]))
@@ -159,6 +167,8 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
             "hors_qpv": "dont hors QPV", "attributions_prevues": "Attributions prévues", "adequation": "Adéquation"})),
         "qpv": Table("QPV", "Logements QPV / hors QPV par réservataire", french_headings(named(qpv_table(result), noms), {
             "reservataire": "Réservataire", "hors_qpv": "Hors QPV", "qpv": "QPV", "part_hors_qpv": "Part hors QPV"})),
+        "viviers": Table("Viviers", "Qui reçoit quels logements, et pourquoi", french_headings(
+            named(e.viviers, noms).drop(columns=["gestion"], errors="ignore"), POOL_HEADINGS)),
         "mixite": Table("Mixité", "Objectifs de mixité et publics prioritaires : minimum et plan", french_headings(shares, {
             "regle": "Règle", "portee": "Portée", "attributions": "Attributions prévues", "logements": "Logements",
             "part_prevue": "Part prévue", "part_min": "Part minimale", "statut": "Statut"})),

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from flux_opt.report.html import Cell, Paragraph, Section, bullets, html_table, render
 from flux_opt.year.alerts import alerts
+from flux_opt.explanation.sentences import fr_number
 from flux_opt.year.suivi import Suivi, project_to_year_end
 
 # Columns shown for each progress table, in order, with their French heading.
@@ -122,8 +123,8 @@ def projection_sentence(s: Suivi) -> str:
     en_cours = float(s.reservataires["en_cours"].sum())
     projection = project_to_year_end(realise, en_cours, s.fraction_annee)
     return (f"{_pct(s.fraction_annee)} de l'année écoulée au {s.date.strftime('%d/%m/%Y')} : "
-            f"{nombre(realise)} logements décomptés et {nombre(en_cours)} en cours sur un objectif de "
-            f"{nombre(cible)} ; au rythme actuel, {nombre(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
+            f"{fr_number(realise)} logements décomptés et {fr_number(en_cours)} en cours sur un objectif de "
+            f"{fr_number(cible)} ; au rythme actuel, {fr_number(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
             "de l'objectif).")
 
 
@@ -155,7 +156,7 @@ def drift_sentence(ecart: float, seuil: float | None) -> tuple[str, bool]:
 def _cell_fr(colonne: str, valeur: object) -> Cell:
     if isinstance(valeur, str):
         return Cell(valeur)
-    return Cell(_pct(valeur) if colonne in POURCENTAGES else nombre(valeur), "num")
+    return Cell(_pct(valeur) if colonne in POURCENTAGES else fr_number(valeur), "num")
 
 
 def suivi_page(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
@@ -198,15 +199,6 @@ def write_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | No
     return chemin
 
 
-def nombre(valeur: object) -> str:
-    """French number: integers plain, else one decimal with a comma; missing as —."""
-    if valeur is None or valeur is pd.NA or (isinstance(valeur, float) and np.isnan(valeur)):
-        return "—"
-    v = float(valeur)
-    texte = f"{v:,.0f}" if abs(v - round(v)) < 0.05 else f"{v:,.1f}"
-    return texte.replace(",", " ").replace(".", ",")
-
-
 def _pct(valeur: object, decimales: int = 0) -> str:
     if valeur is None or valeur is pd.NA or (isinstance(valeur, float) and np.isnan(valeur)):
         return "—"
@@ -219,6 +211,6 @@ def _table_rich(table: pd.DataFrame, titre: str) -> Table:
         texte = pd.api.types.is_string_dtype(table[colonne]) or table[colonne].dtype == object
         rendu.add_column(str(colonne), justify="left" if texte else "right", no_wrap=rang == 0 or texte)
     for ligne in table.itertuples(index=False):
-        rendu.add_row(*[_pct(v) if c in POURCENTAGES else (nombre(v) if not isinstance(v, str) else v)
+        rendu.add_row(*[_pct(v) if c in POURCENTAGES else (fr_number(v) if not isinstance(v, str) else v)
                         for c, v in zip(table.columns, ligne)])
     return rendu

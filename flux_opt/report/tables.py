@@ -8,7 +8,11 @@ import pandas as pd
 from rich.table import Table as RichTable
 
 # Columns holding shares (0.251): shown as 25,1 % on the page, stored as numbers with a % format in Excel.
-PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV")
+# The rate at which a réservataire's pools accept a proposal of each financement (explanation/pools.py).
+POOL_ACCEPTANCE = {"PLAI": "Acceptation d'un PLAI", "PLUS": "Acceptation d'un PLUS", "PLS": "Acceptation d'un PLS",
+                   "autre": "Acceptation d'un ancien"}
+PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV", "Part du 1er quartile",
+           "Part des publics prioritaires", "Part attribuée dans le délai", *POOL_ACCEPTANCE.values())
 
 
 @dataclass

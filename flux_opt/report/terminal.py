@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from rich.markup import escape
 
 from flux_opt.errors import Probleme
 from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent, plan_quality
@@ -16,7 +17,7 @@ def problems_table(problems: list[Probleme], title: str = "Données invalides") 
     for column in ("Fichier", "Ligne", "Champ", "Problème"):
         table.add_column(column, overflow="fold")
     for p in problems:
-        table.add_row(p.fichier, "" if p.ligne is None else str(p.ligne), p.champ or "", p.message)
+        table.add_row(p.fichier, "" if p.ligne is None else str(p.ligne), escape(p.champ or ""), escape(p.message))
     return table
 
 

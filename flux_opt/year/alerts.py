@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from flux_opt.explanation.sentences import fr_number
 from flux_opt.year.suivi import Suivi
 
 # A réservataire is behind (or ahead) when its projection misses its target by more
@@ -20,10 +21,6 @@ def _pct(valeur: float) -> str:
 
 def _jour(moment) -> str:
     return pd.Timestamp(moment).strftime("%d/%m/%Y")
-
-
-def _number_fr(valeur: float) -> str:
-    return str(int(round(valeur)))
 
 
 def alerts(s: Suivi) -> list[str]:
@@ -63,17 +60,17 @@ def pace_alerts(s: Suivi) -> list[str]:
         if abs(fait - attendu) <= marge:
             continue
         nom = s.noms.get(r.reservataire, r.reservataire)
-        etat = (f"{nom} : {_number_fr(fait)} logements orientés ({_number_fr(r.realise)} décomptés, {r.en_cours} en cours) "
-                f"pour un objectif de {_number_fr(r.cible)}, soit {_pct(fait / r.cible)} quand l'ensemble en est à "
-                f"{_pct(rythme)} ; projection au 31 décembre : {_number_fr(r.projection)}")
+        etat = (f"{nom} : {fr_number(fait)} logements orientés ({fr_number(r.realise)} décomptés, {r.en_cours} en cours) "
+                f"pour un objectif de {fr_number(r.cible)}, soit {_pct(fait / r.cible)} quand l'ensemble en est à "
+                f"{_pct(rythme)} ; projection au 31 décembre : {fr_number(r.projection)}")
         if fait < attendu:
             phrases.append(f"{etat} — lui orienter en priorité les prochains logements libérés (flux-opt orienter).")
         else:
             phrases.append(f"{etat} — orienter les prochains logements vers les autres réservataires.")
     projection, cible = float(table["projection"].sum()), float(table["cible"].sum())
     if projection < cible * (1 - TOLERANCE_PROJECTION):
-        phrases.append(f"Ensemble : au rythme actuel, {_number_fr(projection)} logements décomptés au 31 décembre pour "
-                       f"{_number_fr(cible)} prévus — hâter les propositions, les passages en CALEOL et les "
+        phrases.append(f"Ensemble : au rythme actuel, {fr_number(projection)} logements décomptés au 31 décembre pour "
+                       f"{fr_number(cible)} prévus — hâter les propositions, les passages en CALEOL et les "
                        "signatures, ou revoir la prévision des libérations.")
     return phrases
 

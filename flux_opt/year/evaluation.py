@@ -16,12 +16,13 @@ share (CIA, mixite.csv), on the same bases as the plan's rules (the planned dwel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from flux_opt.input.schema import Instance
+from flux_opt.input.schema import Instance, parse_bool
+from flux_opt.plan.names import Names
 from flux_opt.vocabulary import FINANCEMENTS
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
 from flux_opt.model.lettings import letting_probability
@@ -37,6 +38,7 @@ class Evaluation:
     tirages: int
     graine: int
     draws: dict[str, np.ndarray]  # a few indicators per draw, for the plots
+    noms: Names = field(default_factory=Names)  # names of the réservataires, communes and EPCI (for people)
 
 
 def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame | None = None,
@@ -49,7 +51,7 @@ def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame 
     table = _summary(year, realised, expected)
     draws = {"attributions": np.array([r["lettings"].sum() for r in realised]),
              "vacants": np.array([r["vacant"] for r in realised])}
-    return Evaluation(table, tirages, graine, draws)
+    return Evaluation(table, tirages, graine, draws, Names.of(instance))
 
 
 def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int = 0) -> Evaluation:
@@ -81,7 +83,7 @@ class _Year:
     def __init__(self, instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame | None):
         self.instance = instance
         self.plan = plan.loc[plan["logements"] > 0].reset_index(drop=True)
-        self.attributions = attributions
+        self.attributions = None if attributions is None else _flags_as_bool(attributions)
         self.rates = instance.acceptance()
         rows = {r.id: r for r in instance.reservataires}
         self.bailleur = next(r.id for r in instance.reservataires if r.type == "bailleur")
@@ -202,14 +204,17 @@ class _Year:
         return {"lettings": lettings, "returned": planned.sub(lettings, fill_value=0.0), "shares": self.shares(frame)}
 
     def shares(self, f: dict[str, np.ndarray]) -> dict[tuple[str, str], float]:
-        """Publics prioritaires per réservataire and every mixity share, on the planned dwellings
-        of the scope (the bases of the plan's rules). `f`: one row per letting (arrays)."""
+        """Publics prioritaires per réservataire, of its lettings (CCH L.441-1: « des attributions »),
+        and every mixity share, of the planned dwellings of the scope (the base of the plan's
+        rules). `f`: one row per letting (arrays)."""
         out = {}
         for key, rid, critere, epci, zone, base in self.scopes:
             mask = f["propre"] & (f["reservataire"] == rid) if rid is not None else np.ones(len(f["valeur"]), bool)
             if epci is not None:
                 mask = mask & _in_zone(f["epci"], f["qpv"], epci, zone)
             flag = (f["quartile"] == critere) if critere in ("q1", "q234") else f[critere].astype(bool)
+            if base is None:  # of the scope's lettings
+                base = float(f["valeur"][mask].sum())
             out[key] = float(f["valeur"][mask & flag].sum()) / base if base else np.nan
         return out
 
@@ -220,14 +225,22 @@ class _Year:
         own = plan["reservataire"].to_numpy()
         logements = plan["logements"].to_numpy(dtype=float)
         scopes = []
-        for rid, rate in prioritaires_rates(self.instance).items():
-            scopes.append((("publics_prioritaires", rid), rid, "prioritaire", None, None,
-                           logements[own == rid].sum()))
+        for rid in prioritaires_rates(self.instance):
+            scopes.append((("publics_prioritaires", rid), rid, "prioritaire", None, None, None))
         for t in instance_mixity_targets(self.instance).itertuples(index=False):
             rid = t.reservataire if isinstance(t.reservataire, str) else None
             mask = _in_zone(epci, qpv, t.epci, t.zone) & ((own == rid) if rid is not None else True)
             scopes.append(((t.famille, _scope_label(t)), rid, t.critere, t.epci, t.zone, logements[mask].sum()))
         return scopes
+
+
+def _flags_as_bool(attributions: pd.DataFrame) -> pd.DataFrame:
+    """attributions.csv as written (oui/non) or as read (booleans): flags as booleans."""
+    out = attributions.copy()
+    for column in ("qpv", "prioritaire", "travailleur_essentiel"):
+        if column in out and out[column].dtype != bool:
+            out[column] = out[column].map(parse_bool).astype(bool)
+    return out
 
 
 def _in_zone(epcis: np.ndarray, qpv: np.ndarray, epci: str, zone: str) -> np.ndarray:

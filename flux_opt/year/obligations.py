@@ -1,18 +1,20 @@
 """The bilan against what was owed: each réservataire's objective vs what it was
-proposed, attributed and counted; its publics prioritaires and Q1 shares vs its
-obligations; refusals with their reasons; dwellings returned to the bailleur; the
-CIA mixity targets per EPCI (CCH L.441-1, R.441-5-1; models/journal.md)."""
+proposed, attributed and counted; its publics prioritaires share vs its obligation,
+with the DALO share beside it (the law gives DALO households priority inside that
+share, not a rate of their own), and its Q1 share; refusals with their reasons;
+dwellings returned to the bailleur; the CIA mixity targets per EPCI (CCH L.441-1, R.441-5-1; models/journal.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from flux_opt.year.conventions import Contexte
+from flux_opt.year.conventions import Contexte, Convention
 
 COLONNES_OBJECTIFS = ["reservataire", "nom", "objectif", "logements_proposes", "logements_attribues",
                       "logements_decomptes", "ecart", "baux_menage_connu", "part_prioritaires",
-                      "part_prioritaires_due", "part_q1_hors_qpv", "refus", "retours_bailleur"]
+                      "part_prioritaires_due", "baux_dalo", "part_dalo", "obligation_prioritaires",
+                      "part_q1_hors_qpv", "refus", "retours_bailleur"]
 
 
 def targets_and_done(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte: pd.DataFrame,
@@ -36,6 +38,9 @@ def targets_and_done(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte: pd
     table["nom"] = table["reservataire"].map(lambda r: conventions[r].nom if r in conventions else r)
     table["part_prioritaires_due"] = table["reservataire"].map(
         lambda r: conventions[r].prioritaires_min if r in conventions else np.nan)
+    table["baux_dalo"], table["part_dalo"] = _dalo(table["reservataire"], connus)
+    table["obligation_prioritaires"] = table["reservataire"].map(
+        lambda r: priority_obligation(conventions[r]) if r in conventions else "")
     hors_qpv = baux[(baux["qpv"] == "hors QPV") & (baux["quartile"] != "")]
     q1 = hors_qpv.assign(q1=hors_qpv["quartile"] == "q1").groupby("reservataire")["q1"].mean()
     table["part_q1_hors_qpv"] = table["reservataire"].map(q1)
@@ -45,6 +50,35 @@ def targets_and_done(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte: pd
     for colonne in ("objectif", "logements_proposes", "logements_attribues"):
         table[colonne] = table[colonne].astype(int)
     return table[COLONNES_OBJECTIFS].reset_index(drop=True)
+
+
+def _dalo(reservataires: pd.Series, connus: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Leases to DALO households, and their share of the leases whose household is known.
+
+    The share is left blank when a prioritaire lease of the réservataire does not say whether
+    the household is DALO (e.g. a journal from before the `dalo` column): it would be a guess."""
+    dalo = connus["dalo"].fillna(False).astype(bool)
+    nombre = reservataires.map(dalo.groupby(connus["reservataire"]).sum()).fillna(0).astype(int)
+    inconnu = connus["dalo"].isna() & connus["prioritaire"].fillna(False).astype(bool)
+    douteux = set(connus.loc[inconnu, "reservataire"])
+    base = reservataires.map(connus.groupby("reservataire").size())
+    part = [np.nan if r in douteux or pd.isna(n) else k / n for r, k, n in zip(reservataires, nombre, base)]
+    return nombre, pd.Series(part, index=reservataires.index, dtype=float)
+
+
+def priority_obligation(convention: Convention) -> str:
+    """What the law asks of the réservataire's attributions, in a sentence with its article.
+
+    CCH L.441-1 (collectivités, bailleur) and L.313-26-2 (Action Logement): at least 25 %
+    to DALO households or, failing them, to the other publics prioritaires; the State's
+    contingent (agents aside) to publics prioritaires, DALO first (L.441-1, R.441-5)."""
+    part = f"{100 * convention.prioritaires_min:.4g} %".replace(".", ",")
+    if convention.type == "prefet_agents":
+        return "agents de l'État : pas de part de publics prioritaires (CCH R.441-5)"
+    if convention.type == "prefet":
+        return f"{part} aux publics prioritaires, ménages reconnus DALO en priorité (CCH L.441-1, R.441-5)"
+    article = "CCH L.313-26-2" if convention.type == "action_logement" else "CCH L.441-1"
+    return f"{part} aux ménages reconnus DALO ou, à défaut, aux autres publics prioritaires ({article})"
 
 
 def refusals_with_reasons(de_l_annee: pd.DataFrame) -> pd.DataFrame:

@@ -2,10 +2,11 @@
 
 Every planned dwelling is released once at a uniformly random date, proposed to
 its planned réservataire, gets candidates, goes to CALEOL, is sometimes refused
-and re-proposed, and ends with a signed lease (or is still in progress on 31
-December). Some extra releases are withdrawn from the flux (retraits). With
-`derive > 0`, that share of the dwellings of the most common typology (T3 when
-planned) is released one room smaller instead, so reality drifts from the forecast.
+and re-proposed, and ends with a signed lease to a household (quartile, publics
+prioritaires, DALO) or is still in progress on 31 December. Some extra releases
+are withdrawn from the flux (retraits). With `derive > 0`, that share of the
+dwellings of the most common typology (T3 when planned) is released one room
+smaller instead, so reality drifts from the forecast.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flux_opt.plan.folder import read_plan
+from flux_opt.plan.folder import read_attributions, read_plan
 from flux_opt.year.journal.storage import append_events
 from flux_opt.vocabulary import TYPOLOGIES
 
 PERIODES = ["avant 1949", "1949-1974", "1975-1989", "1990-2005", "après 2005"]
+# Households of the signed leases: the mix of the réservataire's expected attributions
+# (attributions.csv of the plan), else 30 % Q1 and 35 % publics prioritaires; 30 % of the
+# prioritaires are recognised DALO (drawn from the same number as the prioritaire flag).
+Q1, PRIORITAIRES, DALO = 0.30, 0.35, 0.30
 CATEGORIES = {"mutation": 0.40, "anru": 0.20, "urgence": 0.15, "vente": 0.10, "lhi": 0.10, "orcod": 0.05}
 
 
@@ -33,6 +38,9 @@ def generate_events(plan_dir: str | Path, annee: int, graine: int, derive: float
     rng = np.random.default_rng(graine)
     plan = read_plan(plan_dir)
     logements = _plan_dwellings(plan, rng, derive)
+    mix = _household_mix(read_attributions(plan_dir))
+    for logement in logements:
+        logement["menage"] = mix.get(logement["reservataire"], (Q1, PRIORITAIRES))
     fin = datetime(annee, 12, 31)
     evenements: list[tuple[datetime, int, int, dict[str, Any]]] = []
     for rang, logement in enumerate(logements):
@@ -101,9 +109,24 @@ def _parcours(logement: dict[str, Any], lid: str, jour: datetime, rng: np.random
                           "commentaire": "refus du candidat"})
             continue
         break
-    suite.append({"horodatage": apres(7, 30), "evenement": "bail_signe", "logement_id": lid,
-                  "quartile": "q1" if rng.random() < 0.3 else "q234", "prioritaire": bool(rng.random() < 0.35)})
+    jour_du_bail = apres(7, 30)  # drawn first, as before the DALO flag
+    q1, prioritaires = logement["menage"]
+    quartile, menage = "q1" if rng.random() < q1 else "q234", rng.random()
+    suite.append({"horodatage": jour_du_bail, "evenement": "bail_signe", "logement_id": lid, "quartile": quartile,
+                  "prioritaire": bool(menage < prioritaires), "dalo": bool(menage < prioritaires * DALO)})
     return suite
+
+
+def _household_mix(attributions: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
+    """Per réservataire, the shares of Q1 and of publics prioritaires among its expected attributions."""
+    if attributions is None or attributions.empty:
+        return {}
+    a = attributions.assign(q1=attributions["attributions_prevues"] * (attributions["quartile"] == "q1"),
+                            prio=attributions["attributions_prevues"] * attributions["prioritaire"])
+    sums = a.groupby("reservataire")[["attributions_prevues", "q1", "prio"]].sum()
+    sums = sums.loc[sums["attributions_prevues"] > 0]
+    return {rid: (row.q1 / row.attributions_prevues, row.prio / row.attributions_prevues)
+            for rid, row in sums.iterrows()}
 
 
 def _retraits(plan: pd.DataFrame, rng: np.random.Generator, taux_retrait: float) -> list[dict[str, Any]]:

@@ -72,7 +72,7 @@ class CountingRules(BaseModel):
 
 
 COLONNES_DECOMPTE = ["logement_id", "cycle", "reservataire", "nature", "horodatage", *SEGMENT_JOURNAL,
-                     "quartile", "prioritaire", "points"]
+                     "quartile", "prioritaire", "dalo", "points"]
 
 
 def count_points(journal_df: pd.DataFrame, regles: CountingRules | None = None) -> pd.DataFrame:

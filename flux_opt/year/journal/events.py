@@ -28,8 +28,13 @@ COLONNES: tuple[str, ...] = (
     "categorie",
     "quartile",
     "prioritaire",
+    "dalo",
     "commentaire",
 )
+# The header before the `dalo` column: such journals are still read (DALO unknown) and
+# appended to in their own format.
+COLONNES_SANS_DALO: tuple[str, ...] = tuple(c for c in COLONNES if c != "dalo")
+ENTETES: tuple[tuple[str, ...], ...] = (COLONNES, COLONNES_SANS_DALO)
 SEGMENT: tuple[str, ...] = ("commune", "epci", "qpv", "typologie", "financement", "periode_construction")
 EVENEMENTS: tuple[str, ...] = (
     "liberation",
@@ -144,10 +149,11 @@ class BailSigne(_Base):
     evenement: Literal["bail_signe"] = "bail_signe"
     quartile: Quartile | None = None
     prioritaire: bool | None = None
+    dalo: bool | None = None  # household recognised DALO (CCH L.441-2-3): a public prioritaire
 
-    @field_validator("prioritaire", mode="before")
+    @field_validator("prioritaire", "dalo", mode="before")
     @classmethod
-    def _prioritaire(cls, v: Any) -> Any:
+    def _oui_non(cls, v: Any) -> Any:
         return None if v is None else parse_bool(v)
 
 

@@ -177,6 +177,7 @@ class Historique:
         elif quoi == "refus":
             cycle.reservataire_actif, cycle.avec_candidats = None, False
         elif quoi == "bail_signe":
+            _household(ligne)
             cycle.ferme_par, cycle.date_fermeture = "bail_signe", ev.horodatage
             cycle.reservataire_final, cycle.reservataire_actif = cycle.reservataire_actif, None
 
@@ -221,6 +222,18 @@ def _completer_segment(ligne: dict[str, str], liberation: dict[str, str]) -> Non
                 f"(« {liberation[col]} »)",
             )
         ligne[col] = liberation[col] or ligne[col]
+
+
+def _household(ligne: dict[str, str]) -> None:
+    """A household recognised DALO is a public prioritaire (CCH L.441-1): `dalo` oui
+    completes `prioritaire`, `prioritaire` non completes `dalo` non; a contradiction is refused."""
+    if ligne["dalo"] == "oui" and ligne["prioritaire"] == "non":
+        raise EvenementRefuse("dalo", "un ménage reconnu DALO est un public prioritaire (CCH L.441-1) : "
+                                      "« prioritaire » ne peut pas valoir « non »")
+    if ligne["dalo"] == "oui":
+        ligne["prioritaire"] = "oui"
+    if ligne["prioritaire"] == "non":
+        ligne["dalo"] = "non"
 
 
 def rejouer(lignes: Iterable[tuple[int, Mapping[str, str]]], source: str = "journal",

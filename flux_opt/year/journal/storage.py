@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from flux_opt.input.schema import parse_bool
-from flux_opt.year.journal.events import COLONNES, EvenementRefuse, JournalInvalide, validate_event
+from flux_opt.year.journal.events import COLONNES, ENTETES, EvenementRefuse, JournalInvalide, validate_event
 from flux_opt.year.journal.history import Historique, rejouer
 
 
@@ -35,6 +35,7 @@ class Fichier:
     encodage: str = "utf-8"
     separateur: str = ","
     fin_de_ligne: str = "\n"
+    colonnes: tuple[str, ...] = COLONNES  # the file's header: an older journal has no `dalo`
 
 
 def decoder(octets: bytes, chemin: Path) -> Fichier:
@@ -52,7 +53,16 @@ def decoder(octets: bytes, chemin: Path) -> Fichier:
                                   "attendu)") from None
     premiere = texte.split("\n", 1)[0]
     separateur = ";" if premiere.count(";") > premiere.count(",") else ","
-    return Fichier(texte, encodage, separateur, "\r\n" if "\r\n" in texte else "\n")
+    return Fichier(texte, encodage, separateur, "\r\n" if "\r\n" in texte else "\n",
+                   _header(csv.reader(io.StringIO(texte), delimiter=separateur)) or COLONNES)
+
+
+def _header(lecteur: Iterator[list[str]]) -> tuple[str, ...] | None:
+    """The first row that is not blank, stripped; None for an empty file."""
+    for ligne in lecteur:
+        if any(c.strip() for c in ligne):
+            return tuple(c.strip() for c in ligne)
+    return None
 
 
 def read_journal_file(chemin: Path) -> Fichier:
@@ -66,12 +76,10 @@ def read_journal_file(chemin: Path) -> Fichier:
 def lignes_numerotees(fichier: Fichier, chemin: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number in the file, row) for every event; fully blank rows are skipped."""
     lecteur = csv.reader(io.StringIO(fichier.texte), delimiter=fichier.separateur)
-    entete = next(lecteur, None)
-    while entete is not None and not any(c.strip() for c in entete):
-        entete = next(lecteur, None)
-    if entete is None:
+    colonnes = _header(lecteur)
+    if colonnes is None:
         return
-    if tuple(c.strip() for c in entete) != COLONNES:
+    if colonnes not in ENTETES:
         raise JournalInvalide(f"{chemin}, ligne {lecteur.line_num} : en-tête inattendu ; attendu : "
                               f"{','.join(COLONNES)}")
     fin_precedente = lecteur.line_num
@@ -79,18 +87,18 @@ def lignes_numerotees(fichier: Fichier, chemin: Path) -> Iterator[tuple[int, dic
         numero, fin_precedente = fin_precedente + 1, lecteur.line_num
         if not any(v.strip() for v in valeurs):
             continue
-        if len(valeurs) != len(COLONNES):
-            raise JournalInvalide(f"{chemin}, ligne {numero} : {len(valeurs)} colonnes au lieu de {len(COLONNES)}")
-        yield numero, dict(zip(COLONNES, valeurs))
+        if len(valeurs) != len(colonnes):
+            raise JournalInvalide(f"{chemin}, ligne {numero} : {len(valeurs)} colonnes au lieu de {len(colonnes)}")
+        yield numero, dict.fromkeys(COLONNES, "") | dict(zip(colonnes, valeurs))
 
 
 def _csv(lignes: Iterable[Mapping[str, str]], entete: bool, fichier: Fichier = Fichier("")) -> str:
     tampon = io.StringIO()
     ecrivain = csv.writer(tampon, delimiter=fichier.separateur, lineterminator=fichier.fin_de_ligne)
     if entete:
-        ecrivain.writerow(COLONNES)
+        ecrivain.writerow(fichier.colonnes)
     for ligne in lignes:
-        ecrivain.writerow([ligne[c] for c in COLONNES])
+        ecrivain.writerow([ligne[c] for c in fichier.colonnes])
     return tampon.getvalue()
 
 
@@ -129,6 +137,7 @@ def append_events(chemin: str | Path, evenements: Iterable[Mapping[str, Any] | B
                 raise JournalInvalide(f"{chemin} : la dernière ligne est incomplète (écriture interrompue ?) ; "
                                       "corriger le fichier avant d'ajouter")
             historique = rejouer(lignes_numerotees(fichier, chemin), str(chemin), **contexte)
+            _check_dalo_column(fichier, modeles, chemin)
             lignes = _validate_against(historique, modeles)
             octets = _encoder(_csv(lignes, entete=not fichier.texte.strip(), fichier=fichier), fichier)
             flot.seek(0, os.SEEK_END)
@@ -139,6 +148,17 @@ def append_events(chemin: str | Path, evenements: Iterable[Mapping[str, Any] | B
             if fcntl is not None:
                 fcntl.flock(flot, fcntl.LOCK_UN)
     return lignes
+
+
+def _check_dalo_column(fichier: Fichier, modeles: list[BaseModel], chemin: Path) -> None:
+    """A journal started before the `dalo` column is appended to in its own format: a DALO
+    flag given for it would be lost, so it is refused rather than dropped."""
+    if "dalo" in fichier.colonnes or not fichier.texte.strip():
+        return
+    if any(getattr(m, "dalo", None) is not None for m in modeles):
+        raise EvenementRefuse("dalo", f"le journal {chemin} date d'avant la colonne « dalo » : y insérer une "
+                                      "colonne « dalo » juste après « prioritaire » (dans un tableur : insérer "
+                                      "une colonne, cellules vides), ou enregistrer le bail sans --dalo")
 
 
 def _encoder(texte: str, fichier: Fichier) -> bytes:
@@ -186,8 +206,8 @@ def empty_journal() -> pd.DataFrame:
 def read_journal(chemin: str | Path, reservataires: Iterable[str] | None = None,
                  delais: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Read and re-validate the journal (its whole history, each refusal naming its line):
-    codes as strings, horodatage as datetime, qpv as bool, prioritaire as nullable
-    boolean, candidats as nullable integer; segments completed from the release."""
+    codes as strings, horodatage as datetime, qpv as bool, prioritaire and dalo as
+    nullable booleans, candidats as nullable integer; segments completed from the release."""
     historique = check_journal(chemin, reservataires, delais)
     if not historique.lignes:
         return empty_journal()
@@ -198,6 +218,7 @@ def _typer(brut: pd.DataFrame) -> pd.DataFrame:
     df = brut.copy()
     df["horodatage"] = pd.to_datetime(df["horodatage"], format="ISO8601")
     df["qpv"] = df["qpv"].map(lambda v: parse_bool(v) if v else False).astype(bool)
-    df["prioritaire"] = pd.array([parse_bool(v) if v else pd.NA for v in df["prioritaire"]], dtype="boolean")
+    for colonne in ("prioritaire", "dalo"):
+        df[colonne] = pd.array([parse_bool(v) if v else pd.NA for v in df[colonne]], dtype="boolean")
     df["candidats"] = pd.array([int(v) if v else pd.NA for v in df["candidats"]], dtype="Int64")
     return df
