@@ -206,7 +206,7 @@ def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lowe
 
 COST_COLUMNS = ["famille", "variante", "gain_attributions", "gain_adequation_ponderee", "attributions",
                 "adequation_ponderee", "logements_deplaces", "violation_avant", "violation_totale",
-                "statut_solveur", "temps_s"]
+                "statut_solveur", "temps_s", "precision"]
 
 
 def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, familles: list[str],
@@ -215,8 +215,10 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
 
     `rows` is result.rows (with `point_logements`), aligned with the model's rows. The re-solves
     share `budget_s` seconds: one stopped by it has no gain (not exact), those that could not end in
-    time are not run; both say so in `statut_solveur`."""
+    time are not run; both say so in `statut_solveur`. Each re-solve, like the plan's, stops within
+    the solver's accepted gap: `precision` (weighted-fit units) is what a gain is exact to."""
     options = options or solver_options(model)
+    precision = round(max(options.ecart_absolu, options.ecart_relatif * abs(solution.raw.objective)), 4)
     base_fit, base_count = _fit(model, solution.values)
     base_violation = float(solution.values[model.lp.elastic].sum())
     deadline = time.perf_counter() + budget_s
@@ -229,7 +231,7 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
             out.append({"famille": famille, "variante": variant, "statut_solveur": NOT_RUN})
             continue
         res = _resolve(model, solution, idx, lower, upper, _until(options, deadline))
-        line = {"famille": famille, "variante": variant, **res}
+        line = {"famille": famille, "variante": variant, **res, "precision": precision}
         if res.get("optimal"):
             line["gain_adequation_ponderee"] = round(res["adequation_ponderee"] - base_fit, 4)
             line["gain_attributions"] = round(res["attributions"] - base_count, 4)
