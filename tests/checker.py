@@ -419,7 +419,7 @@ def build_reference(instance_dir: Path) -> Reference:
     demande = toml.get("demande", {})
     # The per-segment bound below holds where the model splits by financement (`auto` on the small
     # instances the tests draw, `exact`); `moyen` prices the mix of a group and is not checked.
-    ref.of_lettings = demande.get("modele", "transport") == "composition"
+    ref.of_lettings = demande.get("modele", "composition") == "composition"
     ref.composition = ref.of_lettings and demande.get("financement") != "moyen"
     ref.acceptance = {k: float(demande.get(f"{k[0]}_{k[1].lower()}", v)) for k, v in DEFAULT_ACCEPTANCE.items()}
     for row in optional_rows(instance_dir / "acceptation.csv"):

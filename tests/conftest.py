@@ -34,6 +34,10 @@ UNIFORMITY = dict(
     [regles]
     prioritaires_min = 0
     prefet_prioritaires = 0
+    # Figures solved by hand with the transport demand model (every candidate accepts): these
+    # tests are about the uniformity rule on dwellings, which does not depend on the demand model.
+    [demande]
+    modele = "transport"
     """,
     parc="""
     commune,epci,qpv,typologie,financement,logements,liberations
@@ -50,6 +54,19 @@ UNIFORMITY = dict(
     prefet,59350,,T2,q1,oui,100
     bailleur,,200093201,T2,q234,non,100
     """)
+
+
+def transport_copy(source: Path, folder: Path) -> Path:
+    """A copy of the instance folder `source` with the transport demand model (its instance.toml
+    has one [demande] section)."""
+    import shutil
+
+    shutil.copytree(source, folder)
+    toml = folder / "instance.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert text.count("[demande]\n") == 1
+    toml.write_text(text.replace("[demande]\n", '[demande]\nmodele = "transport"\n'), encoding="utf-8")
+    return folder
 
 
 def write_instance(folder: Path, toml: str = BASE_TOML, **tables: str) -> Path:

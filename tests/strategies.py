@@ -7,7 +7,8 @@ failing example is reproducible from its seed).
 
 `ample=True` gives instances where every hard rule can hold: demand ≥ 3× the
 flux in every cell for every réservataire and category, rates within the caps,
-no mixite lines, QPV only in one commune and with enough hors-QPV flux there.
+no mixite lines, QPV only in one commune and with enough hors-QPV flux there, and the
+transport demand model (where the pools' size is what matters).
 """
 
 from __future__ import annotations
@@ -274,6 +275,10 @@ def draw_rules(rng: random.Random, draft: Draft, ample: bool) -> dict:
         "rotation": {"defaut": round(rng.uniform(0.05, 0.12), 3)},
         "solveur": {"temps_max_s": 20, "ecart_relatif": 0.0, "threads": 1, "graine": 1},
     }
+    if ample:
+        # Ample pools make every rule feasible in the transport model; in the composition model the
+        # pools' mix, not their size, fixes the CIA shares (composition instances: test_demand.py).
+        draft.toml["demande"] = {"modele": "transport"}
     return rules
 
 

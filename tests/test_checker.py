@@ -87,6 +87,9 @@ def write_tiny_instance(folder: Path, **regles) -> Path:
         "regles": {"prefet_prioritaires": 0.25, **regles},
         "rotation": {"defaut": 0.1},
         "cia": {"epci": [EPCI]},
+        # the hand-made plan's attributions follow the transport model (any category, ≤ dwellings);
+        # the checker's composition-model checks have their own tests (test_demand.py)
+        "demande": {"modele": "transport"},
     })
     parc = [{**segment_row(seg), "logements": "400", "liberations": str(lib)}
             for seg, lib in ((T2_1, 40), (T3_1, 20), (T2_2, 40))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tomllib
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,8 @@ class Plan:
         self.demande = read(instance_dir, "demande.csv")
         self.types = dict(zip(self.res["id"], self.res["type"]))
         self.noms = dict(zip(self.res["id"], self.res["nom"]))  # sentences name réservataires as people do
+        with open(instance_dir / "instance.toml", "rb") as f:
+            self.composition = tomllib.load(f).get("demande", {}).get("modele", "composition") == "composition"
 
     def x(self, **f) -> float:
         return float(_filter(self.plan, f)["logements"].sum())
@@ -116,8 +119,12 @@ def expected_figures(p: Plan, row) -> list[str]:
         return _mixity_figures(p, scope)
     if family == "publics_prioritaires":
         rid = scope.split(" ")[1]
-        prio, x = p.y(reservataire=rid, prioritaire="oui"), p.x(reservataire=rid)
-        return [f"{fmt(prio)} attribution", f"sur les {fmt(x)} logements orientés à {p.noms[rid]}", pct(prio / x)]
+        prio = p.y(reservataire=rid, prioritaire="oui")
+        if p.composition:  # a share of its expected attributions (models/orientation.md §3)
+            base, whose = p.y(reservataire=rid), "attributions prévues de"
+        else:  # a share of its dwellings
+            base, whose = p.x(reservataire=rid), "logements orientés à"
+        return [f"{fmt(prio)} attribution", f"sur les {fmt(base)} {whose} {p.noms[rid]}", pct(prio / base)]
     return []
 
 
@@ -368,3 +375,26 @@ def test_rule_costs_stop_at_the_time_budget_and_say_so(tmp_path):
     # Without a budget in instance.toml, the default leaves these small re-solves complete.
     _, full = plan_and_explain(SURCONTRAINT)
     assert full.temps_s["couts_interrompus"] == 0 and full.couts["gain_adequation_ponderee"].notna().all()
+
+
+def test_gains_within_the_solver_s_accepted_gap_are_not_effects_of_a_rule():
+    """A re-solve of the composition model stops within [solveur] ecart_absolu of its bound: a
+    gain of 0,5 with a precision of 1,9 reads as « sans effet mesurable », one of 4 as a cost
+    « à 1,9 près »; with a precise solver (transport), 0,5 is a cost « exacte »."""
+    from flux_opt.explanation.analysis import top_reasons
+    from flux_opt.plan.names import Names
+
+    def reasons(gain: float, precision: float) -> str:
+        costs = pd.DataFrame([{"famille": "mixite", "variante": "supprimée", "gain_attributions": gain,
+                               "gain_adequation_ponderee": gain, "logements_deplaces": 3.0, "violation_avant": 0.0,
+                               "violation_totale": 0.0, "precision": precision}])
+        empty = pd.DataFrame()
+        e = Explanation(familles=empty, reservataires=empty, couts=costs, violations=empty,
+                        saturees=pd.DataFrame(columns=["valeur_marginale"]), vacance=empty,
+                        demande_non_servie=empty)
+        result = type("R", (), {"resume": {"attributions_prevues": 10, "flux": 12}, "noms": Names()})()
+        return " ".join(top_reasons(e, result))
+
+    assert "Sans effet mesurable" in reasons(0.5, 1.9) and "ferait gagner" not in reasons(0.5, 1.9)
+    assert "ferait gagner 4 attribution(s)" in reasons(4.0, 1.9) and "à 1,9 près" in reasons(4.0, 1.9)
+    assert "ferait gagner 0,5 attribution(s)" in reasons(0.5, 0.0) and "(nouvelle résolution exacte)" in reasons(0.5, 0.0)

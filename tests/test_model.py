@@ -6,7 +6,7 @@ from flux_opt.pipeline import plan_path
 
 from pathlib import Path
 
-from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY
+from conftest import EXEMPLE, SURCONTRAINT, UNIFORMITY, transport_copy
 
 TOML_PART = """
 [instance]
@@ -18,6 +18,9 @@ annee = 2027
 prefet_hors_qpv_lecture = "{lecture}"
 prioritaires_min = 0
 prefet_prioritaires = 0
+# Solved by hand with the transport demand model: a rule on dwellings, whatever the demand model.
+[demande]
+modele = "transport"
 """
 
 
@@ -95,6 +98,10 @@ def test_cia_q1_target_shapes_who_gets_the_dwellings(make_instance):
         prioritaires_min = 0
         [cia]
         epci = ["200093201"]
+        # The transport model, where the optimiser picks the households: in the composition model
+        # the pools' mix decides it (tests/test_demand.py).
+        [demande]
+        modele = "transport"
         """,
         parc="""
         commune,epci,qpv,typologie,financement,logements,liberations
@@ -140,7 +147,8 @@ def test_relaxation_then_fixing_path_is_proven_within_the_gap(monkeypatch, tmp_p
     # Large models solve the LP relaxation, fix what it makes integral and solve the small MIP
     # left; the LP bound certifies the gap. Forced here on the example instance: at 1e-4 the
     # certificate is not tight enough (fallback to branch-and-cut from that plan), at 1e-2 it is.
-    import shutil
+    # The transport demand model: the composition model always takes this path and stops on the
+    # absolute gap `ecart_absolu` (models/orientation.md §2).
     import sys
 
     from flux_opt.model import highs_backend
@@ -149,13 +157,12 @@ def test_relaxation_then_fixing_path_is_proven_within_the_gap(monkeypatch, tmp_p
     sys.path.insert(0, str(Path(__file__).parent))
     from checker import check_plan
 
-    instance = tmp_path / "exemple"
-    shutil.copytree(EXEMPLE, instance)
+    instance = transport_copy(EXEMPLE, tmp_path / "exemple")
     toml = instance / "instance.toml"
+    reference = plan_path(instance)
     lines = [f"ecart_relatif = {gap}" if line.startswith("ecart_relatif") else line
              for line in toml.read_text(encoding="utf-8").splitlines()]
     toml.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    reference = plan_path(EXEMPLE)
     monkeypatch.setattr(highs_backend, "LARGE_MODEL_COLUMNS", 0)
     result = plan_path(instance)
     r = result.resume

@@ -245,7 +245,10 @@ def test_scenario_files_of_the_repository_are_valid(base, scenarios):
     assert isinstance(scenarios[0], Scenario) and scenarios[0].regles == {"prefet_taux": 0.25}
 
 
-def test_warm_sweep_gives_the_same_plans(base):
+@pytest.mark.parametrize("modele", ["composition", "transport"])  # transport: the basis kept in a session
+def test_warm_sweep_gives_the_same_plans(base, modele):
+    demande = base.parametres.demande.model_copy(update={"modele": modele})
+    base = base.model_copy(update={"parametres": base.parametres.model_copy(update={"demande": demande})})
     b = parse_sweep("prefet_taux=0.26:0.28:0.01")
     warm, cold = sweep(base, b, warm_start=True), sweep(base, b)
     pd.testing.assert_frame_equal(warm.points, cold.points)

@@ -222,13 +222,16 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
     free = []
     for row in costs.itertuples():
         changes_violations = abs(row.violation_totale - row.violation_avant) > 1e-6
-        if abs(row.gain_adequation_ponderee) > 1e-3 or changes_violations:
+        if abs(row.gain_adequation_ponderee) > _noise(row) or changes_violations:
             reasons.append(cost_sentence(row))
         elif row.variante == "supprimée":
             free.append(f"« {NAMES.get(row.famille, row.famille)} »")
     if free:
-        reasons.append("Sans effet sur l'adéquation (nouvelle résolution exacte) : supprimer " + ", ".join(free)
-                       + " ne placerait aucun ménage de plus ; ces règles sont tenues sans marge mais ne coûtent rien.")
+        precision = float(costs["precision"].max()) if "precision" in costs else 0.0
+        how = ("nouvelle résolution exacte" if precision <= PRECISE
+               else f"nouvelle résolution, à {fr_number_fine(precision)} près au score d'adéquation")
+        reasons.append(f"Sans effet mesurable sur l'adéquation ({how}) : supprimer " + ", ".join(free)
+                       + " ne placerait pas plus de ménages ; ces règles sont tenues sans marge mais ne coûtent rien.")
     strong = e.saturees.loc[e.saturees["valeur_marginale"] > 1e-3].head(n_binding)
     reasons += [f"Règle tenue sans marge — {row.explication}" for row in strong.itertuples()]
     if len(e.vacance):
@@ -256,6 +259,15 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
     return reasons
 
 
+PRECISE = 0.01  # a re-solve's accepted gap below which its gains read as exact
+
+
+def _noise(row) -> float:
+    """A gain within the re-solves' accepted gap is not an effect of the rule."""
+    precision = getattr(row, "precision", 0.0)
+    return max(1e-3, precision if isinstance(precision, float) and math.isfinite(precision) else 0.0)
+
+
 def cost_sentence(row) -> str:
     name = NAMES.get(row.famille, row.famille)
     gain, weighted = row.gain_attributions, row.gain_adequation_ponderee
@@ -275,7 +287,10 @@ def cost_sentence(row) -> str:
     if isinstance(row.violation_avant, float) and row.violation_avant > 1e-6 and math.isfinite(row.violation_totale):
         viol = (f" ; écarts aux règles non tenues : {fr_number(row.violation_avant)} → "
                 f"{fr_number(row.violation_totale)}")
-    return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} (nouvelle résolution exacte)."
+    precision = getattr(row, "precision", 0.0)
+    how = ("nouvelle résolution exacte" if not (isinstance(precision, float) and precision > PRECISE)
+           else f"nouvelle résolution, à {fr_number_fine(precision)} près au score d'adéquation")
+    return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} ({how})."
 
 
 __all__ = ["Explanation", "analyse", "family_table", "reservataire_table", "EXPLICATION_JSON"]

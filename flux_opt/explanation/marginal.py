@@ -28,7 +28,7 @@ from flux_opt.model.build import OrientationModel
 from flux_opt.model.registry import names
 from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions
 from flux_opt.model.session import SolverSession
-from flux_opt.model.solve import Solution, solver_options
+from flux_opt.model.solve import Solution, SolveurSansSolution, solve_variant, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
 # Families a negotiation can change (structural rows — conservation, demand — are facts, not rules).
@@ -188,13 +188,14 @@ def one_point_bounds(famille: str, rows: pd.DataFrame) -> tuple[np.ndarray, np.n
 def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, options: SolverOptions) -> dict:
     lp = model.lp
-    session = SolverSession(lp, options)
-    session.set_row_bounds(rows, lower, upper)
-    session.warm_start(solution.values)  # the current plan stays feasible when a rule is relaxed
-    raw = session.run()
-    if not raw.has_solution:
-        return {"statut_solveur": raw.status, "temps_s": round(raw.seconds, 3)}
-    values = raw.values
+    # The solve of `plan` (relaxation first and the whole split in the composition model), started
+    # from the current plan: it stays feasible when a rule is relaxed.
+    begin = time.perf_counter()
+    try:
+        variant = solve_variant(model, rows, lower, upper, options, start=solution.values)
+    except SolveurSansSolution as stopped:
+        return {"statut_solveur": str(stopped), "temps_s": round(time.perf_counter() - begin, 3)}
+    raw, values = variant.raw, variant.values
     x_cols = model.vars.x.columns
     moved = float(np.abs(np.round(values[x_cols]) - solution.values[x_cols]).sum() / 2)
     fit, count = _fit(model, values)
@@ -205,7 +206,7 @@ def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lowe
 
 COST_COLUMNS = ["famille", "variante", "gain_attributions", "gain_adequation_ponderee", "attributions",
                 "adequation_ponderee", "logements_deplaces", "violation_avant", "violation_totale",
-                "statut_solveur", "temps_s"]
+                "statut_solveur", "temps_s", "precision"]
 
 
 def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, familles: list[str],
@@ -214,8 +215,10 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
 
     `rows` is result.rows (with `point_logements`), aligned with the model's rows. The re-solves
     share `budget_s` seconds: one stopped by it has no gain (not exact), those that could not end in
-    time are not run; both say so in `statut_solveur`."""
+    time are not run; both say so in `statut_solveur`. Each re-solve, like the plan's, stops within
+    the solver's accepted gap: `precision` (weighted-fit units) is what a gain is exact to."""
     options = options or solver_options(model)
+    precision = round(max(options.ecart_absolu, options.ecart_relatif * abs(solution.raw.objective)), 4)
     base_fit, base_count = _fit(model, solution.values)
     base_violation = float(solution.values[model.lp.elastic].sum())
     deadline = time.perf_counter() + budget_s
@@ -228,7 +231,7 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
             out.append({"famille": famille, "variante": variant, "statut_solveur": NOT_RUN})
             continue
         res = _resolve(model, solution, idx, lower, upper, _until(options, deadline))
-        line = {"famille": famille, "variante": variant, **res}
+        line = {"famille": famille, "variante": variant, **res, "precision": precision}
         if res.get("optimal"):
             line["gain_adequation_ponderee"] = round(res["adequation_ponderee"] - base_fit, 4)
             line["gain_attributions"] = round(res["attributions"] - base_count, 4)

@@ -238,15 +238,20 @@ def _marginal_text(row) -> str:
         change = (f"un logement de moins à cet objectif (rendu au reste du bailleur)" if sens == "moins"
                   else f"un logement de plus à cet objectif (pris sur le reste du bailleur)")
     elif sens == "plafond" or (sens != "minimum" and math.isfinite(up) and not math.isfinite(lo)):
-        change = f"un {unit} de plus au plafond" if family != "demande" else "un demandeur de plus dans ce vivier"
+        change = f"{_one(unit)} de plus au plafond" if family != "demande" else "un demandeur de plus dans ce vivier"
     else:
-        change = f"un {unit} de moins au minimum"
+        change = f"{_one(unit)} de moins au minimum"
     text = (f" ; gain possible : {change} permettrait ≈ {fr_number_fine(vm)} point(s) de plus au score "
             "d'adéquation")
     point = row.get("point_logements")
     if isinstance(point, float) and math.isfinite(point) and point > 0:
         text += f" (un point de taux = {fr_number(point)} {unit}s, ≈ {fr_number_fine(vm * point)})"
     return text
+
+
+def _one(unit: str) -> str:
+    """« un logement », « une attribution »."""
+    return f"une {unit}" if unit in ("attribution",) else f"un {unit}"
 
 
 def fr_number_fine(v: float) -> str:

@@ -222,12 +222,12 @@ class Demande(_Section):
     """Section [demande] : la demande vécue dans l'année (models/orientation.md §2) — qui choisit les
     ménages, à quel point ils acceptent un niveau de loyer, ce que coûte un logement rendu au bailleur."""
 
-    # "composition" is the model of the year as lived; "transport" (the first model: the optimiser
-    # picks the households) stays the default until the re-solving paths (negotiation sweeps, rule
-    # costs) solve the composition model as `plan` does (models/orientation.md §2).
+    # "composition" is the model of the year as lived: the default of every command, whose
+    # re-solving paths (sweeps, rule costs, Planner) solve it as `plan` does. "transport" (the first
+    # model: the optimiser picks the households) stays selectable (models/orientation.md §2).
     modele: Literal["composition", "transport"] = doc(
-        "Modèle de demande : « transport » (l'optimiseur choisit les ménages) ou « composition » (les "
-        "viviers des réservataires décident qui est logé).", "composition", None, "transport")
+        "Modèle de demande : « composition » (les viviers des réservataires décident qui est logé, défaut) "
+        "ou « transport » (l'optimiseur choisit les ménages).", "transport", None, "composition")
     financement: Literal["auto", "exact", "moyen"] = doc(
         "Le financement dans l'orientation (modèle composition) : « exact », « moyen » (panachage du groupe) "
         "ou « auto ».", "auto", None, "auto")

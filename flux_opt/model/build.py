@@ -27,6 +27,9 @@ class OrientationModel:
     # oriented during the year: x units are bounded below by their sums, and the split of cell
     # units over segments honours them (result.disaggregate).
     minimums: pd.DataFrame | None = None
+    # The columns each family builder added (start, end): a variant rendered without the structural
+    # families keeps the same column numbering (flux_opt/model/reusable.py).
+    family_columns: dict[str, tuple[int, int]] | None = None
 
     def require(self, table: pd.DataFrame) -> None:
         """Keep `table` (reservataire, commune, typologie, qpv, financement, logements) oriented:
@@ -77,8 +80,8 @@ def build_model(instance: Instance, flux: Flux, targets: Targets) -> Orientation
                                  -tie_break(w_labels) * weights.stabilisation / 100)
     v = fam.Vars(x=x, y=y, link=link, split=split)
 
-    add_families(lp, d, v, pen)
-    return OrientationModel(lp, d, v, time.perf_counter() - start)
+    columns = add_families(lp, d, v, pen)
+    return OrientationModel(lp, d, v, time.perf_counter() - start, family_columns=columns)
 
 
 
@@ -88,11 +91,23 @@ def penalties(instance: Instance) -> fam.Penalties:
     return fam.Penalties(contractuelle=weight, legale=10 * weight)
 
 
-def add_families(lp: LinearProgram, d: ModelData, v: fam.Vars, pen: fam.Penalties, skip=()) -> None:
-    """Add the rows of every family, in the registry's order, but those whose builder is in `skip`."""
+def add_families(lp: LinearProgram, d: ModelData, v: fam.Vars, pen: fam.Penalties, skip=(),
+                 like: OrientationModel | None = None) -> dict[str, tuple[int, int]]:
+    """Add the rows of every family, in the registry's order, but those whose builder is in `skip`;
+    return the columns (start, end) each builder added. A skipped builder's columns in the built
+    model `like` (e.g. the lettings of the composition model's `demande`) are reserved, copied, so
+    that later columns are numbered as in `like`."""
+    columns = {}
     for builder in registry.builders():
+        start = lp.num_cols
         if builder not in skip:
             getattr(fam, f"add_{builder}")(lp, d, v, pen)
+        elif like is not None and like.family_columns[builder][1] > like.family_columns[builder][0]:
+            a, b = like.family_columns[builder]
+            lp.add_variables(f"reserve_{builder}", pd.DataFrame(index=range(b - a)), like.lp.col_lower[a:b],
+                             like.lp.col_upper[a:b], like.lp.cost[a:b])
+        columns[builder] = (start, lp.num_cols)
+    return columns
 
 
 def tie_break(labels: pd.DataFrame) -> np.ndarray:

@@ -92,10 +92,17 @@ def pass_program(h: highspy.Highs, lp: LinearProgram, integer: np.ndarray | None
 LARGE_MODEL_COLUMNS = 20_000
 
 
-def solve_highs(lp: LinearProgram, options: SolverOptions) -> RawSolution:
-    if (lp.num_cols > LARGE_MODEL_COLUMNS or options.relaxer_d_abord) and lp.integer.any():
-        return _relax_and_fix(lp, options)
-    return _branch_and_cut(lp, options)
+def solve_highs(lp: LinearProgram, options: SolverOptions, start: np.ndarray | None = None) -> RawSolution:
+    """`start`: a plan known to be feasible (e.g. the plan before a rule was relaxed): the solve
+    never returns a worse one."""
+    if relaxes_first(lp, options):
+        return _relax_and_fix(lp, options, start)
+    return _branch_and_cut(lp, options, start)
+
+
+def relaxes_first(lp: LinearProgram, options: SolverOptions) -> bool:
+    """Whether `solve_highs` solves the relaxation first (large models, the composition model)."""
+    return bool((lp.num_cols > LARGE_MODEL_COLUMNS or options.relaxer_d_abord) and lp.integer.any())
 
 
 def _branch_and_cut(lp: LinearProgram, options: SolverOptions, start_values: np.ndarray | None = None,
@@ -121,7 +128,7 @@ def _branch_and_cut(lp: LinearProgram, options: SolverOptions, start_values: np.
     return read_solution(h, lp.integer.any(), seconds, translate)
 
 
-def _relax_and_fix(lp: LinearProgram, options: SolverOptions) -> RawSolution:
+def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray | None = None) -> RawSolution:
     """Large models: solve the LP relaxation, fix the integer columns it already makes integral,
     solve the small MIP left. The LP optimum bounds the MIP optimum, so when the plan found is
     within `ecart_relatif` of it, the plan is proven optimal within that gap, as HiGHS's own
@@ -134,7 +141,7 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions) -> RawSolution:
     translate = time.perf_counter() - begin
     relaxation.run()
     if relaxation.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return _branch_and_cut(lp, options)
+        return _branch_and_cut(lp, options, start)
     bound = relaxation.getInfo().objective_function_value
     values = np.asarray(relaxation.getSolution().col_value)
     integral = lp.integer & (np.abs(values - np.round(values)) <= 1e-6)
@@ -153,13 +160,16 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions) -> RawSolution:
     restricted.run()
     found = read_solution(restricted, True, 0.0, translate)
     elapsed = time.perf_counter() - begin
-    if found.has_solution:
+    # A better known plan goes to branch-and-cut as its start (within the gap, it stops at the root).
+    better_start = start is not None and (not found.has_solution or float(lp.cost @ start) > found.objective + 1e-9)
+    if found.has_solution and not better_start:
         gap = (bound - found.objective) / max(abs(found.objective), 1e-9)
         if gap <= options.ecart_relatif or bound - found.objective <= options.ecart_absolu:
             return RawSolution(found.values, found.row_activity, "Optimal", True, True, found.objective,
                                bound, max(gap, 0.0), elapsed - translate, translate, "relaxation-fixation")
     rest = options.temps_max_s - elapsed
-    full = _branch_and_cut(lp, options, found.values if found.has_solution else None, rest)
+    full = _branch_and_cut(lp, options, start if better_start else found.values if found.has_solution else None,
+                           rest)
     full.seconds += elapsed
     return full
 

@@ -1,11 +1,15 @@
 """A built orientation model re-solved for variants of its instance (parameter sweeps, negotiation).
 
-The model is built once and kept in one solver session. For a variant only the numbers a rule
-parameter can change are recomputed: the rows of the parameter-dependent families (every family
-that is not structural in the registry), rendered by the same family functions as `build_model`
-into a scratch program. Rows whose bounds or coefficients differ are sent to the solver and the
-model is re-run. When the structure differs (a family appears or vanishes, a bound becomes
-infinite…) the model is rebuilt. Each variant gives the same plan as a separate build (tested).
+The model is built once. For a variant only the numbers a rule parameter can change are
+recomputed: the rows of the parameter-dependent families (every family that is not structural in
+the registry), rendered by the same family functions as `build_model` into a scratch program, and
+written into the built program. When the structure differs (a family appears or vanishes, a bound
+becomes infinite…) the model is rebuilt. A fresh start solves the updated program with
+`flux_opt.model.solve.solve`, the very solve of `plan` (relaxation first and the split by
+financement made whole in the composition model), so each variant gives the same plan as a separate
+build (tested). A warm start (branch-and-cut models only) keeps the program in one solver session
+instead: changed rows are sent to it and it re-solves from its last basis (faster, but not the
+path of `plan`).
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from flux_opt.assiette.flux import Flux
 from flux_opt.assiette.targets import Targets
 from flux_opt.input.schema import Instance
 from flux_opt.model.build import OrientationModel, add_families, build_model, penalties
+from flux_opt.model.highs_backend import relaxes_first
 from flux_opt.model.linear import LinearProgram
 from flux_opt.model.registry import names, structural_builders
 from flux_opt.model.session import SolverSession
-from flux_opt.model.solve import Solution, solution_of, solver_options
+from flux_opt.model.solve import Solution, solution_of, solve, solver_options
 
 
 class ReusableModel:
@@ -39,7 +44,10 @@ class ReusableModel:
     def _build(self, instance: Instance, targets: Targets) -> None:
         self.model: OrientationModel = build_model(instance, self.flux, targets)
         self.options = solver_options(self.model)
-        self.session = SolverSession(self.model.lp, self.options)
+        # A warm start keeps a basis between variants; a model solved by relaxation first has none
+        # to keep (fresh solver objects each time), so it takes the solve of `plan`.
+        warm = not self.fresh_start and not relaxes_first(self.model.lp, self.options)
+        self.session = SolverSession(self.model.lp, self.options) if warm else None
 
     def accepts(self, instance: Instance) -> bool:
         """Whether `instance` is a variant this model can be re-solved for."""
@@ -56,8 +64,8 @@ class ReusableModel:
         if not self._update(instance, targets):
             self._build(instance, targets)
             self.rebuilds += 1
-        if self.fresh_start:
-            self.session.clear_basis()  # no basis carried over: the same path, hence the same plan, as a fresh run
+        if self.session is None:  # the solve of `plan`, hence the same plan as a fresh run
+            return self.model, solve(self.model, self.options, duals=duals)
         raw = self.session.run()
         if raw.has_solution and self.model.vars.split is not None:  # as model.solve does
             from flux_opt.model.split import whole_split
@@ -85,10 +93,11 @@ class ReusableModel:
         if not all(_same_pattern(old, new) for old, new in zip(old_blocks, scratch.constraints)):
             return False
         for old, new in zip(old_blocks, scratch.constraints):
-            changed = np.flatnonzero((old.lower != new.lower) | (old.upper != new.upper))
-            self.session.set_row_bounds(old.start + changed, new.lower[changed], new.upper[changed])
-            for row, col, value in _changed_coefficients(old, new):
-                self.session.set_coefficient(old.start + row, col, value)
+            if self.session is not None:
+                changed = np.flatnonzero((old.lower != new.lower) | (old.upper != new.upper))
+                self.session.set_row_bounds(old.start + changed, new.lower[changed], new.upper[changed])
+                for row, col, value in _changed_coefficients(old, new):
+                    self.session.set_coefficient(old.start + row, col, value)
             old.lower, old.upper, old.vals, old.labels = new.lower, new.upper, new.vals, new.labels
         self.model = replace(self.model, data=d)
         return True
@@ -106,7 +115,7 @@ def parametric_rows(model: OrientationModel, d) -> LinearProgram:
     extra columns (elastic slacks, deviations) are numbered as in the built model."""
     v = model.vars
     scratch = LinearProgram(num_cols=v.end)
-    add_families(scratch, d, v, penalties(d.instance), skip=structural_builders())
+    add_families(scratch, d, v, penalties(d.instance), skip=structural_builders(), like=model)
     return scratch
 
 

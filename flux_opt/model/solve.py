@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,15 +45,16 @@ COMPOSITION_GAP = 0.005  # default [solveur] ecart_absolu of the composition mod
 
 
 def solve(model: OrientationModel, options: SolverOptions | None = None, moteur: str = "highs",
-          duals: bool = True) -> Solution:
-    """Solve with HiGHS, directly (`highs`, default) or through Pyomo (`pyomo`)."""
+          duals: bool = True, start: np.ndarray | None = None) -> Solution:
+    """Solve with HiGHS, directly (`highs`, default) or through Pyomo (`pyomo`). `start` (HiGHS
+    only): a plan known to be feasible; the solve never returns a worse one."""
     options = options or solver_options(model)
     if moteur == "pyomo":
         from flux_opt.model.pyomo_backend import solve_pyomo
 
         raw = solve_pyomo(model.lp, options)
     else:
-        raw = solve_highs(model.lp, options)
+        raw = solve_highs(model.lp, options, start)
     if raw.has_solution and model.vars.split is not None:
         from flux_opt.model.split import whole_split
 
@@ -69,3 +71,16 @@ def solution_of(lp: LinearProgram, raw: RawSolution, options: SolverOptions, mot
     values[lp.integer] = np.round(values[lp.integer])
     row_duals = fixed_lp_duals(lp, values, options) if duals else None
     return Solution(raw, values, lp.matrix() @ values, row_duals, moteur, lp.integer, lp.elastic)
+
+
+def solve_variant(model: OrientationModel, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  options: SolverOptions | None = None, start: np.ndarray | None = None) -> Solution:
+    """`solve` (the solve of `plan`) with the bounds of `rows` replaced, e.g. a rule relaxed or
+    removed; the model itself is left unchanged."""
+    lp = copy.copy(model.lp)
+    lp.constraints = [replace(b, lower=b.lower.copy(), upper=b.upper.copy()) for b in model.lp.constraints]
+    for block in lp.constraints:
+        mine = (rows >= block.start) & (rows < block.start + block.size)
+        block.lower[rows[mine] - block.start] = lower[mine]
+        block.upper[rows[mine] - block.start] = upper[mine]
+    return solve(replace(model, lp=lp), options, duals=False, start=start)

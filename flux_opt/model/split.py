@@ -114,6 +114,15 @@ def _split_weights(d, w: np.ndarray | None) -> dict[tuple[int, int], dict[int, f
     return out
 
 
+def split_columns(model: "OrientationModel", per_segment: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The split columns w (`repartition`) and their values for a plan given in dwellings per
+    (s, r) (`logements`; 0 where the plan has none)."""
+    coarse = model.data.split.loc[model.data.split["w"] >= 0, ["s", "r", "w"]]
+    dwellings = per_segment.groupby(["s", "r"], as_index=False)["logements"].sum()
+    whole = coarse.merge(dwellings, on=["s", "r"], how="left")["logements"]
+    return model.vars.split.start + coarse["w"].to_numpy(), whole.fillna(0).to_numpy(dtype=float)
+
+
 def whole_split(model: "OrientationModel", raw, options):
     """The MIP keeps the split w by financement continuous (its x are whole per cell, which keeps
     it as easy as the cell model). Make w whole (disaggregate along w), fix x and w, and re-solve
@@ -124,11 +133,9 @@ def whole_split(model: "OrientationModel", raw, options):
     v, d = model.vars, model.data
     x = np.round(raw.values[v.x.columns])
     per_segment = disaggregate(model, x, raw.values[v.split.columns])
-    coarse = d.split.loc[d.split["w"] >= 0, ["s", "r", "w"]]
-    whole = coarse.merge(per_segment[["s", "r", "logements"]], on=["s", "r"], how="left")["logements"]
     lower, upper = model.lp.col_lower.copy(), model.lp.col_upper.copy()
-    fixed_w = v.split.start + coarse["w"].to_numpy()
-    lower[fixed_w] = upper[fixed_w] = whole.fillna(0).to_numpy(dtype=float)
+    fixed_w, whole = split_columns(model, per_segment)
+    lower[fixed_w] = upper[fixed_w] = whole
     lower[v.x.columns] = upper[v.x.columns] = x
     h = new_highs(options)
     pass_program(h, model.lp, integer=np.zeros(model.lp.num_cols, dtype=bool), col_lower=lower, col_upper=upper)
@@ -136,7 +143,10 @@ def whole_split(model: "OrientationModel", raw, options):
     lp = read_solution(h, False, 0.0, 0.0)
     if not lp.has_solution:
         return raw
-    gap = max(raw.bound - lp.objective, 0.0) / max(abs(lp.objective), 1e-9) if np.isfinite(raw.bound) else raw.gap
-    return RawSolution(lp.values, lp.row_activity, raw.status, raw.optimal and gap <= options.ecart_relatif + 1e-12,
+    bounded = np.isfinite(raw.bound)
+    gap = max(raw.bound - lp.objective, 0.0) / max(abs(lp.objective), 1e-9) if bounded else raw.gap
+    # Proven as the solve proves it: within the relative gap or within the absolute one.
+    within = gap <= options.ecart_relatif + 1e-12 or (bounded and raw.bound - lp.objective <= options.ecart_absolu)
+    return RawSolution(lp.values, lp.row_activity, raw.status, raw.optimal and within,
                        True, lp.objective, raw.bound, gap, raw.seconds + lp.seconds, raw.translate_seconds,
                        raw.methode)

@@ -76,7 +76,8 @@ def sweep(base: Instance, sweep_spec: SweepSpec, reuse: bool = True, processes: 
     (`plan_instance` per point). With `processus` > 1 the points are split in contiguous chunks,
     one worker process each; `on_done(i)` after each point. `a_chaud` keeps HiGHS's basis between
     points: faster, same plan and objective in our runs, but a degenerate attribution split (y)
-    may then differ from a separate run, so it is off by default."""
+    may then differ from a separate run, so it is off by default. A model solved by relaxation first
+    (the composition demand model, large parcs) has no basis to keep: it is solved as `plan` does."""
     for value in sweep_spec.valeurs:  # every point is validated before any solve
         instance_at(base, sweep_spec.parametre, value)
     start = time.perf_counter()

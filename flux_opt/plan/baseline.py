@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.assiette.flux import Flux
-from flux_opt.model.data import x_positions
+from flux_opt.model.data import segment_rows, x_positions
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.session import SolverSession
+from flux_opt.model.split import split_columns
 from flux_opt.model.solve import solver_options
 from flux_opt.input.schema import Instance
 from flux_opt.assiette.targets import Targets
@@ -118,6 +119,9 @@ def baseline_fit(model: OrientationModel, plan: pd.DataFrame) -> BaselineFit:
     lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
     lower[x_columns] = fixed
     upper[x_columns] = fixed
+    if model.vars.split is not None:  # composition model: the plan's own split by financement
+        w_columns, w = split_columns(model, segment_rows(model.data, plan))
+        lower[w_columns] = upper[w_columns] = w
     raw = SolverSession(lp, solver_options(model), relaxed=True, col_lower=lower, col_upper=upper).run()
     status, values = raw.status, raw.values
     y = values[model.vars.y.columns]

@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.markup import escape
 
-from flux_opt.explanation.analysis import EXPLICATION_JSON, Explanation
-from flux_opt.explanation.sentences import NAMES
+from flux_opt.explanation.analysis import EXPLICATION_JSON, PRECISE, Explanation
+from flux_opt.explanation.sentences import NAMES, fr_number, fr_number_fine
 
 
 def load_explanation(folder: str | Path) -> Explanation | None:
@@ -44,7 +44,8 @@ def explanation_view(folder: str | Path, n: int = 10) -> Group:
     if resume_path.exists():
         r = json.loads(resume_path.read_text(encoding="utf-8"))
         head.append(f"{r.get('instance')} — {r.get('bailleur')} — année {r.get('annee')}\n", "bold")
-        head.append(f"Flux {r.get('flux')} logements, {r.get('attributions_prevues')} attributions prévues ; "
+        head.append(f"Flux {fr_number(r.get('flux'))} logements, {fr_number(r.get('attributions_prevues'))} "
+                    "attributions prévues ; "
                     f"règles non tenues : {', '.join(r.get('regles_violees', [])) or 'aucune'}\n")
     explanation = load_explanation(folder)
     if explanation is None:
@@ -71,12 +72,15 @@ def _reasons_table(reasons: list[str], total: int) -> Table:
 
 
 def _costs_table(costs: pd.DataFrame) -> Table:
-    table = Table(title="Coût des règles (nouvelle résolution exacte)", title_justify="left")
+    precision = float(costs["precision"].max()) if "precision" in costs and costs["precision"].notna().any() else 0.0
+    how = ("nouvelles résolutions exactes" if precision <= PRECISE
+           else f"nouvelles résolutions, à {fr_number_fine(precision)} près au score d'adéquation")
+    table = Table(title=f"Coût des règles ({how})", title_justify="left")
     for column in ("Règle", "Variante", "Gain d'attributions", "Gain de score", "Logements déplacés"):
         table.add_column(column, justify="left" if column in ("Règle", "Variante") else "right")
     for row in costs.itertuples():
         table.add_row(NAMES.get(row.famille, str(row.famille)), str(row.variante), _num(row.gain_attributions),
-                      _num(row.gain_adequation_ponderee), _num(row.logements_deplaces))
+                      _num(row.gain_adequation_ponderee), fr_number(row.logements_deplaces))
     return table
 
 

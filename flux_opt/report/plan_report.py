@@ -133,7 +133,9 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
                        t["violations"].note)),
         _clipping_section(result),
         _section(t["couts"], intro="Chaque ligne résout de nouveau le plan entier avec la règle relâchée "
-                                   "ou supprimée : le gain indiqué est exact, pas une estimation."),
+                                   "ou supprimée : le gain indiqué est mesuré, pas estimé, à la précision du "
+                                   "solveur près (colonne « Précision du gain ») ; un gain plus petit n'est pas "
+                                   "un effet de la règle."),
         _section(t["familles"]),
         _section(t["reservataires"]),
         _section(t["saturees"], max_rows=20),

@@ -215,7 +215,8 @@ def _rule_tables(result: Result, e: Explanation, noms: Names) -> dict[str, Table
             e.couts.assign(famille=e.couts["famille"].map(lambda f: NAMES.get(f, f))), {
             "famille": "Règle", "variante": "Variante", "gain_attributions": "Gain d'attributions",
             "gain_adequation_ponderee": "Gain de score d'adéquation", "logements_deplaces": "Logements déplacés",
-            "violation_avant": "Écarts avant", "violation_totale": "Écarts après", "temps_s": "Durée (s)"}),
+            "violation_avant": "Écarts avant", "violation_totale": "Écarts après",
+            "precision": "Précision du gain (± score)", "temps_s": "Durée (s)"}),
             ("Non calculé (analyse désactivée)." if e.couts.empty and not interrupted else "") + interrupted),
         "saturees": Table("Règles sans marge", "Règles tenues sans marge, par gain possible", french_headings(
             named(e.saturees, noms), {"contrainte": "Règle", "portee": "Portée", "valeur_marginale": "Gain possible",
