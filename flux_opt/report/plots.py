@@ -104,7 +104,7 @@ def mixity_plot(shares: pd.DataFrame) -> str:
     ax.scatter(t["part_min"] * 100, y, marker="|", s=400, color="black", zorder=3, label="minimum")
     ax.set_yticks(y, [_short(p) for p in t["libelle"]], fontsize=8)
     ax.set_xlabel("% des logements de la portée")
-    ax.set_title("Objectifs de mixité : minimum et plan (rouge : non tenu, orange : saturé)")
+    ax.set_title("Objectifs de mixité : minimum et plan (rouge : non tenu, orange : tenu sans marge)")
     _legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
