@@ -220,6 +220,11 @@ def test_plan_evaluer_adds_the_section_to_the_report(make_instance, tmp_path):
     again = CliRunner().invoke(app, ["evaluer", str(out), "--tirages", "5"])
     assert again.exit_code == 0, again.output
     assert (out / "rapport.html").read_text(encoding="utf-8").count("<h2>Année simulée</h2>") == 1
+    # a new plan in the same folder without --evaluer leaves no evaluation of the old one behind
+    done = CliRunner().invoke(app, ["plan", str(folder), "--sortie", str(out), "--sans-analyse"])
+    assert done.exit_code == 0, done.output
+    assert not (out / "evaluation.csv").exists()
+    assert "Année simulée" not in (out / "rapport.html").read_text(encoding="utf-8")
 
 
 def test_the_plan_s_own_shares_are_read_from_its_attributions_as_written(make_instance):

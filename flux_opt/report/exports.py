@@ -66,6 +66,14 @@ def write_plan(result: Result, folder: Path, extra: dict[str, Callable[[Path], N
     }
     writers.update(extra or {})
     write_atomically(folder, writers)
+    # Outputs of an earlier plan in this folder that this run does not write (e.g. a rerun with
+    # --sans-analyse) would read as this plan's: removed once the new files are in place.
+    for name in PLAN_OUTPUTS:
+        if name not in writers:
+            (Path(folder) / name).unlink(missing_ok=True)
+
+
+PLAN_OUTPUTS = ("rapport.html", "rapport.xlsx", "explication.json", "conformite.csv", "evaluation.csv")
 
 
 _ERRNO = {errno.EISDIR: "c'est un dossier", errno.ENOTDIR: "un élément du chemin est un fichier",
