@@ -34,7 +34,7 @@ COLUMNS = [  # key, header; *_s of a phase: flux_opt/phases.py (the phases `flux
     ("taille", "taille"), ("segments", "segments"), ("variables", "variables"),
     ("variables_entieres", "entières"), ("contraintes", "contraintes"), ("lecture_s", "lecture s"),
     ("assiette_s", "assiette s"), ("construction_s", "construction s"), ("resolution_s", "résolution s"),
-    ("solveur_s", "dont solveur s"), ("analyse_s", "analyse s"), ("rapport_s", "rapport s"),
+    ("solveur_s", "dont solveur s"), ("analyse_s", "analyse s"), ("controle_s", "contrôle s"), ("rapport_s", "rapport s"),
     ("ecriture_s", "écriture s"), ("total_s", "total s"), ("total_sur_solveur", "total / solveur"),
     ("couts_interrompus", "coûts interrompus"), ("memoire_mo", "mémoire max Mo"), ("ecart", "écart"), ("statut", "statut"),
     ("adequation", "adéquation pondérée"), ("adequation_base", "tableur"), ("gain_pct", "gain %"),
@@ -64,7 +64,7 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
         start = time.perf_counter()
         instance = _with_time_limit(pipeline.load(folder, phases=phases), temps_max)
         try:
-            done = pipeline.run(instance, pipeline.PlanOptions(analyse=True), source=str(folder), phases=phases)
+            done = pipeline.run(instance, pipeline.PlanOptions(analyse=True, controle=True), source=str(folder), phases=phases)
         except SolveurSansSolution as exc:
             out.update(statut=f"sans solution ({exc})", total_s=time.perf_counter() - start, memoire_mo=peak_mb())
             return out

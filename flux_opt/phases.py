@@ -18,6 +18,7 @@ LABELS = {
     "construction": "Construction du modèle",
     "resolution": "Résolution",
     "analyse": "Analyse des règles",
+    "controle": "Contrôle de conformité",
     "evaluation": "Année simulée",
     "rapport": "Rapport (HTML, Excel)",
     "ecriture": "Écriture des fichiers",

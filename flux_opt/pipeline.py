@@ -21,6 +21,7 @@ from flux_opt.assiette.flux import Flux, compute_flux
 from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
 from flux_opt.explanation.sentences import explain
+from flux_opt.conformity.check import conformity, from_result
 from flux_opt.errors import DonneesInvalides
 from flux_opt.input.schema import Instance, load_instance
 from flux_opt.input.validation import targets_without_conversion
@@ -42,6 +43,7 @@ class PlanOptions:
     couts: bool = True  # with `analyse`: rule costs by exact re-solves
     k: int = 3  # with `couts`: how many violated and binding families to cost
     bilan_precedent: str | Path | None = None  # folder written by `flux-opt bilan`: carry-over into the targets
+    controle: bool = False  # re-check the plan against the law from its tables alone (flux_opt/conformity)
     tirages: int = 0  # years of the plan simulated after the solve (flux_opt/year/evaluation.py); 0: none
     graine: int = 0  # seed of those draws
 
@@ -58,6 +60,7 @@ class PlanRun:
     result: Result
     explanation: Explanation | None = None
     evaluation: Evaluation | None = None  # the simulated year, when asked (PlanOptions.tirages)
+    conformite: pd.DataFrame | None = None  # the conformity table, when asked (PlanOptions.controle)
 
 
 # --------------------------------------------------------------------------- stages
@@ -104,12 +107,16 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
             explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
         else:
             explain(result)
+    conformite = None
+    if options.controle:  # the plan as written, re-checked independently of the model (flux-opt controler)
+        with phases("controle"):
+            conformite = conformity(instance, from_result(result.plan, result.attributions))
     evaluation = None
     if options.tirages > 0:
         with phases("evaluation"):
             evaluation = evaluate(instance, with_bool_qpv(result.plan), with_bool_qpv(result.attributions),
                                   options.tirages, options.graine)
-    return PlanRun(instance, flux, targets, model, solution, result, explanation, evaluation)
+    return PlanRun(instance, flux, targets, model, solution, result, explanation, evaluation, conformite)
 
 
 def _note_carry_over(result: Result, instance: Instance, targets: Targets, precedent: BilanPrecedent) -> None:
@@ -125,10 +132,11 @@ def run_path(path: str | Path, options: PlanOptions = PlanOptions(), phases: Pha
 
 
 def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path], None]] | None = None,
-          conformite: pd.DataFrame | None = None, phases: Phases | None = None) -> None:
+          phases: Phases | None = None) -> None:
     """The outputs stage: plan files, and the report and explication.json when the run was analysed
     (rendered first, its own phase, then everything written atomically); with a conformity table
-    (flux_opt.conformity), conformite.csv and its report section."""
+    (PlanOptions.controle), conformite.csv and its report section."""
+    conformite = plan_run.conformite
     from flux_opt.report.exports import write_csv, write_plan
     from flux_opt.report.plan_report import report_writers
 

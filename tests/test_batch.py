@@ -48,8 +48,9 @@ def test_plans_every_instance_once_with_a_national_summary(source, reference):
         for report in ("rapport.html", "rapport.xlsx", "explication.json"):  # what `flux-opt plan` writes
             assert (out / name / report).exists(), (name, report)
         line = json.loads((out / name / "synthese.json").read_text(encoding="utf-8"))
-        assert set(line["phases"]) == {"lecture", "assiette", "construction", "resolution", "analyse", "rapport",
-                                       "ecriture"}
+        assert set(line["phases"]) == {"lecture", "assiette", "construction", "resolution", "analyse", "controle",
+                                       "rapport", "ecriture"}
+        assert (out / name / "conformite.csv").exists()  # every plan of the batch re-checked against the law
         assert sum(line["phases"].values()) <= line["secondes"] + 0.01  # the whole instance, writing included
         plan = pd.read_csv(out / name / "plan.csv", dtype=str, keep_default_na=False)
         assert plan["logements"].astype(int).sum() == int(synthese.set_index("instance").at[name, "flux"])

@@ -34,7 +34,6 @@ def plan_command(
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
-    from flux_opt.conformity.check import conformity, from_result
     from flux_opt.model.solve import SolveurSansSolution
     from flux_opt.report.exports import claimed_folder
     from flux_opt.report.terminal import conformity_table, plan_summary
@@ -47,11 +46,9 @@ def plan_command(
             with phase_progress() as phases:
                 done = pipeline.run_path(instance, pipeline.PlanOptions(
                     moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
-                    bilan_precedent=bilan_precedent, tirages=tirages if evaluer else 0, graine=graine),
-                    phases=phases)
-                # the written plan re-checked against the law, independently of the model (flux-opt controler)
-                conformite = conformity(done.instance, from_result(done.result.plan, done.result.attributions))
-                pipeline.write(done, sortie, conformite=conformite, phases=phases)
+                    bilan_precedent=bilan_precedent, controle=True, tirages=tirages if evaluer else 0,
+                    graine=graine), phases=phases)
+                pipeline.write(done, sortie, phases=phases)
     except DonneesInvalides as exc:
         fail_on_invalid(exc)
     except SolveurSansSolution as exc:
@@ -60,7 +57,7 @@ def plan_command(
     result = done.result
     show_warnings(result.resume["avertissements"])
     console.print(plan_summary(result))
-    console.print(conformity_table(conformite))
+    console.print(conformity_table(done.conformite))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
     if done.evaluation is not None:

@@ -8,6 +8,7 @@ plan without it (a spreadsheet, a previous year) gets them as « non vérifiable
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,13 +102,17 @@ def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: l
         return []
     rho = _dwellings(plan, state) / ref.total
     tau = instance.regles.prefet_uniformite_tolerance
+    flux_of: dict[str, int] = defaultdict(int)  # one pass over the segments, not one per commune
+    for segment, f in ref.flux.items():
+        flux_of[segment[0]] += f
+    state_of = plan.loc[plan["reservataire"].isin(list(state))].groupby("commune")["logements"].sum()
     lines = []
     for commune in sorted(ref.epci_of):
-        f_c = ref.flux_in({commune})
+        f_c = flux_of.get(commune, 0)
         low, high = max(ceil_min(1, rho * f_c - tau), 0), floor_cap(1, rho * f_c + tau)
         if low > high:
             low, high = floor_cap(1, rho * f_c), ceil_min(1, rho * f_c)
-        value = _dwellings(plan, state, {commune})
+        value = float(state_of.get(commune, 0))
         line = _line("uniformite_prefet", f"commune {commune}", "CCH R.441-5-2 II", f_c, "≥", low, value,
                      texte=f"entre {low} et {high} ({_pct(round(rho, 4))} de {f_c} ± {_n(tau)})")
         if value > high + 1e-6:

@@ -125,7 +125,7 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     start = time.perf_counter()
     phases = Phases()
     try:
-        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse), phases=phases)
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse, controle=analyse), phases=phases)
         result = done.result
     except DonneesInvalides as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
