@@ -160,3 +160,16 @@ def test_simulated_year_draws_dalo_among_prioritaires(plan):
     prioritaires = [e for e in baux if e["prioritaire"]]
     assert all(e["prioritaire"] for e in baux if e["dalo"])
     assert 0.15 < sum(e["dalo"] for e in prioritaires) / len(prioritaires) < 0.45
+
+
+def test_the_bilan_owes_the_shares_the_plan_was_held_to():
+    """One reading of CCH L.441-1 / R.441-5 for the plan and the bilan: the employer of the example
+    (no taux_prioritaires) owes no share, the préfet 100 %, Action Logement and the bailleur 25 %,
+    the State's agents none."""
+    from conftest import EXEMPLE
+    from flux_opt.input.schema import load_instance
+    from flux_opt.year.conventions import contexte
+
+    owed = {rid: c.prioritaires_min for rid, c in contexte(load_instance(EXEMPLE)).conventions.items()}
+    assert owed == {"prefet": 1.0, "prefet_agents": 0.0, "ville_roubaix": 0.25, "mel": 0.25,
+                    "action_logement": 0.25, "employeur_port": 0.0, "bailleur": 0.25}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flux_opt.input.schema import Instance, load_instance
+from flux_opt.model.families import prioritaires_rates
 
 
 @dataclass(frozen=True)
@@ -43,25 +44,15 @@ class Contexte:
         return convention.nom if convention else reservataire
 
 
-def prioritaires_min(instance: Instance, reservataire_type: str, taux: float | None) -> float:
-    """CCH L.441-1: 25 % for Action Logement, collectivités and bailleur; the State
-    contingent (agents aside) serves priority households (`prefet_prioritaires`)."""
-    regles = instance.regles
-    if reservataire_type == "prefet_agents":
-        return 0.0
-    if reservataire_type == "prefet":
-        return getattr(regles, "prefet_prioritaires", 1.0)
-    return taux if taux is not None else regles.prioritaires_min
-
-
 def contexte(instance: Instance) -> Contexte:
     from flux_opt.assiette.flux import compute_flux
     from flux_opt.assiette.targets import territory_communes
 
     epci_of = compute_flux(instance).segments.groupby("commune")["epci"].first()
+    owed = prioritaires_rates(instance)  # the plan's own rule (CCH L.441-1, R.441-5): one reading
     conventions = {
         r.id: Convention(r.id, r.nom, r.type, r.gestion, r.delai_jours, r.candidats_attendus, r.decompte_retour,
-                         prioritaires_min(instance, r.type, r.taux_prioritaires))
+                         owed.get(r.id, 0.0))
         for r in instance.reservataires
     }
     cia = instance.parametres.cia

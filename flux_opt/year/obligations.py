@@ -75,6 +75,8 @@ def priority_obligation(convention: Convention) -> str:
     part = f"{100 * convention.prioritaires_min:.4g} %".replace(".", ",")
     if convention.type == "prefet_agents":
         return "agents de l'État : pas de part de publics prioritaires (CCH R.441-5)"
+    if convention.prioritaires_min <= 0:  # employeurs and others without a rate in reservataires.csv
+        return "pas de part de publics prioritaires fixée (CCH L.441-1 ; reservataires.csv, taux_prioritaires)"
     if convention.type == "prefet":
         return f"{part} aux publics prioritaires, ménages reconnus DALO en priorité (CCH L.441-1, R.441-5)"
     article = "CCH L.313-26-2" if convention.type == "action_logement" else "CCH L.441-1"
