@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's flux_opt
 
+from run import replace_block  # noqa: E402  (benchmarks/run.py, beside this script)
+
 BEGIN, END = "<!-- debut demande -->", "<!-- fin demande -->"
 
 
@@ -111,12 +113,7 @@ def main() -> None:
     command = "python benchmarks/demande.py " + " ".join(sys.argv[1:])
     block = markdown(rows, command, args.logements, args.tirages)
     print(block)
-    text = args.sortie.read_text(encoding="utf-8") if args.sortie.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    args.sortie.write_text(text, encoding="utf-8")
+    replace_block(args.sortie, block, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's flux_opt
 
+from run import replace_block  # noqa: E402  (benchmarks/run.py, beside this script)
+
 BEGIN, END = "<!-- debut modeles -->", "<!-- fin modeles -->"
 MODELES = ("transport", "composition")
 
@@ -84,12 +86,7 @@ def main() -> None:
     command = "python benchmarks/modeles.py " + " ".join(sys.argv[1:])
     block = markdown(best, command, args.taille, (before, os.getloadavg()[0]))
     print(block)
-    text = args.sortie.read_text(encoding="utf-8") if args.sortie.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    args.sortie.write_text(text, encoding="utf-8")
+    replace_block(args.sortie, block, BEGIN, END)
 
 
 if __name__ == "__main__":
