@@ -298,16 +298,21 @@ def explain(result: Result, model=None, causes: dict[int, str] | None = None) ->
 
 def share_table(result: Result) -> pd.DataFrame:
     """Mixity targets versus plan: one line per CIA / mixité / publics prioritaires row, with the
-    planned count, its base (dwellings), the planned share and the minimum share."""
+    planned count, its base (dwellings; for publics prioritaires in the composition model, the
+    réservataire's expected attributions, as the law counts them), the planned share and the minimum."""
     fig = PlanFigures(result)
     rows = result.rows.loc[published_mask(result.rows) & result.rows["contrainte"].isin(
         ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires"))]
     out = []
     for _, row in rows.iterrows():
         if row["contrainte"] == "publics_prioritaires":
-            part = float(row["taux"])
-            base = float(fig.by_r.get(row["reservataire"], 0))
-            count = row["valeur"] + part * base
+            part, rid = float(row["taux"]), row["reservataire"]
+            if row.get("base") == "attributions":
+                base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
+                count = float(fig.prio_by_r.get(rid, 0.0))
+            else:
+                base = float(fig.by_r.get(rid, 0))
+                count = row["valeur"] + part * base
         else:
             part = float(row["part_min"])
             rid = row.get("reservataire")

@@ -170,7 +170,8 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
         "viviers": Table("Viviers", "Qui reçoit quels logements, et pourquoi", french_headings(
             named(e.viviers, noms).drop(columns=["gestion"], errors="ignore"), POOL_HEADINGS)),
         "mixite": Table("Mixité", "Objectifs de mixité et publics prioritaires : minimum et plan", french_headings(shares, {
-            "regle": "Règle", "portee": "Portée", "attributions": "Attributions prévues", "logements": "Logements",
+            "regle": "Règle", "portee": "Portée", "attributions": "Attributions prévues",
+            "logements": "Base (logements ; publics prioritaires : attributions)",
             "part_prevue": "Part prévue", "part_min": "Part minimale", "statut": "Statut"})),
         **_rule_tables(result, e, noms),
         **_shortfall_tables(e, noms),
