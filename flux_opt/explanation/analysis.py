@@ -137,8 +137,12 @@ def point_of_rate(rows: pd.DataFrame, result: Result) -> np.ndarray:
     mix = np.isin(family, names(rate_base="part")) & (lower > 0) & (part > 0)
     out[mix] = 0.01 * lower[mix] / part[mix]
     prio = np.isin(family, names(rate_base="reservataire"))
-    if prio.any():
-        out[prio] = 0.01 * rows.loc[prio, "reservataire"].map(by_r).fillna(0).to_numpy(dtype=float)
+    if prio.any():  # a point of its dwellings, or of its expected attributions (composition model)
+        lettings = result.attributions.groupby("reservataire")["attributions_prevues"].sum()
+        on_lettings = rows.get("base_taux", pd.Series("", index=rows.index)).to_numpy() == "attributions"
+        who = rows["reservataire"]
+        out[prio] = 0.01 * np.where(on_lettings[prio], who[prio].map(lettings).fillna(0).to_numpy(dtype=float),
+                                    who[prio].map(by_r).fillna(0).to_numpy(dtype=float))
     return np.round(out, 6)
 
 

@@ -175,7 +175,7 @@ def _demande(row, fig: PlanFigures) -> str:
 
 def _prioritaires(row, fig: PlanFigures) -> str:
     rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
-    if row.get("base") == "attributions":  # a share of its attributions (the law's reading)
+    if row.get("base_taux") == "attributions":  # a share of its attributions (the law's reading)
         base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
         whose = f"les {n(base)} attributions prévues de {fig.noms.reservataire(rid)}"
         prio = float(fig.prio_by_r.get(rid, 0.0))
@@ -307,7 +307,7 @@ def share_table(result: Result) -> pd.DataFrame:
     for _, row in rows.iterrows():
         if row["contrainte"] == "publics_prioritaires":
             part, rid = float(row["taux"]), row["reservataire"]
-            if row.get("base") == "attributions":
+            if row.get("base_taux") == "attributions":
                 base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
                 count = float(fig.prio_by_r.get(rid, 0.0))
             else:

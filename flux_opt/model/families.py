@@ -479,7 +479,7 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
         cols.append(chosen)
         vals.append(coef)
     labels = pd.DataFrame({"reservataire": [c[1] for c in concerned], "taux": [c[2] for c in concerned],
-                           "base": "attributions" if d.composition else "logements"})
+                           "base_taux": "attributions" if d.composition else "logements"})
     labels["portee"] = "réservataire " + labels["reservataire"]
     _add(lp, "publics_prioritaires", labels, np.concatenate(rows), np.concatenate(cols),
          np.concatenate(vals), 0.0, INF, pen)
