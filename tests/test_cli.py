@@ -95,3 +95,17 @@ def test_verifier_checks_input_only(tmp_path):
     bad = runner.invoke(app, ["verifier", str(tmp_path)])
     assert bad.exit_code == 2
     assert "instance.toml" in bad.output
+
+
+def test_simuler_twice_into_the_same_journal_is_a_french_refusal(tmp_path):
+    """The second simulated year of the same dates cannot follow the first: exit 2, journal unchanged."""
+    from conftest import EXEMPLE
+
+    runner = CliRunner()
+    plan, journal = tmp_path / "plan", tmp_path / "journal.csv"
+    assert runner.invoke(app, ["plan", str(EXEMPLE), "--sortie", str(plan), "--sans-analyse"]).exit_code == 0
+    assert runner.invoke(app, ["simuler", str(plan), "--journal", str(journal), "--annee", "2027"]).exit_code == 0
+    before = journal.read_bytes()
+    again = runner.invoke(app, ["simuler", str(plan), "--journal", str(journal), "--annee", "2027"])
+    assert again.exit_code == 2 and "Erreur interne" not in again.output and "inchangé" in again.output
+    assert journal.read_bytes() == before

@@ -36,7 +36,9 @@ def install() -> None:
         return
     english_display_type = core._TyperParameter.display_type
 
-    def display_type(self, ctx) -> str:
+    def display_type(self, ctx) -> str | None:
+        if getattr(self, "is_flag", False):  # --evaluer, --analyse/--sans-analyse take no value
+            return None
         label = english_display_type(self, ctx)
         bare = label.removeprefix("<").removesuffix(">")
         return f"<{TYPE_LABELS[bare]}>" if bare in TYPE_LABELS else label

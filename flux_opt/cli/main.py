@@ -11,8 +11,9 @@ from flux_opt.errors import DonneesInvalides
 
 _USAGE = (("Missing argument", "argument manquant"), ("Missing option", "option manquante"),
           ("No such option", "option inconnue"), ("No such command", "commande inconnue"),
-          ("Invalid value for", "valeur invalide pour"), ("Got unexpected extra argument",
-                                                          "argument en trop"), ("does not exist", "n'existe pas"))
+          ("Invalid value for", "valeur invalide pour"),
+          ("Got unexpected extra argument(s)", "argument(s) en trop"),
+          ("Got unexpected extra arguments", "arguments en trop"), ("Got unexpected extra argument", "argument en trop"), ("does not exist", "n'existe pas"))
 
 
 def _french_usage(message: str) -> str:

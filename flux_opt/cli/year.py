@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 
 from flux_opt.cli.app import app, console, err, hold_output
 
@@ -364,7 +365,14 @@ def simuler_command(plan: PLAN, journal: Annotated[Path, typer.Option(help="Jour
                     annee: Annotated[int, typer.Option(help="Année simulée.")],
                     graine: int = 0, derive: Annotated[float, typer.Option(help="Écart à la prévision (0 = fidèle).")] = 0.0):
     """Générer une année d'événements plausible à partir d'un plan (essais, démonstration)."""
+    from flux_opt.explanation.sentences import fr_number
+    from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
     from flux_opt.year.simulation import simulate_year
 
-    count = simulate_year(plan, journal, annee, graine, derive)
-    console.print(f"{count} événements écrits dans {journal}.")
+    try:
+        count = simulate_year(plan, journal, annee, graine, derive)
+    except (EvenementRefuse, JournalInvalide) as exc:  # e.g. the year is already in this journal
+        err.print(f"[red]{escape(str(exc))}[/red] Le journal {journal} est inchangé ; pour une autre année "
+                  "simulée, donner un autre --journal.")
+        raise typer.Exit(2)
+    console.print(f"{fr_number(count)} événements écrits dans {journal}.")

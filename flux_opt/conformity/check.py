@@ -30,7 +30,10 @@ class PlanFiles:
 
 
 def _n(value: float) -> str:
-    return f"{value:g}".replace(".", ",")
+    """1 234 or 5,8: whole numbers plain, others with one decimal (« ≥ 5,8 (25 % de 23) »)."""
+    value = round(float(value), 1)
+    text = f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+    return text.replace(",", " ").replace(".", ",")
 
 
 def _pct(rate: float) -> str:

@@ -52,8 +52,10 @@ SOLVER_STATUS = {"Optimal": "optimal : aucun plan ne fait mieux",
 def plan_quality(resume: dict) -> str:
     """The solver's status in words, with the optimality gap when there is one."""
     status = resume.get("statut_solveur")
-    text = SOLVER_STATUS.get(status, status)
     gap = resume.get("ecart_optimalite")
+    if status == "Optimal" and gap is not None and gap > 0:
+        return f"optimal à {fr_percent_fine(gap)} près : aucun plan ne fait mieux de plus de {fr_percent_fine(gap)}"
+    text = SOLVER_STATUS.get(status, status)
     if gap is not None and gap > 0:
         text += f" (écart d'optimalité au plus {fr_percent_fine(gap)})"
     return text
@@ -258,6 +260,8 @@ def fr_number_fine(v: float) -> str:
     """Marginal values: two decimals when below 10 (0,2 and 1,2 must not read as 0 and 1)."""
     if abs(v) >= 10:
         return fr_number(v)
+    if abs(v) < 0.005:  # never « -0 »
+        return "0"
     return f"{v:.2f}".rstrip("0").rstrip(".").replace(".", ",")
 
 

@@ -54,7 +54,14 @@ class Names:
         text = _RESERVATAIRE.sub(lambda m: f"réservataire {self.reservataire(m[1])}", text)
         text = _EPCI.sub(lambda m: f"EPCI {self.epci_label(m[1])}", text)
         text = _COMMUNE.sub(lambda m: f"commune {self.commune(m[1])}", text)
-        return _CRITERE.sub(lambda m: ", " + CRITERES.get(m[1], m[1]), text)
+        text = _CODE.sub(lambda m: self._bare_code(m[1]), text)
+        return " ".join(_CRITERE.sub(lambda m: ", " + CRITERES.get(m[1], m[1]), text).split())
+
+    def _bare_code(self, code: str) -> str:
+        """A commune or EPCI code left alone in a scope (« … Action Logement Services 200093201 T2 »)."""
+        if code in self.epci:
+            return f"EPCI {self.epci_label(code)}"
+        return self.commune(code) if code in self.communes else code
 
 
 CRITERES = {"q1": "1er quartile", "q234": "quartiles 2 à 4", "prioritaire": "publics prioritaires",
@@ -66,6 +73,7 @@ _RESERVATAIRE = re.compile(r"\bréservataire (\S+)")
 _EPCI = re.compile(r"\bEPCI (\d{9})\b")
 _COMMUNE = re.compile(r"\bcommune (\w+)(?: \([^)]*\))?")
 _CRITERE = re.compile(r" critère (\S+)$")
+_CODE = re.compile(r"(?<![(\w])(\d{9}|\d{5}|2[AB]\d{3})(?![\w)])")  # not already « Nom (code) »
 
 
 def _with_code(name: str | None, code) -> str:

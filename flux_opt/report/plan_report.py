@@ -13,7 +13,7 @@ import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
 from flux_opt.year.evaluation import Evaluation
-from flux_opt.explanation.sentences import fr_number, fr_number_fine, share_table
+from flux_opt.explanation.sentences import NAMES, fr_number, fr_number_fine, share_table
 from flux_opt.model.registry import names
 from flux_opt.report import plots
 from flux_opt.report.html import (Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section, figure,
@@ -100,10 +100,12 @@ CONFORMITY_HEADINGS = {"regle": "Règle", "portee": "Portée", "source": "Source
                        "limite": "Limite", "valeur": "Valeur", "respectee": "Respectée"}
 
 
-def _conformity_section(conformite: pd.DataFrame | None) -> Section | None:
+def _conformity_section(conformite: pd.DataFrame | None, noms) -> Section | None:
     """The plan re-checked against the law from its files alone (flux-opt controler)."""
     if conformite is None:
         return None
+    conformite = conformite.assign(regle=conformite["regle"].map(lambda r: NAMES.get(r, r)),
+                                   portee=conformite["portee"].astype(str).map(noms.scope))
     failed = int((conformite["respectee"] == "non").sum())
     intro = ("Contrôle indépendant du plan écrit (plan.csv, attributions.csv) : chaque règle légale est "
              "recalculée à partir de l'instance, sans le modèle. " + (f"{failed} ligne(s) non respectée(s)."
@@ -146,7 +148,7 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         _section(t["vacance"]),
         _section(t["demande"], max_rows=25),
         _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=60),
-        _conformity_section(conformite),
+        _conformity_section(conformite, result.noms),
         evaluation_section(evaluation) if evaluation is not None else None,
         _annexes(tables.annexes),
         _section(t["glossaire"], max_rows=None),
