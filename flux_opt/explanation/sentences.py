@@ -239,6 +239,9 @@ def _marginal_text(row) -> str:
     if family == "objectif_reservataire":
         change = (f"un logement de moins à cet objectif (rendu au reste du bailleur)" if sens == "moins"
                   else f"un logement de plus à cet objectif (pris sur le reste du bailleur)")
+    elif family == "objectif_indicatif":  # a target, neither a cap nor a minimum
+        change = ("un logement de plus à cette cible indicative" if sens == "plafond" or sens == "plus"
+                  else "un logement de moins à cette cible indicative")
     elif sens == "plafond" or (sens != "minimum" and math.isfinite(up) and not math.isfinite(lo)):
         change = f"{_one(unit)} de plus au plafond" if family != "demande" else "un demandeur de plus dans ce vivier"
     else:
@@ -247,7 +250,8 @@ def _marginal_text(row) -> str:
             "d'adéquation")
     point = row.get("point_logements")
     if isinstance(point, float) and math.isfinite(point) and point > 0:
-        text += f" (un point de taux = {fr_number(point)} {unit}s, ≈ {fr_number_fine(vm * point)})"
+        text += (f" (un point de taux = {fr_number(point)} {_plural(point, unit)}, "
+                 f"≈ {fr_number_fine(vm * point)} point(s) de score)")
     return text
 
 

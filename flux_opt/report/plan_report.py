@@ -161,7 +161,8 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
 POOL_INTRO = ("Les réservataires proposent les candidats de leurs viviers : un logement va là où des ménages qui "
               "l'accepteront attendent. Pour chaque réservataire, ses logements par financement, la composition de "
               "son vivier, la part de ses demandeurs qui accepte chaque niveau de loyer (selon leur quartile de "
-              "revenus) et la part de ses logements qui devraient être attribués dans le délai de la convention.")
+              "revenus) et son adéquation : la part de ses logements qui devraient être attribués dans le délai de "
+              "la convention.")
 
 
 def _annexes(tables: list[Table], max_rows: int = 30) -> Section:

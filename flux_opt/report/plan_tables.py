@@ -25,7 +25,8 @@ GLOSSARY = [
     ("QPV", "Quartier prioritaire de la politique de la ville."),
     ("EPCI", "Intercommunalité (numéro SIREN entre parenthèses)."),
     ("CIA", "Convention intercommunale d'attribution : objectifs de mixité de l'EPCI (CCH L.441-1-5)."),
-    ("Adéquation", "Part des logements orientés pour lesquels un demandeur du vivier du réservataire est attendu."),
+    ("Adéquation", "Part des logements orientés qui devraient être attribués à un demandeur du vivier du "
+                   "réservataire dans le délai de la convention (attributions prévues / logements)."),
     ("Score d'adéquation", "Attributions prévues, les ménages prioritaires comptant un peu plus : ce que le plan "
                            "cherche à rendre le plus grand possible."),
     ("Règle tenue, sans marge", "La règle est respectée mais au plus juste : elle limite le plan."),
@@ -148,7 +149,7 @@ POOL_HEADINGS = {
     "autre": "Financement ancien", "part_hors_qpv": "Part hors QPV", "demandeurs": "Demandeurs du vivier",
     "part_q1": "Part du 1er quartile", "part_prioritaires": "Part des publics prioritaires",
     **{f"acceptation_{f}": POOL_ACCEPTANCE[f] for f in POOL_ACCEPTANCE},
-    "attributions_prevues": "Attributions prévues", "part_attribuee": "Part attribuée dans le délai"}
+    "attributions_prevues": "Attributions prévues", "part_attribuee": "Adéquation"}
 
 
 def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:

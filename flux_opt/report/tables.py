@@ -12,7 +12,7 @@ from rich.table import Table as RichTable
 POOL_ACCEPTANCE = {"PLAI": "Acceptation d'un PLAI", "PLUS": "Acceptation d'un PLUS", "PLS": "Acceptation d'un PLS",
                    "autre": "Acceptation d'un ancien"}
 PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV", "Part du 1er quartile",
-           "Part des publics prioritaires", "Part attribuée dans le délai", *POOL_ACCEPTANCE.values())
+           "Part des publics prioritaires", *POOL_ACCEPTANCE.values())
 
 
 @dataclass
