@@ -354,7 +354,7 @@ def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, s
         refuse(f"Bilan {annee} : {exc}")
     written = write_bilan(consolide, sortie, par_epci)
     console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "
-                  f"{len(consolide.reservataires)} réservataires, {len(par_epci)} EPCI dotés d'une CIA).")
+                  f"{len(consolide.reservataires)} réservataires, {len(par_epci)} EPCI {'doté' if len(par_epci) < 2 else 'dotés'} d'une CIA).")
     console.print(priority_view(consolide))
     if contexte is None:
         console.print("[dim]Instance du plan introuvable : sans parts dues ni CIA (indiquer --instance).[/dim]")

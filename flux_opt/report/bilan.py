@@ -50,12 +50,24 @@ def priority_view(b: Bilan) -> Table:
     vue = Table(title=f"Publics prioritaires et ménages DALO, baux signés en {b.annee}", title_justify="left",
                 caption="Baux : baux signés dont le ménage est renseigné. " + NOTE_DALO, caption_justify="left")
     for titre in ("Réservataire", "Baux", "Prioritaires", "Due", "Atteinte", "DALO", "Part DALO"):
-        vue.add_column(titre, justify="left" if titre in ("Réservataire", "Atteinte") else "right", no_wrap=True)
+        vue.add_column(titre, justify="left" if titre in ("Réservataire", "Atteinte") else "right",
+                       no_wrap=titre != "Réservataire", ratio=3 if titre == "Réservataire" else None)
     for ligne in priorities(b.objectifs).itertuples(index=False):
-        vue.add_row(ligne.reservataire, str(ligne.baux_menage_connu), _percent(ligne.part_prioritaires),
+        nom = ligne.nom if isinstance(ligne.nom, str) and ligne.nom else ligne.reservataire
+        vue.add_row(nom, str(ligne.baux_menage_connu), _percent(ligne.part_prioritaires),
                     _percent(ligne.part_prioritaires_due), ligne.prioritaires_tenue, str(ligne.baux_dalo),
                     _percent(ligne.part_dalo))
     return vue
+
+
+def _named(table: pd.DataFrame, objectifs: pd.DataFrame) -> pd.DataFrame:
+    """The réservataire's name beside its code, from the objectives table, when the table has none."""
+    if "reservataire" not in table or "nom" in table or "nom" not in objectifs:
+        return table
+    out = table.copy()
+    noms = objectifs.set_index("reservataire")["nom"]
+    out.insert(out.columns.get_loc("reservataire") + 1, "nom", out["reservataire"].map(noms).fillna(""))
+    return out
 
 
 def _percent(part: float) -> str:
@@ -68,7 +80,7 @@ def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
         realise = [c for c in b.objectifs.columns if c in ("reservataire", "nom") or c not in PRIORITAIRES]
         sections += [("Objectifs et réalisé", _with_total(b.objectifs[realise])),
                      ("Publics prioritaires et DALO", _with_total(priorities(b.objectifs)))]
-    sections += [("Synthèse", _with_total(b.synthese))]
+    sections += [("Synthèse", _with_total(_named(b.synthese, b.objectifs)))]
     sections += [(f"Par {titre.lower()}" if d != "qpv" else "QPV et hors QPV", b.par_dimension[d])
                  for d, titre in DIMENSIONS.items()]
     sections += [
