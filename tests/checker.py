@@ -377,13 +377,13 @@ def mixite_rates(ref: Reference, toml: dict, mixite_rows) -> None:
         ref.cia[str(epci)] = dict(defaults)
     for i, row in enumerate(mixite_rows, start=2):
         zone, critere = row["zone"].lower(), row["critere"].lower()
-        legal = row.get("reservataire", "") == "" and (zone, critere) in (
+        legal = row.get("reservataire", "") == "" and row["epci"] in ref.cia and (zone, critere) in (
             ("hors_qpv", "q1"),
             ("qpv", "q234"),
         )
         if legal:
             family = "cia_hors_qpv_q1" if critere == "q1" else "cia_qpv_q234"
-            # an EPCI outside `[cia] epci` gets only the target its line states (orientation.md §3)
+            # in an EPCI outside `[cia] epci` the line is a local target (mixite), not the CIA's
             ref.cia.setdefault(row["epci"], {})[family] = parse_number(row["part_min"])
         else:
             ref.mixite.append((i, row))

@@ -188,8 +188,8 @@ def _cia_rates(instance: Instance) -> dict[tuple[str, str], float]:
         rates[(epci, "cia_hors_qpv_q1")] = cia.q1_hors_qpv
         rates[(epci, "cia_qpv_q234")] = cia.q234_qpv
     legal_form = {("hors_qpv", "q1"): "cia_hors_qpv_q1", ("qpv", "q234"): "cia_qpv_q234"}
-    for m in instance.mixite:
-        if m.reservataire is None and (m.zone, m.critere) in legal_form:
+    for m in instance.mixite:  # an EPCI without a CIA has no legal mixity target
+        if m.reservataire is None and m.epci in cia.epci and (m.zone, m.critere) in legal_form:
             rates[(m.epci, legal_form[(m.zone, m.critere)])] = m.part_min
     return rates
 

@@ -370,9 +370,11 @@ def instance_mixity_targets(instance) -> pd.DataFrame:
     for i, m in enumerate(instance.mixite):
         row = dict(epci=m.epci, zone=m.zone, reservataire=m.reservataire, critere=m.critere,
                    part_min=m.part_min, origine=f"mixite.csv ligne {i + 2}")
-        if m.reservataire is None and (m.zone, m.critere) == ("hors_qpv", "q1"):
+        # a line of the legal form replaces the CIA's own target; in an EPCI without a CIA it is a
+        # local mixity target (`mixite`), not the law's
+        if m.reservataire is None and m.epci in cia.epci and (m.zone, m.critere) == ("hors_qpv", "q1"):
             targets[("cia_hors_qpv_q1", m.epci)] = row
-        elif m.reservataire is None and (m.zone, m.critere) == ("qpv", "q234"):
+        elif m.reservataire is None and m.epci in cia.epci and (m.zone, m.critere) == ("qpv", "q234"):
             targets[("cia_qpv_q234", m.epci)] = row
         else:
             extra.append(dict(famille="mixite", **row))
