@@ -26,7 +26,6 @@ from flux_opt.errors import DonneesInvalides
 from flux_opt.input.schema import Instance, load_instance
 from flux_opt.input.validation import targets_without_conversion
 from flux_opt.model.build import OrientationModel, build_model
-from flux_opt.model.data import with_bool_qpv
 from flux_opt.model.reusable import ReusableModel
 from flux_opt.model.solve import Solution, solve
 from flux_opt.phases import Phases
@@ -114,8 +113,7 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
     evaluation = None
     if options.tirages > 0:
         with phases("evaluation"):
-            evaluation = evaluate(instance, with_bool_qpv(result.plan), with_bool_qpv(result.attributions),
-                                  options.tirages, options.graine)
+            evaluation = evaluate(instance, result.plan, result.attributions, options.tirages, options.graine)
     return PlanRun(instance, flux, targets, model, solution, result, explanation, evaluation, conformite)
 
 

@@ -231,9 +231,7 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
         elif row.variante == "supprimée":
             free.append(f"« {NAMES.get(row.famille, row.famille)} »")
     if free:
-        precision = float(costs["precision"].max()) if "precision" in costs else 0.0
-        how = ("nouvelle résolution exacte" if precision <= PRECISE
-               else f"nouvelle résolution, à {fr_number_fine(precision)} près au score d'adéquation")
+        how = resolution_words(float(costs["precision"].max()) if "precision" in costs else 0.0)
         reasons.append(f"Sans effet mesurable sur l'adéquation ({how}) : supprimer " + ", ".join(free)
                        + " ne placerait pas plus de ménages ; ces règles sont tenues sans marge mais ne coûtent rien.")
     strong = e.saturees.loc[e.saturees["valeur_marginale"] > 1e-3].head(n_binding)
@@ -266,6 +264,14 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
 PRECISE = 0.01  # a re-solve's accepted gap below which its gains read as exact
 
 
+def resolution_words(precision: float, plural: bool = False) -> str:
+    """How exact a re-solve's gain is: « nouvelle résolution exacte », or « …, à 1,9 près … »."""
+    what = "nouvelles résolutions" if plural else "nouvelle résolution"
+    if not (isinstance(precision, float) and math.isfinite(precision) and precision > PRECISE):
+        return f"{what} {'exactes' if plural else 'exacte'}"
+    return f"{what}, à {fr_number_fine(precision)} près au score d'adéquation"
+
+
 def _noise(row) -> float:
     """A gain within the re-solves' accepted gap is not an effect of the rule."""
     precision = getattr(row, "precision", 0.0)
@@ -291,9 +297,7 @@ def cost_sentence(row) -> str:
     if isinstance(row.violation_avant, float) and row.violation_avant > 1e-6 and math.isfinite(row.violation_totale):
         viol = (f" ; écarts aux règles non tenues : {fr_number(row.violation_avant)} → "
                 f"{fr_number(row.violation_totale)}")
-    precision = getattr(row, "precision", 0.0)
-    how = ("nouvelle résolution exacte" if not (isinstance(precision, float) and precision > PRECISE)
-           else f"nouvelle résolution, à {fr_number_fine(precision)} près au score d'adéquation")
+    how = resolution_words(getattr(row, "precision", 0.0))
     return f"Coût de la règle « {name} » : {action} {effect}{tail}{viol} ({how})."
 
 

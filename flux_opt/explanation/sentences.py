@@ -103,6 +103,17 @@ class PlanFigures:
         self.noms = result.noms
         self.prio_by_r = att.loc[att["prioritaire"] == "oui"].groupby("reservataire")["attributions_prevues"].sum()
 
+    def prioritaires(self, row) -> tuple[float, float, str]:
+        """(count, base, its unit) of a publics_prioritaires row: of the réservataire's expected
+        attributions in the composition model (the law's reading), else of its dwellings (the row
+        is then Σ prio − t·Σx ≥ 0)."""
+        rid = row["reservataire"]
+        if row.get("base_taux") == "attributions":
+            base = float(self.att.loc[self.att["reservataire"] == rid, "attributions_prevues"].sum())
+            return float(self.prio_by_r.get(rid, 0.0)), base, "attributions"
+        base = float(self.by_r.get(rid, 0))
+        return row["valeur"] + float(row["taux"]) * base, base, "logements"
+
     def dwellings(self, reservataire=None, epci=None, zone="tout", group=None) -> float:
         p = self.plan
         if reservataire is not None:
@@ -177,14 +188,9 @@ def _demande(row, fig: PlanFigures) -> str:
 
 def _prioritaires(row, fig: PlanFigures) -> str:
     rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
-    if row.get("base_taux") == "attributions":  # a share of its attributions (the law's reading)
-        base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
-        whose = f"les {n(base)} attributions prévues de {fig.noms.reservataire(rid)}"
-        prio = float(fig.prio_by_r.get(rid, 0.0))
-    else:  # the row is Σ prio − t·Σx ≥ 0
-        base = float(fig.by_r.get(rid, 0))
-        whose = f"les {n(base)} logements orientés à {fig.noms.reservataire(rid)}"
-        prio = row["valeur"] + rate * base
+    prio, base, unit = fig.prioritaires(row)
+    whose = (f"les {n(base)} attributions prévues de {fig.noms.reservataire(rid)}" if unit == "attributions"
+             else f"les {n(base)} logements orientés à {fig.noms.reservataire(rid)}")
     return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
             f"sur {whose}, soit {fr_percent(_share(prio, base))}, pour un minimum de {fr_percent(rate)} ({n(rate * base)})")
 
@@ -314,13 +320,8 @@ def share_table(result: Result) -> pd.DataFrame:
     out = []
     for _, row in rows.iterrows():
         if row["contrainte"] == "publics_prioritaires":
-            part, rid = float(row["taux"]), row["reservataire"]
-            if row.get("base_taux") == "attributions":
-                base = float(fig.att.loc[fig.att["reservataire"] == rid, "attributions_prevues"].sum())
-                count = float(fig.prio_by_r.get(rid, 0.0))
-            else:
-                base = float(fig.by_r.get(rid, 0))
-                count = row["valeur"] + part * base
+            part = float(row["taux"])
+            count, base, _ = fig.prioritaires(row)
         else:
             part = float(row["part_min"])
             rid = row.get("reservataire")

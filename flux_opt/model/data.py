@@ -158,12 +158,19 @@ def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFra
     return pairs
 
 
+def with_bool_flags(table: pd.DataFrame, columns: tuple[str, ...] = ("qpv", "prioritaire", "travailleur_essentiel")
+                    ) -> pd.DataFrame:
+    """A copy whose flag columns (those present) are boolean: plan files write oui/non."""
+    table = table.copy()
+    for column in columns:
+        if column in table and table[column].dtype != bool:
+            table[column] = table[column].map(parse_bool).astype(bool)
+    return table
+
+
 def with_bool_qpv(table: pd.DataFrame) -> pd.DataFrame:
     """A copy whose `qpv` column is boolean (plan files write oui/non)."""
-    table = table.copy()
-    if table["qpv"].dtype != bool:
-        table["qpv"] = table["qpv"].map(parse_bool).astype(bool)
-    return table
+    return with_bool_flags(table, ("qpv",))
 
 
 def x_positions(d: "ModelData", table: pd.DataFrame, column: str = "logements") -> np.ndarray:

@@ -284,7 +284,7 @@ def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.Data
     vals = np.concatenate([np.ones(len(link_of)), -np.ones(n_links)])
     _add(lp, "demande", link_labels, rows, cols, vals, 0.0, 0.0, pen)
     directe = flows["directe"].to_numpy(dtype=bool)
-    _add_directe(lp, flows, v, link_labels, directe, pen)
+    _add_directe(lp, flows, v, link_labels, pen)
     delegated = flows.loc[~directe]
     own = np.unique(delegated["link"].to_numpy())
     row_of = np.searchsorted(own, delegated["link"].to_numpy())
@@ -294,15 +294,14 @@ def _add_lettings(lp: LinearProgram, d: ModelData, v: Vars, link_labels: pd.Data
     _add(lp, "demande", link_labels.iloc[own], rows, cols, vals, -INF, 0.0, pen)
 
 
-def _add_directe(lp: LinearProgram, flows: pd.DataFrame, v: Vars, link_labels: pd.DataFrame,
-                 directe: np.ndarray, pen: Penalties) -> None:
+def _add_directe(lp: LinearProgram, flows: pd.DataFrame, v: Vars, link_labels: pd.DataFrame, pen: Penalties) -> None:
     """Gestion directe: the réservataire proposes, so its pools' composition fixes who is housed.
     L_ℓ, the expected lettings of link group ℓ, are at most P_ℓ·X_ℓ (P_ℓ = Σ_p coef_p, the
     probability that a dwelling is let), and each pool gets its share of them:
     y[p,ℓ] = coef_p / P_ℓ · L_ℓ. The plan can leave dwellings unlet (L_ℓ < P_ℓ·X_ℓ, when a pool
     empties) but never change the mix: a share of lettings (publics prioritaires) cannot be met by
     dropping the other households."""
-    chosen = np.flatnonzero(directe)
+    chosen = np.flatnonzero(flows["directe"].to_numpy(dtype=bool))
     link_of = flows["link"].to_numpy()[chosen]
     coef = flows["coef"].to_numpy(dtype=float)[chosen]
     own, row_of, probability = _directe_links(flows)
@@ -458,9 +457,9 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
 
     Composition demand model: the base is the réservataire's expected attributions (the law's
     « des attributions », see _prioritaires_on_lettings); the pools fix the mix in gestion directe
-    (_add_directe), so the share is met by orienting dwellings to where its priority households are. Transport model: the base is
-    its planned flux — with the attributions, a pool without priority households would make the
-    model leave every dwelling unmatched to "meet" the share."""
+    (_add_directe), so the share is met by orienting dwellings to where its priority households
+    are. Transport model: the base is its planned flux — with the attributions, a pool without
+    priority households would make the model leave every dwelling unmatched to "meet" the share."""
     rates = prioritaires_rates(d.instance)
     concerned = [(r, rid, rates[rid]) for r, rid in enumerate(d.reservataires["id"]) if rid in rates]
     if not concerned:

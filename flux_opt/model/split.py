@@ -130,7 +130,7 @@ def whole_split(model: "OrientationModel", raw, options):
     exact for it. The MIP's bound still bounds every plan, so the gap stays a certificate."""
     from flux_opt.model.highs_backend import RawSolution, new_highs, pass_program, read_solution
 
-    v, d = model.vars, model.data
+    v = model.vars
     x = np.round(raw.values[v.x.columns])
     per_segment = disaggregate(model, x, raw.values[v.split.columns])
     lower, upper = model.lp.col_lower.copy(), model.lp.col_upper.copy()

@@ -44,8 +44,9 @@ def _scope(code: str, indicateur: str, ev: Evaluation) -> str:
     """A réservataire's name, the EPCI's name (CIA), or the scope of a mixity target in words."""
     if code in ev.noms.reservataires:
         return ev.noms.reservataire(code)
-    if indicateur.startswith("part cia_") and _EPCI_CODE.search(code):
-        return ev.noms.epci_label(_EPCI_CODE.search(code)[1])
+    epci = _EPCI_CODE.search(code) if indicateur.startswith("part cia_") else None
+    if epci:
+        return ev.noms.epci_label(epci[1])
     return ev.noms.scope(code).replace(" tous réservataires", "")
 
 
@@ -102,9 +103,9 @@ def shares_plot(ev: Evaluation) -> str | None:
     ax.barh(y, t["moyenne"] * 100, height=0.5, xerr=err, capsize=3,
             color=[RED if b else BLUE for b in below])
     ax.scatter(t["cible"] * 100, y, marker="|", s=300, color="black", label="cible", zorder=3)
-    labels = [f"{_indicator(i).removeprefix('Part : ').removeprefix('Part de ')} — {_scope(c, i, ev)}"
-              for i, c in zip(t["indicateur"], t["portee"])]
-    ax.set_yticks(y, [_short(label) for label in labels])
+    names = [f"{_indicator(i).removeprefix('Part : ').removeprefix('Part de ')} — {_scope(c, i, ev)}"
+             for i, c in zip(t["indicateur"], t["portee"])]
+    ax.set_yticks(y, [_short(name) for name in names])
     ax.set_xlabel("% (publics prioritaires : des attributions du réservataire ; mixité : des logements de la portée)")
     ax.set_title("Mixité simulée et cibles (rouge : cible hors de l'intervalle simulé)")
     ax.legend(loc="lower right", fontsize=8, frameon=False)

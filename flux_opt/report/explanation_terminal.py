@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.markup import escape
 
-from flux_opt.explanation.analysis import EXPLICATION_JSON, PRECISE, Explanation
-from flux_opt.explanation.sentences import NAMES, fr_number, fr_number_fine
+from flux_opt.explanation.analysis import EXPLICATION_JSON, Explanation, resolution_words
+from flux_opt.explanation.sentences import NAMES, fr_number
 
 
 def load_explanation(folder: str | Path) -> Explanation | None:
@@ -73,9 +73,7 @@ def _reasons_table(reasons: list[str], total: int) -> Table:
 
 def _costs_table(costs: pd.DataFrame) -> Table:
     precision = float(costs["precision"].max()) if "precision" in costs and costs["precision"].notna().any() else 0.0
-    how = ("nouvelles résolutions exactes" if precision <= PRECISE
-           else f"nouvelles résolutions, à {fr_number_fine(precision)} près au score d'adéquation")
-    table = Table(title=f"Coût des règles ({how})", title_justify="left")
+    table = Table(title=f"Coût des règles ({resolution_words(precision, plural=True)})", title_justify="left")
     for column in ("Règle", "Variante", "Gain d'attributions", "Gain de score", "Logements déplacés"):
         table.add_column(column, justify="left" if column in ("Règle", "Variante") else "right")
     for row in costs.itertuples():

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from flux_opt.input.schema import Instance, parse_bool
+from flux_opt.input.schema import Instance
+from flux_opt.model.data import with_bool_flags
 from flux_opt.plan.names import Names
 from flux_opt.vocabulary import FINANCEMENTS
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
@@ -82,8 +83,9 @@ class _Year:
 
     def __init__(self, instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame | None):
         self.instance = instance
-        self.plan = plan.loc[plan["logements"] > 0].reset_index(drop=True)
-        self.attributions = None if attributions is None else _flags_as_bool(attributions)
+        # plan.csv / attributions.csv as written (oui/non) or as read (booleans)
+        self.plan = with_bool_flags(plan.loc[plan["logements"] > 0].reset_index(drop=True))
+        self.attributions = None if attributions is None else with_bool_flags(attributions)
         self.rates = instance.acceptance()
         rows = {r.id: r for r in instance.reservataires}
         self.bailleur = next(r.id for r in instance.reservataires if r.type == "bailleur")
@@ -234,15 +236,6 @@ class _Year:
         return scopes
 
 
-def _flags_as_bool(attributions: pd.DataFrame) -> pd.DataFrame:
-    """attributions.csv as written (oui/non) or as read (booleans): flags as booleans."""
-    out = attributions.copy()
-    for column in ("qpv", "prioritaire", "travailleur_essentiel"):
-        if column in out and out[column].dtype != bool:
-            out[column] = out[column].map(parse_bool).astype(bool)
-    return out
-
-
 def _in_zone(epcis: np.ndarray, qpv: np.ndarray, epci: str, zone: str) -> np.ndarray:
     qpv = np.asarray(qpv, dtype=bool)
     return (epcis == epci) & (qpv if zone == "qpv" else ~qpv if zone == "hors_qpv" else True)
@@ -301,8 +294,6 @@ YEAR_HEADINGS = {"indicateur": "Indicateur", "portee": "Portée", "cible": "Cibl
 def evaluate_result(instance: Instance, result, tirages: int = 50, graine: int = 0) -> pd.DataFrame:
     """The simulated year of a plan just computed (a pipeline Result), as the negotiation page shows
     it beside the plan: French headings, rounded figures."""
-    from flux_opt.model.data import with_bool_qpv
-
-    table = evaluate(instance, with_bool_qpv(result.plan), with_bool_qpv(result.attributions), tirages, graine).table
+    table = evaluate(instance, result.plan, result.attributions, tirages, graine).table
     shown = table[[c for c in YEAR_HEADINGS if c in table.columns]].rename(columns=YEAR_HEADINGS).round(1)
     return shown.astype(object).where(shown.notna(), "")
