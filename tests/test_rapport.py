@@ -107,6 +107,8 @@ def test_every_kind_of_scope_reads_with_names():
                  {"59350": "Lille"}, {"200093201": "MEL"})
     assert noms.scope("territoire de ville_roubaix, mel") == \
         "territoire de Ville de Roubaix, Métropole européenne de Lille"
+    assert noms.scope("territoire de ville_roubaix (collectivités ensemble)") == \
+        "territoire de Ville de Roubaix (collectivités ensemble)"
     assert noms.scope("cellule 59350 T2 QPV") == "cellule Lille (59350) T2 QPV"
     assert noms.scope("logements prefet commune 59350 T2 hors QPV PLAI") == \
         "logements de Préfet, Lille (59350) T2 hors QPV PLAI"

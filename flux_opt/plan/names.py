@@ -67,7 +67,7 @@ class Names:
 CRITERES = {"q1": "1er quartile", "q234": "quartiles 2 à 4", "prioritaire": "publics prioritaires",
             "travailleur_essentiel": "travailleurs essentiels"}
 _POOL = re.compile(r"^(vivier|logements) (\S+) (commune|epci) (\S+)")
-_TERRITORY = re.compile(r"^territoire de (\S+(?:, \S+)*)$")
+_TERRITORY = re.compile(r"^territoire de ([\w-]+(?:, [\w-]+)*)")
 _CELL = re.compile(r"^(cellule|segment) (\w+)")
 _RESERVATAIRE = re.compile(r"\bréservataire (\S+)")
 _EPCI = re.compile(r"\bEPCI (\d{9})\b")
