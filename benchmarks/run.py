@@ -53,7 +53,7 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
     phase through the pipeline, then the spreadsheet baseline and, if asked, Pyomo."""
     from flux_opt import pipeline
     from flux_opt.model.build import model_size
-    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.model.solve import NoSolutionFound
     from flux_opt.phases import Phases
     from flux_opt.scale.generate import generate_size
 
@@ -65,7 +65,7 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
         instance = _with_time_limit(pipeline.load(folder, phases=phases), temps_max)
         try:
             done = pipeline.run(instance, pipeline.PlanOptions(analyse=True, controle=True), source=str(folder), phases=phases)
-        except SolveurSansSolution as exc:
+        except NoSolutionFound as exc:
             out.update(statut=f"sans solution ({exc})", total_s=time.perf_counter() - start, memoire_mo=peak_mb())
             return out
         pipeline.write(done, Path(tmp) / "sortie", phases=phases)

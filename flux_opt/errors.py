@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Probleme:
+class InputProblem:
     """One problem found in the input. `ligne` is the 1-based line of the file
     (the header is line 1), or None for a file-level or parameter problem."""
 
@@ -24,9 +24,9 @@ class Probleme:
         return f"{where} : {self.message}"
 
 
-class DonneesInvalides(Exception):
+class InvalidInput(Exception):
     """Raised when the input cannot be used; carries every problem found."""
 
-    def __init__(self, problemes: list[Probleme]):
-        self.problemes = list(problemes)
-        super().__init__("\n".join(str(p) for p in self.problemes))
+    def __init__(self, problems: list[InputProblem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))

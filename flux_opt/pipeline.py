@@ -22,7 +22,7 @@ from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
 from flux_opt.explanation.sentences import explain
 from flux_opt.conformity.check import conformity, from_result
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 from flux_opt.input.schema import Instance, load_instance
 from flux_opt.input.validation import targets_without_conversion
 from flux_opt.model.build import OrientationModel, build_model
@@ -72,7 +72,7 @@ def load(path: str | Path, depuis_conversion: bool = False, phases: Phases | Non
             return with_targets(instance, lissage_targets(path, instance))
         missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
         if missing:
-            raise DonneesInvalides(missing)
+            raise InvalidInput(missing)
         return instance
 
 

@@ -7,7 +7,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 
 from flux_opt.stock.instance import (
     apply_targets,
@@ -219,9 +219,9 @@ def test_convertir_instance_mode_region(instance: Path):
 def test_reservataire_de_convention_inconnu_est_une_erreur(instance: Path):
     with (instance / "conventions.csv").open("a", encoding="utf-8") as fichier:
         fichier.write("fantome,X-1,10,2030,\n")
-    with pytest.raises(DonneesInvalides) as refused:  # the one instance reader names file, row and field
+    with pytest.raises(InvalidInput) as refused:  # the one instance reader names file, row and field
         convert_instance(instance)
-    (problem,) = refused.value.problemes
+    (problem,) = refused.value.problems
     assert (problem.fichier, problem.ligne, problem.champ) == ("conventions.csv", 5, "reservataire")
     assert "fantome" in problem.message
 

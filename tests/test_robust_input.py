@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flux_opt.cli.main import app, main
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 from flux_opt.input.schema import load_instance
 
 from conftest import EXEMPLE, MINI
@@ -39,9 +39,9 @@ def rewrite(folder, name, encoding="utf-8", delimiter=",", decimal=".", extra_ro
 
 
 def problems(folder):
-    with pytest.raises(DonneesInvalides) as error:
+    with pytest.raises(InvalidInput) as error:
         load_instance(folder)
-    return [str(p) for p in error.value.problemes]
+    return [str(p) for p in error.value.problems]
 
 
 @pytest.mark.parametrize("encoding,delimiter,decimal", [

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from flux_opt.negotiation.sweep import instance_at, parse_sweep, sweep
 from flux_opt.pipeline import Planner
 from flux_opt.negotiation.compare import BASE, compare, comparison_tables
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 from flux_opt.pipeline import plan_instance
 from flux_opt.report.compare import write_comparison, write_sweep
 from flux_opt.negotiation.scenarios import Scenario, apply_scenario, load_scenario
@@ -99,20 +99,20 @@ def test_overrides_are_applied_without_touching_the_base(base, tmp_path):
 ])
 def test_bad_override_names_file_and_key_in_french(base, tmp_path, text, champ, fragment):
     path = write(tmp_path, text, "mauvais.toml")
-    with pytest.raises(DonneesInvalides) as exc:
+    with pytest.raises(InvalidInput) as exc:
         apply_scenario(base, load_scenario(path))
-    problem = exc.value.problemes[0]
+    problem = exc.value.problems[0]
     assert (problem.fichier, problem.champ) == ("mauvais.toml", champ)
     assert fragment in problem.message
 
 
 def test_bad_scenario_file_structure(tmp_path):
-    with pytest.raises(DonneesInvalides) as exc:
+    with pytest.raises(InvalidInput) as exc:
         load_scenario(write(tmp_path, 'nom = "x"\n[regle]\nprefet_taux = 0.2\n', "typo.toml"))
-    assert exc.value.problemes[0].champ == "regle" and "clé inconnue" in exc.value.problemes[0].message
-    with pytest.raises(DonneesInvalides, match="TOML illisible"):
+    assert exc.value.problems[0].champ == "regle" and "clé inconnue" in exc.value.problems[0].message
+    with pytest.raises(InvalidInput, match="TOML illisible"):
         load_scenario(write(tmp_path, "nom = ", "casse.toml"))
-    with pytest.raises(DonneesInvalides, match="nom"):
+    with pytest.raises(InvalidInput, match="nom"):
         load_scenario(write(tmp_path, "description = 'sans nom'\n", "anonyme.toml"))
 
 
@@ -232,9 +232,9 @@ def test_parallel_sweep_equals_sequential_and_plots(base, tmp_path):
 
 
 def test_sweep_of_unknown_parameter_is_a_french_error(base):
-    with pytest.raises(DonneesInvalides, match="clé inconnue"):
+    with pytest.raises(InvalidInput, match="clé inconnue"):
         sweep(base, parse_sweep("plafond_magique=0.1:0.2:0.1"))
-    with pytest.raises(DonneesInvalides, match="au plus 1"):
+    with pytest.raises(InvalidInput, match="au plus 1"):
         sweep(base, parse_sweep("prefet_taux=0.9:1.1:0.1"))
 
 

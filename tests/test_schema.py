@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flux_opt.cli.main import app
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 from flux_opt.input.schema import json_schema, load_instance
 
 from conftest import EXEMPLE, MINI
@@ -28,9 +28,9 @@ def replace(folder, name, old, new):
 
 
 def problems(folder):
-    with pytest.raises(DonneesInvalides) as error:
+    with pytest.raises(InvalidInput) as error:
         load_instance(folder)
-    return error.value.problemes
+    return error.value.problems
 
 
 # (file, old text, new text, expected file, line, field, words of the message)

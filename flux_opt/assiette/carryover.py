@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.assiette.targets import Targets
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.schema import Instance
 from flux_opt.vocabulary import PREFET_GROUP
 
@@ -40,10 +40,10 @@ def bilans_du_dossier(dossier: str | Path) -> dict[int, Path]:
     """Year → `bilan_AAAA.csv` of a folder written by `flux-opt bilan` (refused when none)."""
     dossier = Path(dossier)
     if not dossier.is_dir():
-        raise DonneesInvalides([Probleme(str(dossier), None, None, "dossier de bilan introuvable")])
+        raise InvalidInput([InputProblem(str(dossier), None, None, "dossier de bilan introuvable")])
     bilans = {int(m.group(1)): f for f in sorted(dossier.iterdir()) if (m := _NOM.match(f.name))}
     if not bilans:
-        raise DonneesInvalides([Probleme(str(dossier), None, None, "aucun fichier bilan_AAAA.csv (écrit par "
+        raise InvalidInput([InputProblem(str(dossier), None, None, "aucun fichier bilan_AAAA.csv (écrit par "
                                                                   "flux-opt bilan PLAN JOURNAL --annee AAAA)")])
     return bilans
 
@@ -51,19 +51,19 @@ def bilans_du_dossier(dossier: str | Path) -> dict[int, Path]:
 def read_bilan(chemin: Path, annee: int) -> BilanPrecedent:
     """One `bilan_AAAA.csv`, every number checked (French problems naming line and column)."""
     brut = pd.read_csv(chemin, dtype=str, keep_default_na=False)
-    problemes = [Probleme(str(chemin), 1, c, "colonne obligatoire absente de l'en-tête")
+    problems = [InputProblem(str(chemin), 1, c, "colonne obligatoire absente de l'en-tête")
                  for c in COLONNES_BILAN if c not in brut.columns]
-    if problemes:
-        raise DonneesInvalides(problemes)
+    if problems:
+        raise InvalidInput(problems)
     table = brut[list(COLONNES_BILAN)].copy()
     for colonne in COLONNES_BILAN[1:]:
         valeurs = pd.to_numeric(table[colonne].str.replace(",", "."), errors="coerce")
         for rang in np.flatnonzero(~np.isfinite(valeurs.to_numpy(dtype=float))):
-            problemes.append(Probleme(str(chemin), int(rang) + 2, colonne,
+            problems.append(InputProblem(str(chemin), int(rang) + 2, colonne,
                                       f"nombre attendu (reçu : « {table[colonne].iat[rang]} »)"))
         table[colonne] = valeurs
-    if problemes:
-        raise DonneesInvalides(problemes)
+    if problems:
+        raise InvalidInput(problems)
     return BilanPrecedent(annee, str(chemin), table)
 
 
@@ -71,7 +71,7 @@ def read_previous_bilan(dossier: str | Path, annee_plan: int) -> BilanPrecedent:
     """The latest bilan of the folder, which must be of a year before the plan's."""
     annee, chemin = max(bilans_du_dossier(dossier).items())
     if annee >= annee_plan:
-        raise DonneesInvalides([Probleme(str(chemin), None, None, f"bilan de {annee} : le plan est pour "
+        raise InvalidInput([InputProblem(str(chemin), None, None, f"bilan de {annee} : le plan est pour "
                                                                  f"{annee_plan}, il lui faut un bilan antérieur")])
     return read_bilan(chemin, annee)
 
@@ -81,7 +81,7 @@ def droits_utilises(dossier: str | Path, depuis: int) -> tuple[dict[str, float],
     converted stock already used), and the last year they cover."""
     bilans = {a: c for a, c in bilans_du_dossier(dossier).items() if a >= depuis}
     if not bilans:
-        raise DonneesInvalides([Probleme(str(dossier), None, None, f"aucun bilan de {depuis} ou après : rien "
+        raise InvalidInput([InputProblem(str(dossier), None, None, f"aucun bilan de {depuis} ou après : rien "
                                                                   "à déduire du stock converti")])
     tables = [read_bilan(c, a).table for a, c in bilans.items()]
     total = pd.concat(tables).groupby("reservataire")["logements_decomptes"].sum()

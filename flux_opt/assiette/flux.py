@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.assiette.apportion import largest_remainder, round_half_up
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.schema import Instance
 
 SEGMENT = ["commune", "typologie", "qpv", "financement"]
@@ -58,7 +58,7 @@ def compute_flux(instance: Instance) -> Flux:
     segments["flux_prevu"] = segments["liberations"] - segments["exclusions"]
     total = round_half_up(float(segments["flux_prevu"].sum()))
     if total <= 0:
-        raise DonneesInvalides([Probleme("parc.csv", None, "logements", (
+        raise InvalidInput([InputProblem("parc.csv", None, "logements", (
             f"flux annuel nul (libérations prévues A = {segments['liberations'].sum():.1f}, exclusions "
             f"B = {segments['exclusions'].sum():.1f}) : aucun logement à orienter cette année ; vérifier "
             "logements, taux_rotation et liberations"))])

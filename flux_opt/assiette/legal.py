@@ -11,7 +11,7 @@ from __future__ import annotations
 from flux_opt.assiette.apportion import cap
 from flux_opt.assiette.flux import Flux
 from flux_opt.assiette.targets import LEGAL_MAXIMA, Targets, legal_rate
-from flux_opt.errors import Probleme
+from flux_opt.errors import InputProblem
 from flux_opt.input.schema import Instance
 from flux_opt.vocabulary import PREFET_GROUP
 
@@ -27,19 +27,19 @@ def _pct(rate: float) -> str:
     return f"{100 * rate:.1f} %".replace(".", ",")
 
 
-def convention_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[Probleme]:
+def convention_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[InputProblem]:
     """Every convention input above a legal cap, as French warnings (the plan would break the law
     or report the rule as not held)."""
     return (_rule_warnings(instance) + _state_warnings(instance, flux, targets)
             + _collectivite_warnings(instance, targets) + _territory_warnings(instance, targets))
 
 
-def _rule_warnings(instance: Instance) -> list[Probleme]:
+def _rule_warnings(instance: Instance) -> list[InputProblem]:
     found = []
     for key, legal in LEGAL_MAXIMA.items():
         rate = getattr(instance.regles, key)
         if rate > legal + 1e-9:
-            found.append(Probleme(instance.sources.get("parametres", "instance.toml"), None, f"regles.{key}",
+            found.append(InputProblem(instance.sources.get("parametres", "instance.toml"), None, f"regles.{key}",
                                   f"{_pct(rate)} dépasse le maximum légal de {_pct(legal)} ({SOURCE[key]})"))
     return found
 
@@ -48,7 +48,7 @@ def _line(instance: Instance, rid: str) -> int:
     return next(i for i, r in enumerate(instance.reservataires) if r.id == rid) + 2
 
 
-def _state_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[Probleme]:
+def _state_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[InputProblem]:
     table, found = targets.table, []
     total = flux.total
     state = table.loc[table["type"].isin(PREFET_GROUP)]
@@ -56,19 +56,19 @@ def _state_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[Pr
     legal_state = cap(LEGAL_MAXIMA["prefet_taux"], total)
     if len(state) and state["brut"].sum() > LEGAL_MAXIMA["prefet_taux"] * total + 1e-9:
         rid = state["id"].iloc[0]
-        found.append(Probleme(instance.source_of("reservataires"), _line(instance, rid), "taux",
+        found.append(InputProblem(instance.source_of("reservataires"), _line(instance, rid), "taux",
                               f"préfet et agents : {_n(state['brut'].sum())} logements demandés pour un plafond de "
                               f"{legal_state} (30 % de {total}, arrondi à l'entier inférieur ; CCH R.441-5-2)"))
     legal_agents = cap(LEGAL_MAXIMA["prefet_agents_taux"], total)
     for row in table.loc[table["type"] == "prefet_agents"].itertuples():
         if row.brut > LEGAL_MAXIMA["prefet_agents_taux"] * total + 1e-9:
-            found.append(Probleme(instance.source_of("reservataires"), _line(instance, row.id), "taux",
+            found.append(InputProblem(instance.source_of("reservataires"), _line(instance, row.id), "taux",
                                   f"agents de l'État : {_n(row.brut)} logements demandés pour un plafond de "
                                   f"{legal_agents} (5 % de {total} ; CCH R.441-5-2)"))
     return found
 
 
-def _collectivite_warnings(instance: Instance, targets: Targets) -> list[Probleme]:
+def _collectivite_warnings(instance: Instance, targets: Targets) -> list[InputProblem]:
     """Each territory's collectivités without financing, together, within 20 % of its flux: the
     targets of those whose whole territory lies inside it must fit under its cap."""
     found = []
@@ -81,17 +81,17 @@ def _collectivite_warnings(instance: Instance, targets: Targets) -> list[Problem
         limit = cap(rate, t.base)
         if asked > rate * t.base + 1e-9:
             who = ", ".join(inside)
-            found.append(Probleme(instance.source_of("reservataires"), _line(instance, t.reservataires[0]), "taux",
+            found.append(InputProblem(instance.source_of("reservataires"), _line(instance, t.reservataires[0]), "taux",
                                   f"collectivités sans financement apporté ({who}) : {_n(asked)} logements demandés "
                                   f"sur le territoire de {', '.join(t.reservataires)} pour un plafond de {limit} "
                                   f"({_pct(rate)} de {t.base}, ensemble ; CCH R.441-5)"))
     return found
 
 
-def _territory_warnings(instance: Instance, targets: Targets) -> list[Probleme]:
+def _territory_warnings(instance: Instance, targets: Targets) -> list[InputProblem]:
     found = []
     for row in targets.table.itertuples():
         if row.type != "bailleur" and row.brut > row.base + 1e-9:
-            found.append(Probleme(instance.source_of("reservataires"), _line(instance, row.id), "logements",
+            found.append(InputProblem(instance.source_of("reservataires"), _line(instance, row.id), "logements",
                                   f"objectif de {_n(row.brut)} logements pour un flux de {row.base} sur son territoire"))
     return found

@@ -12,7 +12,7 @@ from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn
 from rich.text import Text
 
 from flux_opt.cli import french
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 from flux_opt.phases import LABELS, Phases
 
 french.install()
@@ -31,10 +31,10 @@ def show_warnings(warnings: list) -> None:
         err.print(f"[yellow]Avertissement : {warning}[/yellow]")
 
 
-def fail_on_invalid(exc: DonneesInvalides) -> None:
+def fail_on_invalid(exc: InvalidInput) -> None:
     from flux_opt.report.terminal import problems_table
 
-    err.print(problems_table(exc.problemes))
+    err.print(problems_table(exc.problems))
     err.print("[red]Rien n'a été écrit. Corrigez les données puis relancez.[/red]")
     raise typer.Exit(2)
 
@@ -75,5 +75,5 @@ def hold_output(stack: ExitStack, folder: Path | None, option: str = "--sortie")
         return
     try:
         stack.enter_context(claimed_folder(folder, option))
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)

@@ -7,7 +7,7 @@ import typer
 # Imported for their @app.command side effect, in the order of `flux-opt --help`.
 from flux_opt.cli import plan, stock, year, journal, explanation, negotiation, scale  # noqa: F401,I001
 from flux_opt.cli.app import app, err
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 
 _USAGE = (("Missing argument", "argument manquant"), ("Missing option", "option manquante"),
           ("No such option", "option inconnue"), ("No such command", "commande inconnue"),
@@ -50,10 +50,10 @@ def main() -> None:
         if code == 130:  # typer turns KeyboardInterrupt into Exit(130)
             raise _interrupted()
         raise SystemExit(code or 0)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         from flux_opt.report.terminal import problems_table
 
-        err.print(problems_table(exc.problemes))
+        err.print(problems_table(exc.problems))
         raise SystemExit(2)
     except (KeyboardInterrupt, typer.Abort):
         raise _interrupted() from None

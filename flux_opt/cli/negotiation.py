@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 
 
 def _progress() -> Progress:
@@ -37,7 +37,7 @@ def comparer_command(
                           "même plan, mais la répartition des attributions peut différer d'un plan séparé).")] = False,
 ):
     """Comparer des scénarios de négociation côte à côte, ou balayer un paramètre."""
-    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.model.solve import NoSolutionFound
     from flux_opt.input.schema import load_instance
     from flux_opt.report.exports import claimed_folder
 
@@ -51,9 +51,9 @@ def comparer_command(
                 _compare(base, instance, scenarios, sortie, processus)
             if balayer:
                 _sweep(instance, balayer, sortie, processus, mesurer, a_chaud)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
-    except SolveurSansSolution as exc:
+    except NoSolutionFound as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez \\[solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
 
@@ -67,10 +67,10 @@ def _compare(base_path: Path, instance, paths: list[Path], sortie: Path, process
     for path in paths:
         try:
             loaded.append(load_scenario(path))
-        except DonneesInvalides as exc:
-            problems.extend(exc.problemes)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
     if problems:
-        raise DonneesInvalides(problems)
+        raise InvalidInput(problems)
     for warning in resolve_base(base_path, loaded):
         err.print(f"[yellow]Attention : {warning}.[/yellow]")
     with _progress() as progress:
@@ -121,7 +121,7 @@ def negocier_command(
                                                   help="Ne pas ouvrir la page dans le navigateur.")] = False,
 ):
     """Page de négociation en direct : modifier un taux et voir aussitôt qui gagne ou perd des logements."""
-    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.model.solve import NoSolutionFound
     from flux_opt.negotiation.live.app import HOST, bind, make_server
     from flux_opt.negotiation.live.state import Session
     from flux_opt.year.evaluation import evaluate_result
@@ -141,9 +141,9 @@ def negocier_command(
     try:
         with console.status("Calcul du plan de base…"):
             session = Session(instance, sortie, simulate=simulated_year)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
-    except SolveurSansSolution as exc:
+    except NoSolutionFound as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan de base ({exc}). Augmentez \\[solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
     url = f"http://{HOST}:{sock.getsockname()[1]}/"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, phase_progress, show_warnings
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 
 
 @app.command("plan")
@@ -34,7 +34,7 @@ def plan_command(
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
-    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.model.solve import NoSolutionFound
     from flux_opt.report.exports import claimed_folder
     from flux_opt.report.terminal import conformity_table, plan_summary
 
@@ -49,9 +49,9 @@ def plan_command(
                     bilan_precedent=bilan_precedent, controle=True, tirages=tirages if evaluer else 0,
                     graine=graine), phases=phases)
                 pipeline.write(done, sortie, phases=phases)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
-    except SolveurSansSolution as exc:
+    except NoSolutionFound as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}). Augmentez \\[solveur] temps_max_s.[/red]")
         raise typer.Exit(4)
     result = done.result
@@ -81,7 +81,7 @@ def verifier_command(instance: INSTANCE):
         data = load_instance(instance)
         flux = compute_flux(data)
         targets = compute_targets(data, flux)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
     show_warnings(data.avertissements)
     warnings = convention_warnings(data, flux, targets)
@@ -114,7 +114,7 @@ def controler_command(
     try:
         data = load_instance(instance)
         files = read_plan_files(plan)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
     except (OSError, ValueError) as exc:
         err.print(f"[red]Plan illisible : {exc}[/red]")
@@ -142,7 +142,7 @@ def schema_command(
     if sortie:
         try:
             write_file(sortie, lambda p: p.write_text(text + "\n", encoding="utf-8"))
-        except DonneesInvalides as exc:
+        except InvalidInput as exc:
             fail_on_invalid(exc)
         console.print(f"Schéma écrit dans {sortie}.")
     else:

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flux_opt.cli.app import app, console, err, fail_on_invalid
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 
 
 @app.command("generer")
@@ -28,7 +28,7 @@ def generer_command(
     try:
         with claimed_folder(dossier, "DOSSIER"):
             _generate(dossier, taille, logements, graine, national)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
@@ -102,7 +102,7 @@ def lot_command(
             report = run_batch(dossier, sortie, processes=processus, cluster=cluster, resume_finished=reprendre,
                                limit=limite, moteur=moteur, analyse=analyse, on_start=started,
                                on_result=finished)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
     console.print(_national_table(sortie))
     _print_broken_rules(sortie)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 
 MAX_ANNEES_LISSAGE = 30  # a conversion spreads old stock rights over a few years, never decades
 
@@ -52,7 +52,7 @@ def convertir_command(
             if sortie:
                 written = write_outputs(sortie, result)
                 console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[red]{exc}[/red]")

@@ -292,14 +292,14 @@ def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine
 
 
 def _load_instance(path: Path):
-    from flux_opt.errors import DonneesInvalides
+    from flux_opt.errors import InvalidInput
     from flux_opt.input.schema import load_instance
 
     from flux_opt.cli.app import fail_on_invalid
 
     try:
         return load_instance(path)
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         fail_on_invalid(exc)
     except FileNotFoundError as exc:
         err.print(f"[red]Instance {path} : {exc}[/red]")
@@ -308,7 +308,7 @@ def _load_instance(path: Path):
 
 def _reoptimise(data, plan: Path, df, day: date, dossier: Path) -> str:
     """Re-solve the rest of the year, write the new plan in `dossier`, return the mode sentence."""
-    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.model.solve import NoSolutionFound
     from flux_opt.year.reorientation import reoptimisation_sentence, reoptimise_rest_of_year
     from flux_opt.report.exports import write_plan
 
@@ -318,7 +318,7 @@ def _reoptimise(data, plan: Path, df, day: date, dossier: Path) -> str:
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
-    except SolveurSansSolution as exc:
+    except NoSolutionFound as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}).[/red]")
         raise typer.Exit(4)
     write_plan(result, dossier)

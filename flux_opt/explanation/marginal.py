@@ -28,7 +28,7 @@ from flux_opt.model.build import OrientationModel
 from flux_opt.model.registry import names
 from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions
 from flux_opt.model.session import SolverSession
-from flux_opt.model.solve import Solution, SolveurSansSolution, solve_variant, solver_options
+from flux_opt.model.solve import Solution, NoSolutionFound, solve_variant, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
 # Families a negotiation can change (structural rows — conservation, demand — are facts, not rules).
@@ -193,7 +193,7 @@ def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lowe
     begin = time.perf_counter()
     try:
         variant = solve_variant(model, rows, lower, upper, options, start=solution.values)
-    except SolveurSansSolution as stopped:
+    except NoSolutionFound as stopped:
         return {"statut_solveur": str(stopped), "temps_s": round(time.perf_counter() - begin, 3)}
     raw, values = variant.raw, variant.values
     x_cols = model.vars.x.columns

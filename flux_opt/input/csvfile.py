@@ -13,7 +13,7 @@ import csv
 import io
 from pathlib import Path
 
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.raw import RawTable
 
 ENCODINGS = ("utf-8-sig", "cp1252")
@@ -24,15 +24,15 @@ _SAVE_AS = "enregistrer depuis Excel en « CSV UTF-8 » ou « CSV (séparateur :
 def decode(data: bytes, name: str) -> str:
     """The text of a CSV file in UTF-8 or Windows-1252, else a French refusal."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DonneesInvalides([Probleme(name, None, None, f"encodage UTF-16 non pris en charge : {_SAVE_AS}")])
+        raise InvalidInput([InputProblem(name, None, None, f"encodage UTF-16 non pris en charge : {_SAVE_AS}")])
     if b"\x00" in data:
-        raise DonneesInvalides([Probleme(name, None, None, f"fichier binaire, pas un CSV : {_SAVE_AS}")])
+        raise InvalidInput([InputProblem(name, None, None, f"fichier binaire, pas un CSV : {_SAVE_AS}")])
     for encoding in ENCODINGS:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise DonneesInvalides([Probleme(name, None, None, f"encodage non reconnu (ni UTF-8 ni Windows-1252) : {_SAVE_AS}")])
+    raise InvalidInput([InputProblem(name, None, None, f"encodage non reconnu (ni UTF-8 ni Windows-1252) : {_SAVE_AS}")])
 
 
 def separator(header: str, name: str) -> str:
@@ -40,7 +40,7 @@ def separator(header: str, name: str) -> str:
     counts = {sep: header.count(sep) for sep in SEPARATORS}
     if max(counts.values()) == 0:
         found = "la tabulation" if "\t" in header else "aucun séparateur"
-        raise DonneesInvalides([Probleme(name, 1, None, f"en-tête illisible ({found}) : les colonnes doivent être "
+        raise InvalidInput([InputProblem(name, 1, None, f"en-tête illisible ({found}) : les colonnes doivent être "
                                                         "séparées par une virgule ou un point-virgule")])
     return max(SEPARATORS, key=lambda sep: counts[sep])
 
@@ -50,18 +50,18 @@ def parse_csv(text: str, name: str) -> RawTable:
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
-        raise DonneesInvalides([Probleme(name, None, None, "fichier vide : l'en-tête manque")])
+        raise InvalidInput([InputProblem(name, None, None, "fichier vide : l'en-tête manque")])
     reader = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=separator(lines[first], name), strict=True)
     try:
         return _records(reader, name, offset=first)
     except csv.Error as exc:
-        raise DonneesInvalides([Probleme(name, first + reader.line_num, None,
+        raise InvalidInput([InputProblem(name, first + reader.line_num, None,
                                          f"ligne illisible (guillemet non fermé ?) : {exc}")]) from exc
 
 
 def _records(reader, name: str, offset: int) -> RawTable:
     header = [c.strip() for c in next(reader)]
-    problems = [Probleme(name, offset + 1, c, "colonne en double dans l'en-tête")
+    problems = [InputProblem(name, offset + 1, c, "colonne en double dans l'en-tête")
                 for i, c in enumerate(header) if c and c in header[:i]]
     width = max((i + 1 for i, c in enumerate(header) if c), default=0)
     table = RawTable(name, columns=[c for c in header if c])
@@ -71,14 +71,14 @@ def _records(reader, name: str, offset: int) -> RawTable:
         if not any(c.strip() for c in cells):
             continue  # blank row, e.g. ",,,,," left by Excel
         if any(c.strip() for c in cells[width:]):
-            problems.append(Probleme(name, line, None, f"{len(cells)} cellules pour {width} colonnes : vérifier "
+            problems.append(InputProblem(name, line, None, f"{len(cells)} cellules pour {width} colonnes : vérifier "
                                      "le séparateur (une virgule décimale doit être entre guillemets "
                                      "dans un fichier séparé par des virgules)"))
             continue
         table.rows.append({c: (cells[i].strip() if i < len(cells) else "") for i, c in enumerate(header) if c})
         table.lines.append(line)
     if problems:
-        raise DonneesInvalides(problems)
+        raise InvalidInput(problems)
     return table
 
 
@@ -87,5 +87,5 @@ def read_csv(file: Path) -> RawTable:
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise DonneesInvalides([Probleme(file.name, None, None, f"fichier illisible ({exc.strerror})")]) from exc
+        raise InvalidInput([InputProblem(file.name, None, None, f"fichier illisible ({exc.strerror})")]) from exc
     return parse_csv(decode(data, file.name), file.name)

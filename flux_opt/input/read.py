@@ -10,7 +10,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.csvfile import decode, read_csv
 from flux_opt.input.raw import REQUIRED_TABLES, TABLES, RawInstance, RawTable
 from flux_opt.input.xlsx import read_workbook
@@ -42,43 +42,43 @@ def toml_message(exc: tomllib.TOMLDecodeError) -> str:
 
 
 def read_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES) -> RawInstance:
-    """Read a CSV folder or an .xlsx workbook; raise DonneesInvalides if unreadable."""
+    """Read a CSV folder or an .xlsx workbook; raise InvalidInput if unreadable."""
     path = Path(path)
     if path.is_dir():
         return _read_folder(path, required)
     if path.suffix.lower() == ".xlsx" and path.is_file():
         return read_workbook(path, required)
-    raise DonneesInvalides([Probleme(str(path), None, None,
+    raise InvalidInput([InputProblem(str(path), None, None,
                                      "instance introuvable : donner un dossier (CSV + instance.toml) ou un classeur .xlsx")])
 
 
-def _read_parametres(toml_path: Path, problems: list[Probleme]) -> dict:
+def _read_parametres(toml_path: Path, problems: list[InputProblem]) -> dict:
     if not toml_path.is_file():
-        problems.append(Probleme("instance.toml", None, None, "fichier manquant"))
+        problems.append(InputProblem("instance.toml", None, None, "fichier manquant"))
         return {}
     try:
         return tomllib.loads(decode(toml_path.read_bytes(), "instance.toml"))
     except tomllib.TOMLDecodeError as exc:
-        problems.append(Probleme("instance.toml", None, None, toml_message(exc)))
-    except DonneesInvalides as exc:
-        problems.extend(exc.problemes)
+        problems.append(InputProblem("instance.toml", None, None, toml_message(exc)))
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
     return {}
 
 
 def _read_folder(folder: Path, required: tuple[str, ...]) -> RawInstance:
-    problems: list[Probleme] = []
+    problems: list[InputProblem] = []
     parametres = _read_parametres(folder / "instance.toml", problems)
     tables: dict[str, RawTable] = {}
     for name in TABLES:
         file = folder / f"{name}.csv"
         if not file.is_file():
             if name in required:
-                problems.append(Probleme(f"{name}.csv", None, None, "fichier obligatoire manquant"))
+                problems.append(InputProblem(f"{name}.csv", None, None, "fichier obligatoire manquant"))
             continue
         try:
             tables[name] = read_csv(file)
-        except DonneesInvalides as exc:
-            problems.extend(exc.problemes)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
     if problems:
-        raise DonneesInvalides(problems)
+        raise InvalidInput(problems)
     return RawInstance(folder, parametres, "instance.toml", tables)

@@ -1,7 +1,7 @@
 """Validated instance: pydantic v2 models of the data contract (docs/donnees.md).
 
 `load_instance(path)` reads the files (flux_opt.input.read), validates every row and every
-cross-reference, and either returns an `Instance` or raises `DonneesInvalides`
+cross-reference, and either returns an `Instance` or raises `InvalidInput`
 listing *all* problems, each with its file, line and field, in French.
 """
 
@@ -18,7 +18,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
                       ValidationError, model_validator)
 from pydantic.json_schema import SkipJsonSchema
 
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.raw import REQUIRED_TABLES, RawInstance, RawTable
 from flux_opt.input.read import read_instance
 from flux_opt.input.validation import check_references, implausible
@@ -521,7 +521,7 @@ class Instance(BaseModel):
     conventions: list[ConventionRow] = []
     acceptation: list[AcceptationRow] = []
     # Problems that do not stop the plan (e.g. an unknown column, ignored), shown to the user.
-    avertissements: SkipJsonSchema[list[Probleme]] = Field(default_factory=list, exclude=True)
+    avertissements: SkipJsonSchema[list[InputProblem]] = Field(default_factory=list, exclude=True)
     lissage: list[LissageRow] = []
     nouveaux_droits: list[NouveauDroitRow] = []
 
@@ -615,7 +615,7 @@ def _bound_text(kind: str, ctx: dict) -> str:
     return " : nombre fini attendu"
 
 
-def _validate_table(table: RawTable, model: type[_Row], problems: list[Probleme]) -> list:
+def _validate_table(table: RawTable, model: type[_Row], problems: list[InputProblem]) -> list:
     """Validate every row; collect problems with the file's line number (header = 1)."""
     adapter = TypeAdapter(list[model])
     try:
@@ -626,7 +626,7 @@ def _validate_table(table: RawTable, model: type[_Row], problems: list[Probleme]
             line = table.line(loc[0]) if loc and isinstance(loc[0], int) else None
             fields = [p for p in loc[1:] if p in model.model_fields]
             field = fields[0] if fields else None
-            problems.append(Probleme(table.source, line, field, french_message(error, model, field)))
+            problems.append(InputProblem(table.source, line, field, french_message(error, model, field)))
         return []
 
 
@@ -651,7 +651,7 @@ def closest(name: str, known: list[str]) -> str | None:
     return found[0] if found else None
 
 
-def _check_columns(table: RawTable, model: type[_Row], problems: list[Probleme], warnings: list[Probleme]) -> None:
+def _check_columns(table: RawTable, model: type[_Row], problems: list[InputProblem], warnings: list[InputProblem]) -> None:
     """Missing required columns are errors; an unknown column close to a known one the header lacks
     is an error (its values would be silently ignored) unless that column only describes;
     any other unknown column is a warning (users may add their own columns)."""
@@ -661,20 +661,20 @@ def _check_columns(table: RawTable, model: type[_Row], problems: list[Probleme],
     missing += [" ou ".join(group) for group in _ALTERNATIVES.get(table_name, [])
                 if not any(c in table.columns for c in group)]
     if missing:
-        problems.append(Probleme(table.source, 1, ", ".join(missing), "colonne obligatoire absente de l'en-tête"))
+        problems.append(InputProblem(table.source, 1, ", ".join(missing), "colonne obligatoire absente de l'en-tête"))
     for column in table.columns:
         if column in known:
             continue
         guess = closest(column, known)
         if guess and guess not in table.columns and guess not in DESCRIPTIVE_COLUMNS:
-            problems.append(Probleme(table.source, 1, column, f"colonne inconnue : « {column} » → {guess} ? "
+            problems.append(InputProblem(table.source, 1, column, f"colonne inconnue : « {column} » → {guess} ? "
                                      "(renommer l'en-tête, sinon ses valeurs seraient ignorées)"))
         else:
             hint = f" (« {column} » → {guess} ?)" if guess and guess not in table.columns else ""
-            warnings.append(Probleme(table.source, 1, column, f"colonne inconnue, ignorée{hint}"))
+            warnings.append(InputProblem(table.source, 1, column, f"colonne inconnue, ignorée{hint}"))
 
 
-def _parameter_problem(source: str, error: dict) -> Probleme:
+def _parameter_problem(source: str, error: dict) -> InputProblem:
     """A parameter error in French; an unknown key gets the closest known key of its section."""
     loc = [str(p) for p in error["loc"]]
     section = Parametres.model_fields.get(loc[0]) if loc else None
@@ -682,14 +682,14 @@ def _parameter_problem(source: str, error: dict) -> Probleme:
     field = loc[-1] if loc else None
     if error["type"] == "extra_forbidden":
         guess = closest(field, list(model.model_fields)) if isinstance(model, type) else None
-        return Probleme(source, None, ".".join(loc), "clé inconnue" + (f" : {guess} ?" if guess else ""))
-    return Probleme(source, None, ".".join(loc), french_message(error, model, field))
+        return InputProblem(source, None, ".".join(loc), "clé inconnue" + (f" : {guess} ?" if guess else ""))
+    return InputProblem(source, None, ".".join(loc), french_message(error, model, field))
 
 
 def validate(raw: RawInstance) -> Instance:
-    """Turn raw strings into a validated Instance, or raise DonneesInvalides with every problem."""
-    problems: list[Probleme] = []
-    warnings: list[Probleme] = []
+    """Turn raw strings into a validated Instance, or raise InvalidInput with every problem."""
+    problems: list[InputProblem] = []
+    warnings: list[InputProblem] = []
     try:
         parametres = Parametres.model_validate(raw.parametres)
     except ValidationError as exc:
@@ -708,7 +708,7 @@ def validate(raw: RawInstance) -> Instance:
         problems.extend(check_references(parametres, rows, raw))
         warnings.extend(implausible(rows, raw))
     if problems:
-        raise DonneesInvalides(problems)
+        raise InvalidInput(problems)
     return Instance(source=str(raw.path), sources={n: t.source for n, t in raw.tables.items()},
                     parametres=parametres, avertissements=warnings, **rows)
 

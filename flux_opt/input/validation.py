@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flux_opt.errors import Probleme
+from flux_opt.errors import InputProblem
 from flux_opt.input.raw import RawInstance, RawTable
 from flux_opt.vocabulary import DEFAULT_TARGET_TYPES, PREFET_GROUP
 
@@ -22,9 +22,9 @@ def has_target(row) -> bool:
             or row.type in DEFAULT_TARGET_TYPES)
 
 
-def targets_without_conversion(reservataires: list, source: str) -> list[Probleme]:
+def targets_without_conversion(reservataires: list, source: str) -> list[InputProblem]:
     """Réservataires that expect their target from the stock conversion, when the plan is made without it."""
-    return [Probleme(source, i + 2, "taux", NO_TARGET + ", ou planifier avec --depuis-conversion "
+    return [InputProblem(source, i + 2, "taux", NO_TARGET + ", ou planifier avec --depuis-conversion "
                      "(objectif tiré des conventions en stock)")
             for i, row in enumerate(reservataires) if not has_target(row)]
 
@@ -34,7 +34,7 @@ class _Checks:
 
     def __init__(self, parametres, rows: dict[str, list], raw: RawInstance):
         self.parametres, self.rows, self.raw = parametres, rows, raw
-        self.problems: list[Probleme] = []
+        self.problems: list[InputProblem] = []
         self.epci_of = {row.commune: row.epci for row in reversed(rows["parc"])}  # first row wins
         self.communes, self.epcis = set(self.epci_of), set(self.epci_of.values())
         self.ids = {row.id for row in rows["reservataires"]}
@@ -43,7 +43,7 @@ class _Checks:
         raw = self.raw.tables.get(table)
         source = raw.source if raw else self.raw.parametres_source if table == "parametres" else f"{table}.csv"
         line = None if index is None else raw.line(index) if raw else index + 2
-        self.problems.append(Probleme(source, line, field, message))
+        self.problems.append(InputProblem(source, line, field, message))
 
     def line(self, table: str, index: int) -> int:
         raw = self.raw.tables.get(table)
@@ -62,7 +62,7 @@ class _Checks:
             self.add(table, i, "epci", f"EPCI « {code} » absent du parc")
 
 
-def check_references(parametres, rows: dict[str, list], raw: RawInstance) -> list[Probleme]:
+def check_references(parametres, rows: dict[str, list], raw: RawInstance) -> list[InputProblem]:
     checks = _Checks(parametres, rows, raw)
     _check_parc(checks)
     _check_reservataires(checks)
@@ -156,17 +156,17 @@ def _check_demande(checks: _Checks) -> None:
 PLAUSIBLE_ROTATION = 0.5  # social housing turns over 5 to 15 % a year; above half is almost surely a typo
 
 
-def implausible(rows: dict[str, list], raw: RawInstance) -> list[Probleme]:
+def implausible(rows: dict[str, list], raw: RawInstance) -> list[InputProblem]:
     """Values that are possible but so unusual that the user should look at them (warnings, not errors)."""
     table = raw.tables.get("parc", RawTable("parc.csv"))
     found = []
     for i, row in enumerate(rows["parc"]):
         stock = row.logements + (row.premieres_mises_en_location or 0)
         if row.liberations is not None and row.liberations > stock:
-            found.append(Probleme(table.source, table.line(i), "liberations",
+            found.append(InputProblem(table.source, table.line(i), "liberations",
                                   f"{row.liberations:g} libérations prévues pour {stock:g} logements : à vérifier"))
         if row.taux_rotation is not None and row.taux_rotation > PLAUSIBLE_ROTATION:
-            found.append(Probleme(table.source, table.line(i), "taux_rotation",
+            found.append(InputProblem(table.source, table.line(i), "taux_rotation",
                                   f"taux de rotation de {row.taux_rotation:.0%} (plus de la moitié du parc libérée "
                                   "dans l'année) : à vérifier"))
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.raw import REQUIRED_TABLES, TABLES, RawInstance, RawTable
 
 
@@ -40,13 +40,13 @@ def read_workbook(path: Path, required: tuple[str, ...] = REQUIRED_TABLES):
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a corrupt file
-        raise DonneesInvalides([Probleme(path.name, None, None, f"classeur illisible ({exc})")]) from exc
-    problems: list[Probleme] = []
+        raise InvalidInput([InputProblem(path.name, None, None, f"classeur illisible ({exc})")]) from exc
+    problems: list[InputProblem] = []
     tables: dict[str, RawTable] = {}
     for name in TABLES:
         if name not in workbook.sheetnames:
             if name in required:
-                problems.append(Probleme(f"{path.name}, feuille {name}", None, None, "feuille obligatoire manquante"))
+                problems.append(InputProblem(f"{path.name}, feuille {name}", None, None, "feuille obligatoire manquante"))
             continue
         rows = list(workbook[name].iter_rows(values_only=True))
         columns = [_cell_text(c) for c in rows[0]] if rows else []
@@ -60,7 +60,7 @@ def read_workbook(path: Path, required: tuple[str, ...] = REQUIRED_TABLES):
         tables[name] = table
     parametres: dict = {}
     if "parametres" not in workbook.sheetnames:
-        problems.append(Probleme(f"{path.name}, feuille parametres", None, None, "feuille obligatoire manquante"))
+        problems.append(InputProblem(f"{path.name}, feuille parametres", None, None, "feuille obligatoire manquante"))
     else:
         rows = list(workbook["parametres"].iter_rows(values_only=True))
         for number, row in enumerate(rows[1:], start=2):
@@ -68,14 +68,14 @@ def read_workbook(path: Path, required: tuple[str, ...] = REQUIRED_TABLES):
             if not key:
                 continue
             if "." not in key:
-                problems.append(Probleme(f"{path.name}, feuille parametres", number, "cle",
+                problems.append(InputProblem(f"{path.name}, feuille parametres", number, "cle",
                                          f"clé « {key} » sans section (attendu section.cle, ex. regles.prefet_taux)"))
                 continue
             section, name = key.split(".", 1)
             parametres.setdefault(section, {})[name] = _param_value(section, name, value)
     workbook.close()
     if problems:
-        raise DonneesInvalides(problems)
+        raise InvalidInput(problems)
     return RawInstance(path, parametres, f"{path.name}, feuille parametres", tables)
 
 

@@ -24,7 +24,7 @@ class Solution:
     elastic_columns: np.ndarray  # True for elastic slack columns
 
 
-class SolveurSansSolution(Exception):
+class NoSolutionFound(Exception):
     """HiGHS found no plan at all (e.g. time limit hit before the first feasible plan)."""
 
 
@@ -66,7 +66,7 @@ def solution_of(lp: LinearProgram, raw: RawSolution, options: SolverOptions, mot
                 duals: bool = True) -> Solution:
     """What the solver returned, as the rest reads it: whole dwellings, row activity, duals."""
     if not raw.has_solution:
-        raise SolveurSansSolution(raw.status)
+        raise NoSolutionFound(raw.status)
     values = raw.values.copy()
     values[lp.integer] = np.round(values[lp.integer])
     row_duals = fixed_lp_duals(lp, values, options) if duals else None

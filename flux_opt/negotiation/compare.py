@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 from flux_opt.pipeline import plan_instance
 from flux_opt.model.registry import names
 from flux_opt.plan.result import Result
@@ -78,16 +78,16 @@ def plan_all(base: Instance, scenarios: list[Scenario | None], processes: int = 
 
 
 def check_scenarios(base: Instance, scenarios: list[Scenario]) -> None:
-    """Validate every override before any plan runs (DonneesInvalides listing all problems);
+    """Validate every override before any plan runs (InvalidInput listing all problems);
     the stock conversion itself is left to the workers."""
     problems = []
     for s in scenarios:
         try:
             apply_scenario(base, s.model_copy(update={"conversion": None}))
-        except DonneesInvalides as exc:
-            problems.extend(exc.problemes)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
     if problems:
-        raise DonneesInvalides(problems)
+        raise InvalidInput(problems)
 
 
 def scenario_names(scenarios: list[Scenario]) -> list[str]:

@@ -15,7 +15,7 @@ A scenario file (instances/scenarios/*.toml) holds:
     annees = 6                             # lissage duration
 
 `apply_scenario` is pure: it returns a new Instance and re-validates every merged value,
-so a bad override is a DonneesInvalides naming the scenario file and the key, in French.
+so a bad override is a InvalidInput naming the scenario file and the key, in French.
 Setting a réservataire's `taux` clears its `logements` (its target then comes from the rate).
 """
 
@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.schema import Instance, MixiteRow, Parametres, ReservataireRow
 from flux_opt.input.schema import french_message as french_error
 from flux_opt.vocabulary import DEFAULT_TARGET_TYPES
@@ -81,11 +81,11 @@ class Scenario(_Strict):
         return (Path(self.source).parent / self.base) if self.source else Path(self.base)
 
 
-def _problems(exc: ValidationError, fichier: str, prefix: str = "") -> list[Probleme]:
+def _problems(exc: ValidationError, fichier: str, prefix: str = "") -> list[InputProblem]:
     out = []
     for error in exc.errors():
         key = ".".join(str(p) for p in error["loc"])
-        out.append(Probleme(fichier, None, f"{prefix}{key}" if key else prefix.rstrip(".") or None,
+        out.append(InputProblem(fichier, None, f"{prefix}{key}" if key else prefix.rstrip(".") or None,
                             french_error(error)))
     return out
 
@@ -96,25 +96,25 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DonneesInvalides([Probleme(path.name, None, None, "fichier de scénario introuvable")]) from None
+        raise InvalidInput([InputProblem(path.name, None, None, "fichier de scénario introuvable")]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise DonneesInvalides([Probleme(path.name, None, None, f"TOML illisible : {exc}")]) from None
+        raise InvalidInput([InputProblem(path.name, None, None, f"TOML illisible : {exc}")]) from None
     try:
         return Scenario.model_validate({**data, "source": str(path)})
     except ValidationError as exc:
-        raise DonneesInvalides(_problems(exc, path.name)) from None
+        raise InvalidInput(_problems(exc, path.name)) from None
 
 
 def apply_scenario(instance: Instance, scenario: Scenario) -> Instance:
     """The base instance with the scenario's overrides, every merged value validated again."""
-    problems: list[Probleme] = []
+    problems: list[InputProblem] = []
     parametres = _merged_parametres(instance, scenario, problems)
     reservataires = _merged_reservataires(instance, scenario, problems)
     mixite = _merged_mixite(instance, scenario, problems)
     if not problems:
         problems.extend(_check_references(instance, scenario, parametres, reservataires, mixite))
     if problems:
-        raise DonneesInvalides(problems)
+        raise InvalidInput(problems)
     result = instance.model_copy(update={"parametres": parametres, "reservataires": reservataires,
                                          "mixite": mixite})
     if scenario.conversion is not None:
@@ -122,7 +122,7 @@ def apply_scenario(instance: Instance, scenario: Scenario) -> Instance:
     return result
 
 
-def _merged_parametres(instance: Instance, scenario: Scenario, problems: list[Probleme]) -> Parametres | None:
+def _merged_parametres(instance: Instance, scenario: Scenario, problems: list[InputProblem]) -> Parametres | None:
     data = instance.parametres.model_dump()
     for section in SECTIONS:
         data[section] = {**data[section], **getattr(scenario, section)}
@@ -133,11 +133,11 @@ def _merged_parametres(instance: Instance, scenario: Scenario, problems: list[Pr
         return None
 
 
-def _merged_reservataires(instance: Instance, scenario: Scenario, problems: list[Probleme]) -> list:
+def _merged_reservataires(instance: Instance, scenario: Scenario, problems: list[InputProblem]) -> list:
     known = {r.id: r for r in instance.reservataires}
     for rid in scenario.reservataires:
         if rid not in known:
-            problems.append(Probleme(scenario.fichier, None, f"reservataires.{rid}",
+            problems.append(InputProblem(scenario.fichier, None, f"reservataires.{rid}",
                                      f"réservataire inconnu de l'instance de base (connus : {', '.join(known)})"))
     rows = []
     for row in instance.reservataires:
@@ -156,7 +156,7 @@ def _merged_reservataires(instance: Instance, scenario: Scenario, problems: list
     return rows
 
 
-def _merged_mixite(instance: Instance, scenario: Scenario, problems: list[Probleme]) -> list[MixiteRow]:
+def _merged_mixite(instance: Instance, scenario: Scenario, problems: list[InputProblem]) -> list[MixiteRow]:
     lines = list(instance.mixite)
     for i, entry in enumerate(scenario.mixite):
         entry = dict(entry)
@@ -171,7 +171,7 @@ def _merged_mixite(instance: Instance, scenario: Scenario, problems: list[Proble
         key = tuple(getattr(line, k) for k in MIXITE_KEY)
         same = [j for j, m in enumerate(lines) if tuple(getattr(m, k) for k in MIXITE_KEY) == key]
         if drop and not same:
-            problems.append(Probleme(scenario.fichier, None, f"mixite[{i + 1}]",
+            problems.append(InputProblem(scenario.fichier, None, f"mixite[{i + 1}]",
                                      "aucune ligne de mixite.csv de la base ne correspond : rien à supprimer"))
         elif drop:
             lines = [m for j, m in enumerate(lines) if j not in same]
@@ -183,7 +183,7 @@ def _merged_mixite(instance: Instance, scenario: Scenario, problems: list[Proble
 
 
 def _check_references(instance: Instance, scenario: Scenario, parametres: Parametres,
-                      reservataires: list, mixite: list[MixiteRow]) -> list[Probleme]:
+                      reservataires: list, mixite: list[MixiteRow]) -> list[InputProblem]:
     """The cross-table checks that an override can break (codes, réservataires, targets)."""
     communes = {r.commune for r in instance.parc}
     epcis = {r.epci for r in instance.parc}
@@ -195,21 +195,21 @@ def _check_references(instance: Instance, scenario: Scenario, parametres: Parame
         key = f"reservataires.{row.id}"
         for code in row.territoire:
             if code not in communes and code not in epcis:
-                out.append(Probleme(scenario.fichier, None, f"{key}.territoire",
+                out.append(InputProblem(scenario.fichier, None, f"{key}.territoire",
                                     f"code « {code} » absent du parc (ni commune ni EPCI du parc)"))
         if row.logements is None and row.taux is None and row.logements_reserves is None \
                 and row.type not in DEFAULT_TARGET_TYPES:
-            out.append(Probleme(scenario.fichier, None, key, "aucun objectif : renseigner taux ou logements"))
+            out.append(InputProblem(scenario.fichier, None, key, "aucun objectif : renseigner taux ou logements"))
     for i, entry in enumerate(scenario.mixite):
         code, rid = str(entry.get("epci", "")), entry.get("reservataire")
         if code not in epcis:
-            out.append(Probleme(scenario.fichier, None, f"mixite[{i + 1}].epci", f"EPCI « {code} » absent du parc"))
+            out.append(InputProblem(scenario.fichier, None, f"mixite[{i + 1}].epci", f"EPCI « {code} » absent du parc"))
         if rid not in (None, "") and rid not in ids:
-            out.append(Probleme(scenario.fichier, None, f"mixite[{i + 1}].reservataire",
+            out.append(InputProblem(scenario.fichier, None, f"mixite[{i + 1}].reservataire",
                                 f"réservataire « {rid} » inconnu de l'instance de base"))
     for code in parametres.cia.epci:
         if code not in epcis:
-            out.append(Probleme(scenario.fichier, None, "cia.epci", f"EPCI « {code} » absent du parc"))
+            out.append(InputProblem(scenario.fichier, None, "cia.epci", f"EPCI « {code} » absent du parc"))
     return out
 
 
@@ -225,13 +225,13 @@ def conversion_targets(instance: Instance, scenario: Scenario) -> dict[str, int]
 
     folder = Path(instance.source)
     if not (folder / "conventions.csv").is_file():
-        raise DonneesInvalides([Probleme(scenario.fichier, None, "conversion",
+        raise InvalidInput([InputProblem(scenario.fichier, None, "conversion",
                                          "l'instance de base n'a pas de conventions.csv : pas de stock à convertir")])
     options = scenario.conversion
     try:
         converted = convert_instance(folder, methode=options.methode, annees=options.annees)
     except ValueError as exc:
-        raise DonneesInvalides([Probleme(scenario.fichier, None, "conversion", str(exc))]) from None
+        raise InvalidInput([InputProblem(scenario.fichier, None, "conversion", str(exc))]) from None
     annee = instance.parametres.instance.annee
     years = list(converted.lissage.objectifs.columns)
     return year_targets(converted, annee if annee in years else None)

@@ -54,7 +54,7 @@ def parse_sweep(text: str) -> SweepSpec:
 
 def instance_at(base: Instance, parametre: str, valeur: float) -> Instance:
     """The base with one parameter set (validated as a scenario: a bad name or value is a
-    DonneesInvalides in French)."""
+    InvalidInput in French)."""
     return apply_scenario(base, parameter_scenario(parametre, valeur))
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
-from flux_opt.errors import DonneesInvalides, Probleme
+from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.plan.result import Result
 
 STAGING_PREFIX = ".flux-opt-"
@@ -97,8 +97,8 @@ def write_file(path: Path, write: Callable[[Path], None], option: str = "--sorti
         raise _refuse(path, option, f"impossible d'écrire ce fichier : {french_os_error(exc)}") from exc
 
 
-def _refuse(folder: Path, option: str, message: str) -> DonneesInvalides:
-    return DonneesInvalides([Probleme(str(folder), None, option, message)])
+def _refuse(folder: Path, option: str, message: str) -> InvalidInput:
+    return InvalidInput([InputProblem(str(folder), None, option, message)])
 
 
 def _make_writable(folder: Path, option: str) -> list[Path]:
@@ -129,7 +129,7 @@ def _remove_if_empty(created: list[Path]) -> None:
 def claimed_folder(folder: Path, option: str = "--sortie") -> Iterator[Path]:
     """Check, BEFORE the work, that `folder` can receive the outputs, and hold it for this run.
 
-    Refused (DonneesInvalides, exit 2, in French): a file, a folder that cannot be written, a
+    Refused (InvalidInput, exit 2, in French): a file, a folder that cannot be written, a
     folder another flux-opt run is writing (an exclusive lock on the folder, held until the end:
     two runs cannot both claim to have written it). Folders created here and left empty by a
     refusal or an interruption are removed: the disk is left as it was. Staging folders of a

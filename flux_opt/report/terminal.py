@@ -7,12 +7,12 @@ from rich.table import Table
 from rich.text import Text
 from rich.markup import escape
 
-from flux_opt.errors import Probleme
+from flux_opt.errors import InputProblem
 from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent, plan_quality
 from flux_opt.plan.result import Result
 
 
-def problems_table(problems: list[Probleme], title: str = "Données invalides") -> Table:
+def problems_table(problems: list[InputProblem], title: str = "Données invalides") -> Table:
     table = Table(title=f"{title} : {len(problems)} problème(s)", title_style="bold red", show_lines=False)
     for column in ("Fichier", "Ligne", "Champ", "Problème"):
         table.add_column(column, overflow="fold")

@@ -116,8 +116,8 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     `flux-opt plan` does —; return its summary line (runs in a worker). Errors are summary lines too
     (code 2 invalid data, 4 no plan found, 1 internal error)."""
     from flux_opt import pipeline
-    from flux_opt.errors import DonneesInvalides
-    from flux_opt.model.solve import SolveurSansSolution
+    from flux_opt.errors import InvalidInput
+    from flux_opt.model.solve import NoSolutionFound
     from flux_opt.report.exports import write_atomically, write_json
 
     folder = Path(dossier_sortie)
@@ -127,10 +127,10 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     try:
         done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse, controle=analyse), phases=phases)
         result = done.result
-    except DonneesInvalides as exc:
+    except InvalidInput as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
-                    message=" | ".join(str(p) for p in exc.problemes))
-    except SolveurSansSolution as exc:
+                    message=" | ".join(str(p) for p in exc.problems))
+    except NoSolutionFound as exc:
         line.update(statut=f"sans_solution ({exc})", code=CODE_SANS_SOLUTION,
                     message="Le solveur n'a trouvé aucun plan : augmenter [solveur] temps_max_s.")
     except Exception as exc:  # noqa: BLE001 - one bad instance must not stop a national batch

@@ -757,16 +757,16 @@ def _departement_parcs(rng, codes: list[str], total: int) -> np.ndarray:
     autres = [codes[i] for i in rng.permutation(n) if codes[i] not in rang]
     par_code = dict(zip(sorted(grands, key=rang.__getitem__) + autres, tailles))
     valeurs = np.array([par_code[c] for c in codes])
-    return _arrondi_total(valeurs / valeurs.sum() * total, total)
+    return _round_to_total(valeurs / valeurs.sum() * total, total)
 
 
 def _tailles_lognormales(rng, n: int, total: int, sigma: float) -> np.ndarray:
     """n integer sizes summing exactly to total, lognormal shape."""
     poids = rng.lognormal(0.0, sigma, n)
-    return _arrondi_total(poids / poids.sum() * total, total)
+    return _round_to_total(poids / poids.sum() * total, total)
 
 
-def _arrondi_total(valeurs: np.ndarray, total: int) -> np.ndarray:
+def _round_to_total(valeurs: np.ndarray, total: int) -> np.ndarray:
     """Largest-remainder rounding that keeps the total."""
     bas = np.floor(valeurs).astype(np.int64)
     reste = int(total - bas.sum())
@@ -806,7 +806,7 @@ def _split_bailleurs(rng, parcs_dep: np.ndarray, bailleurs: int, total: int) -> 
         petits = (ligne < 50) & (ligne > 0)  # too small to plan alone: merged into the largest
         ligne[np.argmax(ligne)] += ligne[petits].sum()
         ligne[petits] = 0
-        entiers = _arrondi_total(ligne, int(tailles[b]))
+        entiers = _round_to_total(ligne, int(tailles[b]))
         paires += [(b, int(d), int(entiers[d])) for d in np.flatnonzero(entiers)]
     return paires
 

@@ -114,10 +114,10 @@ def convert(
     """
     if methode not in METHODES:
         raise ValueError(f"Méthode de conversion inconnue « {methode} » (attendu : globale ou convention).")
-    return volumes_dus(detail_conventions(conventions, taux_rotation, annee, taux_par_typologie), taux_rotation, methode)
+    return owed_volumes(detail_conventions(conventions, taux_rotation, annee, taux_par_typologie), taux_rotation, methode)
 
 
-def volumes_dus(detail: pd.DataFrame, taux_rotation: float, methode: Methode) -> pd.DataFrame:
+def owed_volumes(detail: pd.DataFrame, taux_rotation: float, methode: Methode) -> pd.DataFrame:
     """The volumes of `convertir` from the per-convention detail (`detail_conventions`)."""
     lignes = []
     for reservataire, groupe in detail.groupby("reservataire", sort=True):
@@ -283,8 +283,8 @@ def pourquoi_les_methodes_different(detail: pd.DataFrame, taux_rotation: float) 
     def fr(valeur: float) -> str:
         return f"{valeur:.1f}".replace(".", ",")
 
-    globale = volumes_dus(detail, taux_rotation, "globale").set_index("reservataire")["volume_du"]
-    convention = volumes_dus(detail, taux_rotation, "convention").set_index("reservataire")["volume_du"]
+    globale = owed_volumes(detail, taux_rotation, "globale").set_index("reservataire")["volume_du"]
+    convention = owed_volumes(detail, taux_rotation, "convention").set_index("reservataire")["volume_du"]
     ecart = (globale - convention).abs()
     if not (ecart > 0.05).any():
         return f"Les deux méthodes donnent le même total ({fr(globale.sum())} relogements)."

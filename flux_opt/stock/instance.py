@@ -18,7 +18,7 @@ The instance is read and validated by the one instance reader (`flux_opt.input.s
     temps_max_s = 20                          (default [solveur] temps_max_s)
 
 The flux C is the assiette's (`flux_opt.assiette.flux.compute_flux`), the same as the plan's.
-Nothing here prints; invalid data is DonneesInvalides (file, row, field), a conversion that
+Nothing here prints; invalid data is InvalidInput (file, row, field), a conversion that
 cannot be made is a ValueError with a French message naming the file.
 """
 

@@ -70,7 +70,7 @@ def spread_lissage(
     horizon: years shown (default: the years of flux_prevu from annee_debut), ≥ 3;
     the table extends further when a réservataire's years do.
     """
-    probleme = _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut)
+    probleme = _prepare(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut)
     modele = build_lissage_model(probleme)
     statut = solve_lissage(modele, temps_max_s)
     return _read_result(modele, probleme, volumes, statut, part_max)
@@ -79,7 +79,7 @@ def spread_lissage(
 # ---------------------------------------------------------------- data preparation
 
 
-def _preparer(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut) -> LissageProblem:
+def _prepare(volumes, flux_prevu, nouveaux_droits, horizon, part_max, annee_debut, duree_defaut) -> LissageProblem:
     if not flux_prevu:
         raise ValueError("Aucun flux prévu fourni pour le lissage.")
     if not 0 < part_max <= 1:

@@ -20,7 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
-from flux_opt.errors import DonneesInvalides
+from flux_opt.errors import InvalidInput
 from flux_opt.input.schema import Instance
 from flux_opt.negotiation.compare import BASE, Comparison, comparison_tables, scenario_names
 from flux_opt.negotiation.live.fields import NOM, fields, read_form
@@ -76,8 +76,8 @@ class Session:
             return Update(errors=errors)
         try:
             instance = self._apply(scenario)
-        except DonneesInvalides as exc:
-            return Update(errors={_field_key(p.champ): p.message for p in exc.problemes})
+        except InvalidInput as exc:
+            return Update(errors={_field_key(p.champ): p.message for p in exc.problems})
         with self._lock:
             if ticket == self._requests and scenario != self.scenario:
                 self.result = self._planner.plan(instance)
