@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-from openpyxl.utils import get_column_letter
 from rich.table import Table
 
 from flux_opt.report.exports import write_atomically
+from flux_opt.report.workbook import excel_writer
 from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
 from flux_opt.year.bilan import DIMENSIONS, LIBELLES, Bilan
 
@@ -105,13 +105,12 @@ def _french_headings(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_excel(b: Bilan, chemin: Path) -> Path:
-    with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
+    with excel_writer(chemin) as classeur:
         for titre, table in _sections(b):
             feuille = titre[:31].replace("/", "-")
             _french_headings(table).to_excel(classeur, sheet_name=feuille, index=False)
-            colonnes = classeur.sheets[feuille].column_dimensions
             for rang, nom in enumerate(_french_headings(table).columns):
-                colonnes[get_column_letter(rang + 1)].width = max(14, len(str(nom)) + 2)
+                classeur.sheets[feuille].set_column(rang, rang, max(14, len(str(nom)) + 2))
     return chemin
 
 

@@ -17,6 +17,7 @@ from rich.text import Text  # noqa: E402
 from flux_opt.negotiation.sweep import SweepResult  # noqa: E402
 from flux_opt.negotiation.compare import BASE, Comparison  # noqa: E402
 from flux_opt.report.exports import write_atomically, write_csv  # noqa: E402
+from flux_opt.report.workbook import excel_writer  # noqa: E402
 from flux_opt.report.html import (Bullets, Cell, HtmlTable, Paragraph, Section, bullets, figure,  # noqa: E402
                                   html_table, render)
 
@@ -230,13 +231,13 @@ def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> 
 # --------------------------------------------------------------------------- files
 
 def write_excel(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
-    with pd.ExcelWriter(path, engine="openpyxl") as book:
+    with excel_writer(path) as book:
         for name, frame in sheets.items():
             frame.to_excel(book, sheet_name=name[:31], index=False)
             sheet = book.sheets[name[:31]]
             for i, column in enumerate(frame.columns):
                 width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
-                sheet.column_dimensions[sheet.cell(1, i + 1).column_letter].width = min(60, width + 2)
+                sheet.set_column(i, i, min(60, width + 2))
 
 
 def write_comparison(folder: Path, c: Comparison) -> list[str]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from flux_opt.report.html import Cell, HtmlTable, Paragraph, Section, bullets, html_table, render
+from flux_opt.report.workbook import new_workbook
 from flux_opt.stock.conversion import pourquoi_les_methodes_different
 from flux_opt.stock.instance import ConversionResult
 from flux_opt.stock.lissage import Lissage
@@ -91,16 +89,15 @@ def capacity_table(lissage: Lissage) -> pd.DataFrame:
 def write_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail: pd.DataFrame | None = None) -> Path:
     """Workbook with sheets `conversion`, `conventions` (if detail), `lissage`, `capacite`."""
     path = Path(path)
-    classeur = Workbook()
-    classeur.remove(classeur.active)
+    classeur = new_workbook(str(path))
     feuilles = {"conversion": conversion_table(conversion)}
     if detail is not None:
         feuilles["conventions"] = detail_table(detail)
     feuilles["lissage"] = lissage_table(lissage)
     feuilles["capacite"] = capacity_table(lissage)
     for nom, table in feuilles.items():
-        _write_sheet(classeur.create_sheet(nom), table)
-    classeur.save(path)
+        _write_sheet(classeur, classeur.add_worksheet(nom), table)
+    classeur.close()
     return path
 
 
@@ -225,23 +222,19 @@ def _table_rich(table: pd.DataFrame, titre: str) -> Table:
     return rendu
 
 
-def _write_sheet(feuille, table: pd.DataFrame) -> None:
-    feuille.append([str(c) for c in table.columns])
-    for cellule in feuille[1]:
-        cellule.font = Font(bold=True)
-    for enregistrement in table.itertuples(index=False):
-        feuille.append([_valeur_excel(v) for v in enregistrement])
-    for position, colonne in enumerate(table.columns, start=1):
-        lettre = get_column_letter(position)
-        feuille.column_dimensions[lettre].width = max(12, len(str(colonne)) + 2)
-        if colonne == "Taux de rotation":
-            for ligne in range(2, feuille.max_row + 1):
-                feuille[f"{lettre}{ligne}"].number_format = "0.00%"
-    feuille.freeze_panes = "B2"
+def _write_sheet(classeur, feuille, table: pd.DataFrame) -> None:
+    gras = classeur.add_format({"bold": True})
+    taux = classeur.add_format({"num_format": "0.00%"})
+    for position, colonne in enumerate(table.columns):
+        feuille.write_string(0, position, str(colonne), gras)
+        valeurs = [_valeur_excel(v) for v in table[colonne]]
+        feuille.write_column(1, position, valeurs, taux if colonne == "Taux de rotation" else None)
+        feuille.set_column(position, position, max(12, len(str(colonne)) + 2))
+    feuille.freeze_panes(1, 1)
 
 
 def _valeur_excel(valeur: object) -> object:
-    """Plain Python scalars (openpyxl rejects numpy types)."""
+    """Plain Python scalars; a missing value is a blank cell."""
     if hasattr(valeur, "item"):
-        return valeur.item()
-    return valeur
+        valeur = valeur.item()
+    return None if valeur is None or (isinstance(valeur, float) and pd.isna(valeur)) else valeur

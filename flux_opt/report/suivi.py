@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from openpyxl.utils import get_column_letter
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from flux_opt.report.html import Cell, Paragraph, Section, bullets, html_table, render
+from flux_opt.report.workbook import excel_writer
 from flux_opt.year.alerts import alerts
 from flux_opt.explanation.sentences import fr_number
 from flux_opt.year.suivi import Suivi, project_to_year_end
@@ -182,20 +182,16 @@ def write_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | No
     chemin.parent.mkdir(parents=True, exist_ok=True)
     feuilles = suivi_tables(s, noms, detail=True)
     feuilles.append(("Alertes", pd.DataFrame({"Alerte": alerts(s)}, dtype=object)))
-    with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
+    with excel_writer(chemin) as classeur:
+        formats = {"0.0%": classeur.book.add_format({"num_format": "0.0%"}),
+                   "0.0": classeur.book.add_format({"num_format": "0.0"})}
         for titre, table in feuilles:
             nom = titre.replace("/", "-")[:31]
             table.to_excel(classeur, sheet_name=nom, index=False)
-            feuille = classeur.sheets[nom]
-            for j, colonne in enumerate(table.columns, start=1):
-                lettre = get_column_letter(j)
-                feuille.column_dimensions[lettre].width = max(12, len(str(colonne)) + 2)
-                if colonne in POURCENTAGES:
-                    for cellule in feuille[lettre][1:]:
-                        cellule.number_format = "0.0%"
-                elif pd.api.types.is_float_dtype(table[colonne]):
-                    for cellule in feuille[lettre][1:]:
-                        cellule.number_format = "0.0"
+            for j, colonne in enumerate(table.columns):
+                fmt = "0.0%" if colonne in POURCENTAGES else \
+                    "0.0" if pd.api.types.is_float_dtype(table[colonne]) else None
+                classeur.sheets[nom].set_column(j, j, max(12, len(str(colonne)) + 2), formats.get(fmt))
     return chemin
 
 

@@ -4,6 +4,12 @@ header row with filters, readable column widths, a bold total line when the tabl
 
 Written with xlsxwriter: it streams cells straight to the file, about ten times faster than openpyxl
 on the plan and attribution sheets of a large parc.
+
+**Every workbook the project writes is opened here** — `new_workbook` (xlsxwriter) or `excel_writer`
+(pandas `to_excel`) — never with `xlsxwriter.Workbook`, `openpyxl.Workbook` or `pd.ExcelWriter` directly.
+Both pass `SAFE_OPTIONS`: text from the partners' files (a réservataire named `=cmd|' /C calc'!A0`, a
+commune `=HYPERLINK(…)`, a scenario `+1`) is stored as text, never as a formula, a link or a number —
+the file a bailleur opens or sends never runs what a data file held (tests/test_injection.py).
 """
 
 from __future__ import annotations
@@ -21,11 +27,27 @@ INTEGER, DECIMAL, SHARE = "#,##0", "#,##0.0##", "0.0%"
 MAX_WIDTH, SAMPLE = 60, 300  # widest column (characters); rows read to size a column
 
 
+# Text stays text: no formula (=…), no link (http://…), no number read from a string; NaN/inf as #N/A
+SAFE_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+                "nan_inf_to_errors": True}
+
+
+def new_workbook(target) -> xlsxwriter.Workbook:
+    """An xlsxwriter workbook on a path or a BytesIO, with SAFE_OPTIONS (the only way to open one)."""
+    options = dict(SAFE_OPTIONS, in_memory=isinstance(target, io.BytesIO))
+    return xlsxwriter.Workbook(target, options)
+
+
+def excel_writer(path) -> pd.ExcelWriter:
+    """A pandas ExcelWriter (xlsxwriter engine) with SAFE_OPTIONS, for `frame.to_excel(writer, …)`;
+    `writer.sheets[name]` are xlsxwriter worksheets (`set_column(j, j, width, writer.book.add_format(…))`)."""
+    return pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": dict(SAFE_OPTIONS)})
+
+
 def workbook_bytes(tables: list[Table]) -> bytes:
     """The .xlsx file of the tables, in memory (the caller writes it atomically with the plan)."""
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False,
-                                        "strings_to_urls": False, "nan_inf_to_errors": True})
+    book = new_workbook(buffer)
     styles = _styles(book)
     used: set[str] = set()
     for table in tables:
