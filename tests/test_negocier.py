@@ -124,13 +124,14 @@ def test_saved_scenario_is_what_comparer_reads_and_export_writes_the_minutes(ses
 
 
 def test_server_answers_errors_and_results_and_serves_only_its_own_files(session):
-    client = TestClient(create_app(session))
+    client = TestClient(create_app(session, token="t"), base_url="http://127.0.0.1", headers={"X-Jeton": "t"})
     page = client.get("/")
     assert page.status_code == 200 and 'name="regles.prefet_taux"' in page.text
     assert client.post("/api/plan", json={"regles.prefet_taux": "45"}).json() == {
         "erreurs": {"regles.prefet_taux": "au plus 30 % (CCH R.441-5-2)"}}
     assert "Qui gagne, qui perd" in client.post("/api/plan", json={"regles.prefet_taux": "25"}).json()["html"]
-    assert client.post("/api/plan", content=b"pas du JSON").status_code == 200
+    refused = client.post("/api/plan", content=b"pas du JSON", headers={"Content-Type": "application/json"})
+    assert refused.status_code == 400 and refused.json()["message"].startswith("Requête refusée : JSON illisible")
     assert client.get("/fichiers/../../etc/passwd").status_code == 404
     saved = client.post("/api/enregistrer", json={"nom": "Essai", "regles.prefet_taux": "28"}).json()
     assert client.get(saved["lien"]).text.startswith("# Scénario de négociation")

@@ -9,6 +9,7 @@ differ from the base instance become overrides: an untouched form is the base it
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from flux_opt.input.schema import Instance
@@ -16,6 +17,7 @@ from flux_opt.model.registry import RULE
 from flux_opt.negotiation.scenarios import Scenario
 
 NOM = "nom"
+NOM_MAX = 120  # a scenario's name is a column heading and a file name
 NO_CONVERSION = ""  # the targets of reservataires.csv, no stock conversion
 
 
@@ -168,6 +170,10 @@ def read_form(base: Instance, values: dict[str, str]) -> tuple[Scenario | None, 
     if errors:
         return None, errors
     nom = str(values.get(NOM, "")).strip() or "Scénario"
+    if len(nom) > NOM_MAX:
+        return None, {NOM: f"au plus {NOM_MAX} caractères (ici {len(nom)})"}
+    if any(unicodedata.category(c) == "Cc" for c in nom):
+        return None, {NOM: "caractère de contrôle interdit dans le nom (tabulation, retour à la ligne, NUL…)"}
     return Scenario.model_validate({"nom": nom, **_overrides(base, read)}), {}
 
 

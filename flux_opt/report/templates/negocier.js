@@ -28,8 +28,9 @@
     const id = ++sent;
     document.body.classList.add("calcul");
     try {
-      const response = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
-                                         body: JSON.stringify(values())});
+      // the token the server wrote in this page only: another site cannot send it
+      const response = await fetch(url, {method: "POST", body: JSON.stringify(values()),
+                                         headers: {"Content-Type": "application/json", "X-Jeton": form.dataset.jeton}});
       const data = await response.json();
       if (id !== sent) return null;  // a newer change is on its way: this answer is stale
       showErrors(data.erreurs || {});
