@@ -66,13 +66,31 @@ def phase_progress() -> Iterator[Phases]:
         yield Phases(listen)
 
 
-def hold_output(stack: ExitStack, folder: Path | None, option: str = "--sortie") -> None:
+def guard_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None]) -> None:
+    """Before any work: exit 2 in French when an output is, lies inside or contains an input
+    (flux_opt.outputs: nothing the user gave is ever overwritten). Every command that writes calls it."""
+    from rich.markup import escape
+
+    from flux_opt.outputs import refuse_overlap
+
+    try:
+        refuse_overlap(outputs, inputs)
+    except InvalidInput as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{escape(problem.message)}[/red]")
+        raise typer.Exit(2)
+
+
+def hold_output(stack: ExitStack, folder: Path | None, option: str = "--sortie",
+                inputs: dict[str, Path | None] | None = None) -> None:
     """Claim the output folder before the work (report.exports.claimed_folder: a writable folder,
-    one run at a time, left as it was if the run stops); a refusal exits 2 in French."""
+    one run at a time, left as it was if the run stops), once checked against the command's
+    `inputs` (guard_outputs); a refusal exits 2 in French."""
     from flux_opt.report.exports import claimed_folder
 
     if folder is None:
         return
+    guard_outputs({option: folder}, inputs or {})
     try:
         stack.enter_context(claimed_folder(folder, option))
     except InvalidInput as exc:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import app, console
+from flux_opt.cli.app import app, console, guard_outputs
 from flux_opt.cli.year import (DATE, INSTANCE_OPTION, JOURNAL, LOGEMENT_ID, delais_par_defaut, instance_and_context,
                                refuse, reservataires_du_plan)
 
@@ -42,10 +42,12 @@ def ajouter_command(
     """Enregistrer un événement dans le journal, vérifié contre tout l'historique : un événement
     refusé laisse le journal identique, octet pour octet."""
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
+    from flux_opt.outputs import files_of
     from flux_opt.year.journal.storage import append_event
 
     if evenement == "refus" and not (commentaire or "").strip():
         refuse("événement refusé — champ « commentaire » : indiquer le motif du refus avec --motif")
+    guard_outputs({"le journal": journal}, {"l'instance": instance, **files_of(plan, "le plan")})
     contexte = instance_and_context(plan, instance)[1]
     reservataires = reservataires_du_plan(plan)
     valeurs = dict(evenement=evenement, horodatage=jour or date.today().isoformat(), logement_id=logement_id,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, guard_outputs
 from flux_opt.errors import InvalidInput
 
 
@@ -44,6 +44,7 @@ def comparer_command(
     if not scenarios and not balayer:
         err.print("[red]Indiquer au moins un fichier de scénario ou --balayer parametre=debut:fin:pas.[/red]")
         raise typer.Exit(2)
+    guard_outputs({"--sortie": sortie}, {"la base": base, **{f"le scénario {s.name}": s for s in scenarios or []}})
     try:
         with claimed_folder(sortie):
             instance = load_instance(base)
@@ -129,10 +130,7 @@ def negocier_command(
     def simulated_year(scenario_instance, result):  # 20 simulated years: a spread in ~0.3 s on the example
         return evaluate_result(scenario_instance, result, tirages=20)
 
-    if _inside(sortie, instance):
-        err.print(f"[red]--sortie {sortie} est dans l'instance {instance} : choisir un autre dossier "
-                  "(la page ne modifie jamais les fichiers de l'instance).[/red]")
-        raise typer.Exit(2)
+    guard_outputs({"--sortie": sortie}, {"l'instance": instance})  # the page never writes in the instance
     try:
         sock = bind(port)
     except OSError:
@@ -156,7 +154,3 @@ def negocier_command(
     server = make_server(session)
     server.run(sockets=[sock])
 
-
-def _inside(path: Path, folder: Path) -> bool:
-    folder = folder.resolve()
-    return folder.is_dir() and (path.resolve() == folder or path.resolve().is_relative_to(folder))

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, phase_progress, show_warnings
+from flux_opt.cli.app import (INSTANCE, app, console, err, fail_on_invalid, guard_outputs, phase_progress,
+                              show_warnings)
 from flux_opt.errors import InvalidInput
 
 
@@ -41,6 +42,7 @@ def plan_command(
     if moteur not in ("highs", "pyomo"):
         err.print(f"[red]Moteur inconnu « {moteur} » : choisir highs ou pyomo.[/red]")
         raise typer.Exit(2)
+    guard_outputs({"--sortie": sortie}, {"l'instance": instance, "le bilan précédent": bilan_precedent})
     try:
         with claimed_folder(sortie):
             with phase_progress() as phases:
@@ -107,10 +109,14 @@ def controler_command(
     """Contrôler un plan (de flux-opt, d'un tableur ou d'une année passée) au regard des règles légales,
     à partir des fichiers seuls : code 0 si toutes sont respectées, 3 sinon."""
     from flux_opt.conformity.check import conformity, holds, read_plan_files
+    from flux_opt.outputs import files_of
     from flux_opt.input.schema import load_instance
     from flux_opt.report.exports import write_atomically, write_csv
     from flux_opt.report.terminal import conformity_table
 
+    target = sortie or plan / "conformite.csv"  # beside the plan by default: never over what it reads
+    guard_outputs({"--sortie": target},
+                  {"l'instance": instance, **files_of(plan, "le plan", but=plan / "conformite.csv")})
     try:
         data = load_instance(instance)
         files = read_plan_files(plan)
@@ -120,7 +126,6 @@ def controler_command(
         err.print(f"[red]Plan illisible : {exc}[/red]")
         raise typer.Exit(2)
     table = conformity(data, files)
-    target = sortie or plan / "conformite.csv"
     write_atomically(target.parent, {target.name: lambda p: write_csv(table, p)})
     console.print(conformity_table(table))
     console.print(f"Tableau écrit dans [bold]{target}[/bold].")

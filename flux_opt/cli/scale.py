@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from flux_opt.cli.app import app, console, err, fail_on_invalid
+from flux_opt.cli.app import app, console, err, fail_on_invalid, guard_outputs
 from flux_opt.errors import InvalidInput
 
 
@@ -73,7 +73,7 @@ def lot_command(
 ):
     """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
     from flux_opt.report.exports import claimed_folder
-    from flux_opt.scale.batch import find_instances, run_batch
+    from flux_opt.scale.batch import find_instances, renamed_note, run_batch
 
     if processus < 1 or (limite is not None and limite < 0) or moteur not in ("highs", "pyomo"):
         err.print("[red]Options invalides : --processus au moins 1, --limite positive, --moteur highs ou pyomo.[/red]")
@@ -83,6 +83,9 @@ def lot_command(
                   "instance.toml, ni classeur .xlsx).[/red]")
         raise typer.Exit(2)
     sortie = sortie or dossier.with_name(dossier.name + "-resultats")
+    for note in renamed_note(find_instances(dossier)):
+        console.print(f"[yellow]{escape(note)}[/yellow]")
+    guard_outputs({"--sortie": sortie}, {"le dossier d'instances": dossier})
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[derniere]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                         console=console)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
+from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, guard_outputs
 from flux_opt.errors import InvalidInput
 
 MAX_ANNEES_LISSAGE = 30  # a conversion spreads old stock rights over a few years, never decades
@@ -43,6 +43,7 @@ def convertir_command(
     if part_max is not None and not 0 < part_max <= 1:
         err.print(f"[red]--part-max {part_max} : part du flux annuel attendue entre 0 (exclu) et 1.[/red]")
         raise typer.Exit(2)
+    guard_outputs({"--sortie": sortie}, {"l'instance": instance, "le dossier des bilans": bilan})
     try:
         with claimed_folder(sortie) if sortie else nullcontext():
             utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)

@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from flux_opt.cli.app import app, console, err, hold_output
+from flux_opt.cli.app import app, console, err, guard_outputs, hold_output
 
 
 PLAN = Annotated[Path, typer.Argument(help="Dossier d'un plan (sortie de flux-opt plan).")]
@@ -28,6 +28,18 @@ def refuse(message: object) -> NoReturn:
     err.print(f"[red]{message}[/red]")
     err.print("[red]Rien n'a été écrit.[/red]")
     raise typer.Exit(2)
+
+
+def read_inputs(plan: Path, journal: Path | None = None, instance: Path | None = None, **others: Path | None) -> dict:
+    """What a year command reads, for guard_outputs: the plan folder, the journal, the instance
+    (given, or the one recorded in resume.json)."""
+    from flux_opt.year.conventions import instance_du_plan
+
+    try:
+        instance = instance_du_plan(plan, instance)
+    except (ValueError, OSError):  # an unreadable resume.json is reported by the command itself
+        pass
+    return {"le plan": plan, "le journal": journal, "l'instance": instance, **others}
 
 
 def instance_and_context(plan: Path, instance: Path | None):
@@ -96,7 +108,7 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
     from flux_opt.report.suivi import write_suivi_excel, suivi_page, suivi_view
 
     with ExitStack() as held:
-        hold_output(held, sortie)  # checked before the work
+        hold_output(held, sortie, inputs=read_inputs(plan, journal, instance))  # checked before the work
         contexte = instance_and_context(plan, instance)[1]
         df = plan_journal(plan, journal, contexte)
         day = _jour(jour, df)
@@ -136,7 +148,7 @@ def orienter_command(
     """Proposer le réservataire d'un logement libéré, avec la raison ; ré-optimiser le reste
     de l'année si les libérations s'écartent de la prévision."""
     with ExitStack() as held:
-        hold_output(held, sortie)  # checked before any re-solve
+        hold_output(held, sortie, inputs=read_inputs(plan, journal, instance))  # checked before any re-solve
         _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enregistrer)
 
 
@@ -272,8 +284,12 @@ def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine
     """Simulate the plan of `plan`, print the table, write evaluation.csv (and the report section)."""
     from flux_opt.report.evaluation import evaluation_view, write_evaluation
     from flux_opt.year.conventions import instance_du_plan
+    from flux_opt.outputs import files_of
     from flux_opt.year.evaluation import evaluate_folder
 
+    target = (sortie or plan) / "evaluation.csv"  # beside the plan by default: never over what it reads
+    guard_outputs({"--sortie": target}, {"l'instance": instance_du_plan(plan, instance),
+                                         **files_of(plan, "le plan", but=plan / "evaluation.csv")})
     chemin = instance_du_plan(plan, instance)
     if chemin is None:
         err.print(f"[red]Instance du plan introuvable (ni --instance, ni chemin valide dans {plan / 'resume.json'}) : "
@@ -337,7 +353,8 @@ def bilan_command(
     """Bilan annuel (CCH R.441-5-1) face aux objectifs du plan : un fichier Excel et HTML consolidé,
     un par réservataire, un par EPCI doté d'une CIA, et bilan_ANNEE.csv (lu par plan --bilan-precedent)."""
     with ExitStack() as held:
-        hold_output(held, sortie)  # checked before the work; one run at a time
+        hold_output(held, sortie, inputs=read_inputs(plan, journal, instance,  # checked before the work
+                                                     **{"l'instance suivante": instance_suivante}))
         _bilan(plan, journal, annee, instance, instance_suivante, sortie)
 
 
@@ -367,8 +384,10 @@ def simuler_command(plan: PLAN, journal: Annotated[Path, typer.Option(help="Jour
     """Générer une année d'événements plausible à partir d'un plan (essais, démonstration)."""
     from flux_opt.explanation.sentences import fr_number
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
+    from flux_opt.outputs import files_of
     from flux_opt.year.simulation import simulate_year
 
+    guard_outputs({"--journal": journal}, files_of(plan, "le plan"))
     try:
         count = simulate_year(plan, journal, annee, graine, derive)
     except (EvenementRefuse, JournalInvalide) as exc:  # e.g. the year is already in this journal

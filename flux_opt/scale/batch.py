@@ -77,7 +77,30 @@ def find_instances(dossier: Path) -> list[InstanceRef]:
     folders = [p.parent for p in dossier.glob("*/instance.toml")]
     workbooks = [p for p in dossier.glob("*.xlsx") if not p.name.startswith("~$")]  # ~$: Excel's lock file
     found = sorted(folders + workbooks, key=lambda p: p.name)
-    return [InstanceRef(p.stem if p.is_file() else p.name, p, *_bailleur_departement(p)) for p in found]
+    names = _distinct_names([p.stem if p.is_file() else p.name for p in found], found)
+    return [InstanceRef(name, p, *_bailleur_departement(p)) for name, p in zip(names, found)]
+
+
+def _distinct_names(names: list[str], paths: list[Path]) -> list[str]:
+    """One output folder per instance: a workbook `ex.xlsx` beside a folder `ex/` (or `EX/` on a
+    disk that ignores case) gets `ex_xlsx`, then `ex_xlsx_2`… (renamed_note says so)."""
+    taken = {n.casefold() for n, p in zip(names, paths) if p.is_dir()}
+    out = []
+    for name, path in zip(names, paths):
+        if path.is_file():
+            base = name if name.casefold() not in taken else path.name.replace(".", "_")
+            name, k = base, 2
+            while name.casefold() in taken:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name.casefold())
+        out.append(name)
+    return out
+
+
+def renamed_note(refs: list[InstanceRef]) -> list[str]:
+    """The French line of each workbook whose results folder is not its plain name."""
+    return [f"{r.chemin.name} : résultats dans « {r.nom} » (un autre dossier d'instance porte le nom "
+            f"« {r.chemin.stem} »)." for r in refs if r.chemin.is_file() and r.nom != r.chemin.stem]
 
 
 def fingerprint(chemin: Path, moteur: str, analyse: bool = True) -> str:
