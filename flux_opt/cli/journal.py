@@ -44,12 +44,20 @@ def ajouter_command(
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
     from flux_opt.outputs import files_of
     from flux_opt.year.journal.storage import append_event
+    from flux_opt.year.preorientation import check_commune
 
     if evenement == "refus" and not (commentaire or "").strip():
         refuse("événement refusé — champ « commentaire » : indiquer le motif du refus avec --motif")
     guard_outputs({"le journal": journal}, {"l'instance": instance, **files_of(plan, "le plan")})
-    contexte = instance_and_context(plan, instance)[1]
+    data, contexte = instance_and_context(plan, instance)
     reservataires = reservataires_du_plan(plan)
+    if commune and commune.strip():
+        try:
+            check_commune(plan, commune.strip(), data)
+        except EvenementRefuse as exc:
+            refuse(exc)
+        except (ValueError, FileNotFoundError) as exc:
+            refuse(f"Plan {plan} : {exc}")
     valeurs = dict(evenement=evenement, horodatage=jour or date.today().isoformat(), logement_id=logement_id,
                    commune=commune, epci=epci, qpv=qpv, typologie=typologie, financement=financement,
                    periode_construction=periode_construction, reservataire=reservataire, candidats=candidats,

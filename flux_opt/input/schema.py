@@ -7,8 +7,8 @@ listing *all* problems, each with its file, line and field, in French.
 
 from __future__ import annotations
 
-import difflib
 import re
+import typing
 import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,7 +19,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.json_schema import SkipJsonSchema
 
 from flux_opt.errors import InvalidInput, InputProblem
-from flux_opt.input.raw import REQUIRED_TABLES, RawInstance, RawTable
+from flux_opt.input.raw import REQUIRED_TABLES, UNDERSCORED, RawInstance, RawTable, closest
 from flux_opt.input.read import read_instance
 from flux_opt.input.validation import check_references, implausible
 from flux_opt import vocabulary
@@ -615,8 +615,25 @@ def _bound_text(kind: str, ctx: dict) -> str:
     return " : nombre fini attendu"
 
 
+def _numeric_fields(model: type[_Row]) -> list[str]:
+    def numeric(annotation) -> bool:
+        return annotation in (int, float) or any(numeric(a) for a in typing.get_args(annotation))
+    return [name for name, f in model.model_fields.items() if numeric(f.annotation)]
+
+
+def _underscored_numbers(table: RawTable, model: type[_Row]) -> list[InputProblem]:
+    """A number written with « _ » (1_0) is refused: Python and pydantic would read 10."""
+    fields = [f for f in _numeric_fields(model) if f in table.columns]
+    return [InputProblem(table.source, table.line(i), f, f"nombre mal écrit « {row[f]} » : pas de « _ » dans un nombre")
+            for i, row in enumerate(table.rows) for f in fields if "_" in row[f] and UNDERSCORED.fullmatch(row[f].strip())]
+
+
 def _validate_table(table: RawTable, model: type[_Row], problems: list[InputProblem]) -> list:
     """Validate every row; collect problems with the file's line number (header = 1)."""
+    underscored = _underscored_numbers(table, model)
+    if underscored:
+        problems.extend(underscored)
+        return []
     adapter = TypeAdapter(list[model])
     try:
         return adapter.validate_python(table.rows)
@@ -634,21 +651,6 @@ def _validate_table(table: RawTable, model: type[_Row], problems: list[InputProb
 DESCRIPTIVE_COLUMNS = {"commune_nom", "epci_nom"}
 _ALTERNATIVES = {"demande": [("commune", "epci")], "objectifs": [("logements", "part")],
                  "conventions": [("annee_fin", "duree_restante")]}
-
-
-def _normal(name: str) -> str:
-    """"Taux rotation", "taux-rotation", "Libérations" → "taux_rotation", "liberations"."""
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "_", plain).strip("_")
-
-
-def closest(name: str, known: list[str]) -> str | None:
-    """The known name closest to `name` (difflib), if any is close enough to be a slip."""
-    normal = _normal(name)
-    if normal in known:
-        return normal
-    found = difflib.get_close_matches(normal, known, n=1, cutoff=0.75)
-    return found[0] if found else None
 
 
 def _check_columns(table: RawTable, model: type[_Row], problems: list[InputProblem], warnings: list[InputProblem]) -> None:
@@ -710,7 +712,7 @@ def validate(raw: RawInstance) -> Instance:
     if problems:
         raise InvalidInput(problems)
     return Instance(source=str(raw.path), sources={n: t.source for n, t in raw.tables.items()},
-                    parametres=parametres, avertissements=warnings, **rows)
+                    parametres=parametres, avertissements=raw.warnings + warnings, **rows)
 
 
 def load_instance(path: str | Path, required: tuple[str, ...] = REQUIRED_TABLES) -> Instance:

@@ -69,8 +69,10 @@ def read_logement(texte: str) -> LogementLibere:
     for morceau in filter(None, (m.strip() for m in texte.split(","))):
         if "=" not in morceau:
             raise EvenementRefuse("logement", f"« {morceau} » : attendu cle=valeur")
-        cle, valeur = morceau.split("=", 1)
-        valeurs[cle.strip()] = valeur.strip()
+        cle, valeur = (part.strip() for part in morceau.split("=", 1))
+        if cle in valeurs:  # commune=59350,…,commune=59512: which one was meant?
+            raise EvenementRefuse(cle, f"« {cle} » donné deux fois ({valeurs[cle]} puis {valeur}) : n'en garder qu'un")
+        valeurs[cle] = valeur
     return _validate_logement(valeurs)
 
 
@@ -95,11 +97,17 @@ ATTENDUS = {"commune": "code INSEE à 5 caractères, par exemple 59350", "typolo
 
 def check_logement(plan_dir: str | Path, logement: LogementLibere, instance: Any = None) -> None:
     """A dwelling of a commune neither the plan nor the instance's parc knows is refused."""
+    check_commune(plan_dir, logement.commune, instance)
+
+
+def check_commune(plan_dir: str | Path, commune: str, instance: Any = None) -> None:
+    """EvenementRefuse when `commune` is neither in the plan nor in the instance's parc (a typo
+    such as 59999 would count a dwelling nobody planned)."""
     communes = set(read_plan(plan_dir)["commune"])
     if instance is not None:
         communes |= {ligne.commune for ligne in instance.parc}
-    if logement.commune not in communes:
-        raise EvenementRefuse("commune", f"commune {logement.commune} inconnue du plan et du parc (communes "
+    if commune not in communes:
+        raise EvenementRefuse("commune", f"commune {commune} inconnue du plan et du parc (communes "
                                          f"connues : {', '.join(sorted(communes))})")
 
 
