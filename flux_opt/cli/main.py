@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import typer
 
 # Imported for their @app.command side effect, in the order of `flux-opt --help`.
@@ -22,6 +25,11 @@ def _french_usage(message: str) -> str:
     return message
 
 
+# A write that the system refuses midway: French, exit 2 (write_atomically has removed its staging folder).
+_WRITE_ERRORS = {errno.ENOSPC: "Plus de place sur le disque", errno.EDQUOT: "Quota disque dépassé",
+                 errno.EROFS: "Système de fichiers en lecture seule", errno.EACCES: "Permission refusée",
+                 errno.ENAMETOOLONG: "Nom de fichier trop long", errno.EFBIG: "Fichier trop grand pour le disque"}
+
 _received: list[int] = []  # signals turned into KeyboardInterrupt during this run
 
 
@@ -40,7 +48,6 @@ def _interrupted() -> SystemExit:
 def main() -> None:
     """Entry point: unexpected errors get a French message instead of a traceback
     (set FLUX_OPT_DEBUG=1 to see the traceback)."""
-    import os
     import signal
 
     _received.clear()
@@ -64,6 +71,11 @@ def main() -> None:
             raise SystemExit(exc.exit_code)
         if os.environ.get("FLUX_OPT_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRORS:
+            where = f" : {exc.filename}" if exc.filename else ""
+            err.print(f"[red]{_WRITE_ERRORS[exc.errno]}{where}.[/red] Les fichiers déjà écrits sont intacts "
+                      "(chaque sortie est écrite à part puis mise en place d'un coup) : rien n'est à moitié écrit.")
+            raise SystemExit(2)
         err.print(f"[red]Erreur interne de flux-opt ({type(exc).__name__} : {exc}).[/red] "
                   "Les fichiers déjà écrits sont intacts. Relancer avec FLUX_OPT_DEBUG=1 pour le détail.")
         raise SystemExit(1)

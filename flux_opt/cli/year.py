@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from flux_opt.cli.app import app, console, err, guard_outputs, hold_output
+from flux_opt.errors import InvalidInput
 
 
 PLAN = Annotated[Path, typer.Argument(help="Dossier d'un plan (sortie de flux-opt plan).")]
@@ -37,7 +38,7 @@ def read_inputs(plan: Path, journal: Path | None = None, instance: Path | None =
 
     try:
         instance = instance_du_plan(plan, instance)
-    except (ValueError, OSError):  # an unreadable resume.json is reported by the command itself
+    except (ValueError, OSError, InvalidInput):  # an unreadable resume.json is reported by the command itself
         pass
     return {"le plan": plan, "le journal": journal, "l'instance": instance, **others}
 

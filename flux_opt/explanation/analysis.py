@@ -59,7 +59,13 @@ class Explanation:
 
     @classmethod
     def read_json(cls, path: Path) -> Explanation:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        from flux_opt.errors import InputProblem, InvalidInput
+        from flux_opt.plan.folder import DAMAGED, read_json
+
+        try:
+            return cls.from_dict(read_json(path))
+        except (KeyError, TypeError, ValueError, AttributeError):  # valid JSON, not an explanation
+            raise InvalidInput([InputProblem(str(path), None, None, f"contenu inattendu ; {DAMAGED}")]) from None
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

@@ -55,8 +55,20 @@ def parse_csv(text: str, name: str) -> RawTable:
     try:
         return _records(reader, name, offset=first)
     except csv.Error as exc:
-        raise InvalidInput([InputProblem(name, first + reader.line_num, None,
-                                         f"ligne illisible (guillemet non fermé ?) : {exc}")]) from exc
+        raise InvalidInput([InputProblem(name, first + reader.line_num, None, csv_error_text(exc))]) from exc
+
+
+def csv_error_text(exc: csv.Error) -> str:
+    """The csv module's error in French (it says "field larger than field limit (131072)"…)."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return (f"cellule de plus de {csv.field_size_limit():,} caractères".replace(",", "\u202f")
+                + " : guillemet non fermé ?")
+    if "new-line character seen in unquoted field" in text:
+        return "retour à la ligne au milieu d'une cellule sans guillemets"
+    if "NUL" in text or "line contains NUL" in text:
+        return "caractère NUL : fichier binaire, pas un CSV"
+    return "ligne illisible (guillemet non fermé ?)"
 
 
 def _records(reader, name: str, offset: int) -> RawTable:

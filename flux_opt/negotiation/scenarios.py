@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.schema import Instance, MixiteRow, Parametres, ReservataireRow
+from flux_opt.input.read import toml_message
 from flux_opt.input.schema import french_message as french_error
 from flux_opt.vocabulary import DEFAULT_TARGET_TYPES
 
@@ -98,7 +99,10 @@ def load_scenario(path: str | Path) -> Scenario:
     except FileNotFoundError:
         raise InvalidInput([InputProblem(path.name, None, None, "fichier de scénario introuvable")]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput([InputProblem(path.name, None, None, f"TOML illisible : {exc}")]) from None
+        raise InvalidInput([InputProblem(path.name, None, None, toml_message(exc))]) from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
+        raise InvalidInput([InputProblem(path.name, None, None, "fichier de scénario illisible (pas un texte "
+                                         f"UTF-8, ou pas un fichier : {type(exc).__name__})")]) from None
     try:
         return Scenario.model_validate({**data, "source": str(path)})
     except ValidationError as exc:

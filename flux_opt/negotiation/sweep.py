@@ -44,6 +44,8 @@ def parse_sweep(text: str) -> SweepSpec:
         start, stop, step = (float(p.strip().replace(",", ".")) for p in parts)
     except ValueError:
         raise ValueError(f"balayage « {text} » : nombres attendus ({usage})") from None
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise ValueError(f"balayage « {text} » : nombres finis attendus (ni nan ni inf) ({usage})")
     if step <= 0 or stop < start:
         raise ValueError(f"balayage « {text} » : il faut debut ≤ fin et un pas > 0")
     count = math.floor((stop - start) / step + 1e-9) + 1

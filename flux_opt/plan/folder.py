@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from flux_opt.errors import InputProblem, InvalidInput
 from flux_opt.input.schema import parse_bool
+
+DAMAGED = "relancer la commande qui a écrit ce dossier (flux-opt plan…) pour le réécrire"
 
 CLES_SEGMENT: list[str] = ["commune", "epci", "qpv", "typologie", "financement"]
 
@@ -15,7 +19,12 @@ def _read_csv(dossier: str | Path, nom: str, entiers: list[str], obligatoires: l
     chemin = Path(dossier) / nom
     if not chemin.exists():
         raise FileNotFoundError(f"fichier du plan introuvable : {chemin}")
-    df = pd.read_csv(chemin, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(chemin, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{chemin} : fichier vide (aucune colonne) ; {DAMAGED}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError):
+        raise ValueError(f"{chemin} : fichier illisible (CSV abîmé) ; {DAMAGED}") from None
     manquantes = [c for c in obligatoires if c not in df.columns]
     if manquantes:
         raise ValueError(f"{chemin} : colonnes manquantes : {', '.join(manquantes)}")
@@ -27,6 +36,22 @@ def _read_csv(dossier: str | Path, nom: str, entiers: list[str], obligatoires: l
     if "qpv" in df.columns:
         df["qpv"] = df["qpv"].map(parse_bool).astype(bool)
     return df
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON file of a plan folder (resume.json, explication.json); a truncated or damaged one is
+    InvalidInput naming the file and the line, never a JSONDecodeError."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput([InputProblem(str(path), exc.lineno, None,
+                                         f"JSON illisible (fichier tronqué ou abîmé, colonne {exc.colno}) ; {DAMAGED}")]) from None
+    except UnicodeDecodeError:
+        raise InvalidInput([InputProblem(str(path), None, None, f"pas du texte UTF-8 ; {DAMAGED}")]) from None
+    if not isinstance(data, dict):
+        raise InvalidInput([InputProblem(str(path), None, None, f"objet JSON attendu ; {DAMAGED}")])
+    return data
 
 
 def read_plan(dossier: str | Path) -> pd.DataFrame:

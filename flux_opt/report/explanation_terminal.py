@@ -5,7 +5,6 @@ contraintes.csv (violated rules, then binding rules by marginal value)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,7 @@ from rich.markup import escape
 
 from flux_opt.explanation.analysis import EXPLICATION_JSON, Explanation, resolution_words
 from flux_opt.explanation.sentences import NAMES, fr_number
+from flux_opt.plan.folder import read_json
 
 
 def load_explanation(folder: str | Path) -> Explanation | None:
@@ -42,7 +42,7 @@ def explanation_view(folder: str | Path, n: int = 10) -> Group:
     resume_path = folder / "resume.json"
     head = Text()
     if resume_path.exists():
-        r = json.loads(resume_path.read_text(encoding="utf-8"))
+        r = read_json(resume_path)
         head.append(f"{r.get('instance')} — {r.get('bailleur')} — année {r.get('annee')}\n", "bold")
         head.append(f"Flux {fr_number(r.get('flux'))} logements, {fr_number(r.get('attributions_prevues'))} "
                     "attributions prévues ; "

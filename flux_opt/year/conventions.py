@@ -4,11 +4,11 @@ share owed to publics prioritaires) and the CIA mixity targets (models/journal.m
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from flux_opt.input.schema import Instance, load_instance
+from flux_opt.plan.folder import read_json
 from flux_opt.model.families import prioritaires_rates
 
 
@@ -69,7 +69,7 @@ def instance_du_plan(plan_dir: str | Path, instance: str | Path | None = None) -
         return Path(instance)
     resume = Path(plan_dir) / "resume.json"
     if resume.exists():
-        donnees = json.loads(resume.read_text(encoding="utf-8"))
+        donnees = read_json(resume)
         for cle in ("chemin_instance", "instance"):
             chemin = donnees.get(cle)
             if isinstance(chemin, str) and chemin and Path(chemin).exists():

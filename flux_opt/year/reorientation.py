@@ -12,7 +12,6 @@ rates keep their meaning. See models/journal.md, section « Ré-optimisation ».
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,6 +26,7 @@ from flux_opt.year.journal.views import with_cycles, cycle_states
 from flux_opt.model.data import with_bool_qpv, x_positions
 from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, gap_to_plan, done_by_segment
 from flux_opt.pipeline import PlanOptions, run
+from flux_opt.plan.folder import read_json
 from flux_opt.plan.result import Result
 from flux_opt.input.schema import Instance
 from flux_opt.year.suivi import elapsed_fraction
@@ -136,7 +136,7 @@ def flux_initial_du_plan(plan_dir: str | Path) -> int | None:
     chemin = Path(plan_dir) / "resume.json"
     if not chemin.exists():
         return None
-    resume = json.loads(chemin.read_text(encoding="utf-8"))
+    resume = read_json(chemin)
     valeur = resume.get("reoptimisation", {}).get("flux_initial", resume.get("flux"))
     return int(valeur) if valeur is not None else None
 

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
+from flux_opt.input.csvfile import csv_error_text
 from flux_opt.input.schema import parse_bool
 from flux_opt.year.journal.events import COLONNES, ENTETES, EvenementRefuse, JournalInvalide, validate_event
 from flux_opt.year.journal.history import Historique, rejouer
@@ -83,13 +84,16 @@ def lignes_numerotees(fichier: Fichier, chemin: Path) -> Iterator[tuple[int, dic
         raise JournalInvalide(f"{chemin}, ligne {lecteur.line_num} : en-tête inattendu ; attendu : "
                               f"{','.join(COLONNES)}")
     fin_precedente = lecteur.line_num
-    for valeurs in lecteur:
-        numero, fin_precedente = fin_precedente + 1, lecteur.line_num
-        if not any(v.strip() for v in valeurs):
-            continue
-        if len(valeurs) != len(colonnes):
-            raise JournalInvalide(f"{chemin}, ligne {numero} : {len(valeurs)} colonnes au lieu de {len(colonnes)}")
-        yield numero, dict.fromkeys(COLONNES, "") | dict(zip(colonnes, valeurs))
+    try:
+        for valeurs in lecteur:
+            numero, fin_precedente = fin_precedente + 1, lecteur.line_num
+            if not any(v.strip() for v in valeurs):
+                continue
+            if len(valeurs) != len(colonnes):
+                raise JournalInvalide(f"{chemin}, ligne {numero} : {len(valeurs)} colonnes au lieu de {len(colonnes)}")
+            yield numero, dict.fromkeys(COLONNES, "") | dict(zip(colonnes, valeurs))
+    except csv.Error as exc:
+        raise JournalInvalide(f"{chemin}, ligne {fin_precedente + 1} : {csv_error_text(exc)}") from None
 
 
 def _csv(lignes: Iterable[Mapping[str, str]], entete: bool, fichier: Fichier = Fichier("")) -> str:
