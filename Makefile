@@ -20,7 +20,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Long fuzz run (random, 500 damaged copies of the example): the suite runs 12 fixed ones.
+# Long fuzz run (random, 500 examples each: damaged copies of the example folder and workbook, requests
+# to the negotiation page): the suite runs 12 fixed ones of each.
 fuzz: $(STAMP)
 	FUZZ_EXEMPLES=$${FUZZ_EXEMPLES:-500} FUZZ_ALEATOIRE=1 $(BIN)/python -m pytest tests/test_fuzz.py -q
 

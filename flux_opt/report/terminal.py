@@ -12,12 +12,23 @@ from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent, plan_qu
 from flux_opt.plan.result import Result
 
 
+MAX_PROBLEMS_SHOWN = 60  # a 50 MB file may hold 500 000 problems: rendering them all took minutes
+
+
 def problems_table(problems: list[InputProblem], title: str = "Données invalides") -> Table:
-    table = Table(title=f"{title} : {len(problems)} problème(s)", title_style="bold red", show_lines=False)
+    """The first MAX_PROBLEMS_SHOWN problems, then how many more there are in each file."""
+    table = Table(title=f"{title} : {fr_number(len(problems))} problème(s)", title_style="bold red", show_lines=False)
     for column in ("Fichier", "Ligne", "Champ", "Problème"):
         table.add_column(column, overflow="fold")
-    for p in problems:
-        table.add_row(p.fichier, "" if p.ligne is None else str(p.ligne), escape(p.champ or ""), escape(p.message))
+    for p in problems[:MAX_PROBLEMS_SHOWN]:
+        table.add_row(escape(p.fichier), "" if p.ligne is None else str(p.ligne), escape(p.champ or ""),
+                      escape(p.message))
+    rest: dict[str, int] = {}
+    for p in problems[MAX_PROBLEMS_SHOWN:]:
+        rest[p.fichier] = rest.get(p.fichier, 0) + 1
+    for fichier, count in rest.items():
+        table.add_row(escape(fichier), "…", "", f"et {fr_number(count)} autre(s) problème(s) dans ce fichier "
+                                                "(corriger les premiers : ils se répètent souvent)", style="dim")
     return table
 
 
