@@ -43,9 +43,13 @@ def refused(*args, words: str | tuple[str, ...]) -> None:
     assert not any(english in text for english in ENGLISH), text
 
 
+@pytest.fixture(autouse=True)
+def wide(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one message, one line of the problems table
+
+
 @pytest.fixture
-def plan(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("COLUMNS", "200")
+def plan(tmp_path) -> Path:
     folder = ecrire_plan(tmp_path / "plan")
     (tmp_path / "journal.csv").write_text(",".join(COLONNES) + "\n", encoding="utf-8")
     return folder
@@ -111,3 +115,20 @@ def test_a_full_disk_is_french_and_leaves_the_output_as_it_was(tmp_path, monkeyp
     refused("plan", "tests/data/mini", "--sortie", out, "--sans-analyse", words="Plus de place sur le disque : ")
     assert [p.name for p in out.iterdir()] == ["plan.csv"]  # no half-written file, no staging folder
     assert (out / "plan.csv").read_text(encoding="utf-8") == "ancien plan\n"
+
+
+def test_a_flood_of_problems_shows_the_first_ones_and_counts_the_rest():
+    from rich.console import Console
+
+    from flux_opt.errors import InputProblem
+    from flux_opt.report.terminal import MAX_PROBLEMS_SHOWN, problems_table
+
+    problems = [InputProblem("parc.csv", k + 2, "commune", "segment en double") for k in range(100_000)]
+    problems.append(InputProblem("demande.csv", 3, "typologie", "T9 inconnue"))
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(problems_table(problems))
+    text = " ".join(console.export_text().split())
+    assert "100 001 problème(s)" in text.replace("\u202f", " ")
+    assert text.count("segment en double") == MAX_PROBLEMS_SHOWN
+    assert "et 99 940 autre(s) problème(s) dans ce fichier" in text.replace("\u202f", " ")
+    assert "demande.csv │ … │ │ et 1 autre(s) problème(s)" in text

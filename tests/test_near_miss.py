@@ -140,3 +140,33 @@ def test_a_journal_event_in_a_commune_outside_the_plan_is_refused(tmp_path):
     assert refused.exit_code == 2 and "commune 59999 inconnue du plan et du parc" in " ".join(refused.output.split())
     assert not journal.exists()
     assert CliRunner().invoke(app, [*common, "59350"]).exit_code == 0
+
+
+@pytest.mark.parametrize("damage", [None, ("logements", "-3"), ("typologie", "T9"), ("commune", "5935"),
+                                    ("taux_rotation", "nan"), ("qpv", "peut-être")])
+def test_large_tables_checked_by_column_say_exactly_what_rows_say(tmp_path, monkeypatch, damage):
+    """The column-wise check of large tables gives the same rows, or the same messages, as pydantic."""
+    from flux_opt.input import schema
+
+    folder = shutil.copytree(EXEMPLE, tmp_path / "i")
+    if damage:
+        text = (folder / "parc.csv").read_text(encoding="utf-8").splitlines()
+        header = text[0].split(",")
+        for k in (3, 40):
+            cells = text[k].split(",")
+            cells[header.index(damage[0])] = damage[1]
+            text[k] = ",".join(cells)
+        (folder / "parc.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
+
+    def outcome():
+        try:
+            instance = load_instance(folder)
+            frames = [instance.table(t) for t in ("parc", "demande", "reservataires", "objectifs")]
+            return [f.astype(object).where(f.notna(), None).to_dict("records") for f in frames]
+        except InvalidInput as exc:
+            return [str(p) for p in exc.problems]
+
+    monkeypatch.setattr(schema, "FAST_FROM", 10**9)
+    by_row = outcome()
+    monkeypatch.setattr(schema, "FAST_FROM", 0)
+    assert outcome() == by_row

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from sys import intern
 from pathlib import Path
 
 from flux_opt.errors import InvalidInput, InputProblem
@@ -77,17 +78,23 @@ def _records(reader, name: str, offset: int) -> RawTable:
                 for i, c in enumerate(header) if c and c in header[:i]]
     width = max((i + 1 for i, c in enumerate(header) if c), default=0)
     table = RawTable(name, columns=[c for c in header if c])
+    named = [(i, c) for i, c in enumerate(header) if c]
+    plain = len(named) == len(header)  # no blank heading: cells zip with the header
     previous_end = reader.line_num
     for cells in reader:
         line, previous_end = offset + previous_end + 1, reader.line_num
-        if not any(c.strip() for c in cells):
+        cells = list(map(str.strip, cells))
+        if not any(cells):
             continue  # blank row, e.g. ",,,,," left by Excel
-        if any(c.strip() for c in cells[width:]):
+        if len(cells) > width and any(cells[width:]):
             problems.append(InputProblem(name, line, None, f"{len(cells)} cellules pour {width} colonnes : vérifier "
                                      "le séparateur (une virgule décimale doit être entre guillemets "
                                      "dans un fichier séparé par des virgules)"))
             continue
-        table.rows.append({c: (cells[i].strip() if i < len(cells) else "") for i, c in enumerate(header) if c})
+        if len(cells) < len(header):
+            cells += [""] * (len(header) - len(cells))
+        # interned: a large parc repeats the same few texts (codes, oui/non, T3) thousands of times
+        table.rows.append(dict(zip(header, map(intern, cells))) if plain else {c: intern(cells[i]) for i, c in named})
         table.lines.append(line)
     if problems:
         raise InvalidInput(problems)
