@@ -16,8 +16,15 @@ from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
 from flux_opt.year.bilan import DIMENSIONS, LIBELLES, Bilan
 
 
-def _file_name(reservataire: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire).strip("_") or "reservataire"
+def _file_name(reservataire: str, used: set[str]) -> str:
+    """A short file name for a réservataire's bilan, distinct from the others' (« a b » and « a_b »,
+    or two 300-character ids alike in their first 60, never write the same file)."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire)[:60].strip("_") or "reservataire"
+    name, k = base, 2
+    while name.lower() in used:
+        name, k = f"{base}_{k}", k + 1
+    used.add(name.lower())
+    return name
 
 
 def _with_total(table: pd.DataFrame) -> pd.DataFrame:
@@ -147,8 +154,9 @@ def write_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | N
         writers |= _pair(partiel, f"{base}_epci_{epci}", f"EPCI {epci}",
                          "Bilan destiné au président de l'EPCI doté d'une convention intercommunale "
                          "d'attribution, à transmettre avant le 31 mars")
+    used: set[str] = set()
     for reservataire in b.reservataires:
-        writers |= _pair(b.for_reservataire(reservataire), f"{base}_{_file_name(reservataire)}", reservataire)
+        writers |= _pair(b.for_reservataire(reservataire), f"{base}_{_file_name(reservataire, used)}", reservataire)
     write_atomically(dossier, writers)
     return [dossier / name for name in writers]
 
