@@ -50,9 +50,18 @@ def read_rpls(path: str | Path, departement: str | None = None) -> Extract:
     fields = _match_columns(path.name, list(raw.columns))
     if raw.empty:
         raise InvalidInput([InputProblem(path.name, None, None, "aucune ligne de logement après l'en-tête")])
-    table = pd.DataFrame({f: raw[header].astype(str).str.strip() for f, header in fields.items()})
+    table = pd.DataFrame({f: by_value(raw[header].astype(str), lambda u: u.str.strip()) for f, header in fields.items()})
     table["ligne"] = lines
     return _check(path.name, table, fields, departement)
+
+
+def by_value(series: pd.Series, convert):
+    """`convert` (vectorised, returning a Series or a tuple of Series) run on the distinct values only, then
+    spread back: an RPLS column of 400 000 lines holds a few hundred distinct codes or months."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    out = convert(pd.Series(uniques, dtype=object))
+    spread = lambda u: pd.Series(u.to_numpy()[codes], index=series.index)  # noqa: E731
+    return tuple(spread(u) for u in out) if isinstance(out, tuple) else spread(out)
 
 
 # --------------------------------------------------------------------------- files
@@ -77,7 +86,9 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
                                          "et les guillemets")]) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     lines = np.arange(len(frame)) + first + 2
-    keep = (frame != "").any(axis=1).to_numpy()
+    keep = np.zeros(len(frame), dtype=bool)
+    for column in frame.columns:
+        keep |= frame[column].to_numpy(dtype=object) != ""
     return frame.loc[keep].reset_index(drop=True), lines[keep]
 
 
@@ -194,12 +205,13 @@ class _Report:
     def __init__(self, source: str, table: pd.DataFrame):
         self.source, self.table, self.problems = source, table, []
 
-    def add(self, mask: pd.Series, field: str, message: str) -> None:
-        """One line of the report for every line in `mask`: their count and first lines."""
+    def add(self, mask: pd.Series, field: str, message: str, table: pd.DataFrame | None = None) -> None:
+        """One line of the report for every line in `mask` (of `table`, the file's by default): their
+        count and first lines."""
         count = int(mask.sum())
         if not count:
             return
-        lines = self.table.loc[mask, "ligne"].to_numpy()[:SHOWN_LINES]
+        lines = (self.table if table is None else table)["ligne"].to_numpy()[mask.to_numpy()][:SHOWN_LINES]
         more = "…" if count > SHOWN_LINES else ""
         where = ", ".join(str(int(x)) for x in lines) + more
         self.problems.append(InputProblem(self.source, int(lines[0]), field,
@@ -212,35 +224,34 @@ def _check(source: str, t: pd.DataFrame, fields: dict[str, str], departement: st
     total = len(t)
     head = lambda f: fields[f]  # noqa: E731 - the header as the user wrote it
 
-    commune = t["commune"].where(~t["commune"].str.fullmatch(r"\d{4}"), "0" + t["commune"])
-    bad_commune = ~commune.str.fullmatch(_COMMUNE)
+    commune = by_value(t["commune"], lambda u: u.where(~u.str.fullmatch(r"\d{4}"), "0" + u))
+    bad_commune = ~by_value(commune, lambda u: u.str.fullmatch(_COMMUNE))
     report.add(bad_commune, head("commune"), "code commune invalide (5 caractères : 59350, 2A004) : logement écarté")
     t["commune"] = commune
     epci = t["epci"]
-    bad_epci = ~bad_commune & ~epci.str.fullmatch(_EPCI)
+    bad_epci = ~bad_commune & ~by_value(epci, lambda u: u.str.fullmatch(_EPCI))
     report.add(bad_epci, head("epci"), "SIREN d'EPCI invalide (9 chiffres) : logement écarté")
+    prefix = by_value(commune, lambda u: u.str[:3].where(u.str.startswith("97"), u.str[:2]))
     if departement is None:
-        codes = commune[~bad_commune]
-        prefix = np.where(codes.str.startswith("97"), codes.str[:3], codes.str[:2])
-        departement = pd.Series(prefix).mode().iat[0] if len(prefix) else ""
+        departement = prefix[~bad_commune].mode().iat[0] if (~bad_commune).any() else ""
         if departement:
             notes.append(f"département {departement} : celui de la plupart des logements (--departement pour "
                          "en choisir un autre)")
     departement = departement.strip().upper().zfill(2)
-    outside = ~bad_commune & ~commune.str.startswith(departement)
+    outside = ~bad_commune & (prefix != departement) & (prefix.str[:2] != departement)
     if outside.any():
-        others = ", ".join(sorted(set(commune[outside].str[:2]))[:5])
+        others = ", ".join(sorted(set(prefix[outside]))[:5])
         report.add(outside, head("commune"), f"logement hors du département {departement} (départements {others}) : "
                                              "écarté (une instance par département)")
 
-    typo, bad_rooms = C.typologie(t["nbpiece"])
+    typo, bad_rooms = by_value(t["nbpiece"], C.typologie)
     report.add(bad_rooms & ~bad_commune, head("nbpiece"), "nombre de pièces invalide (entier de 1 à 9) : logement écarté")
     t["typologie"] = typo
 
     qpv = t["qpv"]
-    low = qpv.str.lower()
+    low = by_value(qpv, lambda u: u.str.lower())
     outside_qpv = low.isin(["", "0", "non", "false", "faux"])
-    inside_qpv = low.str.fullmatch(r"qp\d{6,}") | low.isin(["oui", "1", "true", "vrai"])
+    inside_qpv = by_value(low, lambda u: u.str.fullmatch(r"qp\d{6,}")) | low.isin(["oui", "1", "true", "vrai"])
     bad_qpv = ~outside_qpv & ~inside_qpv
     report.add(bad_qpv, head("qpv"), "valeur QPV non reconnue (code QP… du quartier, vide ou 0 hors QPV) : "
                                      "logement écarté")
@@ -249,17 +260,18 @@ def _check(source: str, t: pd.DataFrame, fields: dict[str, str], departement: st
     t["financement"], t["finan_libelle_lu"] = _financement(t, fields, report)
 
     if "construct" in fields:
-        t["periode_construction"], bad_year = C.periode(t["construct"])
+        t["periode_construction"], bad_year = by_value(t["construct"], C.periode)
         report.add(bad_year, head("construct"), "année de construction illisible : période laissée vide")
     else:
         t["periode_construction"] = ""
     if "bail" in fields:
-        t["bail"], bad_date = C.lease_dates(t["bail"])
+        t["bail"], bad_date = by_value(t["bail"], C.lease_dates)
+        t["bail"] = pd.to_datetime(t["bail"])
         report.add(bad_date, head("bail"), "date de bail illisible (attendu MM/AAAA, JJ/MM/AAAA ou AAAA-MM-JJ) : "
                                            "logement gardé dans le parc, hors du calcul de la rotation")
         t["bail_illisible"] = bad_date
     if "mode" in fields:
-        mode = t["mode"].str.replace(r"\.0+$", "", regex=True)
+        mode = by_value(t["mode"], lambda u: u.str.replace(r"\.0+$", "", regex=True))
         bad_mode = (mode != "") & ~mode.isin(C.MODES)
         report.add(bad_mode, head("mode"), "mode d'occupation inconnu (1 à 5 ou 9) : logement compté comme proposé "
                                            "à la location")
@@ -270,7 +282,7 @@ def _check(source: str, t: pd.DataFrame, fields: dict[str, str], departement: st
     else:
         empty = pd.Series(False, index=t.index)
     if "locat" in fields:
-        locat = pd.to_numeric(t["locat"], errors="coerce")
+        locat = pd.to_numeric(by_value(t["locat"], lambda u: pd.to_numeric(u, errors="coerce")))
         bad_locat = (t["locat"] != "") & (locat.isna() | (locat < 1800) | (locat > 2100))
         report.add(bad_locat, head("locat"), "année de première mise en location illisible : logement compté comme "
                                              "en location depuis plus d'un an")
@@ -291,14 +303,14 @@ def _check(source: str, t: pd.DataFrame, fields: dict[str, str], departement: st
 def _financement(t: pd.DataFrame, fields: dict[str, str], report: _Report) -> tuple[pd.Series, pd.Series]:
     """FINAN codes through the documented table (columns.FINAN); unknown codes -> autre, reported;
     finan_libelle where there is no code."""
-    by_label = (C.financement_from_label(t["finan_libelle"]) if "finan_libelle" in fields
+    by_label = (by_value(t["finan_libelle"], C.financement_from_label) if "finan_libelle" in fields
                 else pd.Series("autre", index=t.index, dtype=object))
     label_used = pd.Series("finan_libelle" in fields, index=t.index)
     if "finan" not in fields:
         blank = t["finan_libelle"] == ""
         report.add(blank, fields["finan_libelle"], "financement vide : compté « autre »")
         return by_label, label_used
-    code = C.finan_code(t["finan"])
+    code = by_value(t["finan"], C.finan_code)
     table = {k: v[0] for k, v in C.FINAN.items()}
     mapped = code.map(table)
     blank = code == ""
@@ -320,5 +332,5 @@ def _one_epci_per_commune(t: pd.DataFrame, report: _Report, header: str) -> None
     wrong = t["epci"] != owner
     if wrong.any():
         report.add(wrong, header, "EPCI différent de celui des autres logements de la commune : celui de la "
-                                  "majorité est gardé")
+                                  "majorité est gardé", t)
         t.loc[wrong, "epci"] = owner[wrong]

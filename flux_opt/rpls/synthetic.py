@@ -46,7 +46,7 @@ def generate_rpls(logements: int, departement: str = "59", annee: int = 2027, gr
     if forme not in ("opendata", "declaration"):
         raise ValueError(f"forme inconnue « {forme} » : opendata ou declaration")
     rng = np.random.default_rng(graine)
-    n_communes = communes or max(3, int(0.3 * logements ** 0.64))
+    n_communes = min(communes or max(3, int(0.3 * logements ** 0.64)), 99 if len(departement) == 3 else 999)
     n_epci = max(1, round(n_communes / 12))
     weights = np.arange(1, n_communes + 1) ** -1.0 * rng.lognormal(0, 0.5, n_communes)
     codes = np.array([f"{departement.zfill(2)}{i:03d}"[:5] for i in range(1, n_communes + 1)])
