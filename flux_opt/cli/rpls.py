@@ -51,3 +51,44 @@ def rpls_command(
         console.print(escape(line), highlight=False)
     written = ", ".join(p.name for p in result.written)
     console.print(f"Écrit dans {escape(str(sortie))} : {written}, rapport_import.txt.", highlight=False)
+
+
+@app.command("calibrer")
+def calibrer_command(
+    journaux: Annotated[list[Path], typer.Argument(help="Journal d'une ou plusieurs années (journal.csv).")],
+    sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier où écrire les estimations.")],
+    instance: Annotated[Path | None, typer.Option(help="Instance dont les valeurs servent de défaut (taux "
+                                                       "d'acceptation, candidats et délais des réservataires).")] = None,
+):
+    """Estimer l'acceptation, les candidats, les délais et les retours au bailleur sur le journal des années passées."""
+    from flux_opt.calibration.journal import calibrate
+    from flux_opt.calibration.write import write_calibration
+    from flux_opt.input.schema import load_instance
+
+    with ExitStack() as stack:
+        hold_output(stack, sortie)
+        try:
+            calibration = calibrate(list(journaux), load_instance(instance) if instance is not None else None)
+        except InvalidInput as exc:
+            fail_on_invalid(exc)
+        written = write_calibration(calibration, sortie)
+    for note in calibration.notes:
+        err.print(f"[yellow]{escape(note[0].upper() + note[1:])}.[/yellow]")
+    _summary(calibration)
+    console.print(f"Écrit dans {escape(str(sortie))} : {', '.join(p.name for p in written)}. Pour planifier avec "
+                  "ces valeurs : copier acceptation.csv dans l'instance et reporter candidats et delai_jours de "
+                  "reservataires_calibres.csv dans reservataires.csv.", highlight=False)
+
+
+def _summary(calibration) -> None:
+    from rich.table import Table
+
+    from flux_opt.explanation.sentences import fr_percent
+
+    table = Table(title="Acceptation par quartile et financement (intervalle à 95 %)")
+    for heading in ("quartile × financement", "réponses", "mesuré", "défaut", "estimation", "intervalle"):
+        table.add_column(heading, justify="left" if heading.startswith("quartile") else "right")
+    for r in calibration.rows("acceptation").itertuples(index=False):
+        table.add_row(r.portee, str(r.effectif), fr_percent(r.brut), fr_percent(r.defaut), fr_percent(r.estime),
+                      f"{fr_percent(r.borne_basse)} – {fr_percent(r.borne_haute)}")
+    console.print(table)
