@@ -140,3 +140,61 @@ def lease_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     filled = text != ""
     bad = filled & dates.isna()
     return dates, bad
+
+
+def dictionary_section() -> list[str]:
+    """The data dictionary's part on real data (docs/donnees.md), written from the tables above."""
+    spell = lambda f: " / ".join(f"`{s}`" for s in SPELLINGS[f])  # noqa: E731
+    need = {f: "obligatoire" for f in REQUIRED} | {"finan": "l'une des deux", "finan_libelle": "l'une des deux"}
+    out = ["## Données réelles : `flux-opt importer rpls` et `flux-opt calibrer`", "",
+           "Fichiers lus et écrits par les deux commandes qui partent des données du bailleur (méthode : "
+           "`models/rpls.md`).", "",
+           "### Extrait RPLS lu par `flux-opt importer rpls FICHIER --sortie INSTANCE`", "",
+           "Une ligne par logement (répertoire des logements locatifs des bailleurs sociaux, CCH R.411-3) : CSV "
+           "(mêmes encodages et séparateurs que les fichiers d'instance) ou classeur `.xlsx` (première feuille). "
+           "Noms de colonnes du fichier ouvert (minuscules) ou de la déclaration (majuscules), sans distinction de "
+           "casse ; les autres colonnes du RPLS sont laissées de côté.", "",
+           "| Champ | Colonnes acceptées | Obligatoire | Lecture |", "|---|---|---|---|"]
+    reading = {
+        "commune": "code INSEE (5 caractères ; un code de 4 chiffres reprend son zéro) ; un logement hors du "
+                   "département est écarté et compté",
+        "commune_nom": "`commune_nom` de parc.csv", "epci": "SIREN (9 chiffres) ; `epci` de parc.csv",
+        "epci_nom": "`epci_nom` de parc.csv",
+        "qpv": "code du quartier (`QP…`) = en QPV ; vide ou `0` = hors QPV",
+        "nbpiece": "1 → T1 … 5 → T5, 6 et plus → T6+",
+        "finan": "table des codes ci-dessous ; un code inconnu est compté `autre` et signalé",
+        "finan_libelle": "si pas de code : texte nommant PLAI (ou PLA d'intégration, très social, loyer minoré, "
+                         "insertion), PLUS (ou PLA ordinaire), PLS ; sinon `autre`",
+        "construct": "année → `periode_construction` : " + ", ".join(name for _, name in PERIODES),
+        "bail": "date de prise d'effet du bail en cours (MM/AAAA, JJ/MM/AAAA, AAAA-MM-JJ ou date Excel) : "
+                "rotation ; absente : `[rotation] defaut`",
+        "mode": "1 loué, 2 vacant proposé à la location (base de la mobilité), 3 vide pour travaux, vente ou "
+                "démolition (écarté du parc), 4, 5, 9",
+        "locat": "année de première mise en location : mis en location l'année N−1 = hors base de la mobilité",
+    }
+    for f in SPELLINGS:
+        out.append(f"| {LABELS[f]} | {spell(f)} | {need.get(f, 'facultatif')} | {reading[f]} |")
+    out += ["", "Codes FINAN (financement initial ; arrêté du 5 janvier 2010 relatif à l'alimentation du répertoire "
+            "des logements locatifs, article 3, tableau 2, position 32) :", "",
+            "| Code | Financement initial | `financement` |", "|---|---|---|"]
+    out += [f"| `{code}` | {label} | `{fin}` |" for code, (fin, label) in FINAN.items()]
+    out += ["", "### Fichiers écrits dans INSTANCE", "",
+            "- `parc.csv` (contrat ci-dessus) : une ligne par commune × QPV × typologie × financement × période de "
+            "construction, `taux_rotation` de sa cellule commune × typologie × QPV.",
+            "- `rotation.csv` : une ligne par cellule commune × typologie × QPV : `commune, commune_nom, epci, qpv, "
+            "typologie, logements` (du parc), `logements_observes` (proposés à la location depuis au moins un an), "
+            "`emmenagements` (baux de l'année N−1), `taux_brut`, `taux_estime`, `borne_basse`, `borne_haute` "
+            "(intervalle à 95 %), `taux_parent` (EPCI × typologie), `poids_parent` (part du taux parent dans "
+            "l'estimation).",
+            "- `instance.toml`, `reservataires.csv` (préfet et bailleur), `demande.csv` (en-tête) : une instance de "
+            "départ que `flux-opt verifier` accepte, à compléter (réservataires de la convention, viviers) ; jamais "
+            "remplacés s'ils existent.",
+            "- `rapport_import.txt` : le compte rendu de l'import (lignes écartées, cellules les plus rapprochées).",
+            "", "### Fichiers écrits par `flux-opt calibrer JOURNAL… --sortie DIR`", "",
+            "- `acceptation.csv` : `quartile, financement, taux_acceptation` (le fichier facultatif de l'instance).",
+            "- `reservataires_calibres.csv` : `id, candidats, delai_jours` (à reporter dans reservataires.csv).",
+            "- `estimations.csv` : `indicateur, portee, effectif, evenements, brut, defaut, estime, borne_basse, "
+            "borne_haute` : acceptation, candidats par logement, délai des candidats (jours), part rendue au "
+            "bailleur, motif de refus.",
+            "- `calibration.html` : les estimations, chacune avec son intervalle, en tableaux et graphiques.", ""]
+    return out
