@@ -118,3 +118,17 @@ def test_hostile_journals_exit_2(tmp_path, content):
     assert result.exit_code == 2, result.output
     assert "Erreur interne" not in result.output
     assert not (tmp_path / "cal").exists()
+
+
+def test_a_simuler_journal_without_refusal_quartiles_is_not_read_as_all_accepted(tmp_path, checked):
+    from flux_opt.calibration.check import write_plan
+    from flux_opt.year.simulation import simulate_year
+
+    write_plan(checked.plan_defaults, tmp_path)
+    simulate_year(tmp_path, tmp_path / "j.csv", 2026, graine=3)  # flat 20 % refusals, no quartile on them
+    c = calibrate([tmp_path / "j.csv"], load_instance(EXEMPLE))
+    assert any("répartis entre quartiles" in n for n in c.notes)
+    rows = c.rows("acceptation")
+    per_answer = rows["evenements"].sum() / rows["effectif"].sum()
+    assert 0.7 < per_answer < 0.9  # leases over leases and refusals, whatever the quartile
+    assert (rows["estime"] < 0.95).all()

@@ -101,25 +101,36 @@ def _read(journals: list[str | Path]) -> pd.DataFrame:
 def _rate_rows(indicateur: str, portee: list[str], k, n, default, m: float) -> pd.DataFrame:
     k, n, default = (np.asarray(a, dtype=float) for a in (k, n, default))
     post = posterior(k, n, default, m)
-    return pd.DataFrame({"indicateur": indicateur, "portee": portee, "effectif": n.astype(int),
+    return pd.DataFrame({"indicateur": indicateur, "portee": portee, "effectif": np.rint(n).astype(int),
                          "evenements": k.astype(int), "brut": np.where(n > 0, k / np.maximum(n, 1), np.nan),
                          "defaut": default, "estime": post["estimate"], "borne_basse": post["low"],
                          "borne_haute": post["high"]})
 
 
 def _acceptance(events: pd.DataFrame, defaults: dict, notes: list[str]) -> pd.DataFrame:
-    """Each bail_signe or refus with the household's quartile is one candidate's answer."""
+    """Each bail_signe or refus with the household's quartile is one candidate's answer. Refusals that do
+    not name it (journals written before the column, or by hand) are shared between the quartiles of their
+    financement as the defaults expect them: k_q·(1 − a⁰_q)/a⁰_q for each quartile's k_q leases."""
     answers = events[events["evenement"].isin(["bail_signe", "refus"])]
-    unknown = answers["quartile"].fillna("") == ""
-    if unknown.any():
-        notes.append(f"{int(unknown.sum())} réponses (baux ou refus) sans quartile du ménage : hors du calcul de "
-                     "l'acceptation")
-    answers = answers[~unknown]
+    blank = answers["quartile"].fillna("") == ""
+    leases = answers["evenement"] == "bail_signe"
+    if (blank & leases).any():
+        notes.append(f"{int((blank & leases).sum())} baux sans quartile du ménage : hors du calcul de l'acceptation")
     cells = [(q, f) for q in QUARTILES for f in FINANCEMENTS]
-    grouped = answers.assign(ok=answers["evenement"] == "bail_signe").groupby(["quartile", "financement"])["ok"]
+    known = answers[~blank]
+    grouped = known.assign(ok=known["evenement"] == "bail_signe").groupby(["quartile", "financement"])["ok"]
     k = np.array([grouped.sum().get(c, 0) for c in cells], dtype=float)
     n = np.array([grouped.size().get(c, 0) for c in cells], dtype=float)
     default = np.array([defaults[c] for c in cells])
+    unknown = answers[blank & ~leases].groupby("financement").size()
+    if unknown.sum():
+        expected = k * (1 - default) / np.maximum(default, 1e-6)
+        for f, count in unknown.items():
+            cols = [i for i, c in enumerate(cells) if c[1] == f]
+            weights = expected[cols] if expected[cols].sum() > 0 else np.full(len(cols), 1.0)
+            n[cols] += count * weights / weights.sum()
+        notes.append(f"{int(unknown.sum())} refus sans quartile du ménage : répartis entre quartiles selon les taux "
+                     "par défaut (le journal ne dit pas qui a refusé ; le taux de chaque financement reste mesuré)")
     return _rate_rows("acceptation", [f"{q} {f}" for q, f in cells], k, n, default, ANSWERS)
 
 
@@ -192,14 +203,15 @@ def _returns(events: pd.DataFrame, p: pd.DataFrame, bailleur: str | None, notes:
     g = first.groupby("reservataire")["rendu"].agg(["sum", "size"])
     if g.empty:
         return pd.DataFrame(columns=TABLE)
-    overall = g["sum"].sum() / g["size"].sum()
+    overall = (g["sum"].sum() + 0.5) / (g["size"].sum() + 1)  # Jeffreys: never exactly 0 or 1
     parent = np.full(len(g), overall)
-    m = prior_strength(g["sum"], g["size"], parent)
+    m = min(prior_strength(g["sum"], g["size"], parent), float(g["size"].sum()))  # at most the data behind it
     return _rate_rows("part rendue au bailleur", list(g.index), g["sum"], g["size"], parent, m)
 
 
 def _reasons(events: pd.DataFrame) -> pd.DataFrame:
-    """Share of each refusal reason among the refusals, with a Jeffreys interval (no shrinkage: no default)."""
+    """Share of each refusal reason among the refusals, with a Jeffreys interval (bounds 0 and 1 when no
+    refusal or every refusal gives it; no shrinkage: no default)."""
     refus = events[events["evenement"] == "refus"]
     if refus.empty:
         return pd.DataFrame(columns=TABLE)
@@ -210,5 +222,5 @@ def _reasons(events: pd.DataFrame) -> pd.DataFrame:
     tail = (1 - LEVEL) / 2
     return pd.DataFrame({"indicateur": "motif de refus", "portee": counts.index, "effectif": int(n),
                          "evenements": k.astype(int), "brut": k / n, "defaut": np.nan, "estime": k / n,
-                         "borne_basse": beta.ppf(tail, k + 0.5, n - k + 0.5),
-                         "borne_haute": beta.ppf(1 - tail, k + 0.5, n - k + 0.5)})
+                         "borne_basse": np.where(k > 0, beta.ppf(tail, k + 0.5, n - k + 0.5), 0.0),
+                         "borne_haute": np.where(k < n, beta.ppf(1 - tail, k + 0.5, n - k + 0.5), 1.0)})

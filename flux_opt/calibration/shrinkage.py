@@ -13,15 +13,17 @@ from scipy.stats import beta
 
 LEVEL = 0.95  # two-sided interval
 RHO_BOUNDS = (1e-4, 0.999)  # intra-cell correlation 1/(m+1): m between 0.001 and 9 999 pseudo-trials
+FALLBACK = 10.0  # m when fewer than two cells (with a parent strictly between 0 and 1) can measure it
 
 
 def prior_strength(k: np.ndarray, n: np.ndarray, parent: np.ndarray) -> float:
     """m by the method of moments: with r = k/n, E[(r − p)²] = p(1−p)·(1/n + (1 − 1/n)·ρ), ρ = 1/(m+1);
-    ρ estimated with weights n over the cells with n ≥ 2, clipped to RHO_BOUNDS."""
+    ρ estimated with weights n over the cells with n ≥ 2, clipped to RHO_BOUNDS; FALLBACK when fewer than
+    two cells can say."""
     k, n, p = (np.asarray(a, dtype=float) for a in (k, n, parent))
     use = (n >= 2) & (p > 0) & (p < 1)
     if use.sum() < 2:
-        return 1.0 / RHO_BOUNDS[0] - 1.0  # nothing to measure the spread on: trust the parent
+        return FALLBACK  # nothing to measure the spread on
     k, n, p = k[use], n[use], p[use]
     var = p * (1 - p)
     excess = np.sum(n * ((k / n - p) ** 2 - var / n))

@@ -70,7 +70,7 @@ def _plot(rows: pd.DataFrame, rate: bool, title: str) -> str:
     fig, ax = plt.subplots(figsize=(8, max(2.2, 0.42 * len(r) + 1.0)))
     est = r["estime"].to_numpy(dtype=float) * scale
     low, high = r["borne_basse"].to_numpy(dtype=float) * scale, r["borne_haute"].to_numpy(dtype=float) * scale
-    ax.errorbar(est, y, xerr=[est - low, high - est], fmt="o", color=BLUE, capsize=3, label="estimation (95 %)")
+    ax.errorbar(est, y, xerr=[np.maximum(est - low, 0), np.maximum(high - est, 0)], fmt="o", color=BLUE, capsize=3, label="estimation (95 %)")
     if r["defaut"].notna().any():
         ax.plot(r["defaut"].to_numpy(dtype=float) * scale, y, "|", color=GREY, markersize=14, mew=3, label="défaut")
     ax.set_yticks(y, r["portee"].tolist())

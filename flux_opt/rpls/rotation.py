@@ -55,22 +55,24 @@ def estimate_rotation(d: pd.DataFrame, annee: int) -> Rotation:
     cells = frame.groupby(["epci", *CELL], as_index=False)[["logements", "n", "k"]].sum()
     total_n, total_k = int(cells["n"].sum()), int(cells["k"].sum())
     p0 = total_k / total_n if total_n else np.nan
-    parent = pd.Series(p0, index=cells.index)
+    parent = pd.DataFrame({"p": p0, "parent_n": total_n}, index=cells.index)
     strengths = {}
     for name, keys in LEVELS:
         level = cells.groupby(keys, as_index=False)[["n", "k"]].sum()
-        parent_of_level = level[keys].merge(cells[keys].assign(p=parent), on=keys, how="left") \
-            .drop_duplicates(keys)["p"].to_numpy()
+        above = level[keys].merge(cells[keys].join(parent), on=keys, how="left").drop_duplicates(keys)
+        parent_of_level = above["p"].to_numpy()
         m = prior_strength(level["k"], level["n"], parent_of_level)
         strengths[name] = m
-        post = posterior(level["k"], level["n"], parent_of_level, m)
+        # a parent weighs at most the dwellings it was measured on
+        post = posterior(level["k"], level["n"], parent_of_level, np.minimum(m, above["parent_n"].to_numpy()))
         level = level.assign(parent=parent_of_level, **post)
         merged = cells[keys].merge(level, on=keys, how="left")
         if keys == LEVELS[-1][1]:
             cells = cells.assign(taux_parent=merged["parent"].to_numpy(), taux_estime=merged["estimate"].to_numpy(),
                                  borne_basse=merged["low"].to_numpy(), borne_haute=merged["high"].to_numpy(),
                                  poids_parent=merged["weight"].to_numpy())
-        parent = pd.Series(merged["estimate"].to_numpy(), index=cells.index)
+        parent = pd.DataFrame({"p": merged["estimate"].to_numpy(), "parent_n": merged["n"].to_numpy()},
+                              index=cells.index)
     cells["taux_brut"] = np.where(cells["n"] > 0, cells["k"] / cells["n"].where(cells["n"] > 0, 1), np.nan)
     cells = cells.rename(columns={"n": "logements_observes", "k": "emmenagements"})
     return Rotation(cells, strengths, p0, total_n, total_k, int(future.sum()))
