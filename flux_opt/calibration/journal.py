@@ -40,6 +40,7 @@ class Calibration:
     reservataires: pd.DataFrame  # id, candidats, delai_jours
     journals: list[str]
     notes: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # réservataire id -> name (from --instance)
 
     def rows(self, indicateur: str) -> pd.DataFrame:
         return self.estimates[self.estimates["indicateur"] == indicateur]
@@ -70,7 +71,7 @@ def calibrate(journals: list[str | Path], instance: Instance | None = None) -> C
         notes.append("sans --instance : valeurs par défaut du projet (taux d'acceptation de [demande], un candidat, "
                      f"{DEFAULT_DELAI} jours)")
     return Calibration(estimates, acceptation[["quartile", "financement", "taux_acceptation"]], per,
-                       [str(j) for j in journals], notes)
+                       [str(j) for j in journals], notes, {r.id: r.nom for r in rows.values()})
 
 
 def _read(journals: list[str | Path]) -> pd.DataFrame:

@@ -55,7 +55,8 @@ def rpls_command(
 
 @app.command("calibrer")
 def calibrer_command(
-    journaux: Annotated[list[Path], typer.Argument(help="Journal d'une ou plusieurs années (journal.csv).")],
+    journaux: Annotated[list[Path], typer.Argument(metavar="JOURNAL...", help="Journal d'une ou plusieurs années "
+                                                                                 "(journal.csv).")],
     sortie: Annotated[Path, typer.Option("--sortie", "-s", help="Dossier où écrire les estimations.")],
     instance: Annotated[Path | None, typer.Option(help="Instance dont les valeurs servent de défaut (taux "
                                                        "d'acceptation, candidats et délais des réservataires).")] = None,

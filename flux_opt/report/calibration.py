@@ -25,6 +25,7 @@ TITLES = {"acceptation": ("Acceptation par quartile et financement",
                                       "Part des logements proposés d'abord au réservataire qui reviennent au bailleur."),
           "motif de refus": ("Motifs de refus", "Part de chaque motif parmi les refus (commentaire du refus).")}
 RATES = ("acceptation", "part rendue au bailleur", "motif de refus")
+PER_RESERVATAIRE = ("candidats par logement", "délai des candidats (jours)", "part rendue au bailleur")
 HEADINGS = {"portee": "Portée", "effectif": "Effectif", "evenements": "Événements", "brut": "Mesuré",
             "defaut": "Défaut", "estime": "Estimation", "borne_basse": "Borne basse (95 %)",
             "borne_haute": "Borne haute (95 %)"}
@@ -43,6 +44,9 @@ def calibration_page(calibration) -> str:
         if rows.empty:
             continue
         rate = indicateur in RATES
+        if indicateur in PER_RESERVATAIRE:
+            rows = rows.assign(portee=[f"{calibration.names[r]} ({r})" if r in calibration.names else r
+                                       for r in rows["portee"]])
         shown = rows.drop(columns=["indicateur"]).rename(columns=HEADINGS)
         if indicateur == "délai des candidats (jours)":
             shown = shown.drop(columns=["Événements"])
@@ -74,7 +78,7 @@ def _plot(rows: pd.DataFrame, rate: bool, title: str) -> str:
     if r["defaut"].notna().any():
         ax.plot(r["defaut"].to_numpy(dtype=float) * scale, y, "|", color=GREY, markersize=14, mew=3, label="défaut")
     ax.set_yticks(y, r["portee"].tolist())
-    ax.set_xlabel("%" if rate else title.split(" ")[0].lower())
+    ax.set_xlabel("%" if rate else "jours" if "Délai" in title else "candidats")
     ax.set_xlim(left=0)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
