@@ -203,3 +203,31 @@ def test_xlsx_number_codes_get_their_leading_zero(tmp_path):
     book.save(tmp_path / "f.xlsx")
     extract = read_rpls(tmp_path / "f.xlsx")
     assert extract.dwellings["commune"].tolist() == ["01004"] and extract.departement == "01"
+
+
+def test_mode_and_first_letting_year_shape_the_mobility_base(tmp_path):
+    table = _small().table.head(6).copy()
+    table["mode"] = ["1", "2", "3", "1", "1", "7"]
+    table["locat"] = ["1990", "1990", "1990", "2026", "2025", "1990"]
+    table["bail"] = ["2026-05-01", "", "", "2026-06-01", "2026-02-01", "2010-01-01"]
+    from flux_opt.rpls.rotation import mobility_base
+
+    extract = read_rpls(_csv(tmp_path, table))
+    d = extract.dwellings.set_index("ligne")
+    assert 4 not in d.index  # mode 3: empty for works, sale or demolition, out of the parc (and said)
+    assert any(p.champ == "mode" and "mode 3" in p.message for p in extract.report)
+    assert any(p.champ == "mode" and "inconnu" in p.message and p.ligne == 7 for p in extract.report)
+    base, moved, _ = mobility_base(extract.dwellings, 2027)
+    by_line = dict(zip(extract.dwellings["ligne"], zip(base, moved)))
+    assert by_line[2] == (True, True)  # let, lease of 2026: a move-in
+    assert by_line[3] == (True, False)  # vacant, offered for rent: in the base
+    assert by_line[5] == (False, False)  # first let in 2026: in service for less than a year
+    assert by_line[6] == (True, True)  # first let in 2025, new lease in 2026
+    assert by_line[7] == (True, False)  # unknown mode read as offered for rent, old lease
+
+
+@pytest.mark.parametrize("name", ["absent.csv", "dossier"])
+def test_missing_file_exits_2(tmp_path, name):
+    (tmp_path / "dossier").mkdir()
+    result = runner.invoke(app, ["importer", "rpls", str(tmp_path / name), "--sortie", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "introuvable" in result.output and "Erreur interne" not in result.output

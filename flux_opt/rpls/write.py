@@ -150,7 +150,9 @@ def report_lines(result: Import) -> list[str]:
     for path in result.skipped:
         lines.append(f"{path.name} existe déjà : laissé tel quel.")
     lines.append("À compléter avant « flux-opt plan » : le nom du bailleur (instance.toml), les réservataires de la "
-                 "convention (reservataires.csv) et leurs viviers de demandeurs (demande.csv).")
+                 "convention (reservataires.csv) et leurs viviers de demandeurs (demande.csv) ; les premières mises en "
+                 f"location de {result.annee} (programmes neufs, absents du RPLS) dans la colonne "
+                 "premieres_mises_en_location de parc.csv.")
     return lines
 
 
