@@ -231,3 +231,12 @@ def test_missing_file_exits_2(tmp_path, name):
     (tmp_path / "dossier").mkdir()
     result = runner.invoke(app, ["importer", "rpls", str(tmp_path / name), "--sortie", str(tmp_path / "o")])
     assert result.exit_code == 2 and "introuvable" in result.output and "Erreur interne" not in result.output
+
+
+def test_a_year_that_does_not_match_the_file_measures_no_rotation(tmp_path):
+    result = import_rpls(_csv(tmp_path, _small().table), tmp_path / "inst", annee=2030)  # leases end in 2026
+    from flux_opt.rpls.write import report_lines
+
+    assert result.rotation is None and result.parc["taux_rotation"].isna().all()
+    text = "\n".join(report_lines(result))
+    assert "aucun bail n'a pris effet en 2029" in text and "--annee" in text

@@ -47,6 +47,12 @@ def import_rpls(fichier: str | Path, sortie: str | Path, departement: str | None
         extract.notes.append(f"année {annee} : celle qui suit le bail le plus récent du fichier (--annee pour "
                              "en choisir une autre)")
     rotation = estimate_rotation(d, annee) if "bail" in d else None
+    if rotation is not None and rotation.move_ins == 0:
+        latest = d["bail"].dt.year.max()
+        extract.notes.append(f"aucun bail n'a pris effet en {annee - 1} (le plus récent date de "
+                             f"{int(latest) if pd.notna(latest) else '—'}) : la rotation n'est pas mesurée ; "
+                             "--annee correspond-elle bien au fichier (RPLS au 1er janvier de l'année du plan) ?")
+        rotation = None
     parc = _parc(d, rotation)
     result = Import(extract, annee, rotation, parc)
     _write(result, Path(sortie))
@@ -128,7 +134,8 @@ def report_lines(result: Import) -> list[str]:
     lines += [f"{p}" for p in e.report]
     r = result.rotation
     if r is None:
-        lines.append("Pas de colonne bail / BAIL : la rotation n'est pas mesurée, parc.csv laisse taux_rotation vide "
+        why = "Pas de colonne bail / BAIL" if "bail" not in e.fields else "Pas de bail de l'année"
+        lines.append(f"{why} : la rotation n'est pas mesurée, parc.csv laisse taux_rotation vide "
                      f"et instance.toml prend [rotation] defaut = {DEFAULT_ROTATION} (à ajuster).")
     else:
         rate = f"{100 * r.departement_rate:.1f}".replace(".", ",") if np.isfinite(r.departement_rate) else "—"
@@ -136,7 +143,8 @@ def report_lines(result: Import) -> list[str]:
                      f"location depuis au moins un an, définition SDES, RPLS) : {r.move_ins} sur {r.base} logements, "
                      f"{rate} % dans le département.")
         strengths = ", ".join(f"{name} {m:,.0f}".replace(",", " ") for name, m in r.strengths.items())
-        lines.append(f"Rapprochement vers le taux de la zone plus large (force a priori en logements) : {strengths}.")
+        lines.append("Rapprochement de chaque cellule vers le taux de la zone plus large, qui compte comme ce nombre "
+                     f"de logements (plus il est grand, plus les cellules se ressemblent) : {strengths}.")
         if r.future:
             lines.append(f"{r.future} baux datés de {result.annee} ou après : hors du calcul (le fichier RPLS décrit le "
                          f"parc au 1er janvier {result.annee}).")
