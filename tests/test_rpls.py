@@ -239,4 +239,4 @@ def test_a_year_that_does_not_match_the_file_measures_no_rotation(tmp_path):
 
     assert result.rotation is None and result.parc["taux_rotation"].isna().all()
     text = "\n".join(report_lines(result))
-    assert "aucun bail n'a pris effet en 2029" in text and "--annee" in text
+    assert "Aucun bail n'a pris effet en 2029" in text and "--annee" in text
