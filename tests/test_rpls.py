@@ -240,3 +240,17 @@ def test_a_year_that_does_not_match_the_file_measures_no_rotation(tmp_path):
     assert result.rotation is None and result.parc["taux_rotation"].isna().all()
     text = "\n".join(report_lines(result))
     assert "Aucun bail n'a pris effet en 2029" in text and "--annee" in text
+
+
+def test_ragged_lines(tmp_path):
+    header = "depcom_code;epci_code;qpv_code;nbpiece;finan_code;bail\n"
+    short = tmp_path / "court.csv"
+    short.write_text(header + "59350;200093201;;3;13;2026-03-01\n59350;200093201;;3\n")
+    d = read_rpls(short).dwellings
+    assert d.loc[d["ligne"] == 3, "financement"].item() == "autre"  # blank FINAN, reported, not the text "nan"
+    assert (d["bail"].isna() | (d["bail"].dt.year == 2026)).all()
+    long = tmp_path / "long.csv"
+    long.write_text(header + "59350;200093201;;3;13;2026-03-01\n59350;200093201;;3;13;2026-03-01;x\n")
+    with pytest.raises(InvalidInput) as exc:
+        read_rpls(long)
+    assert exc.value.problems[0].ligne == 3 and "7 cellules pour 6 colonnes" in exc.value.problems[0].message

@@ -11,6 +11,7 @@ a required column missing (with the closest header as a hint), no dwelling left.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,9 +82,14 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skiprows=first,
                             skip_blank_lines=False, engine="c")
-    except pd.errors.ParserError as exc:
-        raise InvalidInput([InputProblem(path.name, None, None, f"ligne illisible ({exc}) : vérifier le séparateur "
-                                         "et les guillemets")]) from exc
+    except pd.errors.ParserError as exc:  # "Expected 13 fields in line 5, saw 14"
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        line, message = ((int(found[2]) + first, f"{found[3]} cellules pour {found[1]} colonnes : vérifier le "
+                          "séparateur (une virgule décimale doit être entre guillemets dans un fichier séparé par "
+                          "des virgules)") if found else (None, f"ligne illisible ({exc}) : vérifier le séparateur "
+                                                                "et les guillemets"))
+        raise InvalidInput([InputProblem(path.name, line, None, message)]) from exc
+    frame = frame.fillna("")  # a line with fewer cells than the header
     frame.columns = [str(c).strip() for c in frame.columns]
     lines = np.arange(len(frame)) + first + 2
     keep = np.zeros(len(frame), dtype=bool)
