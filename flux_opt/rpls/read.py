@@ -284,7 +284,7 @@ def _check(source: str, t: pd.DataFrame, fields: dict[str, str], departement: st
                                      "logement écarté")
     t["qpv"] = inside_qpv
 
-    t["financement"], t["finan_libelle_lu"] = _financement(t, fields, report)
+    t["financement"] = _financement(t, fields, report)
 
     if "construct" in fields:
         t["periode_construction"], bad_year = by_value(t["construct"], C.periode)
@@ -327,16 +327,14 @@ def _check(source: str, t: pd.DataFrame, fields: dict[str, str], departement: st
     return Extract(source, kept, departement, fields, total, report.problems, notes)
 
 
-def _financement(t: pd.DataFrame, fields: dict[str, str], report: _Report) -> tuple[pd.Series, pd.Series]:
+def _financement(t: pd.DataFrame, fields: dict[str, str], report: _Report) -> pd.Series:
     """FINAN codes through the documented table (columns.FINAN); unknown codes -> autre, reported;
     finan_libelle where there is no code."""
     by_label = (by_value(t["finan_libelle"], C.financement_from_label) if "finan_libelle" in fields
                 else pd.Series("autre", index=t.index, dtype=object))
-    label_used = pd.Series("finan_libelle" in fields, index=t.index)
     if "finan" not in fields:
-        blank = t["finan_libelle"] == ""
-        report.add(blank, fields["finan_libelle"], "financement vide : compté « autre »")
-        return by_label, label_used
+        report.add(t["finan_libelle"] == "", fields["finan_libelle"], "financement vide : compté « autre »")
+        return by_label
     code = by_value(t["finan"], C.finan_code)
     table = {k: v[0] for k, v in C.FINAN.items()}
     mapped = code.map(table)
@@ -345,10 +343,9 @@ def _financement(t: pd.DataFrame, fields: dict[str, str], report: _Report) -> tu
     for value in sorted(set(code[unknown]))[:10]:
         report.add(unknown & (code == value), fields["finan"],
                    f"code FINAN « {value} » inconnu (table des codes : docs/donnees.md) : compté « autre »")
-    no_label = blank & (~label_used | (t.get("finan_libelle", pd.Series("", index=t.index)) == ""))
+    no_label = blank & (t["finan_libelle"] == "") if "finan_libelle" in fields else blank
     report.add(no_label, fields["finan"], "financement vide : compté « autre »")
-    out = mapped.where(~blank, by_label).fillna("autre")
-    return out, blank & label_used
+    return mapped.where(~blank, by_label).fillna("autre")
 
 
 def _one_epci_per_commune(t: pd.DataFrame, report: _Report, header: str) -> None:
