@@ -63,15 +63,16 @@ def estimate_rotation(d: pd.DataFrame, annee: int) -> Rotation:
         parent_of_level = above["p"].to_numpy()
         m = prior_strength(level["k"], level["n"], parent_of_level)
         strengths[name] = m
-        # a parent weighs at most the dwellings it was measured on
-        post = posterior(level["k"], level["n"], parent_of_level, np.minimum(m, above["parent_n"].to_numpy()))
-        level = level.assign(parent=parent_of_level, **post)
+        # a parent weighs at most what it was measured on (its dwellings and the weight of its own parent)
+        used = np.minimum(m, above["parent_n"].to_numpy())
+        post = posterior(level["k"], level["n"], parent_of_level, used)
+        level = level.assign(parent=parent_of_level, effective=level["n"] + used, **post)
         merged = cells[keys].merge(level, on=keys, how="left")
         if keys == LEVELS[-1][1]:
             cells = cells.assign(taux_parent=merged["parent"].to_numpy(), taux_estime=merged["estimate"].to_numpy(),
                                  borne_basse=merged["low"].to_numpy(), borne_haute=merged["high"].to_numpy(),
                                  poids_parent=merged["weight"].to_numpy())
-        parent = pd.DataFrame({"p": merged["estimate"].to_numpy(), "parent_n": merged["n"].to_numpy()},
+        parent = pd.DataFrame({"p": merged["estimate"].to_numpy(), "parent_n": merged["effective"].to_numpy()},
                               index=cells.index)
     cells["taux_brut"] = np.where(cells["n"] > 0, cells["k"] / cells["n"].where(cells["n"] > 0, 1), np.nan)
     cells = cells.rename(columns={"n": "logements_observes", "k": "emmenagements"})
