@@ -84,7 +84,7 @@ def test_rotation_is_recovered_from_the_lease_dates(tmp_path):
     rotation = estimate_rotation(read_rpls(write_rpls(s, tmp_path / "r.csv")).dwellings, s.annee)
     c = rotation.cells.merge(s.true_rates, on=["commune", "typologie", "qpv"])
     inside = (c["borne_basse"] <= c["taux"]) & (c["taux"] <= c["borne_haute"])
-    assert inside.mean() > 0.8  # 95 % intervals, the parents' own uncertainty left out (models/rpls.md)
+    assert inside.mean() > 0.85  # 95 % intervals, the uncertainty of m left out (models/rpls.md §3)
     big = c["logements_observes"] >= 200
     assert inside[big].mean() > 0.85 and big.sum() > 20
     observed = c.dropna(subset=["taux_brut"])

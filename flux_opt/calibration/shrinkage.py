@@ -33,11 +33,16 @@ def prior_strength(k: np.ndarray, n: np.ndarray, parent: np.ndarray) -> float:
 
 
 def posterior(k: np.ndarray, n: np.ndarray, parent: np.ndarray, m: float | np.ndarray,
-              level: float = LEVEL) -> dict[str, np.ndarray]:
-    """Posterior mean, interval and the parent's weight m/(n+m) of every cell."""
+              level: float = LEVEL, parent_variance: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
+    """Posterior mean, interval, variance and the parent's weight w = m/(n+m) of every cell. When the parent
+    rate is itself an estimate, its variance passes on as w²·Var(parent): the interval is that of the Beta law
+    with the posterior mean and this total variance."""
     k, n, p = (np.asarray(a, dtype=float) for a in (k, n, parent))
     p = np.clip(p, 1e-6, 1 - 1e-6)
     a, b = k + m * p, n - k + m * (1 - p)
+    mean, weight = a / (a + b), m / (n + m)
+    variance = a * b / ((a + b) ** 2 * (a + b + 1)) + weight ** 2 * np.asarray(parent_variance, dtype=float)
+    size = np.maximum(mean * (1 - mean) / np.maximum(variance, 1e-12) - 1, 1e-6)  # a + b of the matching Beta
     tail = (1 - level) / 2
-    return {"estimate": a / (a + b), "low": beta.ppf(tail, a, b), "high": beta.ppf(1 - tail, a, b),
-            "weight": m / (n + m)}
+    return {"estimate": mean, "low": beta.ppf(tail, mean * size, (1 - mean) * size),
+            "high": beta.ppf(1 - tail, mean * size, (1 - mean) * size), "weight": weight, "variance": variance}

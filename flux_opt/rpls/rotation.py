@@ -55,7 +55,8 @@ def estimate_rotation(d: pd.DataFrame, annee: int) -> Rotation:
     cells = frame.groupby(["epci", *CELL], as_index=False)[["logements", "n", "k"]].sum()
     total_n, total_k = int(cells["n"].sum()), int(cells["k"].sum())
     p0 = total_k / total_n if total_n else np.nan
-    parent = pd.DataFrame({"p": p0, "parent_n": total_n}, index=cells.index)
+    p0_variance = p0 * (1 - p0) / total_n if total_n else 0.0
+    parent = pd.DataFrame({"p": p0, "parent_n": total_n, "parent_var": p0_variance}, index=cells.index)
     strengths = {}
     for name, keys in LEVELS:
         level = cells.groupby(keys, as_index=False)[["n", "k"]].sum()
@@ -65,15 +66,15 @@ def estimate_rotation(d: pd.DataFrame, annee: int) -> Rotation:
         strengths[name] = m
         # a parent weighs at most what it was measured on (its dwellings and the weight of its own parent)
         used = np.minimum(m, above["parent_n"].to_numpy())
-        post = posterior(level["k"], level["n"], parent_of_level, used)
+        post = posterior(level["k"], level["n"], parent_of_level, used, parent_variance=above["parent_var"].to_numpy())
         level = level.assign(parent=parent_of_level, effective=level["n"] + used, **post)
         merged = cells[keys].merge(level, on=keys, how="left")
         if keys == LEVELS[-1][1]:
             cells = cells.assign(taux_parent=merged["parent"].to_numpy(), taux_estime=merged["estimate"].to_numpy(),
                                  borne_basse=merged["low"].to_numpy(), borne_haute=merged["high"].to_numpy(),
                                  poids_parent=merged["weight"].to_numpy())
-        parent = pd.DataFrame({"p": merged["estimate"].to_numpy(), "parent_n": merged["effective"].to_numpy()},
-                              index=cells.index)
+        parent = pd.DataFrame({"p": merged["estimate"].to_numpy(), "parent_n": merged["effective"].to_numpy(),
+                               "parent_var": merged["variance"].to_numpy()}, index=cells.index)
     cells["taux_brut"] = np.where(cells["n"] > 0, cells["k"] / cells["n"].where(cells["n"] > 0, 1), np.nan)
     cells = cells.rename(columns={"n": "logements_observes", "k": "emmenagements"})
     return Rotation(cells, strengths, p0, total_n, total_k, int(future.sum()))
