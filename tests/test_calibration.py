@@ -86,6 +86,10 @@ def test_a_refusal_carries_the_household_quartile(tmp_path):
          "qpv": "non", "typologie": "T2", "financement": "PLUS"},
         {"horodatage": "2026-03-02", "evenement": "proposition", "logement_id": "L2", "reservataire": "prefet"},
         {"horodatage": "2026-03-20", "evenement": "refus", "logement_id": "L2"},
+        {"horodatage": "2026-04-01", "evenement": "liberation", "logement_id": "L3", "commune": "59350",
+         "qpv": "oui", "typologie": "T4", "financement": "PLUS"},
+        {"horodatage": "2026-04-02", "evenement": "proposition", "logement_id": "L3", "reservataire": "action_logement"},
+        {"horodatage": "2026-05-15", "evenement": "retour_bailleur", "logement_id": "L3"},
     ])
     assert list(read_journal(tmp_path / "j.csv")["quartile"])[3] == "q1"
     c = calibrate([tmp_path / "j.csv"])
@@ -97,6 +101,10 @@ def test_a_refusal_carries_the_household_quartile(tmp_path):
     assert motifs.loc["logement trop cher", "evenements"] == 1 and motifs.loc["(sans motif)", "evenements"] == 1
     delay = c.rows("délai des candidats (jours)").set_index("portee").loc["prefet"]
     assert delay["effectif"] == 1 and delay["brut"] == pytest.approx(6 + 18)  # L2 waited 18 days, no candidate
+    returned = c.rows("part rendue au bailleur").set_index("portee")
+    assert returned.loc["action_logement", ["effectif", "evenements"]].tolist() == [1, 1]
+    assert returned.loc["prefet", ["effectif", "evenements"]].tolist() == [2, 0]
+    assert c.rows("candidats par logement").set_index("portee").loc["action_logement", "effectif"] == 1  # 0 presented
 
 
 def test_shrinkage_formula_by_hand():
