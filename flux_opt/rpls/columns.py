@@ -160,7 +160,7 @@ def dictionary_section() -> list[str]:
                    "département est écarté et compté",
         "commune_nom": "`commune_nom` de parc.csv", "epci": "SIREN (9 chiffres) ; `epci` de parc.csv",
         "epci_nom": "`epci_nom` de parc.csv",
-        "qpv": "code du quartier (`QP…`) = en QPV ; vide ou `0` = hors QPV",
+        "qpv": "code du quartier (`QP…`, `QN…`) = en QPV ; vide ou `0` = hors QPV ; autre valeur : logement écarté et compté",
         "nbpiece": "1 → T1 … 5 → T5, 6 et plus → T6+",
         "finan": "table des codes ci-dessous ; un code inconnu est compté `autre` et signalé",
         "finan_libelle": "si pas de code : texte nommant PLAI (ou PLA d'intégration, très social, loyer minoré, "
