@@ -61,12 +61,12 @@ def test_codes_are_mapped_by_the_documented_tables(tmp_path):
     table = _small().table.head(8).copy()
     table["nbpiece"] = ["1", "2", "3", "4", "5", "6", "7", "9"]
     table["finan_code"] = ["10", "11", "12", "13", "14", "16", "52", "99"]
-    table["qpv_code"] = ["", "0", "QP059001", "", "", "", "", ""]
+    table["qpv_code"] = ["", "0", "QP059001", "QN05921M", "oui", "non", "", ""]
     table["construct"] = ["1930", "1960", "1980", "2005", "2020", "", "1949", "1975"]
     d = read_rpls(_csv(tmp_path, table)).dwellings.sort_values("ligne")
     assert list(d["typologie"]) == ["T1", "T2", "T3", "T4", "T5", "T6+", "T6+", "T6+"]
     assert list(d["financement"]) == ["PLAI", "PLAI", "PLUS", "PLUS", "PLS", "autre", "autre", "autre"]
-    assert list(d["qpv"]) == [False, False, True, False, False, False, False, False]
+    assert list(d["qpv"]) == [False, False, True, True, True, False, False, False]
     assert list(d["periode_construction"]) == ["avant 1949", "1949-1974", "1975-1999", "2000-2014", "depuis 2015",
                                                "", "1949-1974", "1975-1999"]
 

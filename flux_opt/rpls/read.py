@@ -278,7 +278,8 @@ def _check(source: str, t: pd.DataFrame, fields: dict[str, str], departement: st
     qpv = t["qpv"]
     low = by_value(qpv, lambda u: u.str.lower())
     outside_qpv = low.isin(["", "0", "non", "false", "faux"])
-    inside_qpv = by_value(low, lambda u: u.str.fullmatch(r"q[a-z0-9]{6,10}"))  # QP059001, QN05921M… | low.isin(["oui", "1", "true", "vrai"])
+    code = by_value(low, lambda u: u.str.fullmatch(r"q[a-z0-9]{6,10}"))  # QP059001, QN05921M…
+    inside_qpv = code | low.isin(["oui", "1", "true", "vrai"])
     bad_qpv = ~outside_qpv & ~inside_qpv
     report.add(bad_qpv, head("qpv"), "valeur QPV non reconnue (code QP… du quartier, vide ou 0 hors QPV) : "
                                      "logement écarté")
