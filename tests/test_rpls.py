@@ -254,3 +254,15 @@ def test_ragged_lines(tmp_path):
     with pytest.raises(InvalidInput) as exc:
         read_rpls(long)
     assert exc.value.problems[0].ligne == 3 and "7 cellules pour 6 colonnes" in exc.value.problems[0].message
+
+
+def test_unrecognised_qpv_and_rooms_are_set_aside_and_counted(tmp_path):
+    table = _small().table.copy()
+    table.loc[0, "qpv_code"] = "peut-être"
+    table.loc[1, "nbpiece"] = "0"
+    extract = read_rpls(_csv(tmp_path, table))
+    by_field = {p.champ: p for p in extract.report}
+    assert by_field["qpv_code"].ligne == 2 and "écarté" in by_field["qpv_code"].message
+    assert by_field["nbpiece"].ligne == 3
+    assert not {2, 3} & set(extract.dwellings["ligne"]) and len(extract.dwellings) == extract.lines - 2 - \
+        (table["mode"] == "3").sum()
