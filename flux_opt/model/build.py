@@ -42,7 +42,7 @@ class OrientationModel:
         coarse = set(self.data.pairs.loc[self.data.pairs["s"] < 0, "r"])
         kept = self.minimums.loc[self.minimums["r"].isin(coarse)].groupby("s")["logements"].sum()
         for block in self.lp.constraints:
-            if block.famille == "conservation" and "s" in block.labels:
+            if block.famille == registry.CONSERVATION and "s" in block.labels:
                 block.upper = block.upper - block.labels["s"].map(kept).fillna(0).to_numpy()
         if self.vars.split is not None:  # the split by financement keeps them in their segment
             split = self.data.split.loc[self.data.split["w"] >= 0, ["s", "r"]]

@@ -13,7 +13,8 @@ import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
 from flux_opt.year.evaluation import Evaluation
-from flux_opt.explanation.sentences import NAMES, fr_number, fr_number_fine, share_table
+from flux_opt.model.registry import label
+from flux_opt.explanation.sentences import fr_number, fr_number_fine, share_table
 from flux_opt.model.registry import names
 from flux_opt.report import plots
 from flux_opt.report.html import (Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section, figure,
@@ -104,7 +105,7 @@ def _conformity_section(conformite: pd.DataFrame | None, noms) -> Section | None
     """The plan re-checked against the law from its files alone (flux-opt controler)."""
     if conformite is None:
         return None
-    conformite = conformite.assign(regle=conformite["regle"].map(lambda r: NAMES.get(r, r)),
+    conformite = conformite.assign(regle=conformite["regle"].map(label),
                                    portee=conformite["portee"].astype(str).map(noms.scope))
     failed = int((conformite["respectee"] == "non").sum())
     intro = ("Contrôle indépendant du plan écrit (plan.csv, attributions.csv) : chaque règle légale est "
