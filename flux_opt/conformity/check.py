@@ -21,6 +21,7 @@ from flux_opt.input.schema import Instance, parse_bool
 from flux_opt.model.registry import (CIA_HORS_QPV_Q1, CIA_QPV_Q234, CONSERVATION, PLAFOND_AGENTS, PLAFOND_COLLECTIVITE,
                                      PLAFOND_PREFET, PREFET_HORS_QPV, PUBLICS_PRIORITAIRES, TERRITOIRE,
                                      UNIFORMITE_PREFET)
+from flux_opt.plan.folder import read_attributions, read_plan
 
 LEGAL = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
 STATE = ("prefet", "prefet_agents")
@@ -225,6 +226,4 @@ def from_result(plan: pd.DataFrame, attributions: pd.DataFrame | None) -> PlanFi
 
 def read_plan_files(folder: str | Path) -> PlanFiles:
     """plan.csv (required) and attributions.csv (optional) of a plan folder."""
-    from flux_opt.plan.folder import read_attributions, read_plan
-
     return PlanFiles(read_plan(folder), read_attributions(folder))

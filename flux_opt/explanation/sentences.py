@@ -167,12 +167,12 @@ def _plafond_collectivite(row, fig: PlanFigures) -> str:
             f"{fr_percent(_share(v, base))}, pour un plafond de {n(up)} logements {_cap_words(row.get('taux'), base)}")
 
 
-def _objectif(row, fig: PlanFigures) -> str:
+def _target_body(row, fig: PlanFigures) -> str:
     return (f"{fig.noms.reservataire(row['reservataire'])} reçoit {fr_number(row['valeur'])} logements pour un "
             f"objectif de {fr_number(row['borne_inf'])} (convention)")
 
 
-def _indicatif(row, fig: PlanFigures) -> str:
+def _indicative_body(row, fig: PlanFigures) -> str:
     return (f"{fr_number(row['valeur'])} logements dans cette portée pour une cible indicative de "
             f"{fr_number(row['borne_inf'])} (écart pénalisé, jamais interdit)")
 
@@ -216,7 +216,7 @@ def _mixity_body(row, fig: PlanFigures) -> str:
 # checks that every reported family has one).
 BODIES = {
     "flow": _conservation, "state_cap": _plafond_prefet, "uniformity": _uniformite, "outside_qpv": _hors_qpv,
-    "territory_cap": _plafond_collectivite, "target": _objectif, "indicative": _indicatif, "pool": _demande,
+    "territory_cap": _plafond_collectivite, "target": _target_body, "indicative": _indicative_body, "pool": _demande,
     "mixity": _mixity_body, "priority": _prioritaires,
 }
 

@@ -161,7 +161,7 @@ def _target(model: OrientationModel, rid: str) -> pd.Series:
     return table.loc[table["id"] == rid].iloc[0]
 
 
-def _objectif_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _target_cause(model: OrientationModel, result: Result, row) -> str | None:
     d = model.data
     rid = row["reservataire"]
     t = _target(model, rid)
@@ -268,7 +268,7 @@ def _prioritaires_cause(model: OrientationModel, result: Result, row) -> str:
 # The cause finder of each family that can be violated, by its registry facet `Rule.cause`
 # (tests/test_registry.py checks that every hard family has one).
 FINDERS = {
-    "mixity": _mixity_cause, "target": _objectif_cause, "territory_cap": _plafond_collectivite_cause,
+    "mixity": _mixity_cause, "target": _target_cause, "territory_cap": _plafond_collectivite_cause,
     "state_cap": _plafond_prefet_cause, "outside_qpv": _hors_qpv_cause, "uniformity": _uniformite_cause,
     "priority": _prioritaires_cause,
 }

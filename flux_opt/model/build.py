@@ -15,6 +15,7 @@ from flux_opt.model.data import ModelData, prepare, x_positions
 from flux_opt.model.linear import INF, LinearProgram
 from flux_opt.input.schema import Instance
 from flux_opt.assiette.targets import Targets
+from flux_opt.model.data import segment_rows
 
 
 @dataclass
@@ -34,7 +35,6 @@ class OrientationModel:
     def require(self, table: pd.DataFrame) -> None:
         """Keep `table` (reservataire, commune, typologie, qpv, financement, logements) oriented:
         raise the x lower bounds and record the per-segment minimums."""
-        from flux_opt.model.data import segment_rows
 
         self.lp.set_column_bounds("x", lower=x_positions(self.data, table))
         self.minimums = segment_rows(self.data, table)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from flux_opt.input.schema import Instance
 from flux_opt.model.data import with_bool_flags
+from flux_opt.plan.folder import read_attributions, read_plan
 from flux_opt.plan.names import Names
 from flux_opt.vocabulary import FINANCEMENTS
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
@@ -59,8 +60,6 @@ def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame 
 def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int = 0) -> Evaluation:
     """Simulate the plan of a folder (plan.csv, and attributions.csv when there is one); raise
     ValueError (French) when the plan does not fit the instance."""
-    from flux_opt.plan.folder import read_attributions, read_plan
-
     plan = read_plan(folder)
     known = {r.id for r in instance.reservataires}
     problems = []
