@@ -19,7 +19,7 @@ from flux_opt.calibration.journal import Calibration, calibrate
 from flux_opt.calibration.world import bailleur_of, simulate_world, world_of
 from flux_opt.input.schema import AcceptationRow, Instance
 from flux_opt.pipeline import plan_instance
-from flux_opt.year.evaluation import evaluate
+from flux_opt.plan.evaluation import evaluate
 
 
 @dataclass

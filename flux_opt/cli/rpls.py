@@ -64,12 +64,12 @@ def calibrer_command(
     """Estimer l'acceptation, les candidats, les délais et les retours au bailleur sur le journal des années passées."""
     from flux_opt.calibration.journal import calibrate
     from flux_opt.calibration.write import write_calibration
-    from flux_opt.input.schema import load_instance
+    from flux_opt.pipeline import load
 
     with ExitStack() as stack:
         hold_output(stack, sortie)
         try:
-            calibration = calibrate(list(journaux), load_instance(instance) if instance is not None else None)
+            calibration = calibrate(list(journaux), load(instance) if instance is not None else None)
         except InvalidInput as exc:
             fail_on_invalid(exc)
         written = write_calibration(calibration, sortie)

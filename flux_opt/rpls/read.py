@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
 def _read_xlsx(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """The first sheet's values through calamine (Rust: 400 000 lines in seconds, where openpyxl takes
     minutes); formulas are looked for only when the workbook holds some."""
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineWorkbook  # lazy: the Rust reader is loaded for a workbook only
 
     try:
         rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python(skip_empty_area=False)
@@ -139,9 +140,6 @@ def _xlsx_cell(value, width: int | None) -> str:
 
 def _has_formulas(path: Path) -> bool:
     """Whether a worksheet of the workbook holds a formula (an <f> element), read as a stream."""
-    import re
-    import zipfile
-
     found = re.compile(rb"<f[ >/]")
     try:
         with zipfile.ZipFile(path) as archive:
@@ -160,7 +158,7 @@ def _has_formulas(path: Path) -> bool:
 
 def _formulas(path: Path, frame: pd.DataFrame, lines: np.ndarray) -> None:
     """A formula whose value Excel never saved reads as blank: name it rather than read it as empty."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # lazy: only for a workbook that holds formulas
 
     used = [c for c in frame.columns if c.strip().lower() in {s for v in C.SPELLINGS.values() for s in v}]
     blank = {(int(line), c) for c in used for line in lines[(frame[c] == "").to_numpy()]}
