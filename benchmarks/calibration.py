@@ -5,7 +5,7 @@
 On the example instance, the world's acceptance rates differ from the defaults (WORLD below). For each seed:
 two years of journal are lived by the plan made with the defaults (calibration/world.py), `calibrer`
 estimates the rates, a plan is made with them; the realised lettings of the three plans (defaults, calibrated,
-knowing the world) are simulated in the world (year/evaluation.py, `--tirages` draws, the same for all).
+knowing the world) are simulated in the world (plan/evaluation.py, `--tirages` draws, the same for all).
 The table goes between markers in benchmarks/resultats.md (models/rpls.md §5).
 """
 

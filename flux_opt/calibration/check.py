@@ -2,7 +2,7 @@
 
 The world has acceptance rates the defaults do not know. The plan made with the defaults is lived for
 `years` years in that world (calibration/world.py) and written in a journal; `calibrer` estimates the rates
-from it; a second plan is made with them. Both plans are then simulated in the world (year/evaluation.py,
+from it; a second plan is made with them. Both plans are then simulated in the world (plan/evaluation.py,
 the instance with the world's rates): their realised lettings are compared, over the same draws.
 """
 
