@@ -28,15 +28,16 @@ WORLD = {("q1", "PLS"): 0.55, ("q1", "PLUS"): 0.5, ("q234", "PLAI"): 0.3, ("q1",
 
 def main() -> None:
     from flux_opt.calibration.check import check_calibration
-    from flux_opt.input.schema import load_instance
+    from flux_opt.pipeline import load
 
     parser = argparse.ArgumentParser(description="Plans calibrés sur le journal face aux défauts, dans l'année vécue.")
     parser.add_argument("--graines", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--annees", type=int, default=2)
     parser.add_argument("--tirages", type=int, default=100)
+    parser.add_argument("--instance", type=Path, default=ROOT / "instances" / "exemple")
     parser.add_argument("--sortie", type=Path, default=ROOT / "benchmarks" / "resultats.md")
     args = parser.parse_args()
-    instance = load_instance(ROOT / "instances" / "exemple")
+    instance = load(args.instance)
     truth = {**instance.acceptance(), **WORLD}
     rows = []
     for graine in args.graines:
@@ -48,7 +49,7 @@ def main() -> None:
                      int(acc["effectif"].min()), time.perf_counter() - start))
         print(rows[-1], flush=True)
     lines = [BEGIN, "## Calibration sur le journal (`flux-opt calibrer`)", "",
-             f"`python benchmarks/calibration.py` : instance d'exemple, taux d'acceptation du monde différents des "
+             f"`python benchmarks/calibration.py` : instance {args.instance.name}, taux d'acceptation du monde différents des "
              f"défauts ({', '.join(f'{q} {f} {100 * a:.0f} %' for (q, f), a in WORLD.items())}), {args.annees} ans de journal "
              f"vécus par le plan des défauts, {args.tirages} années simulées par plan (charge "
              f"{os.getloadavg()[0]:.1f}).", "",
