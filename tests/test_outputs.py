@@ -64,6 +64,9 @@ CASES = [  # (command line with {placeholders}, what the refusal says)
     ("orienter {plan} {journal} --sortie {plan} --logement commune=59350,typologie=T3,qpv=non,financement=PLUS",
      "est le plan"),
     ("journal ajouter {plan}/objectifs.csv liberation --plan {plan} --commune 59350", "est le plan (objectifs.csv)"),
+    ("importer rpls {journal} --sortie {root}", "contient le fichier RPLS"),
+    ("calibrer {journal} --sortie {journal}", "est le journal journal.csv"),
+    ("calibrer {journal} --instance {instance} --sortie {instance}/cal", "est dans l'instance"),
 ]
 
 

@@ -28,6 +28,7 @@ from flux_opt.negotiation.scenarios import (Scenario, apply_scenario, conversion
                                             load_scenario)
 from flux_opt.pipeline import Planner, load, with_targets
 from flux_opt.plan.result import Result
+from flux_opt.report.compare import write_comparison
 
 # The year simulator's hook: (scenario instance, its plan) → one table of the simulated year's
 # outcome (indicator, value…), shown under the plan. None while no simulator is plugged in.
@@ -135,8 +136,6 @@ class Session:
     def export(self, scenario: Scenario | None = None) -> tuple[Path, list[str]]:
         """The comparison (HTML, Excel, plots) for the minutes, and the scenario, in `sortie/<slug>/`
         (another folder when that one holds another scenario's export)."""
-        from flux_opt.report.compare import write_comparison
-
         scenario = scenario or self.scenario
         with self._lock:
             if scenario == self.scenario:
