@@ -38,9 +38,11 @@ def test_an_unknown_file_beside_its_table_is_a_warning(tmp_path):
     folder = shutil.copytree(EXEMPLE, tmp_path / "i")
     shutil.copy(folder / "exclusions.csv", folder / "exclusion.csv")
     (folder / "notes.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (folder / "rotation.csv").write_text("commune\n59350\n", encoding="utf-8")  # written by importer rpls
     warnings = [str(w) for w in load_instance(folder).avertissements]
     assert "exclusion.csv : fichier inconnu, ignoré (« exclusion.csv » → exclusions.csv ?)" in warnings
     assert "notes.csv : fichier inconnu, ignoré" in warnings
+    assert not [w for w in warnings if "rotation.csv" in w]
 
 
 def _edit_workbook(tmp_path: Path, change) -> Path:

@@ -13,6 +13,8 @@ from flux_opt.errors import InputProblem
 TABLES = ("parc", "exclusions", "reservataires", "demande", "objectifs", "mixite", "conventions", "lissage",
           "nouveaux_droits", "acceptation")
 REQUIRED_TABLES = ("parc", "reservataires", "demande")
+# Files flux-opt itself writes beside the tables, read by no command: never reported as unknown.
+COMPANION_FILES = ("rotation.csv",)  # importer rpls: how each cell's rotation was estimated
 UNDERSCORED = re.compile(r"[+-]?\d[\d\s]*(?:_[\d\s]*)+(?:[.,]\d*)?")  # 1_0 or 1_000,5: Python would read 10
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.csvfile import decode, read_csv
-from flux_opt.input.raw import REQUIRED_TABLES, TABLES, RawInstance, RawTable, unknown_tables
+from flux_opt.input.raw import COMPANION_FILES, REQUIRED_TABLES, TABLES, RawInstance, RawTable, unknown_tables
 from flux_opt.input.xlsx import read_workbook
 
 # tomllib's messages, in French (the position is appended separately).
@@ -79,7 +79,7 @@ def _read_folder(folder: Path, required: tuple[str, ...]) -> RawInstance:
             tables[name] = read_csv(file)
         except InvalidInput as exc:
             problems.extend(exc.problems)
-    expected = {f"{name}.csv" for name in TABLES} | {"instance.toml"}
+    expected = {f"{name}.csv" for name in TABLES} | {"instance.toml", *COMPANION_FILES}
     others = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in expected
                     and p.suffix.lower() in (".csv", ".toml") and not p.name.startswith("."))
     errors, warnings = unknown_tables(others, set(tables), "")
