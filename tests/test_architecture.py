@@ -55,15 +55,15 @@ def test_no_import_cycle():
 # functions included.
 FLOORS = (
     ("flux_opt", "errors", "vocabulary", "phases"),  # the package's version, French errors, word lists, timing
-    ("input",),  # read and validate: the one load stage's reader
+    ("input", "rpls.columns"),  # read and validate: the one load stage's reader; the RPLS code tables
     ("assiette",),  # flux C = A − B, targets, carry-over
     ("model",),  # the LinearProgram, the rule registry, the families, the solver (only here)
     ("plan",),  # the Result tables, reading a plan folder back, the plan's simulated year
     ("explanation", "conformity", "stock"),  # what the plan means, checked; the stock conversion
     ("pipeline",),  # the named stages every command goes through
-    ("year", "negotiation", "scale"),  # workflows that call the pipeline
+    ("year", "negotiation", "scale", "rpls", "calibration"),  # workflows that call the pipeline
     ("report",),  # files and pages for people and machines, the outputs stage
-    ("negotiation.live", "scale.batch", "year.orienter"),  # workflows that write through the report
+    ("negotiation.live", "scale.batch", "year.orienter", "calibration.write"),  # workflows that write through the report
     ("cli", "__main__"),  # parse, call one function, print
 )
 

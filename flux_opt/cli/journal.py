@@ -31,7 +31,7 @@ def ajouter_command(
     candidats: Annotated[int | None, typer.Option(help="Nombre de candidats présentés (événement candidats).")] = None,
     categorie: Annotated[str | None, typer.Option(help="Catégorie du retrait : mutation, anru, orcod, lhi, "
                                                        "vente, urgence.")] = None,
-    quartile: Annotated[str | None, typer.Option(help="Ménage signataire du bail : q1 ou q234.")] = None,
+    quartile: Annotated[str | None, typer.Option(help="Ménage signataire du bail, ou ménage qui refuse : q1 ou q234.")] = None,
     prioritaire: Annotated[str | None, typer.Option(help="Ménage public prioritaire (CCH L.441-1) : oui/non.")] = None,
     dalo: Annotated[str | None, typer.Option(help="Ménage reconnu prioritaire et urgent au titre du DALO "
                                                   "(CCH L.441-2-3) : oui/non ; oui vaut aussi prioritaire.")] = None,
