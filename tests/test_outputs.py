@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import EXEMPLE, MINI
 from flux_opt.cli.main import app
-from flux_opt.outputs import overlap
+from flux_opt.report.guard import overlap
 from journal_fixtures import ecrire_plan
 
 

@@ -68,10 +68,10 @@ def phase_progress() -> Iterator[Phases]:
 
 def guard_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None]) -> None:
     """Before any work: exit 2 in French when an output is, lies inside or contains an input
-    (flux_opt.outputs: nothing the user gave is ever overwritten). Every command that writes calls it."""
+    (flux_opt.report.guard: nothing the user gave is ever overwritten). Every command that writes calls it."""
     from rich.markup import escape
 
-    from flux_opt.outputs import refuse_overlap
+    from flux_opt.report.guard import refuse_overlap
 
     try:
         refuse_overlap(outputs, inputs)

@@ -42,7 +42,7 @@ def ajouter_command(
     refusé laisse le journal identique, octet pour octet."""
     from flux_opt.year.conventions import delais_par_defaut
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
-    from flux_opt.outputs import files_of
+    from flux_opt.report.guard import files_of
     from flux_opt.year.journal.storage import append_event
     from flux_opt.year.preorientation import check_commune
 

@@ -106,7 +106,7 @@ def controler_command(
     """Contrôler un plan (de flux-opt, d'un tableur ou d'une année passée) au regard des règles légales,
     à partir des fichiers seuls : code 0 si toutes sont respectées, 3 sinon."""
     from flux_opt.conformity.check import conformity, holds, read_plan_files
-    from flux_opt.outputs import files_of
+    from flux_opt.report.guard import files_of
     from flux_opt.pipeline import load
     from flux_opt.report.exports import write_atomically, write_csv
     from flux_opt.report.terminal import conformity_table

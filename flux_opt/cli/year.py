@@ -221,7 +221,7 @@ def evaluer_command(
 def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine: int, sortie: Path | None = None) -> None:
     """Simulate the plan of `plan`, print the table, write evaluation.csv (and the report section)."""
     from flux_opt.report.evaluation import evaluation_view, write_evaluation
-    from flux_opt.outputs import files_of
+    from flux_opt.report.guard import files_of
     from flux_opt.plan.evaluation import evaluate_folder
     from flux_opt.year.conventions import instance_du_plan
 
@@ -287,7 +287,7 @@ def simuler_command(plan: PLAN, journal: Annotated[Path, typer.Option(help="Jour
     """Générer une année d'événements plausible à partir d'un plan (essais, démonstration)."""
     from flux_opt.explanation.sentences import fr_number
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
-    from flux_opt.outputs import files_of
+    from flux_opt.report.guard import files_of
     from flux_opt.year.simulation import simulate_year
 
     guard_outputs({"--journal": journal}, files_of(plan, "le plan"))

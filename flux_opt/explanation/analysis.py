@@ -21,6 +21,8 @@ from flux_opt.explanation.marginal import cut_short, marginal_values, rule_costs
 from flux_opt.model.registry import CONSERVATION, RULE, label, names, source
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
+from flux_opt.errors import InputProblem, InvalidInput
+from flux_opt.plan import folder as plan_folder
 from flux_opt.plan.result import Result, published_mask
 from flux_opt.explanation.pools import pool_sentences, pool_table
 from flux_opt.explanation.shortfalls import unmet_demand, vacancy_risk, violation_causes
@@ -60,13 +62,11 @@ class Explanation:
 
     @classmethod
     def read_json(cls, path: Path) -> Explanation:
-        from flux_opt.errors import InputProblem, InvalidInput
-        from flux_opt.plan.folder import DAMAGED, read_json
-
         try:
-            return cls.from_dict(read_json(path))
+            return cls.from_dict(plan_folder.read_json(path))
         except (KeyError, TypeError, ValueError, AttributeError):  # valid JSON, not an explanation
-            raise InvalidInput([InputProblem(str(path), None, None, f"contenu inattendu ; {DAMAGED}")]) from None
+            raise InvalidInput([InputProblem(str(path), None, None,
+                                             f"contenu inattendu ; {plan_folder.DAMAGED}")]) from None
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

@@ -116,7 +116,7 @@ def _uncached_formulas(path: Path, values) -> list[InputProblem]:
     """Formula cells saved without their computed value (written by a script, never opened in
     Excel) read as blank: refused, each with its sheet and cell. The zip is scanned first: a
     workbook without formulas is not read twice."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # lazy: openpyxl only for a .xlsx instance
 
     try:
         with zipfile.ZipFile(path) as archive:
