@@ -21,13 +21,17 @@ def generer_command(
     logements: Annotated[int | None, typer.Option(help="Nombre de logements (remplace --taille).")] = None,
     graine: Annotated[int, typer.Option(help="Graine : même graine, mêmes fichiers.")] = 0,
     national: Annotated[bool, typer.Option("--national", help="Jeu national : un dossier par bailleur × département.")] = False,
+    departements: Annotated[int | None, typer.Option(
+        help="Avec --national : nombre de départements (défaut 100) ; avec --bailleurs et --logements, un petit "
+             "jeu de plusieurs instances.")] = None,
+    bailleurs: Annotated[int | None, typer.Option(help="Avec --national : nombre de bailleurs (défaut 350).")] = None,
 ):
     """Générer une instance synthétique reproductible."""
     from flux_opt.report.exports import claimed_folder
 
     try:
         with claimed_folder(dossier, "DOSSIER"):
-            _generate(dossier, taille, logements, graine, national)
+            _generate(dossier, taille, logements, graine, national, departements, bailleurs)
     except InvalidInput as exc:
         fail_on_invalid(exc)
     except ValueError as exc:
@@ -35,11 +39,16 @@ def generer_command(
         raise typer.Exit(2)
 
 
-def _generate(dossier: Path, taille: str, logements: int | None, graine: int, national: bool) -> None:
+def _generate(dossier: Path, taille: str, logements: int | None, graine: int, national: bool,
+              departements: int | None = None, bailleurs: int | None = None) -> None:
     from flux_opt.scale.generate import TAILLES, generate_instance, generate_national, generate_size
 
+    if not national and (departements is not None or bailleurs is not None):
+        raise ValueError("--departements et --bailleurs ne valent qu'avec --national.")
     if national:
-        paths = generate_national(dossier, graine=graine)
+        sizes = {k: v for k, v in (("logements_total", logements), ("departements", departements),
+                                   ("bailleurs", bailleurs)) if v is not None}
+        paths = generate_national(dossier, graine=graine, **sizes)
         console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
         return
     if logements is not None:
@@ -73,7 +82,7 @@ def lot_command(
 ):
     """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
     from flux_opt.report.exports import claimed_folder
-    from flux_opt.scale.batch import find_instances, run_batch
+    from flux_opt.scale.batch import ClusterUnreachable, find_instances, run_batch
 
     if processus < 1 or (limite is not None and limite < 0) or moteur not in ("highs", "pyomo"):
         err.print("[red]Options invalides : --processus au moins 1, --limite positive, --moteur highs ou pyomo.[/red]")
@@ -104,6 +113,10 @@ def lot_command(
                                on_result=finished)
     except InvalidInput as exc:
         fail_on_invalid(exc)
+    except ClusterUnreachable as exc:
+        err.print(f"[red]--cluster : {escape(str(exc))}. Lancer « dask scheduler » puis « dask worker ADRESSE » "
+                  "(voir le README) ; les instances déjà terminées sont gardées.[/red]")
+        raise typer.Exit(2)
     console.print(_national_table(sortie))
     _print_broken_rules(sortie)
     console.print(f"{len(report.planifiees)} instance(s) planifiée(s), {len(report.reprises)} reprise(s) "

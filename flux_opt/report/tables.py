@@ -12,7 +12,8 @@ from rich.table import Table as RichTable
 POOL_ACCEPTANCE = {"PLAI": "Acceptation d'un PLAI", "PLUS": "Acceptation d'un PLUS", "PLS": "Acceptation d'un PLS",
                    "autre": "Acceptation d'un ancien"}
 PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV", "Part du 1er quartile",
-           "Part des publics prioritaires", *POOL_ACCEPTANCE.values())
+           "Part des publics prioritaires", *POOL_ACCEPTANCE.values(),
+           "Part de l'État", "Taux hors QPV", "Part des instances")  # the batch's pages (report/lot.py)
 
 
 @dataclass

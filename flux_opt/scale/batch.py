@@ -11,7 +11,9 @@ Layout of the output folder SORTIE:
   (then the fingerprint differs and the instance is planned again).
 - ``SORTIE/synthese.csv`` one line per instance, appended (flush + fsync) as
   each instance finishes: an interruption loses no finished result.
-- ``SORTIE/synthese_nationale.csv`` aggregates per département and overall.
+- ``SORTIE/synthese_nationale.csv`` aggregates per département and overall; ``synthese.html`` and
+  ``synthese.xlsx`` are its pages for people (flux_opt/scale/departement.py).
+- ``SORTIE/departements/<code>/`` the State's view of each département, its bailleurs added up.
 
 Workers (local processes, or a Dask cluster whose workers see SORTIE) return
 only the small summary dict, never a plan: memory stays bounded whatever the
@@ -36,8 +38,11 @@ from flux_opt import __version__
 from flux_opt.phases import Phases
 from flux_opt.scale.pool import Crash, run_tasks
 
-SYNTHESE_COLUMNS = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "ecart", "code",
-                    "regles_violees", "secondes", "message"]
+# A machine file: list fields (`regles_violees`) are joined by ";" without spaces, rule ids exactly
+# as in contraintes.csv (`contrainte`).
+SYNTHESE_COLUMNS = ["instance", "bailleur", "bailleur_nom", "departement", "flux", "adequation", "part_etat", "statut",
+                    "ecart", "code", "regles_violees", "secondes", "message"]
+LIST_SEPARATOR = ";"
 SYNTHESE = "synthese.csv"
 NATIONALE = "synthese_nationale.csv"
 MARKER = "synthese.json"
@@ -118,9 +123,12 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     from flux_opt import pipeline
     from flux_opt.errors import InvalidInput
     from flux_opt.model.solve import NoSolutionFound
-    from flux_opt.report.exports import write_atomically, write_json
+    from flux_opt.report.exports import write_atomically, write_csv, write_json
 
     folder = Path(dossier_sortie)
+    from flux_opt.scale.departement import (COLLECTIVITES, CONTINGENT, etat_share, instance_collectivites,
+                                            instance_contingent, violated_causes)
+
     line = empty_line(folder.name, bailleur, departement, empreinte)
     start = time.perf_counter()
     phases = Phases()
@@ -137,12 +145,15 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
         line.update(statut="erreur", code=CODE_ERREUR, message=f"Erreur interne ({type(exc).__name__} : {exc})")
     else:
         r = result.resume
-        line.update(bailleur=bailleur or r["bailleur"], departement=departement or r["departement"], flux=r["flux"],
-                    adequation=r["adequation"], statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
-                    code=result.exit_code, regles_violees=" ; ".join(r["regles_violees"]),
-                    message=" | ".join(r.get("avertissements", [])))
+        contingent, collectivites = instance_contingent(done), instance_collectivites(done)
+        line.update(bailleur=bailleur or r["bailleur"], bailleur_nom=r["bailleur"],
+                    departement=departement or r["departement"], flux=r["flux"], adequation=r["adequation"],
+                    part_etat=etat_share(contingent), statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
+                    code=result.exit_code, regles_violees=LIST_SEPARATOR.join(r["regles_violees"]),
+                    message=" | ".join(r.get("avertissements", [])), causes=violated_causes(done))
     if line["code"] in (0, 3):
-        pipeline.write(done, folder, phases=phases)
+        pipeline.write(done, folder, phases=phases, extra={CONTINGENT: lambda p: write_csv(contingent, p),
+                                                           COLLECTIVITES: lambda p: write_csv(collectivites, p)})
     line["secondes"] = round(time.perf_counter() - start, 3)
     line["phases"] = {name: round(seconds, 3) for name, seconds in phases.seconds.items()}
     line["memoire_mo"] = peak_memory_mb()
@@ -160,8 +171,8 @@ def peak_memory_mb() -> float | None:
 
 
 def empty_line(instance: str, bailleur: str, departement: str, empreinte: str) -> dict:
-    return {"instance": instance, "bailleur": bailleur, "departement": departement, "flux": "", "adequation": "",
-            "statut": "", "ecart": "", "code": 0, "regles_violees": "", "secondes": 0.0, "message": "",
+    return {"instance": instance, "bailleur": bailleur, "bailleur_nom": "", "departement": departement, "flux": "",
+            "adequation": "", "part_etat": "", "statut": "", "ecart": "", "code": 0, "regles_violees": "", "secondes": 0.0, "message": "",
             "empreinte": empreinte}
 
 
@@ -185,7 +196,10 @@ def finished_line(folder: Path, empreinte: str) -> dict | None:
         return None
     if line.get("empreinte") != empreinte:
         return None
-    return line if line.get("code") not in (0, 3) or (folder / "resume.json").is_file() else None
+    from flux_opt.scale.departement import CONTINGENT
+
+    planned = (folder / "resume.json").is_file() and (folder / CONTINGENT).is_file()
+    return line if line.get("code") not in (0, 3) or planned else None
 
 
 # ---------------------------------------------------------------------------- the batch
@@ -239,13 +253,31 @@ def _execute(todo: list[InstanceRef], sortie: Path, processes: int, cluster: str
         yield crashed_line(args[index], line) if isinstance(line, Crash) else line
 
 
+class ClusterUnreachable(Exception):
+    """No Dask scheduler answers at the address given to `lot --cluster`."""
+
+
+CLUSTER_TIMEOUT_S = 20
+
+
 def _on_dask(args: list[tuple], address: str) -> Iterator[dict]:
+    """The same tasks on a Dask cluster (`dask scheduler` + `dask worker` processes that see the
+    instance folders and SORTIE). A task whose workers keep dying is recorded as a crash."""
     from dask.distributed import Client, as_completed as dask_completed
 
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=f"{CLUSTER_TIMEOUT_S}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterUnreachable(f"aucun ordonnanceur Dask ne répond à l'adresse « {address} » "
+                                 f"en {CLUSTER_TIMEOUT_S} s ({type(exc).__name__})") from exc
+    with client:
         futures = client.map(plan_one, *zip(*args), pure=False)
+        index = {future.key: i for i, future in enumerate(futures)}
         for future in dask_completed(futures):
-            line = future.result()
+            try:
+                line = future.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker and the like: this instance only
+                line = crashed_line(args[index[future.key]], Crash(f"{Crash.message} ({type(exc).__name__})"))
             future.release()  # the cluster forgets the line once we have it
             yield line
 
@@ -306,8 +338,17 @@ def national_summary(synthese: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_national_summary(sortie: Path) -> pd.DataFrame:
-    table = national_summary(read_synthese(sortie))
-    staging = Path(sortie) / (NATIONALE + ".tmp")
-    table.to_csv(staging, index=False, lineterminator="\n")
-    os.replace(staging, Path(sortie) / NATIONALE)
+    """synthese_nationale.csv, its pages for people (synthese.html, synthese.xlsx) and the view of
+    each département (departements/<code>/)."""
+    from flux_opt.report.exports import write_atomically, write_csv
+    from flux_opt.report.lot import national_html, national_workbook
+    from flux_opt.scale.departement import national_view, write_departements
+
+    synthese = read_synthese(sortie)
+    table = national_summary(synthese)
+    view = national_view(sortie, synthese, table)
+    write_atomically(Path(sortie), {NATIONALE: lambda p: write_csv(table, p),
+                                    "synthese.html": lambda p: p.write_text(national_html(view), encoding="utf-8"),
+                                    "synthese.xlsx": lambda p: p.write_bytes(national_workbook(view))})
+    write_departements(sortie, synthese)
     return table
