@@ -333,3 +333,17 @@ def test_generer_a_small_national_set_for_tests(tmp_path):
     assert [r.nom for r in find_instances(tmp_path / "jeu")] == manifest["instance"].tolist()
     alone = CliRunner().invoke(app, ["generer", str(tmp_path / "seul"), "--bailleurs", "3"])
     assert alone.exit_code == 2 and "--national" in alone.output
+
+
+def test_rule_costs_only_when_asked_and_the_report_says_how(source, reference, tmp_path):
+    out, _ = reference  # lot's default: no rule cost re-solves
+    for name in NAMES:
+        explication = json.loads((out / name / "explication.json").read_text(encoding="utf-8"))
+        assert explication["couts"] == [] and explication["temps_s"]["couts_interrompus"] == 0
+        assert "flux-opt lot --couts" in (out / name / "rapport.html").read_text(encoding="utf-8")
+    asked = run_batch(source, tmp_path / "couts", processes=1, couts=True, limit=1)
+    assert asked.planifiees == ["i0"]
+    explication = json.loads((tmp_path / "couts" / "i0" / "explication.json").read_text(encoding="utf-8"))
+    assert explication["couts"] and {c["famille"] for c in explication["couts"]}
+    # a result without the costs is not reused when they are asked, and the other way round
+    assert run_batch(source, out, processes=1, couts=True, limit=0).reprises == []

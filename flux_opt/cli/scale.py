@@ -79,6 +79,10 @@ def lot_command(
         "--analyse/--sans-analyse",
         help="Écrire pour chaque instance le rapport (rapport.html, rapport.xlsx) et l'explication, comme "
              "flux-opt plan ; --sans-analyse : fichiers du plan seulement, plus rapide.")] = True,
+    couts: Annotated[bool, typer.Option(
+        "--couts/--sans-couts",
+        help="Avec l'analyse : calculer aussi le coût des règles (le plan recalculé pour chaque règle "
+             "relâchée, le plus long de l'analyse). Par défaut non : le rapport dit comment le demander.")] = False,
 ):
     """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
     from flux_opt.report.exports import claimed_folder
@@ -109,7 +113,7 @@ def lot_command(
     try:
         with claimed_folder(sortie), progress:
             report = run_batch(dossier, sortie, processes=processus, cluster=cluster, resume_finished=reprendre,
-                               limit=limite, moteur=moteur, analyse=analyse, on_start=started,
+                               limit=limite, moteur=moteur, analyse=analyse, couts=couts, on_start=started,
                                on_result=finished)
     except InvalidInput as exc:
         fail_on_invalid(exc)

@@ -47,6 +47,12 @@ def _french(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=HEADINGS)
 
 
+def _sheet(frame: pd.DataFrame) -> pd.DataFrame:
+    """French headings, and oui / non rather than TRUE / FALSE in a workbook."""
+    flags = [c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c])]
+    return _french(frame.assign(**{c: frame[c].map({True: "oui", False: "non"}) for c in flags}))
+
+
 def _table(frame: pd.DataFrame, caption: str = "", more: str = ""):
     return html_table(_french(frame), _cell, caption, more)
 
@@ -174,8 +180,8 @@ def departement_html(view) -> str:
 
 def departement_workbook(view) -> bytes:
     return workbook_bytes([
-        Table("Bailleurs", f"Contingent de l'État, département {view.code}", _french(_bailleurs_frame(view)),
+        Table("Bailleurs", f"Contingent de l'État, département {view.code}", _sheet(_bailleurs_frame(view)),
               total=True),
         Table("Communes", "Par commune, tous bailleurs ensemble", _french(_communes_frame(view))),
-        Table("Collectivités", "Collectivités, ensemble par territoire", _french(_collectivites_frame(view))),
+        Table("Collectivités", "Collectivités, ensemble par territoire", _sheet(_collectivites_frame(view))),
     ])

@@ -26,6 +26,7 @@ import csv
 import hashlib
 import json
 import os
+import socket
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -85,12 +86,13 @@ def find_instances(dossier: Path) -> list[InstanceRef]:
     return [InstanceRef(p.stem if p.is_file() else p.name, p, *_bailleur_departement(p)) for p in found]
 
 
-def fingerprint(chemin: Path, moteur: str, analyse: bool = True) -> str:
+def fingerprint(chemin: Path, moteur: str, analyse: bool = True, couts: bool = False) -> str:
     """What a finished result depends on: the bytes of the instance's files, the options that change
     the outputs (the engine; the report and explanation or the plan files only), the version."""
     chemin = Path(chemin)
     files = sorted(f for f in chemin.iterdir() if f.suffix in (".csv", ".toml")) if chemin.is_dir() else [chemin]
-    digest = hashlib.sha256(f"{moteur}|{'analyse' if analyse else 'sans-analyse'}|{__version__}".encode())
+    outputs = ("analyse" + ("+couts" if couts else "")) if analyse else "sans-analyse"
+    digest = hashlib.sha256(f"{moteur}|{outputs}|{__version__}".encode())
     for file in files:
         digest.update(file.name.encode() + b"\0")
         try:
@@ -116,9 +118,9 @@ def _bailleur_departement(folder: Path) -> tuple[str, str]:
 
 
 def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: str = "",
-             departement: str = "", empreinte: str = "", analyse: bool = True) -> dict:
+             departement: str = "", empreinte: str = "", analyse: bool = True, couts: bool = False) -> dict:
     """Plan one instance and write its files — with `analyse`, the report and explanation too, as
-    `flux-opt plan` does —; return its summary line (runs in a worker). Errors are summary lines too
+    `flux-opt plan` does, with the rule costs (re-solves) only if `couts` —; return its summary line (runs in a worker). Errors are summary lines too
     (code 2 invalid data, 4 no plan found, 1 internal error)."""
     from flux_opt import pipeline
     from flux_opt.errors import InvalidInput
@@ -130,10 +132,11 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
                                             instance_contingent, violated_causes)
 
     line = empty_line(folder.name, bailleur, departement, empreinte)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     phases = Phases()
     try:
-        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse, controle=analyse), phases=phases)
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse, couts=couts,
+                                                                    controle=analyse), phases=phases)
         result = done.result
     except InvalidInput as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
@@ -156,7 +159,10 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
                                                            COLLECTIVITES: lambda p: write_csv(collectivites, p)})
     line["secondes"] = round(time.perf_counter() - start, 3)
     line["phases"] = {name: round(seconds, 3) for name, seconds in phases.seconds.items()}
+    line["phases_cpu"] = {name: round(seconds, 3) for name, seconds in phases.cpu.items()}
+    line["cpu_s"] = round(time.process_time() - cpu_start, 3)
     line["memoire_mo"] = peak_memory_mb()
+    line["processus"] = f"{socket.gethostname()}:{os.getpid()}"  # which worker (per-worker figures)
     write_atomically(folder, {MARKER: lambda p: write_json(line, p)})  # last: it marks the instance done
     return line
 
@@ -207,17 +213,19 @@ def finished_line(folder: Path, empreinte: str) -> dict | None:
 
 def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | None = None,
               resume_finished: bool = True, limit: int | None = None, moteur: str = "highs", analyse: bool = True,
+              couts: bool = False,
               on_start: Callable[[int, int], None] | None = None,
               on_result: Callable[[dict], None] | None = None) -> BatchReport:
     """Plan every instance of `dossier` into `sortie`. `on_start(todo, skipped)` and
     `on_result(line)` let the caller show progress. `limite`: at most that many new instances.
-    `analyse`: each plan folder gets the report and explanation (False: plan files only, faster)."""
+    `analyse`: each plan folder gets the report and explanation (False: plan files only, faster);
+    `couts`: with the rule costs (one re-solve per rule costed; the report says when they are not)."""
     start = time.perf_counter()
     sortie = Path(sortie)
     sortie.mkdir(parents=True, exist_ok=True)
     refs = find_instances(dossier)
     report = BatchReport()
-    prints = {ref.nom: fingerprint(ref.chemin, moteur, analyse) for ref in refs}
+    prints = {ref.nom: fingerprint(ref.chemin, moteur, analyse, couts) for ref in refs}
     done = {ref.nom: finished_line(sortie / ref.nom, prints[ref.nom]) for ref in refs} if resume_finished else {}
     done = {k: v for k, v in done.items() if v is not None}
     _rewrite_synthese(sortie / SYNTHESE, [done[r.nom] for r in refs if r.nom in done])
@@ -226,7 +234,7 @@ def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | No
     todo = [r for r in refs if r.nom not in done][:limit]
     if on_start:
         on_start(len(todo), len(done))
-    for line in _execute(todo, sortie, processes, cluster, moteur, prints, analyse):
+    for line in _execute(todo, sortie, processes, cluster, moteur, prints, analyse, couts):
         _append_line(sortie / SYNTHESE, line)
         report.planifiees.append(line["instance"])
         report.codes[line["instance"]] = int(line["code"])
@@ -238,12 +246,12 @@ def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | No
 
 
 def _execute(todo: list[InstanceRef], sortie: Path, processes: int, cluster: str | None,
-             moteur: str, prints: dict[str, str], analyse: bool = True) -> Iterator[dict]:
+             moteur: str, prints: dict[str, str], analyse: bool = True, couts: bool = False) -> Iterator[dict]:
     """Summary lines as instances finish. Local work always runs in worker processes, even
     with `processus` = 1: an instance that crashes its worker (a native crash) is then
     recorded as failed and the batch goes on."""
     args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement,
-             prints[r.nom], analyse) for r in todo]
+             prints[r.nom], analyse, couts) for r in todo]
     if not args:
         return
     if cluster:
