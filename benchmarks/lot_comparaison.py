@@ -62,14 +62,30 @@ def measure_chunk(mode: str, paths: list[str]) -> None:
 
         phases = Phases(listener)
         start = time.process_time()
-        done = pipeline.run_path(path, pipeline.PlanOptions(**MODES[mode]), phases=phases)
+        done = pipeline.run_path(path, _options(pipeline, MODES[mode]), phases=phases)
         with tempfile.TemporaryDirectory() as out:
-            pipeline.write(done, Path(out) / "plan", phases=phases)
+            _write(pipeline, done, Path(out) / "plan", phases)
         r, raw = done.result.resume, done.solution.raw
         print(json.dumps({"chemin": path, "cpu_s": time.process_time() - start, **{f"cpu_{k}": v for k, v in cpu.items()},
                           "objectif": raw.objective, "borne": raw.bound, "ecart": r["ecart_optimalite"],
                           "statut": r["statut_solveur"], "methode": r["methode_resolution"], "flux": r["flux"],
                           "code": r["code_sortie"]}), flush=True)
+
+
+def _options(pipeline, wanted: dict):
+    """PlanOptions in the names of the version measured (the fields were renamed in English)."""
+    fields = pipeline.PlanOptions.__dataclass_fields__
+    new = {"analyse": "analysis", "controle": "conformity", "couts": "rule_costs"}
+    return pipeline.PlanOptions(**{(new[k] if new[k] in fields else k): v for k, v in wanted.items()})
+
+
+def _write(pipeline, done, folder: Path, phases) -> None:
+    try:
+        from flux_opt.report.outputs import write_run
+    except ImportError:  # before the outputs stage moved to report/outputs.py
+        pipeline.write(done, folder, phases=phases)
+    else:
+        write_run(done, folder, phases=phases)
 
 
 def run_chunk(source: Path, mode: str, paths: list[str]) -> list[dict]:

@@ -2,7 +2,7 @@
 
 Layout of the output folder SORTIE:
 
-- ``SORTIE/<instance>/`` the plan files, report and explanation (``pipeline.write``) plus ``synthese.json``, the
+- ``SORTIE/<instance>/`` the plan files, report and explanation (``report.outputs.write_run``) plus ``synthese.json``, the
   instance's line of the summary with the fingerprint (``empreinte``) of its input files
   and options and the seconds of each phase (``phases``); ``synthese.json`` is written after
   the plan folder, so a folder whose ``synthese.json`` has the current fingerprint holds a
@@ -38,6 +38,14 @@ import pandas as pd
 from flux_opt import __version__
 from flux_opt.phases import Phases
 from flux_opt.scale.pool import Crash, run_tasks
+from flux_opt import pipeline
+from flux_opt.errors import InvalidInput
+from flux_opt.model.solve import NoSolutionFound
+from flux_opt.report.exports import write_atomically, write_csv, write_json
+from flux_opt.report.lot import national_html, national_workbook
+from flux_opt.report.outputs import write_run
+from flux_opt.scale.departement import (COLLECTIVITES, CONTINGENT, etat_share, instance_collectivites,
+                                        instance_contingent, national_view, violated_causes, write_departements)
 
 # A machine file: list fields (`regles_violees`) are joined by ";" without spaces, rule ids exactly
 # as in contraintes.csv (`contrainte`).
@@ -120,23 +128,16 @@ def _bailleur_departement(folder: Path) -> tuple[str, str]:
 def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: str = "",
              departement: str = "", empreinte: str = "", analyse: bool = True, couts: bool = False) -> dict:
     """Plan one instance and write its files — with `analyse`, the report and explanation too, as
-    `flux-opt plan` does, with the rule costs (re-solves) only if `couts` —; return its summary line (runs in a worker). Errors are summary lines too
+    `flux-opt plan` does, with the rule costs (re-solves) only if `couts` —, and its part of the
+    département's view; return its summary line (runs in a worker). Errors are summary lines too
     (code 2 invalid data, 4 no plan found, 1 internal error)."""
-    from flux_opt import pipeline
-    from flux_opt.errors import InvalidInput
-    from flux_opt.model.solve import NoSolutionFound
-    from flux_opt.report.exports import write_atomically, write_csv, write_json
-
     folder = Path(dossier_sortie)
-    from flux_opt.scale.departement import (COLLECTIVITES, CONTINGENT, etat_share, instance_collectivites,
-                                            instance_contingent, violated_causes)
-
     line = empty_line(folder.name, bailleur, departement, empreinte)
     start, cpu_start = time.perf_counter(), time.process_time()
     phases = Phases()
     try:
-        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse, couts=couts,
-                                                                    controle=analyse), phases=phases)
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(engine=moteur, analysis=analyse, rule_costs=couts,
+                                                              conformity=analyse), phases=phases)
         result = done.result
     except InvalidInput as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
@@ -155,8 +156,8 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
                     code=result.exit_code, regles_violees=LIST_SEPARATOR.join(r["regles_violees"]),
                     message=" | ".join(r.get("avertissements", [])), causes=violated_causes(done))
     if line["code"] in (0, 3):
-        pipeline.write(done, folder, phases=phases, extra={CONTINGENT: lambda p: write_csv(contingent, p),
-                                                           COLLECTIVITES: lambda p: write_csv(collectivites, p)})
+        write_run(done, folder, phases=phases, extra={CONTINGENT: lambda p: write_csv(contingent, p),
+                                                     COLLECTIVITES: lambda p: write_csv(collectivites, p)})
     line["secondes"] = round(time.perf_counter() - start, 3)
     line["phases"] = {name: round(seconds, 3) for name, seconds in phases.seconds.items()}
     line["phases_cpu"] = {name: round(seconds, 3) for name, seconds in phases.cpu.items()}
@@ -170,7 +171,7 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
 def peak_memory_mb() -> float | None:
     """Peak resident memory of this worker process so far (MB), None where the OS does not tell."""
     try:
-        import resource
+        import resource  # lazy: Unix only (the ImportError below)
     except ImportError:  # Windows
         return None
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
@@ -184,8 +185,6 @@ def empty_line(instance: str, bailleur: str, departement: str, empreinte: str) -
 
 def crashed_line(args: tuple, crash: Crash) -> dict:
     """The line of an instance whose worker died, recorded so that a rerun does not crash again."""
-    from flux_opt.report.exports import write_atomically, write_json
-
     chemin, dossier_sortie, _, bailleur, departement, empreinte, *_ = args
     line = empty_line(Path(dossier_sortie).name, bailleur, departement, empreinte)
     line.update(statut="plantage", code=CODE_ERREUR, message=crash.message)
@@ -202,8 +201,6 @@ def finished_line(folder: Path, empreinte: str) -> dict | None:
         return None
     if line.get("empreinte") != empreinte:
         return None
-    from flux_opt.scale.departement import CONTINGENT
-
     planned = (folder / "resume.json").is_file() and (folder / CONTINGENT).is_file()
     return line if line.get("code") not in (0, 3) or planned else None
 
@@ -271,7 +268,7 @@ CLUSTER_TIMEOUT_S = 20
 def _on_dask(args: list[tuple], address: str) -> Iterator[dict]:
     """The same tasks on a Dask cluster (`dask scheduler` + `dask worker` processes that see the
     instance folders and SORTIE). A task whose workers keep dying is recorded as a crash."""
-    from dask.distributed import Client, as_completed as dask_completed
+    from dask.distributed import Client, as_completed as dask_completed  # lazy: dask only with --cluster
 
     try:
         client = Client(address, timeout=f"{CLUSTER_TIMEOUT_S}s")
@@ -348,10 +345,6 @@ def national_summary(synthese: pd.DataFrame) -> pd.DataFrame:
 def write_national_summary(sortie: Path) -> pd.DataFrame:
     """synthese_nationale.csv, its pages for people (synthese.html, synthese.xlsx) and the view of
     each département (departements/<code>/)."""
-    from flux_opt.report.exports import write_atomically, write_csv
-    from flux_opt.report.lot import national_html, national_workbook
-    from flux_opt.scale.departement import national_view, write_departements
-
     synthese = read_synthese(sortie)
     table = national_summary(synthese)
     view = national_view(sortie, synthese, table)
