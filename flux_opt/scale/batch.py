@@ -26,6 +26,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 import tomllib
@@ -42,10 +43,10 @@ from flux_opt import pipeline
 from flux_opt.errors import InvalidInput
 from flux_opt.model.solve import NoSolutionFound
 from flux_opt.report.exports import write_atomically, write_csv, write_json
-from flux_opt.report.lot import national_html, national_workbook
+from flux_opt.report.lot import departement_html, departement_workbook, national_html, national_workbook
 from flux_opt.report.outputs import write_run
-from flux_opt.scale.departement import (COLLECTIVITES, CONTINGENT, etat_share, instance_collectivites,
-                                        instance_contingent, national_view, violated_causes, write_departements)
+from flux_opt.scale.departement import (COLLECTIVITES, CONTINGENT, DEPARTEMENTS, departement_view, etat_share,
+                                        instance_collectivites, instance_contingent, national_view, violated_causes)
 
 # A machine file: list fields (`regles_violees`) are joined by ";" without spaces, rule ids exactly
 # as in contraintes.csv (`contrainte`).
@@ -353,3 +354,27 @@ def write_national_summary(sortie: Path) -> pd.DataFrame:
                                     "synthese.xlsx": lambda p: p.write_bytes(national_workbook(view))})
     write_departements(sortie, synthese)
     return table
+
+
+def write_departements(sortie: Path, synthese: pd.DataFrame) -> list[str]:
+    """`SORTIE/departements/<code>/`: the three CSV files and the page and workbook of each
+    département of `synthese` (its rows of synthese.csv). Returns the codes written."""
+    written = []
+    for code, lines in synthese.groupby("departement", sort=True):
+        if not code:
+            continue
+        view = departement_view(code, lines, sortie)
+        write_atomically(Path(sortie) / DEPARTEMENTS / _folder_name(code), {
+            "bailleurs.csv": lambda p, v=view: write_csv(v.bailleurs, p),
+            "communes.csv": lambda p, v=view: write_csv(v.communes, p),
+            "collectivites.csv": lambda p, v=view: write_csv(v.collectivites, p),
+            "contingent.html": lambda p, v=view: p.write_text(departement_html(v), encoding="utf-8"),
+            "contingent.xlsx": lambda p, v=view: p.write_bytes(departement_workbook(v)),
+        })
+        written.append(code)
+    return written
+
+
+def _folder_name(code: str) -> str:
+    """A département code as a folder name (codes are digits and letters: 59, 2A, 971)."""
+    return re.sub(r"[^0-9A-Za-z]", "_", str(code))

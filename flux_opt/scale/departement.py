@@ -3,7 +3,7 @@
 The préfet is one per département, across all its bailleurs; each plan is computed bailleur by
 bailleur. Each worker writes, beside the plan, the instance's share of that view
 (`contingent.csv`: État dwellings per commune and QPV; `collectivites.csv`: the collectivités
-of each territory together); `write_departements` adds them up per département into
+of each territory together); `scale.batch.write_departements` adds them up per département into
 `SORTIE/departements/<code>/` (`bailleurs.csv`, `communes.csv`, `collectivites.csv`, and
 `contingent.html` / `contingent.xlsx` for people). The caps are the law's (CCH R.441-5-2: the
 préfet, agents included, at most ⌊30 %⌋ of the flux, the agents ⌊5 %⌋; CCH R.441-5: the
@@ -26,6 +26,7 @@ import pandas as pd
 
 from flux_opt.assiette.apportion import cap
 from flux_opt.assiette.targets import LEGAL_MAXIMA
+from flux_opt.explanation.shortfalls import violation_causes
 from flux_opt.vocabulary import PREFET_GROUP
 
 CONTINGENT = "contingent.csv"
@@ -87,8 +88,6 @@ def _territory_name(key: str, nom: str, noms) -> str:
 
 def violated_causes(plan_run) -> list[dict]:
     """Each rule not held with the cause found in the data (no re-solve): [{regle, cause}]."""
-    from flux_opt.explanation.shortfalls import violation_causes
-
     rows = plan_run.result.rows
     causes = violation_causes(plan_run.model, plan_run.result)
     return [{"regle": rows.at[i, "contrainte"], "cause": text} for i, text in causes.items()]
@@ -174,33 +173,6 @@ def _collectivites(territories: pd.DataFrame | None) -> pd.DataFrame:
     table["plafond"] = [cap(LEGAL_MAXIMA["collectivite_plafond"], f) for f in table["flux"]]
     table["tenu"] = table["sans_financement"] <= table["plafond"]
     return table[columns]
-
-
-def write_departements(sortie: Path, synthese: pd.DataFrame) -> list[str]:
-    """`SORTIE/departements/<code>/`: the three CSV files and the page and workbook of each
-    département of `synthese` (its rows of synthese.csv). Returns the codes written."""
-    from flux_opt.report.exports import write_atomically, write_csv
-    from flux_opt.report.lot import departement_html, departement_workbook
-
-    written = []
-    for code, lines in synthese.groupby("departement", sort=True):
-        if not code:
-            continue
-        view = departement_view(code, lines, sortie)
-        write_atomically(Path(sortie) / DEPARTEMENTS / _folder_name(code), {
-            "bailleurs.csv": lambda p, v=view: write_csv(v.bailleurs, p),
-            "communes.csv": lambda p, v=view: write_csv(v.communes, p),
-            "collectivites.csv": lambda p, v=view: write_csv(v.collectivites, p),
-            "contingent.html": lambda p, v=view: p.write_text(departement_html(v), encoding="utf-8"),
-            "contingent.xlsx": lambda p, v=view: p.write_bytes(departement_workbook(v)),
-        })
-        written.append(code)
-    return written
-
-
-def _folder_name(code: str) -> str:
-    """A département code as a folder name (codes are digits and letters: 59, 2A, 971)."""
-    return re.sub(r"[^0-9A-Za-z]", "_", str(code))
 
 
 # ---------------------------------------------------------------------------- national summary
