@@ -78,7 +78,7 @@ def test_plan_command_writes_the_report_with_the_plan(tmp_path):
     for name in ("plan.csv", "contraintes.csv", "resume.json", "rapport.html", "rapport.xlsx", "explication.json"):
         assert (out / name).exists(), name
     page = (out / "rapport.html").read_text(encoding="utf-8")
-    assert "Non calculé : pour l'obtenir, flux-opt plan (sans --sans-analyse) ou flux-opt lot --couts." in page
+    assert "Non calculé : flux-opt plan (sans --sans-analyse) ou flux-opt lot --couts le calcule." in page
     assert page.count("data:image/png;base64,") == 4
 
 

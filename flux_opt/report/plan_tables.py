@@ -220,7 +220,7 @@ def _rule_tables(result: Result, e: Explanation, noms: Names) -> dict[str, Table
             "gain_adequation_ponderee": "Gain de score d'adéquation", "logements_deplaces": "Logements déplacés",
             "violation_avant": "Écarts avant", "violation_totale": "Écarts après",
             "precision": "Précision du gain (± score)", "temps_s": "Durée (s)"}),
-            ("Non calculé : pour l'obtenir, flux-opt plan (sans --sans-analyse) ou flux-opt lot --couts."
+            ("Non calculé : flux-opt plan (sans --sans-analyse) ou flux-opt lot --couts le calcule."
              if e.couts.empty and not interrupted else "") + interrupted),
         "saturees": Table("Règles sans marge", "Règles tenues sans marge, par gain possible", french_headings(
             named(e.saturees, noms), {"contrainte": "Règle", "portee": "Portée", "valeur_marginale": "Gain possible",
