@@ -125,7 +125,8 @@ def lot_command(
     _print_broken_rules(sortie)
     console.print(f"{len(report.planifiees)} instance(s) planifiée(s), {len(report.reprises)} reprise(s) "
                   f"en {_french('secondes', report.secondes)} s. Résultats dans [bold]{sortie}[/bold] "
-                  "(synthese.csv, synthese_nationale.csv).")
+                  "(synthese.csv, synthese.html, synthese.xlsx ; departements/<code>/ : le contingent de l'État "
+                  "de chaque département).")
     codes = set(report.codes.values())
     raise typer.Exit(next((c for c in (1, 4, 2, 3) if c in codes), 0))
 

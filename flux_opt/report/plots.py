@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -130,6 +131,7 @@ def histogram_plot(values: pd.Series, title: str, xlabel: str, limit: float | No
         ax.axvline(limit * 100, color=RED, linestyle="--", label=limit_label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("instances")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of instances: no 1,5
     ax.set_title(title)
     _legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
