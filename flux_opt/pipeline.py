@@ -136,13 +136,18 @@ def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path
     (PlanOptions.controle), conformite.csv and its report section."""
     conformite = plan_run.conformite
     from flux_opt.report.exports import write_csv, write_plan
+    from flux_opt.report.documents import documents_writers
+    from flux_opt.report.note_etat import note_document
     from flux_opt.report.plan_report import report_writers
 
     phases = phases or Phases()
     writers = dict(extra or {})
     if plan_run.explanation is not None:
         with phases("rapport"):
-            writers = {**report_writers(plan_run.result, plan_run.explanation, conformite, plan_run.evaluation),
+            note = None if conformite is None else note_document(plan_run.result, conformite,
+                                                                  plan_run.flux.exclusions)
+            writers = {**report_writers(plan_run.result, plan_run.explanation, conformite, plan_run.evaluation, note),
+                       **documents_writers(plan_run.result, plan_run.instance, plan_run.targets.table, note),
                        **writers}
     if plan_run.evaluation is not None:
         writers["evaluation.csv"] = lambda p: write_csv(plan_run.evaluation.table, p)

@@ -12,7 +12,7 @@ from rich.table import Table as RichTable
 POOL_ACCEPTANCE = {"PLAI": "Acceptation d'un PLAI", "PLUS": "Acceptation d'un PLUS", "PLS": "Acceptation d'un PLS",
                    "autre": "Acceptation d'un ancien"}
 PERCENT = ("Adéquation", "Part prévue", "Part minimale", "Part hors QPV", "Part du 1er quartile",
-           "Part des publics prioritaires", *POOL_ACCEPTANCE.values())
+           "Part des publics prioritaires", "% du flux", *POOL_ACCEPTANCE.values())
 
 
 @dataclass
@@ -22,6 +22,11 @@ class Table:
     frame: pd.DataFrame  # French headings
     note: str = ""
     total: bool = False  # the last line is a total (bold, outside the filter)
+    preamble: tuple[str, ...] = ()  # lines above the title (an annex's réservataire, year, legal basis…)
+
+
+class Share(float):
+    """A share (0.917) in a column that mixes figures (the synthesis' « Valeur »): a percentage cell."""
 
 
 def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 40) -> RichTable:
