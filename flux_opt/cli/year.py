@@ -345,14 +345,14 @@ def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, s
     from flux_opt.report.bilan import priority_view, write_bilan
     from flux_opt.year.bilan import bilan_du_plan
 
-    contexte = instance_and_context(plan, instance)[1]
+    data, contexte = instance_and_context(plan, instance)
     df = plan_journal(plan, journal, contexte)
     exclusions = _load_instance(instance_suivante).table("exclusions") if instance_suivante else None
     try:
         consolide, par_epci = bilan_du_plan(plan, df, annee, contexte, exclusions)
     except (ValueError, FileNotFoundError) as exc:
         refuse(f"Bilan {annee} : {exc}")
-    written = write_bilan(consolide, sortie, par_epci)
+    written = write_bilan(consolide, sortie, par_epci, data)
     console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "
                   f"{len(consolide.reservataires)} réservataires, {len(par_epci)} EPCI {'doté' if len(par_epci) < 2 else 'dotés'} d'une CIA).")
     console.print(priority_view(consolide))

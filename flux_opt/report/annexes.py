@@ -117,7 +117,8 @@ class AnnexDocument:
 
     def html(self) -> str:
         return render("annexe.html", title=self.title, subtitle=self.subtitle, facts=self.facts,
-                      tables=[(t.title, html_table_of(t), t.note) for t in self.tables], notes=self.notes)
+                      tables=[(t.title, html_table_of(t), t.note, len(t.frame.columns) > 6) for t in self.tables],
+                      notes=self.notes)
 
     def sheets(self) -> list[Table]:
         """Its tables for a workbook, the header's facts above the first."""
@@ -154,8 +155,10 @@ def grid(rows: pd.DataFrame, value: str, noms: Names, flux: float) -> pd.DataFra
     return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
 
 
-def _html_cell(column: str, value) -> Cell:
-    if column == SHARE_HEADING:
+def _html_cell(column: str, value, shares: tuple[str, ...] = ()) -> Cell:
+    if column == SHARE_HEADING or (column in shares and isinstance(value, float)):
+        if pd.isna(value):
+            return Cell("—", "num")
         return Cell(fr_percent(float(value)), "num")
     if isinstance(value, str):
         return Cell(value)
@@ -167,7 +170,8 @@ def _html_cell(column: str, value) -> Cell:
 def html_table_of(table: Table) -> HtmlTable:
     """A table of a document for its page; its total line bold."""
     frame = table.frame
-    rows = [[_html_cell(str(c), v) for c, v in zip(frame.columns, row)] for row in frame.itertuples(index=False)]
+    rows = [[_html_cell(str(c), v, table.shares) for c, v in zip(frame.columns, row)]
+            for row in frame.itertuples(index=False)]
     if table.total and rows:
         rows[-1] = [Cell(c.text, (c.css + " total").strip()) for c in rows[-1]]
     return HtmlTable([str(c) for c in frame.columns], rows)

@@ -23,6 +23,7 @@ class Table:
     note: str = ""
     total: bool = False  # the last line is a total (bold, outside the filter)
     preamble: tuple[str, ...] = ()  # lines above the title (an annex's réservataire, year, legal basis…)
+    shares: tuple[str, ...] = ()  # headings of share columns besides PERCENT (0.25 read as 25,0 %)
 
 
 class Share(float):

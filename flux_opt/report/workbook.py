@@ -100,9 +100,9 @@ def sheet_names(names: list[str]) -> list[str]:
     return out
 
 
-def number_format(heading: str, values: pd.Series) -> str | None:
+def number_format(heading: str, values: pd.Series, shares: tuple[str, ...] = ()) -> str | None:
     """The number format of a column: shares in %, whole numbers, decimals; None for text."""
-    if heading in PERCENT:
+    if heading in PERCENT or heading in shares:
         return SHARE
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         return None
@@ -155,7 +155,7 @@ def _write_sheet(sheet, table: Table, styles: dict) -> None:
     formats = []
     for j, heading in enumerate(frame.columns):
         values = body[heading]
-        fmt = number_format(str(heading), values)
+        fmt = number_format(str(heading), values, table.shares)
         formats.append(fmt)
         sheet.write_string(head, j, str(heading), styles["head"])
         cells = values.astype(object).where(values.notna(), None).tolist()
