@@ -310,7 +310,7 @@ def test_the_explanation_reports_the_cost_of_the_uniformity_rule(make_instance):
     line = e.couts.loc[(e.couts["famille"] == "uniformite_prefet") & (e.couts["variante"] == "supprimée")].iloc[0]
     assert line["gain_adequation_ponderee"] == pytest.approx(2.4, abs=1e-6)
     text = " ".join(e.raisons)
-    assert "« Taux préfectoral uniforme par commune » : la supprimer ferait gagner 2 attribution(s)" in text
+    assert "« Taux préfectoral uniforme par commune » : la supprimer ferait gagner 2 attributions prévues" in text
     assert "(2,4 au score d'adéquation)" in text
     roubaix = result.contraintes.loc[result.contraintes["portee"].str.startswith("commune 59512")].iloc[0]
     assert re.search(r"reçoit 2 des 10 logements du flux communal, soit 20,0 %", roubaix["explication"])
@@ -404,5 +404,5 @@ def test_gains_within_the_solver_s_accepted_gap_are_not_effects_of_a_rule():
         return " ".join(top_reasons(e, result))
 
     assert "Sans effet mesurable" in reasons(0.5, 1.9) and "ferait gagner" not in reasons(0.5, 1.9)
-    assert "ferait gagner 4 attribution(s)" in reasons(4.0, 1.9) and "à 1,9 près" in reasons(4.0, 1.9)
-    assert "ferait gagner 0,5 attribution(s)" in reasons(0.5, 0.0) and "(nouvelle résolution exacte)" in reasons(0.5, 0.0)
+    assert "ferait gagner 4 attributions prévues" in reasons(4.0, 1.9) and "à 1,9 près" in reasons(4.0, 1.9)
+    assert "ferait gagner moins d'une attribution prévue" in reasons(0.5, 0.0) and "(nouvelle résolution exacte)" in reasons(0.5, 0.0)
