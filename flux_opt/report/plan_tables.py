@@ -99,7 +99,7 @@ def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
         ("Année", str(r.get("annee")), ""),
         ("Libérations prévues (A)", round(r.get("liberations_prevues", 0)), "logements"),
         ("Exclusions (B)", round(r.get("exclusions", 0)), "logements"), ("Flux annuel C", r.get("flux"), "logements"),
-        ("Attributions prévues (espérance)", round(r.get("attributions_prevues", 0)), "attributions, environ"),
+        ("Attributions prévues (espérance)", round(r.get("attributions_prevues", 0)), "attributions (environ)"),
         ("Adéquation (part des logements avec un candidat)", Share(r.get("adequation", 0)), ""),
         ("Règles non tenues", violated, ""),
     ]
