@@ -171,3 +171,25 @@ def test_sheet_names_are_short_unique_and_meaningful():
     assert names[1] == "Mixité EPCI dotés CIA"
     assert names[2:4] == ["Synthèse", "SYNTHÈSE (2)"]
     assert not re.search(r"[\[\]:*?/\\]", names[5]) and names[6] == "Espaces"
+
+
+def test_a_reservataire_without_dwellings_gets_an_annex_saying_none():
+    from flux_opt.plan.names import Names
+    from flux_opt.report.annexes import grid
+
+    empty = pd.DataFrame(columns=["commune", "qpv", "typologie", "financement", "logements"])
+    frame = grid(empty, "logements", Names(), 379)
+    assert list(frame["Commune"]) == ["Total"] and frame["Total"].iloc[-1] == 0 and frame["% du flux"].iloc[-1] == 0
+    assert workbook_bytes([Table("Logements", "Logements", frame, total=True)])[:2] == b"PK"  # a valid .xlsx
+
+
+def test_a_new_plan_in_the_same_folder_replaces_the_annexes_whole(written, tmp_path):
+    """An annex left by an earlier plan (a réservataire since renamed) would be sent by mistake."""
+    done, _ = written
+    out = tmp_path / "plan"
+    (out / "annexes").mkdir(parents=True)
+    (out / "annexes" / "ancien-reservataire.html").write_text("ancien", encoding="utf-8")
+    pipeline.write(done, out)
+    assert not (out / "annexes" / "ancien-reservataire.html").exists()
+    assert len(list((out / "annexes").iterdir())) == 2 * len(done.result.objectifs)
+    assert not [p for p in out.iterdir() if p.name.startswith(".flux-opt-")]  # no staging left behind
