@@ -16,7 +16,7 @@ from rich.text import Text  # noqa: E402
 
 from flux_opt.negotiation.sweep import SweepResult  # noqa: E402
 from flux_opt.negotiation.compare import BASE, Comparison  # noqa: E402
-from flux_opt.explanation.sentences import NAMES, fr_number  # noqa: E402
+from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent  # noqa: E402
 from flux_opt.report.exports import write_atomically, write_csv  # noqa: E402
 from flux_opt.report.tables import Table as SheetTable  # noqa: E402
 from flux_opt.report.workbook import workbook_bytes  # noqa: E402
@@ -178,19 +178,78 @@ def _frame_table(frame: pd.DataFrame, title: str, first: str) -> Table:
     return table
 
 
+PARAMETER_NAMES = {"prefet_taux": "taux du préfet (agents compris)", "prefet_agents_taux": "taux des agents de l'État",
+                   "prefet_hors_qpv_min": "part hors QPV du préfet", "collectivite_plafond": "plafond des collectivités",
+                   "prioritaires_min": "part des publics prioritaires", "cia.q1_hors_qpv": "CIA : 1er quartile hors QPV",
+                   "cia.q234_qpv": "CIA : quartiles 2 à 4 en QPV"}
+
+
+def parameter_name(s: SweepResult) -> str:
+    """The swept parameter in words: « taux du préfet (agents compris) », « taux de Ville de Roubaix »."""
+    if s.parametre in PARAMETER_NAMES:
+        return PARAMETER_NAMES[s.parametre]
+    rid = s.parametre.removesuffix(".taux")
+    return f"taux de {s.resultats[0].noms.reservataire(rid)}" if s.resultats else s.parametre
+
+
+def _value(v: float) -> str:
+    """A swept rate as people read it: 0.27 → 27 %."""
+    return f"{100 * v:.4g}".replace(".", ",") + " %"
+
+
+def sweep_changes(s: SweepResult) -> list[str]:
+    """From one value to the next, each réservataire whose number of dwellings changes, and why."""
+    from flux_opt.negotiation.compare import change_reason
+
+    lines = []
+    values = list(s.points["valeur"])
+    for i in range(1, len(s.resultats)):
+        before, after = s.resultats[i - 1], s.resultats[i]
+        got_b = before.objectifs.set_index("reservataire")["logements"]
+        got_a = after.objectifs.set_index("reservataire")["logements"]
+        for rid in got_a.index:
+            delta = int(got_a[rid] - got_b.get(rid, 0))
+            if delta:
+                verb = "gagne" if delta > 0 else "perd"
+                why = change_reason(rid, before, after)
+                lines.append(f"{_value(values[i - 1])} → {_value(values[i])} : {after.noms.reservataire(rid)} {verb} "
+                             f"{abs(delta)} logement{'s' if abs(delta) > 1 else ''}" + (f" : {why}" if why else "."))
+    return lines
+
+
 def sweep_renderable(s: SweepResult, acceleration: dict | None = None) -> Group:
-    ids = [c.removeprefix("logements_") for c in s.points.columns if c.startswith("logements_")]
-    table = Table(title=f"Balayage de {s.parametre}")
-    for column in (s.parametre, "adéq.", "objectif", "violées", *ids):
-        table.add_column(column, justify="right", no_wrap=True)
+    """The sweep for the terminal at 80 columns: the indicators by value, then the dwellings of each
+    réservataire by value (at most eight values side by side), then what changes and why."""
+    what = parameter_name(s)
+    head = Table(title=f"Balayage : {what}")
+    for column in ("Valeur", "Adéquation", "Attributions prévues", "Règles non tenues"):
+        head.add_column(column, justify="right")
     for row in s.points.to_dict("records"):
-        table.add_row(_fr(float(row["valeur"])), f"{100 * row['adequation']:.1f} %".replace(".", ","),
-                      f"{row['objectif']:.1f}".replace(".", ","),
-                      str(row["regles_violees"]), *[str(row[f"logements_{i}"]) for i in ids])
-    lines = [table, Text(f"{len(s.points)} points en {s.secondes:.2f} s, modèle reconstruit {s.reconstructions} fois.")]
+        head.add_row(_value(row["valeur"]), fr_percent(row["adequation"]), fr_number(round(row["attributions_prevues"])),
+                     str(row["regles_violees"]))
+    parts = [head]
+    ids = [c.removeprefix("logements_") for c in s.points.columns if c.startswith("logements_")]
+    noms = s.resultats[0].noms if s.resultats else None
+    values = list(s.points["valeur"])
+    for start in range(0, len(values), 8):
+        chunk = values[start:start + 8]
+        table = Table(title=f"Logements orientés par réservataire selon le {what}")
+        table.add_column("Réservataire", ratio=3, overflow="fold")
+        for v in chunk:
+            table.add_column(_value(v), justify="right", no_wrap=True)
+        for rid in ids:
+            cells = s.points[f"logements_{rid}"].iloc[start:start + 8]
+            table.add_row(noms.reservataire(rid) if noms else rid, *[str(int(x)) for x in cells])
+        parts.append(table)
+    changes = sweep_changes(s)
+    if changes:
+        parts.append(Text("Ce qui change d'une valeur à la suivante, et pourquoi", style="bold"))
+        parts += [Text(f"• {line}") for line in changes]
+    parts.append(Text(f"{len(s.points)} points en {fr_number(s.secondes)} s, modèle reconstruit "
+                      f"{s.reconstructions} fois."))
     if acceleration:
-        lines.append(Text(acceleration_text(acceleration), style="bold"))
-    return Group(*lines)
+        parts.append(Text(acceleration_text(acceleration), style="bold"))
+    return Group(*parts)
 
 
 def acceleration_text(a: dict) -> str:
@@ -241,7 +300,7 @@ def sweep_plot(s: SweepResult) -> bytes:
     p = s.points
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     left.plot(p["valeur"], p["adequation_ponderee"], marker="o", color="tab:blue")
-    left.set_xlabel(s.parametre)
+    left.set_xlabel(parameter_name(s))
     left.set_ylabel("adéquation pondérée (attributions, prioritaires ×1,2)", color="tab:blue")
     left.grid(alpha=0.3)
     twin = left.twinx()
@@ -251,8 +310,10 @@ def sweep_plot(s: SweepResult) -> bytes:
     twin.set_ylabel("logements pourvus (%, pointillés)", color="tab:gray")
     left.set_title("Adéquation avec la demande")
     for column in [c for c in p.columns if c.startswith("part_")]:
-        right.plot(p["valeur"], 100 * p[column], marker="o", markersize=3, label=column.removeprefix("part_"))
-    right.set_xlabel(s.parametre)
+        rid = column.removeprefix("part_")
+        right.plot(p["valeur"], 100 * p[column], marker="o", markersize=3,
+                   label=s.resultats[0].noms.reservataire(rid) if s.resultats else rid)
+    right.set_xlabel(parameter_name(s))
     right.set_ylabel("part du flux annuel (%)")
     right.set_title("Part de chaque réservataire")
     right.grid(alpha=0.3)
@@ -262,13 +323,17 @@ def sweep_plot(s: SweepResult) -> bytes:
 
 
 def sweep_summary(s: SweepResult) -> pd.DataFrame:
-    """The sweep as a compact table: one row per value, dwellings per réservataire."""
+    """The sweep as a compact table for people: one row per value, dwellings per réservataire by name
+    (balayage.csv keeps the ids)."""
     p = s.points
-    out = pd.DataFrame({s.parametre: p["valeur"], "adéquation (%)": (100 * p["adequation"]).round(2),
-                        "adéquation pondérée": p["adequation_ponderee"], "objectif": p["objectif"].round(3),
-                        "règles violées": p["regles_violees"]})
+    noms = s.resultats[0].noms if s.resultats else None
+    out = pd.DataFrame({"Valeur": p["valeur"], "Adéquation": p["adequation"],
+                        "Attributions prévues (environ)": p["attributions_prevues"].round().astype(int),
+                        "Score d'adéquation": p["adequation_ponderee"].round(1),
+                        "Règles non tenues": p["regles_violees"]})
     for column in [c for c in p.columns if c.startswith("logements_")]:
-        out[column.removeprefix("logements_")] = p[column]
+        rid = column.removeprefix("logements_")
+        out[noms.reservataire(rid) if noms else rid] = p[column]
     return out
 
 
@@ -315,10 +380,15 @@ def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> 
     parts = [figure(png, "balayage")]
     if acceleration:
         parts.append(Paragraph(acceleration_text(acceleration)))
+    summary = sweep_summary(s).assign(Valeur=lambda t: t["Valeur"].map(_value),
+                                      Adéquation=lambda t: t["Adéquation"].map(fr_percent))
+    changes = sweep_changes(s)
     sections = [Section("Adéquation et parts des réservataires", parts),
-                Section("Logements orientés par réservataire à chaque valeur", [_table(sweep_summary(s))])]
-    subtitle = f"{len(s.points)} valeurs de {s.parametre}"
-    return render("sweep.html", title=f"Balayage de {s.parametre}", subtitle=subtitle, sections=sections)
+                Section("Logements orientés par réservataire à chaque valeur", [_table(summary)]),
+                Section("Ce qui change d'une valeur à la suivante, et pourquoi",
+                        [bullets(changes) if changes else Paragraph("Aucun réservataire ne change de logements.")])]
+    subtitle = f"{len(s.points)} valeurs ({s.parametre})"
+    return render("sweep.html", title=f"Balayage : {parameter_name(s)}", subtitle=subtitle, sections=sections)
 
 
 # --------------------------------------------------------------------------- files
@@ -340,13 +410,24 @@ def write_comparison(folder: Path, c: Comparison) -> list[str]:
     return list(writers)
 
 
+def _named_objectifs(s: SweepResult) -> pd.DataFrame:
+    noms = s.resultats[0].noms if s.resultats else None
+    out = s.objectifs.copy()
+    if noms is not None:
+        out["reservataire"] = out["reservataire"].map(noms.reservataire)
+    return out.rename(columns={"valeur": "Valeur", "reservataire": "Réservataire", "cible": "Objectif",
+                               "report": "dont report", "logements": "Logements orientés", "ecart": "Écart",
+                               "adequation": "Adéquation"})
+
+
 def write_sweep(folder: Path, s: SweepResult, acceleration: dict | None = None) -> list[str]:
     """balayage.png, balayage.csv, balayage.html, balayage.xlsx, written atomically."""
     png = sweep_plot(s)
     writers = {"balayage.png": lambda p: p.write_bytes(png),
                "balayage.csv": lambda p: write_csv(s.points, p),
                "balayage.html": lambda p: p.write_text(sweep_html(s, png, acceleration), encoding="utf-8"),
-               "balayage.xlsx": lambda p: write_excel(p, {"Balayage": sweep_summary(s), "Points": s.points,
-                                                          "Objectifs": s.objectifs})}
+               "balayage.xlsx": lambda p: write_excel(p, {"Balayage": sweep_summary(s),
+                                                          "Objectifs": _named_objectifs(s),
+                                                          "Points (détail)": s.points})}
     write_atomically(folder, writers)
     return list(writers)
