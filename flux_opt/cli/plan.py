@@ -57,7 +57,7 @@ def plan_command(
     result = done.result
     show_warnings(result.resume["avertissements"])
     console.print(plan_summary(result))
-    console.print(conformity_table(done.conformite))
+    console.print(conformity_table(done.conformite, noms=result.noms))
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
                   f"raisons : flux-opt expliquer {sortie}).")
     if done.evaluation is not None:
@@ -74,8 +74,9 @@ def verifier_command(instance: INSTANCE):
     from flux_opt.assiette.legal import convention_warnings
     from flux_opt.assiette.targets import compute_targets
     from flux_opt.input.schema import load_instance
+    from flux_opt.explanation.sentences import fr_number
     from flux_opt.plan.result import clipping_rows
-    from flux_opt.report.terminal import problems_table
+    from flux_opt.report.terminal import problems_table, targets_view
 
     try:
         data = load_instance(instance)
@@ -88,9 +89,9 @@ def verifier_command(instance: INSTANCE):
     clipped = flux.ecretements
     console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
                   f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
-                  f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
-    for row in targets.table.itertuples():
-        console.print(f"  {row.id:<20} objectif {row.cible:>6}  ({row.source})")
+                  f"flux annuel C = {fr_number(flux.total)} logements (libérations prévues A = "
+                  f"{fr_number(flux.liberations)}, exclusions B = {fr_number(flux.exclus)}).")
+    console.print(targets_view(data, targets, flux.total))
     for row in clipping_rows(clipped).itertuples():
         console.print(f"[yellow]Exclusion écrêtée[/yellow] ({row.portee}) : {row.explication}.")
     if warnings:
@@ -108,6 +109,7 @@ def controler_command(
     à partir des fichiers seuls : code 0 si toutes sont respectées, 3 sinon."""
     from flux_opt.conformity.check import conformity, holds, read_plan_files
     from flux_opt.input.schema import load_instance
+    from flux_opt.plan.names import Names
     from flux_opt.report.exports import write_atomically, write_csv
     from flux_opt.report.terminal import conformity_table
 
@@ -122,7 +124,7 @@ def controler_command(
     table = conformity(data, files)
     target = sortie or plan / "conformite.csv"
     write_atomically(target.parent, {target.name: lambda p: write_csv(table, p)})
-    console.print(conformity_table(table))
+    console.print(conformity_table(table, noms=Names.of(data)))
     console.print(f"Tableau écrit dans [bold]{target}[/bold].")
     raise typer.Exit(0 if holds(table) else 3)
 

@@ -14,7 +14,7 @@ from flux_opt.cli.app import app, console, err, hold_output
 
 
 PLAN = Annotated[Path, typer.Argument(help="Dossier d'un plan (sortie de flux-opt plan).")]
-JOURNAL = Annotated[Path, typer.Argument(help="Journal des événements (CSV, voir models/journal.md).")]
+JOURNAL = Annotated[Path, typer.Argument(help="Journal des événements de l'année (CSV : flux-opt journal ajouter).")]
 
 
 INSTANCE_OPTION = Annotated[Path | None, typer.Option(
@@ -93,11 +93,13 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
     from flux_opt.year.reorientation import year_journal
     from flux_opt.year.suivi import suivi
     from flux_opt.report.exports import write_atomically
+    from flux_opt.plan.names import Names
     from flux_opt.report.suivi import write_suivi_excel, suivi_page, suivi_view
 
     with ExitStack() as held:
         hold_output(held, sortie)  # checked before the work
-        contexte = instance_and_context(plan, instance)[1]
+        data, contexte = instance_and_context(plan, instance)
+        lieux = Names.of(data) if data is not None else None  # communes and EPCI by name
         df = plan_journal(plan, journal, contexte)
         day = _jour(jour, df)
         try:
@@ -105,13 +107,13 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
             drift = gap_to_plan(plan, year_journal(df, day.year, day))
         except (ValueError, FileNotFoundError) as exc:
             refuse(exc)
-        console.print(suivi_view(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
+        console.print(suivi_view(s, ecart=drift, seuil=SEUIL_REOPTIMISATION, lieux=lieux))
         if contexte is None:
             console.print("[dim]Instance du plan introuvable : délais de 30 jours, sans objectifs de la CIA ni parts "
                           "de publics prioritaires dues (indiquer --instance).[/dim]")
         if sortie:
-            page = suivi_page(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
-            write_atomically(sortie, {"suivi.xlsx": lambda p: write_suivi_excel(s, p),
+            page = suivi_page(s, ecart=drift, seuil=SEUIL_REOPTIMISATION, lieux=lieux)
+            write_atomically(sortie, {"suivi.xlsx": lambda p: write_suivi_excel(s, p, lieux=lieux),
                                       "suivi.html": lambda p: p.write_text(page, encoding="utf-8")})
             console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
 
@@ -146,11 +148,18 @@ def _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enre
     data, contexte = instance_and_context(plan, instance)
     complet = plan_journal(plan, journal, contexte)
     wanted, a_liberer = _logement_a_orienter(plan, complet, logement, logement_id, data)
+    if a_liberer and logement_id is None:  # the same dwelling already released: propose that release
+        from flux_opt.year.preorientation import open_release_of
+
+        logement_id = open_release_of(complet, wanted)
+        if logement_id is not None:
+            a_liberer = False
+            console.print(f"Logement {logement_id} : déjà libéré dans le journal, en attente d'un réservataire.")
     day = _jour(jour, complet) if jour or len(complet) else date.today()
     df = year_journal(complet, day.year, day)
     ranking, mode, reoptimise = _rank(plan, df, day, wanted, data, contexte, sortie)
     console.print(f"Mode : {mode}")
-    _show_ranking(ranking)
+    _show_ranking(ranking, {r: c.nom for r, c in contexte.conventions.items()} if contexte else {})
     if contexte is None:
         console.print("[dim]Instance du plan introuvable : les territoires des réservataires ne sont pas "
                       "vérifiés (indiquer --instance).[/dim]")
@@ -204,16 +213,17 @@ def _rank(plan: Path, df, day: date, wanted, data, contexte, sortie: Path | None
     return ranking, mode, reoptimise
 
 
-def _show_ranking(ranking) -> None:
+def _show_ranking(ranking, noms: dict) -> None:
     from flux_opt.report.tables import frame_table
 
     if len(ranking):
-        console.print(f"Proposition : [bold]{ranking.iloc[0].reservataire}[/bold] — {ranking.iloc[0].raison}.",
-                      soft_wrap=True)
+        name, why = noms.get(ranking.iloc[0].reservataire, ranking.iloc[0].reservataire), ranking.iloc[0].raison
+        console.print(f"Proposition : [bold]{name}[/bold]" + (why.removeprefix(name) if why.startswith(name)
+                                                               else f" — {why}") + ".")
     else:
         console.print("[yellow]Aucun réservataire du plan n'a ce logement dans son territoire : il revient au "
                       "bailleur.[/yellow]")
-    console.print(frame_table(_ranking_fr(ranking), "Pré-orientation : classement des réservataires"))
+    console.print(frame_table(_ranking_fr(ranking, noms), "Pré-orientation : classement des réservataires"))
 
 
 def _record_proposal(journal: Path, plan: Path, contexte, ranking, wanted, logement_id: str | None,
@@ -244,8 +254,9 @@ NIVEAUX_FR = {"segment": "segment", "commune_typologie_qpv": "commune × typolog
               "atteint": "objectif atteint"}
 
 
-def _ranking_fr(ranking):
+def _ranking_fr(ranking, noms: dict):
     table = ranking.assign(niveau=ranking["niveau"].map(NIVEAUX_FR),
+                           reservataire=ranking["reservataire"].map(lambda r: noms.get(r, r)),
                            taux=(100 * ranking["taux"]).round().astype(int).astype(str) + " %")
     return table[["rang", "reservataire", "niveau", "prevus", "orientes", "restants", "taux"]].rename(columns={
         "rang": "Rang", "reservataire": "Réservataire", "niveau": "Niveau comparé", "prevus": "Prévus",

@@ -123,7 +123,7 @@ def _cell_fr(colonne: str, valeur: object) -> Cell:
     if isinstance(valeur, str) or pd.isna(valeur):
         return Cell("" if pd.isna(valeur) else valeur)
     if isinstance(valeur, float):
-        return Cell(f"{valeur:.1f}".replace(".", ",").removesuffix(",0"), "num")
+        return Cell(fr_number(valeur), "num")  # one decimal, never « -0 »
     return Cell(str(valeur), "num")
 
 
