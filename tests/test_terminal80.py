@@ -203,3 +203,18 @@ def test_orienter_reuses_a_release_already_in_the_journal(example, tmp_path):
     events = pd.read_csv(journal, dtype=str, keep_default_na=False)
     assert list(events["evenement"]) == ["liberation", "proposition", "liberation", "proposition"]
     assert events["logement_id"].iloc[2] != "RPLS-42"
+
+
+def test_convertir_reads_with_names_and_whole_figures():
+    from flux_opt.report.conversion import console_view, conversion_table
+    from flux_opt.stock.instance import convert_instance
+
+    result = convert_instance(EXEMPLE)
+    noms = {r.id: r.nom for r in load_instance(EXEMPLE).reservataires}
+    text = render(console_view(result, noms))
+    readable(text)
+    assert not any(code in text for code in CODES)
+    assert shows("Entreprises du port de Dunkerque (fictif)", text)
+    assert "surtout Action Logement Services" in " ".join(text.split())
+    for value in conversion_table(result.conversion)["Volume dû (relogements)"]:
+        assert f"{value:.1f}".replace(".", ",") in text

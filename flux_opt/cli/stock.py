@@ -30,6 +30,7 @@ def convertir_command(
                         "converti et les années restantes re-lissées à partir de l'année qui suit le dernier bilan.")] = None,
 ):
     """Convertir les conventions en stock en volume dû, puis le lisser sur plusieurs années."""
+    from flux_opt.input.schema import load_instance
     from flux_opt.stock.instance import convert_instance
     from flux_opt.report.conversion import write_outputs, console_view
     from flux_opt.report.exports import claimed_folder
@@ -48,7 +49,7 @@ def convertir_command(
             utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)
             result = convert_instance(instance, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
-            console.print(console_view(result))
+            console.print(console_view(result, {r.id: r.nom for r in load_instance(instance).reservataires}))
             if sortie:
                 written = write_outputs(sortie, result)
                 console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
