@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from flux_opt import pipeline
+from flux_opt.report.outputs import write_run
 from flux_opt.report.annexes import file_names, slug
 from flux_opt.report.tables import Share, Table
 from flux_opt.report.workbook import sheet_names, workbook_bytes
@@ -23,8 +24,8 @@ from conftest import EXEMPLE
 def written(tmp_path_factory):
     """The example's plan written by the pipeline, as `flux-opt plan` does (analysis without rule costs)."""
     out = tmp_path_factory.mktemp("plan")
-    done = pipeline.run_path(EXEMPLE, pipeline.PlanOptions(analyse=True, couts=False, controle=True))
-    pipeline.write(done, out)
+    done = pipeline.run_path(EXEMPLE, pipeline.PlanOptions(analysis=True, rule_costs=False, conformity=True))
+    write_run(done, out)
     return done, out
 
 
@@ -189,7 +190,7 @@ def test_a_new_plan_in_the_same_folder_replaces_the_annexes_whole(written, tmp_p
     out = tmp_path / "plan"
     (out / "annexes").mkdir(parents=True)
     (out / "annexes" / "ancien-reservataire.html").write_text("ancien", encoding="utf-8")
-    pipeline.write(done, out)
+    write_run(done, out)
     assert not (out / "annexes" / "ancien-reservataire.html").exists()
     assert len(list((out / "annexes").iterdir())) == 2 * len(done.result.objectifs)
     assert not [p for p in out.iterdir() if p.name.startswith(".flux-opt-")]  # no staging left behind

@@ -11,6 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from flux_opt import pipeline
+from flux_opt.report.outputs import write_run
 from flux_opt.cli.main import app
 from flux_opt.explanation.sentences import fr_number
 from flux_opt.input.schema import load_instance
@@ -56,8 +57,8 @@ def readable(text: str) -> None:
 def example(tmp_path_factory):
     """The example's plan written as `flux-opt plan` does, and a simulated half year."""
     out = tmp_path_factory.mktemp("plan")
-    done = pipeline.run_path(EXEMPLE, pipeline.PlanOptions(analyse=True, couts=False, controle=True))
-    pipeline.write(done, out)
+    done = pipeline.run_path(EXEMPLE, pipeline.PlanOptions(analysis=True, rule_costs=False, conformity=True))
+    write_run(done, out)
     journal = out.parent / "journal.csv"
     simulate_year(out, journal, 2027, 3)
     return done, out, journal
@@ -209,8 +210,9 @@ def test_convertir_reads_with_names_and_whole_figures():
     from flux_opt.report.conversion import console_view, conversion_table
     from flux_opt.stock.instance import convert_instance
 
-    result = convert_instance(EXEMPLE)
-    noms = {r.id: r.nom for r in load_instance(EXEMPLE).reservataires}
+    data = load_instance(EXEMPLE)
+    result = convert_instance(data)
+    noms = {r.id: r.nom for r in data.reservataires}
     text = render(console_view(result, noms))
     readable(text)
     assert not any(code in text for code in CODES)

@@ -14,7 +14,8 @@ from typing import Callable
 import pandas as pd
 
 from flux_opt.errors import InvalidInput
-from flux_opt.explanation.sentences import NAMES, fr_number_fine
+from flux_opt.explanation.sentences import fr_number_fine
+from flux_opt.model.registry import label
 from flux_opt.vocabulary import PREFET_GROUP
 from flux_opt.pipeline import plan_instance
 from flux_opt.model.registry import names
@@ -299,7 +300,7 @@ def change_reason(rid: str, before: Result, after: Result, moves: dict[str, int]
     violated = rows.loc[(rows["statut"] == "violee") & (rows["reservataire"] == rid)] if "reservataire" in rows \
         else rows.iloc[:0]
     if got != ca and len(violated):
-        rules = ", ".join(sorted({f"« {NAMES.get(f, f)} »" for f in violated["contrainte"]}))
+        rules = ", ".join(sorted({f"« {label(f)} »" for f in violated["contrainte"]}))
         return f"son objectif de {ca} logements ne peut pas être tenu : {rules}."
     if moves:
         where = ", ".join(f"{after.noms.commune_name(c) or c} {'+' if d > 0 else '−'}{abs(d)}" for c, d in moves.items())

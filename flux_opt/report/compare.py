@@ -15,8 +15,9 @@ from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from flux_opt.negotiation.sweep import SweepResult  # noqa: E402
-from flux_opt.negotiation.compare import BASE, Comparison  # noqa: E402
-from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent  # noqa: E402
+from flux_opt.negotiation.compare import BASE, Comparison, change_reason  # noqa: E402
+from flux_opt.explanation.sentences import fr_number, fr_percent  # noqa: E402
+from flux_opt.model.registry import label  # noqa: E402
 from flux_opt.report.exports import write_atomically, write_csv  # noqa: E402
 from flux_opt.report.tables import Table as SheetTable  # noqa: E402
 from flux_opt.report.workbook import workbook_bytes  # noqa: E402
@@ -74,7 +75,7 @@ def people_fit_reservataires(c: Comparison) -> pd.DataFrame:
 
 def people_mixity(c: Comparison) -> pd.DataFrame:
     out = c.mixite.copy()
-    out["contrainte"] = out["contrainte"].map(lambda f: NAMES.get(f, f))
+    out["contrainte"] = out["contrainte"].map(lambda f: label(f))
     out["portee"] = out["portee"].astype(str).map(_noms(c).scope)
     for column in [col for col in out.columns if col.endswith(": marge")]:
         out[column] = out[column].astype(float).round(1)
@@ -83,7 +84,7 @@ def people_mixity(c: Comparison) -> pd.DataFrame:
 
 def people_rules(c: Comparison) -> pd.DataFrame:
     out = c.regles.copy()
-    out["regle"] = out["regle"].map(lambda f: NAMES.get(f, f))
+    out["regle"] = out["regle"].map(lambda f: label(f))
     return out.rename(columns={"regle": "Règle"})
 
 
@@ -162,7 +163,7 @@ def _signed(delta: int) -> str:
 def _missed_mixity(c: Comparison) -> str:
     status = [col for col in c.mixite.columns if col.endswith(": statut")]
     noms = _noms(c)
-    missed = [f"{col.removesuffix(' : statut')} : {NAMES.get(row['contrainte'], row['contrainte'])} "
+    missed = [f"{col.removesuffix(' : statut')} : {label(row['contrainte'])} "
               f"({noms.scope(str(row['portee']))})"
               for _, row in c.mixite.iterrows() for col in status if row[col] == "NON atteint"]
     return ("Objectifs de mixité non atteints — " + " ; ".join(missed)) if missed else ""
@@ -199,8 +200,6 @@ def _value(v: float) -> str:
 
 def sweep_changes(s: SweepResult) -> list[str]:
     """From one value to the next, each réservataire whose number of dwellings changes, and why."""
-    from flux_opt.negotiation.compare import change_reason
-
     lines = []
     values = list(s.points["valeur"])
     for i in range(1, len(s.resultats)):

@@ -15,7 +15,8 @@ from rich.text import Text
 from rich.markup import escape
 
 from flux_opt.explanation.analysis import EXPLICATION_JSON, Explanation, resolution_words
-from flux_opt.explanation.sentences import NAMES, fr_number
+from flux_opt.model.registry import label
+from flux_opt.explanation.sentences import fr_number
 
 
 def load_explanation(folder: str | Path) -> Explanation | None:
@@ -44,7 +45,7 @@ def explanation_view(folder: str | Path, n: int = 10) -> Group:
     if resume_path.exists():
         r = json.loads(resume_path.read_text(encoding="utf-8"))
         head.append(f"{r.get('instance')} — {r.get('bailleur')} — année {r.get('annee')}\n", "bold")
-        violated = ", ".join(NAMES.get(v, v) for v in r.get("regles_violees", [])) or "aucune"
+        violated = ", ".join(label(v) for v in r.get("regles_violees", [])) or "aucune"
         head.append(f"Flux {fr_number(r.get('flux'))} logements, environ "
                     f"{fr_number(round(r.get('attributions_prevues', 0)))} attributions prévues ; "
                     f"règles non tenues : {violated}\n")
@@ -79,7 +80,7 @@ def _costs_table(costs: pd.DataFrame) -> Table:
         table.add_column(column, justify="left" if column in ("Règle", "Variante") else "right", overflow="fold",
                          ratio=2 if column == "Règle" else 1)
     for row in costs.itertuples():
-        table.add_row(NAMES.get(row.famille, str(row.famille)), str(row.variante), _num(row.gain_attributions),
+        table.add_row(label(row.famille), str(row.variante), _num(row.gain_attributions),
                       _num(row.gain_adequation_ponderee), fr_number(row.logements_deplaces))
     return table
 

@@ -13,7 +13,8 @@ from datetime import date
 
 import pandas as pd
 
-from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent
+from flux_opt.explanation.sentences import fr_number, fr_percent
+from flux_opt.model.registry import label
 from flux_opt.plan.names import Names
 from flux_opt.report.annexes import AnnexDocument, french_date, html_table_of
 from flux_opt.report.html import Paragraph, Section
@@ -79,7 +80,7 @@ def rule_lines(conformite: pd.DataFrame, noms: Names) -> pd.DataFrame:
                        "chiffre": _figure(regle, r.base, r.valeur), "respectee": r.respectee}
                       for r in rows.itertuples(index=False)]
     frame = pd.DataFrame(lines, columns=["regle", "portee", "source", "limite", "chiffre", "respectee"])
-    frame["regle"] = frame["regle"].map(lambda r: NAMES.get(r, r))
+    frame["regle"] = frame["regle"].map(lambda r: label(r))
     frame["respectee"] = frame["respectee"].map(lambda v: VERDICT.get(v, v))
     frame.columns = HEADINGS
     return frame

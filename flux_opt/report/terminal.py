@@ -8,9 +8,11 @@ from rich.text import Text
 from rich.markup import escape
 
 from flux_opt.errors import InputProblem
-from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent, plan_quality
+from flux_opt.model.registry import label
+from flux_opt.explanation.sentences import fr_number, fr_percent, plan_quality
 from flux_opt.plan.names import Names
 from flux_opt.plan.result import Result
+from flux_opt.report.annexes import target_basis
 
 
 def problems_table(problems: list[InputProblem], title: str = "Données invalides") -> Table:
@@ -63,7 +65,7 @@ def plan_summary(result: Result) -> Group:
         bad.add_column("Portée")
         bad.add_column("Écart", justify="right")
         for row in violated.itertuples():
-            bad.add_row(NAMES.get(row.contrainte, row.contrainte), noms.scope(row.portee), fr_number(-row.marge))
+            bad.add_row(label(row.contrainte), noms.scope(row.portee), fr_number(-row.marge))
         parts.append(bad)
     else:
         parts.append(Text("Toutes les règles sont respectées.", style="bold green"))
@@ -81,7 +83,7 @@ def conformity_table(table, title: str = "Conformité du plan aux règles légal
                          ratio=2 if column in ("Règle", "Portée", "Limite") else 1)
     for row in (bad if len(bad) else table).itertuples():
         value = "—" if row.valeur is None or row.valeur != row.valeur else fr_number(row.valeur)
-        shown.add_row(NAMES.get(row.regle, row.regle), noms.scope(str(row.portee)), fr_number(row.base), row.limite,
+        shown.add_row(label(row.regle), noms.scope(str(row.portee)), fr_number(row.base), row.limite,
                       value, row.respectee, style="red" if row.respectee == "non" else None)
     failed = int((table["respectee"] == "non").sum())
     summary = Text(f"{len(table)} lignes vérifiées : " + (f"{failed} non respectée(s)." if failed
@@ -91,8 +93,6 @@ def conformity_table(table, title: str = "Conformité du plan aux règles légal
 
 def targets_view(instance, targets, flux: int) -> Table:
     """Each réservataire's objective for the year by name, and how it was set, in words (verifier)."""
-    from flux_opt.report.annexes import target_basis
-
     rows = {r.id: r for r in instance.reservataires}
     table = Table(title="Objectifs de l'année", title_justify="left")
     table.add_column("Réservataire", ratio=2, overflow="fold")

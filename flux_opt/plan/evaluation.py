@@ -23,10 +23,12 @@ import pandas as pd
 
 from flux_opt.input.schema import Instance
 from flux_opt.model.data import with_bool_flags
+from flux_opt.plan.folder import read_attributions, read_plan
 from flux_opt.plan.names import Names
 from flux_opt.vocabulary import FINANCEMENTS
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
 from flux_opt.model.lettings import letting_probability
+from flux_opt.model.registry import PUBLICS_PRIORITAIRES
 
 CATEGORY = ["quartile", "prioritaire", "travailleur_essentiel"]
 SEGMENT = ["commune", "epci", "qpv", "typologie", "financement"]
@@ -58,8 +60,6 @@ def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame 
 def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int = 0) -> Evaluation:
     """Simulate the plan of a folder (plan.csv, and attributions.csv when there is one); raise
     ValueError (French) when the plan does not fit the instance."""
-    from flux_opt.plan.folder import read_attributions, read_plan
-
     plan = read_plan(folder)
     known = {r.id for r in instance.reservataires}
     problems = []
@@ -228,7 +228,7 @@ class _Year:
         logements = plan["logements"].to_numpy(dtype=float)
         scopes = []
         for rid in prioritaires_rates(self.instance):
-            scopes.append((("publics_prioritaires", rid), rid, "prioritaire", None, None, None))
+            scopes.append(((PUBLICS_PRIORITAIRES, rid), rid, "prioritaire", None, None, None))
         for t in instance_mixity_targets(self.instance).itertuples(index=False):
             rid = t.reservataire if isinstance(t.reservataire, str) else None
             mask = _in_zone(epci, qpv, t.epci, t.zone) & ((own == rid) if rid is not None else True)
@@ -278,7 +278,7 @@ def _summary(year: _Year, realised: list[dict], expected: dict | None) -> pd.Dat
     targets = {(t.famille, _scope_label(t)): t.part_min
                for t in instance_mixity_targets(year.instance).itertuples(index=False)}
     for key in realised[0]["shares"] if realised else []:
-        cible = rates.get(key[1], np.nan) if key[0] == "publics_prioritaires" else targets[key]
+        cible = rates.get(key[1], np.nan) if key[0] == PUBLICS_PRIORITAIRES else targets[key]
         add(f"part {key[0]}", key[1], [r["shares"][key] for r in realised], cible=cible,
             prevu=expected["shares"].get(key, np.nan) if expected is not None else np.nan)
     table = pd.DataFrame(rows, columns=COLUMNS)
