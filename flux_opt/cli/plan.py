@@ -59,8 +59,9 @@ def plan_command(
     show_warnings(result.resume["avertissements"])
     console.print(plan_summary(result))
     console.print(conformity_table(done.conformite, noms=result.noms))
-    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
-                  f"raisons : flux-opt expliquer {sortie}).")
+    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; une "
+                  f"annexe par réservataire : annexes/ ; note pour l'État : note_etat.html ; raisons : "
+                  f"flux-opt expliquer {sortie}).")
     if done.evaluation is not None:
         from flux_opt.report.evaluation import evaluation_view
 

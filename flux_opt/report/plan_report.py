@@ -149,7 +149,6 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
                        t["violations"].note)),
         _clipping_section(result),
-        _conformity_section(conformite, result.noms),
         # the reasons
         Section("Les raisons principales", [reasons]),
         _section(t["viviers"], intro=POOL_INTRO) if len(t["viviers"].frame) else None,
@@ -161,6 +160,7 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
             "vacance possible et demande non servie. Ces chiffres sont des espérances du modèle.", "note")],
             id="technique"),
         _section(t["diagnostics"], max_rows=None),
+        _conformity_section(conformite, result.noms),  # every line of the check the note sums up
         _section(t["couts"], intro="Chaque ligne résout de nouveau le plan entier avec la règle relâchée "
                                    "ou supprimée : le gain indiqué est mesuré, pas estimé, à la précision du "
                                    "solveur près (colonne « Précision du gain ») ; un gain plus petit n'est pas "
