@@ -1,4 +1,5 @@
-"""The year after the plan: `suivi`, `orienter`, `bilan`, `simuler`."""
+"""The year after the plan: `suivi`, `orienter`, `bilan`, `simuler`, `evaluer` — parse, call year/ (the
+orienter workflow is year/orienter.orient, usable from Python), print; exit 2 with a French message."""
 
 from __future__ import annotations
 

@@ -212,7 +212,7 @@ def _collectivite_text(model: OrientationModel, rid: str, cible: float, plafond:
             f"sur un flux de {fr_number(base)}").strip()
 
 
-def _plafond_collectivite_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _territory_cap_cause(model: OrientationModel, result: Result, row) -> str | None:
     """The territory's cap is global (CCH R.441-5): its collectivités' targets together above it."""
     ids = row["reservataire"].split(", ")
     if len(ids) == 1:
@@ -223,14 +223,14 @@ def _plafond_collectivite_cause(model: OrientationModel, result: Result, row) ->
             f"de {fr_number(row['borne_sup'])} logements de leur territoire (CCH R.441-5)")
 
 
-def _plafond_prefet_cause(model: OrientationModel, result: Result, row) -> str:
+def _state_cap_cause(model: OrientationModel, result: Result, row) -> str:
     table = model.data.reservataires
     types = PREFET_GROUP if row["contrainte"] == PLAFOND_PREFET else ("prefet_agents",)
     group = float(table.loc[table["type"].isin(types), "cible"].sum())
     return f"les objectifs fixés ({fr_number(group)} logements) dépassent le plafond de {fr_number(row['borne_sup'])}"
 
 
-def _hors_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _outside_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
     d = model.data
     seg = d.segments
     flux_hq = seg.loc[~seg["qpv"]].groupby("commune")["flux"].sum()
@@ -254,7 +254,7 @@ def _hors_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
     return None
 
 
-def _uniformite_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _uniformity_cause(model: OrientationModel, result: Result, row) -> str | None:
     seg = model.data.segments
     commune = row["commune"]
     here = seg.loc[seg["commune"] == commune]
@@ -265,7 +265,7 @@ def _uniformite_cause(model: OrientationModel, result: Result, row) -> str | Non
     return "le taux uniforme est en conflit avec le plafond, l'objectif ou la part hors QPV du préfet"
 
 
-def _prioritaires_cause(model: OrientationModel, result: Result, row) -> str:
+def _priority_cause(model: OrientationModel, result: Result, row) -> str:
     d = model.data
     rid = row["reservataire"]
     flows = d.flows.loc[(d.flows["reservataire"] == rid) & d.flows["prioritaire"].to_numpy(dtype=bool)]
@@ -280,7 +280,7 @@ def _prioritaires_cause(model: OrientationModel, result: Result, row) -> str:
 # The cause finder of each family that can be violated, by its registry facet `Rule.cause`
 # (tests/test_registry.py checks that every hard family has one).
 FINDERS = {
-    "mixity": _mixity_cause, "target": _target_cause, "territory_cap": _plafond_collectivite_cause,
-    "state_cap": _plafond_prefet_cause, "outside_qpv": _hors_qpv_cause, "uniformity": _uniformite_cause,
-    "priority": _prioritaires_cause,
+    "mixity": _mixity_cause, "target": _target_cause, "territory_cap": _territory_cap_cause,
+    "state_cap": _state_cap_cause, "outside_qpv": _outside_qpv_cause, "uniformity": _uniformity_cause,
+    "priority": _priority_cause,
 }
