@@ -104,11 +104,3 @@ def test_lot_gives_a_folder_and_a_workbook_of_the_same_name_their_own_results(tm
     large = pd.read_csv(tmp_path / "res" / "ex_xlsx" / "plan.csv")["logements"].sum()
     assert small != large  # two plans, neither lost
 
-
-def test_bilan_file_names_are_short_and_never_shared():
-    from flux_opt.report.bilan import _file_name
-
-    used: set[str] = set()
-    names = [_file_name(r, used) for r in ("a b", "a_b", "A_B", "é" * 300, "x" * 300, "x" * 300 + "y")]
-    assert names[:3] == ["a_b", "a_b_2", "A_B_3"]
-    assert len(set(n.lower() for n in names)) == len(names) and max(map(len, names)) <= 62
