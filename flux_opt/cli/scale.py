@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from flux_opt.cli.app import app, console, err, fail_on_invalid
 from flux_opt.errors import InvalidInput
@@ -149,30 +148,30 @@ def _print_broken_rules(sortie: Path) -> None:
             console.print(f"[red]{line.instance}[/red] : {statut} — {escape(line.message[:200])}")
 
 
-HEADERS = {"departement": "dép.", "instances": "inst.", "attributions_prevues": "attrib.", "adequation": "adéq.",
-           "conformes": "conf.", "regles_violees": "viol.", "invalides": "inval.", "echecs": "échecs",
-           "secondes": "s"}
+HEADERS = {"departement": "Département", "instances": "Instances", "flux": "Flux", "attributions_prevues":
+           "Attributions prévues", "adequation": "Adéquation", "conformes": "Conformes", "regles_violees":
+           "Avec règles non tenues", "invalides": "Données invalides", "echecs": "Échecs", "secondes": "Durée (s)"}
+NUMBERS = [c for c in HEADERS if c != "departement"]
 
 
-def _national_table(sortie: Path) -> Table:
+def _national_table(sortie: Path):
     import pandas as pd
 
+    from rich.console import Group
+
+    from flux_opt.report.tables import fitted_tables
     from flux_opt.scale.batch import NATIONALE
 
     frame = pd.read_csv(sortie / NATIONALE, dtype=str, keep_default_na=False)
     for column in frame.columns.drop("departement"):  # French numbers: 1 234, 95,6 %
         frame[column] = [_french(column, value) for value in frame[column]]
-    table = Table(title="Synthèse nationale", show_lines=False)
-    for column in frame.columns:
-        width = max([len(HEADERS.get(column, column)), *frame[column].str.len()])
-        table.add_column(HEADERS.get(column, column), justify="left" if column == "departement" else "right",
-                         min_width=width, no_wrap=True)
-    for row in frame.itertuples(index=False):
-        table.add_row(*row, style="bold" if row[0] == "ensemble" else None)
-    return table
+    frame = frame.rename(columns=HEADERS)
+    return Group(*fitted_tables(frame, "Synthèse nationale", [HEADERS.get(c, c) for c in NUMBERS if c in HEADERS]))
 
 
 def _french(column: str, value: str) -> str:
     from flux_opt.explanation.sentences import fr_number, fr_percent
 
+    if column == "attributions_prevues":  # an expected count: people read it whole
+        return fr_number(round(float(value)))
     return fr_percent(float(value)) if column == "adequation" else fr_number(value)

@@ -50,7 +50,7 @@ def convertir_command(
             utilises, debut = _droits_utilises(data.parametres.instance.annee, bilan) if bilan else (None, None)
             result = convert_instance(data, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
-            console.print(console_view(result))
+            console.print(console_view(result, {r.id: r.nom for r in data.reservataires}))
             if sortie:
                 written = write_outputs(sortie, result)
                 console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")

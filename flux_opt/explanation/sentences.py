@@ -282,8 +282,10 @@ def _tail(row, cause: str | None) -> str:
 
 def sentence(row, fig: PlanFigures, cause: str | None = None) -> str:
     family = row["contrainte"]
-    head = f"{label(family)} ({RULE[family].source}), {fig.noms.scope(row['portee'])} : "
-    return head + _body(row, fig) + _tail(row, cause) + "."
+    scope, body = fig.noms.scope(row["portee"]), _body(row, fig)
+    # « réservataire Ville de Roubaix : Ville de Roubaix reçoit… » says the name once
+    where = "" if body.startswith(scope.removeprefix("réservataire ") + " ") else f", {scope}"
+    return f"{label(family)} ({RULE[family].source}){where} : " + body + _tail(row, cause) + "."
 
 
 def explain(result: Result, model=None, causes: dict[int, str] | None = None) -> Result:

@@ -38,21 +38,33 @@ def _lookup(sums: pd.Series, *keys: pd.Series) -> np.ndarray:
 
 
 def vacancy_risk(result: Result) -> pd.DataFrame:
-    """Dwellings minus expected attributions per réservataire × commune × typologie (> 0 only)."""
+    """Dwellings with no candidate to propose (risk of vacance commerciale), per réservataire × commune ×
+    typologie: the dwellings beyond the candidates of the pools that fill them (a commune's pool, else
+    its EPCI's, shared by the réservataire's dwellings of that typologie there), spread over the lines
+    pro rata of their dwellings.
+
+    A dwelling whose candidates may refuse it is not one of them: expected attributions stay below the
+    dwellings by the refusals (a household accepts with a probability, models/orientation.md §2) and a
+    refused dwelling returns to the bailleur, who lets it."""
     plan = result.plan.groupby(PLACE, as_index=False)["logements"].sum()
     att = result.attributions.groupby(PLACE, as_index=False)["attributions_prevues"].sum()
     table = plan.merge(att, on=PLACE, how="left").fillna({"attributions_prevues": 0.0})
-    table["sans_candidat"] = (table["logements"] - table["attributions_prevues"]).round(4)
-    table = table.loc[table["sans_candidat"] > 1e-3].copy()
     epci = result.plan.groupby("commune")["epci"].first()
     pools = _pool_rows(result).groupby(["reservataire", "typologie", "zone"])["demandeurs"].sum()
     # A dwelling's candidates are the pools of its réservataire and typologie at its commune or its EPCI.
     in_commune = _lookup(pools, table["reservataire"], table["typologie"], table["commune"])
     in_epci = _lookup(pools, table["reservataire"], table["typologie"], table["commune"].map(epci))
     table["demandeurs_du_vivier"] = in_commune + in_epci
+    table["_zone"] = np.where(in_commune > 0, table["commune"], table["commune"].map(epci))
+    table["_candidats"] = np.where(in_commune > 0, in_commune, in_epci)
+    groups = table.groupby(["reservataire", "typologie", "_zone"])
+    dwellings = groups["logements"].transform("sum")
+    short = np.maximum(0.0, dwellings - groups["_candidats"].transform("first"))
+    table["sans_candidat"] = (short * table["logements"] / dwellings).round(4)
+    table = table.loc[table["sans_candidat"] > 1e-3].drop(columns=["_zone", "_candidats"])
     table["cause"] = np.where(table["demandeurs_du_vivier"] == 0,
                               "aucun demandeur de ce réservataire pour cette commune et cette typologie",
-                              "demandeurs déjà servis par d'autres logements ou réservés à d'autres règles")
+                              "moins de demandeurs dans son vivier que de logements orientés")
     return table.sort_values(["sans_candidat", "reservataire", "commune", "typologie"],
                              ascending=[False, True, True, True], kind="stable").reset_index(drop=True)
 
