@@ -15,7 +15,7 @@ import pandas as pd
 
 from flux_opt.errors import InvalidInput
 from flux_opt.explanation.sentences import fr_number_fine
-from flux_opt.model.registry import label
+from flux_opt.model.registry import PLAFOND_PREFET, label
 from flux_opt.vocabulary import PREFET_GROUP
 from flux_opt.pipeline import plan_instance
 from flux_opt.model.registry import names
@@ -256,7 +256,7 @@ def _pct(rate: float) -> str:
 def _raw_words(b, a, before: Result, after: Result) -> str:
     """Why a réservataire's target before rounding moved, by how it is set (assiette/targets.py)."""
     if a["source"] == "taux_prefet_par_defaut":
-        rb, ra = _rate(before, "plafond_prefet"), _rate(after, "plafond_prefet")
+        rb, ra = _rate(before, PLAFOND_PREFET), _rate(after, PLAFOND_PREFET)
         if rb is not None and ra is not None and abs(rb - ra) > 1e-9:
             return (f"le taux du préfet passe de {_pct(rb)} à {_pct(ra)} du flux annuel, agents de l'État compris "
                     "(CCH R.441-5-2)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from flux_opt.explanation.sentences import fr_number, fr_percent
-from flux_opt.model.registry import label
+from flux_opt.model.registry import PLAFOND_AGENTS, label
 from flux_opt.phases import LABELS
 from flux_opt.report.html import Cards, Cell, Folded, Paragraph, Section, figure, html_table, render
 from flux_opt.report.plots import histogram_plot
@@ -21,7 +21,7 @@ HEADINGS = {
     "adequation": "Adéquation", "conformes": "Conformes", "regles_violees": "Règles non tenues", "invalides": "Invalides",
     "echecs": "Échecs", "secondes": "Secondes", "bailleur": "Bailleur", "instance": "Instance", "code": "Code",
     "prefet": "Préfet", "prefet_agents": "Agents de l'État", "etat": "État (préfet et agents)",
-    "part_etat": "Part de l'État", "plafond_etat": "Plafond de l'État (⌊30 %⌋)", "plafond_agents": "Plafond des agents (⌊5 %⌋)",
+    "part_etat": "Part de l'État", "plafond_etat": "Plafond de l'État (⌊30 %⌋)", PLAFOND_AGENTS: "Plafond des agents (⌊5 %⌋)",
     "flux_hors_qpv": "Flux hors QPV", "etat_hors_qpv": "État hors QPV", "taux_hors_qpv": "Taux hors QPV",
     "etat_tenu": "30 % tenu", "agents_tenu": "5 % tenu", "hors_qpv_tenu": "Hors QPV ≥ 30 %", "commune": "Commune",
     "epci": "EPCI", "bailleurs": "Bailleurs", "territoire": "Territoire", "logements": "Logements des collectivités",

@@ -14,7 +14,9 @@ from datetime import date
 import pandas as pd
 
 from flux_opt.explanation.sentences import fr_number, fr_percent
-from flux_opt.model.registry import label
+from flux_opt.model.registry import (CIA_HORS_QPV_Q1, CIA_QPV_Q234, CONSERVATION, PLAFOND_AGENTS, PLAFOND_COLLECTIVITE,
+                                     PLAFOND_PREFET, PREFET_HORS_QPV, PUBLICS_PRIORITAIRES, TERRITOIRE,
+                                     UNIFORMITE_PREFET, label, names)
 from flux_opt.plan.names import Names
 from flux_opt.report.annexes import AnnexDocument, french_date, html_table_of
 from flux_opt.report.html import Paragraph, Section
@@ -22,9 +24,9 @@ from flux_opt.report.tables import Table
 
 NOTE_ETAT = "note_etat.html"
 # The rules of the note, in the order the State reads them; structure (conservation, territories) last.
-ORDER = ("plafond_prefet", "plafond_agents", "prefet_hors_qpv", "uniformite_prefet", "plafond_collectivite",
-         "cia_hors_qpv_q1", "cia_qpv_q234", "publics_prioritaires", "conservation", "territoire")
-ON_ATTRIBUTIONS = ("publics_prioritaires", "cia_hors_qpv_q1", "cia_qpv_q234")  # expected attributions
+ORDER = (PLAFOND_PREFET, PLAFOND_AGENTS, PREFET_HORS_QPV, UNIFORMITE_PREFET, PLAFOND_COLLECTIVITE,
+         CIA_HORS_QPV_Q1, CIA_QPV_Q234, PUBLICS_PRIORITAIRES, CONSERVATION, TERRITOIRE)
+ON_ATTRIBUTIONS = names(on_attributions=True)  # rules on expected attributions
 EXCLUSION_NAMES = {"mutation": "Mutations internes", "anru": "Relogements (renouvellement urbain, ANRU)",
                    "orcod": "Relogements (ORCOD)", "lhi": "Lutte contre l'habitat indigne",
                    "vente": "Logements mis en vente", "urgence": "Urgences (sinistres, violences…)"}
@@ -48,7 +50,7 @@ def _uniformity_line(rows: pd.DataFrame) -> dict:
     n = len(rows)
     outside = rows.loc[rows["respectee"] != "oui", "portee"].tolist()
     rate = str(rows["limite"].iloc[0]).split("(", 1)[-1].split(" de ")[0]  # « 29,8 % » of the conformity text
-    return {"regle": "uniformite_prefet", "portee": f"{n} communes", "source": rows["source"].iloc[0],
+    return {"regle": UNIFORMITE_PREFET, "portee": f"{n} communes", "source": rows["source"].iloc[0],
             "limite": f"le taux du préfet ({rate}) dans chaque commune, à la tolérance près (détail ci-dessous)",
             "chiffre": f"{within} communes sur {n} dans leur fourchette",
             "respectee": "oui" if not outside else "non"}
@@ -56,8 +58,8 @@ def _uniformity_line(rows: pd.DataFrame) -> dict:
 
 def _structure_line(rows: pd.DataFrame, regle: str) -> dict:
     held = (rows["respectee"] == "oui").all()
-    words = {"conservation": ("chaque logement du flux", "orienté une fois, à un seul réservataire"),
-             "territoire": (f"{len(rows)} réservataires", "aucun logement hors du territoire de sa convention")}
+    words = {CONSERVATION: ("chaque logement du flux", "orienté une fois, à un seul réservataire"),
+             TERRITOIRE: (f"{len(rows)} réservataires", "aucun logement hors du territoire de sa convention")}
     portee, limite = words[regle]
     return {"regle": regle, "portee": portee, "source": rows["source"].iloc[0], "limite": limite,
             "chiffre": "tenu" if held else "NON tenu", "respectee": "oui" if held else "non"}
@@ -70,9 +72,9 @@ def rule_lines(conformite: pd.DataFrame, noms: Names) -> pd.DataFrame:
         rows = conformite.loc[conformite["regle"] == regle]
         if rows.empty:
             continue
-        if regle == "uniformite_prefet":
+        if regle == UNIFORMITE_PREFET:
             lines.append(_uniformity_line(rows))
-        elif regle in ("conservation", "territoire"):
+        elif regle in (CONSERVATION, TERRITOIRE):
             lines.append(_structure_line(rows, regle))
         else:
             lines += [{"regle": regle, "portee": noms.scope(str(r.portee)).removeprefix("réservataire "),
@@ -87,7 +89,7 @@ def rule_lines(conformite: pd.DataFrame, noms: Names) -> pd.DataFrame:
 
 
 def uniformity_detail(conformite: pd.DataFrame, noms: Names) -> pd.DataFrame:
-    rows = conformite.loc[conformite["regle"] == "uniformite_prefet"]
+    rows = conformite.loc[conformite["regle"] == UNIFORMITE_PREFET]
     return pd.DataFrame({
         "Commune": [noms.commune_name(str(p).removeprefix("commune ")) or str(p) for p in rows["portee"]],
         "Flux de la commune": rows["base"].round().astype(int).to_numpy(),

@@ -27,6 +27,7 @@ import pandas as pd
 from flux_opt.assiette.apportion import cap
 from flux_opt.assiette.targets import LEGAL_MAXIMA
 from flux_opt.explanation.shortfalls import violation_causes
+from flux_opt.model.registry import PLAFOND_AGENTS  # the column holds that rule's cap, under its stable name
 from flux_opt.vocabulary import PREFET_GROUP
 
 CONTINGENT = "contingent.csv"
@@ -137,7 +138,7 @@ def _state_columns(group: pd.DataFrame) -> dict:
     return {"flux": flux, "prefet": prefet, "prefet_agents": agents, "etat": prefet + agents,
             "part_etat": round((prefet + agents) / flux, 6) if flux else 0.0,
             "plafond_etat": cap(LEGAL_MAXIMA["prefet_taux"], flux),
-            "plafond_agents": cap(LEGAL_MAXIMA["prefet_agents_taux"], flux),
+            PLAFOND_AGENTS: cap(LEGAL_MAXIMA["prefet_agents_taux"], flux),
             "flux_hors_qpv": flux_hors, "etat_hors_qpv": etat_hors,
             "taux_hors_qpv": round(etat_hors / flux_hors, 6) if flux_hors else 0.0}
 
@@ -148,7 +149,7 @@ def _bailleurs(contingent: pd.DataFrame) -> pd.DataFrame:
     rows.append({"instance": "ensemble", "bailleur": "", "bailleur_nom": "", **_state_columns(contingent)})
     table = pd.DataFrame(rows)
     table["etat_tenu"] = table["etat"] <= table["plafond_etat"]
-    table["agents_tenu"] = table["prefet_agents"] <= table["plafond_agents"]
+    table["agents_tenu"] = table["prefet_agents"] <= table[PLAFOND_AGENTS]
     table["hors_qpv_tenu"] = (table["flux_hors_qpv"] == 0) | (table["taux_hors_qpv"] >= HORS_QPV_MIN - 1e-9)
     return table
 
@@ -159,7 +160,7 @@ def _communes(contingent: pd.DataFrame) -> pd.DataFrame:
             for commune, group in contingent.groupby("commune", sort=True)]
     columns = ["commune", "commune_nom", "epci", "epci_nom", "bailleurs", "flux", "prefet", "prefet_agents", "etat",
                "part_etat", "flux_hors_qpv", "etat_hors_qpv", "taux_hors_qpv"]
-    return pd.DataFrame(rows, columns=[*columns, "plafond_etat", "plafond_agents"])[columns]
+    return pd.DataFrame(rows, columns=[*columns, "plafond_etat", PLAFOND_AGENTS])[columns]
 
 
 def _collectivites(territories: pd.DataFrame | None) -> pd.DataFrame:
