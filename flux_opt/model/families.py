@@ -465,13 +465,12 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
     if not concerned:
         return
     flows, pairs = d.flows, d.pairs
-    links = _directe_links(flows) if d.composition else None
     rows, cols, vals = [], [], []
     for i, (r, _, rate) in enumerate(concerned):
         of_r = (flows["r"] == r).to_numpy()
         prio = flows["prioritaire"].to_numpy(dtype=bool)[of_r]
-        if d.composition:  # Σ prio − t·(Σ_directe P_ℓ·X_ℓ + Σ_déléguée y) ≥ 0
-            chosen, coef = _prioritaires_on_lettings(d, v, of_r, prio, rate, links)
+        if d.composition:  # Σ prio − t·(expected lettings of r's dwellings) ≥ 0
+            chosen, coef = _prioritaires_on_lettings(d, v, of_r, prio, rate)
         else:  # Σ prio − t·Σ x ≥ 0
             x_of_r = v.x.columns[(pairs["r"] == r).to_numpy()]
             chosen = np.concatenate([v.y.columns[of_r][prio], x_of_r])
@@ -486,16 +485,24 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
          np.concatenate(vals), 0.0, INF, pen)
 
 
-def _prioritaires_on_lettings(d: ModelData, v: Vars, of_r: np.ndarray, prio: np.ndarray, rate: float, links):
+def _prioritaires_on_lettings(d: ModelData, v: Vars, of_r: np.ndarray, prio: np.ndarray, rate: float):
     """Columns and coefficients of Σ prio y − t × base ≥ 0 for réservataire r (composition model).
-    The base is what r's dwellings are expected to let: P_ℓ·X_ℓ in gestion directe — not the
-    lettings L_ℓ, or letting nothing would "meet" any share —, its lettings in gestion déléguée,
-    where the bailleur aims each dwelling at one of r's pools."""
-    directe = d.flows["directe"].to_numpy(dtype=bool)[of_r]
-    y_coef = np.where(prio, 1.0, 0.0) - np.where(directe, 0.0, rate)
-    own, _, probability = links
-    mine = np.isin(own, d.flows["link"].to_numpy()[of_r & d.flows["directe"].to_numpy(dtype=bool)])
-    columns = np.concatenate([v.y.columns[of_r], v.link.columns[own[mine]]])
+
+    The base is what r's dwellings are expected to let, fixed by the dwellings the plan gives r:
+    P_ℓ·X_ℓ in gestion directe — not the lettings L_ℓ, or letting nothing would "meet" any share.
+    In gestion déléguée the bailleur aims z_p = y_p / P_p dwellings at pool p and proposes the
+    others (X_ℓ − Σ_p z_p) like a réservataire in gestion directe, which lets P_ℓ of them: the base
+    is Σ_p y_p + P_ℓ·(X_ℓ − Σ_p y_p / P_p). A dwelling aimed at nobody still counts in the base, so
+    a share cannot be met by leaving dwellings unlet (CCH L.441-1: « des attributions »)."""
+    flows = d.flows
+    directe = flows["directe"].to_numpy(dtype=bool)[of_r]
+    link_of = flows["link"].to_numpy()[of_r]
+    probability = np.bincount(flows["link"].to_numpy(), weights=flows["coef"].to_numpy(dtype=float),
+                              minlength=len(d.links))  # P_ℓ, every link group
+    inverse = flows["inverse"].to_numpy(dtype=float)[of_r]
+    y_coef = np.where(prio, 1.0, 0.0) - np.where(directe, 0.0, rate * (1.0 - probability[link_of] * inverse))
+    mine = np.unique(link_of)
+    columns = np.concatenate([v.y.columns[of_r], v.link.columns[mine]])
     coef = np.concatenate([y_coef, -rate * probability[mine]])
     keep = coef != 0
     return columns[keep], coef[keep]
