@@ -389,6 +389,21 @@ def mixite_rates(ref: Reference, toml: dict, mixite_rows) -> None:
             ref.mixite.append((i, row))
 
 
+def state_takes_its_cap(ref: Reference) -> None:
+    """A préfet without its own rate gets ⌊rate × C⌋ minus the agents' integer target (CCH
+    R.441-5-2), the bailleur gives or takes the difference."""
+    prefets = [r for r in ref.reservataires.values() if r.type == "prefet"]
+    bailleurs = ref.ids_of_type("bailleur")
+    if len(prefets) != 1 or len(bailleurs) != 1 or prefets[0].logements is not None or prefets[0].taux is not None:
+        return
+    agents = sum(ref.targets[rid] for rid in ref.ids_of_type("prefet_agents"))
+    wanted = cap(min(float(ref.rules["prefet_taux"]), 0.30), ref.total) - agents
+    delta = wanted - ref.targets[prefets[0].id]
+    if wanted >= 0 and ref.targets[bailleurs[0]] - delta >= 0:
+        ref.targets[prefets[0].id] += delta
+        ref.targets[bailleurs[0]] -= delta
+
+
 def build_reference(instance_dir: Path) -> Reference:
     """Everything the rules need, recomputed from the instance folder."""
     instance_dir = Path(instance_dir)
@@ -415,6 +430,7 @@ def build_reference(instance_dir: Path) -> Reference:
         parc_of[row["commune"]] += parse_number(row["logements"]) or 0.0
     n = raw_targets(ref, parc_of)
     ref.targets = largest_remainder(n, rnd(sum(n.values())), target_caps(ref))
+    state_takes_its_cap(ref)
     mixite_rates(ref, toml, optional_rows(instance_dir / "mixite.csv"))
     demande = toml.get("demande", {})
     # The per-segment bound below holds where the model splits by financement (`auto` on the small
@@ -555,35 +571,54 @@ def check_plafonds_prefet(ref: Reference, plan: Plan, tol: float) -> list[Violat
         "plafond_agents", "prefet_agents", agents, cap(ref.rules["prefet_agents_taux"], ref.total), tol)
 
 
+def uniformity_bands(ref: Reference) -> dict[str, tuple[int, int]]:
+    """commune → (low, high) State dwellings, ρ = the State's targets ÷ C (orientation.md §3)."""
+    state = ref.ids_of_type("prefet", "prefet_agents")
+    rho = sum(ref.targets[rid] for rid in state) / ref.total
+    tau = float(ref.rules["prefet_uniformite_tolerance"])
+    bands = {}
+    for commune in sorted(ref.communes):
+        f_c = ref.flux_of({commune})
+        low, high = ceil_tol(rho * f_c - tau), floor_tol(rho * f_c + tau)
+        if low > high:  # τ < ½ left no integer: the band is floor..ceil of ρ F_c (orientation.md §3)
+            low, high = floor_tol(rho * f_c), ceil_tol(rho * f_c)
+        bands[commune] = (max(low, 0), high)
+    return bands
+
+
 def check_uniformite_prefet(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
     state = ref.ids_of_type("prefet", "prefet_agents")
     if not state or ref.total == 0:
         return []
-    rho = sum(ref.targets[rid] for rid in state) / ref.total
-    tau = float(ref.rules["prefet_uniformite_tolerance"])
     found = []
-    for commune in sorted(ref.communes):
+    for commune, (low, high) in uniformity_bands(ref).items():
         segments = {s for s in ref.flux if s[0] == commune}
-        f_c = ref.flux_of({commune})
         g_c = state_dwellings(ref, plan, segments)
-        low, high = ceil_tol(rho * f_c - tau), floor_tol(rho * f_c + tau)
-        if low > high:  # τ < ½ left no integer: the band is floor..ceil of ρ F_c (orientation.md §3)
-            low, high = floor_tol(rho * f_c), ceil_tol(rho * f_c)
-        found += below("uniformite_prefet", commune, g_c, max(low, 0), tol)
+        found += below("uniformite_prefet", commune, g_c, low, tol)
         found += exceeds("uniformite_prefet", commune, g_c, high, tol)
     return found
 
 
 def check_prefet_hors_qpv(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
-    if not ref.ids_of_type("prefet", "prefet_agents"):
+    """Floors never contradict caps: the floor is at most the hors-QPV dwellings the State's
+    target can hold within the uniformity bands; reading `taux`, ⌊min(m, ρ) × hors-QPV flux⌋."""
+    state = ref.ids_of_type("prefet", "prefet_agents")
+    if not state or ref.total == 0:
         return []
     hors_qpv = {s for s in ref.flux if not s[2]}
     g_hors = state_dwellings(ref, plan, hors_qpv)
     minimum = float(ref.rules["prefet_hors_qpv_min"])
+    target = sum(ref.targets[rid] for rid in state)
+    hors_of = {c: ref.flux_of({c}) - sum(ref.flux[s] for s in ref.flux if s[0] == c and s[2]) for c in ref.communes}
+    bands = uniformity_bands(ref)
+    reachable = max(0, min(sum(min(high, hors_of[c]) for c, (_, high) in bands.items()),
+                           target - sum(max(0, low - hors_of[c]) for c, (low, _) in bands.items())))
     if str(ref.rules["prefet_hors_qpv_lecture"]).lower() == "part":
-        bound = minimum * state_dwellings(ref, plan)
-        return below("prefet_hors_qpv", "prefet", g_hors, bound, tol + RELATIVE * bound)
-    bound = ceil_tol(minimum * sum(ref.flux[s] for s in hors_qpv))  # "ne peut être inférieure à"
+        own = state_dwellings(ref, plan)
+        bound = minimum * own - max(0.0, ceil_tol(minimum * target) - reachable)
+        return below("prefet_hors_qpv", "prefet", g_hors, bound, tol + RELATIVE * own)
+    rate = min(minimum, target / ref.total)
+    bound = min(floor_tol(rate * sum(ref.flux[s] for s in hors_qpv)), reachable)
     return below("prefet_hors_qpv", "prefet", g_hors, bound, tol)
 
 

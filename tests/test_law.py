@@ -22,7 +22,7 @@ from flux_opt.pipeline import plan_path
 from flux_opt.stock.conversion import detail_conventions, pourquoi_les_methodes_different
 from flux_opt.stock.lissage import spread_lissage
 
-from checker import check_plan
+from checker import build_reference, check_plan
 from conftest import EXEMPLE, UNIFORMITY
 
 runner = CliRunner()
@@ -247,3 +247,104 @@ def test_convertir_explains_why_the_two_methods_differ():
     text = pourquoi_les_methodes_different(detail_conventions(conventions, 0.10, 2025), 0.10)
     assert "Méthode globale : 1050,0 relogements ; par convention : 960,0" in text
     assert "durée restante moyenne" in text and "als" in text
+
+
+# Floors never contradict caps (issue 21) -------------------------------------------------
+
+def state_parc(lines: str, agents: bool = True, prefet_taux: float = 0.30, lecture: str = "taux") -> dict:
+    """A one-EPCI parc (`lines`: commune qpv liberations …), the State (agents optional) and the
+    bailleur, with pools deep enough that only the legal rules decide."""
+    words = lines.split()
+    rows = [words[i:i + 3] for i in range(0, len(words), 3)]
+    parc = "commune,epci,qpv,typologie,financement,logements,liberations\n" + "\n".join(
+        f"{c},200093201,{q},T3,PLUS,{10 * int(n)},{n}" for c, q, n in rows)
+    demande = "reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs\n" + "\n".join(
+        f"{r},,200093201,T3,{k},{p},5000" for r, k, p in [("prefet", "q1", "oui"), ("prefet_agents", "q234", "non"),
+                                                            ("bailleur", "q234", "non"), ("bailleur", "q1", "oui")])
+    reservataires = "id,nom,type\nprefet,Préfet,prefet\n" + ("agents,Agents,prefet_agents\n" if agents else "") \
+        + "bailleur,Bailleur,bailleur\n"
+    toml = f"""
+    [instance]
+    nom = "t"
+    bailleur = "B"
+    departement = "59"
+    annee = 2027
+    [regles]
+    prefet_taux = {prefet_taux}
+    prefet_hors_qpv_lecture = "{lecture}"
+    """
+    return dict(toml=toml, parc=parc, reservataires=reservataires,
+                demande=demande.replace("prefet_agents,", "agents," if agents else "nobody,"))
+
+
+def plan_of(make_instance, tmp_path, **tables):
+    folder = make_instance(**tables)
+    out = tmp_path / f"out_{folder.name}"
+    done = invoke("plan", folder, "--sortie", out, "--sans-analyse")
+    return folder, out, done
+
+
+def state_hors_qpv(out) -> int:
+    plan = pd.read_csv(out / "plan.csv", dtype={"commune": str})
+    state = plan.loc[plan["reservataire"].isin(["prefet", "agents"])]
+    return int(state.loc[state["qpv"] == "non", "logements"].sum())
+
+
+@pytest.mark.parametrize("lecture", ["taux", "part"])
+def test_a_parc_without_qpv_plans_at_the_cap(make_instance, tmp_path, lecture):
+    """Flux 209, no QPV: the cap allows ⌊0,30 × 209⌋ = 62 and the floor asks ⌊0,30 × 209⌋ = 62
+    (it asked ⌈62,7⌉ = 63 and a legal plan ended exit 3)."""
+    folder, out, done = plan_of(make_instance, tmp_path, **state_parc("59350 non 209", lecture=lecture))
+    assert done.exit_code == 0, done.output
+    assert state_hors_qpv(out) == 62
+    rules = pd.read_csv(out / "contraintes.csv").set_index("contrainte")
+    assert rules.at["prefet_hors_qpv", "statut"] != "violee"
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["prefet_hors_qpv", "respectee"] == "oui"
+    assert check_plan(folder, out) == []
+    again = invoke("controler", out, folder)
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize("lecture", ["taux", "part"])
+def test_an_all_qpv_parc_has_no_hors_qpv_floor(make_instance, tmp_path, lecture):
+    folder, out, done = plan_of(make_instance, tmp_path, **state_parc("59350 oui 120 59512 oui 89", lecture=lecture))
+    assert done.exit_code == 0, done.output
+    assert state_hors_qpv(out) == 0
+    assert check_plan(folder, out) == []
+
+
+def test_the_floor_follows_the_state_s_rate_in_a_mixed_parc(make_instance, tmp_path):
+    """Préfet at 25 %: 100 hors QPV and 100 in QPV, C = 200, the State gets ⌊0,25 × 200⌋ = 50 and
+    its hors-QPV floor is ⌊25 % × 100⌋ = 25 (not 30 % = 30, which left 20 % in QPV)."""
+    folder, out, done = plan_of(make_instance, tmp_path,
+                                **state_parc("59350 non 100 59350 oui 100", prefet_taux=0.25))
+    assert done.exit_code == 0, done.output
+    rules = pd.read_csv(out / "contraintes.csv").set_index("contrainte")
+    assert "minimum de 25 logements" in rules.at["prefet_hors_qpv", "explication"]
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["prefet_hors_qpv", "limite"].startswith("≥ 25 (25 % de 100")
+    assert check_plan(folder, out) == []
+
+
+def test_a_qpv_only_commune_lowers_the_floor_to_what_uniformity_leaves(make_instance, tmp_path):
+    """Commune A all QPV (flux 100), commune B all hors QPV (flux 10): the State (⌊0,30 × 110⌋ = 33)
+    must keep 29 to 31 dwellings in A (uniformity 30 ± 1) and can place at most 3 + 1 = 4 in B.
+    Reading « part »: 30 % of 33 = ⌈9,9⌉ = 10 hors QPV asked, at most 4 possible: the floor is 4."""
+    folder, out, done = plan_of(make_instance, tmp_path, **state_parc("59350 oui 100 59512 non 10", lecture="part"))
+    assert done.exit_code == 0, done.output
+    assert state_hors_qpv(out) == 4
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["prefet_hors_qpv", "limite"].startswith("≥ 4")
+    assert check_plan(folder, out) == []
+
+
+def test_the_state_gets_its_whole_cap_when_the_agents_round_down(make_instance):
+    """C = 217: agents 5 % = 10,85 → 10 (⌊10,85⌋, their cap), the préfet 65 − 10 = 55, the State
+    ⌊0,30 × 217⌋ = 65 (it got 54 + 10 = 64, the préfet's 65,1 − 10,85 = 54,25 rounded alone)."""
+    folder = make_instance(**state_parc("59350 non 117 59512 oui 100"))
+    instance = load_instance(folder)
+    targets = compute_targets(instance, compute_flux(instance))
+    cible = targets.table.set_index("id")["cible"]
+    assert (cible["agents"], cible["prefet"], cible["bailleur"]) == (10, 55, 152)
+    assert targets.plafond_prefet == 65

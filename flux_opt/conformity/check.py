@@ -86,17 +86,51 @@ def _state(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]
         lines.append(_line("plafond_agents", "agents civils et militaires de l'État", "CCH R.441-5-2", ref.total,
                            "≤", floor_cap(rate, ref.total), _dwellings(plan, agents),
                            texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
-    hors = ref.flux_in(ref.epci_of, qpv=False)
-    if regles.prefet_hors_qpv_lecture == "taux":
-        low = ceil_min(regles.prefet_hors_qpv_min, hors)
-        lines.append(_line("prefet_hors_qpv", "préfet hors QPV (taux sur le flux hors QPV)", "CCH R.441-5-2 II",
-                           hors, "≥", low, _dwellings(plan, state, qpv=False)))
-    else:
-        own = _dwellings(plan, state)
-        low = regles.prefet_hors_qpv_min * own
-        lines.append(_line("prefet_hors_qpv", "préfet hors QPV (part de ses logements)", "CCH R.441-5-2 II",
-                           own, "≥", low, _dwellings(plan, state, qpv=False)))
+    lines.append(_hors_qpv(instance, ref, plan, state))
     return lines + _uniformity(instance, ref, plan, state)
+
+
+def _band(instance: Instance, ref: Reference, state_total: float) -> dict[str, tuple[int, int, int]]:
+    """commune → (low, high, flux) of the State's dwellings the uniformity rule allows."""
+    rho = state_total / ref.total if ref.total else 0.0
+    tau = instance.regles.prefet_uniformite_tolerance
+    flux_of: dict[str, int] = defaultdict(int)  # one pass over the segments, not one per commune
+    for segment, f in ref.flux.items():
+        flux_of[segment[0]] += f
+    bands = {}
+    for commune in sorted(ref.epci_of):
+        f_c = flux_of.get(commune, 0)
+        low, high = max(ceil_min(1, rho * f_c - tau), 0), floor_cap(1, rho * f_c + tau)
+        if low > high:
+            low, high = floor_cap(1, rho * f_c), ceil_min(1, rho * f_c)
+        bands[commune] = (low, high, f_c)
+    return bands
+
+
+def _hors_qpv(instance: Instance, ref: Reference, plan: pd.DataFrame, state: list[str]) -> dict:
+    """The préfet's hors-QPV floor (CCH R.441-5-2 II), never above what the plan's State dwellings
+    can give within the uniformity band: reading « taux », ⌊min(30 %, its rate) × hors-QPV flux⌋;
+    reading « part », ⌈30 % of its dwellings⌉."""
+    regles = instance.regles
+    own = _dwellings(plan, state)
+    hors_of: dict[str, int] = defaultdict(int)
+    for segment, f in ref.flux.items():
+        if not segment[2]:
+            hors_of[segment[0]] += f
+    bands = _band(instance, ref, own)
+    reachable = max(0, min(sum(min(high, hors_of[c]) for c, (_, high, _) in bands.items()),
+                           own - sum(max(0, low - hors_of[c]) for c, (low, _, _) in bands.items())))
+    minimum, value = regles.prefet_hors_qpv_min, _dwellings(plan, state, qpv=False)
+    if regles.prefet_hors_qpv_lecture == "taux":
+        hors = ref.flux_in(ref.epci_of, qpv=False)
+        rate = min(minimum, min(regles.prefet_taux, LEGAL["prefet_taux"]), own / ref.total if ref.total else 0.0)
+        low = min(floor_cap(rate, hors), reachable)
+        return _line("prefet_hors_qpv", "préfet hors QPV (taux sur le flux hors QPV)", "CCH R.441-5-2 II",
+                     hors, "≥", low, value, texte=f"≥ {low} ({_pct(rate)} de {hors}, arrondi à l'entier inférieur"
+                     + (f" ; au plus {reachable} possibles hors QPV)" if low == reachable < floor_cap(rate, hors) else ")"))
+    low = min(ceil_min(minimum, own), reachable)
+    return _line("prefet_hors_qpv", "préfet hors QPV (part de ses logements)", "CCH R.441-5-2 II",
+                 own, "≥", low, value, texte=f"≥ {low} ({_pct(minimum)} de {_n(own)})")
 
 
 def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: list[str]) -> list[dict]:
@@ -105,16 +139,9 @@ def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: l
         return []
     rho = _dwellings(plan, state) / ref.total
     tau = instance.regles.prefet_uniformite_tolerance
-    flux_of: dict[str, int] = defaultdict(int)  # one pass over the segments, not one per commune
-    for segment, f in ref.flux.items():
-        flux_of[segment[0]] += f
     state_of = plan.loc[plan["reservataire"].isin(list(state))].groupby("commune")["logements"].sum()
     lines = []
-    for commune in sorted(ref.epci_of):
-        f_c = flux_of.get(commune, 0)
-        low, high = max(ceil_min(1, rho * f_c - tau), 0), floor_cap(1, rho * f_c + tau)
-        if low > high:
-            low, high = floor_cap(1, rho * f_c), ceil_min(1, rho * f_c)
+    for commune, (low, high, f_c) in _band(instance, ref, _dwellings(plan, state)).items():
         value = float(state_of.get(commune, 0))
         line = _line("uniformite_prefet", f"commune {commune}", "CCH R.441-5-2 II", f_c, "≥", low, value,
                      texte=f"entre {low} et {high} ({_pct(round(rho, 4))} de {f_c} ± {_n(tau)})")

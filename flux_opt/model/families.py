@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.assiette.apportion import minimum as legal_minimum
-from flux_opt.assiette.targets import legal_rate
+from flux_opt.assiette.targets import hors_qpv_floor, legal_rate, uniformity_band
 from flux_opt.model.data import ModelData
 from flux_opt.model.linear import INF, LinearProgram, VariableBlock
 from flux_opt.model.registry import RULE
@@ -135,13 +134,7 @@ def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalti
     flux_c = d.segments.groupby("commune", sort=True)["flux"].sum()
     nom = d.flux.segments.groupby("commune")["commune_nom"].first().reindex(flux_c.index)
     center = rho * flux_c.to_numpy(dtype=float)
-    lower = np.maximum(0.0, np.ceil(center - tol - 1e-9))
-    upper = np.floor(center + tol + 1e-9)
-    # A tolerance below ½ dwelling can leave no integer in the band: the band is then the
-    # nearest integer(s) to ρ × F_c (floor and ceil), never empty, so the row stays elastic.
-    empty = lower > upper
-    lower = np.where(empty, np.floor(center + 1e-9), lower)
-    upper = np.where(empty, np.ceil(center - 1e-9), upper)
+    lower, upper = uniformity_band(rho, flux_c.to_numpy(), tol)
     labels = pd.DataFrame({"commune": flux_c.index, "flux_commune": flux_c.to_numpy(),
                            "taux": rho, "cible": center})
     labels["portee"] = "commune " + labels["commune"] + nom.fillna("").map(lambda n: f" ({n})" if n else "").to_numpy()
@@ -153,23 +146,28 @@ def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalti
 
 
 def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """Préfet hors QPV: ≥ min × hors-QPV flux (reading `taux`) or ≥ min × its own dwellings (`part`)."""
+    """Préfet hors QPV ≥ the floor of `hors_qpv_floor` (CCH R.441-5-2 II): reading `taux`, its
+    hors-QPV dwellings ≥ ⌊min(30 %, its rate) × hors-QPV flux⌋; reading `part`, hors QPV − m × its
+    dwellings ≥ plancher − m × target (= hors QPV ≥ ⌈m × its dwellings⌉ at the target). The floor
+    never exceeds what a plan at the State's target can give (a parc without QPV plans freely)."""
     regles = d.instance.regles
     mask = _prefet_mask(d)
     if not mask.any():
         return
-    minimum = regles.prefet_hors_qpv_min
+    table = d.reservataires
+    target = int(table.loc[table["type"].isin(PREFET_GROUP), "cible"].sum())
+    floor = hors_qpv_floor(regles, d.segments[["commune", "qpv", "flux"]], target, d.flux.total)
     hors_qpv = ~d.pairs["qpv"].to_numpy(dtype=bool)
-    labels = pd.DataFrame({"portee": [f"département, lecture « {regles.prefet_hors_qpv_lecture} »"]})
-    if regles.prefet_hors_qpv_lecture == "taux":
-        flux_hq = float(d.segments.loc[~d.segments["qpv"], "flux"].sum())
+    labels = pd.DataFrame({"portee": [f"département, lecture « {floor.lecture} »"], "taux": [floor.taux]})
+    if floor.lecture == "taux":
         rows, cols, vals = _one_row(v.x.columns[mask & hors_qpv])
-        _add(lp, "prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
-             legal_minimum(minimum, flux_hq), INF, pen)
+        _add(lp, "prefet_hors_qpv", labels.assign(base=floor.base), rows, cols, vals,
+             float(floor.plancher), INF, pen)
     else:
-        coef = np.where(hors_qpv[mask], 1.0 - minimum, -minimum)
+        m = regles.prefet_hors_qpv_min
+        coef = np.where(hors_qpv[mask], 1.0 - m, -m)
         rows, cols, vals = _one_row(v.x.columns[mask], coef)
-        _add(lp, "prefet_hors_qpv", labels, rows, cols, vals, 0.0, INF, pen)
+        _add(lp, "prefet_hors_qpv", labels, rows, cols, vals, min(0.0, floor.plancher - m * target), INF, pen)
 
 
 def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
