@@ -18,6 +18,7 @@ import pandas as pd
 
 from flux_opt.assiette.carryover import BilanPrecedent, apply_carry_over, read_previous_bilan, phrases_report
 from flux_opt.assiette.flux import Flux, compute_flux
+from flux_opt.assiette.legal import convention_warnings, legal_sentence, outside_the_law
 from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
 from flux_opt.explanation.sentences import explain
@@ -45,6 +46,7 @@ class PlanOptions:
     controle: bool = False  # re-check the plan against the law from its tables alone (flux_opt/conformity)
     tirages: int = 0  # years of the plan simulated after the solve (flux_opt/year/evaluation.py); 0: none
     graine: int = 0  # seed of those draws
+    hors_cadre_legal: bool = False  # explore rates above the law (--hors-cadre-legal): not a legal plan
 
 
 @dataclass
@@ -96,7 +98,9 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
     with phases("resolution"):
         solution = solve(model, moteur=options.moteur, duals=options.duals and not options.analyse)
         result = make_result(model, solution)
-        result.resume["avertissements"] = [str(p) for p in instance.avertissements]
+        result.resume["avertissements"] = [str(p) for p in instance.avertissements + convention_warnings(
+            instance, flux, targets)]
+        _note_the_law(result, instance, flux, targets)
         if precedent is not None:
             _note_carry_over(result, instance, targets, precedent)
     explanation = None
@@ -104,6 +108,8 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
         if options.analyse:
             explanation = analyse(model, solution, result, couts=options.couts, k=options.k, instance=source)
             explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
+            if result.resume.get("cadre_legal"):
+                explanation.raisons.insert(0, result.resume["cadre_legal"])
         else:
             explain(result)
     conformite = None
@@ -117,6 +123,15 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
     return PlanRun(instance, flux, targets, model, solution, result, explanation, evaluation, conformite)
 
 
+def _note_the_law(result: Result, instance: Instance, flux: Flux, targets: Targets) -> None:
+    """resume.json says, in one sentence, how rates above the law were treated (held to the law, or
+    explored outside it: `hors_cadre_legal`, then the plan is not a legal plan)."""
+    result.resume["hors_cadre_legal"] = outside_the_law(instance)
+    sentence = legal_sentence(instance, flux, targets)
+    if sentence:
+        result.resume["cadre_legal"] = sentence
+
+
 def _note_carry_over(result: Result, instance: Instance, targets: Targets, precedent: BilanPrecedent) -> None:
     """resume.json and the report say what last year's bilan carried, one sentence per réservataire."""
     taux = instance.parametres.revoyure.report_max
@@ -125,8 +140,16 @@ def _note_carry_over(result: Result, instance: Instance, targets: Targets, prece
 
 
 def run_path(path: str | Path, options: PlanOptions = PlanOptions(), phases: Phases | None = None) -> PlanRun:
-    return run(load(path, options.depuis_conversion, phases), options, source=str(Path(path).resolve()),
-               phases=phases)
+    instance = load(path, options.depuis_conversion, phases)
+    if options.hors_cadre_legal:
+        instance = outside_the_law_copy(instance)
+    return run(instance, options, source=str(Path(path).resolve()), phases=phases)
+
+
+def outside_the_law_copy(instance: Instance) -> Instance:
+    """The instance with `regles.hors_cadre_legal` set: its rates above the law are explored, not held."""
+    regles = instance.regles.model_copy(update={"hors_cadre_legal": True})
+    return instance.model_copy(update={"parametres": instance.parametres.model_copy(update={"regles": regles})})
 
 
 def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path], None]] | None = None,
@@ -163,8 +186,12 @@ class Planner:
         return self._model.rebuilds
 
     def plan(self, instance: Instance, duals: bool = False) -> Result:
-        model, solution = self._model.solve(instance, compute_targets(instance, self._model.flux), duals)
-        return explain(make_result(model, solution))
+        targets = compute_targets(instance, self._model.flux)
+        model, solution = self._model.solve(instance, targets, duals)
+        result = make_result(model, solution)
+        result.resume["avertissements"] = [str(p) for p in convention_warnings(instance, self._model.flux, targets)]
+        _note_the_law(result, instance, self._model.flux, targets)
+        return explain(result)
 
 
 # --------------------------------------------------------------------------- shortcuts

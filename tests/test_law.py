@@ -6,7 +6,10 @@ never 114; the agents at most ⌊0.05 × 379⌋ = 18.
 
 from __future__ import annotations
 
+import json
 import shutil
+
+import openpyxl
 
 import pandas as pd
 import pytest
@@ -177,18 +180,20 @@ def test_verifier_warns_with_rule_and_figures(tmp_path):
          "ville_roubaix,Ville de Roubaix,collectivite,59512,0.25")
     result = invoke("verifier", folder)
     assert result.exit_code == 0, result.output
-    assert "Avertissements (règles légales) : 3" in result.output
+    assert "Avertissements (règles légales) : 2" in result.output
     instance = load_instance(folder)
     flux = compute_flux(instance)
     warnings = {(w.fichier, w.ligne, w.champ): w.message
                 for w in convention_warnings(instance, flux, compute_targets(instance, flux))}
     assert warnings[("instance.toml", None, "regles.prefet_taux")] == \
-        "35,0 % dépasse le maximum légal de 30,0 % (CCH R.441-5-2)"
-    assert "préfet et agents : 132,7 logements demandés pour un plafond de 113" in warnings[
-        ("reservataires.csv", 2, "taux")]  # 35 % of 379; the plan keeps the law's 113
-    assert compute_targets(instance, flux).plafond_prefet == 113
+        "35,0 % dépasse le maximum légal de 30,0 % (CCH R.441-5-2) — le plan s'en tient au maximum légal"
+    targets = compute_targets(instance, flux)
+    assert targets.plafond_prefet == 113  # the préfet's default target takes the law's 30 %, not 35 %
+    cible = targets.table.set_index("id")["cible"]
+    assert cible["prefet"] + cible["prefet_agents"] == 113
     roubaix = warnings[("reservataires.csv", 4, "taux")]  # 25 % of Roubaix's 47 = 11.75 > 9.4
     assert "(ville_roubaix) : 11,8 logements demandés" in roubaix and "plafond de 9 (20,0 % de 47" in roubaix
+    assert cible["ville_roubaix"] == 9  # held to ⌊20 % × 47⌋
 
 
 # 7. controler: an independent conformity check ----------------------------------------------
@@ -348,3 +353,69 @@ def test_the_state_gets_its_whole_cap_when_the_agents_round_down(make_instance):
     cible = targets.table.set_index("id")["cible"]
     assert (cible["agents"], cible["prefet"], cible["bailleur"]) == (10, 55, 152)
     assert targets.plafond_prefet == 65
+
+
+# Legal caps prevail over inputs (issue 21) -----------------------------------------------
+
+def test_a_rate_above_the_law_is_held_to_it_and_said(tmp_path):
+    """prefet_taux = 0.45 in instance.toml: the State gets ⌊0,30 × 379⌋ = 113 (it got 163 and the
+    cap was listed as « cannot be held »); `plan` prints the warning `verifier` prints, and the
+    plan says it in one sentence (resume.json, terminal, report)."""
+    folder = copy_exemple(tmp_path)
+    edit(folder / "instance.toml", "prefet_taux = 0.30 ", "prefet_taux = 0.45 ")
+    out = tmp_path / "out"
+    done = invoke("plan", folder, "--sortie", out, "--sans-analyse")
+    assert done.exit_code == 0, done.output
+    plan = pd.read_csv(out / "plan.csv")
+    assert plan.loc[plan["reservataire"].isin(["prefet", "prefet_agents"]), "logements"].sum() == 113
+    checked = invoke("verifier", folder).output
+    said = "45,0 % dépasse le maximum légal de 30,0 % (CCH R.441-5-2) — le plan s'en tient au maximum légal"
+    flat = " ".join(done.output.split())
+    assert said in flat and "regles.prefet_taux" in checked and "s'en tient au maximum" in checked
+    assert "ramenés à la loi" in flat
+    resume = json.loads((out / "resume.json").read_text(encoding="utf-8"))
+    assert resume["hors_cadre_legal"] is False and "ramenés à la loi" in resume["cadre_legal"]
+    assert "ramenés à la loi" in (out / "rapport.html").read_text(encoding="utf-8")
+    assert "PAS UN PLAN LÉGAL" not in (out / "rapport.html").read_text(encoding="utf-8")
+    rules = pd.read_csv(out / "contraintes.csv")
+    assert "violee" not in set(rules["statut"])
+
+
+def test_exploring_outside_the_law_says_it_on_every_output(tmp_path):
+    folder = copy_exemple(tmp_path)
+    edit(folder / "instance.toml", "prefet_taux = 0.30 ", "prefet_taux = 0.45 ")
+    out = tmp_path / "out"
+    done = invoke("plan", folder, "--sortie", out, "--sans-analyse", "--hors-cadre-legal")
+    plan = pd.read_csv(out / "plan.csv")
+    assert plan.loc[plan["reservataire"].isin(["prefet", "prefet_agents"]), "logements"].sum() == 170  # ⌊0,45 × 379⌋
+    assert "CE PLAN N'EST PAS UN PLAN LÉGAL" in " ".join(done.output.split())
+    resume = json.loads((out / "resume.json").read_text(encoding="utf-8"))
+    assert resume["hors_cadre_legal"] is True and resume["cadre_legal"].startswith("CE PLAN N'EST PAS UN PLAN LÉGAL")
+    assert 'class="hors-cadre"' in (out / "rapport.html").read_text(encoding="utf-8")
+    book = openpyxl.load_workbook(out / "rapport.xlsx", read_only=True)
+    for sheet in book.worksheets:
+        assert str(next(sheet.iter_rows(max_row=1, values_only=True))[0]).startswith("CE PLAN N'EST PAS"), sheet.title
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["plafond_prefet", "respectee"] == "non"  # the independent check holds to the law
+
+
+def test_comparer_prints_the_warning_of_a_scenario_above_the_law(tmp_path):
+    scenario = tmp_path / "p45.toml"
+    scenario.write_text('nom = "Préfet à 45 %"\n[regles]\nprefet_taux = 0.45\n', encoding="utf-8")
+    explore = tmp_path / "p45hc.toml"
+    explore.write_text('nom = "Exploration"\n[regles]\nprefet_taux = 0.45\nhors_cadre_legal = true\n', encoding="utf-8")
+    out = tmp_path / "cmp"
+    done = invoke("comparer", EXEMPLE, scenario, explore, "--sortie", out, "-p", "1")
+    assert done.exit_code == 0, done.output
+    flat = " ".join(done.output.split())
+    assert ("Avertissement (Préfet à 45 %) : instance.toml, champ « regles.prefet_taux » : 45,0 % dépasse le "
+            "maximum légal de 30,0 % (CCH R.441-5-2) — le plan s'en tient au maximum légal") in flat
+    assert "Avertissement (Exploration) : instance.toml, champ « regles.prefet_taux » : 45,0 %" in flat
+    logements = pd.read_csv(out / "logements.csv").set_index("reservataire")
+    assert logements.loc[["prefet", "prefet_agents"], "Préfet à 45 %"].sum() == 113
+    assert logements.loc[["prefet", "prefet_agents"], "Exploration"].sum() == 170
+    page = (out / "comparaison.html").read_text(encoding="utf-8")
+    assert 'class="hors-cadre"' in page and "Exploration explore(nt)" in page
+    book = openpyxl.load_workbook(out / "comparaison.xlsx", read_only=True)
+    for sheet in book.worksheets:
+        assert str(next(sheet.iter_rows(max_row=1, values_only=True))[0]).startswith("CE N'EST PAS UN PLAN LÉGAL")

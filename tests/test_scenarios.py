@@ -146,7 +146,9 @@ def test_comparison_says_who_gains_and_loses(comparison):
     par_qpv = comparison.par_qpv.groupby("reservataire", sort=False)[list(comparison.noms)].sum()
     assert (par_qpv.loc[logements.index].to_numpy() == logements[list(comparison.noms)].to_numpy()).all()
     assert set(comparison.regles["regle"]) >= {"plafond_prefet", "cia_qpv_q234"}
-    assert comparison.regles.set_index("regle").at["prefet_hors_qpv", prefet] == "1 tenue sans marge"
+    # at 25 % the hors-QPV floor is the State's 25 % of the hors-QPV flux, not 30 % (floors follow
+    # the State's rate, CCH R.441-5-2 II): it no longer binds
+    assert comparison.regles.set_index("regle").at["prefet_hors_qpv", prefet] == "tenue avec marge"
 
 
 def test_html_and_excel_outputs(comparison, tmp_path):

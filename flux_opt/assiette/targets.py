@@ -19,7 +19,10 @@ LEGAL_MAXIMA = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_p
 
 
 def legal_rate(regles, key: str) -> float:
-    """The rate a cap uses: the instance's, within the law's maximum."""
+    """The rate a cap and a default target use: the instance's, held to the law's maximum (legal
+    caps prevail over inputs), unless `hors_cadre_legal` explores rates beyond the law."""
+    if getattr(regles, "hors_cadre_legal", False):
+        return getattr(regles, key)
     return min(getattr(regles, key), LEGAL_MAXIMA[key])
 
 
@@ -144,13 +147,13 @@ def _raw_targets(instance: Instance, table: pd.DataFrame, territoires: dict, tot
     agents_raw = None
     if agents:
         agents_raw = _explicit_raw(*agents[0])
-        agents_raw = regles.prefet_agents_taux * total if agents_raw is None else agents_raw
+        agents_raw = legal_rate(regles, "prefet_agents_taux") * total if agents_raw is None else agents_raw
     brut, source = [], []
     for r, base, parc in zip(instance.reservataires, table["base"], table["parc"]):
         raw = _explicit_raw(r, base)
         how = "logements" if r.logements is not None else "taux" if r.taux is not None else None
         if raw is None and r.type == "prefet":
-            raw, how = max(0.0, regles.prefet_taux * total - (agents_raw or 0.0)), "taux_prefet_par_defaut"
+            raw, how = max(0.0, legal_rate(regles, "prefet_taux") * total - (agents_raw or 0.0)), "taux_prefet_par_defaut"
         elif raw is None and r.type == "prefet_agents":
             raw, how = agents_raw, "taux_agents_par_defaut"
         elif raw is None and r.logements_reserves is not None:
@@ -161,9 +164,39 @@ def _raw_targets(instance: Instance, table: pd.DataFrame, territoires: dict, tot
         brut.append(raw)
         source.append(how)
     table["source"] = source
-    table["brut"] = np.array(brut, dtype=float)
+    table["demande"] = np.array(brut, dtype=float)  # as asked, before the law holds it (assiette/legal.py)
+    table["brut"] = _held_to_the_law(instance, table, territoires, total)
     is_bailleur = (table["type"] == "bailleur").to_numpy()
     table.loc[is_bailleur, "brut"] = max(0.0, total - table.loc[~is_bailleur, "brut"].sum())
+
+
+def _held_to_the_law(instance: Instance, table: pd.DataFrame, territoires: dict, total: int) -> np.ndarray:
+    """The raw targets within the legal maxima (legal caps prevail over inputs): the agents within
+    5 % of C, the State (préfet and agents) within 30 % of C, the collectivités without financing
+    of a territory together within 20 % of its flux (CCH R.441-5-2, R.441-5); a group above its
+    maximum is scaled down to it, the rest goes to the bailleur. Unchanged with hors_cadre_legal."""
+    raw = table["demande"].to_numpy(dtype=float).copy()
+    regles = instance.regles
+    if getattr(regles, "hors_cadre_legal", False):
+        return raw
+    types = table["type"].to_numpy()
+
+    def hold(members: np.ndarray, limit: float) -> None:
+        asked = raw[members].sum()
+        if members.any() and asked > limit + 1e-9:
+            raw[members] *= limit / asked
+
+    hold(types == "prefet_agents", LEGAL_MAXIMA["prefet_agents_taux"] * total)
+    hold(np.isin(types, PREFET_GROUP), LEGAL_MAXIMA["prefet_taux"] * total)
+    capped = (types == "collectivite") & ~np.array([bool(r.financement_apporte) for r in instance.reservataires],
+                                                   dtype=bool)
+    ids = table["id"].to_numpy()
+    for territory in sorted({territoires[rid] for rid in ids[capped]}, key=len, reverse=True):
+        inside = capped & np.array([territoires[rid] <= territory for rid in ids], dtype=bool)
+        base = int(table.loc[inside & (ids == next(i for i in ids[inside] if territoires[i] == territory)),
+                             "base"].iloc[0])
+        hold(inside, LEGAL_MAXIMA["collectivite_plafond"] * base)
+    return raw
 
 
 def _integer_targets(table: pd.DataFrame, total: int, caps: np.ndarray,

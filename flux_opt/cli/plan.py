@@ -31,6 +31,9 @@ def plan_command(
     bilan_precedent: Annotated[Path | None, typer.Option(
         "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
                                   "(ou obtenu au-delà) est reporté sur les objectifs (\\[revoyure] report_max).")] = None,
+    hors_cadre_legal: Annotated[bool, typer.Option(
+        "--hors-cadre-legal", help="Explorer des taux au-delà des maxima légaux au lieu de les ramener à la loi : "
+                                   "chaque sortie indique alors que le plan n'est pas un plan légal.")] = False,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
@@ -47,7 +50,7 @@ def plan_command(
                 done = pipeline.run_path(instance, pipeline.PlanOptions(
                     moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
                     bilan_precedent=bilan_precedent, controle=True, tirages=tirages if evaluer else 0,
-                    graine=graine), phases=phases)
+                    graine=graine, hors_cadre_legal=hors_cadre_legal), phases=phases)
                 pipeline.write(done, sortie, phases=phases)
     except InvalidInput as exc:
         fail_on_invalid(exc)

@@ -35,10 +35,26 @@ def _fr(v) -> str:
 
 # --------------------------------------------------------------------------- terminal
 
+def legal_notes(c: Comparison) -> list[tuple[str, bool]]:
+    """Per scenario, the sentence its plan says about rates above the law, and whether it was
+    explored outside the law (then it is not a legal plan)."""
+    return [(f"{n} : {r.resume['cadre_legal']}", bool(r.resume.get("hors_cadre_legal")))
+            for n, r in c.resultats.items() if r.resume.get("cadre_legal")]
+
+
+def comparison_banner(c: Comparison) -> str | None:
+    """The words on every page and sheet when a scenario is explored outside the law."""
+    outside = [n for n, r in c.resultats.items() if r.resume.get("hors_cadre_legal")]
+    return (f"CE N'EST PAS UN PLAN LÉGAL : {', '.join(outside)} explore(nt) des taux au-delà des maxima légaux "
+            "(CCH R.441-5-2, R.441-5)") if outside else None
+
+
 def comparison_renderable(c: Comparison) -> Group:
     parts = [Text("Scénarios comparés", style="bold")]
     for n in c.noms:
         parts.append(Text(f"  • {n} : {c.descriptions.get(n, '')}"))
+    for text, outside in legal_notes(c):
+        parts.append(Text(text, style="bold white on red" if outside else "yellow"))
     table = Table(title="Logements orientés par réservataire (écart à la base)")
     table.add_column("Réservataire")
     for n in c.noms:
@@ -198,7 +214,8 @@ def comparison_html(c: Comparison, plots: dict[str, bytes]) -> str:
     gains = (bullets(f"{g.scenario} : {g.phrase}" for g in c.gains.itertuples()) if len(c.gains)
              else Paragraph("Aucun scénario ne change les logements des réservataires."))
     sections = [
-        Section("Scénarios comparés", [Bullets([(f"{n} : {c.descriptions.get(n, '')}", "") for n in c.noms])]),
+        Section("Scénarios comparés", [Bullets([(f"{n} : {c.descriptions.get(n, '')}", "") for n in c.noms]
+                                               + [(text, "bad") for text, _ in legal_notes(c)])]),
         Section("Logements orientés par réservataire", [figure(plots["logements.png"], "logements"),
                                                        _table(c.logements)]),
         Section("Qui gagne, qui perd", ([figure(plots["gains.png"], "gains et pertes")] if "gains.png" in plots
@@ -213,7 +230,8 @@ def comparison_html(c: Comparison, plots: dict[str, bytes]) -> str:
         Section("Par typologie", [_table(c.par_typologie)]),
         Section("Par commune", [_table(c.par_commune)]),
     ]
-    return render("compare.html", title="Comparaison de scénarios", subtitle=", ".join(c.noms), sections=sections)
+    return render("compare.html", banner=comparison_banner(c), title="Comparaison de scénarios",
+                  subtitle=", ".join(c.noms), sections=sections)
 
 
 def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> str:
@@ -229,11 +247,14 @@ def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> 
 
 # --------------------------------------------------------------------------- files
 
-def write_excel(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+def write_excel(path: Path, sheets: dict[str, pd.DataFrame], banner: str | None = None) -> None:
+    """One sheet per table; `banner` (a plan outside the law) is the first line of every sheet."""
     with pd.ExcelWriter(path, engine="openpyxl") as book:
         for name, frame in sheets.items():
-            frame.to_excel(book, sheet_name=name[:31], index=False)
+            frame.to_excel(book, sheet_name=name[:31], index=False, startrow=1 if banner else 0)
             sheet = book.sheets[name[:31]]
+            if banner:
+                sheet.cell(1, 1, banner)
             for i, column in enumerate(frame.columns):
                 width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
                 sheet.column_dimensions[sheet.cell(1, i + 1).column_letter].width = min(60, width + 2)
@@ -244,7 +265,7 @@ def write_comparison(folder: Path, c: Comparison) -> list[str]:
     plots = comparison_plots(c)
     sheets = {SHEETS[k]: getattr(c, k) for k in SHEETS}
     writers = {"comparaison.html": lambda p: p.write_text(comparison_html(c, plots), encoding="utf-8"),
-               "comparaison.xlsx": lambda p: write_excel(p, sheets),
+               "comparaison.xlsx": lambda p: write_excel(p, sheets, comparison_banner(c)),
                "logements.csv": lambda p: write_csv(c.logements, p)}
     writers |= {name: (lambda p, data=data: p.write_bytes(data)) for name, data in plots.items()}
     write_atomically(folder, writers)

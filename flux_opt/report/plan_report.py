@@ -127,8 +127,9 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
     reasons = Bullets([(x, "bad" if x.startswith("Règle non tenue") else "") for x in explanation.raisons])
     rules = t["contraintes"].frame
     negotiable = rules.loc[~result.contraintes["contrainte"].isin(STRUCTURAL).to_numpy()]
+    held = [Paragraph(r["cadre_legal"], "note")] if r.get("cadre_legal") and not r.get("hors_cadre_legal") else []
     sections = [
-        Section("Synthèse", [_cards(result, explanation), _table(t["synthese"].frame)]),
+        Section("Synthèse", [_cards(result, explanation), *held, _table(t["synthese"].frame)]),
         Section("Les raisons principales", [reasons]),
         _section(t["objectifs"], image=plots.targets_plot(named(result.objectifs, result.noms))),
         _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
@@ -153,7 +154,7 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         _annexes(tables.annexes),
         _section(t["glossaire"], max_rows=None),
     ]
-    return render("plan.html", title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
+    return render("plan.html", banner=legal_banner(r), title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
                   subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}",
                   sections=[s for s in sections if s is not None])
 
@@ -187,7 +188,12 @@ def rapport_xlsx(result: Result, explanation: Explanation, path: str | Path) -> 
 def xlsx_bytes(result: Result, explanation: Explanation, tables: ReportTables | None = None) -> bytes:
     """The workbook: one sheet per report table, then one annex sheet per réservataire."""
     tables = tables or ReportTables.of(result, explanation)
-    return workbook_bytes(list(tables.main.values()) + tables.annexes)
+    return workbook_bytes(list(tables.main.values()) + tables.annexes, banner=legal_banner(result.resume))
+
+
+def legal_banner(resume: dict) -> str | None:
+    """The words on every page and sheet of a plan explored outside the law (hors_cadre_legal)."""
+    return resume.get("cadre_legal") if resume.get("hors_cadre_legal") else None
 
 
 def report_writers(result: Result, explanation: Explanation, conformite: pd.DataFrame | None = None,

@@ -21,15 +21,16 @@ INTEGER, DECIMAL, SHARE = "#,##0", "#,##0.0##", "0.0%"
 MAX_WIDTH, SAMPLE = 60, 300  # widest column (characters); rows read to size a column
 
 
-def workbook_bytes(tables: list[Table]) -> bytes:
-    """The .xlsx file of the tables, in memory (the caller writes it atomically with the plan)."""
+def workbook_bytes(tables: list[Table], banner: str | None = None) -> bytes:
+    """The .xlsx file of the tables, in memory (the caller writes it atomically with the plan).
+    `banner` (a plan outside the law) opens the title of every sheet."""
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False,
                                         "strings_to_urls": False, "nan_inf_to_errors": True})
     styles = _styles(book)
     used: set[str] = set()
     for table in tables:
-        _write_sheet(book.add_worksheet(_sheet_name(table.sheet, used)), table, styles)
+        _write_sheet(book.add_worksheet(_sheet_name(table.sheet, used)), table, styles, banner)
     book.close()
     return buffer.getvalue()
 
@@ -71,9 +72,10 @@ def number_format(heading: str, values: pd.Series) -> str | None:
         else DECIMAL
 
 
-def _write_sheet(sheet, table: Table, styles: dict) -> None:
+def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -> None:
     frame = table.frame
-    sheet.write_string(0, 0, table.title + (f" — {table.note}" if table.note else ""), styles["title"])
+    title = table.title + (f" — {table.note}" if table.note else "")
+    sheet.write_string(0, 0, f"{banner} — {title}" if banner else title, styles["title"])
     for j, heading in enumerate(frame.columns):
         values = frame[heading]
         fmt = number_format(str(heading), values)

@@ -16,6 +16,7 @@ from flux_opt.model.registry import RULE
 from flux_opt.negotiation.scenarios import Scenario
 
 NOM = "nom"
+OUTSIDE = "regles.hors_cadre_legal"  # rates above the law explored: the plan is then not a legal plan
 NO_CONVERSION = ""  # the targets of reservataires.csv, no stock conversion
 
 
@@ -57,6 +58,9 @@ def _rule_fields(instance: Instance) -> list[Field]:
               source=RULE["cia_hors_qpv_q1"].source, group="Convention intercommunale d'attribution"),
         Field("cia.q234_qpv", "CIA : quartiles 2 à 4 en QPV, au moins", "taux", cia.q234_qpv,
               source=RULE["cia_qpv_q234"].source, group="Convention intercommunale d'attribution"),
+        Field(OUTSIDE, "Explorer au-delà des maxima légaux", "oui_non", r.hors_cadre_legal, group=g,
+              source=f"{prefet}, {collectivite}",
+              note="le plan obtenu n'est alors pas un plan légal ; sans cette case, un taux au-delà de la loi est refusé"),
     ]
 
 
@@ -156,8 +160,12 @@ def read_form(base: Instance, values: dict[str, str]) -> tuple[Scenario | None, 
     A blank field means the base value."""
     errors: dict[str, str] = {}
     read: dict[str, object] = {}
+    outside = str(values.get(OUTSIDE, "")).strip() in ("oui", "true", "on", "1") or (
+        str(values.get(OUTSIDE, "")).strip() == "" and base.regles.hors_cadre_legal)
     for field in fields(base):
         text = str(values.get(field.key, "")).strip()
+        if outside and field.maximum is not None:  # exploring: no legal ceiling (the page says so)
+            field = Field(field.key, field.label, field.kind, field.base, None, field.source, group=field.group)
         try:
             read[field.key] = field.base if text == "" else parse(field, text)
         except ValueError as exc:
