@@ -128,6 +128,14 @@ def sum_tolerance(tol: float, lines: int, magnitude: float) -> float:
     return tol + RELATIVE * abs(magnitude) + FILE_ROUNDING * lines
 
 
+HALF_ATTRIBUTION = 0.5  # a share of expected attributions is missed beyond half an attribution (orientation.md §5)
+
+
+def share_tolerance(tol: float, lines: int, magnitude: float) -> float:
+    """Tolerance of a minimum share of expected attributions (CIA, mixité, publics prioritaires)."""
+    return sum_tolerance(tol, lines, magnitude) + HALF_ATTRIBUTION
+
+
 def largest_remainder(values: dict, total: int, may_take=lambda key, alloc: True) -> dict:
     """Floors, then one more unit to the largest fractional parts.
 
@@ -705,7 +713,7 @@ def check_cia(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
             base = sum(f for s, f in ref.flux.items() if s[0] in communes and s[2] == qpv)
             values = attributions_where(plan, communes, qpv, critere)
             bound = rates[family] * base
-            found += below(family, epci, sum(values), bound, sum_tolerance(tol, len(values), bound))
+            found += below(family, epci, sum(values), bound, share_tolerance(tol, len(values), bound))
     return found
 
 
@@ -723,7 +731,7 @@ def check_mixite(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
         values = attributions_where(plan, communes, qpv, row["critere"].lower(), rid)
         bound = parse_number(row["part_min"]) * base
         found += below("mixite", f"mixite.csv ligne {line}", sum(values), bound,
-                       sum_tolerance(tol, len(values), bound))
+                       share_tolerance(tol, len(values), bound))
     return found
 
 
@@ -743,7 +751,7 @@ def check_publics_prioritaires(ref: Reference, plan: Plan, tol: float) -> list[V
         # else its planned flux
         bound = rate * (sum(a.value for a in own) if ref.of_lettings else plan.by_reservataire(r.id))
         found += below("publics_prioritaires", r.id, priority, bound,
-                       sum_tolerance(tol, len(own), bound))
+                       share_tolerance(tol, len(own), bound))
     return found
 
 

@@ -419,3 +419,61 @@ def test_comparer_prints_the_warning_of_a_scenario_above_the_law(tmp_path):
     book = openpyxl.load_workbook(out / "comparaison.xlsx", read_only=True)
     for sheet in book.worksheets:
         assert str(next(sheet.iter_rows(max_row=1, values_only=True))[0]).startswith("CE N'EST PAS UN PLAN LÉGAL")
+
+
+# One tolerance (issue 21) ----------------------------------------------------------------
+
+def tolerance_case(rate: float) -> dict:
+    """10 hors-QPV dwellings in an EPCI with a CIA, 2 Q1 candidates (transport model: every
+    candidate accepts): Q1 attributions hors QPV are at most 2 against rate × 10."""
+    return dict(toml=f"""
+    [instance]
+    nom = "t"
+    bailleur = "B"
+    departement = "59"
+    annee = 2027
+    [regles]
+    prioritaires_min = 0
+    [cia]
+    epci = ["200093201"]
+    q1_hors_qpv = {rate}
+    [demande]
+    modele = "transport"
+    """, parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T2,PLUS,100,10
+    """, reservataires="""
+    id,nom,type
+    bailleur,Bailleur,bailleur
+    """, demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    bailleur,59350,,T2,q1,non,2
+    bailleur,59350,,T2,q234,non,50
+    """)
+
+
+@pytest.mark.parametrize("rate, held", [(0.25, True), (0.26, False)])
+def test_a_share_is_missed_only_beyond_half_an_attribution(make_instance, tmp_path, rate, held):
+    """25 % of 10 = 2,5 Q1 attributions for 2 possible: 0,5 short, within half an attribution:
+    « tenue » everywhere (model status, contraintes.csv, exit code, conformite.csv, controler);
+    26 % = 2,6: 0,6 short, « non tenue » everywhere."""
+    folder, out, done = plan_of(make_instance, tmp_path, **tolerance_case(rate))
+    assert done.exit_code == (0 if held else 3), done.output
+    rules = pd.read_csv(out / "contraintes.csv").set_index("contrainte")
+    assert (rules.at["cia_hors_qpv_q1", "statut"] == "violee") is not held
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["cia_hors_qpv_q1", "respectee"] == ("oui" if held else "non")
+    assert conf.at["cia_hors_qpv_q1", "valeur"] == 2.0
+    assert invoke("controler", out, folder).exit_code == (0 if held else 3)
+
+
+def test_the_conformity_table_shows_values_rounded_like_their_bounds(make_instance):
+    """47,9993 expected attributions against « ≥ 48 » read 48,0 « oui » (it showed 47,9993 beside ≥ 48)."""
+    from flux_opt.conformity.check import _line
+    from flux_opt.tolerance import missed
+
+    line = _line("cia_hors_qpv_q1", "EPCI", "CCH L.441-1", 192, "≥", 48.0, 47.9993, on_attributions=True)
+    assert (line["valeur"], line["respectee"], line["limite"]) == (48.0, "oui", "≥ 48")
+    assert _line("plafond_prefet", "préfet", "CCH", 379, "≤", 113, 114)["respectee"] == "non"  # a whole dwelling
+    assert not missed(0.5, on_attributions=True) and missed(0.51, on_attributions=True)
+    assert missed(1.0, on_attributions=False) and not missed(1e-9, on_attributions=False)

@@ -16,11 +16,11 @@ import pandas as pd
 
 from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, reference
 from flux_opt.input.schema import Instance, parse_bool
+from flux_opt.tolerance import missed
 
 LEGAL = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
 STATE = ("prefet", "prefet_agents")
 COLUMNS = ["regle", "portee", "source", "base", "limite", "valeur", "respectee"]
-ATTRIBUTION_TOLERANCE = 1e-3  # per attributions.csv line (4 decimals written)
 
 
 @dataclass
@@ -40,10 +40,13 @@ def _pct(rate: float) -> str:
     return f"{_n(100 * rate)} %"
 
 
-def _line(regle, portee, source, base, sens, limite, valeur, tol=1e-6, texte=None) -> dict:
-    ok = valeur <= limite + tol if sens == "≤" else valeur >= limite - tol
+def _line(regle, portee, source, base, sens, limite, valeur, on_attributions=False, texte=None) -> dict:
+    """One line; « non » only when the value misses its bound by more than the one tolerance
+    (flux_opt/tolerance.py). The value is shown rounded like its bound (one decimal)."""
+    gap = valeur - limite if sens == "≤" else limite - valeur
+    ok = not missed(gap, on_attributions)
     return {"regle": regle, "portee": portee, "source": source, "base": base,
-            "limite": texte or f"{sens} {_n(limite)}", "valeur": round(float(valeur), 4), "respectee": "oui" if ok else "non"}
+            "limite": texte or f"{sens} {_n(limite)}", "valeur": round(float(valeur), 1), "respectee": "oui" if ok else "non"}
 
 
 def _dwellings(plan: pd.DataFrame, ids, communes=None, qpv: bool | None = None) -> float:
@@ -200,8 +203,7 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
                           "respectee": "non vérifiable (attributions.csv absent)"})
             continue
         chosen = att.loc[numerator(att), "attributions_prevues"]
-        lines.append(_line(regle, portee, source, base, "≥", rate * base, chosen.sum(),
-                           tol=1e-6 + ATTRIBUTION_TOLERANCE * len(chosen),
+        lines.append(_line(regle, portee, source, base, "≥", rate * base, chosen.sum(), on_attributions=True,
                            texte=f"≥ {_n(rate * base)} ({_pct(rate)} de {_n(base)})"))
     return lines
 
