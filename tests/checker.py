@@ -300,6 +300,34 @@ def read_reservataires(rows, epci_of) -> dict[str, Reservataire]:
     }
 
 
+LEGAL_MAXIMA = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
+
+
+def legal(rules: dict, key: str) -> float:
+    """A rate held to the law's maximum, unless the instance explores outside it (hors_cadre_legal)."""
+    return float(rules[key]) if rules.get("hors_cadre_legal") else min(float(rules[key]), LEGAL_MAXIMA[key])
+
+
+def hold_to_the_law(ref: Reference, n: dict[str, float]) -> None:
+    """Legal caps prevail over inputs: the agents within 5 % of C, the State within 30 %, the
+    collectivités without financing of a territory together within 20 % of its flux, each group
+    scaled down to its maximum (orientation.md §1)."""
+    if ref.rules.get("hors_cadre_legal"):
+        return
+
+    def hold(ids: list[str], limit: float) -> None:
+        asked = sum(n[i] for i in ids)
+        if ids and asked > limit + 1e-9:
+            for i in ids:
+                n[i] *= limit / asked
+
+    hold(ref.ids_of_type("prefet_agents"), LEGAL_MAXIMA["prefet_agents_taux"] * ref.total)
+    hold(ref.ids_of_type("prefet", "prefet_agents"), LEGAL_MAXIMA["prefet_taux"] * ref.total)
+    capped = [r for r in ref.reservataires.values() if r.type == "collectivite" and not r.financement_apporte]
+    for t in sorted({r.territoire for r in capped}, key=len, reverse=True):
+        hold([r.id for r in capped if r.territoire <= t], LEGAL_MAXIMA["collectivite_plafond"] * ref.flux_of(t))
+
+
 def raw_targets(ref: Reference, parc_of: dict[str, float]) -> dict[str, float]:
     """n_r in the order of orientation.md §1 Targets."""
     rules, total = ref.rules, ref.total
@@ -315,18 +343,19 @@ def raw_targets(ref: Reference, parc_of: dict[str, float]) -> dict[str, float]:
     agents = [r for r in ref.reservataires.values() if r.type == "prefet_agents"]
     for r in agents:
         value = explicit(r)
-        n[r.id] = rules["prefet_agents_taux"] * total if value is None else value
+        n[r.id] = legal(rules, "prefet_agents_taux") * total if value is None else value
     n_agents = sum(n[r.id] for r in agents)
     for r in ref.reservataires.values():
         if r.type in ("prefet_agents", "bailleur"):
             continue
         value = explicit(r)
         if value is None and r.type == "prefet":
-            value = rules["prefet_taux"] * total - n_agents
+            value = legal(rules, "prefet_taux") * total - n_agents
         parc_size = sum(parc_of.get(c, 0.0) for c in r.territoire)  # article 5: same perimeter
         if value is None and r.logements_reserves is not None and parc_size > 0:
             value = r.logements_reserves / parc_size * ref.flux_of(r.territoire)
         n[r.id] = max(value or 0.0, 0.0)  # agents above the préfet's rate: no negative target
+    hold_to_the_law(ref, n)
     for r in ref.reservataires.values():
         if r.type == "bailleur":
             n[r.id] = max(total - sum(n.values()), 0.0)
@@ -339,8 +368,8 @@ def target_caps(ref: Reference):
     state_ids = ref.ids_of_type("prefet", "prefet_agents")
     agent_ids = ref.ids_of_type("prefet_agents")
     capped = [r for r in ref.reservataires.values() if r.type == "collectivite" and not r.financement_apporte]
-    state_cap = cap(rules["prefet_taux"], total)
-    agents_cap = cap(rules["prefet_agents_taux"], total)
+    state_cap = cap(legal(rules, "prefet_taux"), total)
+    agents_cap = cap(legal(rules, "prefet_agents_taux"), total)
 
     def may_take(rid: str, alloc: dict[str, int]) -> bool:
         r = ref.reservataires[rid]
@@ -351,7 +380,7 @@ def target_caps(ref: Reference):
         if r.type == "collectivite" and not r.financement_apporte:
             # every territory holding r's: its collectivités (territory inside it) together
             return all(sum(alloc[c.id] for c in capped if c.territoire <= t) + 1
-                       <= cap(rules["collectivite_plafond"], ref.flux_of(t))
+                       <= cap(legal(rules, "collectivite_plafond"), ref.flux_of(t))
                        for t in {c.territoire for c in capped} if r.territoire <= t)
         return True
 
@@ -405,7 +434,7 @@ def state_takes_its_cap(ref: Reference) -> None:
     if len(prefets) != 1 or len(bailleurs) != 1 or prefets[0].logements is not None or prefets[0].taux is not None:
         return
     agents = sum(ref.targets[rid] for rid in ref.ids_of_type("prefet_agents"))
-    wanted = cap(min(float(ref.rules["prefet_taux"]), 0.30), ref.total) - agents
+    wanted = cap(legal(ref.rules, "prefet_taux"), ref.total) - agents
     delta = wanted - ref.targets[prefets[0].id]
     if wanted >= 0 and ref.targets[bailleurs[0]] - delta >= 0:
         ref.targets[prefets[0].id] += delta
@@ -575,8 +604,8 @@ def check_plafonds_prefet(ref: Reference, plan: Plan, tol: float) -> list[Violat
         return []
     agents = sum(plan.by_reservataire(rid) for rid in ref.ids_of_type("prefet_agents"))
     return exceeds("plafond_prefet", "prefet", state_dwellings(ref, plan),
-                   cap(ref.rules["prefet_taux"], ref.total), tol) + exceeds(
-        "plafond_agents", "prefet_agents", agents, cap(ref.rules["prefet_agents_taux"], ref.total), tol)
+                   cap(legal(ref.rules, "prefet_taux"), ref.total), tol) + exceeds(
+        "plafond_agents", "prefet_agents", agents, cap(legal(ref.rules, "prefet_agents_taux"), ref.total), tol)
 
 
 def uniformity_bands(ref: Reference) -> dict[str, tuple[int, int]]:
@@ -640,7 +669,7 @@ def check_plafond_collectivite(ref: Reference, plan: Plan, tol: float) -> list[V
         together = sum(plan.by_reservataire(r.id, inside) for r in capped)
         owners = ", ".join(r.id for r in capped if r.territoire == t)
         found += exceeds("plafond_collectivite", owners, together,
-                         cap(ref.rules["collectivite_plafond"], ref.flux_of(t)), tol)
+                         cap(legal(ref.rules, "collectivite_plafond"), ref.flux_of(t)), tol)
     return found
 
 

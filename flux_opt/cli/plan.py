@@ -102,7 +102,8 @@ def verifier_command(instance: INSTANCE):
 
 @app.command("controler")
 def controler_command(
-    plan: Annotated[Path, typer.Argument(help="Dossier du plan (plan.csv, et attributions.csv s'il existe).")],
+    plan: Annotated[Path, typer.Argument(help="Dossier du plan (plan.csv, et attributions.csv s'il existe), "
+                                                   "ou son fichier plan.csv.")],
     instance: INSTANCE,
     sortie: Annotated[Path | None, typer.Option(
         "--sortie", "-s", help="Fichier CSV où écrire le tableau de conformité (défaut : PLAN/conformite.csv).")] = None,
@@ -114,16 +115,18 @@ def controler_command(
     from flux_opt.report.exports import write_atomically, write_csv
     from flux_opt.report.terminal import conformity_table
 
+    from flux_opt.plan.folder import plan_folder
+
     try:
         data = load_instance(instance)
-        files = read_plan_files(plan)
+        files = read_plan_files(plan, data)
     except InvalidInput as exc:
         fail_on_invalid(exc)
     except (OSError, ValueError) as exc:
         err.print(f"[red]Plan illisible : {exc}[/red]")
         raise typer.Exit(2)
     table = conformity(data, files)
-    target = sortie or plan / "conformite.csv"
+    target = sortie or plan_folder(plan) / "conformite.csv"
     write_atomically(target.parent, {target.name: lambda p: write_csv(table, p)})
     console.print(conformity_table(table))
     console.print(f"Tableau écrit dans [bold]{target}[/bold].")

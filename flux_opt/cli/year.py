@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from flux_opt.cli.app import app, console, err, hold_output
+from flux_opt.errors import InvalidInput
 
 
 PLAN = Annotated[Path, typer.Argument(help="Dossier d'un plan (sortie de flux-opt plan).")]
@@ -46,7 +47,7 @@ def reservataires_du_plan(plan: Path) -> list[str]:
 
     try:
         return list(read_objectifs(plan)["reservataire"])
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, InvalidInput) as exc:
         refuse(f"Plan {plan} : {exc}")
 
 
@@ -103,7 +104,7 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
         try:
             s = suivi(plan, df, day, contexte=contexte)
             drift = gap_to_plan(plan, year_journal(df, day.year, day))
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, InvalidInput) as exc:
             refuse(exc)
         console.print(suivi_view(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
         if contexte is None:
@@ -191,7 +192,7 @@ def _rank(plan: Path, df, day: date, wanted, data, contexte, sortie: Path | None
     with tempfile.TemporaryDirectory(prefix="flux-opt-") as temporaire:
         try:
             reoptimise = should_reoptimise(plan, df)
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, InvalidInput) as exc:
             refuse(exc)
         suivi_de, mode = plan, "suit le plan (les libérations restent dans la prévision)"
         if reoptimise:
@@ -272,8 +273,10 @@ def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine
     """Simulate the plan of `plan`, print the table, write evaluation.csv (and the report section)."""
     from flux_opt.report.evaluation import evaluation_view, write_evaluation
     from flux_opt.year.conventions import instance_du_plan
+    from flux_opt.plan.folder import plan_folder
     from flux_opt.year.evaluation import evaluate_folder
 
+    plan = plan_folder(plan)  # a plan folder, or its plan.csv
     chemin = instance_du_plan(plan, instance)
     if chemin is None:
         err.print(f"[red]Instance du plan introuvable (ni --instance, ni chemin valide dans {plan / 'resume.json'}) : "
@@ -283,7 +286,7 @@ def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine
     try:
         with console.status(f"Simulation de {tirages} années…"):
             evaluation = evaluate_folder(plan, data, tirages, graine)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, InvalidInput) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     console.print(evaluation_view(evaluation))
@@ -350,7 +353,7 @@ def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, s
     exclusions = _load_instance(instance_suivante).table("exclusions") if instance_suivante else None
     try:
         consolide, par_epci = bilan_du_plan(plan, df, annee, contexte, exclusions)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, InvalidInput) as exc:
         refuse(f"Bilan {annee} : {exc}")
     written = write_bilan(consolide, sortie, par_epci)
     console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "

@@ -247,8 +247,15 @@ def from_result(plan: pd.DataFrame, attributions: pd.DataFrame | None) -> PlanFi
     return PlanFiles(as_bool(plan, "qpv"), att)
 
 
-def read_plan_files(folder: str | Path) -> PlanFiles:
-    """plan.csv (required) and attributions.csv (optional) of a plan folder."""
-    from flux_opt.plan.folder import read_attributions, read_plan
+def read_plan_files(folder: str | Path, instance: Instance | None = None) -> PlanFiles:
+    """plan.csv (required) and attributions.csv (optional) of a plan folder, or of the folder of a
+    plan.csv given as a file, in any CSV dialect the instance reader accepts; with `instance`, a
+    row that does not fit it (unknown réservataire, commune or segment) is an InvalidInput."""
+    from flux_opt.errors import InvalidInput
+    from flux_opt.plan.folder import plan_problems, read_attributions, read_plan
 
-    return PlanFiles(read_plan(folder), read_attributions(folder))
+    files = PlanFiles(read_plan(folder), read_attributions(folder))
+    problems = plan_problems(instance, files.plan, files.attributions) if instance is not None else []
+    if problems:
+        raise InvalidInput(problems)
+    return files
