@@ -280,14 +280,15 @@ MIXED_POOL = dict(parc="""
 def test_in_gestion_directe_a_share_cannot_be_met_by_dropping_households(make_instance):
     """The association proposes its candidates: half of its pool is prioritaire, so half of its
     expected lettings are, whatever the plan. Its 60 % share of publics prioritaires cannot hold:
-    the plan says so (violated by 10 % of its 4 × (1 − 0.3³) lettings) instead of leaving the
-    non-priority households unhoused to reach 60 %."""
-    folder = make_instance(TOML, **MIXED_POOL)
+    the plan says so (violated by 10 % of its 8 × (1 − 0.3³) lettings, more than half an
+    attribution) instead of leaving the non-priority households unhoused to reach 60 %."""
+    folder = make_instance(TOML, **{**MIXED_POOL, "reservataires": MIXED_POOL["reservataires"].replace(
+        "asso,Association,autre,4,", "asso,Association,autre,8,")})
     result = run(load_instance(folder), PlanOptions(duals=False)).result
     att = result.attributions.loc[result.attributions["reservataire"] == "asso"]
     prio = att.loc[att["prioritaire"] == "oui", "attributions_prevues"].sum()
     other = att.loc[att["prioritaire"] == "non", "attributions_prevues"].sum()
-    lettings = 4 * p_let(0.70, 3)
+    lettings = 8 * p_let(0.70, 3)
     assert prio == pytest.approx(lettings / 2, abs=1e-4) and other == pytest.approx(lettings / 2, abs=1e-4)
     rows = result.contraintes.set_index(["contrainte", "portee"])
     assert rows.loc[("publics_prioritaires", "réservataire asso"), "statut"] == "violee"

@@ -477,3 +477,69 @@ def test_the_conformity_table_shows_values_rounded_like_their_bounds(make_instan
     assert _line("plafond_prefet", "préfet", "CCH", 379, "≤", 113, 114)["respectee"] == "non"  # a whole dwelling
     assert not missed(0.5, on_attributions=True) and missed(0.51, on_attributions=True)
     assert missed(1.0, on_attributions=False) and not missed(1e-9, on_attributions=False)
+
+
+# A checker that trusts nothing (issue 21) ------------------------------------------------
+
+def tampered(out, tmp_path, name: str):
+    """A copy of the example's plan folder (plan.csv, attributions.csv) to tamper with."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for f in ("plan.csv", "attributions.csv"):
+        shutil.copy(out / f, folder / f)
+    return folder
+
+
+def test_controler_cuts_inflated_attributions_back_to_what_the_plan_can_let(exemple_plan, tmp_path):
+    """Q1 lines of attributions.csv × 10: 10 times more Q1 households than dwellings and pools
+    allow. They are « non » on the demand line and cut back before the CIA share is computed
+    (which read « oui » on the inflated figures)."""
+    out, _ = exemple_plan
+    honest = invoke("controler", out, EXEMPLE, "--sortie", tmp_path / "honest.csv")
+    assert honest.exit_code == 0, honest.output
+    before = pd.read_csv(tmp_path / "honest.csv").set_index(["regle", "portee"])
+    folder = tampered(out, tmp_path, "x10")
+    att = pd.read_csv(folder / "attributions.csv", dtype=str)
+    q1 = att["quartile"] == "q1"
+    att.loc[q1, "attributions_prevues"] = (att.loc[q1, "attributions_prevues"].astype(float) * 10).map(str)
+    att.to_csv(folder / "attributions.csv", index=False)
+    done = invoke("controler", folder, EXEMPLE)
+    assert done.exit_code == 3, done.output
+    table = pd.read_csv(folder / "conformite.csv").set_index(["regle", "portee"])
+    demand = table.loc["demande"]
+    assert (demand["respectee"] == "non").any()
+    cia = ("cia_hors_qpv_q1", "EPCI 200093201")
+    assert table.at[cia, "valeur"] <= before.at[cia, "valeur"] + 0.1  # never more than the honest plan's
+
+
+def test_controler_refuses_rows_that_do_not_fit_the_instance(exemple_plan, tmp_path):
+    out, _ = exemple_plan
+    folder = tampered(out, tmp_path, "fantome")
+    plan = pd.read_csv(folder / "plan.csv", dtype=str)
+    ghost = plan.iloc[[0]].assign(reservataire="fantome")
+    unknown = plan.iloc[[1]].assign(commune="99999")
+    pd.concat([plan, ghost, unknown]).to_csv(folder / "plan.csv", index=False)
+    done = runner.invoke(app, ["controler", str(folder), str(EXEMPLE)], terminal_width=250)
+    assert done.exit_code == 2, done.output
+    flat = " ".join(done.output.replace("│", " ").split())
+    assert "« fantome »" in flat and "« 99999 »" in flat and "reservataire" in flat and "commune" in flat
+    assert f" {len(plan) + 2} " in flat and f" {len(plan) + 3} " in flat  # the lines of the two rows
+    ev = invoke("evaluer", folder, "--instance", EXEMPLE, "--tirages", "2")
+    assert ev.exit_code == 2 and "99999" in ev.output and "Erreur interne" not in ev.output
+
+
+def test_controler_reads_a_plan_csv_file_saved_by_french_excel(exemple_plan, tmp_path):
+    """`controler sortie/plan.csv …` (a file, not a folder), re-saved by French Excel: `;`, decimal
+    comma, Windows-1252: the same table as the plan as written."""
+    out, _ = exemple_plan
+    folder = tampered(out, tmp_path, "excel")
+    for name in ("plan.csv", "attributions.csv"):
+        frame = pd.read_csv(out / name, dtype=str)
+        text = frame.to_csv(index=False, sep=";").replace(".", ",")  # every decimal point, as Excel writes
+        (folder / name).write_bytes(text.encode("cp1252"))
+    done = invoke("controler", folder / "plan.csv", EXEMPLE, "--sortie", tmp_path / "excel.csv")
+    assert done.exit_code == 0, done.output
+    invoke("controler", out, EXEMPLE, "--sortie", tmp_path / "written.csv")
+    assert pd.read_csv(tmp_path / "excel.csv").equals(pd.read_csv(tmp_path / "written.csv"))
+    ev = invoke("evaluer", folder / "plan.csv", "--instance", EXEMPLE, "--tirages", "2")
+    assert ev.exit_code == 0, ev.output

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, reference
+from flux_opt.conformity.lettings import derive
 from flux_opt.input.schema import Instance, parse_bool
 from flux_opt.tolerance import missed
 
@@ -178,15 +179,26 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
     A réservataire's priority share is of its expected attributions when the pools decide who is
     housed (demand model « composition »), else of its dwellings."""
     regles, plan, att = instance.regles, files.plan, files.attributions
-    of_lettings = instance.parametres.demande.modele == "composition" and att is not None
+    composition = instance.parametres.demande.modele == "composition"
+    of_lettings = composition and att is not None
+    lines = []
+    if att is not None:  # attributions.csv is read, never trusted: cut back to what can be let
+        derived = derive(instance, plan, att, composition)
+        for r in instance.reservataires:
+            read = float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum())
+            excess = derived.excess.get(r.id, 0.0)
+            if read > 0 or excess > 0:
+                lines.append(_line("demande", f"réservataire {r.id} (attributions possibles)", "CCH L.441-2-1 (demandes), "
+                                   "plan.csv", _dwellings(plan, [r.id]), "≤", read - excess, read, on_attributions=True,
+                                   texte=f"≤ {_n(read - excess)} (ses logements, ses viviers, l'acceptation)"))
+        att = derived.attributions
     rules = []  # (regle, portee, source, rate, mask of the numerator, base)
     for r in instance.reservataires:
         rate = r.taux_prioritaires
         if rate is None and r.type in ("prefet", "action_logement", "collectivite", "bailleur"):
             rate = regles.prefet_prioritaires if r.type == "prefet" else regles.prioritaires_min
         if rate:
-            base = (float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum()) if of_lettings
-                    else _dwellings(plan, [r.id]))
+            base = derived.base.get(r.id, 0.0) if of_lettings else _dwellings(plan, [r.id])
             rules.append(("publics_prioritaires", f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
                           lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], round(base, 4)))
     for (epci, name), rate in sorted(_cia_rates(instance).items()):
@@ -195,7 +207,6 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
         rules.append((name, f"EPCI {epci}", "CCH L.441-1 (CIA)", rate,
                       lambda a, c=communes, q=qpv, k=quartile: a["commune"].isin(list(c)) & (a["qpv"] == q)
                       & (a["quartile"] == k), ref.flux_in(communes, qpv=qpv)))
-    lines = []
     for regle, portee, source, rate, numerator, base in rules:
         if att is None:
             lines.append({"regle": regle, "portee": portee, "source": source, "base": base,
