@@ -71,7 +71,13 @@ def load(path: str | Path, depuis_conversion: bool = False, phases: Phases | Non
     with (phases or Phases())("lecture"):
         instance = load_instance(path)
         if depuis_conversion:
-            return with_targets(instance, lissage_targets(path, instance))
+            from flux_opt.errors import InputProblem
+            from flux_opt.stock.instance import state_conventions_apart
+
+            planned = with_targets(instance, lissage_targets(path, instance))
+            _, refused = state_conventions_apart(instance, instance.table("conventions"))
+            notes = [InputProblem(instance.source_of("conventions"), None, "reservataire", s) for s in refused]
+            return planned.model_copy(update={"avertissements": [*instance.avertissements, *notes]})
         missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
         if missing:
             raise InvalidInput(missing)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid
 from flux_opt.errors import InvalidInput
@@ -49,6 +50,8 @@ def convertir_command(
             result = convert_instance(instance, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
             console.print(console_view(result))
+            for sentence in result.parametres.get("etat_non_converti", []):
+                console.print(f"[yellow]{escape(sentence[0].upper() + sentence[1:])}.[/yellow]")
             if sortie:
                 written = write_outputs(sortie, result)
                 console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
