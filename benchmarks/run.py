@@ -64,7 +64,7 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
         start = time.perf_counter()
         instance = _with_time_limit(pipeline.load(folder, phases=phases), temps_max)
         try:
-            done = pipeline.run(instance, pipeline.PlanOptions(analyse=True, controle=True), source=str(folder), phases=phases)
+            done = pipeline.run(instance, pipeline.PlanOptions(analysis=True, conformity=True), source=str(folder), phases=phases)
         except NoSolutionFound as exc:
             out.update(statut=f"sans solution ({exc})", total_s=time.perf_counter() - start, memoire_mo=peak_mb())
             return out

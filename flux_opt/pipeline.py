@@ -3,16 +3,16 @@
     load → assiette/targets → model → solve → result → explanation → simulated year → outputs
 
 `run` chains the stages for one instance, with options for what to skip; `Planner` keeps one
-built model and re-plans variants of an instance on it (sweeps, negotiation); `write` is the
-outputs stage (plan files, report, explication.json). `plan`, `lot`, `comparer`, the sweep and
-the re-orientation of the year all go through here, so a plan means the same thing everywhere.
+built model and re-plans variants of an instance on it (sweeps, negotiation). The outputs stage
+(plan files, report, explication.json) sits one floor up, in flux_opt/report/outputs.py: the
+pipeline computes, the report writes. `plan`, `lot`, `comparer`, the sweep and the
+re-orientation of the year all go through here, so a plan means the same thing everywhere.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -23,30 +23,32 @@ from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
 from flux_opt.explanation.sentences import explain
 from flux_opt.conformity.check import conformity, from_result
-from flux_opt.errors import InvalidInput
+from flux_opt.errors import InputProblem, InvalidInput
+from flux_opt.input.raw import REQUIRED_TABLES
 from flux_opt.input.schema import Instance, load_instance
 from flux_opt.input.validation import targets_without_conversion
 from flux_opt.model.build import OrientationModel, build_model
 from flux_opt.model.reusable import ReusableModel
 from flux_opt.model.solve import Solution, solve
 from flux_opt.phases import Phases
-from flux_opt.year.evaluation import Evaluation, evaluate
+from flux_opt.plan.evaluation import Evaluation, evaluate
 from flux_opt.plan.result import Result, make_result
+from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION, convert_instance, state_conventions_apart, year_targets
 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    moteur: str = "highs"  # "highs" (direct) or "pyomo" (the same program through Pyomo)
-    depuis_conversion: bool = False  # this year's targets from the stock conversion's lissage
+    engine: str = "highs"  # "highs" (direct) or "pyomo" (the same program through Pyomo): --moteur
+    from_conversion: bool = False  # this year's targets from the stock conversion's lissage: --depuis-conversion
     duals: bool = True  # fixed-LP duals on the result rows (the analysis replaces them by probes)
-    analyse: bool = False  # the explanation layer: marginal values, causes, shortfalls
-    couts: bool = True  # with `analyse`: rule costs by exact re-solves
-    k: int = 3  # with `couts`: how many violated and binding families to cost
-    bilan_precedent: str | Path | None = None  # folder written by `flux-opt bilan`: carry-over into the targets
-    controle: bool = False  # re-check the plan against the law from its tables alone (flux_opt/conformity)
-    tirages: int = 0  # years of the plan simulated after the solve (flux_opt/year/evaluation.py); 0: none
-    graine: int = 0  # seed of those draws
-    hors_cadre_legal: bool = False  # explore rates above the law (--hors-cadre-legal): not a legal plan
+    analysis: bool = False  # the explanation layer: marginal values, causes, shortfalls
+    rule_costs: bool = True  # with `analysis`: rule costs by exact re-solves (--sans-analyse: off)
+    k: int = 3  # with `rule_costs`: how many violated and binding families to cost
+    previous_bilan: str | Path | None = None  # folder written by `flux-opt bilan`: carry-over (--bilan-precedent)
+    conformity: bool = False  # re-check the plan against the law from its tables alone (flux_opt/conformity)
+    draws: int = 0  # years of the plan simulated after the solve (flux_opt/plan/evaluation.py); 0: none (--tirages)
+    seed: int = 0  # seed of those draws (--graine)
+    outside_the_law: bool = False  # explore rates above the law (--hors-cadre-legal): not a legal plan
 
 
 @dataclass
@@ -66,22 +68,49 @@ class PlanRun:
 
 # --------------------------------------------------------------------------- stages
 
-def load(path: str | Path, depuis_conversion: bool = False, phases: Phases | None = None) -> Instance:
-    """The validated instance, with this year's targets from the lissage if asked."""
+def load(path: str | Path, from_conversion: bool = False, phases: Phases | None = None, *,
+         required: tuple[str, ...] = REQUIRED_TABLES, targets: bool = True) -> Instance:
+    """The load stage every command enters by: one read of the instance with its consistency checks
+    (flux_opt.input), then this year's targets — from the stock conversion's lissage when asked
+    (on the same read), else checked present. `targets=False` for a command that makes no plan of
+    this instance (the stock conversion itself; the year's follow-up, which reads conventions and
+    exclusions); `required`: the tables the command needs (a conversion needs no demand)."""
+    if from_conversion:
+        required = tuple(dict.fromkeys(required + REQUIRED_FOR_CONVERSION))
     with (phases or Phases())("lecture"):
-        instance = load_instance(path)
-        if depuis_conversion:
-            from flux_opt.errors import InputProblem
-            from flux_opt.stock.instance import state_conventions_apart
-
-            planned = with_targets(instance, lissage_targets(path, instance))
+        instance = load_instance(path, required)
+        if from_conversion:
+            planned = with_targets(instance, lissage_targets(instance))
             _, refused = state_conventions_apart(instance, instance.table("conventions"))
             notes = [InputProblem(instance.source_of("conventions"), None, "reservataire", s) for s in refused]
             return planned.model_copy(update={"avertissements": [*instance.avertissements, *notes]})
         missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
-        if missing:
+        if targets and missing:
             raise InvalidInput(missing)
         return instance
+
+
+def assiette(instance: Instance, flux: Flux | None = None) -> tuple[Flux, Targets]:
+    """The assiette stage: the annual flux C = A − B (or the one given: the rest of a year) and each
+    réservataire's target on it."""
+    flux = flux if flux is not None else compute_flux(instance)
+    return flux, compute_targets(instance, flux)
+
+
+@dataclass
+class Checked:
+    """`flux-opt verifier`: the load stage and the assiette, stopped before the model."""
+
+    instance: Instance
+    flux: Flux
+    targets: Targets
+    warnings: list[InputProblem]  # convention entries above a legal cap (rule and figures)
+
+
+def check(path: str | Path, from_conversion: bool = False) -> Checked:
+    instance = load(path, from_conversion)
+    flux, targets = assiette(instance)
+    return Checked(instance, flux, targets, convention_warnings(instance, flux, targets))
 
 
 def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux | None = None,
@@ -91,41 +120,37 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
     `source` names the instance in explication.json; `phases` times the stages and tells a listener."""
     phases = phases or Phases()
     with phases("assiette"):
-        flux = flux if flux is not None else compute_flux(instance)
-        targets = compute_targets(instance, flux)
+        flux, targets = assiette(instance, flux)
         precedent = None
-        if options.bilan_precedent is not None:  # clause de revoyure, after the targets, within their caps
-            precedent = read_previous_bilan(options.bilan_precedent, instance.parametres.instance.annee)
+        if options.previous_bilan is not None:  # clause de revoyure, after the targets, within their caps
+            precedent = read_previous_bilan(options.previous_bilan, instance.parametres.instance.annee)
             targets = apply_carry_over(targets, instance, precedent)
     with phases("construction"):
         model = build_model(instance, flux, targets)
         if require is not None:
             model.require(require)
     with phases("resolution"):
-        solution = solve(model, moteur=options.moteur, duals=options.duals and not options.analyse)
-        result = make_result(model, solution)
-        result.resume["avertissements"] = [str(p) for p in instance.avertissements + convention_warnings(
-            instance, flux, targets)]
-        _note_the_law(result, instance, flux, targets)
+        solution = solve(model, moteur=options.engine, duals=options.duals and not options.analysis)
+        result = plan_result(instance, model, solution)
         if precedent is not None:
             _note_carry_over(result, instance, targets, precedent)
     explanation = None
     with phases("analyse"):
-        if options.analyse:
-            explanation = analyse(model, solution, result, couts=options.couts, k=options.k, instance=source)
+        if options.analysis:
+            explanation = analyse(model, solution, result, couts=options.rule_costs, k=options.k, instance=source)
             explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
             if result.resume.get("cadre_legal"):
                 explanation.raisons.insert(0, result.resume["cadre_legal"])
         else:
             explain(result)
     conformite = None
-    if options.controle:  # the plan as written, re-checked independently of the model (flux-opt controler)
+    if options.conformity:  # the plan as written, re-checked independently of the model (flux-opt controler)
         with phases("controle"):
             conformite = conformity(instance, from_result(result.plan, result.attributions))
     evaluation = None
-    if options.tirages > 0:
+    if options.draws > 0:
         with phases("evaluation"):
-            evaluation = evaluate(instance, result.plan, result.attributions, options.tirages, options.graine)
+            evaluation = evaluate(instance, result.plan, result.attributions, options.draws, options.seed)
     return PlanRun(instance, flux, targets, model, solution, result, explanation, evaluation, conformite)
 
 
@@ -138,6 +163,18 @@ def _note_the_law(result: Result, instance: Instance, flux: Flux, targets: Targe
         result.resume["cadre_legal"] = sentence
 
 
+def plan_result(instance: Instance, model: OrientationModel, solution: Solution) -> Result:
+    """The result stage, the same for `run` and every re-plan of a `Planner`: the result tables, the
+    instance's warnings and those `verifier` shows (rates above the law) in resume.json, and the
+    sentence on the law."""
+    result = make_result(model, solution)
+    flux, targets = model.data.flux, model.data.targets
+    result.resume["avertissements"] = [str(p) for p in instance.avertissements
+                                       + convention_warnings(instance, flux, targets)]
+    _note_the_law(result, instance, flux, targets)
+    return result
+
+
 def _note_carry_over(result: Result, instance: Instance, targets: Targets, precedent: BilanPrecedent) -> None:
     """resume.json and the report say what last year's bilan carried, one sentence per réservataire."""
     taux = instance.parametres.revoyure.report_max
@@ -146,8 +183,8 @@ def _note_carry_over(result: Result, instance: Instance, targets: Targets, prece
 
 
 def run_path(path: str | Path, options: PlanOptions = PlanOptions(), phases: Phases | None = None) -> PlanRun:
-    instance = load(path, options.depuis_conversion, phases)
-    if options.hors_cadre_legal:
+    instance = load(path, options.from_conversion, phases)
+    if options.outside_the_law:
         instance = outside_the_law_copy(instance)
     return run(instance, options, source=str(Path(path).resolve()), phases=phases)
 
@@ -158,63 +195,38 @@ def outside_the_law_copy(instance: Instance) -> Instance:
     return instance.model_copy(update={"parametres": instance.parametres.model_copy(update={"regles": regles})})
 
 
-def write(plan_run: PlanRun, sortie: str | Path, extra: dict[str, Callable[[Path], None]] | None = None,
-          phases: Phases | None = None) -> None:
-    """The outputs stage: plan files, and the report and explication.json when the run was analysed
-    (rendered first, its own phase, then everything written atomically); with a conformity table
-    (PlanOptions.controle), conformite.csv and its report section."""
-    conformite = plan_run.conformite
-    from flux_opt.report.exports import write_csv, write_plan
-    from flux_opt.report.plan_report import report_writers
-
-    phases = phases or Phases()
-    writers = dict(extra or {})
-    if plan_run.explanation is not None:
-        with phases("rapport"):
-            writers = {**report_writers(plan_run.result, plan_run.explanation, conformite, plan_run.evaluation),
-                       **writers}
-    if plan_run.evaluation is not None:
-        writers["evaluation.csv"] = lambda p: write_csv(plan_run.evaluation.table, p)
-    with phases("ecriture"):
-        write_plan(plan_run.result, Path(sortie), extra=writers)
-
-
 class Planner:
     """One built model re-planned for variants of an instance (other rates, CIA shares, targets),
     with the same result as a separate `run` of each variant."""
 
     def __init__(self, instance: Instance, fresh_start: bool = True):
-        flux = compute_flux(instance)
-        self._model = ReusableModel(instance, flux, compute_targets(instance, flux), fresh_start)
+        flux, targets = assiette(instance)
+        self._model = ReusableModel(instance, flux, targets, fresh_start)
 
     @property
     def rebuilds(self) -> int:
         return self._model.rebuilds
 
     def plan(self, instance: Instance, duals: bool = False) -> Result:
-        targets = compute_targets(instance, self._model.flux)
-        model, solution = self._model.solve(instance, targets, duals)
-        result = make_result(model, solution)
-        result.resume["avertissements"] = [str(p) for p in convention_warnings(instance, self._model.flux, targets)]
-        _note_the_law(result, instance, self._model.flux, targets)
-        return explain(result)
+        model, solution = self._model.solve(instance, assiette(instance, self._model.flux)[1], duals)
+        return explain(plan_result(instance, model, solution))
 
 
 # --------------------------------------------------------------------------- shortcuts
 
-def plan_instance(instance: Instance, moteur: str = "highs", duals: bool = True) -> Result:
-    return run(instance, PlanOptions(moteur=moteur, duals=duals)).result
+def plan_instance(instance: Instance, engine: str = "highs", duals: bool = True) -> Result:
+    return run(instance, PlanOptions(engine=engine, duals=duals)).result
 
 
-def plan_path(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False) -> Result:
-    return run_path(path, PlanOptions(moteur=moteur, depuis_conversion=depuis_conversion)).result
+def plan_path(path: str | Path, engine: str = "highs", from_conversion: bool = False) -> Result:
+    return run_path(path, PlanOptions(engine=engine, from_conversion=from_conversion)).result
 
 
-def plan_and_explain(path: str | Path, moteur: str = "highs", depuis_conversion: bool = False,
-                     couts: bool = True, k: int = 3,
-                     bilan_precedent: str | Path | None = None) -> tuple[Result, Explanation]:
-    done = run_path(path, PlanOptions(moteur, depuis_conversion, analyse=True, couts=couts, k=k,
-                                      bilan_precedent=bilan_precedent))
+def plan_and_explain(path: str | Path, engine: str = "highs", from_conversion: bool = False,
+                     rule_costs: bool = True, k: int = 3,
+                     previous_bilan: str | Path | None = None) -> tuple[Result, Explanation]:
+    done = run_path(path, PlanOptions(engine, from_conversion, analysis=True, rule_costs=rule_costs, k=k,
+                                      previous_bilan=previous_bilan))
     return done.result, done.explanation
 
 
@@ -227,11 +239,9 @@ def with_targets(instance: Instance, logements: dict[str, int]) -> Instance:
     return instance.model_copy(update={"reservataires": rows})
 
 
-def lissage_targets(path: str | Path, instance: Instance) -> dict[str, int]:
+def lissage_targets(instance: Instance) -> dict[str, int]:
     """This year's targets from the stock conversion and lissage of the instance (models/lissage.md)."""
-    from flux_opt.stock.instance import convert_instance, year_targets
-
     annee = instance.parametres.instance.annee
-    result = convert_instance(Path(path))
+    result = convert_instance(instance)
     years = list(result.lissage.objectifs.columns)
     return year_targets(result, annee if annee in years else None)

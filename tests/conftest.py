@@ -86,3 +86,11 @@ def make_instance(tmp_path):
         return write_instance(tmp_path / f"instance_{next(counter)}", toml, **tables)
 
     return make
+
+
+def stock_of(path: Path):
+    """An instance read as `flux-opt convertir` reads it (the pipeline's load stage, conversion tables)."""
+    from flux_opt.pipeline import load
+    from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION
+
+    return load(path, required=REQUIRED_FOR_CONVERSION, targets=False)

@@ -8,7 +8,6 @@ from flux_opt.stock.conversion import (
     convert,
     convert_by_departement,
     detail_conventions,
-    plus_forts_restes,
     split_by_departement,
     taux_article5,
     taux_rotation_moyen,
@@ -140,8 +139,8 @@ def test_repartition_regionale_somme_exacte_au_prorata_du_parc():
     assert parts.to_dict() == {"02": 0, "59": 576, "62": 384}
 
 
-def test_plus_forts_restes_donne_le_reste_aux_plus_grandes_parts():
-    parts = plus_forts_restes(pd.Series({"a": 1.0, "b": 2.0, "c": 3.0}), 10)
+def test_le_reste_va_aux_plus_grandes_parts():
+    parts = split_by_departement(10, {"a": 1.0, "b": 2.0, "c": 3.0})
     # 1.667, 3.333, 5 → floors 1, 3, 5, remaining unit to a (0.667 > 0.333).
     assert parts.to_dict() == {"a": 2, "b": 3, "c": 5}
 

@@ -9,11 +9,11 @@ from checker import check_plan
 from flux_opt.cli.main import app
 from flux_opt.stock.instance import apply_targets, convert_instance, year_targets
 
-from conftest import EXEMPLE
+from conftest import EXEMPLE, stock_of
 
 
 def test_year_one_lissage_targets_feed_a_valid_plan(tmp_path):
-    result = convert_instance(EXEMPLE, methode="convention", annees=6)
+    result = convert_instance(stock_of(EXEMPLE), methode="convention", annees=6)
     assert result.lissage.realisable
     targets = year_targets(result)
     instance = tmp_path / "exemple"
@@ -30,7 +30,7 @@ def test_year_one_lissage_targets_feed_a_valid_plan(tmp_path):
 
 
 def test_plan_option_takes_this_years_targets_from_the_lissage(tmp_path):
-    targets = year_targets(convert_instance(EXEMPLE))
+    targets = year_targets(convert_instance(stock_of(EXEMPLE)))
     run = CliRunner().invoke(app, ["plan", str(EXEMPLE), "--sortie", str(tmp_path), "--depuis-conversion"])
     assert run.exit_code == 0, run.output
     objectifs = pd.read_csv(tmp_path / "objectifs.csv").set_index("reservataire")

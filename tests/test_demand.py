@@ -17,7 +17,7 @@ from flux_opt.input.schema import load_instance
 from flux_opt.pipeline import PlanOptions, run
 from flux_opt.plan.folder import read_attributions, read_plan
 from flux_opt.report.exports import write_csv
-from flux_opt.year.evaluation import evaluate, evaluate_folder
+from flux_opt.plan.evaluation import evaluate, evaluate_folder
 
 TOML = BASE_TOML + """
 [regles]
@@ -231,7 +231,7 @@ def test_the_plan_s_own_shares_are_read_from_its_attributions_as_written(make_in
     """The pipeline's simulated year gets attributions.csv as written (oui/non flags): the plan's
     expected share of publics prioritaires is theirs, not 100 % (« non » read as true)."""
     folder = make_instance(TOML.replace("prioritaires_min = 0", "prioritaires_min = 0.1"), **MIXED_POOL)
-    done = run(load_instance(folder), PlanOptions(duals=False, tirages=20, graine=1))
+    done = run(load_instance(folder), PlanOptions(duals=False, draws=20, seed=1))
     table = done.evaluation.table.set_index(["indicateur", "portee"])
     att = done.result.attributions.loc[done.result.attributions["reservataire"] == "asso"]
     share = att.loc[att["prioritaire"] == "oui", "attributions_prevues"].sum() / att["attributions_prevues"].sum()

@@ -26,6 +26,8 @@ from flux_opt.report.conversion import (
 )
 from flux_opt.stock.lissage import spread_lissage
 
+from conftest import stock_of
+
 
 def _flux(valeur: float, debut: int = 2025, annees: int = 3) -> dict[int, float]:
     return {debut + k: valeur for k in range(annees)}
@@ -178,7 +180,7 @@ ville,VL-2010-02,20,2035,
 
 
 def test_convertir_instance_reproduit_le_seed_et_tient_le_flux(instance: Path):
-    resultat = convert_instance(instance)
+    resultat = convert_instance(stock_of(instance))
     volumes = resultat.conversion.set_index("reservataire")["volume_du"].to_dict()
     assert volumes == {"als": 960, "ville": 20}  # 3-year average rate = 10 %
     assert resultat.parametres["taux_rotation"] == pytest.approx(0.10)
@@ -192,7 +194,7 @@ def test_convertir_instance_reproduit_le_seed_et_tient_le_flux(instance: Path):
 
 
 def test_objectifs_annee_un_remplacent_logements_de_reservataires(instance: Path):
-    resultat = convert_instance(instance, methode="globale", annees=3)
+    resultat = convert_instance(stock_of(instance), methode="globale", annees=3)
     objectifs = year_targets(resultat)
     # Global: 1000 DS × 10.5 years × 10 % = 1050 over 3 years = 350 a year.
     assert objectifs == {"als": 350, "ville": 0}
@@ -212,7 +214,7 @@ def test_convertir_instance_mode_region(instance: Path):
     conventions = (instance / "conventions.csv").read_text(encoding="utf-8").splitlines()
     lignes = [conventions[0] + ",departement"] + [l + ",59" for l in conventions[1:2]] + [l + ",62" for l in conventions[2:]]
     (instance / "conventions.csv").write_text("\n".join(lignes) + "\n", encoding="utf-8")
-    volumes = convert_instance(instance).conversion.set_index("reservataire")["volume_du"].to_dict()
+    volumes = convert_instance(stock_of(instance)).conversion.set_index("reservataire")["volume_du"].to_dict()
     assert volumes == {"als": 720, "ville": 15}  # 3/4 of the region-wide 960 and 20
 
 
@@ -220,7 +222,7 @@ def test_reservataire_de_convention_inconnu_est_une_erreur(instance: Path):
     with (instance / "conventions.csv").open("a", encoding="utf-8") as fichier:
         fichier.write("fantome,X-1,10,2030,\n")
     with pytest.raises(InvalidInput) as refused:  # the one instance reader names file, row and field
-        convert_instance(instance)
+        convert_instance(stock_of(instance))
     (problem,) = refused.value.problems
     assert (problem.fichier, problem.ligne, problem.champ) == ("conventions.csv", 5, "reservataire")
     assert "fantome" in problem.message
@@ -240,7 +242,7 @@ def test_part_disponible_sans_taux_prefet_prend_la_regle():
 
 
 def test_excel_html_et_fichiers_de_sortie(instance: Path, tmp_path_factory):
-    resultat = convert_instance(instance)
+    resultat = convert_instance(stock_of(instance))
     sortie = tmp_path_factory.mktemp("sortie")
     chemin = write_excel(sortie / "c.xlsx", resultat.conversion, resultat.lissage, resultat.detail)
     classeur = openpyxl.load_workbook(chemin)
@@ -285,7 +287,7 @@ EXEMPLE = Path(__file__).resolve().parents[1] / "instances" / "exemple"
 @pytest.mark.skipif(not (EXEMPLE / "conventions.csv").exists(), reason="instance d'exemple absente")
 @pytest.mark.parametrize("methode", ["globale", "convention"])
 def test_lissage_de_l_instance_exemple_tient_le_flux_chaque_annee(methode):
-    resultat = convert_instance(EXEMPLE, methode=methode, annees=6)
+    resultat = convert_instance(stock_of(EXEMPLE), methode=methode, annees=6)
     lissage = resultat.lissage
     assert len(lissage.annees) >= 6
     for ligne in lissage.annuel.itertuples():

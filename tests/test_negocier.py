@@ -247,7 +247,7 @@ def test_page_in_a_real_browser(browser, tmp_path):
 
 
 def test_the_page_shows_the_simulated_year_of_base_and_scenario(tmp_path):
-    from flux_opt.year.evaluation import evaluate_result
+    from flux_opt.plan.evaluation import evaluate_result
 
     session = Session(EXEMPLE, tmp_path / "sortie", simulate=lambda i, r: evaluate_result(i, r, tirages=5))
     assert "Année simulée (moyenne)" in session.year["base"].columns

@@ -108,7 +108,7 @@ def derive(plan, tmp_path_factory):
 @pytest.fixture(scope="module")
 def reoptimise(exemple, plan, derive):
     df = read_journal(derive)
-    return reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, duals=False)
+    return reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, duals=False).result
 
 
 # --------------------------------------------------------------------------- the re-solve
@@ -197,7 +197,7 @@ def test_top_ranked_for_a_drifted_dwelling_comes_from_the_reoptimised_plan(exemp
     assert rank_reservataires(plan, df, logement).iloc[0]["niveau"] != "segment"
 
     nouveau = tmp_path / "plan_reoptimise"
-    write_plan(reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, duals=False), nouveau)
+    write_plan(reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, duals=False).result, nouveau)
     _, x = _plan_par_segment(nouveau)
     premier = rank_reservataires(nouveau, df, logement).iloc[0]
     assert premier["niveau"] == "segment"
@@ -219,7 +219,7 @@ def test_segments_absent_from_the_forecast_enter_the_reoptimisation(exemple, pla
         {**base, "evenement": "liberation", "logement_id": "HORS-1", "commune": "59360", "epci": "200093201"},
         {**base, "evenement": "proposition", "logement_id": "HORS-1", "reservataire": "prefet"},
     ])
-    result = reoptimise_rest_of_year(exemple, plan, read_journal(journal), FIN_SEPTEMBRE, duals=False)
+    result = reoptimise_rest_of_year(exemple, plan, read_journal(journal), FIN_SEPTEMBRE, duals=False).result
     assert result.resume["reoptimisation"]["segments_nouveaux"] == 2
     lignes = result.plan.set_index(["commune", "typologie", "reservataire"])["logements"]
     assert lignes.loc[("59350", "T6+", "bailleur")] == 1
@@ -231,7 +231,7 @@ def test_prorata_method_adds_the_forecast_of_the_days_left(exemple, plan, derive
     df = read_journal(derive)
     prevus, _ = _plan_par_segment(plan)
     liberes, orientes = _etat_independant(derive, FIN_SEPTEMBRE)
-    result = reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, methode="prorata", duals=False)
+    result = reoptimise_rest_of_year(exemple, plan, df, FIN_SEPTEMBRE, methode="prorata", duals=False).result
     reste = (1 - 273 / 365) * sum(prevus.values())  # 30 September is day 273
     assert result.resume["flux"] == sum(liberes.values()) + int(np.floor(reste + 0.5))
     x = result.plan.assign(qpv=result.plan["qpv"] == "oui").groupby(
@@ -336,3 +336,61 @@ def test_journal_of_the_year_keeps_whole_cycles_up_to_the_day(tmp_path):
     garde = year_journal(read_journal(journal), 2027, date(2027, 3, 31))
     assert list(zip(garde["logement_id"], garde["evenement"])) == [
         ("B", "liberation"), ("B", "proposition"), ("C", "liberation")]
+
+
+# --------------------------------------------------------------------------- the workflow from Python
+
+def test_orient_from_python_reoptimises_writes_through_the_one_writer_and_records(plan, derive, tmp_path):
+    """`orienter` without typer: the same decision, the re-optimised plan written in `sortie`, the
+    proposal recorded under the journal's next free identifier."""
+    from flux_opt.year.orienter import orient
+
+    journal = tmp_path / "journal.csv"
+    shutil.copy(derive, journal)
+    lignes_avant = journal.read_text(encoding="utf-8").count("\n")
+    sortie = tmp_path / "nouveau"
+    done = orient(plan, journal, logement="commune=59009,typologie=T2,qpv=non,financement=PLUS",
+                  instance=EXEMPLE, jour=FIN_SEPTEMBRE.isoformat(), sortie=sortie, enregistrer=True)
+    assert done.reoptimise and done.mode.startswith("plan ré-optimisé : ")
+    assert done.day == FIN_SEPTEMBRE and done.contexte is not None
+    # the one writer: plan files as `plan` writes them, with the re-optimisation noted
+    assert {"plan.csv", "attributions.csv", "objectifs.csv", "contraintes.csv", "resume.json"} <= {
+        p.name for p in sortie.iterdir()}
+    assert json.loads((sortie / "resume.json").read_text(encoding="utf-8"))["reoptimisation"]["date"] == "2027-09-30"
+    # ranked on the re-optimised plan, recorded: a release and a proposal to the first réservataire
+    assert gap_to_plan(sortie, year_journal(read_journal(derive), 2027, FIN_SEPTEMBRE)) == 0.0
+    with open(journal, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert journal.read_text(encoding="utf-8").count("\n") == lignes_avant + 2
+    assert [r["evenement"] for r in rows[-2:]] == ["liberation", "proposition"]
+    assert rows[-1]["logement_id"] == done.recorded == rows[-2]["logement_id"]
+    assert re.fullmatch(r"LOG-\d{5}", done.recorded) and rows[-1]["reservataire"] == done.ranking.iloc[0].reservataire
+
+
+def test_orient_refuses_in_french_and_writes_nothing(plan, fidele, tmp_path):
+    from flux_opt.year.orienter import Refus, orient
+
+    journal = tmp_path / "journal.csv"
+    shutil.copy(fidele, journal)
+    before = journal.read_bytes()
+    with pytest.raises(Refus, match="Indiquer le logement"):
+        orient(plan, journal, jour=MI_ANNEE.isoformat(), enregistrer=True)
+    with pytest.raises(Refus, match="Date invalide « 31/02/2027 »"):
+        orient(plan, journal, logement="commune=59350,typologie=T3,qpv=non,financement=PLUS", jour="31/02/2027")
+    assert journal.read_bytes() == before
+
+
+def test_the_first_dwelling_of_a_new_journal_is_log_00001(tmp_path):
+    from flux_opt.year.journal.against_plan import next_logement_id
+
+    assert next_logement_id(tmp_path / "absent.csv") == "LOG-00001"
+
+
+def test_default_delay_is_the_conventions_else_thirty_days_and_none_for_the_bailleur():
+    from flux_opt.year.conventions import DELAI_PAR_DEFAUT, delais_par_defaut, plan_instance
+
+    assert DELAI_PAR_DEFAUT == 30
+    assert delais_par_defaut(["prefet", "bailleur", "x"], None) == {"prefet": 30, "x": 30}
+    data, contexte = plan_instance(Path("."), EXEMPLE)
+    own = {r.id: r.delai_jours for r in data.reservataires if r.type != "bailleur"}
+    assert delais_par_defaut(list(own) + ["bailleur"], contexte) == own

@@ -87,7 +87,7 @@ def test_known_shortfall_is_carried_into_next_years_targets_exactly(exemple, ann
     du_al = objectifs["action_logement"] - baux["action_logement"]
     assert du_al >= MANQUANTS
     assert apres.at["action_logement", "report"] == du_al
-    assert apres.at["action_logement", "cible"] == avant.cible("action_logement") + du_al
+    assert apres.at["action_logement", "cible"] == avant.of("action_logement") + du_al
     # the bailleur balances, the flux is unchanged, the State stays within its cap
     autres = apres.loc[apres["type"] != "bailleur", "report"].sum()
     assert apres.at["bailleur", "report"] == -autres
@@ -95,7 +95,7 @@ def test_known_shortfall_is_carried_into_next_years_targets_exactly(exemple, ann
     assert apres.loc[apres["type"].isin(PREFET_GROUP), "cible"].sum() <= avant.plafond_prefet
     # report_max = 10 %: at most ⌊0.1 × target⌋, never rounded up
     limite = apply_carry_over(avant, instance_2028(exemple, 0.1), precedent).table.set_index("id")
-    assert limite.at["action_logement", "report"] == min(du_al, math.floor(0.1 * avant.cible("action_logement")))
+    assert limite.at["action_logement", "report"] == min(du_al, math.floor(0.1 * avant.of("action_logement")))
     assert (apply_carry_over(avant, instance_2028(exemple, 0.0), precedent).table["report"] == 0).all()
 
 

@@ -32,9 +32,9 @@ def test_prefet_gets_30_of_100_including_agents(make_instance):
         bailleur,Bailleur,bailleur,
         """)
     assert flux.total == 100
-    assert t.cible("prefet") + t.cible("agents") == 30
-    assert (t.cible("prefet"), t.cible("agents")) == (25, 5)
-    assert t.cible("bailleur") == 70
+    assert t.of("prefet") + t.of("agents") == 30
+    assert (t.of("prefet"), t.of("agents")) == (25, 5)
+    assert t.of("bailleur") == 70
     assert t.plafond_prefet == 30 and t.plafond_agents == 5
 
 
@@ -45,9 +45,9 @@ def test_collectivite_rate_applies_to_its_territory_and_article5_default(make_in
         al,Action Logement,action_logement,,,150
         bailleur,Bailleur,bailleur,,,
         """)
-    assert t.cible("roubaix") == 8  # 20 % of Roubaix's flux of 40
-    assert t.cible("al") == 15  # article 5: 150 reserved / 1 000 dwellings × 100
-    assert t.cible("bailleur") == 77
+    assert t.of("roubaix") == 8  # 20 % of Roubaix's flux of 40
+    assert t.of("al") == 15  # article 5: 150 reserved / 1 000 dwellings × 100
+    assert t.of("bailleur") == 77
     row = t.table.set_index("id")
     assert row.at["al", "source"] == "article_5"
     assert row.at["roubaix", "plafond"] == 8
@@ -75,7 +75,7 @@ def test_logements_given_takes_precedence_over_taux(make_instance):
         al,Action Logement,action_logement,0.5,12
         bailleur,Bailleur,bailleur,,
         """)
-    assert t.cible("al") == 12 and t.cible("bailleur") == 88
+    assert t.of("al") == 12 and t.of("bailleur") == 88
 
 
 def test_rounding_never_pushes_the_prefet_group_over_its_cap(make_instance):
@@ -90,5 +90,5 @@ def test_rounding_never_pushes_the_prefet_group_over_its_cap(make_instance):
         59350,200093201,non,T3,PLUS,6510,651
         """)
     assert t.plafond_prefet == 195
-    assert t.cible("prefet") + t.cible("agents") <= 195
+    assert t.of("prefet") + t.of("agents") <= 195
     assert t.table["cible"].sum() == 651

@@ -86,7 +86,8 @@ class Targets:
     # territoire (frozenset of communes), reservataires (ids holding exactly it), base F(T), plafond.
     collectivites: pd.DataFrame
 
-    def cible(self, rid: str) -> int:
+    def of(self, rid: str) -> int:
+        """The target of one réservataire (dwellings)."""
         return int(self.table.set_index("id").at[rid, "cible"])
 
     def ids_of_type(self, *types: str) -> list[str]:

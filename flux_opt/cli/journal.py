@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from flux_opt.cli.app import app, console
-from flux_opt.cli.year import (DATE, INSTANCE_OPTION, JOURNAL, LOGEMENT_ID, delais_par_defaut, instance_and_context,
-                               refuse, reservataires_du_plan)
+from flux_opt.cli.year import DATE, INSTANCE_OPTION, JOURNAL, LOGEMENT_ID, instance_and_context, refuse, reservataires_du_plan
 
 journal_app = typer.Typer(help="Journal des événements de l'année : enregistrer un événement, vérifier le fichier.",
                           no_args_is_help=True)
@@ -32,7 +31,7 @@ def ajouter_command(
     candidats: Annotated[int | None, typer.Option(help="Nombre de candidats présentés (événement candidats).")] = None,
     categorie: Annotated[str | None, typer.Option(help="Catégorie du retrait : mutation, anru, orcod, lhi, "
                                                        "vente, urgence.")] = None,
-    quartile: Annotated[str | None, typer.Option(help="Ménage signataire du bail : q1 ou q234.")] = None,
+    quartile: Annotated[str | None, typer.Option(help="Ménage signataire du bail, ou ménage qui refuse : q1 ou q234.")] = None,
     prioritaire: Annotated[str | None, typer.Option(help="Ménage public prioritaire (CCH L.441-1) : oui/non.")] = None,
     dalo: Annotated[str | None, typer.Option(help="Ménage reconnu prioritaire et urgent au titre du DALO "
                                                   "(CCH L.441-2-3) : oui/non ; oui vaut aussi prioritaire.")] = None,
@@ -41,6 +40,7 @@ def ajouter_command(
 ):
     """Enregistrer un événement dans le journal, vérifié contre tout l'historique : un événement
     refusé laisse le journal identique, octet pour octet."""
+    from flux_opt.year.conventions import delais_par_defaut
     from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
     from flux_opt.year.journal.storage import append_event
 
@@ -67,6 +67,7 @@ def verifier_command(journal: JOURNAL, plan: Annotated[Path | None, typer.Option
         "--plan", "-p", help="Plan de l'année : refuser aussi les réservataires qu'il ne connaît pas.")] = None,
         instance: INSTANCE_OPTION = None):
     """Revalider tout le journal (après une correction à la main) : la première ligne incohérente est nommée."""
+    from flux_opt.year.conventions import delais_par_defaut
     from flux_opt.year.journal.events import JournalInvalide
     from flux_opt.year.journal.storage import check_journal
 

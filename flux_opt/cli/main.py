@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 # Imported for their @app.command side effect, in the order of `flux-opt --help`.
-from flux_opt.cli import plan, stock, year, journal, explanation, negotiation, scale  # noqa: F401,I001
+from flux_opt.cli import plan, stock, year, journal, explanation, negotiation, scale, rpls  # noqa: F401,I001
 from flux_opt.cli.app import app, err
 from flux_opt.errors import InvalidInput
 

@@ -39,7 +39,7 @@ def comparer_command(
 ):
     """Comparer des scénarios de négociation côte à côte, ou balayer un paramètre."""
     from flux_opt.model.solve import NoSolutionFound
-    from flux_opt.input.schema import load_instance
+    from flux_opt.pipeline import load
     from flux_opt.report.exports import claimed_folder
 
     if not scenarios and not balayer:
@@ -47,7 +47,7 @@ def comparer_command(
         raise typer.Exit(2)
     try:
         with claimed_folder(sortie):
-            instance = load_instance(base)
+            instance = load(base)
             if scenarios:
                 _compare(base, instance, scenarios, sortie, processus)
             if balayer:
@@ -131,7 +131,7 @@ def negocier_command(
     from flux_opt.model.solve import NoSolutionFound
     from flux_opt.negotiation.live.app import HOST, bind, make_server
     from flux_opt.negotiation.live.state import Session
-    from flux_opt.year.evaluation import evaluate_result
+    from flux_opt.plan.evaluation import evaluate_result
 
     def simulated_year(scenario_instance, result):  # 20 simulated years: a spread in ~0.3 s on the example
         return evaluate_result(scenario_instance, result, tirages=20)

@@ -39,6 +39,7 @@ def plan_command(
     from flux_opt import pipeline
     from flux_opt.model.solve import NoSolutionFound
     from flux_opt.report.exports import claimed_folder
+    from flux_opt.report.outputs import write_run
     from flux_opt.report.terminal import conformity_table, plan_summary
 
     if moteur not in ("highs", "pyomo"):
@@ -48,10 +49,10 @@ def plan_command(
         with claimed_folder(sortie):
             with phase_progress() as phases:
                 done = pipeline.run_path(instance, pipeline.PlanOptions(
-                    moteur=moteur, depuis_conversion=depuis_conversion, analyse=True, couts=analyse,
-                    bilan_precedent=bilan_precedent, controle=True, tirages=tirages if evaluer else 0,
-                    graine=graine, hors_cadre_legal=hors_cadre_legal), phases=phases)
-                pipeline.write(done, sortie, phases=phases)
+                    engine=moteur, from_conversion=depuis_conversion, analysis=True, rule_costs=analyse,
+                    previous_bilan=bilan_precedent, conformity=True, draws=tirages if evaluer else 0,
+                    seed=graine, outside_the_law=hors_cadre_legal), phases=phases)
+                write_run(done, sortie, phases=phases)
     except InvalidInput as exc:
         fail_on_invalid(exc)
     except NoSolutionFound as exc:
@@ -71,23 +72,19 @@ def plan_command(
 
 
 @app.command("verifier")
-def verifier_command(instance: INSTANCE):
+def verifier_command(instance: INSTANCE, depuis_conversion: Annotated[bool, typer.Option(
+        "--depuis-conversion", help="Objectifs de l'année tirés du lissage des conventions en stock (comme plan).")] = False):
     """Vérifier les données d'une instance sans calculer de plan."""
-    from flux_opt.assiette.flux import compute_flux
-    from flux_opt.assiette.legal import convention_warnings
-    from flux_opt.assiette.targets import compute_targets
-    from flux_opt.input.schema import load_instance
+    from flux_opt.pipeline import check
     from flux_opt.plan.result import clipping_rows
     from flux_opt.report.terminal import problems_table
 
     try:
-        data = load_instance(instance)
-        flux = compute_flux(data)
-        targets = compute_targets(data, flux)
+        checked = check(instance, depuis_conversion)
     except InvalidInput as exc:
         fail_on_invalid(exc)
+    data, flux, targets, warnings = checked.instance, checked.flux, checked.targets, checked.warnings
     show_warnings(data.avertissements)
-    warnings = convention_warnings(data, flux, targets)
     clipped = flux.ecretements
     console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
                   f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
@@ -111,14 +108,13 @@ def controler_command(
     """Contrôler un plan (de flux-opt, d'un tableur ou d'une année passée) au regard des règles légales,
     à partir des fichiers seuls : code 0 si toutes sont respectées, 3 sinon."""
     from flux_opt.conformity.check import conformity, holds, read_plan_files
-    from flux_opt.input.schema import load_instance
+    from flux_opt.pipeline import load
+    from flux_opt.plan.folder import plan_folder
     from flux_opt.report.exports import write_atomically, write_csv
     from flux_opt.report.terminal import conformity_table
 
-    from flux_opt.plan.folder import plan_folder
-
     try:
-        data = load_instance(instance)
+        data = load(instance, targets=False)  # the law's rules only: the plan's targets are not checked
         files = read_plan_files(plan, data)
     except InvalidInput as exc:
         fail_on_invalid(exc)

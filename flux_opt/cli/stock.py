@@ -31,7 +31,8 @@ def convertir_command(
                         "converti et les années restantes re-lissées à partir de l'année qui suit le dernier bilan.")] = None,
 ):
     """Convertir les conventions en stock en volume dû, puis le lisser sur plusieurs années."""
-    from flux_opt.stock.instance import convert_instance
+    from flux_opt.pipeline import load
+    from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION, convert_instance
     from flux_opt.report.conversion import write_outputs, console_view
     from flux_opt.report.exports import claimed_folder
 
@@ -46,8 +47,9 @@ def convertir_command(
         raise typer.Exit(2)
     try:
         with claimed_folder(sortie) if sortie else nullcontext():
-            utilises, debut = _droits_utilises(instance, bilan) if bilan else (None, None)
-            result = convert_instance(instance, methode=methode, annees=annees, part_max=part_max,
+            data = load(instance, required=REQUIRED_FOR_CONVERSION, targets=False)  # targets come from here
+            utilises, debut = _droits_utilises(data.parametres.instance.annee, bilan) if bilan else (None, None)
+            result = convert_instance(data, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
             console.print(console_view(result))
             for sentence in result.parametres.get("etat_non_converti", []):
@@ -63,13 +65,10 @@ def convertir_command(
     raise typer.Exit(0 if result.lissage.realisable else 3)
 
 
-def _droits_utilises(instance: Path, dossier: Path) -> tuple[dict[str, float], int]:
+def _droits_utilises(annee: int, dossier: Path) -> tuple[dict[str, float], int]:
     """Dwellings counted since the conversion's year, and the year to re-plan from."""
     from flux_opt.assiette.carryover import droits_utilises
-    from flux_opt.input.schema import load_instance
-    from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION
 
-    annee = load_instance(instance, required=REQUIRED_FOR_CONVERSION).parametres.instance.annee
     utilises, derniere = droits_utilises(dossier, annee)
     periode = f"du bilan {annee}" if derniere == annee else f"des bilans {annee} à {derniere}"
     console.print(f"Droits utilisés d'après les logements décomptés {periode} : "

@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from flux_opt.cli.app import app, console, err, hold_output
+from flux_opt.cli.app import app, console, err, fail_on_invalid, hold_output
 from flux_opt.errors import InvalidInput
 
 
@@ -32,56 +32,45 @@ def refuse(message: object) -> NoReturn:
 
 
 def instance_and_context(plan: Path, instance: Path | None):
-    """The plan's instance and the conventions behind it (None, None when not at hand)."""
-    from flux_opt.year.conventions import contexte, instance_du_plan
-
-    chemin = instance_du_plan(plan, instance)
-    if chemin is None:
-        return None, None
-    data = _load_instance(chemin)
-    return data, contexte(data)
-
-
-def reservataires_du_plan(plan: Path) -> list[str]:
-    from flux_opt.plan.folder import read_objectifs
+    """The plan's instance and the conventions behind it (None, None when not at hand); exit 2 on
+    invalid data."""
+    from flux_opt.year.conventions import plan_instance
 
     try:
-        return list(read_objectifs(plan)["reservataire"])
-    except (ValueError, FileNotFoundError, InvalidInput) as exc:
-        refuse(f"Plan {plan} : {exc}")
-
-
-def delais_par_defaut(reservataires: list[str], contexte) -> dict[str, int]:
-    """Each réservataire's delay to propose: its convention's, else 30 days (none for the bailleur)."""
-    delais = contexte.delais if contexte else {}
-    bailleurs = {r for r, c in contexte.conventions.items() if c.type == "bailleur"} if contexte else {"bailleur"}
-    return {r: delais.get(r, 30) for r in reservataires if r not in bailleurs}
+        return plan_instance(plan, instance)
+    except InvalidInput as exc:
+        fail_on_invalid(exc)
+    except FileNotFoundError as exc:
+        err.print(f"[red]Instance {instance or plan} : {exc}[/red]")
+        raise typer.Exit(2)
 
 
 def plan_journal(plan: Path, journal: Path, contexte):
     """The journal re-validated against the plan's réservataires and delays; exit 2 naming the line."""
-    from flux_opt.year.journal.events import JournalInvalide
-    from flux_opt.year.journal.storage import read_journal
+    from flux_opt.year.orienter import Refus, plan_journal
 
-    reservataires = reservataires_du_plan(plan)
     try:
-        return read_journal(journal, reservataires, delais_par_defaut(reservataires, contexte))
-    except (JournalInvalide, FileNotFoundError) as exc:
+        return plan_journal(plan, journal, contexte)
+    except Refus as exc:
         refuse(exc)  # the message names the file (and the line)
 
 
-def _jour(texte: str | None, df) -> date:
-    """--date (AAAA-MM-JJ or JJ/MM/AAAA), else the day of the journal's last event (a simulated year is not today)."""
-    from flux_opt.year.journal.events import date_francaise
+def reservataires_du_plan(plan: Path) -> list[str]:
+    from flux_opt.year.journal.against_plan import reservataires_du_plan
 
-    if texte:
-        try:
-            return date.fromisoformat(date_francaise(texte))
-        except ValueError:
-            refuse(f"Date invalide « {texte} » : attendu AAAA-MM-JJ ou JJ/MM/AAAA.")
-    if not len(df):
-        refuse("Le journal ne contient aucun événement : indiquer la date voulue avec --date.")
-    return df["horodatage"].max().date()
+    try:
+        return reservataires_du_plan(plan)
+    except ValueError as exc:
+        refuse(exc)
+
+
+def _jour(texte: str | None, df) -> date:
+    from flux_opt.year.orienter import Refus, day_of
+
+    try:
+        return day_of(texte, df)
+    except Refus as exc:
+        refuse(exc)
 
 
 @app.command("suivi")
@@ -142,67 +131,36 @@ def orienter_command(
 
 
 def _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enregistrer) -> None:
-    from flux_opt.year.reorientation import year_journal
+    from flux_opt.errors import InvalidInput
+    from flux_opt.model.solve import NoSolutionFound
+    from flux_opt.year.orienter import Refus, orient
 
-    data, contexte = instance_and_context(plan, instance)
-    complet = plan_journal(plan, journal, contexte)
-    wanted, a_liberer = _logement_a_orienter(plan, complet, logement, logement_id, data)
-    day = _jour(jour, complet) if jour or len(complet) else date.today()
-    df = year_journal(complet, day.year, day)
-    ranking, mode, reoptimise = _rank(plan, df, day, wanted, data, contexte, sortie)
-    console.print(f"Mode : {mode}")
-    _show_ranking(ranking)
-    if contexte is None:
+    try:
+        done = orient(plan, journal, logement, logement_id, instance, jour, sortie, enregistrer, status=console.status)
+    except InvalidInput as exc:
+        fail_on_invalid(exc)
+    except Refus as exc:
+        refuse(exc)
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    except ValueError as exc:  # the re-solve cannot be made (e.g. not the plan's instance)
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    except NoSolutionFound as exc:
+        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}).[/red]")
+        raise typer.Exit(4)
+    console.print(f"Mode : {done.mode}")
+    _show_ranking(done.ranking)
+    if done.contexte is None:
         console.print("[dim]Instance du plan introuvable : les territoires des réservataires ne sont pas "
                       "vérifiés (indiquer --instance).[/dim]")
     if sortie:
-        console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if reoptimise else
+        console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if done.reoptimise else
                       f"Pas de ré-optimisation : rien n'est écrit dans {sortie}.")
-    if enregistrer:
-        _record_proposal(journal, plan, contexte, ranking, wanted, logement_id, a_liberer, day)
-
-
-def _logement_a_orienter(plan: Path, journal_df, logement: str | None, logement_id: str | None, data):
-    """The dwelling to orient (validated against the plan), and whether its release is still to record."""
-    from flux_opt.year.journal.events import EvenementRefuse
-    from flux_opt.year.preorientation import logement_from_journal, read_logement, check_logement
-
-    try:
-        if logement is None:
-            if logement_id is None:
-                refuse("Indiquer le logement à orienter : --logement commune=…,typologie=…,qpv=…,financement=… "
-                        "ou --logement-id d'un logement libéré dans le journal.")
-            return logement_from_journal(journal_df, logement_id), False
-        wanted = read_logement(logement)
-        check_logement(plan, wanted, data)
-        deja = logement_id is not None and logement_id in set(journal_df["logement_id"])
-        return wanted, not deja
-    except EvenementRefuse as exc:
-        refuse(exc)
-
-
-def _rank(plan: Path, df, day: date, wanted, data, contexte, sortie: Path | None):
-    """Rank the réservataires on the plan, or on the re-optimised plan when releases drift."""
-    import tempfile
-
-    from flux_opt.year.preorientation import rank_reservataires, should_reoptimise
-
-    territoires = dict(contexte.territoires) if contexte else None
-    noms = {r: c.nom for r, c in contexte.conventions.items()} if contexte else None
-    with tempfile.TemporaryDirectory(prefix="flux-opt-") as temporaire:
-        try:
-            reoptimise = should_reoptimise(plan, df)
-        except (ValueError, FileNotFoundError, InvalidInput) as exc:
-            refuse(exc)
-        suivi_de, mode = plan, "suit le plan (les libérations restent dans la prévision)"
-        if reoptimise:
-            if data is None:
-                refuse("Les libérations s'écartent de la prévision : le reste de l'année doit être "
-                        "ré-optimisé. Indiquer l'instance du plan avec --instance.")
-            suivi_de = sortie or Path(temporaire)
-            mode = _reoptimise(data, plan, df, day, suivi_de)
-        ranking = rank_reservataires(suivi_de, df, wanted, territoires=territoires, noms=noms)
-    return ranking, mode, reoptimise
+    if done.recorded is not None:
+        console.print(f"Enregistré dans {journal} : logement {done.recorded} proposé à "
+                      f"[bold]{done.ranking.iloc[0].reservataire}[/bold] le {done.day.strftime('%d/%m/%Y')}.")
 
 
 def _show_ranking(ranking) -> None:
@@ -215,29 +173,6 @@ def _show_ranking(ranking) -> None:
         console.print("[yellow]Aucun réservataire du plan n'a ce logement dans son territoire : il revient au "
                       "bailleur.[/yellow]")
     console.print(frame_table(_ranking_fr(ranking), "Pré-orientation : classement des réservataires"))
-
-
-def _record_proposal(journal: Path, plan: Path, contexte, ranking, wanted, logement_id: str | None,
-                             a_liberer: bool, day: date) -> None:
-    """Record the release (if new) and the proposal to the first réservataire, all or nothing."""
-    from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide
-    from flux_opt.year.journal.storage import append_events, check_journal
-
-    if not len(ranking):
-        refuse("Aucun réservataire à qui proposer ce logement : rien n'est enregistré.")
-    reservataires = reservataires_du_plan(plan)
-    try:
-        if logement_id is None:
-            logement_id = check_journal(journal).prochain_identifiant() if journal.exists() else "LOG-00001"
-        evenements = [{"horodatage": day, "evenement": "liberation", "logement_id": logement_id,
-                       **wanted.model_dump(exclude_none=True)}] if a_liberer else []
-        evenements.append({"horodatage": day, "evenement": "proposition", "logement_id": logement_id,
-                           "reservataire": ranking.iloc[0].reservataire})
-        append_events(journal, evenements, reservataires, delais_par_defaut(reservataires, contexte))
-    except (EvenementRefuse, JournalInvalide) as exc:
-        refuse(exc)
-    console.print(f"Enregistré dans {journal} : logement {logement_id} proposé à "
-                  f"[bold]{ranking.iloc[0].reservataire}[/bold] le {day.strftime('%d/%m/%Y')}.")
 
 
 NIVEAUX_FR = {"segment": "segment", "commune_typologie_qpv": "commune × typologie × QPV",
@@ -272,17 +207,15 @@ def evaluer_command(
 def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine: int, sortie: Path | None = None) -> None:
     """Simulate the plan of `plan`, print the table, write evaluation.csv (and the report section)."""
     from flux_opt.report.evaluation import evaluation_view, write_evaluation
-    from flux_opt.year.conventions import instance_du_plan
+    from flux_opt.plan.evaluation import evaluate_folder
     from flux_opt.plan.folder import plan_folder
-    from flux_opt.year.evaluation import evaluate_folder
 
     plan = plan_folder(plan)  # a plan folder, or its plan.csv
-    chemin = instance_du_plan(plan, instance)
-    if chemin is None:
+    data = instance_and_context(plan, instance)[0]
+    if data is None:
         err.print(f"[red]Instance du plan introuvable (ni --instance, ni chemin valide dans {plan / 'resume.json'}) : "
                   "donner --instance.[/red]")
         raise typer.Exit(2)
-    data = _load_instance(chemin)
     try:
         with console.status(f"Simulation de {tirages} années…"):
             evaluation = evaluate_folder(plan, data, tirages, graine)
@@ -292,40 +225,6 @@ def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine
     console.print(evaluation_view(evaluation))
     write_evaluation(evaluation, sortie or plan)
     console.print(f"Évaluation écrite dans [bold]{(sortie or plan) / 'evaluation.csv'}[/bold].")
-
-
-def _load_instance(path: Path):
-    from flux_opt.errors import InvalidInput
-    from flux_opt.input.schema import load_instance
-
-    from flux_opt.cli.app import fail_on_invalid
-
-    try:
-        return load_instance(path)
-    except InvalidInput as exc:
-        fail_on_invalid(exc)
-    except FileNotFoundError as exc:
-        err.print(f"[red]Instance {path} : {exc}[/red]")
-        raise typer.Exit(2)
-
-
-def _reoptimise(data, plan: Path, df, day: date, dossier: Path) -> str:
-    """Re-solve the rest of the year, write the new plan in `dossier`, return the mode sentence."""
-    from flux_opt.model.solve import NoSolutionFound
-    from flux_opt.year.reorientation import reoptimisation_sentence, reoptimise_rest_of_year
-    from flux_opt.report.exports import write_plan
-
-    try:
-        with console.status("Ré-optimisation du reste de l'année…"):
-            result = reoptimise_rest_of_year(data, plan, df, day)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    except NoSolutionFound as exc:
-        err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}).[/red]")
-        raise typer.Exit(4)
-    write_plan(result, dossier)
-    return "plan ré-optimisé : " + reoptimisation_sentence(result.resume)
 
 
 @app.command("bilan")
@@ -350,7 +249,7 @@ def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, s
 
     contexte = instance_and_context(plan, instance)[1]
     df = plan_journal(plan, journal, contexte)
-    exclusions = _load_instance(instance_suivante).table("exclusions") if instance_suivante else None
+    exclusions = instance_and_context(plan, instance_suivante)[0].table("exclusions") if instance_suivante else None
     try:
         consolide, par_epci = bilan_du_plan(plan, df, annee, contexte, exclusions)
     except (ValueError, FileNotFoundError, InvalidInput) as exc:

@@ -18,6 +18,12 @@ from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, referen
 from flux_opt.conformity.lettings import derive
 from flux_opt.input.schema import Instance, parse_bool
 from flux_opt.tolerance import missed
+# The family names only (the stable names of conformite.csv): the arithmetic below is re-derived
+# from the law on purpose, independently of the model (a second opinion).
+from flux_opt.model.registry import (CIA_HORS_QPV_Q1, CIA_QPV_Q234, CONSERVATION, DEMANDE, PLAFOND_AGENTS, PLAFOND_COLLECTIVITE,
+                                     PLAFOND_PREFET, PREFET_HORS_QPV, PUBLICS_PRIORITAIRES, TERRITOIRE,
+                                     UNIFORMITE_PREFET)
+from flux_opt.plan.folder import read_attributions, read_plan
 
 LEGAL = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
 STATE = ("prefet", "prefet_agents")
@@ -64,13 +70,13 @@ def _structure(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[d
     got = plan.groupby(["commune", "typologie", "qpv", "financement"])["logements"].sum().to_dict()
     off = sum(abs(got.get(s, 0) - f) for s, f in ref.flux.items()) + sum(
         v for s, v in got.items() if s not in ref.flux)
-    lines = [_line("conservation", "chaque segment (commune, typologie, QPV, financement)",
+    lines = [_line(CONSERVATION, "chaque segment (commune, typologie, QPV, financement)",
                    "flux annuel (CCH R.441-5)", ref.total, "≤", 0, off,
                    texte="0 logement d'écart au flux de chaque segment")]
     for r in instance.reservataires:
         outside = float(plan.loc[(plan["reservataire"] == r.id) & ~plan["commune"].isin(list(ref.territoires[r.id])),
                                  "logements"].sum())
-        lines.append(_line("territoire", f"réservataire {r.id}", "convention de réservation",
+        lines.append(_line(TERRITOIRE, f"réservataire {r.id}", "convention de réservation",
                            _dwellings(plan, [r.id]), "≤", 0, outside, texte="0 logement hors de son territoire"))
     return lines
 
@@ -82,12 +88,12 @@ def _state(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]
     if not state:
         return lines
     rate = min(regles.prefet_taux, LEGAL["prefet_taux"])
-    lines.append(_line("plafond_prefet", "préfet, agents compris", "CCH R.441-5-2", ref.total, "≤",
+    lines.append(_line(PLAFOND_PREFET, "préfet, agents compris", "CCH R.441-5-2", ref.total, "≤",
                        floor_cap(rate, ref.total), _dwellings(plan, state),
                        texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
     if agents:
         rate = min(regles.prefet_agents_taux, LEGAL["prefet_agents_taux"])
-        lines.append(_line("plafond_agents", "agents civils et militaires de l'État", "CCH R.441-5-2", ref.total,
+        lines.append(_line(PLAFOND_AGENTS, "agents civils et militaires de l'État", "CCH R.441-5-2", ref.total,
                            "≤", floor_cap(rate, ref.total), _dwellings(plan, agents),
                            texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
     lines.append(_hors_qpv(instance, ref, plan, state))
@@ -129,11 +135,11 @@ def _hors_qpv(instance: Instance, ref: Reference, plan: pd.DataFrame, state: lis
         hors = ref.flux_in(ref.epci_of, qpv=False)
         rate = min(minimum, min(regles.prefet_taux, LEGAL["prefet_taux"]), own / ref.total if ref.total else 0.0)
         low = min(floor_cap(rate, hors), reachable)
-        return _line("prefet_hors_qpv", "préfet hors QPV (taux sur le flux hors QPV)", "CCH R.441-5-2 II",
+        return _line(PREFET_HORS_QPV, "préfet hors QPV (taux sur le flux hors QPV)", "CCH R.441-5-2 II",
                      hors, "≥", low, value, texte=f"≥ {low} ({_pct(rate)} de {hors}, arrondi à l'entier inférieur"
                      + (f" ; au plus {reachable} possibles hors QPV)" if low == reachable < floor_cap(rate, hors) else ")"))
     low = min(ceil_min(minimum, own), reachable)
-    return _line("prefet_hors_qpv", "préfet hors QPV (part de ses logements)", "CCH R.441-5-2 II",
+    return _line(PREFET_HORS_QPV, "préfet hors QPV (part de ses logements)", "CCH R.441-5-2 II",
                  own, "≥", low, value, texte=f"≥ {low} ({_pct(minimum)} de {_n(own)})")
 
 
@@ -147,7 +153,7 @@ def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: l
     lines = []
     for commune, (low, high, f_c) in _band(instance, ref, _dwellings(plan, state)).items():
         value = float(state_of.get(commune, 0))
-        line = _line("uniformite_prefet", f"commune {commune}", "CCH R.441-5-2 II", f_c, "≥", low, value,
+        line = _line(UNIFORMITE_PREFET, f"commune {commune}", "CCH R.441-5-2 II", f_c, "≥", low, value,
                      texte=f"entre {low} et {high} ({_pct(round(rho, 4))} de {f_c} ± {_n(tau)})")
         if value > high + 1e-6:
             line["respectee"] = "non"
@@ -168,7 +174,7 @@ def _collectivites(instance: Instance, ref: Reference, plan: pd.DataFrame) -> li
         seen.add(territory)
         base = ref.flux_in(territory)
         owners = ", ".join(x.id for x in capped if ref.territoires[x.id] == territory)
-        lines.append(_line("plafond_collectivite", f"territoire de {owners} (collectivités ensemble)", "CCH R.441-5",
+        lines.append(_line(PLAFOND_COLLECTIVITE, f"territoire de {owners} (collectivités ensemble)", "CCH R.441-5",
                            base, "≤", floor_cap(rate, base), _dwellings(plan, ids, territory),
                            texte=f"≤ {floor_cap(rate, base)} ({_pct(rate)} de {base}, au plus)"))
     return lines
@@ -188,7 +194,7 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
             read = float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum())
             excess = derived.excess.get(r.id, 0.0)
             if read > 0 or excess > 0:
-                lines.append(_line("demande", f"réservataire {r.id} (attributions possibles)", "CCH L.441-2-1 (demandes), "
+                lines.append(_line(DEMANDE, f"réservataire {r.id} (attributions possibles)", "CCH L.441-2-1 (demandes), "
                                    "plan.csv", _dwellings(plan, [r.id]), "≤", read - excess, read, on_attributions=True,
                                    texte=f"≤ {_n(read - excess)} (ses logements, ses viviers, l'acceptation)"))
         att = derived.attributions
@@ -199,11 +205,11 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
             rate = regles.prefet_prioritaires if r.type == "prefet" else regles.prioritaires_min
         if rate:
             base = derived.base.get(r.id, 0.0) if of_lettings else _dwellings(plan, [r.id])
-            rules.append(("publics_prioritaires", f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
+            rules.append((PUBLICS_PRIORITAIRES, f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
                           lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], round(base, 4)))
     for (epci, name), rate in sorted(_cia_rates(instance).items()):
         communes = {c for c, e in ref.epci_of.items() if e == epci}
-        qpv, quartile = (False, "q1") if name == "cia_hors_qpv_q1" else (True, "q234")
+        qpv, quartile = (False, "q1") if name == CIA_HORS_QPV_Q1 else (True, "q234")
         rules.append((name, f"EPCI {epci}", "CCH L.441-1 (CIA)", rate,
                       lambda a, c=communes, q=qpv, k=quartile: a["commune"].isin(list(c)) & (a["qpv"] == q)
                       & (a["quartile"] == k), ref.flux_in(communes, qpv=qpv)))
@@ -225,9 +231,9 @@ def _cia_rates(instance: Instance) -> dict[tuple[str, str], float]:
     cia = instance.parametres.cia
     rates = {}
     for epci in cia.epci:
-        rates[(epci, "cia_hors_qpv_q1")] = cia.q1_hors_qpv
-        rates[(epci, "cia_qpv_q234")] = cia.q234_qpv
-    legal_form = {("hors_qpv", "q1"): "cia_hors_qpv_q1", ("qpv", "q234"): "cia_qpv_q234"}
+        rates[(epci, CIA_HORS_QPV_Q1)] = cia.q1_hors_qpv
+        rates[(epci, CIA_QPV_Q234)] = cia.q234_qpv
+    legal_form = {("hors_qpv", "q1"): CIA_HORS_QPV_Q1, ("qpv", "q234"): CIA_QPV_Q234}
     for m in instance.mixite:  # an EPCI without a CIA has no legal mixity target
         if m.reservataire is None and m.epci in cia.epci and (m.zone, m.critere) in legal_form:
             rates[(m.epci, legal_form[(m.zone, m.critere)])] = m.part_min
@@ -263,7 +269,7 @@ def read_plan_files(folder: str | Path, instance: Instance | None = None) -> Pla
     plan.csv given as a file, in any CSV dialect the instance reader accepts; with `instance`, a
     row that does not fit it (unknown réservataire, commune or segment) is an InvalidInput."""
     from flux_opt.errors import InvalidInput
-    from flux_opt.plan.folder import plan_problems, read_attributions, read_plan
+    from flux_opt.plan.folder import plan_problems
 
     files = PlanFiles(read_plan(folder), read_attributions(folder))
     problems = plan_problems(instance, files.plan, files.attributions) if instance is not None else []

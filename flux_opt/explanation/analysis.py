@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flux_opt.explanation.sentences import NAMES, explain, fr_number, fr_number_fine
-from flux_opt.explanation.marginal import RELAXABLE, cut_short, marginal_values, rule_costs
-from flux_opt.model.registry import RULE, names
+from flux_opt.explanation.sentences import explain, fr_number, fr_number_fine
+from flux_opt.explanation.marginal import cut_short, marginal_values, rule_costs
+from flux_opt.model.registry import CONSERVATION, RULE, label, names, source
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
-from flux_opt.plan.result import SOURCES, Result, published_mask
+from flux_opt.plan.result import Result, published_mask
 from flux_opt.explanation.pools import pool_sentences, pool_table
 from flux_opt.explanation.shortfalls import unmet_demand, vacancy_risk, violation_causes
 
+NEGOTIABLE = names(negotiable=True)  # families a negotiation can change
 TABLES = ("familles", "reservataires", "couts", "violations", "saturees", "vacance", "demande_non_servie", "viviers")
 EXPLICATION_JSON = "explication.json"
 
@@ -161,11 +162,11 @@ def family_table(rows: pd.DataFrame) -> pd.DataFrame:
            .agg(lignes=("saturee", "size"), saturees=("saturee", "sum"), violees=("violee", "sum"),
                 impact=("impact", "sum"), violation=("violation", "sum"), lp_marginal=("lp_marginal", "first"))
            .reset_index())
-    out.insert(1, "regle", out["famille"].map(NAMES))
-    out.insert(2, "source", out["famille"].map(SOURCES))
+    out.insert(1, "regle", out["famille"].map(label))
+    out.insert(2, "source", out["famille"].map(source))
     out["impact"] = out["impact"].round(4)
     out["violation"] = out["violation"].round(4)
-    out["negociable"] = out["famille"].isin(RELAXABLE)
+    out["negociable"] = out["famille"].isin(NEGOTIABLE)
     return out.sort_values(["violees", "impact", "saturees"], ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -183,12 +184,12 @@ def _owner(rows: pd.DataFrame) -> pd.Series:
     owner = rows.get("reservataire", pd.Series(None, index=rows.index, dtype=object))
     owner = owner.where(owner.map(lambda v: isinstance(v, str) and v != ""), None)
     family = rows["contrainte"]
-    owner = owner.fillna(family.map(lambda f: RULE[f].owner if f in RULE else None))
+    owner = owner.fillna(family.map(lambda f: RULE[f].owner))
     return owner.fillna("tous")
 
 
 def reservataire_table(rows: pd.DataFrame) -> pd.DataFrame:
-    pub = rows.loc[published_mask(rows) & ~rows["contrainte"].isin(("conservation",))]
+    pub = rows.loc[published_mask(rows) & rows["contrainte"].ne(CONSERVATION)]
     active = pub["statut"] != "lache"
     table = pd.DataFrame({"reservataire": _owner(pub), "famille": pub["contrainte"],
                           "saturee": pub["statut"] == "saturee", "violee": pub["statut"] == "violee",
@@ -210,7 +211,7 @@ def reservataire_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def binding_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Binding rows of negotiable families, highest marginal value first."""
-    pub = rows.loc[published_mask(rows) & rows["contrainte"].isin(RELAXABLE) & (rows["statut"] == "saturee")]
+    pub = rows.loc[published_mask(rows) & rows["contrainte"].isin(NEGOTIABLE) & (rows["statut"] == "saturee")]
     columns = ["contrainte", "portee", "valeur", "borne_inf", "borne_sup", "valeur_marginale", "lp_marginal",
                "point_logements", "explication"]
     pub = pub.reindex(columns=columns)
@@ -229,7 +230,7 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
         if abs(row.gain_adequation_ponderee) > _noise(row) or changes_violations:
             reasons.append(cost_sentence(row))
         elif row.variante == "supprimée":
-            free.append(f"« {NAMES.get(row.famille, row.famille)} »")
+            free.append(f"« {label(row.famille)} »")
     if free:
         how = resolution_words(float(costs["precision"].max()) if "precision" in costs else 0.0)
         reasons.append(f"Sans effet mesurable sur l'adéquation ({how}) : supprimer " + ", ".join(free)
@@ -279,7 +280,7 @@ def _noise(row) -> float:
 
 
 def cost_sentence(row) -> str:
-    name = NAMES.get(row.famille, row.famille)
+    name = label(row.famille)
     gain, weighted = row.gain_attributions, row.gain_adequation_ponderee
     action = "la supprimer" if row.variante == "supprimée" else "la relâcher d'un point (ou d'un logement de tolérance)"
     if abs(weighted) < 1e-3:

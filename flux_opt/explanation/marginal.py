@@ -25,16 +25,12 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.model.build import OrientationModel
-from flux_opt.model.registry import names
+from flux_opt.model.registry import RULE
 from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions
 from flux_opt.model.session import SolverSession
 from flux_opt.model.solve import Solution, NoSolutionFound, solve_variant, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
-# Families a negotiation can change (structural rows — conservation, demand — are facts, not rules).
-RELAXABLE = names(negotiable=True)
-# Families whose rows count attributions (y): probed in the LP with x fixed.
-ON_ATTRIBUTIONS = names(on_attributions=True)
 
 
 class _ProbedLP:
@@ -102,25 +98,21 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
     source, dual = np.full(n, NOT_APPLICABLE, dtype=object), np.full(n, np.nan)
     probes_left = MAX_PROBES  # each probe is an LP re-solve: bounded, so a large parc stays fast
     for block in lp.constraints:
-        if block.famille == "conservation" or block.famille not in RELAXABLE + ("demande",):
+        kind = RULE[block.famille].probe
+        if kind is None:
             continue  # the flux is a fact (models/explication.md); stabilisation is not a rule
-        probe = fixed if block.famille in ON_ATTRIBUTIONS else relaxed
+        probe = fixed if RULE[block.famille].on_attributions else relaxed
         idx = np.arange(block.start, block.start + block.size)
         source[idx] = FIXED_X if probe is fixed else RELAXATION
         if probe.duals is not None:
             dual[idx] = probe.duals[idx]
         for i in idx[(status[idx] != "lache") & published[idx]]:
-            if block.famille == "demande":  # many rows, a clean LP in y: the dual is the probe
-                gain, way = abs(dual[i]), "plafond"
-            elif time.perf_counter() > deadline or (probes_left <= 0 and block.famille != "objectif_reservataire"):
+            if kind != "dual" and (time.perf_counter() > deadline or (probes_left <= 0 and kind == "unit")):
                 # beyond the budget: the LP dual, flagged as such
                 gain, way = abs(dual[i]) if np.isfinite(dual[i]) else np.nan, "dual"
-            elif block.famille == "objectif_reservataire":
-                gain, way = _target_gain(probe, i, bailleur_row, lower[i])
             else:
-                probes_left -= 1
-                move = _relax_move(i, lower[i], upper[i], value[i])
-                gain, way = probe.gain([move]), ("plafond" if move[2] != upper[i] else "minimum")
+                probes_left -= kind == "unit"
+                gain, way = PROBES[kind](probe, i, lower[i], upper[i], value[i], bailleur_row)
             # Below the stabilising weight (1e-3 per dwelling) a gain is tie-breaking noise, not fit.
             marginal[i] = (round(gain, 4) if gain >= 1e-3 else 0.0) if np.isfinite(gain) else np.nan
             sens[i] = way
@@ -136,13 +128,21 @@ def _until(options: SolverOptions, deadline: float) -> SolverOptions:
 def _bailleur_target_row(model: OrientationModel) -> int | None:
     type_of = model.data.reservataires.set_index("id")["type"]
     for block in model.lp.constraints:
-        if block.famille == "objectif_reservataire":
+        if RULE[block.famille].probe == "target":
             hits = np.flatnonzero((block.labels["reservataire"].map(type_of) == "bailleur").to_numpy())
             return int(block.start + hits[0]) if len(hits) == 1 else None
     return None
 
 
-def _target_gain(probe: _ProbedLP, i: int, bailleur: int | None, target: float) -> tuple[float, str]:
+def _unit_gain(probe: _ProbedLP, i: int, lower: float, upper: float, value: float,
+               bailleur: int | None) -> tuple[float, str]:
+    """One unit of room on the binding side of row i."""
+    move = _relax_move(i, lower, upper, value)
+    return probe.gain([move]), ("plafond" if move[2] != upper else "minimum")
+
+
+def _target_gain(probe: _ProbedLP, i: int, target: float, upper: float, value: float,
+                 bailleur: int | None) -> tuple[float, str]:
     """The targets sum to the flux: one target moves only against the bailleur's remainder.
     Gain of the better of: one dwelling from the bailleur to r, or one from r to the bailleur."""
     if bailleur is None or i == bailleur:
@@ -153,6 +153,17 @@ def _target_gain(probe: _ProbedLP, i: int, bailleur: int | None, target: float) 
     if np.nan_to_num(less, nan=-np.inf) > np.nan_to_num(more, nan=-np.inf):
         return less, "moins"
     return more, "plus"
+
+
+def _dual_gain(probe: _ProbedLP, i: int, lower: float, upper: float, value: float,
+               bailleur: int | None) -> tuple[float, str]:
+    """Many rows in a clean LP in y (demand pools): the row's dual is the probe."""
+    return (abs(probe.duals[i]) if probe.duals is not None else np.nan), "plafond"
+
+
+# The marginal-value probe of each family, by its registry facet `Rule.probe`
+# (tests/test_registry.py checks that every negotiable family has one).
+PROBES = {"unit": _unit_gain, "target": _target_gain, "dual": _dual_gain}
 
 
 # ----------------------------------------------------------------------------- honest costs
@@ -174,11 +185,12 @@ def one_point_bounds(famille: str, rows: pd.DataFrame) -> tuple[np.ndarray, np.n
     None when a point of rate is not a change of bounds (the rate is a coefficient)."""
     lower, upper = rows["borne_inf"].to_numpy(dtype=float), rows["borne_sup"].to_numpy(dtype=float)
     point = rows["point_logements"].to_numpy(dtype=float) if "point_logements" in rows else np.full(len(rows), np.nan)
-    if famille == "uniformite_prefet":
+    way = RULE[famille].one_point
+    if way == "tolerance":
         return np.maximum(lower - 1, 0), upper + 1
-    if famille in ("plafond_prefet", "plafond_agents", "plafond_collectivite"):
+    if way == "plafond":
         return lower, upper + point
-    if famille in ("prefet_hors_qpv", "cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
+    if way == "minimum":
         if np.isnan(point).any() or (lower == 0).any():  # reading "part" / scoped target: a coefficient
             return None
         return lower - point, upper

@@ -15,19 +15,16 @@ import math
 
 import pandas as pd
 
-from flux_opt.model.registry import RULES
-from flux_opt.plan.result import SOURCES, Result, contraintes_table, detail_mask, published_mask
+from flux_opt.model.registry import CONSERVATION, PLAFOND_PREFET, RULE, RULES, label
+from flux_opt.plan.result import Result, contraintes_table, detail_mask, published_mask
 from flux_opt.vocabulary import PREFET_GROUP
 
-NAMES = {rule.name: rule.label for rule in RULES}
 # Statuses as a person reads them (contraintes.csv keeps saturee / lache / violee / ecretee).
 STATUS = {"saturee": "tenue, sans marge", "lache": "tenue, avec marge", "violee": "NON TENUE",
           "ecretee": "écrêtée"}
 CRITERE = {"q1": "au 1er quartile", "q234": "aux quartiles 2 à 4", "prioritaire": "à des publics prioritaires",
            "travailleur_essentiel": "à des travailleurs essentiels"}
 ZONE = {"qpv": "en QPV", "hors_qpv": "hors QPV", "tout": ""}
-# Unit of the right-hand side of each family: what "one more unit" of the rule means.
-UNIT = {rule.name: rule.unit for rule in RULES}
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -139,7 +136,7 @@ def _conservation(row, fig: PlanFigures) -> str:
 
 def _plafond_prefet(row, fig: PlanFigures) -> str:
     v, up, n = row["valeur"], row["borne_sup"], fr_number
-    who = "le préfet (agents compris) reçoit" if row["contrainte"] == "plafond_prefet" \
+    who = "le préfet (agents compris) reçoit" if row["contrainte"] == PLAFOND_PREFET \
         else "les agents de l'État reçoivent"
     return (f"{who} {n(v)} {_plural(v, 'logement')}, soit {fr_percent(_share(v, fig.flux))} du flux annuel "
             f"de {n(fig.flux)}, pour un plafond de {n(up)} {_cap_words(row.get('taux'), fig.flux)}")
@@ -170,12 +167,12 @@ def _plafond_collectivite(row, fig: PlanFigures) -> str:
             f"{fr_percent(_share(v, base))}, pour un plafond de {n(up)} logements {_cap_words(row.get('taux'), base)}")
 
 
-def _objectif(row, fig: PlanFigures) -> str:
+def _target_body(row, fig: PlanFigures) -> str:
     return (f"{fig.noms.reservataire(row['reservataire'])} reçoit {fr_number(row['valeur'])} logements pour un "
             f"objectif de {fr_number(row['borne_inf'])} (convention)")
 
 
-def _indicatif(row, fig: PlanFigures) -> str:
+def _indicative_body(row, fig: PlanFigures) -> str:
     return (f"{fr_number(row['valeur'])} logements dans cette portée pour une cible indicative de "
             f"{fr_number(row['borne_inf'])} (écart pénalisé, jamais interdit)")
 
@@ -193,14 +190,6 @@ def _prioritaires(row, fig: PlanFigures) -> str:
              else f"les {n(base)} logements orientés à {fig.noms.reservataire(rid)}")
     return (f"{n(prio)} {_plural(prio, 'attribution')} {_plural(prio, 'prévue')} à des publics prioritaires "
             f"sur {whose}, soit {fr_percent(_share(prio, base))}, pour un minimum de {fr_percent(rate)} ({n(rate * base)})")
-
-
-def _body(row, fig: PlanFigures) -> str:
-    """The figures of the rule in the plan, in words (one function per family)."""
-    body = BODIES.get(row["contrainte"])
-    if body is None:
-        return f"valeur {fr_number(row['valeur'])}, bornes {fr_number(row['borne_inf'])} … {fr_number(row['borne_sup'])}"
-    return body(row, fig)
 
 
 def _mixity_body(row, fig: PlanFigures) -> str:
@@ -223,33 +212,38 @@ def _mixity_body(row, fig: PlanFigures) -> str:
             f", soit {fr_percent(_share(count, base))}, pour un minimum de {fr_percent(part)} ({n(part * base)})")
 
 
+# The body of each family's sentence, by its registry facet `Rule.sentence` (tests/test_registry.py
+# checks that every reported family has one).
 BODIES = {
-    "conservation": _conservation, "plafond_prefet": _plafond_prefet, "plafond_agents": _plafond_prefet,
-    "uniformite_prefet": _uniformite, "prefet_hors_qpv": _hors_qpv, "plafond_collectivite": _plafond_collectivite,
-    "objectif_reservataire": _objectif, "objectif_indicatif": _indicatif, "demande": _demande,
-    "cia_hors_qpv_q1": _mixity_body, "cia_qpv_q234": _mixity_body, "mixite": _mixity_body,
-    "publics_prioritaires": _prioritaires,
+    "flow": _conservation, "state_cap": _plafond_prefet, "uniformity": _uniformite, "outside_qpv": _hors_qpv,
+    "territory_cap": _plafond_collectivite, "target": _target_body, "indicative": _indicative_body, "pool": _demande,
+    "mixity": _mixity_body, "priority": _prioritaires,
 }
+
+
+def _body(row, fig: PlanFigures) -> str:
+    """The figures of the rule in the plan, in words (one function per kind of family)."""
+    return BODIES[RULE[row["contrainte"]].sentence](row, fig)
 
 
 # ----------------------------------------------------------------------------- tails
 
 def _marginal_text(row) -> str:
     vm = row.get("valeur_marginale")
-    if vm is None or not math.isfinite(vm) or vm < 1e-3 or row["contrainte"] == "conservation":
+    if vm is None or not math.isfinite(vm) or vm < 1e-3 or row["contrainte"] == CONSERVATION:
         return ""
-    family = row["contrainte"]
-    unit = UNIT.get(family, "logement")
+    rule = RULE[row["contrainte"]]
+    unit = rule.unit
     lo, up = row["borne_inf"], row["borne_sup"]
     sens = row.get("sens", "")
-    if family == "objectif_reservataire":
+    if rule.sentence == "target":
         change = (f"un logement de moins à cet objectif (rendu au reste du bailleur)" if sens == "moins"
                   else f"un logement de plus à cet objectif (pris sur le reste du bailleur)")
-    elif family == "objectif_indicatif":  # a target, neither a cap nor a minimum
+    elif rule.sentence == "indicative":  # a target, neither a cap nor a minimum
         change = ("un logement de plus à cette cible indicative" if sens == "plafond" or sens == "plus"
                   else "un logement de moins à cette cible indicative")
     elif sens == "plafond" or (sens != "minimum" and math.isfinite(up) and not math.isfinite(lo)):
-        change = f"{_one(unit)} de plus au plafond" if family != "demande" else "un demandeur de plus dans ce vivier"
+        change = f"{_one(unit)} de plus au plafond" if rule.sentence != "pool" else "un demandeur de plus dans ce vivier"
     else:
         change = f"{_one(unit)} de moins au minimum"
     text = (f" ; gain possible : {change} permettrait ≈ {fr_number_fine(vm)} point(s) de plus au score "
@@ -278,7 +272,7 @@ def fr_number_fine(v: float) -> str:
 def _tail(row, cause: str | None) -> str:
     status = row["statut"]
     if status == "violee":
-        unit = UNIT.get(row["contrainte"], "logement")
+        unit = RULE[row["contrainte"]].unit
         text = f" — règle NON TENUE, écart de {fr_number(row['violation'])} {_plural(row['violation'], unit)}"
         return text + (f" : {cause}" if cause else " : elle ne peut pas être tenue avec ces données")
     if status == "saturee":
@@ -288,7 +282,7 @@ def _tail(row, cause: str | None) -> str:
 
 def sentence(row, fig: PlanFigures, cause: str | None = None) -> str:
     family = row["contrainte"]
-    head = f"{NAMES.get(family, family)} ({SOURCES.get(family, '')}), {fig.noms.scope(row['portee'])} : "
+    head = f"{label(family)} ({RULE[family].source}), {fig.noms.scope(row['portee'])} : "
     return head + _body(row, fig) + _tail(row, cause) + "."
 
 
@@ -310,16 +304,19 @@ def explain(result: Result, model=None, causes: dict[int, str] | None = None) ->
     return result
 
 
+# Families whose rows are a share of attributions (mixity table of the report).
+SHARE_FAMILIES = tuple(rule.name for rule in RULES if rule.sentence in ("mixity", "priority"))
+
+
 def share_table(result: Result) -> pd.DataFrame:
     """Mixity targets versus plan: one line per CIA / mixité / publics prioritaires row, with the
     planned count, its base (dwellings; for publics prioritaires in the composition model, the
     réservataire's expected attributions, as the law counts them), the planned share and the minimum."""
     fig = PlanFigures(result)
-    rows = result.rows.loc[published_mask(result.rows) & result.rows["contrainte"].isin(
-        ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite", "publics_prioritaires"))]
+    rows = result.rows.loc[published_mask(result.rows) & result.rows["contrainte"].isin(SHARE_FAMILIES)]
     out = []
     for _, row in rows.iterrows():
-        if row["contrainte"] == "publics_prioritaires":
+        if RULE[row["contrainte"]].sentence == "priority":
             part = float(row["taux"])
             count, base, _ = fig.prioritaires(row)
         else:
@@ -331,7 +328,7 @@ def share_table(result: Result) -> pd.DataFrame:
             else:
                 base = row["borne_inf"] / part if part else fig.dwellings(epci=row["epci"], zone=row["zone"])
                 count = row["valeur"]
-        out.append({"contrainte": row["contrainte"], "regle": NAMES[row["contrainte"]], "portee": row["portee"],
+        out.append({"contrainte": row["contrainte"], "regle": label(row["contrainte"]), "portee": row["portee"],
                     "attributions": round(count, 4), "logements": round(base, 4),
                     "part_prevue": round(_share(count, base), 4), "part_min": part, "statut": row["statut"]})
     return pd.DataFrame(out, columns=["contrainte", "regle", "portee", "attributions", "logements", "part_prevue",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from flux_opt.explanation.sentences import PREFET_GROUP, ZONE, fr_number, fr_percent
 from flux_opt.model.build import OrientationModel
-from flux_opt.model.registry import names
+from flux_opt.model.registry import DEMANDE, OBJECTIF_RESERVATAIRE, PLAFOND_PREFET, RULE, UNIFORMITE_PREFET, names
 from flux_opt.plan.result import Result
 
 TOL = 1e-6
@@ -27,7 +27,7 @@ CANDIDATE = {"q1": "du 1er quartile", "q234": "des quartiles 2 à 4", "prioritai
 
 def _pool_rows(result: Result) -> pd.DataFrame:
     rows = result.rows
-    pools = rows.loc[(rows["contrainte"] == "demande") & rows["publie"]]
+    pools = rows.loc[(rows["contrainte"] == DEMANDE) & rows["publie"]]
     return pools.assign(attributions=pools["valeur"], demandeurs=pools["borne_sup"])
 
 
@@ -93,8 +93,8 @@ def violation_causes(model: OrientationModel, result: Result) -> dict[int, str]:
     rows = result.rows
     causes = {}
     for i, row in rows.loc[rows["statut"] == "violee"].iterrows():
-        finder = _FINDERS.get(row["contrainte"])
-        cause = finder(model, result, row) if finder else None
+        finder = RULE[row["contrainte"]].cause  # a family that can be violated has one (tests/test_registry.py)
+        cause = FINDERS[finder](model, result, row)
         if cause:
             causes[i] = cause
     return causes
@@ -161,13 +161,13 @@ def _target(model: OrientationModel, rid: str) -> pd.Series:
     return table.loc[table["id"] == rid].iloc[0]
 
 
-def _objectif_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _target_cause(model: OrientationModel, result: Result, row) -> str | None:
     d = model.data
     rid = row["reservataire"]
     t = _target(model, rid)
     cible, base = float(t["cible"]), float(t["base"])
     if t["type"] == "bailleur":
-        others = result.rows.loc[(result.rows["contrainte"] == "objectif_reservataire")
+        others = result.rows.loc[(result.rows["contrainte"] == OBJECTIF_RESERVATAIRE)
                                  & (result.rows["statut"] == "violee") & (result.rows["reservataire"] != rid),
                                  "reservataire"].tolist()
         if others:
@@ -213,7 +213,7 @@ def _plafond_collectivite_cause(model: OrientationModel, result: Result, row) ->
 
 def _plafond_prefet_cause(model: OrientationModel, result: Result, row) -> str:
     table = model.data.reservataires
-    types = PREFET_GROUP if row["contrainte"] == "plafond_prefet" else ("prefet_agents",)
+    types = PREFET_GROUP if row["contrainte"] == PLAFOND_PREFET else ("prefet_agents",)
     group = float(table.loc[table["type"].isin(types), "cible"].sum())
     return f"les objectifs fixés ({fr_number(group)} logements) dépassent le plafond de {fr_number(row['borne_sup'])}"
 
@@ -229,7 +229,7 @@ def _hors_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
     required = row["borne_inf"]
     if math.isfinite(required) and required > 0 and group < required:
         return f"le contingent préfectoral ({fr_number(group)}) est inférieur au minimum hors QPV ({fr_number(required)})"
-    uni = result.rows.loc[result.rows["contrainte"] == "uniformite_prefet"].set_index("commune")
+    uni = result.rows.loc[result.rows["contrainte"] == UNIFORMITE_PREFET].set_index("commune")
     if len(uni) and math.isfinite(required):
         cap = uni["borne_sup"].clip(upper=flux_hq.reindex(uni.index).fillna(0)).sum()
         qpv_only = [c for c in uni.index if flux_hq.get(c, 0) == 0]
@@ -265,10 +265,10 @@ def _prioritaires_cause(model: OrientationModel, result: Result, row) -> str:
             "pour les communes et typologies de ses logements")
 
 
-_FINDERS = {
-    "cia_hors_qpv_q1": _mixity_cause, "cia_qpv_q234": _mixity_cause, "mixite": _mixity_cause,
-    "objectif_reservataire": _objectif_cause, "plafond_collectivite": _plafond_collectivite_cause,
-    "plafond_prefet": _plafond_prefet_cause, "plafond_agents": _plafond_prefet_cause,
-    "prefet_hors_qpv": _hors_qpv_cause, "uniformite_prefet": _uniformite_cause,
-    "publics_prioritaires": _prioritaires_cause,
+# The cause finder of each family that can be violated, by its registry facet `Rule.cause`
+# (tests/test_registry.py checks that every hard family has one).
+FINDERS = {
+    "mixity": _mixity_cause, "target": _target_cause, "territory_cap": _plafond_collectivite_cause,
+    "state_cap": _plafond_prefet_cause, "outside_qpv": _hors_qpv_cause, "uniformity": _uniformite_cause,
+    "priority": _prioritaires_cause,
 }

@@ -95,4 +95,7 @@ def dictionary_markdown() -> str:
         status = "obligatoire" if table in REQUIRED_TABLES else "facultatif"
         out += [f"## {table}.csv ({status})", "", model.__doc__ or "", ""]
         out += _table(schema, set(schema.get("required", []))) + [""]
+    from flux_opt.rpls.columns import dictionary_section  # lazy: the RPLS tables sit beside the reader
+
+    out += dictionary_section()
     return "\n".join(out).rstrip() + "\n"

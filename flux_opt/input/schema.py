@@ -127,6 +127,10 @@ OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
 
 # --------------------------------------------------------------------------- parameters
 
+# Days a réservataire has to propose candidates when its convention says nothing (reservataires.csv
+# delai_jours; the year's follow-up uses it for a réservataire the plan's instance does not describe).
+DELAI_JOURS_DEFAUT = 30
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -377,8 +381,10 @@ class ReservataireRow(_Row):
                                      "part (0 à 1)", None)
     # Delays of the convention (models/journal.md): days to propose candidates after a
     # proposal, candidates expected, whether a dwelling returned to the bailleur counts.
-    delai_jours: Annotated[int, Field(ge=1, le=366), BeforeValidator(lambda v: _blank_to_none(v) or 30)] = doc(
-        "Délai de la convention pour proposer des candidats après l'avis de vacance.", 30, "jours", 30)
+    delai_jours: Annotated[int, Field(ge=1, le=366),
+                           BeforeValidator(lambda v: _blank_to_none(v) or DELAI_JOURS_DEFAUT)] = doc(
+        "Délai de la convention pour proposer des candidats après l'avis de vacance.", 30, "jours",
+        DELAI_JOURS_DEFAUT)
     candidats: Annotated[int | None, Field(ge=1, le=20), BeforeValidator(_blank_to_none)] = doc(
         "Candidats attendus par logement ; vide : 3 en gestion directe, 1 en gestion déléguée.", 3, "candidats",
         None)

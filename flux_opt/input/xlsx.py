@@ -34,7 +34,7 @@ def _code_text(column: str, value) -> str:
 
 
 def read_workbook(path: Path, required: tuple[str, ...] = REQUIRED_TABLES):
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # lazy: openpyxl only for a .xlsx instance
 
 
     try:

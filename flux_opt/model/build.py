@@ -15,6 +15,7 @@ from flux_opt.model.data import ModelData, prepare, x_positions
 from flux_opt.model.linear import INF, LinearProgram
 from flux_opt.input.schema import Instance
 from flux_opt.assiette.targets import Targets
+from flux_opt.model.data import segment_rows
 
 
 @dataclass
@@ -34,7 +35,6 @@ class OrientationModel:
     def require(self, table: pd.DataFrame) -> None:
         """Keep `table` (reservataire, commune, typologie, qpv, financement, logements) oriented:
         raise the x lower bounds and record the per-segment minimums."""
-        from flux_opt.model.data import segment_rows
 
         self.lp.set_column_bounds("x", lower=x_positions(self.data, table))
         self.minimums = segment_rows(self.data, table)
@@ -42,7 +42,7 @@ class OrientationModel:
         coarse = set(self.data.pairs.loc[self.data.pairs["s"] < 0, "r"])
         kept = self.minimums.loc[self.minimums["r"].isin(coarse)].groupby("s")["logements"].sum()
         for block in self.lp.constraints:
-            if block.famille == "conservation" and "s" in block.labels:
+            if block.famille == registry.CONSERVATION and "s" in block.labels:
                 block.upper = block.upper - block.labels["s"].map(kept).fillna(0).to_numpy()
         if self.vars.split is not None:  # the split by financement keeps them in their segment
             split = self.data.split.loc[self.data.split["w"] >= 0, ["s", "r"]]

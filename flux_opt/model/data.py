@@ -14,6 +14,7 @@ import pandas as pd
 from flux_opt.assiette.flux import Flux
 from flux_opt.input.schema import Instance, parse_bool
 from flux_opt.assiette.targets import Targets
+from flux_opt.model.lettings import letting_coefficients
 
 CELL = ["commune", "typologie", "qpv"]
 CATEGORY = ["quartile", "prioritaire", "travailleur_essentiel"]
@@ -66,7 +67,6 @@ def prepare(instance: Instance, flux: Flux, targets: Targets) -> ModelData:
         links["financement"] = None
     flows = _flows(pools, links)
     if composition:
-        from flux_opt.model.lettings import letting_coefficients
 
         flows = letting_coefficients(instance, reservataires, flows, None if split is not None else _mix(pairs, segments))
     return ModelData(instance, flux, targets, segments, reservataires, pairs, links, pools, flows, split)

@@ -222,7 +222,7 @@ def add_objectif_indicatif(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalt
         chosen = v.x.columns[mask]
         rows.append(np.full(len(chosen), i))
         cols.append(chosen)
-        target = o.logements if o.logements is not None else o.part * d.targets.cible(o.reservataire)
+        target = o.logements if o.logements is not None else o.part * d.targets.of(o.reservataire)
         targets.append(target)
         scope = " ".join(str(x) for x in (o.epci, o.commune, o.typologie, o.financement) if x is not None)
         if o.qpv is not None:

@@ -66,12 +66,7 @@ class ReusableModel:
             self.rebuilds += 1
         if self.session is None:  # the solve of `plan`, hence the same plan as a fresh run
             return self.model, solve(self.model, self.options, duals=duals)
-        raw = self.session.run()
-        if raw.has_solution and self.model.vars.split is not None:  # as model.solve does
-            from flux_opt.model.split import whole_split
-
-            raw = whole_split(self.model, raw, self.options)
-        return self.model, solution_of(self.model.lp, raw, self.options, "highs", duals)
+        return self.model, solution_of(self.model, self.session.run(), self.options, "highs", duals)
 
     def _update(self, instance: Instance, targets: Targets) -> bool:
         """Send the changed rows to the solver; False when the structure changed (rebuild)."""

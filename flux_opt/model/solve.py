@@ -11,6 +11,7 @@ from flux_opt.model.build import OrientationModel
 from flux_opt.model.linear import LinearProgram
 from flux_opt.model.highs_backend import RawSolution, SolverOptions, solve_highs
 from flux_opt.model.session import fixed_lp_duals
+from flux_opt.model.split import whole_split
 
 
 @dataclass
@@ -50,21 +51,22 @@ def solve(model: OrientationModel, options: SolverOptions | None = None, moteur:
     only): a plan known to be feasible; the solve never returns a worse one."""
     options = options or solver_options(model)
     if moteur == "pyomo":
-        from flux_opt.model.pyomo_backend import solve_pyomo
+        from flux_opt.model.pyomo_backend import solve_pyomo  # lazy: Pyomo takes seconds to import, only for --moteur pyomo
 
         raw = solve_pyomo(model.lp, options)
     else:
         raw = solve_highs(model.lp, options, start)
-    if raw.has_solution and model.vars.split is not None:
-        from flux_opt.model.split import whole_split
-
-        raw = whole_split(model, raw, options)
-    return solution_of(model.lp, raw, options, moteur, duals)
+    return solution_of(model, raw, options, moteur, duals)
 
 
-def solution_of(lp: LinearProgram, raw: RawSolution, options: SolverOptions, moteur: str = "highs",
+def solution_of(model: OrientationModel, raw: RawSolution, options: SolverOptions, moteur: str = "highs",
                 duals: bool = True) -> Solution:
-    """What the solver returned, as the rest reads it: whole dwellings, row activity, duals."""
+    """What the solver returned, as the rest reads it: the split by financement made whole (composition
+    model), whole dwellings, row activity, duals. Every solve of a plan ends here (`solve`, the
+    re-solves of a ReusableModel)."""
+    if raw.has_solution and model.vars.split is not None:
+        raw = whole_split(model, raw, options)
+    lp = model.lp
     if not raw.has_solution:
         raise NoSolutionFound(raw.status)
     values = raw.values.copy()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from flux_opt.model.highs_backend import RawSolution, new_highs, pass_program, read_solution
 
 if TYPE_CHECKING:
     from flux_opt.model.build import OrientationModel
@@ -128,7 +129,6 @@ def whole_split(model: "OrientationModel", raw, options):
     it as easy as the cell model). Make w whole (disaggregate along w), fix x and w, and re-solve
     the LP left (expected lettings y, slacks): the plan reported is whole and its lettings are
     exact for it. The MIP's bound still bounds every plan, so the gap stays a certificate."""
-    from flux_opt.model.highs_backend import RawSolution, new_highs, pass_program, read_solution
 
     v = model.vars
     x = np.round(raw.values[v.x.columns])

@@ -31,6 +31,8 @@ from flux_opt.errors import InvalidInput, InputProblem
 from flux_opt.input.schema import Instance, MixiteRow, Parametres, ReservataireRow
 from flux_opt.input.schema import french_message as french_error
 from flux_opt.vocabulary import DEFAULT_TARGET_TYPES
+from flux_opt.pipeline import with_targets
+from flux_opt.stock.instance import convert_instance, year_targets
 
 SECTIONS = ("regles", "cia", "solveur", "objectif", "rotation")
 MIXITE_KEY = ("epci", "zone", "reservataire", "critere")
@@ -117,8 +119,8 @@ def apply_scenario(instance: Instance, scenario: Scenario) -> Instance:
         raise InvalidInput(problems)
     result = instance.model_copy(update={"parametres": parametres, "reservataires": reservataires,
                                          "mixite": mixite})
-    if scenario.conversion is not None:
-        result = _with_conversion_targets(result, scenario)
+    if scenario.conversion is not None:  # converted from the base's stock, as the base was read
+        result = with_targets(result, conversion_targets(instance, scenario))
     return result
 
 
@@ -213,23 +215,14 @@ def _check_references(instance: Instance, scenario: Scenario, parametres: Parame
     return out
 
 
-def _with_conversion_targets(instance: Instance, scenario: Scenario) -> Instance:
-    from flux_opt.pipeline import with_targets
-
-    return with_targets(instance, conversion_targets(instance, scenario))
-
-
 def conversion_targets(instance: Instance, scenario: Scenario) -> dict[str, int]:
     """Targets of the year from the stock conversion (method) spread over `annees` years."""
-    from flux_opt.stock.instance import convert_instance, year_targets
-
-    folder = Path(instance.source)
-    if not (folder / "conventions.csv").is_file():
+    if not instance.conventions:
         raise InvalidInput([InputProblem(scenario.fichier, None, "conversion",
                                          "l'instance de base n'a pas de conventions.csv : pas de stock à convertir")])
     options = scenario.conversion
     try:
-        converted = convert_instance(folder, methode=options.methode, annees=options.annees)
+        converted = convert_instance(instance, methode=options.methode, annees=options.annees)
     except ValueError as exc:
         raise InvalidInput([InputProblem(scenario.fichier, None, "conversion", str(exc))]) from None
     annee = instance.parametres.instance.annee

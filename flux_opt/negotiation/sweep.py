@@ -21,6 +21,7 @@ from flux_opt.plan.result import Result
 from flux_opt.negotiation.scenarios import apply_scenario, parameter_scenario
 from flux_opt.input.schema import Instance
 from flux_opt.scale.pool import Crash, run_tasks
+from flux_opt.pipeline import Planner, plan_instance
 
 PARAMETRES = ("prefet_taux", "prefet_agents_taux", "prefet_hors_qpv_min", "collectivite_plafond",
               "prioritaires_min", "cia.q1_hors_qpv", "cia.q234_qpv", "<reservataire>.taux")
@@ -94,7 +95,6 @@ def sweep(base: Instance, sweep_spec: SweepSpec, reuse: bool = True, processes: 
 
 def _sweep_chunk(base: Instance, parametre: str, valeurs: list[float], reuse: bool, duals: bool,
                  on_done=None, offset: int = 0, warm_start: bool = False) -> tuple[list[Result], int]:
-    from flux_opt.pipeline import Planner, plan_instance
 
     planner = Planner(instance_at(base, parametre, valeurs[0]), fresh_start=not warm_start) if reuse else None
     results = []

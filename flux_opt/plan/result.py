@@ -11,7 +11,7 @@ import pandas as pd
 from flux_opt import __version__
 from flux_opt.model.build import OrientationModel, model_size
 from flux_opt.model.linear import ConstraintBlock
-from flux_opt.model.registry import RULE, RULES, names
+from flux_opt.model.registry import CONSERVATION, DEMANDE, EXCLUSIONS, RULE, names
 from flux_opt.model.solve import Solution
 from flux_opt.model.split import disaggregate
 from flux_opt.plan.names import Names
@@ -19,15 +19,14 @@ from flux_opt.tolerance import missed
 
 TOL = 1e-6
 SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
-# Families listed in contraintes.csv and their sources (the rule registry).
+# Families listed in contraintes.csv (the rule registry).
 REPORTED = names(reported=True)
-SOURCES = {rule.name: rule.source for rule in RULES}
 # Families whose rows hold by construction: one summary line each in contraintes.csv, rows only when violated.
 STRUCTURAL = names(nature="structurelle", reported=True)
 SUMMARY = {
-    "conservation": "{n} segments du flux, chacun entièrement orienté, chaque logement libéré à un seul "
+    CONSERVATION: "{n} segments du flux, chacun entièrement orienté, chaque logement libéré à un seul "
                     "réservataire",
-    "demande": "{n} viviers de demandeurs, aucune attribution prévue au-delà des demandeurs du vivier "
+    DEMANDE: "{n} viviers de demandeurs, aucune attribution prévue au-delà des demandeurs du vivier "
                "({binding} viviers entièrement servis ; demande non servie : voir le rapport)",
 }
 
@@ -158,7 +157,7 @@ def clipping_rows(ecretements: pd.DataFrame) -> pd.DataFrame:
     for e in ecretements.itertuples(index=False):
         where = f"exclusions.csv ligne {int(e.ligne)}" if pd.notna(e.ligne) else "exclusions.csv"
         lines.append({
-            "contrainte": "exclusions", "portee": f"{where} : {e.portee}", "statut": "ecretee",
+            "contrainte": EXCLUSIONS, "portee": f"{where} : {e.portee}", "statut": "ecretee",
             "marge": -round(float(e.ecretes), 6), "valeur_marginale": np.nan,
             "explication": (f"{fr(e.demandes)} logements exclus pour {fr(e.liberations)} libérations prévues "
                             f"dans ce périmètre : exclusion ramenée à {fr(e.retenus)} "

@@ -1,4 +1,4 @@
-"""The simulated year (flux_opt/year/evaluation.py) for people: terminal table, evaluation.csv,
+"""The simulated year (flux_opt/plan/evaluation.py) for people: terminal table, evaluation.csv,
 and a section with plots in rapport.html."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from rich.table import Table
 from flux_opt.model.registry import label
 from flux_opt.report.html import Cell, Paragraph, Section, figure, html_table, render
 from flux_opt.report.plots import BLUE, GREY, RED, _height, _png, plt
-from flux_opt.year.evaluation import Evaluation
+from flux_opt.plan.evaluation import Evaluation
+from pathlib import Path
+from flux_opt.report.exports import write_atomically, write_csv
 
 HEADINGS = {"indicateur": "Indicateur", "portee": "Portée", "cible": "Cible", "prevu": "Prévu (plan)",
             "moyenne": "Simulé (moyenne)", "ecart_type": "Écart-type", "p05": "5 %", "p95": "95 %"}
@@ -159,9 +161,7 @@ def with_section(page: str, section: str) -> str:
 def write_evaluation(ev: Evaluation, folder) -> None:
     """evaluation.csv into `folder`, and the section into its rapport.html when there is one
     (both written atomically: an interrupted run changes nothing)."""
-    from pathlib import Path
 
-    from flux_opt.report.exports import write_atomically, write_csv
 
     folder = Path(folder)
     writers = {"evaluation.csv": lambda p: write_csv(ev.table, p)}

@@ -15,7 +15,8 @@ from rich.text import Text
 from rich.markup import escape
 
 from flux_opt.explanation.analysis import EXPLICATION_JSON, Explanation, resolution_words
-from flux_opt.explanation.sentences import NAMES, fr_number
+from flux_opt.model.registry import label
+from flux_opt.explanation.sentences import fr_number
 
 
 def load_explanation(folder: str | Path) -> Explanation | None:
@@ -77,7 +78,7 @@ def _costs_table(costs: pd.DataFrame) -> Table:
     for column in ("Règle", "Variante", "Gain d'attributions", "Gain de score", "Logements déplacés"):
         table.add_column(column, justify="left" if column in ("Règle", "Variante") else "right")
     for row in costs.itertuples():
-        table.add_row(NAMES.get(row.famille, str(row.famille)), str(row.variante), _num(row.gain_attributions),
+        table.add_row(label(row.famille), str(row.variante), _num(row.gain_attributions),
                       _num(row.gain_adequation_ponderee), fr_number(row.logements_deplaces))
     return table
 

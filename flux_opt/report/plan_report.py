@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
-from flux_opt.year.evaluation import Evaluation
-from flux_opt.explanation.sentences import NAMES, fr_number, fr_number_fine, share_table
-from flux_opt.model.registry import names
+from flux_opt.plan.evaluation import Evaluation
+from flux_opt.explanation.sentences import fr_number, fr_number_fine, share_table
+from flux_opt.model.registry import label, names
 from flux_opt.report import plots
 from flux_opt.report.html import (Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section, figure,
                                   html_table, render)
@@ -23,6 +23,8 @@ from flux_opt.report.evaluation import evaluation_section
 from flux_opt.report.plan_tables import ReportTables, commune_table, french_headings, named, qpv_table
 from flux_opt.report.tables import PERCENT, Table
 from flux_opt.report.workbook import workbook_bytes
+from flux_opt.explanation.analysis import EXPLICATION_JSON
+from flux_opt.report.exports import write_csv
 
 STRUCTURAL = names(structural=True)
 
@@ -104,7 +106,7 @@ def _conformity_section(conformite: pd.DataFrame | None, noms) -> Section | None
     """The plan re-checked against the law from its files alone (flux-opt controler)."""
     if conformite is None:
         return None
-    conformite = conformite.assign(regle=conformite["regle"].map(lambda r: NAMES.get(r, r)),
+    conformite = conformite.assign(regle=conformite["regle"].map(label),
                                    portee=conformite["portee"].astype(str).map(noms.scope))
     failed = int((conformite["respectee"] == "non").sum())
     intro = ("Contrôle indépendant du plan écrit (plan.csv, attributions.csv) : chaque règle légale est "
@@ -200,8 +202,6 @@ def report_writers(result: Result, explanation: Explanation, conformite: pd.Data
                    evaluation: Evaluation | None = None) -> dict:
     """Writers for `write_plan(..., extra=...)`: the report files and explication.json, written
     atomically with the plan's other files; with a conformity table, conformite.csv too."""
-    from flux_opt.explanation.analysis import EXPLICATION_JSON
-    from flux_opt.report.exports import write_csv
 
     # Rendered now (the caller times the report apart from the writing); written later, atomically.
     tables = ReportTables.of(result, explanation)  # built once for the page and the workbook

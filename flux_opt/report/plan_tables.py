@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
-from flux_opt.explanation.sentences import NAMES, STATUS, plan_quality, share_table
+from flux_opt.model.registry import label
+from flux_opt.explanation.sentences import STATUS, plan_quality, share_table
 from flux_opt.plan.names import Names
 from flux_opt.plan.result import Result
 from flux_opt.report.tables import POOL_ACCEPTANCE, Table
@@ -51,7 +52,7 @@ def named(frame: pd.DataFrame, noms: Names, beside: tuple[str, ...] = ("commune"
     `portee`, and commune and EPCI names beside their codes."""
     out = frame.copy()
     if "contrainte" in out:
-        out["contrainte"] = out["contrainte"].map(lambda f: NAMES.get(f, f))
+        out["contrainte"] = out["contrainte"].map(label)
     if "reservataire" in out:
         out["reservataire"] = out["reservataire"].map(noms.reservataire)
     if "portee" in out:
@@ -209,12 +210,12 @@ def _rule_tables(result: Result, e: Explanation, noms: Names) -> dict[str, Table
             "violees": "Non tenues", "impact": "Gain possible (total)", "violation": "Écart total"})),
         "reservataires": Table("Par réservataire", "Règles par réservataire, classées par impact", french_headings(
             named(e.reservataires, noms).assign(regles_contraignantes=lambda t: t["regles_contraignantes"].map(
-                lambda codes: ", ".join(NAMES.get(c, c) for c in str(codes).split(", ") if c))), {"reservataire": "Réservataire", "saturees": "Tenues sans marge",
+                lambda codes: ", ".join(label(c) for c in str(codes).split(", ") if c))), {"reservataire": "Réservataire", "saturees": "Tenues sans marge",
                                            "violees": "Non tenues", "impact": "Gain possible (total)",
                                            "violation": "Écart total",
                                            "regles_contraignantes": "Règles les plus contraignantes"})),
         "couts": Table("Coût des règles", "Ce que coûte une règle (plan entier recalculé)", french_headings(
-            e.couts.assign(famille=e.couts["famille"].map(lambda f: NAMES.get(f, f))), {
+            e.couts.assign(famille=e.couts["famille"].map(label)), {
             "famille": "Règle", "variante": "Variante", "gain_attributions": "Gain d'attributions",
             "gain_adequation_ponderee": "Gain de score d'adéquation", "logements_deplaces": "Logements déplacés",
             "violation_avant": "Écarts avant", "violation_totale": "Écarts après",

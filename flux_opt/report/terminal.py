@@ -8,7 +8,8 @@ from rich.text import Text
 from rich.markup import escape
 
 from flux_opt.errors import InputProblem
-from flux_opt.explanation.sentences import NAMES, fr_number, fr_percent, plan_quality
+from flux_opt.model.registry import label
+from flux_opt.explanation.sentences import fr_number, fr_percent, plan_quality
 from flux_opt.plan.result import Result
 
 
@@ -64,7 +65,7 @@ def plan_summary(result: Result) -> Group:
         bad.add_column("Portée")
         bad.add_column("Écart", justify="right")
         for row in violated.itertuples():
-            bad.add_row(NAMES.get(row.contrainte, row.contrainte), noms.scope(row.portee), fr_number(-row.marge))
+            bad.add_row(label(row.contrainte), noms.scope(row.portee), fr_number(-row.marge))
         parts.append(bad)
     else:
         parts.append(Text("Toutes les règles sont respectées.", style="bold green"))
@@ -79,7 +80,7 @@ def conformity_table(table, title: str = "Conformité du plan aux règles légal
         shown.add_column(column, justify="right" if column in ("Base", "Valeur") else "left", overflow="fold")
     for row in (bad if len(bad) else table).itertuples():
         value = "—" if row.valeur is None or row.valeur != row.valeur else fr_number(row.valeur)
-        shown.add_row(NAMES.get(row.regle, row.regle), row.portee, fr_number(row.base), row.limite, value, row.respectee,
+        shown.add_row(label(row.regle), row.portee, fr_number(row.base), row.limite, value, row.respectee,
                       style="red" if row.respectee == "non" else None)
     failed = int((table["respectee"] == "non").sum())
     summary = Text(f"{len(table)} lignes vérifiées : " + (f"{failed} non respectée(s)." if failed

@@ -2,7 +2,7 @@
 
 Layout of the output folder SORTIE:
 
-- ``SORTIE/<instance>/`` the plan files, report and explanation (``pipeline.write``) plus ``synthese.json``, the
+- ``SORTIE/<instance>/`` the plan files, report and explanation (``report.outputs.write_run``) plus ``synthese.json``, the
   instance's line of the summary with the fingerprint (``empreinte``) of its input files
   and options and the seconds of each phase (``phases``); ``synthese.json`` is written after
   the plan folder, so a folder whose ``synthese.json`` has the current fingerprint holds a
@@ -35,6 +35,11 @@ import pandas as pd
 from flux_opt import __version__
 from flux_opt.phases import Phases
 from flux_opt.scale.pool import Crash, run_tasks
+from flux_opt import pipeline
+from flux_opt.errors import InvalidInput
+from flux_opt.model.solve import NoSolutionFound
+from flux_opt.report.exports import write_atomically, write_json
+from flux_opt.report.outputs import write_run
 
 SYNTHESE_COLUMNS = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "ecart", "code",
                     "regles_violees", "secondes", "message"]
@@ -115,17 +120,13 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
     """Plan one instance and write its files — with `analyse`, the report and explanation too, as
     `flux-opt plan` does —; return its summary line (runs in a worker). Errors are summary lines too
     (code 2 invalid data, 4 no plan found, 1 internal error)."""
-    from flux_opt import pipeline
-    from flux_opt.errors import InvalidInput
-    from flux_opt.model.solve import NoSolutionFound
-    from flux_opt.report.exports import write_atomically, write_json
 
     folder = Path(dossier_sortie)
     line = empty_line(folder.name, bailleur, departement, empreinte)
     start = time.perf_counter()
     phases = Phases()
     try:
-        done = pipeline.run_path(chemin, pipeline.PlanOptions(moteur=moteur, analyse=analyse, controle=analyse), phases=phases)
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(engine=moteur, analysis=analyse, conformity=analyse), phases=phases)
         result = done.result
     except InvalidInput as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
@@ -142,7 +143,7 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
                     code=result.exit_code, regles_violees=" ; ".join(r["regles_violees"]),
                     message=" | ".join(r.get("avertissements", [])))
     if line["code"] in (0, 3):
-        pipeline.write(done, folder, phases=phases)
+        write_run(done, folder, phases=phases)
     line["secondes"] = round(time.perf_counter() - start, 3)
     line["phases"] = {name: round(seconds, 3) for name, seconds in phases.seconds.items()}
     line["memoire_mo"] = peak_memory_mb()
@@ -153,7 +154,7 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
 def peak_memory_mb() -> float | None:
     """Peak resident memory of this worker process so far (MB), None where the OS does not tell."""
     try:
-        import resource
+        import resource  # lazy: Unix only (the ImportError below)
     except ImportError:  # Windows
         return None
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
@@ -167,8 +168,6 @@ def empty_line(instance: str, bailleur: str, departement: str, empreinte: str) -
 
 def crashed_line(args: tuple, crash: Crash) -> dict:
     """The line of an instance whose worker died, recorded so that a rerun does not crash again."""
-    from flux_opt.report.exports import write_atomically, write_json
-
     chemin, dossier_sortie, _, bailleur, departement, empreinte, *_ = args
     line = empty_line(Path(dossier_sortie).name, bailleur, departement, empreinte)
     line.update(statut="plantage", code=CODE_ERREUR, message=crash.message)
@@ -240,7 +239,7 @@ def _execute(todo: list[InstanceRef], sortie: Path, processes: int, cluster: str
 
 
 def _on_dask(args: list[tuple], address: str) -> Iterator[dict]:
-    from dask.distributed import Client, as_completed as dask_completed
+    from dask.distributed import Client, as_completed as dask_completed  # lazy: dask only with --cluster
 
     with Client(address) as client:
         futures = client.map(plan_one, *zip(*args), pure=False)

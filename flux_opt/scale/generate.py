@@ -71,6 +71,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
+from flux_opt.assiette.apportion import largest_remainder
 from flux_opt.vocabulary import FINANCEMENTS, TYPOLOGIES
 
 from flux_opt.input.schema import Regles
@@ -758,22 +759,13 @@ def _departement_parcs(rng, codes: list[str], total: int) -> np.ndarray:
     autres = [codes[i] for i in rng.permutation(n) if codes[i] not in rang]
     par_code = dict(zip(sorted(grands, key=rang.__getitem__) + autres, tailles))
     valeurs = np.array([par_code[c] for c in codes])
-    return _round_to_total(valeurs / valeurs.sum() * total, total)
+    return largest_remainder(valeurs / valeurs.sum() * total, total)
 
 
 def _tailles_lognormales(rng, n: int, total: int, sigma: float) -> np.ndarray:
     """n integer sizes summing exactly to total, lognormal shape."""
     poids = rng.lognormal(0.0, sigma, n)
-    return _round_to_total(poids / poids.sum() * total, total)
-
-
-def _round_to_total(valeurs: np.ndarray, total: int) -> np.ndarray:
-    """Largest-remainder rounding that keeps the total."""
-    bas = np.floor(valeurs).astype(np.int64)
-    reste = int(total - bas.sum())
-    if reste > 0:
-        bas[np.argsort(-(valeurs - bas), kind="stable")[:reste]] += 1
-    return bas
+    return largest_remainder(poids / poids.sum() * total, total)
 
 
 def _departement_communes(rng, departement: str, parc: int) -> int:
@@ -807,7 +799,7 @@ def _split_bailleurs(rng, parcs_dep: np.ndarray, bailleurs: int, total: int) -> 
         petits = (ligne < 50) & (ligne > 0)  # too small to plan alone: merged into the largest
         ligne[np.argmax(ligne)] += ligne[petits].sum()
         ligne[petits] = 0
-        entiers = _round_to_total(ligne, int(tailles[b]))
+        entiers = largest_remainder(ligne, int(tailles[b]))
         paires += [(b, int(d), int(entiers[d])) for d in np.flatnonzero(entiers)]
     return paires
 

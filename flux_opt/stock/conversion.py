@@ -144,20 +144,6 @@ def owed_volumes(detail: pd.DataFrame, taux_rotation: float, methode: Methode) -
     return pd.DataFrame(lignes, columns=colonnes)
 
 
-def plus_forts_restes(valeurs: pd.Series, total: int) -> pd.Series:
-    """Integers proportional to `valeurs` summing exactly to `total` (largest remainder,
-    flux_opt.assiette.apportion); ties go to the earlier index label."""
-    if total < 0:
-        raise ValueError("Le total à répartir doit être positif ou nul.")
-    somme = float(valeurs.sum())
-    if (valeurs < 0).any() or (somme <= 0 and total > 0):
-        raise ValueError("La clé de répartition doit être positive et non nulle.")
-    if total == 0:
-        return pd.Series(0, index=valeurs.index, dtype="int64")
-    parts = valeurs.to_numpy(dtype=float) * total / somme
-    return pd.Series(largest_remainder(parts, total), index=valeurs.index, dtype="int64")
-
-
 def split_by_departement(
     volume_regional: float, parc_par_departement: Mapping[str, float] | pd.Series
 ) -> pd.Series:
@@ -171,7 +157,13 @@ def split_by_departement(
     parc = parc.sort_index()
     if parc.empty:
         raise ValueError("Aucun département fourni pour répartir le volume.")
-    return plus_forts_restes(parc, round_half_up(volume_regional)).rename("volume_du")
+    total = round_half_up(volume_regional)
+    if total < 0:
+        raise ValueError("Le total à répartir doit être positif ou nul.")
+    if (parc < 0).any() or (parc.sum() <= 0 and total > 0):
+        raise ValueError("La clé de répartition doit être positive et non nulle.")
+    parts = parc.to_numpy() * (total / parc.sum() if total else 0.0)  # largest remainder: the sum is exact
+    return pd.Series(largest_remainder(parts, total), index=parc.index, dtype="int64", name="volume_du")
 
 
 def convert_by_departement(

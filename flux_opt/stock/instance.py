@@ -33,7 +33,7 @@ import pandas as pd
 
 from flux_opt.assiette.flux import compute_flux
 from flux_opt.input.csvfile import read_csv
-from flux_opt.input.schema import Instance, load_instance
+from flux_opt.input.schema import Instance
 from flux_opt.stock.conversion import (
     Methode,
     convert,
@@ -60,7 +60,7 @@ class ConversionResult:
 
 
 def convert_instance(
-    instance_dir: Path,
+    instance: Instance,
     methode: Methode | None = None,
     annees: int | None = None,
     part_max: float | None = None,
@@ -70,14 +70,14 @@ def convert_instance(
 ) -> ConversionResult:
     """Convert the stock conventions of an instance and spread them over the years.
 
-    Arguments override `[conversion]` of instance.toml. `annees` is the default
+    `instance` comes from the load stage (flux_opt.pipeline.load, with REQUIRED_FOR_CONVERSION
+    among its required tables): the conversion never reads the folder again. Arguments override `[conversion]` of instance.toml. `annees` is the default
     lissage duration per réservataire (also the horizon when larger than it).
     `flux_prevu` lets the caller pass the flux: a number (this year's C, assumed
     constant) or a forecast per year; by default the assiette's C. `droits_utilises`
     (réservataire → dwellings counted in past bilans) is deducted from what is owed
     and the rest spread from `annee_debut` (the year after the last bilan).
     """
-    instance = load_instance(instance_dir, required=REQUIRED_FOR_CONVERSION)
     parametres = instance.parametres
     annee = parametres.instance.annee
     options = parametres.conversion.model_dump(exclude_none=True)

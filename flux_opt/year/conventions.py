@@ -8,8 +8,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from flux_opt.input.schema import Instance, load_instance
+from flux_opt.assiette.flux import compute_flux
+from flux_opt.assiette.targets import territory_communes
+from flux_opt.input.schema import DELAI_JOURS_DEFAUT, Instance
 from flux_opt.model.families import prioritaires_rates
+from flux_opt.pipeline import load
+
+DELAI_PAR_DEFAUT = DELAI_JOURS_DEFAUT  # days to propose when no convention says otherwise (none for the bailleur)
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,6 @@ class Contexte:
 
 
 def contexte(instance: Instance) -> Contexte:
-    from flux_opt.assiette.flux import compute_flux
-    from flux_opt.assiette.targets import territory_communes
-
     epci_of = compute_flux(instance).segments.groupby("commune")["epci"].first()
     owed = prioritaires_rates(instance)  # the plan's own rule (CCH L.441-1, R.441-5): one reading
     conventions = {
@@ -77,7 +79,20 @@ def instance_du_plan(plan_dir: str | Path, instance: str | Path | None = None) -
     return None
 
 
-def plan_context(plan_dir: str | Path, instance: str | Path | None = None) -> Contexte | None:
-    """The year's rules from the plan's instance, or None when the instance is not at hand."""
+def plan_instance(plan_dir: str | Path, instance: str | Path | None = None) -> tuple[Instance | None, Contexte | None]:
+    """The plan's instance, read by the pipeline's load stage, and the year's rules behind it
+    ((None, None) when the instance is not at hand). Its targets are not checked: the year's
+    follow-up reads conventions, territories and exclusions (a re-solve checks the rest)."""
     chemin = instance_du_plan(plan_dir, instance)
-    return contexte(load_instance(chemin)) if chemin is not None else None
+    if chemin is None:
+        return None, None
+    data = load(chemin, targets=False)
+    return data, contexte(data)
+
+
+def delais_par_defaut(reservataires: list[str], contexte: Contexte | None) -> dict[str, int]:
+    """Each réservataire's delay to propose: its convention's, else DELAI_PAR_DEFAUT days (none for
+    the bailleur)."""
+    delais = contexte.delais if contexte else {}
+    bailleurs = {r for r, c in contexte.conventions.items() if c.type == "bailleur"} if contexte else {"bailleur"}
+    return {r: delais.get(r, DELAI_PAR_DEFAUT) for r in reservataires if r not in bailleurs}

@@ -26,8 +26,7 @@ from flux_opt.assiette.flux import SEGMENT, Flux, compute_flux
 from flux_opt.year.journal.views import with_cycles, cycle_states
 from flux_opt.model.data import with_bool_qpv, x_positions
 from flux_opt.year.preorientation import SEUIL_REOPTIMISATION, gap_to_plan, done_by_segment
-from flux_opt.pipeline import PlanOptions, run
-from flux_opt.plan.result import Result
+from flux_opt.pipeline import PlanOptions, PlanRun, run
 from flux_opt.input.schema import Instance
 from flux_opt.year.suivi import elapsed_fraction
 
@@ -142,10 +141,11 @@ def flux_initial_du_plan(plan_dir: str | Path) -> int | None:
 
 
 def reoptimise_rest_of_year(instance: Instance, plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
-                methode: str = "maximum", moteur: str = "highs", duals: bool = True) -> Result:
-    """Re-solve the year with what is already done fixed (see the module docstring).
+                methode: str = "maximum", engine: str = "highs", duals: bool = True) -> PlanRun:
+    """Re-solve the year with what is already done fixed (see the module docstring); the run, to
+    write through the one writer (report/outputs.py).
 
-    `resume["reoptimisation"]` records the date, the method, the drift that led to it,
+    `result.resume["reoptimisation"]` records the date, the method, the drift that led to it,
     the flux before and after, the dwellings kept and the time taken."""
     debut = time.perf_counter()
     attendu = flux_initial_du_plan(plan_dir)
@@ -154,7 +154,7 @@ def reoptimise_rest_of_year(instance: Instance, plan_dir: str | Path, journal_df
     if attendu is not None and attendu != initial:
         raise ValueError(f"le plan {plan_dir} a été calculé pour un flux de {attendu} logements, l'instance "
                          f"en prévoit {initial} : ce n'est pas l'instance du plan (vérifier --instance)")
-    done = run(instance, PlanOptions(moteur=moteur, duals=duals), flux=nouveau.flux, require=nouveau.orientes)
+    done = run(instance, PlanOptions(engine=engine, duals=duals), flux=nouveau.flux, require=nouveau.orientes)
     result = done.result
     bornes, hors_plan = lower_bounds(done.model, nouveau.orientes)
     journal = year_journal(journal_df, instance.parametres.instance.annee, jour)
@@ -172,7 +172,7 @@ def reoptimise_rest_of_year(instance: Instance, plan_dir: str | Path, journal_df
         "orientes_hors_modele": hors_plan.to_dict("records"),
         "temps_s": round(time.perf_counter() - debut, 4),
     }
-    return result
+    return done
 
 
 def reoptimisation_sentence(resume: dict) -> str:

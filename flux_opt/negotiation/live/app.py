@@ -24,6 +24,7 @@ from flux_opt.negotiation.live.fields import shown
 from flux_opt.negotiation.live.state import Session, Update
 from flux_opt.negotiation.live.view import results_context
 from flux_opt.report.html import render
+import time
 
 HOST = "127.0.0.1"  # never another interface: the instance's data stay on this machine
 log = logging.getLogger(__name__)
@@ -110,15 +111,13 @@ def bind(port: int) -> socket.socket:
 
 def make_server(session: Session):
     """A uvicorn server for the page (not started: `server.run(sockets=[bind(port)])`)."""
-    import uvicorn
+    import uvicorn  # lazy: the server only when the page is served
 
     return uvicorn.Server(uvicorn.Config(create_app(session), log_level="warning", lifespan="off"))
 
 
 def start_in_background(session: Session, port: int = 0, timeout: float = 10.0):
     """Start the server in a thread and wait until it listens (tests, embedding): (server, thread, url)."""
-    import time
-
     sock = bind(port)
     server = make_server(session)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

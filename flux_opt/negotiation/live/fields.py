@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from flux_opt.input.schema import Instance
-from flux_opt.model.registry import RULE
+from flux_opt.model.registry import (CIA_HORS_QPV_Q1, CIA_QPV_Q234, PLAFOND_AGENTS, PLAFOND_COLLECTIVITE, PLAFOND_PREFET,
+                                     PREFET_HORS_QPV, PUBLICS_PRIORITAIRES, RULE)
 from flux_opt.negotiation.scenarios import Scenario
 
 NOM = "nom"
@@ -35,8 +36,8 @@ class Field:
 
 def _rule_fields(instance: Instance) -> list[Field]:
     r, cia = instance.regles, instance.parametres.cia
-    prefet, agents = RULE["plafond_prefet"].source, RULE["plafond_agents"].source
-    hors_qpv, collectivite = RULE["prefet_hors_qpv"].source, RULE["plafond_collectivite"].source
+    prefet, agents = RULE[PLAFOND_PREFET].source, RULE[PLAFOND_AGENTS].source
+    hors_qpv, collectivite = RULE[PREFET_HORS_QPV].source, RULE[PLAFOND_COLLECTIVITE].source
     g = "Règles"
     own = [row.nom for row in instance.reservataires if row.type == "prefet_agents"
            and (row.taux is not None or row.logements is not None)]
@@ -53,11 +54,11 @@ def _rule_fields(instance: Instance) -> list[Field]:
         Field("regles.collectivite_plafond", "Plafond des collectivités (garanties d'emprunt)", "taux",
               r.collectivite_plafond, 0.20, collectivite, group=g),
         Field("regles.prioritaires_min", "Publics prioritaires, au moins", "taux", r.prioritaires_min,
-              source=RULE["publics_prioritaires"].source, group=g),
+              source=RULE[PUBLICS_PRIORITAIRES].source, group=g),
         Field("cia.q1_hors_qpv", "CIA : 1er quartile hors QPV, au moins", "taux", cia.q1_hors_qpv,
-              source=RULE["cia_hors_qpv_q1"].source, group="Convention intercommunale d'attribution"),
+              source=RULE[CIA_HORS_QPV_Q1].source, group="Convention intercommunale d'attribution"),
         Field("cia.q234_qpv", "CIA : quartiles 2 à 4 en QPV, au moins", "taux", cia.q234_qpv,
-              source=RULE["cia_qpv_q234"].source, group="Convention intercommunale d'attribution"),
+              source=RULE[CIA_QPV_Q234].source, group="Convention intercommunale d'attribution"),
         Field(OUTSIDE, "Explorer au-delà des maxima légaux", "oui_non", r.hors_cadre_legal, group=g,
               source=f"{prefet}, {collectivite}",
               note="le plan obtenu n'est alors pas un plan légal ; sans cette case, un taux au-delà de la loi est refusé"),
@@ -70,12 +71,12 @@ def _reservataire_fields(instance: Instance) -> list[Field]:
         if row.type == "prefet":
             continue  # its rate is regles.prefet_taux
         key, group = f"reservataires.{row.id}", f"Réservataires : {row.nom}"
-        ceiling = (0.05, RULE["plafond_agents"].source) if row.type == "prefet_agents" else (None, "")
+        ceiling = (0.05, RULE[PLAFOND_AGENTS].source) if row.type == "prefet_agents" else (None, "")
         out.append(Field(f"{key}.taux", "Taux du flux", "taux", row.taux, *ceiling, group=group))
         out.append(Field(f"{key}.logements", "ou logements dans l'année", "nombre", row.logements, group=group))
         if row.type == "collectivite":
             out.append(Field(f"{key}.financement_apporte", "A apporté un financement (au-delà du plafond)",
-                             "oui_non", row.financement_apporte, source=RULE["plafond_collectivite"].source,
+                             "oui_non", row.financement_apporte, source=RULE[PLAFOND_COLLECTIVITE].source,
                              group=group))
     return out
 

@@ -27,6 +27,7 @@ from flux_opt.negotiation.live.fields import NOM, fields, read_form
 from flux_opt.negotiation.scenarios import Scenario, apply_scenario, conversion_targets, dump_scenario
 from flux_opt.pipeline import Planner, load, with_targets
 from flux_opt.plan.result import Result
+from flux_opt.report.compare import write_comparison
 
 # The year simulator's hook: (scenario instance, its plan) → one table of the simulated year's
 # outcome (indicator, value…), shown under the plan. None while no simulator is plugged in.
@@ -118,8 +119,6 @@ class Session:
 
     def export(self) -> tuple[Path, list[str]]:
         """The comparison (HTML, Excel, plots) for the minutes, in `sortie/<scenario>/`."""
-        from flux_opt.report.compare import write_comparison
-
         folder = self.sortie / slug(self.scenario.nom)
         return folder, write_comparison(folder, self.comparison())
 

@@ -139,6 +139,7 @@ class ExamenCaleol(_Base):
 
 class Refus(_Base):
     evenement: Literal["refus"] = "refus"
+    quartile: Quartile | None = None  # the household that refused, when known: acceptance by quartile (calibrer)
 
 
 class RetourBailleur(_Base):

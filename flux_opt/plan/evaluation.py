@@ -23,10 +23,12 @@ import pandas as pd
 
 from flux_opt.input.schema import Instance
 from flux_opt.model.data import with_bool_flags
+from flux_opt.errors import InvalidInput
+from flux_opt.plan.folder import plan_problems, read_attributions, read_plan
 from flux_opt.plan.names import Names
-from flux_opt.vocabulary import FINANCEMENTS
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
 from flux_opt.model.lettings import letting_probability
+from flux_opt.model.registry import PUBLICS_PRIORITAIRES
 
 CATEGORY = ["quartile", "prioritaire", "travailleur_essentiel"]
 SEGMENT = ["commune", "epci", "qpv", "typologie", "financement"]
@@ -56,11 +58,8 @@ def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame 
 
 
 def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int = 0) -> Evaluation:
-    """Simulate the plan of a folder (plan.csv, and attributions.csv when there is one); raise
-    ValueError (French) when the plan does not fit the instance."""
-    from flux_opt.errors import InvalidInput
-    from flux_opt.plan.folder import plan_problems, read_attributions, read_plan
-
+    """Simulate the plan of a folder (or of its plan.csv), and of attributions.csv when there is one;
+    InvalidInput (French: file, line, field) when a row does not fit the instance."""
     plan, attributions = read_plan(folder), read_attributions(folder)
     problems = plan_problems(instance, plan, attributions)
     if problems:
@@ -220,7 +219,7 @@ class _Year:
         logements = plan["logements"].to_numpy(dtype=float)
         scopes = []
         for rid in prioritaires_rates(self.instance):
-            scopes.append((("publics_prioritaires", rid), rid, "prioritaire", None, None, None))
+            scopes.append(((PUBLICS_PRIORITAIRES, rid), rid, "prioritaire", None, None, None))
         for t in instance_mixity_targets(self.instance).itertuples(index=False):
             rid = t.reservataire if isinstance(t.reservataire, str) else None
             mask = _in_zone(epci, qpv, t.epci, t.zone) & ((own == rid) if rid is not None else True)
@@ -270,7 +269,7 @@ def _summary(year: _Year, realised: list[dict], expected: dict | None) -> pd.Dat
     targets = {(t.famille, _scope_label(t)): t.part_min
                for t in instance_mixity_targets(year.instance).itertuples(index=False)}
     for key in realised[0]["shares"] if realised else []:
-        cible = rates.get(key[1], np.nan) if key[0] == "publics_prioritaires" else targets[key]
+        cible = rates.get(key[1], np.nan) if key[0] == PUBLICS_PRIORITAIRES else targets[key]
         add(f"part {key[0]}", key[1], [r["shares"][key] for r in realised], cible=cible,
             prevu=expected["shares"].get(key, np.nan) if expected is not None else np.nan)
     table = pd.DataFrame(rows, columns=COLUMNS)
