@@ -49,7 +49,7 @@ def test_a_prefet_convention_is_never_converted_with_a_turnover_rate(tmp_path):
     shutil.copytree(EXEMPLE, folder)
     with (folder / "conventions.csv").open("a", encoding="utf-8") as f:
         f.write("prefet,PREF-1990-LILLE,900,2040,,0.10\n")
-    result = convert_instance(folder)
+    result = convert_instance(stock_of(folder))
     assert "prefet" not in set(result.conversion["reservataire"]) and "prefet" not in set(result.detail["reservataire"])
     assert len(result.parametres["etat_non_converti"]) == 1
     runner = CliRunner()

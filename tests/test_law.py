@@ -470,7 +470,7 @@ def test_a_share_is_missed_only_beyond_half_an_attribution(make_instance, tmp_pa
 def test_the_conformity_table_shows_values_rounded_like_their_bounds(make_instance):
     """47,9993 expected attributions against « ≥ 48 » read 48,0 « oui » (it showed 47,9993 beside ≥ 48)."""
     from flux_opt.conformity.check import _line
-    from flux_opt.tolerance import missed
+    from flux_opt.vocabulary import missed
 
     line = _line("cia_hors_qpv_q1", "EPCI", "CCH L.441-1", 192, "≥", 48.0, 47.9993, on_attributions=True)
     assert (line["valeur"], line["respectee"], line["limite"]) == (48.0, "oui", "≥ 48")

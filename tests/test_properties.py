@@ -104,7 +104,7 @@ def test_evaluer_never_ends_in_an_internal_error_on_generated_instances(tmp_path
 def test_a_mean_below_its_5_percent_quantile_draws_a_bar(tmp_path):
     """96 draws at 100 %, 4 at 0 %: the mean (96 %) is below p05 (100 %); the plot is drawn."""
     from flux_opt.report.evaluation import shares_plot
-    from flux_opt.year.evaluation import Evaluation
+    from flux_opt.plan.evaluation import Evaluation
 
     table = pd.DataFrame([{"indicateur": "part publics_prioritaires", "portee": "prefet", "cible": 1.0, "prevu": 1.0,
                            "moyenne": 0.96, "ecart_type": 0.2, "p05": 1.0, "p95": 1.0}])

@@ -16,14 +16,15 @@ import pandas as pd
 
 from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, reference
 from flux_opt.conformity.lettings import derive
+from flux_opt.errors import InvalidInput
 from flux_opt.input.schema import Instance, parse_bool
-from flux_opt.tolerance import missed
+from flux_opt.vocabulary import missed
 # The family names only (the stable names of conformite.csv): the arithmetic below is re-derived
 # from the law on purpose, independently of the model (a second opinion).
 from flux_opt.model.registry import (CIA_HORS_QPV_Q1, CIA_QPV_Q234, CONSERVATION, DEMANDE, PLAFOND_AGENTS, PLAFOND_COLLECTIVITE,
                                      PLAFOND_PREFET, PREFET_HORS_QPV, PUBLICS_PRIORITAIRES, TERRITOIRE,
                                      UNIFORMITE_PREFET)
-from flux_opt.plan.folder import read_attributions, read_plan
+from flux_opt.plan.folder import plan_problems, read_attributions, read_plan
 
 LEGAL = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
 STATE = ("prefet", "prefet_agents")
@@ -49,7 +50,7 @@ def _pct(rate: float) -> str:
 
 def _line(regle, portee, source, base, sens, limite, valeur, on_attributions=False, texte=None) -> dict:
     """One line; « non » only when the value misses its bound by more than the one tolerance
-    (flux_opt/tolerance.py). The value is shown rounded like its bound (one decimal)."""
+    (flux_opt/vocabulary.py). The value is shown rounded like its bound (one decimal)."""
     gap = valeur - limite if sens == "≤" else limite - valeur
     ok = not missed(gap, on_attributions)
     return {"regle": regle, "portee": portee, "source": source, "base": base,
@@ -268,9 +269,6 @@ def read_plan_files(folder: str | Path, instance: Instance | None = None) -> Pla
     """plan.csv (required) and attributions.csv (optional) of a plan folder, or of the folder of a
     plan.csv given as a file, in any CSV dialect the instance reader accepts; with `instance`, a
     row that does not fit it (unknown réservataire, commune or segment) is an InvalidInput."""
-    from flux_opt.errors import InvalidInput
-    from flux_opt.plan.folder import plan_problems
-
     files = PlanFiles(read_plan(folder), read_attributions(folder))
     problems = plan_problems(instance, files.plan, files.attributions) if instance is not None else []
     if problems:

@@ -35,7 +35,7 @@ from flux_opt.model.solve import solver_options
 from flux_opt.input.schema import Instance
 from flux_opt.assiette.targets import Targets
 from flux_opt.model.registry import RULE
-from flux_opt.tolerance import missed
+from flux_opt.vocabulary import missed
 
 PLAN_KEYS = ["reservataire", "commune", "typologie", "qpv", "financement"]
 TOL = 1e-6
@@ -130,7 +130,7 @@ def baseline_fit(model: OrientationModel, plan: pd.DataFrame) -> BaselineFit:
     weights = model.data.flows["poids"].to_numpy(dtype=float)
     total = model.data.flux.total
     violated = set()
-    for block in lp.variables:  # elastic slacks beyond the one tolerance (flux_opt/tolerance.py)
+    for block in lp.variables:  # elastic slacks beyond the one tolerance (flux_opt/vocabulary.py)
         family = block.name.removeprefix("elastique_").rsplit("_", 1)[0]
         if block.name.startswith("elastique_") and np.any(missed(values[block.columns], _on_attributions(family))):
             violated.add(family)

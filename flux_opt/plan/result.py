@@ -15,7 +15,7 @@ from flux_opt.model.registry import CONSERVATION, DEMANDE, EXCLUSIONS, RULE, nam
 from flux_opt.model.solve import Solution
 from flux_opt.model.split import disaggregate
 from flux_opt.plan.names import Names
-from flux_opt.tolerance import missed
+from flux_opt.vocabulary import missed
 
 TOL = 1e-6
 SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
@@ -234,7 +234,7 @@ def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
     # (e.g. préfet hors QPV, reading "part": 2 ≥ 0.3 × 6 leaves 0.2, yet one dwelling less breaks it).
     dwellings_only = _on_dwellings_only(block, solution)
     binding = 1.0 - TOL if dwellings_only else TOL
-    # one tolerance (flux_opt/tolerance.py): half an attribution on expected counts, none on dwellings
+    # one tolerance (flux_opt/vocabulary.py): half an attribution on expected counts, none on dwellings
     violated = missed(violation, on_attributions=not dwellings_only)
     status = np.where(violated, "violee", np.where((np.abs(margin) <= binding) | (violation > TOL), "saturee", "lache"))
     duals = solution.row_duals[idx] if solution.row_duals is not None else np.full(block.size, np.nan)
