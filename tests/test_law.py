@@ -26,7 +26,7 @@ from flux_opt.stock.conversion import detail_conventions, pourquoi_les_methodes_
 from flux_opt.stock.lissage import spread_lissage
 
 from checker import build_reference, check_plan
-from conftest import EXEMPLE, UNIFORMITY
+from conftest import BASE_TOML, EXEMPLE, UNIFORMITY
 
 runner = CliRunner()
 
@@ -268,12 +268,7 @@ def state_parc(lines: str, agents: bool = True, prefet_taux: float = 0.30, lectu
                                                             ("bailleur", "q234", "non"), ("bailleur", "q1", "oui")])
     reservataires = "id,nom,type\nprefet,Préfet,prefet\n" + ("agents,Agents,prefet_agents\n" if agents else "") \
         + "bailleur,Bailleur,bailleur\n"
-    toml = f"""
-    [instance]
-    nom = "t"
-    bailleur = "B"
-    departement = "59"
-    annee = 2027
+    toml = BASE_TOML + f"""
     [regles]
     prefet_taux = {prefet_taux}
     prefet_hors_qpv_lecture = "{lecture}"
@@ -426,12 +421,7 @@ def test_comparer_prints_the_warning_of_a_scenario_above_the_law(tmp_path):
 def tolerance_case(rate: float) -> dict:
     """10 hors-QPV dwellings in an EPCI with a CIA, 2 Q1 candidates (transport model: every
     candidate accepts): Q1 attributions hors QPV are at most 2 against rate × 10."""
-    return dict(toml=f"""
-    [instance]
-    nom = "t"
-    bailleur = "B"
-    departement = "59"
-    annee = 2027
+    return dict(toml=BASE_TOML + f"""
     [regles]
     prioritaires_min = 0
     [cia]
