@@ -32,10 +32,12 @@ MEASURE = "mesure_lot.json"
 BEGIN, END = "<!-- debut lot -->", "<!-- fin lot -->"
 
 
-def run_batch(dossier: Path, sortie: Path, processus: int, analyse: bool) -> dict:
+def run_batch(dossier: Path, sortie: Path, processus: int, analyse: bool, couts: bool = False,
+              cluster: str | None = None) -> dict:
     """Plan the whole folder through the command line; wall time and load average around it."""
     command = [str(Path(sys.executable).parent / "flux-opt"), "lot", str(dossier), "--sortie", str(sortie),
-               "--processus", str(processus), "--pas-de-reprise"] + ([] if analyse else ["--sans-analyse"])
+               "--processus", str(processus), "--pas-de-reprise"] + ([] if analyse else ["--sans-analyse"]) + (
+               ["--couts"] if couts else []) + (["--cluster", cluster] if cluster else [])
     before = os.getloadavg()
     start = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL)
@@ -53,7 +55,9 @@ def instance_lines(dossier: Path, sortie: Path) -> pd.DataFrame:
         line = json.loads(path.read_text(encoding="utf-8"))
         rows.append({"instance": line["instance"], "code": int(line["code"]), "flux": pd.to_numeric(line["flux"]),
                      "secondes": line["secondes"], "memoire_mo": line.get("memoire_mo"),
+                     "cpu_s": line.get("cpu_s"), "processus": line.get("processus", ""),
                      **{phase: line.get("phases", {}).get(phase, 0.0) for phase in LABELS},
+                     **{f"cpu_{phase}": line.get("phases_cpu", {}).get(phase) for phase in LABELS},
                      "couts_interrompus": _cut_costs(path.parent)})
     lines = pd.DataFrame(rows)
     manifest = dossier / "manifeste.csv"
@@ -89,15 +93,22 @@ def markdown(lines: pd.DataFrame, measure: dict) -> str:
            f"{measure['processus']} | {fr(measure['mur_s'])} s | {fr(lines['secondes'].sum())} s | {codes.get(0, 0)} | "
            f"{codes.get(3, 0)} | {codes.get(2, 0)} | {int((~lines['code'].isin([0, 2, 3])).sum())} | "
            f"{fr(memory.max()) + ' Mo' if len(memory) else '—'} |", "",
-           "| phase | somme s | part | médiane par instance s | 90 % des instances sous s | la plus longue s |",
-           "|---|---|---|---|---|---|"]
+           "| phase | somme s | part | CPU s | médiane par instance s | 90 % des instances sous s | la plus longue s |",
+           "|---|---|---|---|---|---|---|"]
     total = lines["secondes"].sum()
     for phase, label in [*LABELS.items(), ("secondes", "instance entière")]:
         column = lines[phase]
         if not column.any():
             continue  # a phase `lot` does not run (the simulated year)
-        out.append(f"| {label} | {fr(column.sum())} | {fr(100 * column.sum() / total)} % | {fr(column.median(), 2)} | "
-                   f"{fr(column.quantile(0.9), 2)} | {fr(column.max(), 1)} |")
+        cpu = lines.get("cpu_s" if phase == "secondes" else f"cpu_{phase}")
+        cpu = fr(cpu.sum()) if cpu is not None and cpu.notna().any() else "—"
+        out.append(f"| {label} | {fr(column.sum())} | {fr(100 * column.sum() / total)} % | {cpu} | "
+                   f"{fr(column.median(), 2)} | {fr(column.quantile(0.9), 2)} | {fr(column.max(), 1)} |")
+    workers = lines.loc[lines["processus"] != ""].groupby("processus")
+    if workers.ngroups:
+        out += ["", "| processus (machine:pid) | instances | somme des durées s | CPU s |", "|---|---|---|---|"]
+        for name, group in workers:
+            out.append(f"| {name} | {len(group)} | {fr(group['secondes'].sum())} | {fr(group['cpu_s'].sum())} |")
     out += ["", f"Instances dont le coût des règles a été interrompu par le budget d'analyse : "
                 f"{int((lines['couts_interrompus'] > 0).sum())} sur {len(lines)}.", "", END]
     return "\n".join(out)
@@ -109,6 +120,8 @@ def main() -> None:
     parser.add_argument("--sortie-lot", type=Path, required=True, help="dossier des résultats du lot")
     parser.add_argument("--processus", type=int, default=2)
     parser.add_argument("--sans-analyse", action="store_true", help="fichiers du plan seulement")
+    parser.add_argument("--couts", action="store_true", help="avec le coût des règles (flux-opt lot --couts)")
+    parser.add_argument("--cluster", help="adresse d'un ordonnanceur Dask (flux-opt lot --cluster)")
     parser.add_argument("--lire", action="store_true", help="relire un lot déjà mesuré, sans planifier")
     parser.add_argument("--resultats", type=Path, default=ROOT / "benchmarks" / "resultats.md")
     args = parser.parse_args()
@@ -116,7 +129,8 @@ def main() -> None:
     if args.lire:
         measure = json.loads((args.sortie_lot / MEASURE).read_text(encoding="utf-8"))
     else:
-        measure = run_batch(args.dossier, args.sortie_lot, args.processus, not args.sans_analyse)
+        measure = run_batch(args.dossier, args.sortie_lot, args.processus, not args.sans_analyse, args.couts,
+                            args.cluster)
     block = markdown(instance_lines(args.dossier, args.sortie_lot), measure)
     print(block)
     replace_block(args.resultats, block, BEGIN, END)

@@ -56,6 +56,7 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
     from flux_opt.model.solve import NoSolutionFound
     from flux_opt.phases import Phases
     from flux_opt.scale.generate import generate_size
+    from flux_opt.report.outputs import write_run
 
     out: dict = {"taille": taille}
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +69,7 @@ def measure(taille: str, moteur: str, temps_max: float, graine: int) -> dict:
         except NoSolutionFound as exc:
             out.update(statut=f"sans solution ({exc})", total_s=time.perf_counter() - start, memoire_mo=peak_mb())
             return out
-        pipeline.write(done, Path(tmp) / "sortie", phases=phases)
+        write_run(done, Path(tmp) / "sortie", phases=phases)
         out["total_s"] = time.perf_counter() - start
         out.update({f"{name}_s": seconds for name, seconds in phases.seconds.items()})
         raw, resume = done.solution.raw, done.result.resume

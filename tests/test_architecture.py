@@ -179,3 +179,18 @@ def test_every_command_enters_by_the_pipelines_load_stage():
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "load_instance":
                 callers.add(str(path.relative_to(PACKAGE)))
     assert callers == {"pipeline.py"}, callers
+
+
+def test_one_result_builder_and_one_way_out_of_the_solver():
+    """A plan's result is built in one place (pipeline.plan_result, for a run and every re-plan), and
+    every solve of a plan becomes a Solution in one place (model.solve.solution_of)."""
+    def callers(name: str) -> set[str]:
+        found = set()
+        for path in PACKAGE.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == name:
+                    found.add(str(path.relative_to(PACKAGE)))
+        return found
+
+    assert callers("make_result") == {"pipeline.py"}
+    assert callers("solution_of") <= {"model/solve.py", "model/reusable.py"}

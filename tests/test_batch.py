@@ -113,17 +113,82 @@ def test_invalid_instance_is_recorded_with_code_2_and_does_not_stop_the_batch(so
     assert nationale.at["ensemble", "invalides"] == 1
 
 
-def test_dask_cluster_gives_the_same_synthese_as_local_processes(source, reference, tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
-        report = run_batch(source, tmp_path / "dask", cluster=cluster.scheduler_address, analyse=False)
-    assert sorted(report.planifiees) == NAMES
-    ours = read_synthese(tmp_path / "dask").sort_values("instance")[COMPARED].reset_index(drop=True)
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A cluster started as its users start one: a `dask scheduler` process and a `dask worker`
+    process (two single-threaded workers) on the loopback, stopped at the end whatever happens."""
+    pytest.importorskip("dask.distributed")
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    folder = tmp_path_factory.mktemp("dask")
+    dask = str(Path(sys.executable).parent / "dask")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                          os.environ.get("PYTHONPATH", "")])}
+    scheduler_file = folder / "ordonnanceur.json"
+    started = []
+    try:
+        started.append(subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--no-show",
+             "--scheduler-file", str(scheduler_file)], env=env, cwd=folder,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        started.append(subprocess.Popen(
+            [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1",
+             "--no-dashboard", "--local-directory", str(folder / "travail"), "--death-timeout", "60"],
+            env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from dask.distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=90)
+        yield address
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        for process in reversed(started):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def test_lot_on_a_dask_cluster_gives_the_same_synthese_as_local_processes(source, reference, dask_cluster,
+                                                                         tmp_path):
+    out = tmp_path / "dask"
+    result = CliRunner().invoke(app, ["lot", str(source), "--sortie", str(out), "--cluster", dask_cluster,
+                                      "--sans-analyse"])
+    assert result.exit_code in (0, 3), result.output
+    ours = read_synthese(out).sort_values("instance")[COMPARED].reset_index(drop=True)
     local = read_synthese(reference[0]).sort_values("instance")[COMPARED].reset_index(drop=True)
     pd.testing.assert_frame_equal(ours, local)
     for name in NAMES:
-        assert (tmp_path / "dask" / name / "plan.csv").read_text() == (reference[0] / name / "plan.csv").read_text()
+        assert (out / name / "plan.csv").read_text() == (reference[0] / name / "plan.csv").read_text()
+    assert (out / "departements" / "59" / "bailleurs.csv").is_file()
+    lines = [json.loads((out / n / "synthese.json").read_text(encoding="utf-8")) for n in NAMES]
+    assert all(line["phases"]["resolution"] > 0 for line in lines)
+
+
+def test_lot_with_an_unreachable_cluster_says_so_in_french(source, tmp_path, monkeypatch):
+    import socket
+
+    from flux_opt.scale import batch
+
+    monkeypatch.setattr(batch, "CLUSTER_TIMEOUT_S", 2)
+    with socket.socket() as free:  # a loopback port nobody listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    result = CliRunner().invoke(app, ["lot", str(source), "--sortie", str(tmp_path / "out"),
+                                      "--cluster", f"tcp://127.0.0.1:{port}"])
+    assert result.exit_code == 2
+    assert "aucun ordonnanceur Dask ne répond" in result.output and "Traceback" not in result.output
 
 
 def test_cli_lot_resumes_and_prints_the_national_table(source, reference, tmp_path):
@@ -169,3 +234,116 @@ def test_lot_fingerprint_xlsx_rules_and_crashed_instances(source, reference, tmp
     again = run_batch(folder, out, processes=1)
     assert again.planifiees == [] and again.codes["i0"] == 1
     assert read_synthese(out).set_index("instance").at["i0", "statut"] == "plantage"
+
+
+def test_synthese_csv_reads_back_with_clean_rule_lists(source, reference):
+    """A machine file: list fields joined by « ; » without spaces, rule ids exactly those of each
+    instance's contraintes.csv, codes and numbers that parse."""
+    from flux_opt.model.registry import RULE
+
+    out, _ = reference
+    raw = (out / SYNTHESE).read_text(encoding="utf-8")
+    synthese = pd.read_csv(out / SYNTHESE, dtype=str, keep_default_na=False)
+    assert list(synthese.columns[:4]) == ["instance", "bailleur", "bailleur_nom", "departement"]
+    assert " ;" not in raw and "; " not in raw
+    for line in synthese.itertuples():
+        rules = line.regles_violees.split(";") if line.regles_violees else []
+        assert all(r == r.strip() and r in RULE for r in rules), rules
+        contraintes = pd.read_csv(out / line.instance / "contraintes.csv", dtype=str, keep_default_na=False)
+        assert rules == sorted(set(contraintes.loc[contraintes["statut"] == "violee", "contrainte"]))
+        assert 0 <= float(line.adequation) <= 1 and 0 < float(line.part_etat) <= 0.30
+        assert int(line.flux) > 0 and line.code in ("0", "3") and line.bailleur_nom.startswith("Bailleur")
+
+
+def test_departement_view_adds_the_bailleurs_up(source, reference):
+    """The State's contingent of département 59, recomputed here from each plan.csv and
+    reservataires.csv: per bailleur, in total against ⌊30 %⌋ and ⌊5 %⌋, per commune."""
+    import math
+
+    out, _ = reference
+    folder = out / "departements" / "59"
+    bailleurs = pd.read_csv(folder / "bailleurs.csv", dtype={"instance": str}, keep_default_na=False)
+    assert bailleurs["instance"].tolist() == ["i0", "i1", "ensemble"]
+    expected_communes = []
+    for name in ("i0", "i1"):
+        plan = pd.read_csv(out / name / "plan.csv", dtype=str, keep_default_na=False)
+        types = pd.read_csv(source / name / "reservataires.csv", dtype=str).set_index("id")["type"]
+        plan["logements"] = plan["logements"].astype(int)
+        plan["type"] = plan["reservataire"].map(types)
+        row = bailleurs.set_index("instance").loc[name]
+        assert row["flux"] == plan["logements"].sum()
+        assert row["prefet"] == plan.loc[plan["type"] == "prefet", "logements"].sum()
+        assert row["prefet_agents"] == plan.loc[plan["type"] == "prefet_agents", "logements"].sum()
+        assert row["plafond_etat"] == math.floor(0.30 * row["flux"] + 1e-9)
+        hors = plan.loc[plan["qpv"] == "non"]
+        assert row["etat_hors_qpv"] == hors.loc[hors["type"].isin(["prefet", "prefet_agents"]), "logements"].sum()
+        expected_communes.append(plan.assign(etat=plan["logements"].where(plan["type"].isin(["prefet", "prefet_agents"]), 0)))
+    ensemble = bailleurs.set_index("instance").loc["ensemble"]
+    assert ensemble["flux"] == bailleurs["flux"].iloc[:2].sum() and ensemble["etat"] == bailleurs["etat"].iloc[:2].sum()
+    assert ensemble["plafond_etat"] == math.floor(0.30 * ensemble["flux"] + 1e-9)
+    assert ensemble["plafond_agents"] == math.floor(0.05 * ensemble["flux"] + 1e-9)
+    communes = pd.read_csv(folder / "communes.csv", dtype={"commune": str}, keep_default_na=False).set_index("commune")
+    both = pd.concat(expected_communes).groupby("commune")[["logements", "etat"]].sum()
+    assert communes["flux"].to_dict() == both["logements"].to_dict()
+    assert communes["etat"].to_dict() == both["etat"].to_dict()
+    assert (communes["commune_nom"] != "").all()
+    collectivites = pd.read_csv(folder / "collectivites.csv", dtype={"territoire": str}, keep_default_na=False)
+    assert (collectivites["plafond"] == [math.floor(0.20 * f + 1e-9) for f in collectivites["flux"]]).all()
+    assert (out / "departements" / "62" / "bailleurs.csv").is_file()
+    for page in ("contingent.html", "contingent.xlsx"):
+        assert (folder / page).stat().st_size > 1000
+
+
+def test_national_summary_pages_name_rules_and_instances(source, reference):
+    from openpyxl import load_workbook
+
+    from flux_opt.model.registry import label
+
+    out, _ = reference
+    html = (out / "synthese.html").read_text(encoding="utf-8")
+    synthese = read_synthese(out)
+    assert "Instances par conformité" in html and "Instances les plus lentes" in html
+    assert html.count("data:image/png;base64,") == 2  # the two distributions
+    assert "Bailleur synthétique 59, département 59 (i0)" in html  # names, not folder ids only
+    rules = {r for v in synthese["regles_violees"] for r in v.split(";") if r}
+    for rule in rules:
+        assert label(rule) in html and f">{rule}<" not in html
+    book = load_workbook(out / "synthese.xlsx", read_only=True)
+    assert book.sheetnames == ["Départements", "Règles non tenues", "Instances", "Plus lentes"]
+    departements = list(book["Départements"].iter_rows(min_row=3, values_only=True))
+    assert [r[0] for r in departements] == ["59", "62", "ensemble"]
+
+
+def test_cause_kind_keeps_the_criterion_and_drops_the_place():
+    from flux_opt.scale.departement import cause_kind
+
+    assert cause_kind("aucun demandeur des quartiles 2 à 4 en QPV dans l'EPCI Tavil (208543794) ; 12 logements") \
+        == "aucun demandeur des quartiles 2 à 4 en QPV"
+    assert cause_kind("seulement 1 234 demandeurs du 1er quartile peuvent recevoir un logement hors QPV de l'EPCI X") \
+        == "seulement N demandeurs du 1er quartile peuvent recevoir un logement hors QPV"
+
+
+def test_generer_a_small_national_set_for_tests(tmp_path):
+    result = CliRunner().invoke(app, ["generer", str(tmp_path / "jeu"), "--national", "--logements", "1500",
+                                      "--departements", "2", "--bailleurs", "3", "--graine", "1"])
+    assert result.exit_code == 0, result.output
+    manifest = pd.read_csv(tmp_path / "jeu" / "manifeste.csv", dtype=str)
+    assert manifest["bailleur"].nunique() == 3 and manifest["departement"].nunique() == 2
+    assert 1000 < manifest["logements"].astype(int).sum() <= 1500
+    assert [r.nom for r in find_instances(tmp_path / "jeu")] == manifest["instance"].tolist()
+    alone = CliRunner().invoke(app, ["generer", str(tmp_path / "seul"), "--bailleurs", "3"])
+    assert alone.exit_code == 2 and "--national" in alone.output
+
+
+def test_rule_costs_only_when_asked_and_the_report_says_how(source, reference, tmp_path):
+    out, _ = reference  # lot's default: no rule cost re-solves
+    for name in NAMES:
+        explication = json.loads((out / name / "explication.json").read_text(encoding="utf-8"))
+        assert explication["couts"] == [] and explication["temps_s"]["couts_interrompus"] == 0
+        assert "flux-opt lot --couts" in (out / name / "rapport.html").read_text(encoding="utf-8")
+    asked = run_batch(source, tmp_path / "couts", processes=1, couts=True, limit=1)
+    assert asked.planifiees == ["i0"]
+    explication = json.loads((tmp_path / "couts" / "i0" / "explication.json").read_text(encoding="utf-8"))
+    assert explication["couts"] and {c["famille"] for c in explication["couts"]}
+    # a result without the costs is not reused when they are asked, and the other way round
+    assert run_batch(source, out, processes=1, couts=True, limit=0).reprises == []

@@ -108,16 +108,27 @@ def test_written_files_consolidated_and_per_reservataire(deux_annees, tmp_path):
     ecrits = write_bilan(b, tmp_path / "sortie")
     noms = {p.name for p in ecrits}
     assert {"bilan_2027.xlsx", "bilan_2027.html"} <= noms
-    for reservataire in ("prefet", "action_logement", "bailleur", "ville_lille"):
+    for reservataire in ("prefet", "action-logement", "bailleur", "ville-lille"):  # names (here: ids) slugged
         assert {f"bilan_2027_{reservataire}.xlsx", f"bilan_2027_{reservataire}.html"} <= noms
-    synthese = pd.read_excel(tmp_path / "sortie" / "bilan_2027.xlsx", sheet_name="Synthèse")
+    synthese = pd.read_excel(tmp_path / "sortie" / "bilan_2027.xlsx", sheet_name="Synthèse", header=1)
     assert list(synthese.columns) == ["Réservataire", "Logements proposés", "Logements attribués"]
     lignes = synthese[synthese["Réservataire"] != "Total"]
     assert lignes["Logements attribués"].sum() == b.synthese["logements_attribues"].sum()
     total = synthese.loc[synthese["Réservataire"] == "Total", "Logements attribués"]
     assert list(total) == [b.synthese["logements_attribues"].sum()]
-    feuilles = pd.read_excel(tmp_path / "sortie" / "bilan_2027_prefet.xlsx", sheet_name=None)
-    assert set(feuilles["Par typologie"]["Réservataire"]) == {"prefet"}
+    feuilles = pd.read_excel(tmp_path / "sortie" / "bilan_2027_prefet.xlsx", sheet_name=None, header=1)
+    assert "Réservataire" not in feuilles["Par typologie"]  # its own file: no column repeating it
+    assert feuilles["Par typologie"]["Logements attribués"].sum() == \
+        b.synthese.set_index("reservataire").at["prefet", "logements_attribues"]
+    # the annex layout: its leases by commune × QPV × typologie × financement, the total its own leases
+    annexe = pd.read_excel(tmp_path / "sortie" / "bilan_2027_prefet.xlsx", sheet_name="Logements attribués", header=None)
+    head = annexe.index[annexe[0] == "Commune"][0]
+    grille = pd.read_excel(tmp_path / "sortie" / "bilan_2027_prefet.xlsx", sheet_name="Logements attribués",
+                           header=head)
+    baux = b.synthese.set_index("reservataire").at["prefet", "logements_attribues"]
+    assert grille.iloc[-1]["Commune"] == "Total" and grille.iloc[-1]["Total"] == baux
+    assert grille.iloc[-1]["% du flux"] == pytest.approx(round(baux / b.synthese["logements_attribues"].sum(), 4))
+    assert "Synthèse" not in feuilles  # the other réservataires' figures stay out of its file
     assert feuilles["Retraits du flux"]["Logements"].sum() == b.retraits["logements"].sum()
     assert "Prévision des retraits 2028" in feuilles
     page = (tmp_path / "sortie" / "bilan_2027_prefet.html").read_text(encoding="utf-8")

@@ -98,7 +98,7 @@ def test_bilan_dalo_figures_equal_a_hand_count(tmp_path, plan):
     assert ecrit.at["prefet", "baux_dalo"] == 2 and ecrit.at["prefet", "part_dalo"] == pytest.approx(0.5)
     assert pd.isna(ecrit.at["ville_lille", "part_dalo"])
     page = (tmp_path / "bilan" / "bilan_2027_prefet.html").read_text(encoding="utf-8")
-    assert "Part DALO (information) (%)" in page and "ne fixe pas de taux propre aux ménages reconnus DALO" in page
+    assert "Part DALO (information)" in page and "50,0 %" in page and "ne fixe pas de taux propre aux ménages reconnus DALO" in page
 
 
 def test_dalo_completes_prioritaire_and_a_contradiction_is_refused_byte_identical(tmp_path):

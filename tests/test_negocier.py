@@ -85,6 +85,13 @@ def test_each_change_replans_like_a_separate_plan_of_the_scenario(session):
             assert now["bailleur"] - base["bailleur"] == base["prefet"] - now["prefet"]
             assert {r: now[r] for r in now if r not in ("prefet", "bailleur")} == \
                 {r: base[r] for r in base if r not in ("prefet", "bailleur")}
+            # the page says why each one moved (the rule, the rest)
+            from flux_opt.negotiation.live.view import results_context
+
+            gains = {g[0]: g for g in results_context(update.comparison, session.base, {})["gains"]}
+            assert "le taux du préfet passe de 30 % à 25 %" in gains["Préfet du Nord (contingent préfectoral)"][4]
+            assert gains["Habitat Flandre Métropole (fictif) - contingent propre"][4].startswith(
+                "le bailleur reçoit le reste du flux")
     assert session._planner.rebuilds <= 2  # one model for the session (the QPV reading rebuilds it)
 
 
@@ -221,8 +228,9 @@ def test_page_in_a_real_browser(browser, tmp_path):
         _wait(lambda: gains() != before)
         assert bar("Scénario", "Préfet du Nord (contingent") < prefet  # the chart moved
         assert bar("base", "Préfet du Nord (contingent") == prefet  # the base stays beside it
-        assert any(row.endswith("-" + str(int(prefet - bar("Scénario", "Préfet du Nord (contingent"))))
+        assert any("-" + str(int(prefet - bar("Scénario", "Préfet du Nord (contingent"))) in row.split("\t")
                    for row in gains())
+        assert any("le taux du préfet passe de 30 % à 25 %" in row for row in gains())  # and why
 
         rate.clear()
         rate.send_keys("45")

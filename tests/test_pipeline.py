@@ -36,3 +36,23 @@ def test_a_planner_builds_its_result_like_run():
     ran = pipeline.run(instance, pipeline.PlanOptions(duals=False)).result
     assert planned.resume["avertissements"] == ran.resume["avertissements"] == ["avertissement de test"]
     assert planned.plan.equals(ran.plan)
+
+
+def test_verifier_from_conversion_without_stock_names_the_missing_file(tmp_path):
+    """Hostile: --depuis-conversion on an instance with no conventions.csv is a French data error
+    (exit 2, file named), for verifier as for plan."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from flux_opt.cli.main import app
+
+    folder = tmp_path / "sans_stock"
+    shutil.copytree(EXEMPLE, folder)
+    (folder / "conventions.csv").unlink()
+    for command in (["verifier", str(folder), "--depuis-conversion"],
+                    ["plan", str(folder), "--depuis-conversion", "--sortie", str(tmp_path / "sortie")]):
+        out = CliRunner().invoke(app, command)
+        assert out.exit_code == 2, out.output
+        assert "conventions.csv" in out.output and "manquant" in out.output
+    assert not (tmp_path / "sortie").exists() or not any((tmp_path / "sortie").iterdir())

@@ -59,8 +59,12 @@ def test_xlsx_has_one_sheet_per_table_with_french_headings(surcontraint, tmp_pat
     book = load_workbook(path, read_only=True)
     for sheet in ("Synthèse", "Raisons", "Objectifs", "Communes", "QPV", "Mixité", "Règles non tenues",
                   "Familles", "Par réservataire", "Coût des règles", "Vacance", "Demande non servie",
-                  "Règles", "Glossaire", "Plan", "Attributions", "Annexe Ville de Dunkerque"):
+                  "Règles", "Glossaire", "Plan", "Attributions", "Diagnostics"):
         assert sheet in book.sheetnames, sheet
+    assert not any(name.startswith("Annexe") for name in book.sheetnames)  # each one's own file: annexes/
+    # the people's part first, the optimiser's diagnostics after it
+    assert book.sheetnames.index("Glossaire") < book.sheetnames.index("Diagnostics") < \
+        book.sheetnames.index("Coût des règles")
     objectifs = pd.read_excel(path, sheet_name="Objectifs", header=1)
     assert list(objectifs.columns) == ["Réservataire", "Code", "Objectif", "Logements orientés", "Écart",
                                        "Adéquation"]
@@ -78,11 +82,11 @@ def test_plan_command_writes_the_report_with_the_plan(tmp_path):
     for name in ("plan.csv", "contraintes.csv", "resume.json", "rapport.html", "rapport.xlsx", "explication.json"):
         assert (out / name).exists(), name
     page = (out / "rapport.html").read_text(encoding="utf-8")
-    assert "Non calculé (analyse désactivée)." in page  # no re-solve with --sans-analyse
+    assert "Non calculé : flux-opt plan (sans --sans-analyse) ou flux-opt lot --couts le calcule." in page
     assert page.count("data:image/png;base64,") == 4
 
 
-def test_xlsx_can_be_sent_as_is_numbers_formats_filters_and_one_annex_per_reservataire(surcontraint, tmp_path):
+def test_xlsx_can_be_sent_as_is_numbers_formats_filters_and_print_setup(surcontraint, tmp_path):
     result, explanation = surcontraint
     path = tmp_path / "rapport.xlsx"
     rapport_xlsx(result, explanation, path)
@@ -92,11 +96,13 @@ def test_xlsx_can_be_sent_as_is_numbers_formats_filters_and_one_annex_per_reserv
     cible = objectifs["C3"]
     assert isinstance(cible.value, int) and cible.number_format == "#,##0"  # a number, not text
     assert objectifs["F3"].number_format == "0.0%" and isinstance(objectifs["F3"].value, (int, float))
-    for rid, n in result.plan.groupby("reservataire")["logements"].sum().items():
-        sheet = book[f"Annexe {result.noms.reservataire(rid)}"[:31]]
-        last = [c.value for c in sheet[sheet.max_row]]
-        assert last[0] == "Total" and last[-1] == n and sheet[sheet.max_row][0].font.b  # bold total = plan
-        assert sheet.auto_filter.ref.endswith(str(sheet.max_row - 1))  # the total stays out of the filter
+    for sheet in book:  # every sheet prints on A4 landscape, fitted to the width, its header repeated
+        assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToHeight == 0
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.print_title_rows == "$2:$2"
+    synthese = {r[0]: r[1] for r in book["Synthèse"].iter_rows(min_row=3, values_only=True)}
+    assert synthese["Attributions prévues (espérance)"] == round(result.resume["attributions_prevues"])
+    assert synthese["Adéquation (part des logements avec un candidat)"] == round(result.resume["adequation"], 4)
+    assert "Écart d'optimalité" not in synthese  # in the technical annex (« Diagnostics »)
 
 
 def test_every_kind_of_scope_reads_with_names():

@@ -139,8 +139,15 @@ def test_comparison_says_who_gains_and_loses(comparison):
     assert logements.at["bailleur", f"Δ {prefet}"] == 19
     assert (logements[[f"Δ {n}" for n in comparison.noms[1:]]].sum() == 0).all()  # the flux is conserved
     gains = comparison.gains.set_index(["scenario", "reservataire"])
-    assert gains.at[(prefet, "prefet"), "phrase"] == "prefet perd 19 logements (95 → 76)"
-    assert (comparison.gains["scenario"] != "CIA : 30 % de Q1 hors QPV").all()  # Q1 already above 30 %
+    assert gains.at[(prefet, "prefet"), "phrase"] == "Préfet du Nord (contingent préfectoral) perd 19 logements (95 → 76)"
+    # each change says why: the rule (the préfet's rate), the rest (the bailleur)
+    assert gains.at[(prefet, "prefet"), "raison"] == ("son objectif passe de 95 à 76 : le taux du préfet passe de 30 % "
+                                                      "à 25 % du flux annuel, agents de l'État compris (CCH R.441-5-2).")
+    assert gains.at[(prefet, "bailleur"), "raison"].startswith("le bailleur reçoit le reste du flux : les objectifs "
+                                                                 "des autres réservataires passent de 215 à 196")
+    assert (comparison.gains["raison"] != "").all()
+    cia = comparison.gains.loc[comparison.gains["scenario"] == "CIA : 30 % de Q1 hors QPV"]
+    assert (cia["ecart"] == 0).all()  # Q1 already above 30 %: no one gains or loses a dwelling
     conversion = "Conversion par convention, lissage sur 6 ans"
     assert logements.at["action_logement", conversion] == 36  # the lissage's year-1 target
     par_qpv = comparison.par_qpv.groupby("reservataire", sort=False)[list(comparison.noms)].sum()
@@ -157,13 +164,20 @@ def test_html_and_excel_outputs(comparison, tmp_path):
     assert set(written) <= {p.name for p in folder.iterdir()}
     page = (folder / "comparaison.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2
-    for text in ("Comparaison de scénarios", "Préfet à 25 %", "Qui gagne, qui perd", "prefet perd 19 logements",
-                 "Objectifs de mixité", "Règles qui contraignent ou ne sont pas tenues"):
-        assert text in page
+    for text in ("Comparaison de scénarios", "Préfet à 25 %", "Qui gagne, qui perd",
+                 "Préfet du Nord (contingent préfectoral) perd 19 logements", "le taux du préfet passe de 30 %",
+                 "Objectifs de mixité", "Règles qui contraignent ou ne sont pas tenues",
+                 "Plafond du contingent préfectoral", "Score du plan (objectif de l&#39;optimiseur)"):
+        assert text in page, text
+    for code in ("<td>prefet</td>", "<td>plafond_prefet</td>", "<td>mel</td>"):  # names, not codes
+        assert code not in page
     book = load_workbook(folder / "comparaison.xlsx")
-    assert book.sheetnames[:3] == ["Logements", "Par QPV", "Par typologie"]
-    sheet = pd.read_excel(folder / "comparaison.xlsx", sheet_name="Logements")
-    assert sheet.set_index("reservataire").at["bailleur", "Préfet à 25 %"] == 183
+    assert book.sheetnames[:3] == ["Logements", "Qui gagne, qui perd", "Adéquation"]
+    assert all(s.page_setup.orientation == "landscape" for s in book)
+    sheet = pd.read_excel(folder / "comparaison.xlsx", sheet_name="Logements", header=1, engine="openpyxl")
+    assert sheet.set_index("Réservataire").at["Habitat Flandre Métropole (fictif) - contingent propre",
+                                                "Préfet à 25 %"] == 183
+    assert pd.read_csv(folder / "logements.csv").set_index("reservataire").at["bailleur", "Préfet à 25 %"] == 183
     assert not [p for p in folder.iterdir() if p.name.startswith(".flux-opt-")]  # staging cleaned
 
 
@@ -269,3 +283,20 @@ def test_cli_comparer_balayage(tmp_path):
     assert "résultats identiques" in out.output
     assert {"balayage.png", "balayage.html", "balayage.xlsx", "balayage.csv"} <= {p.name for p in tmp_path.iterdir()}
     assert runner.invoke(app, ["comparer", str(EXEMPLE)]).exit_code == 2
+
+
+def test_a_change_by_rounding_alone_says_so(base):
+    """At 27 % the employer loses 1 of its 3 dwellings although its rate does not change: its 2,16
+    dwellings before rounding round to 2 once the préfet's remainder moves (largest remainder)."""
+    from flux_opt.negotiation.compare import compare
+    from flux_opt.negotiation.scenarios import parameter_scenario
+
+    c = compare(base, [parameter_scenario("prefet_taux", 0.27)], processes=1)
+    gains = c.gains.set_index("reservataire")
+    assert gains.at["employeur_port", "ecart"] == -1
+    assert gains.at["employeur_port", "raison"].startswith(
+        "son objectif passe de 3 à 2 sans que sa part change (2,16 logements avant arrondi) : les objectifs sont "
+        "arrondis à l'entier ensemble")
+    moved = gains.loc[gains["ecart"] == 0]  # same number, other communes: the préfet's uniform rate
+    assert len(moved) and moved["raison"].str.contains("même taux dans chaque commune").all()
+    assert "Roubaix −4" in gains.at["action_logement", "raison"]

@@ -79,4 +79,4 @@ def verifier_command(journal: JOURNAL, plan: Annotated[Path | None, typer.Option
         refuse(exc)  # the message names the file (and the line)
     ouverts = sum(1 for c in historique.tous if c.ferme_par is None)
     console.print(f"[green]Journal valide[/green] : {len(historique.lignes)} événements, {len(historique.tous)} "
-                  f"libérations dont {ouverts} encore ouvertes (ni bail signé ni retrait).")
+                  f"libérations dont {ouverts} encore ouverte{'s' if ouverts > 1 else ''} (ni bail signé ni retrait).")

@@ -61,9 +61,10 @@ def plan_command(
     result = done.result
     show_warnings(result.resume["avertissements"])
     console.print(plan_summary(result))
-    console.print(conformity_table(done.conformite))
-    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; "
-                  f"raisons : flux-opt expliquer {sortie}).")
+    console.print(conformity_table(done.conformite, noms=result.noms))
+    console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] (rapport : rapport.html, rapport.xlsx ; une "
+                  f"annexe par réservataire : annexes/ ; note pour l'État : note_etat.html ; raisons : "
+                  f"flux-opt expliquer {sortie}).")
     if done.evaluation is not None:
         from flux_opt.report.evaluation import evaluation_view
 
@@ -75,9 +76,10 @@ def plan_command(
 def verifier_command(instance: INSTANCE, depuis_conversion: Annotated[bool, typer.Option(
         "--depuis-conversion", help="Objectifs de l'année tirés du lissage des conventions en stock (comme plan).")] = False):
     """Vérifier les données d'une instance sans calculer de plan."""
+    from flux_opt.explanation.sentences import fr_number
     from flux_opt.pipeline import check
     from flux_opt.plan.result import clipping_rows
-    from flux_opt.report.terminal import problems_table
+    from flux_opt.report.terminal import problems_table, targets_view
 
     try:
         checked = check(instance, depuis_conversion)
@@ -88,9 +90,9 @@ def verifier_command(instance: INSTANCE, depuis_conversion: Annotated[bool, type
     clipped = flux.ecretements
     console.print(f"[green]Instance valide[/green] : {len(data.parc)} lignes de parc, "
                   f"{len(data.reservataires)} réservataires, {len(data.demande)} viviers ; "
-                  f"flux annuel C = {flux.total} logements (A = {flux.liberations:.1f}, B = {flux.exclus:.1f}).")
-    for row in targets.table.itertuples():
-        console.print(f"  {row.id:<20} objectif {row.cible:>6}  ({row.source})")
+                  f"flux annuel C = {fr_number(flux.total)} logements (libérations prévues A = "
+                  f"{fr_number(flux.liberations)}, exclusions B = {fr_number(flux.exclus)}).")
+    console.print(targets_view(data, targets, flux.total))
     for row in clipping_rows(clipped).itertuples():
         console.print(f"[yellow]Exclusion écrêtée[/yellow] ({row.portee}) : {row.explication}.")
     if warnings:
@@ -109,6 +111,7 @@ def controler_command(
     à partir des fichiers seuls : code 0 si toutes sont respectées, 3 sinon."""
     from flux_opt.conformity.check import conformity, holds, read_plan_files
     from flux_opt.pipeline import load
+    from flux_opt.plan.names import Names
     from flux_opt.plan.folder import plan_folder
     from flux_opt.report.exports import write_atomically, write_csv
     from flux_opt.report.terminal import conformity_table
@@ -124,7 +127,7 @@ def controler_command(
     table = conformity(data, files)
     target = sortie or plan_folder(plan) / "conformite.csv"
     write_atomically(target.parent, {target.name: lambda p: write_csv(table, p)})
-    console.print(conformity_table(table))
+    console.print(conformity_table(table, noms=Names.of(data)))
     console.print(f"Tableau écrit dans [bold]{target}[/bold].")
     raise typer.Exit(0 if holds(table) else 3)
 

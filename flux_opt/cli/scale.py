@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from flux_opt.cli.app import app, console, err, fail_on_invalid
 from flux_opt.errors import InvalidInput
@@ -21,13 +20,17 @@ def generer_command(
     logements: Annotated[int | None, typer.Option(help="Nombre de logements (remplace --taille).")] = None,
     graine: Annotated[int, typer.Option(help="Graine : même graine, mêmes fichiers.")] = 0,
     national: Annotated[bool, typer.Option("--national", help="Jeu national : un dossier par bailleur × département.")] = False,
+    departements: Annotated[int | None, typer.Option(
+        help="Avec --national : nombre de départements (défaut 100) ; avec --bailleurs et --logements, un petit "
+             "jeu de plusieurs instances.")] = None,
+    bailleurs: Annotated[int | None, typer.Option(help="Avec --national : nombre de bailleurs (défaut 350).")] = None,
 ):
     """Générer une instance synthétique reproductible."""
     from flux_opt.report.exports import claimed_folder
 
     try:
         with claimed_folder(dossier, "DOSSIER"):
-            _generate(dossier, taille, logements, graine, national)
+            _generate(dossier, taille, logements, graine, national, departements, bailleurs)
     except InvalidInput as exc:
         fail_on_invalid(exc)
     except ValueError as exc:
@@ -35,11 +38,16 @@ def generer_command(
         raise typer.Exit(2)
 
 
-def _generate(dossier: Path, taille: str, logements: int | None, graine: int, national: bool) -> None:
+def _generate(dossier: Path, taille: str, logements: int | None, graine: int, national: bool,
+              departements: int | None = None, bailleurs: int | None = None) -> None:
     from flux_opt.scale.generate import TAILLES, generate_instance, generate_national, generate_size
 
+    if not national and (departements is not None or bailleurs is not None):
+        raise ValueError("--departements et --bailleurs ne valent qu'avec --national.")
     if national:
-        paths = generate_national(dossier, graine=graine)
+        sizes = {k: v for k, v in (("logements_total", logements), ("departements", departements),
+                                   ("bailleurs", bailleurs)) if v is not None}
+        paths = generate_national(dossier, graine=graine, **sizes)
         console.print(f"{len(paths)} instances écrites dans {dossier} (manifeste.csv).")
         return
     if logements is not None:
@@ -70,10 +78,14 @@ def lot_command(
         "--analyse/--sans-analyse",
         help="Écrire pour chaque instance le rapport (rapport.html, rapport.xlsx) et l'explication, comme "
              "flux-opt plan ; --sans-analyse : fichiers du plan seulement, plus rapide.")] = True,
+    couts: Annotated[bool, typer.Option(
+        "--couts/--sans-couts",
+        help="Avec l'analyse : calculer aussi le coût des règles (le plan recalculé pour chaque règle "
+             "relâchée, le plus long de l'analyse). Par défaut non : le rapport dit comment le demander.")] = False,
 ):
     """Planifier toutes les instances d'un dossier (reprise possible après interruption)."""
     from flux_opt.report.exports import claimed_folder
-    from flux_opt.scale.batch import find_instances, run_batch
+    from flux_opt.scale.batch import ClusterUnreachable, find_instances, run_batch
 
     if processus < 1 or (limite is not None and limite < 0) or moteur not in ("highs", "pyomo"):
         err.print("[red]Options invalides : --processus au moins 1, --limite positive, --moteur highs ou pyomo.[/red]")
@@ -100,15 +112,20 @@ def lot_command(
     try:
         with claimed_folder(sortie), progress:
             report = run_batch(dossier, sortie, processes=processus, cluster=cluster, resume_finished=reprendre,
-                               limit=limite, moteur=moteur, analyse=analyse, on_start=started,
+                               limit=limite, moteur=moteur, analyse=analyse, couts=couts, on_start=started,
                                on_result=finished)
     except InvalidInput as exc:
         fail_on_invalid(exc)
+    except ClusterUnreachable as exc:
+        err.print(f"[red]--cluster : {escape(str(exc))}. Lancer « dask scheduler » puis « dask worker ADRESSE » "
+                  "(voir le README) ; les instances déjà terminées sont gardées.[/red]")
+        raise typer.Exit(2)
     console.print(_national_table(sortie))
     _print_broken_rules(sortie)
     console.print(f"{len(report.planifiees)} instance(s) planifiée(s), {len(report.reprises)} reprise(s) "
                   f"en {_french('secondes', report.secondes)} s. Résultats dans [bold]{sortie}[/bold] "
-                  "(synthese.csv, synthese_nationale.csv).")
+                  "(synthese.csv, synthese.html, synthese.xlsx ; departements/<code>/ : le contingent de l'État "
+                  "de chaque département).")
     codes = set(report.codes.values())
     raise typer.Exit(next((c for c in (1, 4, 2, 3) if c in codes), 0))
 
@@ -131,30 +148,30 @@ def _print_broken_rules(sortie: Path) -> None:
             console.print(f"[red]{line.instance}[/red] : {statut} — {escape(line.message[:200])}")
 
 
-HEADERS = {"departement": "dép.", "instances": "inst.", "attributions_prevues": "attrib.", "adequation": "adéq.",
-           "conformes": "conf.", "regles_violees": "viol.", "invalides": "inval.", "echecs": "échecs",
-           "secondes": "s"}
+HEADERS = {"departement": "Département", "instances": "Instances", "flux": "Flux", "attributions_prevues":
+           "Attributions prévues", "adequation": "Adéquation", "conformes": "Conformes", "regles_violees":
+           "Avec règles non tenues", "invalides": "Données invalides", "echecs": "Échecs", "secondes": "Durée (s)"}
+NUMBERS = [c for c in HEADERS if c != "departement"]
 
 
-def _national_table(sortie: Path) -> Table:
+def _national_table(sortie: Path):
     import pandas as pd
 
+    from rich.console import Group
+
+    from flux_opt.report.tables import fitted_tables
     from flux_opt.scale.batch import NATIONALE
 
     frame = pd.read_csv(sortie / NATIONALE, dtype=str, keep_default_na=False)
     for column in frame.columns.drop("departement"):  # French numbers: 1 234, 95,6 %
         frame[column] = [_french(column, value) for value in frame[column]]
-    table = Table(title="Synthèse nationale", show_lines=False)
-    for column in frame.columns:
-        width = max([len(HEADERS.get(column, column)), *frame[column].str.len()])
-        table.add_column(HEADERS.get(column, column), justify="left" if column == "departement" else "right",
-                         min_width=width, no_wrap=True)
-    for row in frame.itertuples(index=False):
-        table.add_row(*row, style="bold" if row[0] == "ensemble" else None)
-    return table
+    frame = frame.rename(columns=HEADERS)
+    return Group(*fitted_tables(frame, "Synthèse nationale", [HEADERS.get(c, c) for c in NUMBERS if c in HEADERS]))
 
 
 def _french(column: str, value: str) -> str:
     from flux_opt.explanation.sentences import fr_number, fr_percent
 
+    if column == "attributions_prevues":  # an expected count: people read it whole
+        return fr_number(round(float(value)))
     return fr_percent(float(value)) if column == "adequation" else fr_number(value)

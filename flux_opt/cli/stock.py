@@ -51,7 +51,7 @@ def convertir_command(
             utilises, debut = _droits_utilises(data.parametres.instance.annee, bilan) if bilan else (None, None)
             result = convert_instance(data, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
-            console.print(console_view(result))
+            console.print(console_view(result, {r.id: r.nom for r in data.reservataires}))
             for sentence in result.parametres.get("etat_non_converti", []):
                 console.print(f"[yellow]{escape(sentence[0].upper() + sentence[1:])}.[/yellow]")
             if sortie:

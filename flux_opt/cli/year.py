@@ -1,4 +1,5 @@
-"""The year after the plan: `suivi`, `orienter`, `bilan`, `simuler`."""
+"""The year after the plan: `suivi`, `orienter`, `bilan`, `simuler`, `evaluer` — parse, call year/ (the
+orienter workflow is year/orienter.orient, usable from Python), print; exit 2 with a French message."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from flux_opt.errors import InvalidInput
 
 
 PLAN = Annotated[Path, typer.Argument(help="Dossier d'un plan (sortie de flux-opt plan).")]
-JOURNAL = Annotated[Path, typer.Argument(help="Journal des événements (CSV, voir models/journal.md).")]
+JOURNAL = Annotated[Path, typer.Argument(help="Journal des événements de l'année (CSV : flux-opt journal ajouter).")]
 
 
 INSTANCE_OPTION = Annotated[Path | None, typer.Option(
@@ -83,11 +84,13 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
     from flux_opt.year.reorientation import year_journal
     from flux_opt.year.suivi import suivi
     from flux_opt.report.exports import write_atomically
+    from flux_opt.plan.names import Names
     from flux_opt.report.suivi import write_suivi_excel, suivi_page, suivi_view
 
     with ExitStack() as held:
         hold_output(held, sortie)  # checked before the work
-        contexte = instance_and_context(plan, instance)[1]
+        data, contexte = instance_and_context(plan, instance)
+        lieux = Names.of(data) if data is not None else None  # communes and EPCI by name
         df = plan_journal(plan, journal, contexte)
         day = _jour(jour, df)
         try:
@@ -95,13 +98,13 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
             drift = gap_to_plan(plan, year_journal(df, day.year, day))
         except (ValueError, FileNotFoundError, InvalidInput) as exc:
             refuse(exc)
-        console.print(suivi_view(s, ecart=drift, seuil=SEUIL_REOPTIMISATION))
+        console.print(suivi_view(s, ecart=drift, seuil=SEUIL_REOPTIMISATION, lieux=lieux))
         if contexte is None:
             console.print("[dim]Instance du plan introuvable : délais de 30 jours, sans objectifs de la CIA ni parts "
                           "de publics prioritaires dues (indiquer --instance).[/dim]")
         if sortie:
-            page = suivi_page(s, ecart=drift, seuil=SEUIL_REOPTIMISATION)
-            write_atomically(sortie, {"suivi.xlsx": lambda p: write_suivi_excel(s, p),
+            page = suivi_page(s, ecart=drift, seuil=SEUIL_REOPTIMISATION, lieux=lieux)
+            write_atomically(sortie, {"suivi.xlsx": lambda p: write_suivi_excel(s, p, lieux=lieux),
                                       "suivi.html": lambda p: p.write_text(page, encoding="utf-8")})
             console.print(f"Suivi écrit dans [bold]{sortie / 'suivi.xlsx'}[/bold] et [bold]suivi.html[/bold].")
 
@@ -150,8 +153,11 @@ def _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enre
     except NoSolutionFound as exc:
         err.print(f"[red]Le solveur n'a trouvé aucun plan ({exc}).[/red]")
         raise typer.Exit(4)
+    if done.reused is not None:
+        console.print(f"Logement {done.reused} : déjà libéré dans le journal, en attente d'un réservataire.")
     console.print(f"Mode : {done.mode}")
-    _show_ranking(done.ranking)
+    noms = {r: c.nom for r, c in done.contexte.conventions.items()} if done.contexte else {}
+    _show_ranking(done.ranking, noms)
     if done.contexte is None:
         console.print("[dim]Instance du plan introuvable : les territoires des réservataires ne sont pas "
                       "vérifiés (indiquer --instance).[/dim]")
@@ -159,20 +165,22 @@ def _orienter(plan, journal, logement, logement_id, instance, jour, sortie, enre
         console.print(f"Plan ré-optimisé écrit dans [bold]{sortie}[/bold]." if done.reoptimise else
                       f"Pas de ré-optimisation : rien n'est écrit dans {sortie}.")
     if done.recorded is not None:
+        first = done.ranking.iloc[0].reservataire
         console.print(f"Enregistré dans {journal} : logement {done.recorded} proposé à "
-                      f"[bold]{done.ranking.iloc[0].reservataire}[/bold] le {done.day.strftime('%d/%m/%Y')}.")
+                      f"[bold]{noms.get(first, first)}[/bold] le {done.day.strftime('%d/%m/%Y')}.")
 
 
-def _show_ranking(ranking) -> None:
+def _show_ranking(ranking, noms: dict) -> None:
     from flux_opt.report.tables import frame_table
 
     if len(ranking):
-        console.print(f"Proposition : [bold]{ranking.iloc[0].reservataire}[/bold] — {ranking.iloc[0].raison}.",
-                      soft_wrap=True)
+        name, why = noms.get(ranking.iloc[0].reservataire, ranking.iloc[0].reservataire), ranking.iloc[0].raison
+        console.print(f"Proposition : [bold]{name}[/bold]" + (why.removeprefix(name) if why.startswith(name)
+                                                               else f" — {why}") + ".")
     else:
         console.print("[yellow]Aucun réservataire du plan n'a ce logement dans son territoire : il revient au "
                       "bailleur.[/yellow]")
-    console.print(frame_table(_ranking_fr(ranking), "Pré-orientation : classement des réservataires"))
+    console.print(frame_table(_ranking_fr(ranking, noms), "Pré-orientation : classement des réservataires"))
 
 
 NIVEAUX_FR = {"segment": "segment", "commune_typologie_qpv": "commune × typologie × QPV",
@@ -180,8 +188,9 @@ NIVEAUX_FR = {"segment": "segment", "commune_typologie_qpv": "commune × typolog
               "atteint": "objectif atteint"}
 
 
-def _ranking_fr(ranking):
+def _ranking_fr(ranking, noms: dict):
     table = ranking.assign(niveau=ranking["niveau"].map(NIVEAUX_FR),
+                           reservataire=ranking["reservataire"].map(lambda r: noms.get(r, r)),
                            taux=(100 * ranking["taux"]).round().astype(int).astype(str) + " %")
     return table[["rang", "reservataire", "niveau", "prevus", "orientes", "restants", "taux"]].rename(columns={
         "rang": "Rang", "reservataire": "Réservataire", "niveau": "Niveau comparé", "prevus": "Prévus",
@@ -247,14 +256,14 @@ def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, s
     from flux_opt.report.bilan import priority_view, write_bilan
     from flux_opt.year.bilan import bilan_du_plan
 
-    contexte = instance_and_context(plan, instance)[1]
+    data, contexte = instance_and_context(plan, instance)
     df = plan_journal(plan, journal, contexte)
     exclusions = instance_and_context(plan, instance_suivante)[0].table("exclusions") if instance_suivante else None
     try:
         consolide, par_epci = bilan_du_plan(plan, df, annee, contexte, exclusions)
     except (ValueError, FileNotFoundError, InvalidInput) as exc:
         refuse(f"Bilan {annee} : {exc}")
-    written = write_bilan(consolide, sortie, par_epci)
+    written = write_bilan(consolide, sortie, par_epci, data)
     console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "
                   f"{len(consolide.reservataires)} réservataires, {len(par_epci)} EPCI {'doté' if len(par_epci) < 2 else 'dotés'} d'une CIA).")
     console.print(priority_view(consolide))

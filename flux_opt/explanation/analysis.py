@@ -240,16 +240,16 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
     if len(e.vacance):
         total = e.vacance["sans_candidat"].sum()
         worst = e.vacance.iloc[0]
-        reasons.append(f"Risque de vacance commerciale : {fr_number(total)} logements orientés n'ont pas de "
-                       f"candidat attendu, dont {fr_number(worst['sans_candidat'])} {worst['typologie']} à "
+        reasons.append(f"Risque de vacance commerciale : {_about(total, 'logement orienté')} sans candidat "
+                       f"dans le vivier de leur réservataire, dont {fr_number(worst['sans_candidat'])} {worst['typologie']} à "
                        f"{result.noms.commune(worst['commune'])} pour {result.noms.reservataire(worst['reservataire'])} "
                        f"({worst['cause']}).")
     if len(e.demande_non_servie):
         total = e.demande_non_servie["non_servis"].sum()
         none = e.demande_non_servie.loc[e.demande_non_servie["logements_du_flux"] == 0]
-        text = f"Demande non servie : {fr_number(total)} demandeurs des viviers restent sans logement cette année"
+        text = f"Demande non servie : {_about(total, 'demandeur')} des viviers restent sans logement cette année"
         if len(none):
-            text += (f", dont {fr_number(none['non_servis'].sum())} pour des typologies absentes du flux de "
+            text += (f", dont {_about(none['non_servis'].sum())} pour des typologies absentes du flux de "
                      "leur zone")
         reasons.append(text + ".")
     if e.temps_s.get("couts_interrompus"):
@@ -257,9 +257,19 @@ def top_reasons(e: Explanation, result: Result, n_binding: int = 5) -> list[str]
                        f"arrêtée(s) ou non lancée(s), le budget de {fr_number_fine(e.temps_s['budget_s'])} s "
                        "de l'analyse étant épuisé (paramètre [analyse] temps_max_s de instance.toml).")
     if not e.violations.shape[0]:
-        reasons.insert(0, f"Toutes les règles sont tenues ; adéquation {fr_number(result.resume['attributions_prevues'])} "
-                          f"attributions prévues sur {fr_number(result.resume['flux'])} logements.")
+        reasons.insert(0, f"Toutes les règles sont tenues ; {_about(result.resume['attributions_prevues'], 'attribution prévue')} "
+                          f"sur {fr_number(result.resume['flux'])} logements.")
     return reasons
+
+
+def _about(value: float, word: str = "") -> str:
+    """An expected count as people read it: « environ 1 008 demandeurs », « moins d'une attribution »."""
+    n = round(float(value))
+    if n == 0 and value > 0:
+        return f"moins d'un{'e' if word.startswith('attribution') else ''} {word}".rstrip()
+    text = "environ " + fr_number(n) if abs(value - n) > 1e-6 else fr_number(n)
+    words = " ".join(w + "s" for w in word.split()) if n > 1 else word
+    return f"{text} {words}".rstrip()
 
 
 PRECISE = 0.01  # a re-solve's accepted gap below which its gains read as exact
@@ -290,7 +300,7 @@ def cost_sentence(row) -> str:
                   "d'adéquation (des ménages prioritaires à la place d'autres)")
     else:
         verb = "ferait gagner" if gain > 0 else "ferait perdre"
-        effect = (f"{verb} {fr_number_fine(abs(gain))} attribution(s) prévue(s) "
+        effect = (f"{verb} {_about(abs(gain), 'attribution prévue')} "
                   f"({fr_number_fine(weighted)} au score d'adéquation)")
     moved = row.logements_deplaces
     tail = f", en déplaçant {fr_number(moved)} logement(s)" if isinstance(moved, float) and moved > 0 else ""

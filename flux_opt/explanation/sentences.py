@@ -128,13 +128,13 @@ class PlanFigures:
 
 # ----------------------------------------------------------------------------- bodies
 
-def _conservation(row, fig: PlanFigures) -> str:
+def _flow_body(row, fig: PlanFigures) -> str:
     v, up = row["valeur"], row["borne_sup"]
     return (f"{fr_number(v)} {_plural(v, 'logement')} {_plural(v, 'orienté')} sur les {fr_number(up)} libérés : "
             "chaque logement libéré va à un seul réservataire")
 
 
-def _plafond_prefet(row, fig: PlanFigures) -> str:
+def _state_cap_body(row, fig: PlanFigures) -> str:
     v, up, n = row["valeur"], row["borne_sup"], fr_number
     who = "le préfet (agents compris) reçoit" if row["contrainte"] == PLAFOND_PREFET \
         else "les agents de l'État reçoivent"
@@ -142,14 +142,14 @@ def _plafond_prefet(row, fig: PlanFigures) -> str:
             f"de {n(fig.flux)}, pour un plafond de {n(up)} {_cap_words(row.get('taux'), fig.flux)}")
 
 
-def _uniformite(row, fig: PlanFigures) -> str:
+def _uniformity_body(row, fig: PlanFigures) -> str:
     v, fc, n = row["valeur"], row.get("flux_commune"), fr_number
     return (f"le préfet (agents compris) reçoit {n(v)} des {n(fc)} logements du flux communal, "
             f"soit {fr_percent(_share(v, fc))}, pour un taux départemental de {fr_percent(row.get('taux'))} : "
             f"attendu entre {n(row['borne_inf'])} et {n(row['borne_sup'])} logements")
 
 
-def _hors_qpv(row, fig: PlanFigures) -> str:
+def _outside_qpv_body(row, fig: PlanFigures) -> str:
     v, base, n = row["valeur"], row.get("base"), fr_number
     if isinstance(base, (int, float)) and math.isfinite(base):  # reading "taux"
         return (f"le préfet (agents compris) reçoit {n(v)} logements hors QPV sur un flux hors QPV de "
@@ -160,7 +160,7 @@ def _hors_qpv(row, fig: PlanFigures) -> str:
             f"soit {fr_percent(_share(hq, total))} (lecture « part »)")
 
 
-def _plafond_collectivite(row, fig: PlanFigures) -> str:
+def _territory_cap_body(row, fig: PlanFigures) -> str:
     v, up, base, n = row["valeur"], row["borne_sup"], row.get("base"), fr_number
     return (f"sur le territoire de {fig.noms.reservataire(row['reservataire'])}, les collectivités sans "
             f"financement apporté reçoivent ensemble {n(v)} logements sur un flux de {n(base)}, soit "
@@ -177,13 +177,13 @@ def _indicative_body(row, fig: PlanFigures) -> str:
             f"{fr_number(row['borne_inf'])} (écart pénalisé, jamais interdit)")
 
 
-def _demande(row, fig: PlanFigures) -> str:
+def _pool_body(row, fig: PlanFigures) -> str:
     v, up = row["valeur"], row["borne_sup"]
     return (f"{fr_number(v)} {_plural(v, 'attribution')} {_plural(v, 'prévue')} pour {fr_number(up)} "
             f"{_plural(up, 'demandeur')} du vivier ({fr_percent(_share(v, up))} servis)")
 
 
-def _prioritaires(row, fig: PlanFigures) -> str:
+def _priority_body(row, fig: PlanFigures) -> str:
     rid, rate, n = row["reservataire"], float(row.get("taux")), fr_number
     prio, base, unit = fig.prioritaires(row)
     whose = (f"les {n(base)} attributions prévues de {fig.noms.reservataire(rid)}" if unit == "attributions"
@@ -215,9 +215,9 @@ def _mixity_body(row, fig: PlanFigures) -> str:
 # The body of each family's sentence, by its registry facet `Rule.sentence` (tests/test_registry.py
 # checks that every reported family has one).
 BODIES = {
-    "flow": _conservation, "state_cap": _plafond_prefet, "uniformity": _uniformite, "outside_qpv": _hors_qpv,
-    "territory_cap": _plafond_collectivite, "target": _target_body, "indicative": _indicative_body, "pool": _demande,
-    "mixity": _mixity_body, "priority": _prioritaires,
+    "flow": _flow_body, "state_cap": _state_cap_body, "uniformity": _uniformity_body, "outside_qpv": _outside_qpv_body,
+    "territory_cap": _territory_cap_body, "target": _target_body, "indicative": _indicative_body, "pool": _pool_body,
+    "mixity": _mixity_body, "priority": _priority_body,
 }
 
 
@@ -282,8 +282,10 @@ def _tail(row, cause: str | None) -> str:
 
 def sentence(row, fig: PlanFigures, cause: str | None = None) -> str:
     family = row["contrainte"]
-    head = f"{label(family)} ({RULE[family].source}), {fig.noms.scope(row['portee'])} : "
-    return head + _body(row, fig) + _tail(row, cause) + "."
+    scope, body = fig.noms.scope(row["portee"]), _body(row, fig)
+    # « réservataire Ville de Roubaix : Ville de Roubaix reçoit… » says the name once
+    where = "" if body.startswith(scope.removeprefix("réservataire ") + " ") else f", {scope}"
+    return f"{label(family)} ({RULE[family].source}){where} : " + body + _tail(row, cause) + "."
 
 
 def explain(result: Result, model=None, causes: dict[int, str] | None = None) -> Result:

@@ -38,21 +38,33 @@ def _lookup(sums: pd.Series, *keys: pd.Series) -> np.ndarray:
 
 
 def vacancy_risk(result: Result) -> pd.DataFrame:
-    """Dwellings minus expected attributions per réservataire × commune × typologie (> 0 only)."""
+    """Dwellings with no candidate to propose (risk of vacance commerciale), per réservataire × commune ×
+    typologie: the dwellings beyond the candidates of the pools that fill them (a commune's pool, else
+    its EPCI's, shared by the réservataire's dwellings of that typologie there), spread over the lines
+    pro rata of their dwellings.
+
+    A dwelling whose candidates may refuse it is not one of them: expected attributions stay below the
+    dwellings by the refusals (a household accepts with a probability, models/orientation.md §2) and a
+    refused dwelling returns to the bailleur, who lets it."""
     plan = result.plan.groupby(PLACE, as_index=False)["logements"].sum()
     att = result.attributions.groupby(PLACE, as_index=False)["attributions_prevues"].sum()
     table = plan.merge(att, on=PLACE, how="left").fillna({"attributions_prevues": 0.0})
-    table["sans_candidat"] = (table["logements"] - table["attributions_prevues"]).round(4)
-    table = table.loc[table["sans_candidat"] > 1e-3].copy()
     epci = result.plan.groupby("commune")["epci"].first()
     pools = _pool_rows(result).groupby(["reservataire", "typologie", "zone"])["demandeurs"].sum()
     # A dwelling's candidates are the pools of its réservataire and typologie at its commune or its EPCI.
     in_commune = _lookup(pools, table["reservataire"], table["typologie"], table["commune"])
     in_epci = _lookup(pools, table["reservataire"], table["typologie"], table["commune"].map(epci))
     table["demandeurs_du_vivier"] = in_commune + in_epci
+    table["_zone"] = np.where(in_commune > 0, table["commune"], table["commune"].map(epci))
+    table["_candidats"] = np.where(in_commune > 0, in_commune, in_epci)
+    groups = table.groupby(["reservataire", "typologie", "_zone"])
+    dwellings = groups["logements"].transform("sum")
+    short = np.maximum(0.0, dwellings - groups["_candidats"].transform("first"))
+    table["sans_candidat"] = (short * table["logements"] / dwellings).round(4)
+    table = table.loc[table["sans_candidat"] > 1e-3].drop(columns=["_zone", "_candidats"])
     table["cause"] = np.where(table["demandeurs_du_vivier"] == 0,
                               "aucun demandeur de ce réservataire pour cette commune et cette typologie",
-                              "demandeurs déjà servis par d'autres logements ou réservés à d'autres règles")
+                              "moins de demandeurs dans son vivier que de logements orientés")
     return table.sort_values(["sans_candidat", "reservataire", "commune", "typologie"],
                              ascending=[False, True, True, True], kind="stable").reset_index(drop=True)
 
@@ -200,7 +212,7 @@ def _collectivite_text(model: OrientationModel, rid: str, cible: float, plafond:
             f"sur un flux de {fr_number(base)}").strip()
 
 
-def _plafond_collectivite_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _territory_cap_cause(model: OrientationModel, result: Result, row) -> str | None:
     """The territory's cap is global (CCH R.441-5): its collectivités' targets together above it."""
     ids = row["reservataire"].split(", ")
     if len(ids) == 1:
@@ -211,14 +223,14 @@ def _plafond_collectivite_cause(model: OrientationModel, result: Result, row) ->
             f"de {fr_number(row['borne_sup'])} logements de leur territoire (CCH R.441-5)")
 
 
-def _plafond_prefet_cause(model: OrientationModel, result: Result, row) -> str:
+def _state_cap_cause(model: OrientationModel, result: Result, row) -> str:
     table = model.data.reservataires
     types = PREFET_GROUP if row["contrainte"] == PLAFOND_PREFET else ("prefet_agents",)
     group = float(table.loc[table["type"].isin(types), "cible"].sum())
     return f"les objectifs fixés ({fr_number(group)} logements) dépassent le plafond de {fr_number(row['borne_sup'])}"
 
 
-def _hors_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _outside_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
     d = model.data
     seg = d.segments
     flux_hq = seg.loc[~seg["qpv"]].groupby("commune")["flux"].sum()
@@ -242,7 +254,7 @@ def _hors_qpv_cause(model: OrientationModel, result: Result, row) -> str | None:
     return None
 
 
-def _uniformite_cause(model: OrientationModel, result: Result, row) -> str | None:
+def _uniformity_cause(model: OrientationModel, result: Result, row) -> str | None:
     seg = model.data.segments
     commune = row["commune"]
     here = seg.loc[seg["commune"] == commune]
@@ -253,7 +265,7 @@ def _uniformite_cause(model: OrientationModel, result: Result, row) -> str | Non
     return "le taux uniforme est en conflit avec le plafond, l'objectif ou la part hors QPV du préfet"
 
 
-def _prioritaires_cause(model: OrientationModel, result: Result, row) -> str:
+def _priority_cause(model: OrientationModel, result: Result, row) -> str:
     d = model.data
     rid = row["reservataire"]
     flows = d.flows.loc[(d.flows["reservataire"] == rid) & d.flows["prioritaire"].to_numpy(dtype=bool)]
@@ -268,7 +280,7 @@ def _prioritaires_cause(model: OrientationModel, result: Result, row) -> str:
 # The cause finder of each family that can be violated, by its registry facet `Rule.cause`
 # (tests/test_registry.py checks that every hard family has one).
 FINDERS = {
-    "mixity": _mixity_cause, "target": _target_cause, "territory_cap": _plafond_collectivite_cause,
-    "state_cap": _plafond_prefet_cause, "outside_qpv": _hors_qpv_cause, "uniformity": _uniformite_cause,
-    "priority": _prioritaires_cause,
+    "mixity": _mixity_cause, "target": _target_cause, "territory_cap": _territory_cap_cause,
+    "state_cap": _state_cap_cause, "outside_qpv": _outside_qpv_cause, "uniformity": _uniformity_cause,
+    "priority": _priority_cause,
 }

@@ -136,7 +136,9 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray 
     from that plan. (grand instance: 7.7 s instead of 98 s, same optimum within 3e-5.)"""
     begin = time.perf_counter()
     relaxation = new_highs(options)
-    relaxation.setOptionValue("solver", "ipm")
+    # The interior point solves the degenerate relaxation of a large parc faster; up to
+    # LARGE_MODEL_COLUMNS the dual simplex does (national set, 13 572 columns: 0.2 s instead of 0.5 s).
+    relaxation.setOptionValue("solver", "ipm" if lp.num_cols > LARGE_MODEL_COLUMNS else "simplex")
     pass_program(relaxation, lp, integer=np.zeros(lp.num_cols, dtype=bool))
     translate = time.perf_counter() - begin
     relaxation.run()
@@ -156,6 +158,11 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray 
     restricted.setOptionValue("time_limit", max(1.0, options.temps_max_s - (time.perf_counter() - begin)))
     if options.voisinage:  # stop at the first plan the gap test below accepts
         restricted.setOptionValue("objective_target", bound - max(options.ecart_absolu, options.ecart_relatif * abs(bound)))
+    if options.voisinage and lp.num_cols <= LARGE_MODEL_COLUMNS:
+        # Up to LARGE_MODEL_COLUMNS its root "reduced cost" heuristic is most of the restricted MIP's
+        # time and finds nothing the sub-MIPs do not (national set, CPU: 2.4 s → 1.2 s on 13 572
+        # columns, same plan value); on larger models it finds the good plans: kept there.
+        restricted.setOptionValue("mip_heuristic_run_root_reduced_cost", False)
     pass_program(restricted, lp, col_lower=lower, col_upper=upper)
     restricted.run()
     found = read_solution(restricted, True, 0.0, translate)

@@ -14,6 +14,9 @@ from typing import Callable
 import pandas as pd
 
 from flux_opt.errors import InvalidInput
+from flux_opt.explanation.sentences import fr_number_fine
+from flux_opt.model.registry import PLAFOND_PREFET, label
+from flux_opt.vocabulary import PREFET_GROUP
 from flux_opt.pipeline import plan_instance
 from flux_opt.model.registry import names
 from flux_opt.plan.result import Result
@@ -42,7 +45,7 @@ class Comparison:
     adequation_reservataires: pd.DataFrame  # réservataire × scenario: % of its dwellings matched
     mixite: pd.DataFrame  # one mixity target per row: margin and status per scenario
     regles: pd.DataFrame  # rule family × scenario: "n tenue(s) sans marge, m NON TENUE(S)"
-    gains: pd.DataFrame  # scenario, réservataire, base, scenario, écart, phrase (non-zero only)
+    gains: pd.DataFrame  # scenario, réservataire, base, scenario, écart, phrase, raison (changes only)
 
 
 def _plan_one(base: Instance, scenario: Scenario | None, duals: bool) -> Result:
@@ -117,19 +120,20 @@ def comparison_tables(names: list[str], descriptions: dict[str, str], results: l
     logements = _side_by_side({n: r.objectifs.set_index("reservataire")["logements"] for n, r in by_name.items()})
     for n in names[1:]:
         logements[f"Δ {n}"] = logements[n] - logements[BASE]
+    par_commune = _plan_breakdown(by_name, "commune")
     return Comparison(
         noms=names, descriptions=descriptions, resultats=by_name,
         logements=logements.reset_index(names="reservataire"),
         par_qpv=_plan_breakdown(by_name, "qpv", {"oui": "QPV", "non": "hors QPV"}),
         par_typologie=_plan_breakdown(by_name, "typologie"),
-        par_commune=_plan_breakdown(by_name, "commune"),
+        par_commune=par_commune,
         adequation=_fit(by_name),
         adequation_reservataires=_side_by_side(
             {n: (100 * r.objectifs.set_index("reservataire")["adequation"]).round(2) for n, r in by_name.items()}
         ).reset_index(names="reservataire"),
         mixite=_mixity(by_name),
         regles=_rules(by_name),
-        gains=_gains(names, logements),
+        gains=_gains(names, logements, by_name, par_commune),
     )
 
 
@@ -203,18 +207,112 @@ def _binding_text(saturee: int, violee: int) -> str:
     return ", ".join(parts) or "tenue avec marge"
 
 
-def _gains(names: list[str], logements: pd.DataFrame) -> pd.DataFrame:
+def _gains(names: list[str], logements: pd.DataFrame, by_name: dict[str, Result] | None = None,
+           par_commune: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per scenario and réservataire whose dwellings change (in number or in place), with the
+    sentence of the change and why (`raison`: the rule or the rounding that moved them)."""
     rows = []
     for n in names[1:]:
         for rid, before, after in zip(logements.index, logements[BASE], logements[n]):
             delta = int(after - before)
+            moves = _commune_moves(par_commune, rid, n) if par_commune is not None else {}
+            if not delta and not moves:
+                continue
+            label = by_name[n].noms.reservataire(rid) if by_name else rid
             if delta:
                 verb = "gagne" if delta > 0 else "perd"
-                rows.append({"scenario": n, "reservataire": rid, "base": int(before), "logements": int(after),
-                             "ecart": delta,
-                             "phrase": f"{rid} {verb} {abs(delta)} logement{'s' if abs(delta) > 1 else ''} "
-                                       f"({int(before)} → {int(after)})"})
-    return pd.DataFrame(rows, columns=["scenario", "reservataire", "base", "logements", "ecart", "phrase"])
+                phrase = (f"{label} {verb} {abs(delta)} logement{'s' if abs(delta) > 1 else ''} "
+                          f"({int(before)} → {int(after)})")
+            else:
+                phrase = f"{label} garde ses {int(after)} logements"
+            why = change_reason(rid, by_name[BASE], by_name[n], moves, par_commune, n) if by_name else ""
+            rows.append({"scenario": n, "reservataire": rid, "base": int(before), "logements": int(after),
+                         "ecart": delta, "phrase": phrase, "raison": why})
+    return pd.DataFrame(rows, columns=["scenario", "reservataire", "base", "logements", "ecart", "phrase", "raison"])
+
+
+def _commune_moves(par_commune: pd.DataFrame, rid: str, n: str) -> dict[str, int]:
+    """commune → change of the réservataire's dwellings there (non-zero only)."""
+    mine = par_commune.loc[par_commune["reservataire"] == rid]
+    return {c: int(d) for c, d in zip(mine["commune"], mine[n] - mine[BASE]) if d}
+
+
+def _target(result: Result, rid: str):
+    cibles = result.cibles
+    if cibles is None or rid not in set(cibles["id"]):
+        return None
+    return cibles.loc[cibles["id"] == rid].iloc[0]
+
+
+def _rate(result: Result, family: str) -> float | None:
+    rows = result.rows.loc[result.rows["contrainte"] == family]
+    return float(rows["taux"].iloc[0]) if len(rows) and "taux" in rows and pd.notna(rows["taux"].iloc[0]) else None
+
+
+def _pct(rate: float) -> str:
+    return f"{100 * rate:.1f}".replace(".", ",").replace(",0", "") + " %"
+
+
+def _raw_words(b, a, before: Result, after: Result) -> str:
+    """Why a réservataire's target before rounding moved, by how it is set (assiette/targets.py)."""
+    if a["source"] == "taux_prefet_par_defaut":
+        rb, ra = _rate(before, PLAFOND_PREFET), _rate(after, PLAFOND_PREFET)
+        if rb is not None and ra is not None and abs(rb - ra) > 1e-9:
+            return (f"le taux du préfet passe de {_pct(rb)} à {_pct(ra)} du flux annuel, agents de l'État compris "
+                    "(CCH R.441-5-2)")
+        return "la part des agents de l'État, déduite de celle du préfet, change"
+    if a["source"] in ("taux", "taux_agents_par_defaut") and b["base"] and a["base"]:
+        rb, ra = b["brut"] / b["base"], a["brut"] / a["base"]
+        if abs(rb - ra) > 1e-9:
+            return f"sa part passe de {_pct(rb)} à {_pct(ra)} du flux de son territoire"
+        return f"le flux de son territoire passe de {int(b['base'])} à {int(a['base'])} logements"
+    if a["source"] == "logements":
+        return (f"la convention (ou la conversion du stock) lui fixe {fr_number_fine(a['brut'])} logements au lieu de "
+                f"{fr_number_fine(b['brut'])}")
+    if a["source"] == "article_5":
+        return (f"ses logements réservés rapportés au parc donnent {fr_number_fine(a['brut'])} logements au lieu de "
+                f"{fr_number_fine(b['brut'])}")
+    return f"son objectif avant arrondi passe de {fr_number_fine(b['brut'])} à {fr_number_fine(a['brut'])}"
+
+
+def change_reason(rid: str, before: Result, after: Result, moves: dict[str, int] | None = None,
+                  par_commune: pd.DataFrame | None = None, n: str | None = None) -> str:
+    """Why a réservataire's dwellings change between two plans, in one sentence: its target moved
+    (which parameter), or only the rounding of the targets, or it receives the rest (the bailleur),
+    or a rule keeps it from its target, or its dwellings move between communes."""
+    b, a = _target(before, rid), _target(after, rid)
+    got = int(after.objectifs.set_index("reservataire")["logements"].get(rid, 0))
+    if b is None or a is None:
+        return ""
+    cb, ca = int(b["cible"]), int(a["cible"])
+    if a["type"] == "bailleur" and cb != ca:
+        fb, fa = int(before.resume["flux"]), int(after.resume["flux"])
+        flux = f" (flux annuel {fb} → {fa})" if fb != fa else ""
+        return (f"le bailleur reçoit le reste du flux : les objectifs des autres réservataires passent de "
+                f"{fb - cb} à {fa - ca} logements{flux}.")
+    if cb != ca:
+        if abs(float(a["brut"]) - float(b["brut"])) > 1e-6:
+            return f"son objectif passe de {cb} à {ca} : {_raw_words(b, a, before, after)}."
+        return (f"son objectif passe de {cb} à {ca} sans que sa part change ({fr_number_fine(a['brut'])} "
+                "logements avant arrondi) : les objectifs sont arrondis à l'entier ensemble, leur somme égale au "
+                "flux annuel (plus forts restes), et les restes des autres réservataires ont changé.")
+    rows = after.rows
+    violated = rows.loc[(rows["statut"] == "violee") & (rows["reservataire"] == rid)] if "reservataire" in rows \
+        else rows.iloc[:0]
+    if got != ca and len(violated):
+        rules = ", ".join(sorted({f"« {label(f)} »" for f in violated["contrainte"]}))
+        return f"son objectif de {ca} logements ne peut pas être tenu : {rules}."
+    if moves:
+        where = ", ".join(f"{after.noms.commune_name(c) or c} {'+' if d > 0 else '−'}{abs(d)}" for c, d in moves.items())
+        state_ids = list(after.cibles.loc[after.cibles["type"].isin(PREFET_GROUP), "id"])
+        state = par_commune.loc[par_commune["reservataire"].isin(state_ids) & ~par_commune["reservataire"].eq(rid)
+                                & par_commune["commune"].isin(list(moves))] if par_commune is not None else None
+        state_moved = state is not None and n is not None and bool((state[n] != state[BASE]).any())
+        why = ("le préfet garde le même taux dans chaque commune (CCH R.441-5-2 II), les autres réservataires "
+               "prennent ou cèdent la différence" if state_moved else
+               "le plan place ses logements là où ses demandeurs les acceptent le mieux")
+        return f"répartis autrement ({where}) : {why}."
+    return ""
 
 
 def resolve_base(base: Path, scenarios: list[Scenario]) -> list[str]:

@@ -3,21 +3,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from openpyxl.utils import get_column_letter
-from rich.table import Table
+from rich.table import Table as RichTable
 
+from flux_opt.explanation.sentences import fr_number
+from flux_opt.plan.names import Names
+from flux_opt.report.annexes import AnnexDocument, file_names, french_date, grid, legal_basis
 from flux_opt.report.exports import write_atomically
+from flux_opt.report.tables import Table
+from flux_opt.report.workbook import workbook_bytes
 from flux_opt.report.html import Cell, Paragraph, Section, html_table, render
 from flux_opt.year.bilan import DIMENSIONS, LIBELLES, Bilan
-
-
-def _file_name(reservataire: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", reservataire).strip("_") or "reservataire"
 
 
 def _with_total(table: pd.DataFrame) -> pd.DataFrame:
@@ -45,9 +45,9 @@ def priorities(objectifs: pd.DataFrame) -> pd.DataFrame:
     return table[PRIORITAIRES]
 
 
-def priority_view(b: Bilan) -> Table:
+def priority_view(b: Bilan) -> RichTable:
     """The same table for the terminal (80 columns: identifiers, short headings)."""
-    vue = Table(title=f"Publics prioritaires et ménages DALO, baux signés en {b.annee}", title_justify="left",
+    vue = RichTable(title=f"Publics prioritaires et ménages DALO, baux signés en {b.annee}", title_justify="left",
                 caption="Baux : baux signés dont le ménage est renseigné. " + NOTE_DALO, caption_justify="left")
     for titre in ("Réservataire", "Baux", "Prioritaires", "Due", "Atteinte", "DALO", "Part DALO"):
         vue.add_column(titre, justify="left" if titre in ("Réservataire", "Atteinte") else "right",
@@ -95,31 +95,35 @@ def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
     return sections
 
 
+# Share columns (0.25): a % format in the workbook, « 25,0 % » on the page.
+SHARES = tuple(LIBELLES[c] for c in LIBELLES if c.startswith("part_"))
+
+
 def _french_headings(df: pd.DataFrame) -> pd.DataFrame:
-    """French headings; shares as percentages with one decimal."""
-    df = df.copy()
-    for colonne in [c for c in df.columns if c.startswith("part_")]:
-        df[colonne] = (100 * df[colonne].astype(float)).round(1)
-    libelles = {c: LIBELLES[c] + (" (%)" if c.startswith("part_") else "") for c in df.columns if c in LIBELLES}
-    return df.rename(columns={**libelles, "annees_de_reference": "Années de référence"})
+    """French headings; shares stay fractions (the workbook and the page show them as percentages)."""
+    return df.rename(columns={**{c: LIBELLES[c] for c in df.columns if c in LIBELLES},
+                              "annees_de_reference": "Années de référence"})
+
+
+def _tables(b: Bilan) -> list[Table]:
+    return [Table(titre, titre, _french_headings(table),
+                  total=len(table) > 1 and str(table.iloc[-1].get("reservataire", "")) == "Total", shares=SHARES)
+            for titre, table in _sections(b)]
 
 
 def write_excel(b: Bilan, chemin: Path) -> Path:
-    with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
-        for titre, table in _sections(b):
-            feuille = titre[:31].replace("/", "-")
-            _french_headings(table).to_excel(classeur, sheet_name=feuille, index=False)
-            colonnes = classeur.sheets[feuille].column_dimensions
-            for rang, nom in enumerate(_french_headings(table).columns):
-                colonnes[get_column_letter(rang + 1)].width = max(14, len(str(nom)) + 2)
+    """The bilan's workbook through the shared writer (report/workbook.py): print setup, rounding, text as text."""
+    Path(chemin).write_bytes(workbook_bytes(_tables(b)))
     return chemin
 
 
 def _cell_fr(colonne: str, valeur: object) -> Cell:
+    if colonne in SHARES and isinstance(valeur, float):
+        return Cell(_percent(valeur), "num")
     if isinstance(valeur, str) or pd.isna(valeur):
         return Cell("" if pd.isna(valeur) else valeur)
     if isinstance(valeur, float):
-        return Cell(f"{valeur:.1f}".replace(".", ",").removesuffix(",0"), "num")
+        return Cell(fr_number(valeur), "num")  # one decimal, never « -0 »
     return Cell(str(valeur), "num")
 
 
@@ -134,10 +138,12 @@ def write_html(b: Bilan, chemin: Path, destinataire: str | None, sous_titre: str
     return chemin
 
 
-def write_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | None = None) -> list[Path]:
-    """Write the consolidated bilan, one bilan per réservataire and one per EPCI with a
-    CIA (Excel + HTML), and `bilan_N.csv` (objective vs counted, read by `plan --bilan-precedent`),
-    all at once (write_atomically: an interrupted run leaves the folder as it was)."""
+def write_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | None = None,
+                instance=None, day: date | None = None) -> list[Path]:
+    """Write the consolidated bilan, one bilan per réservataire (the annex layout: its name in the file
+    name, only its part) and one per EPCI with a CIA (Excel + HTML), and `bilan_N.csv` (objective vs
+    counted, read by `plan --bilan-precedent`), all at once (write_atomically: an interrupted run leaves
+    the folder as it was). `instance`, the plan's: names, the bailleur and the legal basis."""
     dossier = Path(dossier)
     base = f"bilan_{b.annee}"
     writers = _pair(b, base, None)
@@ -148,10 +154,65 @@ def write_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | N
         writers |= _pair(partiel, f"{base}_epci_{epci}", f"EPCI {epci}",
                          "Bilan destiné au président de l'EPCI doté d'une convention intercommunale "
                          "d'attribution, à transmettre avant le 31 mars")
+    names = _names(b, instance)
+    files = file_names({rid: names.reservataire(rid) for rid in b.reservataires})
     for reservataire in b.reservataires:
-        writers |= _pair(b.for_reservataire(reservataire), f"{base}_{_file_name(reservataire)}", reservataire)
+        document = reservataire_document(b, reservataire, names, instance, day)
+        page, book = document.html().encode("utf-8"), document.xlsx()
+        writers[f"{base}_{files[reservataire]}.html"] = lambda p, page=page: p.write_bytes(page)
+        writers[f"{base}_{files[reservataire]}.xlsx"] = lambda p, book=book: p.write_bytes(book)
     write_atomically(dossier, writers)
     return [dossier / name for name in writers]
+
+
+def _names(b: Bilan, instance) -> Names:
+    names = Names.of(instance) if instance is not None else Names()
+    if "nom" in b.objectifs:  # the conventions' names, when the instance is not at hand
+        for rid, nom in zip(b.objectifs["reservataire"], b.objectifs["nom"]):
+            if isinstance(nom, str) and nom and rid not in names.reservataires:
+                names.reservataires[rid] = nom
+    return names
+
+
+def reservataire_document(b: Bilan, reservataire: str, names: Names, instance=None,
+                          day: date | None = None) -> AnnexDocument:
+    """One réservataire's bilan in the annex layout: its leases by commune × QPV × typologie ×
+    financement with totals and « % du flux » (its share of all the leases of the year), its objective
+    and what it got, the legal basis; then its own tables of the bilan."""
+    own = b.for_reservataire(reservataire)
+    name = names.reservataire(reservataire)
+    leases = int(b.synthese["logements_attribues"].sum()) if len(b.synthese) else 0
+    facts = [("Réservataire", name)]
+    if instance is not None:
+        facts.append(("Bailleur", instance.parametres.instance.bailleur))
+    facts += [("Année", str(b.annee)), ("Date", french_date(day))]
+    if len(own.objectifs):
+        row = own.objectifs.iloc[0]
+        facts += [("Objectif de l'année", f"{fr_number(row['objectif'])} logements"),
+                  ("Réalisé", f"{fr_number(row['logements_proposes'])} logements proposés, "
+                              f"{fr_number(row['logements_attribues'])} attribués, "
+                              f"{fr_number(row['logements_decomptes'])} décomptés")]
+    if instance is not None:
+        rows = {r.id: r for r in instance.reservataires}
+        if reservataire in rows:
+            conventions = [c.convention for c in instance.conventions if c.reservataire == reservataire]
+            facts.append(("Base légale", " ".join(legal_basis(rows[reservataire], conventions))))
+    grid_rows = own.par_segment.rename(columns={"logements_attribues": "logements"}) if len(own.par_segment) \
+        else pd.DataFrame(columns=["commune", "qpv", "typologie", "financement", "logements"])
+    first = Table("Logements attribués", f"Logements attribués à {name} en {b.annee}",
+                  grid(grid_rows, "logements", names, leases), total=True)
+    rest = [t for t in _tables(own) if t.sheet != "Synthèse"]
+    for t in rest:  # its own tables: no column repeating its code or name, communes by name
+        t.frame = t.frame.drop(columns=["Réservataire", "Nom"], errors="ignore")
+        if "Commune" in t.frame:
+            t.frame = t.frame.assign(Commune=t.frame["Commune"].map(lambda c: names.commune_name(c) or c))
+    return AnnexDocument(f"Bilan annuel {b.annee} — {name}",
+                         "Bilan des attributions en flux, à transmettre avant le 28 février (CCH R.441-5-1)",
+                         facts, [first, *rest],
+                         [f"« % du flux » : part des {fr_number(leases)} baux signés en {b.annee} sur le flux du "
+                          "bailleur que représentent les logements de la ligne. Logements proposés : ayant fait "
+                          "l'objet d'au moins une proposition dans l'année ; attribués : baux signés dans l'année.",
+                          NOTE_DALO])
 
 
 def _pair(b: Bilan, name: str, destinataire: str | None, sous_titre: str | None = None) -> dict:

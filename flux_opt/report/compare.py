@@ -15,21 +15,106 @@ from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from flux_opt.negotiation.sweep import SweepResult  # noqa: E402
-from flux_opt.negotiation.compare import BASE, Comparison  # noqa: E402
+from flux_opt.negotiation.compare import BASE, Comparison, change_reason  # noqa: E402
+from flux_opt.explanation.sentences import fr_number, fr_percent  # noqa: E402
+from flux_opt.model.registry import label  # noqa: E402
 from flux_opt.report.exports import write_atomically, write_csv  # noqa: E402
+from flux_opt.report.tables import Table as SheetTable  # noqa: E402
+from flux_opt.report.workbook import workbook_bytes  # noqa: E402
 from flux_opt.report.html import (Bullets, Cell, HtmlTable, Paragraph, Section, bullets, figure,  # noqa: E402
                                   html_table, render)
 
-SHEETS = {"logements": "Logements", "par_qpv": "Par QPV", "par_typologie": "Par typologie",
-          "par_commune": "Par commune",
-          "adequation": "Adéquation", "adequation_reservataires": "Adéquation par réservataire",
-          "mixite": "Mixité", "regles": "Règles qui contraignent", "gains": "Gains et pertes"}
+# --------------------------------------------------------------------------- what people read
+
+def _noms(c: Comparison):
+    return c.resultats[BASE].noms
+
+
+def people_logements(c: Comparison) -> pd.DataFrame:
+    """Dwellings per réservataire and scenario, by name (logements.csv keeps the ids)."""
+    frame = c.logements.copy()
+    frame.insert(0, "Réservataire", frame.pop("reservataire").map(_noms(c).reservataire))
+    return frame
+
+
+def people_breakdown(c: Comparison, frame: pd.DataFrame, column: str, heading: str) -> pd.DataFrame:
+    noms = _noms(c)
+    out = frame.copy()
+    out["reservataire"] = out["reservataire"].map(noms.reservataire)
+    if column == "commune":
+        out["commune"] = out["commune"].map(lambda code: noms.commune_name(code) or code)
+    return out.rename(columns={"reservataire": "Réservataire", column: heading})
+
+
+FIT_ROWS = {"Flux annuel (logements)": "Flux annuel (logements)",
+            "Attributions prévues": "Attributions prévues (environ)",
+            "Adéquation (% des logements pourvus)": "Adéquation (% des logements pourvus)",
+            "Adéquation pondérée (prioritaires ×1,2)": "Score d'adéquation (prioritaires ×1,2)",
+            "Valeur de l'objectif": "Score du plan (objectif de l'optimiseur)",
+            "Règles violées": "Règles non tenues"}
+
+
+def people_fit(c: Comparison) -> pd.DataFrame:
+    """The fit indicators with plain words, counts as integers, one decimal for shares and scores."""
+    out = c.adequation.copy()
+    out["indicateur"] = out["indicateur"].map(lambda k: FIT_ROWS.get(k, k))
+    for n in c.noms:
+        out[n] = [round(float(v)) if k in ("Attributions prévues (environ)", "Flux annuel (logements)",
+                                           "Règles non tenues") else round(float(v), 1)
+                  for k, v in zip(out["indicateur"], out[n])]
+    return out.rename(columns={"indicateur": "Indicateur"})
+
+
+def people_fit_reservataires(c: Comparison) -> pd.DataFrame:
+    out = c.adequation_reservataires.copy()
+    out["reservataire"] = out["reservataire"].map(_noms(c).reservataire)
+    for n in c.noms:
+        out[n] = out[n].astype(float).round(1)
+    return out.rename(columns={"reservataire": "Réservataire"})
+
+
+def people_mixity(c: Comparison) -> pd.DataFrame:
+    out = c.mixite.copy()
+    out["contrainte"] = out["contrainte"].map(lambda f: label(f))
+    out["portee"] = out["portee"].astype(str).map(_noms(c).scope)
+    for column in [col for col in out.columns if col.endswith(": marge")]:
+        out[column] = out[column].astype(float).round(1)
+    return out.rename(columns={"contrainte": "Règle", "portee": "Portée"})
+
+
+def people_rules(c: Comparison) -> pd.DataFrame:
+    out = c.regles.copy()
+    out["regle"] = out["regle"].map(lambda f: label(f))
+    return out.rename(columns={"regle": "Règle"})
+
+
+def people_gains(c: Comparison) -> pd.DataFrame:
+    out = c.gains.copy()
+    out["reservataire"] = out["reservataire"].map(_noms(c).reservataire)
+    return out.rename(columns={"scenario": "Scénario", "reservataire": "Réservataire", "base": "Base",
+                               "logements": "Scénario (logements)", "ecart": "Écart", "phrase": "Changement",
+                               "raison": "Pourquoi"})
+
+
+def people_tables(c: Comparison) -> dict[str, pd.DataFrame]:
+    """Every table of the comparison as people read it (names, French headings), by sheet name."""
+    return {"Logements": people_logements(c),
+            "Qui gagne, qui perd": people_gains(c),
+            "Adéquation": people_fit(c),
+            "Adéquation par réservataire": people_fit_reservataires(c),
+            "Mixité": people_mixity(c),
+            "Règles qui contraignent": people_rules(c),
+            "Par QPV": people_breakdown(c, c.par_qpv, "qpv", "QPV"),
+            "Par typologie": people_breakdown(c, c.par_typologie, "typologie", "Typologie"),
+            "Par commune": people_breakdown(c, c.par_commune, "commune", "Commune")}
 
 
 def _fr(v) -> str:
+    """Figures as people read them: 1 234 or 91,7; a rate below 1 (a swept parameter) keeps its digits."""
     if isinstance(v, float):
-        text = f"{v:,.0f}" if v.is_integer() else f"{v:,.4g}" if abs(v) < 10 else f"{v:,.2f}"
-        return text.replace(",", " ").replace(".", ",")
+        if abs(v) < 1 and not v.is_integer():
+            return f"{v:.4g}".replace(".", ",").replace("-", "−")
+        return fr_number(v)
     return str(v)
 
 
@@ -50,46 +135,52 @@ def comparison_banner(c: Comparison) -> str | None:
 
 
 def comparison_renderable(c: Comparison) -> Group:
+    """The comparison for the terminal, readable at 80 columns: one block per scenario after the
+    dwellings table (who gains, who loses, and why)."""
+    noms = _noms(c)
     parts = [Text("Scénarios comparés", style="bold")]
     for n in c.noms:
         parts.append(Text(f"  • {n} : {c.descriptions.get(n, '')}"))
     for text, outside in legal_notes(c):
         parts.append(Text(text, style="bold white on red" if outside else "yellow"))
     table = Table(title="Logements orientés par réservataire (écart à la base)")
-    table.add_column("Réservataire")
+    table.add_column("Réservataire", ratio=3, overflow="fold")
     for n in c.noms:
-        table.add_column(n, justify="right")
+        table.add_column(n, justify="right", ratio=1, overflow="fold")
     for record in c.logements.to_dict("records"):
-        cells = [str(record["reservataire"]), str(int(record[BASE]))]
+        cells = [noms.reservataire(record["reservataire"]), str(int(record[BASE]))]
         for n in c.noms[1:]:
             delta = int(record[f"Δ {n}"])
             style = "green" if delta > 0 else "red" if delta < 0 else "dim"
-            cells.append(f"{int(record[n])} [{style}]({delta:+d})[/{style}]")
+            cells.append(f"{int(record[n])} [{style}]({_signed(delta)})[/{style}]")
         table.add_row(*cells)
     parts.append(table)
-    parts.append(_frame_table(c.adequation, "Adéquation avec la demande", first="Indicateur"))
-    parts.append(_frame_table(c.regles, "Règles qui contraignent ou ne sont pas tenues", first="Règle"))
+    parts.append(_frame_table(people_fit(c), "Adéquation avec la demande", first="Indicateur"))
+    parts.append(_frame_table(people_rules(c), "Règles qui contraignent ou ne sont pas tenues", first="Règle"))
     missed = _missed_mixity(c)
     parts.append(Text(missed, style="bold red") if missed else
                  Text("Tous les objectifs de mixité sont atteints dans chaque scénario.", style="green"))
     if len(c.gains):
-        gains = Table(title="Qui gagne, qui perd (par rapport à la base)")
-        gains.add_column("Scénario")
-        gains.add_column("Réservataire")
-        gains.add_column("Écart", justify="right")
-        gains.add_column("Détail")
-        for g in c.gains.itertuples():
-            style = "green" if g.ecart > 0 else "red"
-            gains.add_row(g.scenario, g.reservataire, f"[{style}]{g.ecart:+d}[/{style}]", g.phrase)
-        parts.append(gains)
+        for n in c.noms[1:]:
+            mine = c.gains.loc[c.gains["scenario"] == n]
+            parts.append(Text(f"Qui gagne, qui perd, et pourquoi — {n}", style="bold"))
+            for g in mine.itertuples():
+                style = "green" if g.ecart > 0 else "red" if g.ecart < 0 else "yellow"
+                parts.append(Text.assemble(("• ", style), (g.phrase, style), (" : " + g.raison if g.raison else "")))
     else:
         parts.append(Text("Aucun scénario ne change les logements des réservataires.", style="dim"))
     return Group(*parts)
 
 
+def _signed(delta: int) -> str:
+    return f"{delta:+d}".replace("-", "−")
+
+
 def _missed_mixity(c: Comparison) -> str:
     status = [col for col in c.mixite.columns if col.endswith(": statut")]
-    missed = [f"{col.removesuffix(' : statut')} : {row['contrainte']} ({row['portee']})"
+    noms = _noms(c)
+    missed = [f"{col.removesuffix(' : statut')} : {label(row['contrainte'])} "
+              f"({noms.scope(str(row['portee']))})"
               for _, row in c.mixite.iterrows() for col in status if row[col] == "NON atteint"]
     return ("Objectifs de mixité non atteints — " + " ; ".join(missed)) if missed else ""
 
@@ -97,25 +188,83 @@ def _missed_mixity(c: Comparison) -> str:
 def _frame_table(frame: pd.DataFrame, title: str, first: str) -> Table:
     table = Table(title=title)
     for i, column in enumerate(frame.columns):
-        table.add_column(first if i == 0 else str(column), justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(first if i == 0 else str(column), justify="left" if i == 0 else "right",
+                         ratio=3 if i == 0 else 1, overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*[_fr(v) for v in row])
     return table
 
 
+PARAMETER_NAMES = {"prefet_taux": "taux du préfet (agents compris)", "prefet_agents_taux": "taux des agents de l'État",
+                   "prefet_hors_qpv_min": "part hors QPV du préfet", "collectivite_plafond": "plafond des collectivités",
+                   "prioritaires_min": "part des publics prioritaires", "cia.q1_hors_qpv": "CIA : 1er quartile hors QPV",
+                   "cia.q234_qpv": "CIA : quartiles 2 à 4 en QPV"}
+
+
+def parameter_name(s: SweepResult) -> str:
+    """The swept parameter in words: « taux du préfet (agents compris) », « taux de Ville de Roubaix »."""
+    if s.parametre in PARAMETER_NAMES:
+        return PARAMETER_NAMES[s.parametre]
+    rid = s.parametre.removesuffix(".taux")
+    return f"taux de {s.resultats[0].noms.reservataire(rid)}" if s.resultats else s.parametre
+
+
+def _value(v: float) -> str:
+    """A swept rate as people read it: 0.27 → 27 %."""
+    return f"{100 * v:.4g}".replace(".", ",") + " %"
+
+
+def sweep_changes(s: SweepResult) -> list[str]:
+    """From one value to the next, each réservataire whose number of dwellings changes, and why."""
+    lines = []
+    values = list(s.points["valeur"])
+    for i in range(1, len(s.resultats)):
+        before, after = s.resultats[i - 1], s.resultats[i]
+        got_b = before.objectifs.set_index("reservataire")["logements"]
+        got_a = after.objectifs.set_index("reservataire")["logements"]
+        for rid in got_a.index:
+            delta = int(got_a[rid] - got_b.get(rid, 0))
+            if delta:
+                verb = "gagne" if delta > 0 else "perd"
+                why = change_reason(rid, before, after)
+                lines.append(f"{_value(values[i - 1])} → {_value(values[i])} : {after.noms.reservataire(rid)} {verb} "
+                             f"{abs(delta)} logement{'s' if abs(delta) > 1 else ''}" + (f" : {why}" if why else "."))
+    return lines
+
+
 def sweep_renderable(s: SweepResult, acceleration: dict | None = None) -> Group:
-    ids = [c.removeprefix("logements_") for c in s.points.columns if c.startswith("logements_")]
-    table = Table(title=f"Balayage de {s.parametre}")
-    for column in (s.parametre, "adéq.", "objectif", "violées", *ids):
-        table.add_column(column, justify="right", no_wrap=True)
+    """The sweep for the terminal at 80 columns: the indicators by value, then the dwellings of each
+    réservataire by value (at most eight values side by side), then what changes and why."""
+    what = parameter_name(s)
+    head = Table(title=f"Balayage : {what}")
+    for column in ("Valeur", "Adéquation", "Attributions prévues", "Règles non tenues"):
+        head.add_column(column, justify="right")
     for row in s.points.to_dict("records"):
-        table.add_row(_fr(float(row["valeur"])), f"{100 * row['adequation']:.1f} %".replace(".", ","),
-                      f"{row['objectif']:.1f}".replace(".", ","),
-                      str(row["regles_violees"]), *[str(row[f"logements_{i}"]) for i in ids])
-    lines = [table, Text(f"{len(s.points)} points en {s.secondes:.2f} s, modèle reconstruit {s.reconstructions} fois.")]
+        head.add_row(_value(row["valeur"]), fr_percent(row["adequation"]), fr_number(round(row["attributions_prevues"])),
+                     str(row["regles_violees"]))
+    parts = [head]
+    ids = [c.removeprefix("logements_") for c in s.points.columns if c.startswith("logements_")]
+    noms = s.resultats[0].noms if s.resultats else None
+    values = list(s.points["valeur"])
+    for start in range(0, len(values), 8):
+        chunk = values[start:start + 8]
+        table = Table(title=f"Logements orientés par réservataire selon le {what}")
+        table.add_column("Réservataire", ratio=3, overflow="fold")
+        for v in chunk:
+            table.add_column(_value(v), justify="right", no_wrap=True)
+        for rid in ids:
+            cells = s.points[f"logements_{rid}"].iloc[start:start + 8]
+            table.add_row(noms.reservataire(rid) if noms else rid, *[str(int(x)) for x in cells])
+        parts.append(table)
+    changes = sweep_changes(s)
+    if changes:
+        parts.append(Text("Ce qui change d'une valeur à la suivante, et pourquoi", style="bold"))
+        parts += [Text(f"• {line}") for line in changes]
+    parts.append(Text(f"{len(s.points)} points en {fr_number(s.secondes)} s, modèle reconstruit "
+                      f"{s.reconstructions} fois."))
     if acceleration:
-        lines.append(Text(acceleration_text(acceleration), style="bold"))
-    return Group(*lines)
+        parts.append(Text(acceleration_text(acceleration), style="bold"))
+    return Group(*parts)
 
 
 def acceleration_text(a: dict) -> str:
@@ -166,7 +315,7 @@ def sweep_plot(s: SweepResult) -> bytes:
     p = s.points
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     left.plot(p["valeur"], p["adequation_ponderee"], marker="o", color="tab:blue")
-    left.set_xlabel(s.parametre)
+    left.set_xlabel(parameter_name(s))
     left.set_ylabel("adéquation pondérée (attributions, prioritaires ×1,2)", color="tab:blue")
     left.grid(alpha=0.3)
     twin = left.twinx()
@@ -176,8 +325,10 @@ def sweep_plot(s: SweepResult) -> bytes:
     twin.set_ylabel("logements pourvus (%, pointillés)", color="tab:gray")
     left.set_title("Adéquation avec la demande")
     for column in [c for c in p.columns if c.startswith("part_")]:
-        right.plot(p["valeur"], 100 * p[column], marker="o", markersize=3, label=column.removeprefix("part_"))
-    right.set_xlabel(s.parametre)
+        rid = column.removeprefix("part_")
+        right.plot(p["valeur"], 100 * p[column], marker="o", markersize=3,
+                   label=s.resultats[0].noms.reservataire(rid) if s.resultats else rid)
+    right.set_xlabel(parameter_name(s))
     right.set_ylabel("part du flux annuel (%)")
     right.set_title("Part de chaque réservataire")
     right.grid(alpha=0.3)
@@ -187,13 +338,17 @@ def sweep_plot(s: SweepResult) -> bytes:
 
 
 def sweep_summary(s: SweepResult) -> pd.DataFrame:
-    """The sweep as a compact table: one row per value, dwellings per réservataire."""
+    """The sweep as a compact table for people: one row per value, dwellings per réservataire by name
+    (balayage.csv keeps the ids)."""
     p = s.points
-    out = pd.DataFrame({s.parametre: p["valeur"], "adéquation (%)": (100 * p["adequation"]).round(2),
-                        "adéquation pondérée": p["adequation_ponderee"], "objectif": p["objectif"].round(3),
-                        "règles violées": p["regles_violees"]})
+    noms = s.resultats[0].noms if s.resultats else None
+    out = pd.DataFrame({"Valeur": p["valeur"], "Adéquation": p["adequation"],
+                        "Attributions prévues (environ)": p["attributions_prevues"].round().astype(int),
+                        "Score d'adéquation": p["adequation_ponderee"].round(1),
+                        "Règles non tenues": p["regles_violees"]})
     for column in [c for c in p.columns if c.startswith("logements_")]:
-        out[column.removeprefix("logements_")] = p[column]
+        rid = column.removeprefix("logements_")
+        out[noms.reservataire(rid) if noms else rid] = p[column]
     return out
 
 
@@ -211,24 +366,27 @@ def _table(frame: pd.DataFrame, caption: str = "") -> HtmlTable:
 
 def comparison_html(c: Comparison, plots: dict[str, bytes]) -> str:
     """The comparison as one self-contained page (plots embedded)."""
-    gains = (bullets(f"{g.scenario} : {g.phrase}" for g in c.gains.itertuples()) if len(c.gains)
+    gains = (bullets(f"{g.scenario} : {g.phrase}" + (f" — {g.raison}" if g.raison else "")
+                     for g in c.gains.itertuples()) if len(c.gains)
              else Paragraph("Aucun scénario ne change les logements des réservataires."))
+    people = people_tables(c)
     sections = [
         Section("Scénarios comparés", [Bullets([(f"{n} : {c.descriptions.get(n, '')}", "") for n in c.noms]
                                                + [(text, "bad") for text, _ in legal_notes(c)])]),
         Section("Logements orientés par réservataire", [figure(plots["logements.png"], "logements"),
-                                                       _table(c.logements)]),
-        Section("Qui gagne, qui perd", ([figure(plots["gains.png"], "gains et pertes")] if "gains.png" in plots
-                                        else []) + [gains]),
+                                                       _table(people["Logements"])]),
+        Section("Qui gagne, qui perd, et pourquoi", ([figure(plots["gains.png"], "gains et pertes")]
+                                                     if "gains.png" in plots else []) + [gains]),
         Section("Adéquation avec la demande", [
-            _table(c.adequation),
-            _table(c.adequation_reservataires, "Part (%) des logements de chaque réservataire qui trouvent preneur")]),
+            _table(people["Adéquation"]),
+            _table(people["Adéquation par réservataire"],
+                   "Part (%) des logements de chaque réservataire qui trouvent preneur")]),
         Section("Objectifs de mixité", [Paragraph("Marge : attributions (ou logements) au-delà du minimum ; "
-                                                  "négative quand l'objectif est manqué."), _table(c.mixite)]),
-        Section("Règles qui contraignent ou ne sont pas tenues", [_table(c.regles)]),
-        Section("Par QPV", [_table(c.par_qpv)]),
-        Section("Par typologie", [_table(c.par_typologie)]),
-        Section("Par commune", [_table(c.par_commune)]),
+                                                  "négative quand l'objectif est manqué."), _table(people["Mixité"])]),
+        Section("Règles qui contraignent ou ne sont pas tenues", [_table(people["Règles qui contraignent"])]),
+        Section("Par QPV", [_table(people["Par QPV"])]),
+        Section("Par typologie", [_table(people["Par typologie"])]),
+        Section("Par commune", [_table(people["Par commune"])]),
     ]
     return render("compare.html", banner=comparison_banner(c), title="Comparaison de scénarios",
                   subtitle=", ".join(c.noms), sections=sections)
@@ -239,31 +397,30 @@ def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> 
     parts = [figure(png, "balayage")]
     if acceleration:
         parts.append(Paragraph(acceleration_text(acceleration)))
+    summary = sweep_summary(s).assign(Valeur=lambda t: t["Valeur"].map(_value),
+                                      Adéquation=lambda t: t["Adéquation"].map(fr_percent))
+    changes = sweep_changes(s)
     sections = [Section("Adéquation et parts des réservataires", parts),
-                Section("Logements orientés par réservataire à chaque valeur", [_table(sweep_summary(s))])]
-    subtitle = f"{len(s.points)} valeurs de {s.parametre}"
-    return render("sweep.html", title=f"Balayage de {s.parametre}", subtitle=subtitle, sections=sections)
+                Section("Logements orientés par réservataire à chaque valeur", [_table(summary)]),
+                Section("Ce qui change d'une valeur à la suivante, et pourquoi",
+                        [bullets(changes) if changes else Paragraph("Aucun réservataire ne change de logements.")])]
+    subtitle = f"{len(s.points)} valeurs ({s.parametre})"
+    return render("sweep.html", title=f"Balayage : {parameter_name(s)}", subtitle=subtitle, sections=sections)
 
 
 # --------------------------------------------------------------------------- files
 
 def write_excel(path: Path, sheets: dict[str, pd.DataFrame], banner: str | None = None) -> None:
-    """One sheet per table; `banner` (a plan outside the law) is the first line of every sheet."""
-    with pd.ExcelWriter(path, engine="openpyxl") as book:
-        for name, frame in sheets.items():
-            frame.to_excel(book, sheet_name=name[:31], index=False, startrow=1 if banner else 0)
-            sheet = book.sheets[name[:31]]
-            if banner:
-                sheet.cell(1, 1, banner)
-            for i, column in enumerate(frame.columns):
-                width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
-                sheet.column_dimensions[sheet.cell(1, i + 1).column_letter].width = min(60, width + 2)
+    """A workbook through the shared writer (report/workbook.py): one sheet per table, print setup;
+    `banner` (a plan outside the law) is the first line of every sheet."""
+    Path(path).write_bytes(workbook_bytes([SheetTable(name, name, frame) for name, frame in sheets.items()],
+                                          banner=banner))
 
 
 def write_comparison(folder: Path, c: Comparison) -> list[str]:
     """comparaison.html, comparaison.xlsx, the plots and logements.csv, written atomically."""
     plots = comparison_plots(c)
-    sheets = {SHEETS[k]: getattr(c, k) for k in SHEETS}
+    sheets = people_tables(c)
     writers = {"comparaison.html": lambda p: p.write_text(comparison_html(c, plots), encoding="utf-8"),
                "comparaison.xlsx": lambda p: write_excel(p, sheets, comparison_banner(c)),
                "logements.csv": lambda p: write_csv(c.logements, p)}
@@ -272,13 +429,24 @@ def write_comparison(folder: Path, c: Comparison) -> list[str]:
     return list(writers)
 
 
+def _named_objectifs(s: SweepResult) -> pd.DataFrame:
+    noms = s.resultats[0].noms if s.resultats else None
+    out = s.objectifs.copy()
+    if noms is not None:
+        out["reservataire"] = out["reservataire"].map(noms.reservataire)
+    return out.rename(columns={"valeur": "Valeur", "reservataire": "Réservataire", "cible": "Objectif",
+                               "report": "dont report", "logements": "Logements orientés", "ecart": "Écart",
+                               "adequation": "Adéquation"})
+
+
 def write_sweep(folder: Path, s: SweepResult, acceleration: dict | None = None) -> list[str]:
     """balayage.png, balayage.csv, balayage.html, balayage.xlsx, written atomically."""
     png = sweep_plot(s)
     writers = {"balayage.png": lambda p: p.write_bytes(png),
                "balayage.csv": lambda p: write_csv(s.points, p),
                "balayage.html": lambda p: p.write_text(sweep_html(s, png, acceleration), encoding="utf-8"),
-               "balayage.xlsx": lambda p: write_excel(p, {"Balayage": sweep_summary(s), "Points": s.points,
-                                                          "Objectifs": s.objectifs})}
+               "balayage.xlsx": lambda p: write_excel(p, {"Balayage": sweep_summary(s),
+                                                          "Objectifs": _named_objectifs(s),
+                                                          "Points (détail)": s.points})}
     write_atomically(folder, writers)
     return list(writers)

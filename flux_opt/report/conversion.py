@@ -13,9 +13,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
+from flux_opt.report.tables import fitted_tables
 from flux_opt.report.html import Cell, HtmlTable, Paragraph, Section, bullets, html_table, render
 from flux_opt.stock.conversion import pourquoi_les_methodes_different
 from flux_opt.stock.instance import ConversionResult
@@ -154,14 +154,16 @@ def write_outputs(dossier: Path, resultat: ConversionResult) -> list[Path]:
     return chemins
 
 
-def console_view(resultat: ConversionResult) -> Group:
-    """Rich renderable for the CLI: method sentence, conversion table, multi-year table, alerts."""
+def console_view(resultat: ConversionResult, noms: dict[str, str] | None = None) -> Group:
+    """Rich renderable for the CLI, readable at 80 columns: method sentence, conversion table,
+    multi-year table, alerts; réservataires by name (`noms`, reservataires.csv)."""
+    noms = noms or {}
     elements = [
         Text(_method_sentence(resultat.conversion, resultat.parametres)),
-        _table_rich(conversion_table(resultat.conversion), "Volume dû par réservataire"),
-        Text(pourquoi_les_methodes_different(resultat.detail, float(resultat.parametres["taux_rotation"]))),
+        *_tables_rich(conversion_table(resultat.conversion), "Volume dû par réservataire", noms),
+        Text(pourquoi_les_methodes_different(resultat.detail, float(resultat.parametres["taux_rotation"]), noms)),
         Text(_lissage_sentence(resultat.lissage)),
-        _table_rich(lissage_table(resultat.lissage), "Objectifs annuels lissés"),
+        *_tables_rich(lissage_table(resultat.lissage), "Objectifs annuels lissés", noms),
     ]
     elements += [Text(n, style="bold red") for n in resultat.lissage.notes]
     return Group(*elements)
@@ -216,13 +218,12 @@ def _html_table(table: pd.DataFrame, legende: str) -> HtmlTable:
     return html_table(table, lambda c, v: Cell(_cell_fr(c, v), "" if isinstance(v, str) else "num"), legende)
 
 
-def _table_rich(table: pd.DataFrame, titre: str) -> Table:
-    rendu = Table(title=titre)
-    for colonne in table.columns:
-        rendu.add_column(str(colonne), justify="left" if colonne in ("Réservataire", "Méthode", "Convention") else "right")
-    for enregistrement in table.itertuples(index=False):
-        rendu.add_row(*(_cell_fr(str(c), v) for c, v in zip(table.columns, enregistrement)))
-    return rendu
+def _tables_rich(table: pd.DataFrame, titre: str, noms: dict[str, str]) -> list:
+    """The table for the terminal: réservataires by name, every figure whole at 80 columns."""
+    texte = ("Réservataire", "Méthode", "Convention")
+    cells = pd.DataFrame({c: [noms.get(v, v) if c == "Réservataire" else _cell_fr(str(c), v) for v in table[c]]
+                          for c in table.columns}, columns=table.columns)
+    return fitted_tables(cells, titre, [c for c in table.columns if c not in texte])
 
 
 def _write_sheet(feuille, table: pd.DataFrame) -> None:

@@ -131,7 +131,7 @@ def evaluation_section(ev: Evaluation) -> Section:
     """The report section: what was simulated, the plots, the table."""
     intro = (f"L'année du plan simulée {ev.tirages} fois (graine {ev.graine}) : libérations au fil de l'année, "
              "candidats proposés par les réservataires selon leurs viviers, acceptations selon le quartile "
-             "et le financement, logements refusés rendus au bailleur (voir models/orientation.md).")
+             "et le financement, logements refusés rendus au bailleur.")
     plots = [figure(img, "Année simulée") for img in (lettings_plot(ev), shares_plot(ev)) if img]
     table = html_table(evaluation_frame(ev), lambda column, v: Cell(str(v), "" if column in ("Indicateur", "Portée")
                                                                     else "num"))

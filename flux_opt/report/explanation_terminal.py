@@ -45,9 +45,10 @@ def explanation_view(folder: str | Path, n: int = 10) -> Group:
     if resume_path.exists():
         r = json.loads(resume_path.read_text(encoding="utf-8"))
         head.append(f"{r.get('instance')} — {r.get('bailleur')} — année {r.get('annee')}\n", "bold")
-        head.append(f"Flux {fr_number(r.get('flux'))} logements, {fr_number(r.get('attributions_prevues'))} "
-                    "attributions prévues ; "
-                    f"règles non tenues : {', '.join(r.get('regles_violees', [])) or 'aucune'}\n")
+        violated = ", ".join(label(v) for v in r.get("regles_violees", [])) or "aucune"
+        head.append(f"Flux {fr_number(r.get('flux'))} logements, environ "
+                    f"{fr_number(round(r.get('attributions_prevues', 0)))} attributions prévues ; "
+                    f"règles non tenues : {violated}\n")
     explanation = load_explanation(folder)
     if explanation is None:
         head.append(f"({EXPLICATION_JSON} absent : raisons lues dans contraintes.csv)\n", "yellow")
@@ -75,8 +76,9 @@ def _reasons_table(reasons: list[str], total: int) -> Table:
 def _costs_table(costs: pd.DataFrame) -> Table:
     precision = float(costs["precision"].max()) if "precision" in costs and costs["precision"].notna().any() else 0.0
     table = Table(title=f"Coût des règles ({resolution_words(precision, plural=True)})", title_justify="left")
-    for column in ("Règle", "Variante", "Gain d'attributions", "Gain de score", "Logements déplacés"):
-        table.add_column(column, justify="left" if column in ("Règle", "Variante") else "right")
+    for column in ("Règle", "Variante", "Attributions gagnées", "Score gagné", "Logements déplacés"):
+        table.add_column(column, justify="left" if column in ("Règle", "Variante") else "right", overflow="fold",
+                         ratio=2 if column == "Règle" else 1)
     for row in costs.itertuples():
         table.add_row(label(row.famille), str(row.variante), _num(row.gain_attributions),
                       _num(row.gain_adequation_ponderee), fr_number(row.logements_deplaces))

@@ -51,6 +51,8 @@ def write_atomically(folder: Path, writers: dict[str, Callable[[Path], None]]) -
         for name, write in writers.items():
             write(staging / name)
         for name in sorted(writers, key=lambda n: n == "resume.json"):
+            if (staging / name).is_dir() and (folder / name).is_dir():  # a folder (annexes/) replaces its
+                os.replace(folder / name, staging / f"{name}.ancien")   # earlier self, removed with staging
             os.replace(staging / name, folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -70,10 +72,12 @@ def write_plan(result: Result, folder: Path, extra: dict[str, Callable[[Path], N
     # --sans-analyse) would read as this plan's: removed once the new files are in place.
     for name in PLAN_OUTPUTS:
         if name not in writers:
-            (Path(folder) / name).unlink(missing_ok=True)
+            path = Path(folder) / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-PLAN_OUTPUTS = ("rapport.html", "rapport.xlsx", "explication.json", "conformite.csv", "evaluation.csv")
+PLAN_OUTPUTS = ("rapport.html", "rapport.xlsx", "explication.json", "conformite.csv", "evaluation.csv",
+                "note_etat.html", "annexes")
 
 
 _ERRNO = {errno.EISDIR: "c'est un dossier", errno.ENOTDIR: "un élément du chemin est un fichier",

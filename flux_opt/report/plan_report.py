@@ -13,15 +13,17 @@ import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
 from flux_opt.plan.evaluation import Evaluation
-from flux_opt.explanation.sentences import fr_number, fr_number_fine, share_table
+from flux_opt.explanation.sentences import fr_number, fr_number_fine, fr_percent, share_table
 from flux_opt.model.registry import label, names
 from flux_opt.report import plots
 from flux_opt.report.html import (Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section, figure,
                                   html_table, render)
 from flux_opt.plan.result import Result
+from flux_opt.report.annexes import AnnexDocument, file_names
+from flux_opt.report.note_etat import note_section, note_sheet
 from flux_opt.report.evaluation import evaluation_section
 from flux_opt.report.plan_tables import ReportTables, commune_table, french_headings, named, qpv_table
-from flux_opt.report.tables import PERCENT, Table
+from flux_opt.report.tables import PERCENT, Share, Table
 from flux_opt.report.workbook import workbook_bytes
 from flux_opt.explanation.analysis import EXPLICATION_JSON
 from flux_opt.report.exports import write_csv
@@ -49,6 +51,8 @@ def _cell(column: str, v) -> Cell:
     numeric = column != "Valeur" and (figure or str(v).endswith(" %"))
     if v is None or (figure and pd.isna(v)):
         text = ""
+    elif isinstance(v, Share):
+        text = fr_percent(v)
     elif figure:
         text = fr_number_fine(float(v)) if isinstance(v, (float, np.floating)) else fr_number(v)
     else:
@@ -79,8 +83,8 @@ def _cards(result: Result, explanation: Explanation) -> Cards:
     n_violated = len(explanation.violations)
     return Cards([
         (f"{fr_number(r['flux'])} logements", "Flux annuel", ""),
-        (fr_number(round(r["attributions_prevues"])), "Attributions prévues", ""),
-        (f"{100 * r['adequation']:.1f} %".replace(".", ","), "Adéquation", "good"),
+        (f"environ {fr_number(round(r['attributions_prevues']))}", "Attributions prévues", ""),
+        (fr_percent(r["adequation"]), "Adéquation", "good"),
         (str(n_violated), "Règles non tenues", "bad" if n_violated else "good"),
         (fr_number(round(explanation.vacance["sans_candidat"].sum())) if len(explanation.vacance) else "0",
          "Logements sans candidat", "bad" if len(explanation.vacance) else "good"),
@@ -117,8 +121,11 @@ def _conformity_section(conformite: pd.DataFrame | None, noms) -> Section | None
 
 
 def rapport_html(result: Result, explanation: Explanation, tables: ReportTables | None = None,
-                 conformite: pd.DataFrame | None = None, evaluation: Evaluation | None = None) -> str:
-    """The whole report as one self-contained HTML page (inline CSS, plots as base64 PNG)."""
+                 conformite: pd.DataFrame | None = None, evaluation: Evaluation | None = None,
+                 note: Section | None = None) -> str:
+    """The whole report as one self-contained HTML page (inline CSS, plots as base64 PNG), in the order
+    a decision-maker reads: synthesis, who gets what, the rules (`note`: the note for the State), the
+    reasons; the optimiser's diagnostics in a technical annex at the end."""
     tables = tables or ReportTables.of(result, explanation)
     t = tables.main
     r = result.resume
@@ -132,11 +139,29 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
     held = [Paragraph(r["cadre_legal"], "note")] if r.get("cadre_legal") and not r.get("hors_cadre_legal") else []
     sections = [
         Section("Synthèse", [_cards(result, explanation), *held, _table(t["synthese"].frame)]),
-        Section("Les raisons principales", [reasons]),
+        # who gets what
         _section(t["objectifs"], image=plots.targets_plot(named(result.objectifs, result.noms))),
+        _annexes(result),
+        _section(t["qpv"], image=plots.qpv_plot(named(qpv_table(result), result.noms)) if len(result.plan) else None),
+        _section(t["communes"], image=plots.communes_plot(communes) if len(communes) else None),
+        # the rules
+        note,
+        _section(t["mixite"], image=plots.mixity_plot(shares) if len(shares) else None),
         _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
                        t["violations"].note)),
         _clipping_section(result),
+        # the reasons
+        Section("Les raisons principales", [reasons]),
+        _section(t["viviers"], intro=POOL_INTRO) if len(t["viviers"].frame) else None,
+        evaluation_section(evaluation) if evaluation is not None else None,
+        _section(t["glossaire"], max_rows=None),
+        # the technical annex: how the optimiser got there
+        Section("Annexe technique", [Paragraph(
+            "Pour l'analyste : qualité de la résolution, coût des règles recalculé, règles sans marge, "
+            "vacance possible et demande non servie. Ces chiffres sont des espérances du modèle.", "note")],
+            id="technique"),
+        _section(t["diagnostics"], max_rows=None),
+        _conformity_section(conformite, result.noms),  # every line of the check the note sums up
         _section(t["couts"], intro="Chaque ligne résout de nouveau le plan entier avec la règle relâchée "
                                    "ou supprimée : le gain indiqué est mesuré, pas estimé, à la précision du "
                                    "solveur près (colonne « Précision du gain ») ; un gain plus petit n'est pas "
@@ -144,17 +169,9 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         _section(t["familles"]),
         _section(t["reservataires"]),
         _section(t["saturees"], max_rows=20),
-        _section(t["communes"], image=plots.communes_plot(communes) if len(communes) else None),
-        _section(t["viviers"], intro=POOL_INTRO) if len(t["viviers"].frame) else None,
-        _section(t["qpv"], image=plots.qpv_plot(named(qpv_table(result), result.noms)) if len(result.plan) else None),
-        _section(t["mixite"], image=plots.mixity_plot(shares) if len(shares) else None),
         _section(t["vacance"]),
         _section(t["demande"], max_rows=25),
         _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=60),
-        _conformity_section(conformite, result.noms),
-        evaluation_section(evaluation) if evaluation is not None else None,
-        _annexes(tables.annexes),
-        _section(t["glossaire"], max_rows=None),
     ]
     return render("plan.html", banner=legal_banner(r), title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
                   subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}",
@@ -168,17 +185,20 @@ POOL_INTRO = ("Les réservataires proposent les candidats de leurs viviers : un 
               "la convention.")
 
 
-def _annexes(tables: list[Table], max_rows: int = 30) -> Section:
-    """One folded annex per réservataire: its first lines and its total (every line in rapport.xlsx)."""
-    parts: list = [Paragraph("Par commune, QPV et financement (lignes) et typologie (colonnes) ; chaque annexe "
-                             "complète est une feuille de rapport.xlsx.", "note")]
-    for table in tables:
-        lines, total = table.frame.iloc[:-1], table.frame.iloc[-1:]
-        shown = pd.concat([lines.head(max_rows), total], ignore_index=True)
-        more = f"{len(lines) - max_rows} lignes de plus dans rapport.xlsx." if len(lines) > max_rows else ""
-        summary = f"{table.title} — {fr_number(total['Total'].iloc[0])} logements"
-        parts.append(Folded(summary, html_table(shown, _cell, more=more)))
-    return Section("Annexes : logements orientés à chaque réservataire", parts, id="annexes")
+def _annexes(result: Result) -> Section:
+    """The annex each réservataire receives (annexes/), one line each: its dwellings and share of the flux."""
+    flux = result.resume.get("flux", 0)
+    oriented = result.plan.groupby("reservataire")["logements"].sum()
+    names = {rid: result.noms.reservataire(rid) for rid in result.objectifs["reservataire"]}
+    files = file_names(names)
+    items = [(f"{name} : {fr_number(int(oriented.get(rid, 0)))} logements "
+              f"({fr_percent(oriented.get(rid, 0) / flux if flux else 0)} du flux) — annexes/{files[rid]}.html "
+              f"et .xlsx", "") for rid, name in names.items()]
+    return Section("Les annexes à envoyer à chaque réservataire", [
+        Paragraph("Chaque réservataire reçoit sa propre annexe, et elle seule : ses logements par commune, QPV, "
+                  "typologie et financement, ses totaux et sa part du flux, son objectif et sa base légale. "
+                  "Les fichiers sont dans le dossier annexes/ du plan, prêts à imprimer (A4 paysage)."),
+        Bullets(items)], id="annexes")
 
 
 # ----------------------------------------------------------------------------- Excel
@@ -187,10 +207,19 @@ def rapport_xlsx(result: Result, explanation: Explanation, path: str | Path) -> 
     Path(path).write_bytes(xlsx_bytes(result, explanation))
 
 
-def xlsx_bytes(result: Result, explanation: Explanation, tables: ReportTables | None = None) -> bytes:
-    """The workbook: one sheet per report table, then one annex sheet per réservataire."""
+# The workbook's sheets in reading order: the people's part, then the technical annex and the detail.
+SHEETS = ("synthese", "objectifs", "qpv", "communes", "mixite", "violations", "raisons", "glossaire",
+          "diagnostics", "couts", "familles", "reservataires", "saturees", "viviers", "vacance", "demande",
+          "contraintes", "plan", "attributions")
+
+
+def xlsx_bytes(result: Result, explanation: Explanation, tables: ReportTables | None = None,
+               first: list[Table] | None = None) -> bytes:
+    """The workbook: one sheet per report table in reading order (`first`, e.g. the note for the
+    State, after the synthesis); each réservataire's own annex is in annexes/."""
     tables = tables or ReportTables.of(result, explanation)
-    return workbook_bytes(list(tables.main.values()) + tables.annexes, banner=legal_banner(result.resume))
+    ordered = [tables.main[k] for k in SHEETS if k in tables.main]
+    return workbook_bytes(ordered[:1] + list(first or []) + ordered[1:], banner=legal_banner(result.resume))
 
 
 def legal_banner(resume: dict) -> str | None:
@@ -199,14 +228,16 @@ def legal_banner(resume: dict) -> str | None:
 
 
 def report_writers(result: Result, explanation: Explanation, conformite: pd.DataFrame | None = None,
-                   evaluation: Evaluation | None = None) -> dict:
+                   evaluation: Evaluation | None = None, note: AnnexDocument | None = None) -> dict:
     """Writers for `write_plan(..., extra=...)`: the report files and explication.json, written
-    atomically with the plan's other files; with a conformity table, conformite.csv too."""
+    atomically with the plan's other files; with a conformity table, conformite.csv too; with the
+    note for the State, its rules in the page and its sheet in the workbook."""
 
     # Rendered now (the caller times the report apart from the writing); written later, atomically.
     tables = ReportTables.of(result, explanation)  # built once for the page and the workbook
-    page = rapport_html(result, explanation, tables, conformite, evaluation).encode("utf-8")
-    book = xlsx_bytes(result, explanation, tables)
+    page = rapport_html(result, explanation, tables, conformite, evaluation,
+                        note_section(note) if note is not None else None).encode("utf-8")
+    book = xlsx_bytes(result, explanation, tables, [note_sheet(note)] if note is not None else None)
     writers = {
         "rapport.html": lambda p: Path(p).write_bytes(page),
         "rapport.xlsx": lambda p: Path(p).write_bytes(book),

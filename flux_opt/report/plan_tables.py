@@ -16,7 +16,7 @@ from flux_opt.model.registry import label
 from flux_opt.explanation.sentences import STATUS, plan_quality, share_table
 from flux_opt.plan.names import Names
 from flux_opt.plan.result import Result
-from flux_opt.report.tables import POOL_ACCEPTANCE, Table
+from flux_opt.report.tables import POOL_ACCEPTANCE, Share, Table
 
 GLOSSARY = [
     ("Flux annuel", "Logements qui se libéreront dans l'année (A), moins ceux qui sont exclus de la gestion en "
@@ -92,50 +92,37 @@ def qpv_table(result: Result) -> pd.DataFrame:
 
 
 def synthese(result: Result, explanation: Explanation) -> pd.DataFrame:
-    """Indicator, value (a number where it is one), unit."""
+    """Indicator, value (a number where it is one: counts as integers, shares as Share), unit."""
     r = result.resume
-    violated = ", ".join(r.get("regles_violees", [])) or "aucune"
-    gap = r.get("ecart_optimalite")
+    violated = ", ".join(label(v) for v in r.get("regles_violees", [])) or "aucune"
     lines = [
-        ("Instance", r.get("instance"), ""), ("Bailleur", r.get("bailleur"), ""),
-        ("Département", str(r.get("departement")), ""), ("Année", str(r.get("annee")), ""),
-        ("Libérations prévues (A)", r.get("liberations_prevues"), "logements"),
-        ("Exclusions (B)", r.get("exclusions"), "logements"), ("Flux annuel C", r.get("flux"), "logements"),
-        ("Attributions prévues", r.get("attributions_prevues"), "attributions"),
-        ("Adéquation (part des logements avec un candidat)", round(100 * r.get("adequation", 0), 1), "%"),
-        ("Règles non tenues", violated, ""), ("Qualité du plan", plan_quality(r), ""),
-        ("Écart d'optimalité", None if gap is None else round(100 * gap, 4), "%"),
-        ("Durée de l'analyse", explanation.temps_s.get("total", 0.0), "s"),
+        ("Bailleur", r.get("bailleur"), ""), ("Département", str(r.get("departement")), ""),
+        ("Année", str(r.get("annee")), ""),
+        ("Libérations prévues (A)", round(r.get("liberations_prevues", 0)), "logements"),
+        ("Exclusions (B)", round(r.get("exclusions", 0)), "logements"), ("Flux annuel C", r.get("flux"), "logements"),
+        ("Attributions prévues (espérance)", round(r.get("attributions_prevues", 0)), "attributions (environ)"),
+        ("Adéquation (part des logements avec un candidat)", Share(r.get("adequation", 0)), ""),
+        ("Règles non tenues", violated, ""),
     ]
-    if explanation.temps_s.get("couts_interrompus"):
-        lines.append(("Coût des règles", "interrompu : budget de temps ([analyse] temps_max_s) épuisé", ""))
     return pd.DataFrame(lines, columns=["Indicateur", "Valeur", "Unité"])
 
 
-def annex_tables(result: Result) -> list[Table]:
-    """One table per réservataire: its dwellings by commune × QPV × financement (lines) and typologie
-    (columns), with names, a total column and a total line — the table the CAL and the réservataire need."""
-    noms, plan = result.noms, result.plan.loc[result.plan["logements"] > 0]
-    typologies = sorted(plan["typologie"].unique())
-    # One grouping for every réservataire (a pivot per réservataire is ten times slower on a large plan).
-    grid = (plan.groupby(["reservataire", "commune", "epci", "qpv", "financement", "typologie"])["logements"].sum()
-            .unstack("typologie", fill_value=0).reindex(columns=typologies, fill_value=0).astype(int))
-    present = set(grid.index.get_level_values(0))
-    out = []
-    for rid in result.objectifs["reservataire"]:
-        wide = grid.loc[rid].copy() if rid in present else grid.iloc[:0].droplevel(0)
-        wide["Total"] = wide.sum(axis=1)
-        wide = wide.reset_index()
-        frame = pd.DataFrame({"Commune": wide["commune"], "Nom de la commune": wide["commune"].map(noms.commune_name),
-                              "EPCI": wide["epci"].map(noms.epci_label), "QPV": wide["qpv"],
-                              "Financement": wide["financement"]})
-        frame = pd.concat([frame, wide[typologies + ["Total"]]], axis=1)
-        total = {**{c: "" for c in frame.columns[:5]}, "Commune": "Total",
-                 **{c: int(frame[c].sum()) for c in typologies + ["Total"]}}
-        frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
-        name = noms.reservataire(rid)
-        out.append(Table(f"Annexe {name}", f"Annexe — logements orientés à {name} ({rid})", frame, total=True))
-    return out
+def diagnostics(result: Result, explanation: Explanation) -> pd.DataFrame:
+    """The optimiser's own figures, for the technical annex: quality, gap, score, timings."""
+    r = result.resume
+    gap = r.get("ecart_optimalite")
+    t = explanation.temps_s
+    lines = [
+        ("Instance", r.get("instance"), ""), ("Qualité du plan", plan_quality(r), ""),
+        ("Écart d'optimalité", None if gap is None else Share(gap), ""),
+        ("Score d'adéquation (objectif du solveur)", round(r.get("adequation_ponderee", 0), 1), "points"),
+        ("Construction du modèle", round(r.get("temps_construction_s", 0), 1), "s"),
+        ("Résolution", round(r.get("temps_resolution_s", 0), 1), "s"),
+        ("Analyse des règles", round(t.get("total", 0.0), 1), "s"),
+    ]
+    if t.get("couts_interrompus"):
+        lines.append(("Coût des règles", "interrompu : budget de temps ([analyse] temps_max_s) épuisé", ""))
+    return pd.DataFrame(lines, columns=["Indicateur", "Valeur", "Unité"])
 
 
 def _without_zero_carryover(objectifs: pd.DataFrame) -> pd.DataFrame:
@@ -153,13 +140,32 @@ POOL_HEADINGS = {
     "attributions_prevues": "Attributions prévues", "part_attribuee": "Adéquation"}
 
 
+# Expected counts of people and attributions: whole numbers where people read them (the CSVs keep decimals).
+EXPECTED_COUNTS = ("Attributions prévues", "Demandeurs", "Demandeurs du vivier", "Non servis", "Sans candidat",
+                   "Base (logements ; publics prioritaires : attributions)")
+
+
+def whole_counts(table: Table) -> Table:
+    frame = table.frame.copy()
+    for column in EXPECTED_COUNTS:
+        if column in frame and pd.api.types.is_float_dtype(frame[column]):
+            frame[column] = frame[column].round().astype("Int64")
+    return Table(table.sheet, table.title, frame, table.note, table.total, table.preamble)
+
+
 def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
+    return {key: whole_counts(table) if key not in ("plan", "attributions") else table
+            for key, table in _report_tables(result, explanation).items()}
+
+
+def _report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     e, noms = explanation, result.noms
     shares = named(share_table(result), noms).assign(statut=lambda t: _status(t["statut"]))
     objectifs = _without_zero_carryover(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
     rules = named(result.contraintes, noms)
     return {
         "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
+        "diagnostics": Table("Diagnostics", "Diagnostics de l'optimiseur", diagnostics(result, e)),
         "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
         "objectifs": Table("Objectifs", "Objectif et plan par réservataire", french_headings(objectifs, {
             "nom": "Réservataire", "reservataire": "Code", "cible": "Objectif", "report": "dont report (revoyure)",
@@ -220,7 +226,8 @@ def _rule_tables(result: Result, e: Explanation, noms: Names) -> dict[str, Table
             "gain_adequation_ponderee": "Gain de score d'adéquation", "logements_deplaces": "Logements déplacés",
             "violation_avant": "Écarts avant", "violation_totale": "Écarts après",
             "precision": "Précision du gain (± score)", "temps_s": "Durée (s)"}),
-            ("Non calculé (analyse désactivée)." if e.couts.empty and not interrupted else "") + interrupted),
+            ("Non calculé : flux-opt plan (sans --sans-analyse) ou flux-opt lot --couts le calcule."
+             if e.couts.empty and not interrupted else "") + interrupted),
         "saturees": Table("Règles sans marge", "Règles tenues sans marge, par gain possible", french_headings(
             named(e.saturees, noms), {"contrainte": "Règle", "portee": "Portée", "valeur_marginale": "Gain possible",
                                       "explication": "Explication"})),
@@ -250,8 +257,7 @@ class ReportTables:
     """Every table of the report, built once for the page and the workbook."""
 
     main: dict[str, Table]
-    annexes: list[Table]
 
     @classmethod
     def of(cls, result: Result, explanation: Explanation) -> ReportTables:
-        return cls(report_tables(result, explanation), annex_tables(result))
+        return cls(report_tables(result, explanation))

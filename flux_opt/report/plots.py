@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -117,3 +118,21 @@ def _legend(ax) -> None:
 
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def histogram_plot(values: pd.Series, title: str, xlabel: str, limit: float | None = None,
+                   limit_label: str = "") -> str:
+    """Distribution of a share over instances (`values` in 0–1, shown in %), with an optional
+    vertical line at a legal limit (e.g. the State's 30 %)."""
+    shares = pd.to_numeric(values, errors="coerce").dropna() * 100
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.hist(shares, bins=min(30, max(5, len(shares) // 3)), color=BLUE, label="instances")
+    if limit is not None:
+        ax.axvline(limit * 100, color=RED, linestyle="--", label=limit_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("instances")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of instances: no 1,5
+    ax.set_title(title)
+    _legend(ax)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from openpyxl.utils import get_column_letter
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
+from flux_opt.plan.names import Names
+from flux_opt.report.tables import fitted_tables
 from flux_opt.report.html import Cell, Paragraph, Section, bullets, html_table, render
 from flux_opt.year.alerts import alerts
 from flux_opt.explanation.sentences import fr_number
@@ -51,7 +52,7 @@ PRIORITAIRES = {"reservataire": "Réservataire", "attributions": "Baux (ménage 
 POURCENTAGES = {"Taux", "Q1", "Q1 prévu", "Q2-Q4", "Prioritaires", "Prioritaires prévu", "Part", "Part due",
                 "Q1 exigé (CIA)", "Q2-Q4 exigé (CIA)"}
 LEGENDE = ("Taux = réalisé ÷ objectif ; projection au 31 décembre : les logements en cours deviennent des baux "
-           "et les orientations continuent au rythme observé (models/journal.md) ; Q1 = ménages du 1er quartile, Q2-Q4 = quartiles 2 à 4, parts calculées sur les baux "
+           "et les orientations continuent au rythme observé ; Q1 = ménages du 1er quartile, Q2-Q4 = quartiles 2 à 4, parts calculées sur les baux "
            "dont le ménage est connu ; « prévu » = part attendue par le plan (attributions.csv).")
 
 
@@ -81,9 +82,11 @@ def _french_headings(table: pd.DataFrame, dimensions: list[str], noms: Mapping[s
     return table[list(colonnes)].rename(columns=colonnes)
 
 
-def suivi_tables(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool = False) -> list[tuple[str, pd.DataFrame]]:
+def suivi_tables(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool = False,
+                 lieux: Names | None = None) -> list[tuple[str, pd.DataFrame]]:
     """The follow-up as (title, French table) pairs. By typologie / zone / commune, the
-    terminal view sums over réservataires; `detail=True` keeps one line per réservataire."""
+    terminal view sums over réservataires; `detail=True` keeps one line per réservataire.
+    `lieux`: the communes' and EPCI's names (the instance's), read in place of their codes."""
     f = s.fraction_annee
     noms = noms or s.noms or None
     reservataires = _avancement(s.reservataires, ["reservataire"], f)
@@ -94,9 +97,14 @@ def suivi_tables(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool =
                                      ("QPV / hors QPV", "qpv", s.par_qpv),
                                      ("Par commune", "commune", s.par_commune)):
         cles = ["reservataire", dimension] if detail else [dimension]
+        avancement = _avancement(source, cles, f)
+        if dimension == "commune" and lieux is not None:
+            avancement["commune"] = avancement["commune"].map(lambda c: lieux.commune_name(c) or c)
         tableaux.append((titre + (" et réservataire" if detail else ""),
-                         _french_headings(_avancement(source, cles, f), cles, noms)))
+                         _french_headings(avancement, cles, noms)))
     mixite = s.mixite.copy()
+    if lieux is not None:
+        mixite["epci"] = mixite["epci"].map(lambda e: lieux.epci_name(e) or e)
     mixite["zone"] = _zone(mixite["zone"])
     tableaux.append(("Mixité à date (baux signés)", mixite[[c for c in MIXITE if c in mixite]].rename(columns=MIXITE)))
     prioritaires = s.prioritaires.copy()
@@ -129,10 +137,12 @@ def projection_sentence(s: Suivi) -> str:
 
 
 def suivi_view(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
-                seuil: float | None = None) -> Group:
-    """Rich view: one table per section, the projection and the drift of releases."""
+                seuil: float | None = None, lieux: Names | None = None) -> Group:
+    """Rich view: one table per section (split in two when it would not fit 80 columns), the
+    projection and the drift of releases."""
     elements: list = [Text(f"Suivi au {s.date.strftime('%d/%m/%Y')}", style="bold")]
-    elements += [_table_rich(table, titre) for titre, table in suivi_tables(s, noms)]
+    for titre, table in suivi_tables(s, noms, lieux=lieux):
+        elements += _tables_rich(table, titre)
     elements.append(Text(projection_sentence(s)))
     a_faire = alerts(s)
     elements.append(Text("À faire :" if a_faire else "Aucune alerte : délais, rythme et mixité tenus.", style="bold"))
@@ -160,7 +170,7 @@ def _cell_fr(colonne: str, valeur: object) -> Cell:
 
 
 def suivi_page(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | None = None,
-               seuil: float | None = None) -> str:
+               seuil: float | None = None, lieux: Names | None = None) -> str:
     """suivi.html: the same sections as the terminal view, as one self-contained page."""
     parts: list = [Paragraph(projection_sentence(s))]
     if ecart is not None:
@@ -171,16 +181,17 @@ def suivi_page(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | N
     sections = [Section("Où en est l'année", parts),
                 Section("À faire", [bullets(a_faire, "alertes") if a_faire
                                     else Paragraph("Aucune alerte : délais, rythme et mixité tenus.")])]
-    sections += [Section(titre, [html_table(table, _cell_fr)]) for titre, table in suivi_tables(s, noms)]
+    sections += [Section(titre, [html_table(table, _cell_fr)]) for titre, table in suivi_tables(s, noms, lieux=lieux)]
     return render("suivi.html", title=f"Suivi de l'année {s.date.year}",
                   subtitle=f"Situation au {s.date.strftime('%d/%m/%Y')}", sections=sections)
 
 
-def write_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | None = None) -> Path:
+def write_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | None = None,
+                      lieux: Names | None = None) -> Path:
     """suivi.xlsx: one sheet per section (details per réservataire), rates as percentages."""
     chemin = Path(chemin)
     chemin.parent.mkdir(parents=True, exist_ok=True)
-    feuilles = suivi_tables(s, noms, detail=True)
+    feuilles = suivi_tables(s, noms, detail=True, lieux=lieux)
     feuilles.append(("Alertes", pd.DataFrame({"Alerte": alerts(s)}, dtype=object)))
     with pd.ExcelWriter(chemin, engine="openpyxl") as classeur:
         for titre, table in feuilles:
@@ -205,12 +216,16 @@ def _pct(valeur: object, decimales: int = 0) -> str:
     return f"{100 * float(valeur):.{decimales}f} %".replace(".", ",")
 
 
-def _table_rich(table: pd.DataFrame, titre: str) -> Table:
-    rendu = Table(title=titre, title_justify="left")
-    for rang, colonne in enumerate(table.columns):
-        texte = pd.api.types.is_string_dtype(table[colonne]) or table[colonne].dtype == object
-        rendu.add_column(str(colonne), justify="left" if texte else "right", no_wrap=rang == 0 or texte)
-    for ligne in table.itertuples(index=False):
-        rendu.add_row(*[_pct(v) if c in POURCENTAGES else (fr_number(v) if not isinstance(v, str) else v)
-                        for c, v in zip(table.columns, ligne)])
-    return rendu
+def _cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as people read it: rates as percentages, French figures."""
+    return pd.DataFrame({c: [_pct(v) if c in POURCENTAGES else (fr_number(v) if not isinstance(v, str) else v)
+                             for v in table[c]] for c in table.columns}, columns=table.columns)
+
+
+def _is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(values) or values.dtype == object
+
+
+def _tables_rich(table: pd.DataFrame, titre: str) -> list:
+    """The table for the terminal: every figure whole at 80 columns (report/tables.fitted_tables)."""
+    return fitted_tables(_cells(table), titre, [c for c in table.columns if not _is_text(table[c])])

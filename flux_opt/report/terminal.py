@@ -10,7 +10,9 @@ from rich.markup import escape
 from flux_opt.errors import InputProblem
 from flux_opt.model.registry import label
 from flux_opt.explanation.sentences import fr_number, fr_percent, plan_quality
+from flux_opt.plan.names import Names
 from flux_opt.plan.result import Result
+from flux_opt.report.annexes import target_basis
 
 
 def problems_table(problems: list[InputProblem], title: str = "Données invalides") -> Table:
@@ -72,17 +74,32 @@ def plan_summary(result: Result) -> Group:
     return Group(*parts)
 
 
-def conformity_table(table, title: str = "Conformité du plan aux règles légales") -> Group:
-    """The conformity table (flux_opt.conformity): the lines not respected first, then a count."""
+def conformity_table(table, title: str = "Conformité du plan aux règles légales", noms: Names | None = None) -> Group:
+    """The conformity table (flux_opt.conformity): the lines not respected first, then a count; rules
+    and scopes by name (conformite.csv keeps the codes)."""
+    noms = noms or Names()
     bad = table.loc[table["respectee"] != "oui"]
     shown = Table(title=title, title_style="bold")
     for column in ("Règle", "Portée", "Base", "Limite", "Valeur", "Respectée"):
-        shown.add_column(column, justify="right" if column in ("Base", "Valeur") else "left", overflow="fold")
+        shown.add_column(column, justify="right" if column in ("Base", "Valeur") else "left", overflow="fold",
+                         ratio=2 if column in ("Règle", "Portée", "Limite") else 1)
     for row in (bad if len(bad) else table).itertuples():
         value = "—" if row.valeur is None or row.valeur != row.valeur else fr_number(row.valeur)
-        shown.add_row(label(row.regle), row.portee, fr_number(row.base), row.limite, value, row.respectee,
-                      style="red" if row.respectee == "non" else None)
+        shown.add_row(label(row.regle), noms.scope(str(row.portee)), fr_number(row.base), row.limite,
+                      value, row.respectee, style="red" if row.respectee == "non" else None)
     failed = int((table["respectee"] == "non").sum())
     summary = Text(f"{len(table)} lignes vérifiées : " + (f"{failed} non respectée(s)." if failed
                    else "toutes respectées."), style="bold red" if failed else "bold green")
     return Group(shown, summary) if len(bad) or len(table) <= 20 else Group(summary)
+
+
+def targets_view(instance, targets, flux: int) -> Table:
+    """Each réservataire's objective for the year by name, and how it was set, in words (verifier)."""
+    rows = {r.id: r for r in instance.reservataires}
+    table = Table(title="Objectifs de l'année", title_justify="left")
+    table.add_column("Réservataire", ratio=2, overflow="fold")
+    table.add_column("Objectif", justify="right", no_wrap=True)
+    table.add_column("Calcul", ratio=3, overflow="fold")
+    for t in targets.table.itertuples():
+        table.add_row(t.nom or t.id, fr_number(t.cible), target_basis(t.source, rows[t.id], int(t.base), flux))
+    return table

@@ -11,7 +11,9 @@ Layout of the output folder SORTIE:
   (then the fingerprint differs and the instance is planned again).
 - ``SORTIE/synthese.csv`` one line per instance, appended (flush + fsync) as
   each instance finishes: an interruption loses no finished result.
-- ``SORTIE/synthese_nationale.csv`` aggregates per département and overall.
+- ``SORTIE/synthese_nationale.csv`` aggregates per département and overall; ``synthese.html`` and
+  ``synthese.xlsx`` are its pages for people (flux_opt/scale/departement.py).
+- ``SORTIE/departements/<code>/`` the State's view of each département, its bailleurs added up.
 
 Workers (local processes, or a Dask cluster whose workers see SORTIE) return
 only the small summary dict, never a plan: memory stays bounded whatever the
@@ -24,6 +26,8 @@ import csv
 import hashlib
 import json
 import os
+import re
+import socket
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -38,11 +42,17 @@ from flux_opt.scale.pool import Crash, run_tasks
 from flux_opt import pipeline
 from flux_opt.errors import InvalidInput
 from flux_opt.model.solve import NoSolutionFound
-from flux_opt.report.exports import write_atomically, write_json
+from flux_opt.report.exports import write_atomically, write_csv, write_json
+from flux_opt.report.lot import departement_html, departement_workbook, national_html, national_workbook
 from flux_opt.report.outputs import write_run
+from flux_opt.scale.departement import (COLLECTIVITES, CONTINGENT, DEPARTEMENTS, departement_view, etat_share,
+                                        instance_collectivites, instance_contingent, national_view, violated_causes)
 
-SYNTHESE_COLUMNS = ["instance", "bailleur", "departement", "flux", "adequation", "statut", "ecart", "code",
-                    "regles_violees", "secondes", "message"]
+# A machine file: list fields (`regles_violees`) are joined by ";" without spaces, rule ids exactly
+# as in contraintes.csv (`contrainte`).
+SYNTHESE_COLUMNS = ["instance", "bailleur", "bailleur_nom", "departement", "flux", "adequation", "part_etat", "statut",
+                    "ecart", "code", "regles_violees", "secondes", "message"]
+LIST_SEPARATOR = ";"
 SYNTHESE = "synthese.csv"
 NATIONALE = "synthese_nationale.csv"
 MARKER = "synthese.json"
@@ -85,12 +95,13 @@ def find_instances(dossier: Path) -> list[InstanceRef]:
     return [InstanceRef(p.stem if p.is_file() else p.name, p, *_bailleur_departement(p)) for p in found]
 
 
-def fingerprint(chemin: Path, moteur: str, analyse: bool = True) -> str:
+def fingerprint(chemin: Path, moteur: str, analyse: bool = True, couts: bool = False) -> str:
     """What a finished result depends on: the bytes of the instance's files, the options that change
     the outputs (the engine; the report and explanation or the plan files only), the version."""
     chemin = Path(chemin)
     files = sorted(f for f in chemin.iterdir() if f.suffix in (".csv", ".toml")) if chemin.is_dir() else [chemin]
-    digest = hashlib.sha256(f"{moteur}|{'analyse' if analyse else 'sans-analyse'}|{__version__}".encode())
+    outputs = ("analyse" + ("+couts" if couts else "")) if analyse else "sans-analyse"
+    digest = hashlib.sha256(f"{moteur}|{outputs}|{__version__}".encode())
     for file in files:
         digest.update(file.name.encode() + b"\0")
         try:
@@ -116,17 +127,18 @@ def _bailleur_departement(folder: Path) -> tuple[str, str]:
 
 
 def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: str = "",
-             departement: str = "", empreinte: str = "", analyse: bool = True) -> dict:
+             departement: str = "", empreinte: str = "", analyse: bool = True, couts: bool = False) -> dict:
     """Plan one instance and write its files — with `analyse`, the report and explanation too, as
-    `flux-opt plan` does —; return its summary line (runs in a worker). Errors are summary lines too
+    `flux-opt plan` does, with the rule costs (re-solves) only if `couts` —, and its part of the
+    département's view; return its summary line (runs in a worker). Errors are summary lines too
     (code 2 invalid data, 4 no plan found, 1 internal error)."""
-
     folder = Path(dossier_sortie)
     line = empty_line(folder.name, bailleur, departement, empreinte)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     phases = Phases()
     try:
-        done = pipeline.run_path(chemin, pipeline.PlanOptions(engine=moteur, analysis=analyse, conformity=analyse), phases=phases)
+        done = pipeline.run_path(chemin, pipeline.PlanOptions(engine=moteur, analysis=analyse, rule_costs=couts,
+                                                              conformity=analyse), phases=phases)
         result = done.result
     except InvalidInput as exc:
         line.update(statut="donnees_invalides", code=CODE_INVALIDE,
@@ -138,15 +150,21 @@ def plan_one(chemin: str, dossier_sortie: str, moteur: str = "highs", bailleur: 
         line.update(statut="erreur", code=CODE_ERREUR, message=f"Erreur interne ({type(exc).__name__} : {exc})")
     else:
         r = result.resume
-        line.update(bailleur=bailleur or r["bailleur"], departement=departement or r["departement"], flux=r["flux"],
-                    adequation=r["adequation"], statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
-                    code=result.exit_code, regles_violees=" ; ".join(r["regles_violees"]),
-                    message=" | ".join(r.get("avertissements", [])))
+        contingent, collectivites = instance_contingent(done), instance_collectivites(done)
+        line.update(bailleur=bailleur or r["bailleur"], bailleur_nom=r["bailleur"],
+                    departement=departement or r["departement"], flux=r["flux"], adequation=r["adequation"],
+                    part_etat=etat_share(contingent), statut=r["statut_solveur"], ecart=r["ecart_optimalite"],
+                    code=result.exit_code, regles_violees=LIST_SEPARATOR.join(r["regles_violees"]),
+                    message=" | ".join(r.get("avertissements", [])), causes=violated_causes(done))
     if line["code"] in (0, 3):
-        write_run(done, folder, phases=phases)
+        write_run(done, folder, phases=phases, extra={CONTINGENT: lambda p: write_csv(contingent, p),
+                                                     COLLECTIVITES: lambda p: write_csv(collectivites, p)})
     line["secondes"] = round(time.perf_counter() - start, 3)
     line["phases"] = {name: round(seconds, 3) for name, seconds in phases.seconds.items()}
+    line["phases_cpu"] = {name: round(seconds, 3) for name, seconds in phases.cpu.items()}
+    line["cpu_s"] = round(time.process_time() - cpu_start, 3)
     line["memoire_mo"] = peak_memory_mb()
+    line["processus"] = f"{socket.gethostname()}:{os.getpid()}"  # which worker (per-worker figures)
     write_atomically(folder, {MARKER: lambda p: write_json(line, p)})  # last: it marks the instance done
     return line
 
@@ -161,8 +179,8 @@ def peak_memory_mb() -> float | None:
 
 
 def empty_line(instance: str, bailleur: str, departement: str, empreinte: str) -> dict:
-    return {"instance": instance, "bailleur": bailleur, "departement": departement, "flux": "", "adequation": "",
-            "statut": "", "ecart": "", "code": 0, "regles_violees": "", "secondes": 0.0, "message": "",
+    return {"instance": instance, "bailleur": bailleur, "bailleur_nom": "", "departement": departement, "flux": "",
+            "adequation": "", "part_etat": "", "statut": "", "ecart": "", "code": 0, "regles_violees": "", "secondes": 0.0, "message": "",
             "empreinte": empreinte}
 
 
@@ -184,7 +202,8 @@ def finished_line(folder: Path, empreinte: str) -> dict | None:
         return None
     if line.get("empreinte") != empreinte:
         return None
-    return line if line.get("code") not in (0, 3) or (folder / "resume.json").is_file() else None
+    planned = (folder / "resume.json").is_file() and (folder / CONTINGENT).is_file()
+    return line if line.get("code") not in (0, 3) or planned else None
 
 
 # ---------------------------------------------------------------------------- the batch
@@ -192,17 +211,19 @@ def finished_line(folder: Path, empreinte: str) -> dict | None:
 
 def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | None = None,
               resume_finished: bool = True, limit: int | None = None, moteur: str = "highs", analyse: bool = True,
+              couts: bool = False,
               on_start: Callable[[int, int], None] | None = None,
               on_result: Callable[[dict], None] | None = None) -> BatchReport:
     """Plan every instance of `dossier` into `sortie`. `on_start(todo, skipped)` and
     `on_result(line)` let the caller show progress. `limite`: at most that many new instances.
-    `analyse`: each plan folder gets the report and explanation (False: plan files only, faster)."""
+    `analyse`: each plan folder gets the report and explanation (False: plan files only, faster);
+    `couts`: with the rule costs (one re-solve per rule costed; the report says when they are not)."""
     start = time.perf_counter()
     sortie = Path(sortie)
     sortie.mkdir(parents=True, exist_ok=True)
     refs = find_instances(dossier)
     report = BatchReport()
-    prints = {ref.nom: fingerprint(ref.chemin, moteur, analyse) for ref in refs}
+    prints = {ref.nom: fingerprint(ref.chemin, moteur, analyse, couts) for ref in refs}
     done = {ref.nom: finished_line(sortie / ref.nom, prints[ref.nom]) for ref in refs} if resume_finished else {}
     done = {k: v for k, v in done.items() if v is not None}
     _rewrite_synthese(sortie / SYNTHESE, [done[r.nom] for r in refs if r.nom in done])
@@ -211,7 +232,7 @@ def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | No
     todo = [r for r in refs if r.nom not in done][:limit]
     if on_start:
         on_start(len(todo), len(done))
-    for line in _execute(todo, sortie, processes, cluster, moteur, prints, analyse):
+    for line in _execute(todo, sortie, processes, cluster, moteur, prints, analyse, couts):
         _append_line(sortie / SYNTHESE, line)
         report.planifiees.append(line["instance"])
         report.codes[line["instance"]] = int(line["code"])
@@ -223,12 +244,12 @@ def run_batch(dossier: Path, sortie: Path, processes: int = 2, cluster: str | No
 
 
 def _execute(todo: list[InstanceRef], sortie: Path, processes: int, cluster: str | None,
-             moteur: str, prints: dict[str, str], analyse: bool = True) -> Iterator[dict]:
+             moteur: str, prints: dict[str, str], analyse: bool = True, couts: bool = False) -> Iterator[dict]:
     """Summary lines as instances finish. Local work always runs in worker processes, even
     with `processus` = 1: an instance that crashes its worker (a native crash) is then
     recorded as failed and the batch goes on."""
     args = [(str(r.chemin.resolve()), str((sortie / r.nom).resolve()), moteur, r.bailleur, r.departement,
-             prints[r.nom], analyse) for r in todo]
+             prints[r.nom], analyse, couts) for r in todo]
     if not args:
         return
     if cluster:
@@ -238,13 +259,31 @@ def _execute(todo: list[InstanceRef], sortie: Path, processes: int, cluster: str
         yield crashed_line(args[index], line) if isinstance(line, Crash) else line
 
 
+class ClusterUnreachable(Exception):
+    """No Dask scheduler answers at the address given to `lot --cluster`."""
+
+
+CLUSTER_TIMEOUT_S = 20
+
+
 def _on_dask(args: list[tuple], address: str) -> Iterator[dict]:
+    """The same tasks on a Dask cluster (`dask scheduler` + `dask worker` processes that see the
+    instance folders and SORTIE). A task whose workers keep dying is recorded as a crash."""
     from dask.distributed import Client, as_completed as dask_completed  # lazy: dask only with --cluster
 
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=f"{CLUSTER_TIMEOUT_S}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterUnreachable(f"aucun ordonnanceur Dask ne répond à l'adresse « {address} » "
+                                 f"en {CLUSTER_TIMEOUT_S} s ({type(exc).__name__})") from exc
+    with client:
         futures = client.map(plan_one, *zip(*args), pure=False)
+        index = {future.key: i for i, future in enumerate(futures)}
         for future in dask_completed(futures):
-            line = future.result()
+            try:
+                line = future.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker and the like: this instance only
+                line = crashed_line(args[index[future.key]], Crash(f"{Crash.message} ({type(exc).__name__})"))
             future.release()  # the cluster forgets the line once we have it
             yield line
 
@@ -305,8 +344,37 @@ def national_summary(synthese: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_national_summary(sortie: Path) -> pd.DataFrame:
-    table = national_summary(read_synthese(sortie))
-    staging = Path(sortie) / (NATIONALE + ".tmp")
-    table.to_csv(staging, index=False, lineterminator="\n")
-    os.replace(staging, Path(sortie) / NATIONALE)
+    """synthese_nationale.csv, its pages for people (synthese.html, synthese.xlsx) and the view of
+    each département (departements/<code>/)."""
+    synthese = read_synthese(sortie)
+    table = national_summary(synthese)
+    view = national_view(sortie, synthese, table)
+    write_atomically(Path(sortie), {NATIONALE: lambda p: write_csv(table, p),
+                                    "synthese.html": lambda p: p.write_text(national_html(view), encoding="utf-8"),
+                                    "synthese.xlsx": lambda p: p.write_bytes(national_workbook(view))})
+    write_departements(sortie, synthese)
     return table
+
+
+def write_departements(sortie: Path, synthese: pd.DataFrame) -> list[str]:
+    """`SORTIE/departements/<code>/`: the three CSV files and the page and workbook of each
+    département of `synthese` (its rows of synthese.csv). Returns the codes written."""
+    written = []
+    for code, lines in synthese.groupby("departement", sort=True):
+        if not code:
+            continue
+        view = departement_view(code, lines, sortie)
+        write_atomically(Path(sortie) / DEPARTEMENTS / _folder_name(code), {
+            "bailleurs.csv": lambda p, v=view: write_csv(v.bailleurs, p),
+            "communes.csv": lambda p, v=view: write_csv(v.communes, p),
+            "collectivites.csv": lambda p, v=view: write_csv(v.collectivites, p),
+            "contingent.html": lambda p, v=view: p.write_text(departement_html(v), encoding="utf-8"),
+            "contingent.xlsx": lambda p, v=view: p.write_bytes(departement_workbook(v)),
+        })
+        written.append(code)
+    return written
+
+
+def _folder_name(code: str) -> str:
+    """A département code as a folder name (codes are digits and letters: 59, 2A, 971)."""
+    return re.sub(r"[^0-9A-Za-z]", "_", str(code))

@@ -268,7 +268,8 @@ def _taux_convention(
     return taux
 
 
-def pourquoi_les_methodes_different(detail: pd.DataFrame, taux_rotation: float) -> str:
+def pourquoi_les_methodes_different(detail: pd.DataFrame, taux_rotation: float,
+                                    noms: dict[str, str] | None = None) -> str:
     """Why the two methods give different totals, in French, with the figures (models/lissage.md §1): the
     global method gives all of a réservataire's rights the plain mean of its conventions' remaining
     durations; the per-convention method gives each convention its own duration and rate."""
@@ -285,7 +286,7 @@ def pourquoi_les_methodes_different(detail: pd.DataFrame, taux_rotation: float) 
             "La méthode globale applique à tous les droits de suite d'un réservataire la durée restante moyenne "
             "de ses conventions (moyenne simple, sans pondérer par les droits) et leur taux moyen ; la méthode "
             "par convention applique à chaque convention sa propre durée et son propre taux. L'écart vient des "
-            f"conventions dont la durée s'éloigne de la moyenne : surtout {principal} "
+            f"conventions dont la durée s'éloigne de la moyenne : surtout {(noms or {}).get(principal, principal)} "
             f"({fr(globale[principal])} contre {fr(convention[principal])}).")
 
 

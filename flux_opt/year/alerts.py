@@ -23,6 +23,11 @@ def _jour(moment) -> str:
     return pd.Timestamp(moment).strftime("%d/%m/%Y")
 
 
+def _dans(jours: int) -> str:
+    """« aujourd'hui », « demain », « dans 5 jours »."""
+    return {0: "aujourd'hui", 1: "demain"}.get(int(jours), f"dans {int(jours)} jours")
+
+
 def alerts(s: Suivi) -> list[str]:
     """Every alert of the follow-up, most urgent first: delays, then pace, then mixity."""
     return [*delay_alerts(s), *pace_alerts(s), *mixity_alerts(s), *priority_alerts(s)]
@@ -40,38 +45,39 @@ def delay_alerts(s: Suivi) -> list[str]:
                            f"{nom} ou rendre le logement au bailleur (flux-opt journal ajouter … retour_bailleur "
                            f"--logement-id {d.logement_id}).")
         else:
-            phrases.append(f"{logement} : le délai finit le {_jour(d.echeance)} (dans {d.jours_restants} jours), "
+            phrases.append(f"{logement} : le délai finit le {_jour(d.echeance)} ({_dans(d.jours_restants)}), "
                            f"{candidats} attendus — relancer {nom}.")
     return phrases
 
 
 def pace_alerts(s: Suivi) -> list[str]:
-    """A réservataire is behind (ahead) when the share of its objective already oriented
-    (leases + dwellings under way) is below (above) the share for all réservataires."""
+    """A réservataire is behind (ahead) when its projection to 31 December reaches a smaller (larger)
+    share of its objective than the projection of all réservataires: the figures of the follow-up's
+    table (taux = réalisé ÷ objectif, projection), so that the alert and the table agree."""
     table = s.reservataires[s.reservataires["cible"] > 0]
     if not len(table):
         return []
-    oriente = table["realise"] + table["en_cours"]
-    rythme = float(oriente.sum() / table["cible"].sum())
+    projection, cible = float(table["projection"].sum()), float(table["cible"].sum())
+    rythme = projection / cible
     phrases = []
-    for r, fait in zip(table.itertuples(), oriente):
+    for r in table.itertuples():
         attendu = rythme * r.cible
         marge = max(1.0, TOLERANCE_PROJECTION * r.cible)
-        if abs(fait - attendu) <= marge:
+        if abs(r.projection - attendu) <= marge:
             continue
         nom = s.noms.get(r.reservataire, r.reservataire)
-        etat = (f"{nom} : {fr_number(fait)} logements orientés ({fr_number(r.realise)} décomptés, {r.en_cours} en cours) "
-                f"pour un objectif de {fr_number(r.cible)}, soit {_pct(fait / r.cible)} quand l'ensemble en est à "
-                f"{_pct(rythme)} ; projection au 31 décembre : {fr_number(r.projection)}")
-        if fait < attendu:
+        etat = (f"{nom} : {fr_number(r.realise)} logements décomptés et {fr_number(r.en_cours)} en cours pour un "
+                f"objectif de {fr_number(r.cible)} (taux {_pct(r.realise / r.cible)}) ; projection au 31 décembre : "
+                f"{fr_number(r.projection)}, soit {_pct(r.projection / r.cible)} de son objectif quand l'ensemble en "
+                f"est à {_pct(rythme)}")
+        if r.projection < attendu:
             phrases.append(f"{etat} — lui orienter en priorité les prochains logements libérés (flux-opt orienter).")
         else:
             phrases.append(f"{etat} — orienter les prochains logements vers les autres réservataires.")
-    projection, cible = float(table["projection"].sum()), float(table["cible"].sum())
     if projection < cible * (1 - TOLERANCE_PROJECTION):
         phrases.append(f"Ensemble : au rythme actuel, {fr_number(projection)} logements décomptés au 31 décembre pour "
-                       f"{fr_number(cible)} prévus — hâter les propositions, les passages en CALEOL et les "
-                       "signatures, ou revoir la prévision des libérations.")
+                       f"{fr_number(cible)} prévus ({_pct(rythme)}) — hâter les propositions, les passages en CALEOL "
+                       "et les signatures, ou revoir la prévision des libérations.")
     return phrases
 
 

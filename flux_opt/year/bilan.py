@@ -32,6 +32,7 @@ DIMENSIONS: dict[str, str] = {
     "commune": "Commune",
     "periode_construction": "Période de construction",
 }
+SEGMENT = ("commune", "qpv", "typologie", "financement")
 LIBELLES: dict[str, str] = {
     "reservataire": "Réservataire",
     "logements_proposes": "Logements proposés",
@@ -80,6 +81,8 @@ class Bilan:
     refus: pd.DataFrame = field(default_factory=pd.DataFrame)
     retours: pd.DataFrame = field(default_factory=pd.DataFrame)
     mixite_cia: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # leases of the year per réservataire × commune × qpv × typologie × financement (the annexes' grid)
+    par_segment: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def reservataires(self) -> list[str]:
@@ -95,7 +98,7 @@ class Bilan:
             return df[df["reservataire"] == reservataire].reset_index(drop=True)
         return Bilan(self.annee, garde(self.synthese), {d: garde(t) for d, t in self.par_dimension.items()},
                      self.retraits, self.retraits_detail, self.prevision_retraits, garde(self.objectifs),
-                     garde(self.refus), garde(self.retours), pd.DataFrame())
+                     garde(self.refus), garde(self.retours), pd.DataFrame(), garde(self.par_segment))
 
 
 def bilan(journal_df: pd.DataFrame, annee: int, regles: CountingRules | None = None,
@@ -136,6 +139,7 @@ def bilan(journal_df: pd.DataFrame, annee: int, regles: CountingRules | None = N
         refus=refusals_with_reasons(de_l_annee),
         retours=returns_to_bailleur(de_l_annee, contexte),
         mixite_cia=mixite_cia(attribues, contexte),
+        par_segment=_count(proposes, attribues, list(SEGMENT)),
     )
 
 

@@ -24,8 +24,8 @@ from flux_opt.year.conventions import Contexte, delais_par_defaut, plan_instance
 from flux_opt.year.journal.against_plan import next_logement_id, read_plan_journal, reservataires_du_plan
 from flux_opt.year.journal.events import EvenementRefuse, JournalInvalide, date_francaise
 from flux_opt.year.journal.storage import append_events
-from flux_opt.year.preorientation import (check_logement, logement_from_journal, rank_reservataires, read_logement,
-                                          should_reoptimise)
+from flux_opt.year.preorientation import (check_logement, logement_from_journal, open_release_of, rank_reservataires,
+                                          read_logement, should_reoptimise)
 from flux_opt.year.reorientation import reoptimisation_sentence, reoptimise_rest_of_year, year_journal
 
 SUIT_LE_PLAN = "suit le plan (les libérations restent dans la prévision)"
@@ -43,6 +43,7 @@ class Orientation:
     day: date
     contexte: Contexte | None  # None: the plan's instance is not at hand (territories not checked)
     recorded: str | None = None  # the dwelling's identifier, when the proposal was recorded
+    reused: str | None = None  # a release of the journal waiting for this dwelling, proposed rather than recorded anew
 
 
 def day_of(texte: str | None, journal_df: pd.DataFrame) -> date:
@@ -77,8 +78,12 @@ def orient(plan: Path, journal: Path, logement: str | None = None, logement_id: 
     wanted, a_liberer = _dwelling(plan, complet, logement, logement_id, data)
     day = day_of(jour, complet) if jour or len(complet) else date.today()
     df = year_journal(complet, day.year, day)
+    # the same dwelling already released by that day and still waiting: propose that release
+    reused = open_release_of(df, wanted) if a_liberer and logement_id is None else None
+    if reused is not None:
+        logement_id, a_liberer = reused, False
     ranking, mode, reoptimise = _rank(plan, df, day, wanted, data, contexte, sortie, status)
-    done = Orientation(ranking, mode, reoptimise, day, contexte)
+    done = Orientation(ranking, mode, reoptimise, day, contexte, reused=reused)
     if enregistrer:
         done.recorded = _record_proposal(journal, plan, contexte, ranking, wanted, logement_id, a_liberer, day)
     return done

@@ -118,6 +118,20 @@ def logement_from_journal(journal_df: pd.DataFrame, logement_id: str) -> Logemen
     return _validate_logement({c: dernier[c] for c in ("commune", "typologie", "qpv", "financement", "epci")})
 
 
+def open_release_of(journal_df: pd.DataFrame, wanted: LogementLibere) -> str | None:
+    """The oldest release of the journal still waiting for a réservataire (no proposal in progress,
+    no lease, no withdrawal) for this dwelling's commune, typologie, QPV and financement: `orienter`
+    proposes it rather than record the same dwelling a second time."""
+    if not len(journal_df):
+        return None
+    etat = cycle_states(journal_df)
+    dernier = etat.drop_duplicates("logement_id", keep="last")
+    same = dernier[(dernier["statut"] == "libere") & (dernier["commune"] == wanted.commune)
+                   & (dernier["typologie"] == wanted.typologie) & (dernier["qpv"] == wanted.qpv)
+                   & (dernier["financement"] == wanted.financement)]
+    return str(same.sort_values("date_liberation", kind="stable")["logement_id"].iloc[0]) if len(same) else None
+
+
 def _orientes(journal_df: pd.DataFrame) -> pd.DataFrame:
     """Releases currently proposed to or attributed to a réservataire."""
     if not len(journal_df):

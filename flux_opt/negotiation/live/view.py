@@ -38,12 +38,14 @@ def results_context(c: Comparison, instance: Instance, year: dict[str, pd.DataFr
     labels = {r.id: r.nom for r in instance.reservataires}
     communes = {r.commune: r.commune_nom or r.commune for r in instance.parc}
     logements = c.logements.set_index("reservataire")
+    mine = c.gains.loc[c.gains["scenario"] == name]
+    why = dict(zip(mine["reservataire"], mine["raison"]))  # the rule or rounding that moved each one
     return {
         "scenario": name,
         "cards": _cards(c, name),
         "chart": bars_svg([labels.get(r, r) for r in logements.index], logements[BASE].tolist(),
                           logements[name].tolist(), BASE, name),
-        "gains": [(labels.get(r, r), int(row[BASE]), int(row[name]), int(row[f"Δ {name}"]))
+        "gains": [(labels.get(r, r), int(row[BASE]), int(row[name]), int(row[f"Δ {name}"]), why.get(r, ""))
                   for r, row in logements.iterrows()],
         "matrices": [
             _matrix("Par commune", c.par_commune, "commune", name, labels, communes),
@@ -75,9 +77,10 @@ def _cards(c: Comparison, name: str) -> list[tuple[str, str, str, bool]]:
         ("Flux annuel (logements)", fr_number(base["flux"]), fr_number(scen["flux"]), False),
         ("Logements pourvus", fr_percent(base["adequation"]), fr_percent(scen["adequation"]),
          scen["adequation"] < base["adequation"] - 1e-9),
-        ("Attributions prévues", fr_number(base["attributions_prevues"]), fr_number(scen["attributions_prevues"]),
+        ("Attributions prévues (environ)", fr_number(round(base["attributions_prevues"])),
+         fr_number(round(scen["attributions_prevues"])),
          scen["attributions_prevues"] < base["attributions_prevues"] - 1e-9),
-        ("Règles violées", str(violated[1]), str(violated[0]), violated[0] > violated[1]),
+        ("Règles non tenues", str(violated[1]), str(violated[0]), violated[0] > violated[1]),
     ]
 
 
