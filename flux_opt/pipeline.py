@@ -18,7 +18,7 @@ import pandas as pd
 
 from flux_opt.assiette.carryover import BilanPrecedent, apply_carry_over, read_previous_bilan, phrases_report
 from flux_opt.assiette.flux import Flux, compute_flux
-from flux_opt.assiette.legal import convention_warnings
+from flux_opt.assiette.legal import convention_warnings, legal_sentence, outside_the_law
 from flux_opt.assiette.targets import Targets, compute_targets
 from flux_opt.explanation.analysis import Explanation, analyse
 from flux_opt.explanation.sentences import explain
@@ -33,7 +33,7 @@ from flux_opt.model.solve import Solution, solve
 from flux_opt.phases import Phases
 from flux_opt.plan.evaluation import Evaluation, evaluate
 from flux_opt.plan.result import Result, make_result
-from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION, convert_instance, year_targets
+from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION, convert_instance, state_conventions_apart, year_targets
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class PlanOptions:
     conformity: bool = False  # re-check the plan against the law from its tables alone (flux_opt/conformity)
     draws: int = 0  # years of the plan simulated after the solve (flux_opt/plan/evaluation.py); 0: none (--tirages)
     seed: int = 0  # seed of those draws (--graine)
+    outside_the_law: bool = False  # explore rates above the law (--hors-cadre-legal): not a legal plan
 
 
 @dataclass
@@ -79,7 +80,10 @@ def load(path: str | Path, from_conversion: bool = False, phases: Phases | None 
     with (phases or Phases())("lecture"):
         instance = load_instance(path, required)
         if from_conversion:
-            return with_targets(instance, lissage_targets(instance))
+            planned = with_targets(instance, lissage_targets(instance))
+            _, refused = state_conventions_apart(instance, instance.table("conventions"))
+            notes = [InputProblem(instance.source_of("conventions"), None, "reservataire", s) for s in refused]
+            return planned.model_copy(update={"avertissements": [*instance.avertissements, *notes]})
         missing = targets_without_conversion(instance.reservataires, instance.source_of("reservataires"))
         if targets and missing:
             raise InvalidInput(missing)
@@ -135,6 +139,8 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
         if options.analysis:
             explanation = analyse(model, solution, result, couts=options.rule_costs, k=options.k, instance=source)
             explanation.raisons.extend(result.resume.get("revoyure", {}).get("phrases", []))
+            if result.resume.get("cadre_legal"):
+                explanation.raisons.insert(0, result.resume["cadre_legal"])
         else:
             explain(result)
     conformite = None
@@ -148,11 +154,24 @@ def run(instance: Instance, options: PlanOptions = PlanOptions(), *, flux: Flux 
     return PlanRun(instance, flux, targets, model, solution, result, explanation, evaluation, conformite)
 
 
+def _note_the_law(result: Result, instance: Instance, flux: Flux, targets: Targets) -> None:
+    """resume.json says, in one sentence, how rates above the law were treated (held to the law, or
+    explored outside it: `hors_cadre_legal`, then the plan is not a legal plan)."""
+    result.resume["hors_cadre_legal"] = outside_the_law(instance)
+    sentence = legal_sentence(instance, flux, targets)
+    if sentence:
+        result.resume["cadre_legal"] = sentence
+
+
 def plan_result(instance: Instance, model: OrientationModel, solution: Solution) -> Result:
-    """The result stage, the same for `run` and every re-plan of a `Planner`: the result tables and
-    the instance's warnings in resume.json."""
+    """The result stage, the same for `run` and every re-plan of a `Planner`: the result tables, the
+    instance's warnings and those `verifier` shows (rates above the law) in resume.json, and the
+    sentence on the law."""
     result = make_result(model, solution)
-    result.resume["avertissements"] = [str(p) for p in instance.avertissements]
+    flux, targets = model.data.flux, model.data.targets
+    result.resume["avertissements"] = [str(p) for p in instance.avertissements
+                                       + convention_warnings(instance, flux, targets)]
+    _note_the_law(result, instance, flux, targets)
     return result
 
 
@@ -164,8 +183,16 @@ def _note_carry_over(result: Result, instance: Instance, targets: Targets, prece
 
 
 def run_path(path: str | Path, options: PlanOptions = PlanOptions(), phases: Phases | None = None) -> PlanRun:
-    return run(load(path, options.from_conversion, phases), options, source=str(Path(path).resolve()),
-               phases=phases)
+    instance = load(path, options.from_conversion, phases)
+    if options.outside_the_law:
+        instance = outside_the_law_copy(instance)
+    return run(instance, options, source=str(Path(path).resolve()), phases=phases)
+
+
+def outside_the_law_copy(instance: Instance) -> Instance:
+    """The instance with `regles.hors_cadre_legal` set: its rates above the law are explored, not held."""
+    regles = instance.regles.model_copy(update={"hors_cadre_legal": True})
+    return instance.model_copy(update={"parametres": instance.parametres.model_copy(update={"regles": regles})})
 
 
 class Planner:

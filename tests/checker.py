@@ -128,6 +128,14 @@ def sum_tolerance(tol: float, lines: int, magnitude: float) -> float:
     return tol + RELATIVE * abs(magnitude) + FILE_ROUNDING * lines
 
 
+HALF_ATTRIBUTION = 0.5  # a share of expected attributions is missed beyond half an attribution (orientation.md §5)
+
+
+def share_tolerance(tol: float, lines: int, magnitude: float) -> float:
+    """Tolerance of a minimum share of expected attributions (CIA, mixité, publics prioritaires)."""
+    return sum_tolerance(tol, lines, magnitude) + HALF_ATTRIBUTION
+
+
 def largest_remainder(values: dict, total: int, may_take=lambda key, alloc: True) -> dict:
     """Floors, then one more unit to the largest fractional parts.
 
@@ -292,6 +300,34 @@ def read_reservataires(rows, epci_of) -> dict[str, Reservataire]:
     }
 
 
+LEGAL_MAXIMA = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
+
+
+def legal(rules: dict, key: str) -> float:
+    """A rate held to the law's maximum, unless the instance explores outside it (hors_cadre_legal)."""
+    return float(rules[key]) if rules.get("hors_cadre_legal") else min(float(rules[key]), LEGAL_MAXIMA[key])
+
+
+def hold_to_the_law(ref: Reference, n: dict[str, float]) -> None:
+    """Legal caps prevail over inputs: the agents within 5 % of C, the State within 30 %, the
+    collectivités without financing of a territory together within 20 % of its flux, each group
+    scaled down to its maximum (orientation.md §1)."""
+    if ref.rules.get("hors_cadre_legal"):
+        return
+
+    def hold(ids: list[str], limit: float) -> None:
+        asked = sum(n[i] for i in ids)
+        if ids and asked > limit + 1e-9:
+            for i in ids:
+                n[i] *= limit / asked
+
+    hold(ref.ids_of_type("prefet_agents"), LEGAL_MAXIMA["prefet_agents_taux"] * ref.total)
+    hold(ref.ids_of_type("prefet", "prefet_agents"), LEGAL_MAXIMA["prefet_taux"] * ref.total)
+    capped = [r for r in ref.reservataires.values() if r.type == "collectivite" and not r.financement_apporte]
+    for t in sorted({r.territoire for r in capped}, key=len, reverse=True):
+        hold([r.id for r in capped if r.territoire <= t], LEGAL_MAXIMA["collectivite_plafond"] * ref.flux_of(t))
+
+
 def raw_targets(ref: Reference, parc_of: dict[str, float]) -> dict[str, float]:
     """n_r in the order of orientation.md §1 Targets."""
     rules, total = ref.rules, ref.total
@@ -307,18 +343,19 @@ def raw_targets(ref: Reference, parc_of: dict[str, float]) -> dict[str, float]:
     agents = [r for r in ref.reservataires.values() if r.type == "prefet_agents"]
     for r in agents:
         value = explicit(r)
-        n[r.id] = rules["prefet_agents_taux"] * total if value is None else value
+        n[r.id] = legal(rules, "prefet_agents_taux") * total if value is None else value
     n_agents = sum(n[r.id] for r in agents)
     for r in ref.reservataires.values():
         if r.type in ("prefet_agents", "bailleur"):
             continue
         value = explicit(r)
         if value is None and r.type == "prefet":
-            value = rules["prefet_taux"] * total - n_agents
+            value = legal(rules, "prefet_taux") * total - n_agents
         parc_size = sum(parc_of.get(c, 0.0) for c in r.territoire)  # article 5: same perimeter
         if value is None and r.logements_reserves is not None and parc_size > 0:
             value = r.logements_reserves / parc_size * ref.flux_of(r.territoire)
         n[r.id] = max(value or 0.0, 0.0)  # agents above the préfet's rate: no negative target
+    hold_to_the_law(ref, n)
     for r in ref.reservataires.values():
         if r.type == "bailleur":
             n[r.id] = max(total - sum(n.values()), 0.0)
@@ -331,8 +368,8 @@ def target_caps(ref: Reference):
     state_ids = ref.ids_of_type("prefet", "prefet_agents")
     agent_ids = ref.ids_of_type("prefet_agents")
     capped = [r for r in ref.reservataires.values() if r.type == "collectivite" and not r.financement_apporte]
-    state_cap = cap(rules["prefet_taux"], total)
-    agents_cap = cap(rules["prefet_agents_taux"], total)
+    state_cap = cap(legal(rules, "prefet_taux"), total)
+    agents_cap = cap(legal(rules, "prefet_agents_taux"), total)
 
     def may_take(rid: str, alloc: dict[str, int]) -> bool:
         r = ref.reservataires[rid]
@@ -343,7 +380,7 @@ def target_caps(ref: Reference):
         if r.type == "collectivite" and not r.financement_apporte:
             # every territory holding r's: its collectivités (territory inside it) together
             return all(sum(alloc[c.id] for c in capped if c.territoire <= t) + 1
-                       <= cap(rules["collectivite_plafond"], ref.flux_of(t))
+                       <= cap(legal(rules, "collectivite_plafond"), ref.flux_of(t))
                        for t in {c.territoire for c in capped} if r.territoire <= t)
         return True
 
@@ -389,6 +426,21 @@ def mixite_rates(ref: Reference, toml: dict, mixite_rows) -> None:
             ref.mixite.append((i, row))
 
 
+def state_takes_its_cap(ref: Reference) -> None:
+    """A préfet without its own rate gets ⌊rate × C⌋ minus the agents' integer target (CCH
+    R.441-5-2), the bailleur gives or takes the difference."""
+    prefets = [r for r in ref.reservataires.values() if r.type == "prefet"]
+    bailleurs = ref.ids_of_type("bailleur")
+    if len(prefets) != 1 or len(bailleurs) != 1 or prefets[0].logements is not None or prefets[0].taux is not None:
+        return
+    agents = sum(ref.targets[rid] for rid in ref.ids_of_type("prefet_agents"))
+    wanted = cap(legal(ref.rules, "prefet_taux"), ref.total) - agents
+    delta = wanted - ref.targets[prefets[0].id]
+    if wanted >= 0 and ref.targets[bailleurs[0]] - delta >= 0:
+        ref.targets[prefets[0].id] += delta
+        ref.targets[bailleurs[0]] -= delta
+
+
 def build_reference(instance_dir: Path) -> Reference:
     """Everything the rules need, recomputed from the instance folder."""
     instance_dir = Path(instance_dir)
@@ -415,6 +467,7 @@ def build_reference(instance_dir: Path) -> Reference:
         parc_of[row["commune"]] += parse_number(row["logements"]) or 0.0
     n = raw_targets(ref, parc_of)
     ref.targets = largest_remainder(n, rnd(sum(n.values())), target_caps(ref))
+    state_takes_its_cap(ref)
     mixite_rates(ref, toml, optional_rows(instance_dir / "mixite.csv"))
     demande = toml.get("demande", {})
     # The per-segment bound below holds where the model splits by financement (`auto` on the small
@@ -551,39 +604,58 @@ def check_plafonds_prefet(ref: Reference, plan: Plan, tol: float) -> list[Violat
         return []
     agents = sum(plan.by_reservataire(rid) for rid in ref.ids_of_type("prefet_agents"))
     return exceeds("plafond_prefet", "prefet", state_dwellings(ref, plan),
-                   cap(ref.rules["prefet_taux"], ref.total), tol) + exceeds(
-        "plafond_agents", "prefet_agents", agents, cap(ref.rules["prefet_agents_taux"], ref.total), tol)
+                   cap(legal(ref.rules, "prefet_taux"), ref.total), tol) + exceeds(
+        "plafond_agents", "prefet_agents", agents, cap(legal(ref.rules, "prefet_agents_taux"), ref.total), tol)
+
+
+def uniformity_bands(ref: Reference) -> dict[str, tuple[int, int]]:
+    """commune → (low, high) State dwellings, ρ = the State's targets ÷ C (orientation.md §3)."""
+    state = ref.ids_of_type("prefet", "prefet_agents")
+    rho = sum(ref.targets[rid] for rid in state) / ref.total
+    tau = float(ref.rules["prefet_uniformite_tolerance"])
+    bands = {}
+    for commune in sorted(ref.communes):
+        f_c = ref.flux_of({commune})
+        low, high = ceil_tol(rho * f_c - tau), floor_tol(rho * f_c + tau)
+        if low > high:  # τ < ½ left no integer: the band is floor..ceil of ρ F_c (orientation.md §3)
+            low, high = floor_tol(rho * f_c), ceil_tol(rho * f_c)
+        bands[commune] = (max(low, 0), high)
+    return bands
 
 
 def check_uniformite_prefet(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
     state = ref.ids_of_type("prefet", "prefet_agents")
     if not state or ref.total == 0:
         return []
-    rho = sum(ref.targets[rid] for rid in state) / ref.total
-    tau = float(ref.rules["prefet_uniformite_tolerance"])
     found = []
-    for commune in sorted(ref.communes):
+    for commune, (low, high) in uniformity_bands(ref).items():
         segments = {s for s in ref.flux if s[0] == commune}
-        f_c = ref.flux_of({commune})
         g_c = state_dwellings(ref, plan, segments)
-        low, high = ceil_tol(rho * f_c - tau), floor_tol(rho * f_c + tau)
-        if low > high:  # τ < ½ left no integer: the band is floor..ceil of ρ F_c (orientation.md §3)
-            low, high = floor_tol(rho * f_c), ceil_tol(rho * f_c)
-        found += below("uniformite_prefet", commune, g_c, max(low, 0), tol)
+        found += below("uniformite_prefet", commune, g_c, low, tol)
         found += exceeds("uniformite_prefet", commune, g_c, high, tol)
     return found
 
 
 def check_prefet_hors_qpv(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
-    if not ref.ids_of_type("prefet", "prefet_agents"):
+    """Floors never contradict caps: the floor is at most the hors-QPV dwellings the State's
+    target can hold within the uniformity bands; reading `taux`, ⌊min(m, ρ) × hors-QPV flux⌋."""
+    state = ref.ids_of_type("prefet", "prefet_agents")
+    if not state or ref.total == 0:
         return []
     hors_qpv = {s for s in ref.flux if not s[2]}
     g_hors = state_dwellings(ref, plan, hors_qpv)
     minimum = float(ref.rules["prefet_hors_qpv_min"])
+    target = sum(ref.targets[rid] for rid in state)
+    hors_of = {c: ref.flux_of({c}) - sum(ref.flux[s] for s in ref.flux if s[0] == c and s[2]) for c in ref.communes}
+    bands = uniformity_bands(ref)
+    reachable = max(0, min(sum(min(high, hors_of[c]) for c, (_, high) in bands.items()),
+                           target - sum(max(0, low - hors_of[c]) for c, (low, _) in bands.items())))
     if str(ref.rules["prefet_hors_qpv_lecture"]).lower() == "part":
-        bound = minimum * state_dwellings(ref, plan)
-        return below("prefet_hors_qpv", "prefet", g_hors, bound, tol + RELATIVE * bound)
-    bound = ceil_tol(minimum * sum(ref.flux[s] for s in hors_qpv))  # "ne peut être inférieure à"
+        own = state_dwellings(ref, plan)
+        bound = minimum * own - max(0.0, ceil_tol(minimum * target) - reachable)
+        return below("prefet_hors_qpv", "prefet", g_hors, bound, tol + RELATIVE * own)
+    rate = min(minimum, target / ref.total)
+    bound = min(floor_tol(rate * sum(ref.flux[s] for s in hors_qpv)), reachable)
     return below("prefet_hors_qpv", "prefet", g_hors, bound, tol)
 
 
@@ -597,7 +669,7 @@ def check_plafond_collectivite(ref: Reference, plan: Plan, tol: float) -> list[V
         together = sum(plan.by_reservataire(r.id, inside) for r in capped)
         owners = ", ".join(r.id for r in capped if r.territoire == t)
         found += exceeds("plafond_collectivite", owners, together,
-                         cap(ref.rules["collectivite_plafond"], ref.flux_of(t)), tol)
+                         cap(legal(ref.rules, "collectivite_plafond"), ref.flux_of(t)), tol)
     return found
 
 
@@ -670,7 +742,7 @@ def check_cia(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
             base = sum(f for s, f in ref.flux.items() if s[0] in communes and s[2] == qpv)
             values = attributions_where(plan, communes, qpv, critere)
             bound = rates[family] * base
-            found += below(family, epci, sum(values), bound, sum_tolerance(tol, len(values), bound))
+            found += below(family, epci, sum(values), bound, share_tolerance(tol, len(values), bound))
     return found
 
 
@@ -688,7 +760,7 @@ def check_mixite(ref: Reference, plan: Plan, tol: float) -> list[Violation]:
         values = attributions_where(plan, communes, qpv, row["critere"].lower(), rid)
         bound = parse_number(row["part_min"]) * base
         found += below("mixite", f"mixite.csv ligne {line}", sum(values), bound,
-                       sum_tolerance(tol, len(values), bound))
+                       share_tolerance(tol, len(values), bound))
     return found
 
 
@@ -708,7 +780,7 @@ def check_publics_prioritaires(ref: Reference, plan: Plan, tol: float) -> list[V
         # else its planned flux
         bound = rate * (sum(a.value for a in own) if ref.of_lettings else plan.by_reservataire(r.id))
         found += below("publics_prioritaires", r.id, priority, bound,
-                       sum_tolerance(tol, len(own), bound))
+                       share_tolerance(tol, len(own), bound))
     return found
 
 

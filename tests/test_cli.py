@@ -68,8 +68,10 @@ def test_overconstrained_instance_exits_3_and_names_the_rules(tmp_path):
     assert result.exit_code == 3
     assert "CIA : 1er quartile hors QPV" in result.output  # the rule as a person names it
     contraintes = pd.read_csv(tmp_path / "contraintes.csv")
-    assert set(contraintes.loc[contraintes["statut"] == "violee", "contrainte"]) == {
-        "cia_hors_qpv_q1", "objectif_reservataire"}
+    assert set(contraintes.loc[contraintes["statut"] == "violee", "contrainte"]) == {"cia_hors_qpv_q1"}
+    # the commune's 25 % above its legal 20 % is held to the law, and said (legal caps prevail)
+    assert "Ville de Dunkerque" not in set(contraintes.loc[contraintes["statut"] == "violee", "portee"])
+    assert "ramenés à la loi" in " ".join(result.output.split())
 
 
 def test_interrupted_write_leaves_the_previous_plan_intact(tmp_path, monkeypatch):

@@ -38,3 +38,27 @@ def test_plan_option_takes_this_years_targets_from_the_lissage(tmp_path):
     # The checker reads the instance's own reservataires.csv: only those targets differ.
     assert {(v.famille, v.portee) for v in check_plan(EXEMPLE, tmp_path)} <= {
         ("objectif_reservataire", rid) for rid in [*targets, "bailleur"]}
+
+
+def test_a_prefet_convention_is_never_converted_with_a_turnover_rate(tmp_path):
+    """A préfet convention (900 droits de suite, 10 % rotation) in conventions.csv: `convertir`
+    sets it aside with the reason (instruction of 28 March 2022 §4.2, CCH R.441-5-2) instead of
+    owing 900 × duration × 10 % relogements, and `plan --depuis-conversion` keeps the State at
+    its legal rate (⌊0,30 × 379⌋ = 113 with the agents)."""
+    folder = tmp_path / "instance"
+    shutil.copytree(EXEMPLE, folder)
+    with (folder / "conventions.csv").open("a", encoding="utf-8") as f:
+        f.write("prefet,PREF-1990-LILLE,900,2040,,0.10\n")
+    result = convert_instance(stock_of(folder))
+    assert "prefet" not in set(result.conversion["reservataire"]) and "prefet" not in set(result.detail["reservataire"])
+    assert len(result.parametres["etat_non_converti"]) == 1
+    runner = CliRunner()
+    done = runner.invoke(app, ["convertir", str(folder)], terminal_width=300)
+    flat = " ".join(done.output.split())
+    assert "PREF-1990-LILLE" in flat and "instruction du 28 mars 2022, §4.2" in flat and "CCH R.441-5-2" in flat
+    out = tmp_path / "plan"
+    planned = runner.invoke(app, ["plan", str(folder), "--depuis-conversion", "--sortie", str(out), "--sans-analyse"])
+    assert planned.exit_code in (0, 3), planned.output
+    plan = pd.read_csv(out / "plan.csv")
+    assert plan.loc[plan["reservataire"].isin(["prefet", "prefet_agents"]), "logements"].sum() == 113
+    assert "non convertie" in " ".join(planned.output.split())

@@ -72,8 +72,8 @@ def test_a_truncated_json_of_a_plan_folder_is_named(plan, name):
 def test_an_empty_plan_csv_is_named(plan):
     (plan / "plan.csv").write_text("", encoding="utf-8")
     refused("suivi", plan, plan.parent / "journal.csv", "--date", "2027-06-30",
-            words="plan.csv : fichier vide (aucune colonne)")
-    refused("evaluer", plan, "--instance", EXEMPLE, "-n", 2, words="plan.csv : fichier vide (aucune colonne)")
+            words="plan.csv : fichier vide : l'en-tête manque")
+    refused("evaluer", plan, "--instance", EXEMPLE, "-n", 2, words="plan.csv : fichier vide : l'en-tête manque")
 
 
 def test_a_bad_scenario_toml_and_a_nan_sweep_are_french(tmp_path):

@@ -280,14 +280,15 @@ MIXED_POOL = dict(parc="""
 def test_in_gestion_directe_a_share_cannot_be_met_by_dropping_households(make_instance):
     """The association proposes its candidates: half of its pool is prioritaire, so half of its
     expected lettings are, whatever the plan. Its 60 % share of publics prioritaires cannot hold:
-    the plan says so (violated by 10 % of its 4 × (1 − 0.3³) lettings) instead of leaving the
-    non-priority households unhoused to reach 60 %."""
-    folder = make_instance(TOML, **MIXED_POOL)
+    the plan says so (violated by 10 % of its 8 × (1 − 0.3³) lettings, more than half an
+    attribution) instead of leaving the non-priority households unhoused to reach 60 %."""
+    folder = make_instance(TOML, **{**MIXED_POOL, "reservataires": MIXED_POOL["reservataires"].replace(
+        "asso,Association,autre,4,", "asso,Association,autre,8,")})
     result = run(load_instance(folder), PlanOptions(duals=False)).result
     att = result.attributions.loc[result.attributions["reservataire"] == "asso"]
     prio = att.loc[att["prioritaire"] == "oui", "attributions_prevues"].sum()
     other = att.loc[att["prioritaire"] == "non", "attributions_prevues"].sum()
-    lettings = 4 * p_let(0.70, 3)
+    lettings = 8 * p_let(0.70, 3)
     assert prio == pytest.approx(lettings / 2, abs=1e-4) and other == pytest.approx(lettings / 2, abs=1e-4)
     rows = result.contraintes.set_index(["contrainte", "portee"])
     assert rows.loc[("publics_prioritaires", "réservataire asso"), "statut"] == "violee"
@@ -321,3 +322,62 @@ def test_the_prefet_contingent_goes_to_priority_households_as_long_as_its_pools_
     table = conformity(instance, from_result(result.plan, result.attributions))
     line = table.loc[(table["regle"] == "publics_prioritaires") & (table["portee"] == "réservataire prefet")].iloc[0]
     assert line["respectee"] == "oui" and line["base"] == pytest.approx(3 * p_let(0.70, 3), abs=1e-3)
+
+
+THIN_PRIORITY = dict(parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T3,PLUS,2000,200
+    """, reservataires="""
+    id,nom,type,logements,gestion,candidats
+    action_logement,Action Logement,action_logement,61,deleguee,3
+    bailleur,Bailleur,bailleur,,directe,3
+    """, demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    action_logement,59350,,T3,q1,oui,{prio}
+    action_logement,59350,,T3,q234,non,148
+    bailleur,59350,,T3,q1,oui,400
+    bailleur,59350,,T3,q234,non,400
+    """)
+
+
+def thin_priority(prio: int) -> dict:
+    return {**THIN_PRIORITY, "demande": THIN_PRIORITY["demande"].format(prio=prio)}
+
+
+def test_a_delegated_share_is_not_met_by_leaving_dwellings_unlet(make_instance, tmp_path):
+    """Action Logement in gestion déléguée, 61 dwellings, 6 priority candidates among 154, 25 %
+    of its attributions to publics prioritaires. The base of the share is what its dwellings are
+    expected to let, whether the bailleur aims them at a pool or not: 6 priority lettings carry
+    at most 24 expected lettings, i.e. X = ⌊6 / (1 − 0.3³) + 18 / (1 − 0.25³)⌋ = ⌊24.45⌋ = 24
+    dwellings, each aimed at a pool (lettings 6 + (24 − 6.17) × 0.984 = 23.55). The convention's
+    61 cannot hold with the law and the plan says so (exit 3), instead of keeping 61 dwellings,
+    expecting 24 lettings and sending 37 back « respectée ». The simulated year realises about
+    the share the plan declares."""
+    folder = make_instance(BASE_TOML + "[regles]\nprioritaires_min = 0.25\n", **thin_priority(6))
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
+    assert planned(result, "action_logement") == 24
+    att = result.attributions.loc[result.attributions["reservataire"] == "action_logement"]
+    lettings = att["attributions_prevues"].sum()
+    assert lettings == pytest.approx(6 + (24 - 6 / p_let(0.70, 3)) * p_let(0.75, 3), abs=1e-3)
+    declared = att.loc[att["prioritaire"] == "oui", "attributions_prevues"].sum() / lettings
+    assert declared == pytest.approx(6 / 23.555, abs=1e-3)
+    violated = result.contraintes.loc[result.contraintes["statut"] == "violee"]
+    assert set(violated["contrainte"]) == {"objectif_reservataire"} and result.exit_code == 3
+    out = tmp_path / "plan"
+    out.mkdir()
+    write_csv(result.plan, out / "plan.csv")
+    write_csv(result.attributions, out / "attributions.csv")
+    table = evaluate_folder(out, load_instance(folder), tirages=200, graine=2).table.set_index(["indicateur", "portee"])
+    simulated = table.loc[("part publics_prioritaires", "action_logement"), "moyenne"]
+    assert abs(simulated - declared) <= 0.04
+
+
+def test_a_delegated_reservataire_with_enough_priority_candidates_keeps_its_dwellings(make_instance):
+    """The same with 20 priority candidates: 61 dwellings, all aimed at a pool (about 60 lettings
+    expected, not fewer), the share held."""
+    folder = make_instance(BASE_TOML + "[regles]\nprioritaires_min = 0.25\n", **thin_priority(20))
+    result = run(load_instance(folder), PlanOptions(duals=False)).result
+    assert planned(result, "action_logement") == 61
+    att = result.attributions.loc[result.attributions["reservataire"] == "action_logement"]
+    assert att["attributions_prevues"].sum() >= 61 * p_let(0.70, 3) - 1e-3
+    assert result.exit_code == 0

@@ -124,14 +124,14 @@ def test_note_for_the_state_shows_each_rule_its_figure_and_article(written):
                   "territoire de Métropole européenne de Lille (collectivités ensemble)",
                   "CIA : 1er quartile hors QPV", "CCH L.441-1 (CIA)", "Publics prioritaires",
                   "Mutations internes", "Total des exclusions (B)",
-                  "Plan conforme : les 33 contrôles légaux sont respectés."):
+                  "Plan conforme : les 40 contrôles légaux sont respectés."):
         assert words in page, words
     assert "prefet_agents" not in page and "cia_hors_qpv_q1" not in page  # names, not codes
     # the same rules in the workbook's sheet « Note État », right after the synthesis
     book = load_workbook(out / "rapport.xlsx")
     assert book.sheetnames[:2] == ["Synthèse", "Note État"]
     cells = [c for r in book["Note État"].iter_rows(values_only=True) for c in r if c is not None]
-    assert "Verdict : Plan conforme : les 33 contrôles légaux sont respectés." in cells
+    assert "Verdict : Plan conforme : les 40 contrôles légaux sont respectés." in cells
     assert row["limite"] in cells and "Plafond du contingent préfectoral" in cells
 
 
@@ -142,7 +142,7 @@ def test_a_failed_rule_makes_the_note_say_non_conforme(written):
     broken = done.conformite.copy()
     broken.loc[broken["regle"] == "plafond_prefet", ["valeur", "respectee"]] = [120.0, "non"]
     note = note_document(done.result, broken, done.flux.exclusions)
-    assert dict(note.facts)["Verdict"] == "Plan NON conforme : 1 contrôle(s) sur 33 non respecté(s)."
+    assert dict(note.facts)["Verdict"] == "Plan NON conforme : 1 contrôle(s) sur 40 non respecté(s)."
     lines = note.tables[0].frame.set_index("Règle")
     assert lines.at["Plafond du contingent préfectoral", "Respectée"] == "NON"
     assert lines.at["Plafond du contingent préfectoral", "Chiffre du plan"] == "120 logements"

@@ -212,23 +212,23 @@ def test_violated_rules_of_surcontraint_get_their_cause_from_the_data(surcontrai
     assert cia["statut"] == "violee"
     assert "aucun demandeur du 1er quartile hors QPV dans l'EPCI 245900428" in cia["explication"]
     assert "7,5" in cia["explication"]  # 25 % × 30 hors-QPV dwellings
+    # Ville de Dunkerque asks 25 % of 26 = 6,5 above its legal cap of 5: legal caps prevail over
+    # inputs, its target is held to 5 and the plan says so first among its reasons
     ville = rules.loc[("objectif_reservataire", "réservataire ville_dunkerque")]
-    assert ville["statut"] == "violee"
-    assert "plafond légal de 20,0 % sans financement apporté" in ville["explication"]
-    assert "objectif 6 pour un plafond de 5 logements" in ville["explication"]
-    bailleur = rules.loc[("objectif_reservataire", "réservataire bailleur")]
-    assert "Ville de Dunkerque" in bailleur["explication"]  # its name, not its code
-    assert set(explanation.violations["contrainte"]) == {"objectif_reservataire", "cia_hors_qpv_q1"}
+    assert ville["statut"] != "violee" and "reçoit 5 logements pour un objectif de 5" in ville["explication"]
+    assert explanation.raisons[0].startswith("Taux au-delà du maximum légal ramenés à la loi")
+    assert "(ville_dunkerque) : 6,5 logements demandés" in explanation.raisons[0]  # 25 % of 26
+    assert set(explanation.violations["contrainte"]) == {"cia_hors_qpv_q1"}
     assert (explanation.violations["cause"].str.len() > 0).all()
 
 
 def test_families_and_reservataires_are_ranked_violated_first(surcontraint):
     _, _, e = surcontraint
     assert e.familles.iloc[0]["violees"] > 0
-    assert set(e.familles.loc[e.familles["violees"] > 0, "famille"]) == {"objectif_reservataire", "cia_hors_qpv_q1"}
+    assert set(e.familles.loc[e.familles["violees"] > 0, "famille"]) == {"cia_hors_qpv_q1"}
     tous = e.reservataires.set_index("reservataire").loc["tous"]
     assert tous["violation"] == pytest.approx(7.5)
-    assert e.reservataires.set_index("reservataire").loc["ville_dunkerque", "violees"] == 1
+    assert e.reservataires.set_index("reservataire").loc["ville_dunkerque", "violees"] == 0
 
 
 def test_marginal_values_come_from_the_documented_lp(exemple):
@@ -344,7 +344,7 @@ def test_expliquer_prints_the_reasons_without_resolving(surcontraint, tmp_path, 
     out = CliRunner().invoke(app, ["expliquer", str(copy)], terminal_width=200)
     assert out.exit_code == 0, out.output
     flat = " ".join(out.output.replace("│", " ").split())
-    assert "contraintes.csv" in flat and "Ville de Dunkerque" in flat
+    assert "contraintes.csv" in flat and "aucun demandeur du 1er quartile hors QPV" in flat
     missing = CliRunner().invoke(app, ["expliquer", str(tmp_path / "rien")])
     assert missing.exit_code == 2
 

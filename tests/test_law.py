@@ -6,7 +6,10 @@ never 114; the agents at most ⌊0.05 × 379⌋ = 18.
 
 from __future__ import annotations
 
+import json
 import shutil
+
+import openpyxl
 
 import pandas as pd
 import pytest
@@ -22,8 +25,8 @@ from flux_opt.pipeline import plan_path
 from flux_opt.stock.conversion import detail_conventions, pourquoi_les_methodes_different
 from flux_opt.stock.lissage import spread_lissage
 
-from checker import check_plan
-from conftest import EXEMPLE, UNIFORMITY
+from checker import build_reference, check_plan
+from conftest import BASE_TOML, EXEMPLE, UNIFORMITY
 
 runner = CliRunner()
 
@@ -177,18 +180,20 @@ def test_verifier_warns_with_rule_and_figures(tmp_path):
          "ville_roubaix,Ville de Roubaix,collectivite,59512,0.25")
     result = invoke("verifier", folder)
     assert result.exit_code == 0, result.output
-    assert "Avertissements (règles légales) : 3" in result.output
+    assert "Avertissements (règles légales) : 2" in result.output
     instance = load_instance(folder)
     flux = compute_flux(instance)
     warnings = {(w.fichier, w.ligne, w.champ): w.message
                 for w in convention_warnings(instance, flux, compute_targets(instance, flux))}
     assert warnings[("instance.toml", None, "regles.prefet_taux")] == \
-        "35,0 % dépasse le maximum légal de 30,0 % (CCH R.441-5-2)"
-    assert "préfet et agents : 132,7 logements demandés pour un plafond de 113" in warnings[
-        ("reservataires.csv", 2, "taux")]  # 35 % of 379; the plan keeps the law's 113
-    assert compute_targets(instance, flux).plafond_prefet == 113
+        "35,0 % dépasse le maximum légal de 30,0 % (CCH R.441-5-2) — le plan s'en tient au maximum légal"
+    targets = compute_targets(instance, flux)
+    assert targets.plafond_prefet == 113  # the préfet's default target takes the law's 30 %, not 35 %
+    cible = targets.table.set_index("id")["cible"]
+    assert cible["prefet"] + cible["prefet_agents"] == 113
     roubaix = warnings[("reservataires.csv", 4, "taux")]  # 25 % of Roubaix's 47 = 11.75 > 9.4
     assert "(ville_roubaix) : 11,8 logements demandés" in roubaix and "plafond de 9 (20,0 % de 47" in roubaix
+    assert cible["ville_roubaix"] == 9  # held to ⌊20 % × 47⌋
 
 
 # 7. controler: an independent conformity check ----------------------------------------------
@@ -247,3 +252,284 @@ def test_convertir_explains_why_the_two_methods_differ():
     text = pourquoi_les_methodes_different(detail_conventions(conventions, 0.10, 2025), 0.10)
     assert "Méthode globale : 1050,0 relogements ; par convention : 960,0" in text
     assert "durée restante moyenne" in text and "als" in text
+
+
+# Floors never contradict caps (issue 21) -------------------------------------------------
+
+def state_parc(lines: str, agents: bool = True, prefet_taux: float = 0.30, lecture: str = "taux") -> dict:
+    """A one-EPCI parc (`lines`: commune qpv liberations …), the State (agents optional) and the
+    bailleur, with pools deep enough that only the legal rules decide."""
+    words = lines.split()
+    rows = [words[i:i + 3] for i in range(0, len(words), 3)]
+    parc = "commune,epci,qpv,typologie,financement,logements,liberations\n" + "\n".join(
+        f"{c},200093201,{q},T3,PLUS,{10 * int(n)},{n}" for c, q, n in rows)
+    demande = "reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs\n" + "\n".join(
+        f"{r},,200093201,T3,{k},{p},5000" for r, k, p in [("prefet", "q1", "oui"), ("prefet_agents", "q234", "non"),
+                                                            ("bailleur", "q234", "non"), ("bailleur", "q1", "oui")])
+    reservataires = "id,nom,type\nprefet,Préfet,prefet\n" + ("agents,Agents,prefet_agents\n" if agents else "") \
+        + "bailleur,Bailleur,bailleur\n"
+    toml = BASE_TOML + f"""
+    [regles]
+    prefet_taux = {prefet_taux}
+    prefet_hors_qpv_lecture = "{lecture}"
+    """
+    return dict(toml=toml, parc=parc, reservataires=reservataires,
+                demande=demande.replace("prefet_agents,", "agents," if agents else "nobody,"))
+
+
+def plan_of(make_instance, tmp_path, **tables):
+    folder = make_instance(**tables)
+    out = tmp_path / f"out_{folder.name}"
+    done = invoke("plan", folder, "--sortie", out, "--sans-analyse")
+    return folder, out, done
+
+
+def state_hors_qpv(out) -> int:
+    plan = pd.read_csv(out / "plan.csv", dtype={"commune": str})
+    state = plan.loc[plan["reservataire"].isin(["prefet", "agents"])]
+    return int(state.loc[state["qpv"] == "non", "logements"].sum())
+
+
+@pytest.mark.parametrize("lecture", ["taux", "part"])
+def test_a_parc_without_qpv_plans_at_the_cap(make_instance, tmp_path, lecture):
+    """Flux 209, no QPV: the cap allows ⌊0,30 × 209⌋ = 62 and the floor asks ⌊0,30 × 209⌋ = 62
+    (it asked ⌈62,7⌉ = 63 and a legal plan ended exit 3)."""
+    folder, out, done = plan_of(make_instance, tmp_path, **state_parc("59350 non 209", lecture=lecture))
+    assert done.exit_code == 0, done.output
+    assert state_hors_qpv(out) == 62
+    rules = pd.read_csv(out / "contraintes.csv").set_index("contrainte")
+    assert rules.at["prefet_hors_qpv", "statut"] != "violee"
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["prefet_hors_qpv", "respectee"] == "oui"
+    assert check_plan(folder, out) == []
+    again = invoke("controler", out, folder)
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize("lecture", ["taux", "part"])
+def test_an_all_qpv_parc_has_no_hors_qpv_floor(make_instance, tmp_path, lecture):
+    folder, out, done = plan_of(make_instance, tmp_path, **state_parc("59350 oui 120 59512 oui 89", lecture=lecture))
+    assert done.exit_code == 0, done.output
+    assert state_hors_qpv(out) == 0
+    assert check_plan(folder, out) == []
+
+
+def test_the_floor_follows_the_state_s_rate_in_a_mixed_parc(make_instance, tmp_path):
+    """Préfet at 25 %: 100 hors QPV and 100 in QPV, C = 200, the State gets ⌊0,25 × 200⌋ = 50 and
+    its hors-QPV floor is ⌊25 % × 100⌋ = 25 (not 30 % = 30, which left 20 % in QPV)."""
+    folder, out, done = plan_of(make_instance, tmp_path,
+                                **state_parc("59350 non 100 59350 oui 100", prefet_taux=0.25))
+    assert done.exit_code == 0, done.output
+    rules = pd.read_csv(out / "contraintes.csv").set_index("contrainte")
+    assert "minimum de 25 logements" in rules.at["prefet_hors_qpv", "explication"]
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["prefet_hors_qpv", "limite"].startswith("≥ 25 (25 % de 100")
+    assert check_plan(folder, out) == []
+
+
+def test_a_qpv_only_commune_lowers_the_floor_to_what_uniformity_leaves(make_instance, tmp_path):
+    """Commune A all QPV (flux 100), commune B all hors QPV (flux 10): the State (⌊0,30 × 110⌋ = 33)
+    must keep 29 to 31 dwellings in A (uniformity 30 ± 1) and can place at most 3 + 1 = 4 in B.
+    Reading « part »: 30 % of 33 = ⌈9,9⌉ = 10 hors QPV asked, at most 4 possible: the floor is 4."""
+    folder, out, done = plan_of(make_instance, tmp_path, **state_parc("59350 oui 100 59512 non 10", lecture="part"))
+    assert done.exit_code == 0, done.output
+    assert state_hors_qpv(out) == 4
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["prefet_hors_qpv", "limite"].startswith("≥ 4")
+    assert check_plan(folder, out) == []
+
+
+def test_the_state_gets_its_whole_cap_when_the_agents_round_down(make_instance):
+    """C = 217: agents 5 % = 10,85 → 10 (⌊10,85⌋, their cap), the préfet 65 − 10 = 55, the State
+    ⌊0,30 × 217⌋ = 65 (it got 54 + 10 = 64, the préfet's 65,1 − 10,85 = 54,25 rounded alone)."""
+    folder = make_instance(**state_parc("59350 non 117 59512 oui 100"))
+    instance = load_instance(folder)
+    targets = compute_targets(instance, compute_flux(instance))
+    cible = targets.table.set_index("id")["cible"]
+    assert (cible["agents"], cible["prefet"], cible["bailleur"]) == (10, 55, 152)
+    assert targets.plafond_prefet == 65
+
+
+# Legal caps prevail over inputs (issue 21) -----------------------------------------------
+
+def test_a_rate_above_the_law_is_held_to_it_and_said(tmp_path):
+    """prefet_taux = 0.45 in instance.toml: the State gets ⌊0,30 × 379⌋ = 113 (it got 163 and the
+    cap was listed as « cannot be held »); `plan` prints the warning `verifier` prints, and the
+    plan says it in one sentence (resume.json, terminal, report)."""
+    folder = copy_exemple(tmp_path)
+    edit(folder / "instance.toml", "prefet_taux = 0.30 ", "prefet_taux = 0.45 ")
+    out = tmp_path / "out"
+    done = invoke("plan", folder, "--sortie", out, "--sans-analyse")
+    assert done.exit_code == 0, done.output
+    plan = pd.read_csv(out / "plan.csv")
+    assert plan.loc[plan["reservataire"].isin(["prefet", "prefet_agents"]), "logements"].sum() == 113
+    checked = invoke("verifier", folder).output
+    said = "45,0 % dépasse le maximum légal de 30,0 % (CCH R.441-5-2) — le plan s'en tient au maximum légal"
+    flat = " ".join(done.output.split())
+    assert said in flat and "regles.prefet_taux" in checked and "s'en tient au maximum" in checked
+    assert "ramenés à la loi" in flat
+    resume = json.loads((out / "resume.json").read_text(encoding="utf-8"))
+    assert resume["hors_cadre_legal"] is False and "ramenés à la loi" in resume["cadre_legal"]
+    assert "ramenés à la loi" in (out / "rapport.html").read_text(encoding="utf-8")
+    assert "PAS UN PLAN LÉGAL" not in (out / "rapport.html").read_text(encoding="utf-8")
+    rules = pd.read_csv(out / "contraintes.csv")
+    assert "violee" not in set(rules["statut"])
+
+
+def test_exploring_outside_the_law_says_it_on_every_output(tmp_path):
+    folder = copy_exemple(tmp_path)
+    edit(folder / "instance.toml", "prefet_taux = 0.30 ", "prefet_taux = 0.45 ")
+    out = tmp_path / "out"
+    done = invoke("plan", folder, "--sortie", out, "--sans-analyse", "--hors-cadre-legal")
+    plan = pd.read_csv(out / "plan.csv")
+    assert plan.loc[plan["reservataire"].isin(["prefet", "prefet_agents"]), "logements"].sum() == 170  # ⌊0,45 × 379⌋
+    assert "CE PLAN N'EST PAS UN PLAN LÉGAL" in " ".join(done.output.split())
+    resume = json.loads((out / "resume.json").read_text(encoding="utf-8"))
+    assert resume["hors_cadre_legal"] is True and resume["cadre_legal"].startswith("CE PLAN N'EST PAS UN PLAN LÉGAL")
+    assert 'class="hors-cadre"' in (out / "rapport.html").read_text(encoding="utf-8")
+    book = openpyxl.load_workbook(out / "rapport.xlsx", read_only=True)
+    for sheet in book.worksheets:
+        assert str(next(sheet.iter_rows(max_row=1, values_only=True))[0]).startswith("CE PLAN N'EST PAS"), sheet.title
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["plafond_prefet", "respectee"] == "non"  # the independent check holds to the law
+
+
+def test_comparer_prints_the_warning_of_a_scenario_above_the_law(tmp_path):
+    scenario = tmp_path / "p45.toml"
+    scenario.write_text('nom = "Préfet à 45 %"\n[regles]\nprefet_taux = 0.45\n', encoding="utf-8")
+    explore = tmp_path / "p45hc.toml"
+    explore.write_text('nom = "Exploration"\n[regles]\nprefet_taux = 0.45\nhors_cadre_legal = true\n', encoding="utf-8")
+    out = tmp_path / "cmp"
+    done = invoke("comparer", EXEMPLE, scenario, explore, "--sortie", out, "-p", "1")
+    assert done.exit_code == 0, done.output
+    flat = " ".join(done.output.split())
+    assert ("Avertissement (Préfet à 45 %) : instance.toml, champ « regles.prefet_taux » : 45,0 % dépasse le "
+            "maximum légal de 30,0 % (CCH R.441-5-2) — le plan s'en tient au maximum légal") in flat
+    assert "Avertissement (Exploration) : instance.toml, champ « regles.prefet_taux » : 45,0 %" in flat
+    logements = pd.read_csv(out / "logements.csv").set_index("reservataire")
+    assert logements.loc[["prefet", "prefet_agents"], "Préfet à 45 %"].sum() == 113
+    assert logements.loc[["prefet", "prefet_agents"], "Exploration"].sum() == 170
+    page = (out / "comparaison.html").read_text(encoding="utf-8")
+    assert 'class="hors-cadre"' in page and "Exploration explore(nt)" in page
+    book = openpyxl.load_workbook(out / "comparaison.xlsx", read_only=True)
+    for sheet in book.worksheets:
+        assert str(next(sheet.iter_rows(max_row=1, values_only=True))[0]).startswith("CE N'EST PAS UN PLAN LÉGAL")
+
+
+# One tolerance (issue 21) ----------------------------------------------------------------
+
+def tolerance_case(rate: float) -> dict:
+    """10 hors-QPV dwellings in an EPCI with a CIA, 2 Q1 candidates (transport model: every
+    candidate accepts): Q1 attributions hors QPV are at most 2 against rate × 10."""
+    return dict(toml=BASE_TOML + f"""
+    [regles]
+    prioritaires_min = 0
+    [cia]
+    epci = ["200093201"]
+    q1_hors_qpv = {rate}
+    [demande]
+    modele = "transport"
+    """, parc="""
+    commune,epci,qpv,typologie,financement,logements,liberations
+    59350,200093201,non,T2,PLUS,100,10
+    """, reservataires="""
+    id,nom,type
+    bailleur,Bailleur,bailleur
+    """, demande="""
+    reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs
+    bailleur,59350,,T2,q1,non,2
+    bailleur,59350,,T2,q234,non,50
+    """)
+
+
+@pytest.mark.parametrize("rate, held", [(0.25, True), (0.26, False)])
+def test_a_share_is_missed_only_beyond_half_an_attribution(make_instance, tmp_path, rate, held):
+    """25 % of 10 = 2,5 Q1 attributions for 2 possible: 0,5 short, within half an attribution:
+    « tenue » everywhere (model status, contraintes.csv, exit code, conformite.csv, controler);
+    26 % = 2,6: 0,6 short, « non tenue » everywhere."""
+    folder, out, done = plan_of(make_instance, tmp_path, **tolerance_case(rate))
+    assert done.exit_code == (0 if held else 3), done.output
+    rules = pd.read_csv(out / "contraintes.csv").set_index("contrainte")
+    assert (rules.at["cia_hors_qpv_q1", "statut"] == "violee") is not held
+    conf = pd.read_csv(out / "conformite.csv").set_index("regle")
+    assert conf.at["cia_hors_qpv_q1", "respectee"] == ("oui" if held else "non")
+    assert conf.at["cia_hors_qpv_q1", "valeur"] == 2.0
+    assert invoke("controler", out, folder).exit_code == (0 if held else 3)
+
+
+def test_the_conformity_table_shows_values_rounded_like_their_bounds(make_instance):
+    """47,9993 expected attributions against « ≥ 48 » read 48,0 « oui » (it showed 47,9993 beside ≥ 48)."""
+    from flux_opt.conformity.check import _line
+    from flux_opt.vocabulary import missed
+
+    line = _line("cia_hors_qpv_q1", "EPCI", "CCH L.441-1", 192, "≥", 48.0, 47.9993, on_attributions=True)
+    assert (line["valeur"], line["respectee"], line["limite"]) == (48.0, "oui", "≥ 48")
+    assert _line("plafond_prefet", "préfet", "CCH", 379, "≤", 113, 114)["respectee"] == "non"  # a whole dwelling
+    assert not missed(0.5, on_attributions=True) and missed(0.51, on_attributions=True)
+    assert missed(1.0, on_attributions=False) and not missed(1e-9, on_attributions=False)
+
+
+# A checker that trusts nothing (issue 21) ------------------------------------------------
+
+def tampered(out, tmp_path, name: str):
+    """A copy of the example's plan folder (plan.csv, attributions.csv) to tamper with."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for f in ("plan.csv", "attributions.csv"):
+        shutil.copy(out / f, folder / f)
+    return folder
+
+
+def test_controler_cuts_inflated_attributions_back_to_what_the_plan_can_let(exemple_plan, tmp_path):
+    """Q1 lines of attributions.csv × 10: 10 times more Q1 households than dwellings and pools
+    allow. They are « non » on the demand line and cut back before the CIA share is computed
+    (which read « oui » on the inflated figures)."""
+    out, _ = exemple_plan
+    honest = invoke("controler", out, EXEMPLE, "--sortie", tmp_path / "honest.csv")
+    assert honest.exit_code == 0, honest.output
+    before = pd.read_csv(tmp_path / "honest.csv").set_index(["regle", "portee"])
+    folder = tampered(out, tmp_path, "x10")
+    att = pd.read_csv(folder / "attributions.csv", dtype=str)
+    q1 = att["quartile"] == "q1"
+    att.loc[q1, "attributions_prevues"] = (att.loc[q1, "attributions_prevues"].astype(float) * 10).map(str)
+    att.to_csv(folder / "attributions.csv", index=False)
+    done = invoke("controler", folder, EXEMPLE)
+    assert done.exit_code == 3, done.output
+    table = pd.read_csv(folder / "conformite.csv").set_index(["regle", "portee"])
+    demand = table.loc["demande"]
+    assert (demand["respectee"] == "non").any()
+    cia = ("cia_hors_qpv_q1", "EPCI 200093201")
+    assert table.at[cia, "valeur"] <= before.at[cia, "valeur"] + 0.1  # never more than the honest plan's
+
+
+def test_controler_refuses_rows_that_do_not_fit_the_instance(exemple_plan, tmp_path):
+    out, _ = exemple_plan
+    folder = tampered(out, tmp_path, "fantome")
+    plan = pd.read_csv(folder / "plan.csv", dtype=str)
+    ghost = plan.iloc[[0]].assign(reservataire="fantome")
+    unknown = plan.iloc[[1]].assign(commune="99999")
+    pd.concat([plan, ghost, unknown]).to_csv(folder / "plan.csv", index=False)
+    done = runner.invoke(app, ["controler", str(folder), str(EXEMPLE)], terminal_width=250)
+    assert done.exit_code == 2, done.output
+    flat = " ".join(done.output.replace("│", " ").split())
+    assert "« fantome »" in flat and "« 99999 »" in flat and "reservataire" in flat and "commune" in flat
+    assert f" {len(plan) + 2} " in flat and f" {len(plan) + 3} " in flat  # the lines of the two rows
+    ev = invoke("evaluer", folder, "--instance", EXEMPLE, "--tirages", "2")
+    assert ev.exit_code == 2 and "99999" in ev.output and "Erreur interne" not in ev.output
+
+
+def test_controler_reads_a_plan_csv_file_saved_by_french_excel(exemple_plan, tmp_path):
+    """`controler sortie/plan.csv …` (a file, not a folder), re-saved by French Excel: `;`, decimal
+    comma, Windows-1252: the same table as the plan as written."""
+    out, _ = exemple_plan
+    folder = tampered(out, tmp_path, "excel")
+    for name in ("plan.csv", "attributions.csv"):
+        frame = pd.read_csv(out / name, dtype=str)
+        text = frame.to_csv(index=False, sep=";").replace(".", ",")  # every decimal point, as Excel writes
+        (folder / name).write_bytes(text.encode("cp1252"))
+    done = invoke("controler", folder / "plan.csv", EXEMPLE, "--sortie", tmp_path / "excel.csv")
+    assert done.exit_code == 0, done.output
+    invoke("controler", out, EXEMPLE, "--sortie", tmp_path / "written.csv")
+    assert pd.read_csv(tmp_path / "excel.csv").equals(pd.read_csv(tmp_path / "written.csv"))
+    ev = invoke("evaluer", folder / "plan.csv", "--instance", EXEMPLE, "--tirages", "2")
+    assert ev.exit_code == 0, ev.output

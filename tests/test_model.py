@@ -130,12 +130,13 @@ def test_cia_q1_target_shapes_who_gets_the_dwellings(make_instance):
 def test_overconstrained_instance_keeps_the_law_and_names_what_cannot_hold():
     result = plan_path(SURCONTRAINT)
     assert result.exit_code == 3
-    assert result.resume["regles_violees"] == ["cia_hors_qpv_q1", "objectif_reservataire"]
-    # Ville de Dunkerque: target 25 % of 25 = 6, legal cap ⌊20 % × 25⌋ = 5 → keeps the cap.
+    assert result.resume["regles_violees"] == ["cia_hors_qpv_q1"]
+    # Ville de Dunkerque asks 25 % of 25 = 6,25, the legal cap is ⌊20 % × 25⌋ = 5: legal caps prevail
+    # over inputs, its target is held to 5 (said in the plan), the bailleur keeps the rest.
     objectifs = result.objectifs.set_index("reservataire")
-    assert objectifs.at["ville_dunkerque", "cible"] == 6
+    assert objectifs.at["ville_dunkerque", "cible"] == 5
     assert objectifs.at["ville_dunkerque", "logements"] == 5
-    assert objectifs.at["bailleur", "ecart"] == 1  # the bailleur takes the dwelling back
+    assert "ramenés à la loi" in result.resume["cadre_legal"] and "ville_dunkerque" in result.resume["cadre_legal"]
     assert row(result, "plafond_collectivite", "territoire de ville_dunkerque")["statut"] == "saturee"
     cia = row(result, "cia_hors_qpv_q1", "EPCI 245900428")
     assert cia["statut"] == "violee"

@@ -262,3 +262,27 @@ def test_the_page_shows_the_simulated_year_of_base_and_scenario(tmp_path):
     assert "Année simulée (moyenne)" in session.year["base"].columns
     lettings = session.year["base"].query("Indicateur == 'attributions'")
     assert len(lettings) and (lettings["Année simulée (moyenne)"].astype(float) >= 0).all()
+
+
+def test_the_page_holds_the_law_and_says_when_it_is_explored_outside_it(tmp_path):
+    """A base instance with prefet_taux = 0.45: the base plan is held to the law (113) and the page
+    shows the warning `verifier` shows; a rate above the law is refused unless the negotiator ticks
+    « Explorer au-delà des maxima légaux », and then the page says the plan is not a legal plan."""
+    import shutil
+
+    folder = tmp_path / "instance"
+    shutil.copytree(EXEMPLE, folder)
+    toml = folder / "instance.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("prefet_taux = 0.30 ", "prefet_taux = 0.45 "),
+                    encoding="utf-8")
+    session = Session(folder, tmp_path / "sortie")
+    assert sum(_dwellings(session.base_result)[r] for r in ("prefet", "prefet_agents")) == 113
+    client = TestClient(create_app(session))
+    page = client.post("/api/plan", json={"regles.prioritaires_min": "24"}).json()["html"]
+    assert "45,0 % dépasse le maximum légal de 30,0 %" in page and "le plan s&#39;en tient au maximum légal" in page
+    assert 'class="hors-cadre"' not in page
+    assert client.post("/api/plan", json={"regles.prefet_taux": "40"}).json() == {
+        "erreurs": {"regles.prefet_taux": "au plus 30 % (CCH R.441-5-2)"}}
+    explored = client.post("/api/plan", json={"regles.prefet_taux": "40", "regles.hors_cadre_legal": "oui"}).json()
+    assert 'class="hors-cadre"' in explored["html"] and "PAS UN PLAN LÉGAL" in explored["html"]
+    assert sum(_dwellings(session.result)[r] for r in ("prefet", "prefet_agents")) == 151  # ⌊0,40 × 379⌋

@@ -83,11 +83,15 @@ def test_an_output_over_an_input_is_refused_before_any_work(given, line, words):
     assert digest(given["root"]) == before  # nothing written, nothing created
 
 
-def test_the_default_outputs_beside_the_plan_are_still_allowed(given):
-    """controler and evaluer write one file beside the plan they read, by default."""
-    assert overlap(given["plan"] / "conformite.csv", given["plan"] / "plan.csv") is None
-    result = CliRunner().invoke(app, ["controler", str(given["plan"]), str(given["instance"])])
-    assert result.exit_code in (0, 3) and (given["plan"] / "conformite.csv").exists(), result.output
+def test_the_default_outputs_beside_the_plan_are_still_allowed(tmp_path):
+    """controler and evaluer write one file beside the plan they read, by default (a real plan of the
+    instance: controler refuses a plan naming communes its instance does not have)."""
+    plan = tmp_path / "plan"
+    assert CliRunner().invoke(app, ["plan", str(MINI), "--sortie", str(plan), "--sans-analyse"]).exit_code in (0, 3)
+    (plan / "conformite.csv").unlink()
+    assert overlap(plan / "conformite.csv", plan / "plan.csv") is None
+    result = CliRunner().invoke(app, ["controler", str(plan), str(MINI)])
+    assert result.exit_code in (0, 3) and (plan / "conformite.csv").exists(), result.output
 
 
 def test_lot_gives_a_folder_and_a_workbook_of_the_same_name_their_own_results(tmp_path):

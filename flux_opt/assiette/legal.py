@@ -27,11 +27,42 @@ def _pct(rate: float) -> str:
     return f"{100 * rate:.1f} %".replace(".", ",")
 
 
+def outside_the_law(instance: Instance) -> bool:
+    """The negotiator explores rates above the law (`regles.hors_cadre_legal`, option
+    --hors-cadre-legal): the plan is then not a legal plan, and every output says so."""
+    return bool(getattr(instance.regles, "hors_cadre_legal", False))
+
+
+NOT_LEGAL = ("CE PLAN N'EST PAS UN PLAN LÉGAL : des taux au-delà des maxima légaux (CCH R.441-5-2, R.441-5) "
+             "sont explorés (hors_cadre_legal)")
+
+
+def _consequence(instance: Instance) -> str:
+    if outside_the_law(instance):
+        return " — exploré hors du cadre légal : ce plan n'est pas un plan légal"
+    return " — le plan s'en tient au maximum légal"
+
+
 def convention_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[InputProblem]:
-    """Every convention input above a legal cap, as French warnings (the plan would break the law
-    or report the rule as not held)."""
-    return (_rule_warnings(instance) + _state_warnings(instance, flux, targets)
-            + _collectivite_warnings(instance, targets) + _territory_warnings(instance, targets))
+    """Every convention input above a legal cap, as French warnings, each saying what the plan
+    does with it: held to the law, or explored outside it (`hors_cadre_legal`). `verifier`, `plan`,
+    `comparer` and `negocier` show the same list."""
+    found = (_rule_warnings(instance) + _state_warnings(instance, flux, targets)
+             + _collectivite_warnings(instance, targets))
+    consequence = _consequence(instance)
+    found = [InputProblem(p.fichier, p.ligne, p.champ, p.message + consequence) for p in found]
+    return found + _territory_warnings(instance, targets)
+
+
+def legal_sentence(instance: Instance, flux: Flux, targets: Targets) -> str | None:
+    """The one sentence the plan says about rates above the law (None when every rate is legal)."""
+    if outside_the_law(instance):
+        return NOT_LEGAL + "."
+    held = _rule_warnings(instance) + _state_warnings(instance, flux, targets) + _collectivite_warnings(instance, targets)
+    if not held:
+        return None
+    return ("Taux au-delà du maximum légal ramenés à la loi (les plafonds légaux prévalent, CCH R.441-5-2, "
+            "R.441-5) : " + " ; ".join(p.message for p in held) + ".")
 
 
 def _rule_warnings(instance: Instance) -> list[InputProblem]:
@@ -54,16 +85,16 @@ def _state_warnings(instance: Instance, flux: Flux, targets: Targets) -> list[In
     state = table.loc[table["type"].isin(PREFET_GROUP)]
     # the raw targets are compared with rate × C: rounding them inside the caps is the tool's job
     legal_state = cap(LEGAL_MAXIMA["prefet_taux"], total)
-    if len(state) and state["brut"].sum() > LEGAL_MAXIMA["prefet_taux"] * total + 1e-9:
+    if len(state) and state["demande"].sum() > LEGAL_MAXIMA["prefet_taux"] * total + 1e-9:
         rid = state["id"].iloc[0]
         found.append(InputProblem(instance.source_of("reservataires"), _line(instance, rid), "taux",
-                              f"préfet et agents : {_n(state['brut'].sum())} logements demandés pour un plafond de "
+                              f"préfet et agents : {_n(state['demande'].sum())} logements demandés pour un plafond de "
                               f"{legal_state} (30 % de {total}, arrondi à l'entier inférieur ; CCH R.441-5-2)"))
     legal_agents = cap(LEGAL_MAXIMA["prefet_agents_taux"], total)
     for row in table.loc[table["type"] == "prefet_agents"].itertuples():
-        if row.brut > LEGAL_MAXIMA["prefet_agents_taux"] * total + 1e-9:
+        if row.demande > LEGAL_MAXIMA["prefet_agents_taux"] * total + 1e-9:
             found.append(InputProblem(instance.source_of("reservataires"), _line(instance, row.id), "taux",
-                                  f"agents de l'État : {_n(row.brut)} logements demandés pour un plafond de "
+                                  f"agents de l'État : {_n(row.demande)} logements demandés pour un plafond de "
                                   f"{legal_agents} (5 % de {total} ; CCH R.441-5-2)"))
     return found
 
@@ -77,7 +108,7 @@ def _collectivite_warnings(instance: Instance, targets: Targets) -> list[InputPr
     for t in targets.collectivites.itertuples():
         inside = [rid for rids, terr in zip(targets.collectivites["reservataires"], targets.collectivites["territoire"])
                   if terr <= t.territoire for rid in rids]
-        asked = float(table.loc[inside, "brut"].sum())
+        asked = float(table.loc[inside, "demande"].sum())
         limit = cap(rate, t.base)
         if asked > rate * t.base + 1e-9:
             who = ", ".join(inside)
@@ -91,7 +122,7 @@ def _collectivite_warnings(instance: Instance, targets: Targets) -> list[InputPr
 def _territory_warnings(instance: Instance, targets: Targets) -> list[InputProblem]:
     found = []
     for row in targets.table.itertuples():
-        if row.type != "bailleur" and row.brut > row.base + 1e-9:
+        if row.type != "bailleur" and row.demande > row.base + 1e-9:
             found.append(InputProblem(instance.source_of("reservataires"), _line(instance, row.id), "logements",
-                                  f"objectif de {_n(row.brut)} logements pour un flux de {row.base} sur son territoire"))
+                                  f"objectif de {_n(row.demande)} logements pour un flux de {row.base} sur son territoire"))
     return found

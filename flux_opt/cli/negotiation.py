@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, guard_outputs
@@ -77,6 +78,12 @@ def _compare(base_path: Path, instance, paths: list[Path], sortie: Path, process
     with _progress() as progress:
         task = progress.add_task("Plans des scénarios", total=len(loaded) + 1)
         result = compare(instance, loaded, processes=processus, on_done=lambda i: progress.advance(task))
+    concerned: dict[str, list[str]] = {}  # the warnings `verifier` shows, once each, with their scenarios
+    for name, plan in result.resultats.items():
+        for warning in plan.resume.get("avertissements", []):
+            concerned.setdefault(warning, []).append(name)
+    for warning, names in concerned.items():
+        err.print(f"[yellow]Avertissement ({', '.join(names)}) : {escape(warning)}[/yellow]")
     console.print(comparison_renderable(result))
     written = write_comparison(sortie, result)
     console.print(f"Fichiers écrits dans [bold]{sortie}[/bold] : {', '.join(written)}.")

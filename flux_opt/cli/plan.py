@@ -32,6 +32,9 @@ def plan_command(
     bilan_precedent: Annotated[Path | None, typer.Option(
         "--bilan-precedent", help="Dossier écrit par flux-opt bilan l'an dernier : ce qui était dû et non obtenu "
                                   "(ou obtenu au-delà) est reporté sur les objectifs (\\[revoyure] report_max).")] = None,
+    hors_cadre_legal: Annotated[bool, typer.Option(
+        "--hors-cadre-legal", help="Explorer des taux au-delà des maxima légaux au lieu de les ramener à la loi : "
+                                   "chaque sortie indique alors que le plan n'est pas un plan légal.")] = False,
 ):
     """Calculer le plan d'orientation optimal de l'année et l'écrire dans SORTIE (avec rapport.html et rapport.xlsx)."""
     from flux_opt import pipeline
@@ -50,7 +53,7 @@ def plan_command(
                 done = pipeline.run_path(instance, pipeline.PlanOptions(
                     engine=moteur, from_conversion=depuis_conversion, analysis=True, rule_costs=analyse,
                     previous_bilan=bilan_precedent, conformity=True, draws=tirages if evaluer else 0,
-                    seed=graine), phases=phases)
+                    seed=graine, outside_the_law=hors_cadre_legal), phases=phases)
                 write_run(done, sortie, phases=phases)
     except InvalidInput as exc:
         fail_on_invalid(exc)
@@ -100,7 +103,8 @@ def verifier_command(instance: INSTANCE, depuis_conversion: Annotated[bool, type
 
 @app.command("controler")
 def controler_command(
-    plan: Annotated[Path, typer.Argument(help="Dossier du plan (plan.csv, et attributions.csv s'il existe).")],
+    plan: Annotated[Path, typer.Argument(help="Dossier du plan (plan.csv, et attributions.csv s'il existe), "
+                                                   "ou son fichier plan.csv.")],
     instance: INSTANCE,
     sortie: Annotated[Path | None, typer.Option(
         "--sortie", "-s", help="Fichier CSV où écrire le tableau de conformité (défaut : PLAN/conformite.csv).")] = None,
@@ -111,15 +115,17 @@ def controler_command(
     from flux_opt.report.guard import files_of
     from flux_opt.pipeline import load
     from flux_opt.plan.names import Names
+    from flux_opt.plan.folder import plan_folder
     from flux_opt.report.exports import write_atomically, write_csv
     from flux_opt.report.terminal import conformity_table
 
-    target = sortie or plan / "conformite.csv"  # beside the plan by default: never over what it reads
+    folder = plan_folder(plan)  # a plan folder, or its plan.csv
+    target = sortie or folder / "conformite.csv"  # beside the plan by default: never over what it reads
     guard_outputs({"--sortie": target},
-                  {"l'instance": instance, **files_of(plan, "le plan", but=plan / "conformite.csv")})
+                  {"l'instance": instance, **files_of(folder, "le plan", but=folder / "conformite.csv")})
     try:
         data = load(instance, targets=False)  # the law's rules only: the plan's targets are not checked
-        files = read_plan_files(plan)
+        files = read_plan_files(plan, data)
     except InvalidInput as exc:
         fail_on_invalid(exc)
     except (OSError, ValueError) as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from flux_opt.cli.app import INSTANCE, app, console, err, fail_on_invalid, guard_outputs
 from flux_opt.errors import InvalidInput
@@ -52,6 +53,8 @@ def convertir_command(
             result = convert_instance(data, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
             console.print(console_view(result, {r.id: r.nom for r in data.reservataires}))
+            for sentence in result.parametres.get("etat_non_converti", []):
+                console.print(f"[yellow]{escape(sentence[0].upper() + sentence[1:])}.[/yellow]")
             if sortie:
                 written = write_outputs(sortie, result)
                 console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")

@@ -47,7 +47,6 @@ def read_inputs(plan: Path, journal: Path | None = None, instance: Path | None =
 def instance_and_context(plan: Path, instance: Path | None):
     """The plan's instance and the conventions behind it (None, None when not at hand); exit 2 on
     invalid data."""
-    from flux_opt.errors import InvalidInput
     from flux_opt.year.conventions import plan_instance
 
     try:
@@ -109,7 +108,7 @@ def suivi_command(plan: PLAN, journal: JOURNAL, jour: DATE = None, instance: INS
         try:
             s = suivi(plan, df, day, contexte=contexte)
             drift = gap_to_plan(plan, year_journal(df, day.year, day))
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, InvalidInput) as exc:
             refuse(exc)
         console.print(suivi_view(s, ecart=drift, seuil=SEUIL_REOPTIMISATION, lieux=lieux))
         if contexte is None:
@@ -231,8 +230,10 @@ def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine
     from flux_opt.report.evaluation import evaluation_view, write_evaluation
     from flux_opt.report.guard import files_of
     from flux_opt.plan.evaluation import evaluate_folder
+    from flux_opt.plan.folder import plan_folder
     from flux_opt.year.conventions import instance_du_plan
 
+    plan = plan_folder(plan)  # a plan folder, or its plan.csv
     target = (sortie or plan) / "evaluation.csv"  # beside the plan by default: never over what it reads
     guard_outputs({"--sortie": target}, {"l'instance": instance_du_plan(plan, instance),
                                          **files_of(plan, "le plan", but=plan / "evaluation.csv")})
@@ -244,7 +245,7 @@ def evaluate_plan_folder(plan: Path, instance: Path | None, tirages: int, graine
     try:
         with console.status(f"Simulation de {tirages} années…"):
             evaluation = evaluate_folder(plan, data, tirages, graine)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, InvalidInput) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     console.print(evaluation_view(evaluation))
@@ -278,7 +279,7 @@ def _bilan(plan: Path, journal: Path, annee: int, instance, instance_suivante, s
     exclusions = instance_and_context(plan, instance_suivante)[0].table("exclusions") if instance_suivante else None
     try:
         consolide, par_epci = bilan_du_plan(plan, df, annee, contexte, exclusions)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, InvalidInput) as exc:
         refuse(f"Bilan {annee} : {exc}")
     written = write_bilan(consolide, sortie, par_epci, data)
     console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold] (bilan consolidé, "

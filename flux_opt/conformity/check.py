@@ -15,18 +15,20 @@ from pathlib import Path
 import pandas as pd
 
 from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, reference
+from flux_opt.conformity.lettings import derive
+from flux_opt.errors import InvalidInput
 from flux_opt.input.schema import Instance, parse_bool
+from flux_opt.vocabulary import missed
 # The family names only (the stable names of conformite.csv): the arithmetic below is re-derived
 # from the law on purpose, independently of the model (a second opinion).
-from flux_opt.model.registry import (CIA_HORS_QPV_Q1, CIA_QPV_Q234, CONSERVATION, PLAFOND_AGENTS, PLAFOND_COLLECTIVITE,
+from flux_opt.model.registry import (CIA_HORS_QPV_Q1, CIA_QPV_Q234, CONSERVATION, DEMANDE, PLAFOND_AGENTS, PLAFOND_COLLECTIVITE,
                                      PLAFOND_PREFET, PREFET_HORS_QPV, PUBLICS_PRIORITAIRES, TERRITOIRE,
                                      UNIFORMITE_PREFET)
-from flux_opt.plan.folder import read_attributions, read_plan
+from flux_opt.plan.folder import plan_problems, read_attributions, read_plan
 
 LEGAL = {"prefet_taux": 0.30, "prefet_agents_taux": 0.05, "collectivite_plafond": 0.20}
 STATE = ("prefet", "prefet_agents")
 COLUMNS = ["regle", "portee", "source", "base", "limite", "valeur", "respectee"]
-ATTRIBUTION_TOLERANCE = 1e-3  # per attributions.csv line (4 decimals written)
 
 
 @dataclass
@@ -46,10 +48,13 @@ def _pct(rate: float) -> str:
     return f"{_n(100 * rate)} %"
 
 
-def _line(regle, portee, source, base, sens, limite, valeur, tol=1e-6, texte=None) -> dict:
-    ok = valeur <= limite + tol if sens == "≤" else valeur >= limite - tol
+def _line(regle, portee, source, base, sens, limite, valeur, on_attributions=False, texte=None) -> dict:
+    """One line; « non » only when the value misses its bound by more than the one tolerance
+    (flux_opt/vocabulary.py). The value is shown rounded like its bound (one decimal)."""
+    gap = valeur - limite if sens == "≤" else limite - valeur
+    ok = not missed(gap, on_attributions)
     return {"regle": regle, "portee": portee, "source": source, "base": base,
-            "limite": texte or f"{sens} {_n(limite)}", "valeur": round(float(valeur), 4), "respectee": "oui" if ok else "non"}
+            "limite": texte or f"{sens} {_n(limite)}", "valeur": round(float(valeur), 1), "respectee": "oui" if ok else "non"}
 
 
 def _dwellings(plan: pd.DataFrame, ids, communes=None, qpv: bool | None = None) -> float:
@@ -92,17 +97,51 @@ def _state(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]
         lines.append(_line(PLAFOND_AGENTS, "agents civils et militaires de l'État", "CCH R.441-5-2", ref.total,
                            "≤", floor_cap(rate, ref.total), _dwellings(plan, agents),
                            texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
-    hors = ref.flux_in(ref.epci_of, qpv=False)
-    if regles.prefet_hors_qpv_lecture == "taux":
-        low = ceil_min(regles.prefet_hors_qpv_min, hors)
-        lines.append(_line(PREFET_HORS_QPV, "préfet hors QPV (taux sur le flux hors QPV)", "CCH R.441-5-2 II",
-                           hors, "≥", low, _dwellings(plan, state, qpv=False)))
-    else:
-        own = _dwellings(plan, state)
-        low = regles.prefet_hors_qpv_min * own
-        lines.append(_line(PREFET_HORS_QPV, "préfet hors QPV (part de ses logements)", "CCH R.441-5-2 II",
-                           own, "≥", low, _dwellings(plan, state, qpv=False)))
+    lines.append(_hors_qpv(instance, ref, plan, state))
     return lines + _uniformity(instance, ref, plan, state)
+
+
+def _band(instance: Instance, ref: Reference, state_total: float) -> dict[str, tuple[int, int, int]]:
+    """commune → (low, high, flux) of the State's dwellings the uniformity rule allows."""
+    rho = state_total / ref.total if ref.total else 0.0
+    tau = instance.regles.prefet_uniformite_tolerance
+    flux_of: dict[str, int] = defaultdict(int)  # one pass over the segments, not one per commune
+    for segment, f in ref.flux.items():
+        flux_of[segment[0]] += f
+    bands = {}
+    for commune in sorted(ref.epci_of):
+        f_c = flux_of.get(commune, 0)
+        low, high = max(ceil_min(1, rho * f_c - tau), 0), floor_cap(1, rho * f_c + tau)
+        if low > high:
+            low, high = floor_cap(1, rho * f_c), ceil_min(1, rho * f_c)
+        bands[commune] = (low, high, f_c)
+    return bands
+
+
+def _hors_qpv(instance: Instance, ref: Reference, plan: pd.DataFrame, state: list[str]) -> dict:
+    """The préfet's hors-QPV floor (CCH R.441-5-2 II), never above what the plan's State dwellings
+    can give within the uniformity band: reading « taux », ⌊min(30 %, its rate) × hors-QPV flux⌋;
+    reading « part », ⌈30 % of its dwellings⌉."""
+    regles = instance.regles
+    own = _dwellings(plan, state)
+    hors_of: dict[str, int] = defaultdict(int)
+    for segment, f in ref.flux.items():
+        if not segment[2]:
+            hors_of[segment[0]] += f
+    bands = _band(instance, ref, own)
+    reachable = max(0, min(sum(min(high, hors_of[c]) for c, (_, high, _) in bands.items()),
+                           own - sum(max(0, low - hors_of[c]) for c, (low, _, _) in bands.items())))
+    minimum, value = regles.prefet_hors_qpv_min, _dwellings(plan, state, qpv=False)
+    if regles.prefet_hors_qpv_lecture == "taux":
+        hors = ref.flux_in(ref.epci_of, qpv=False)
+        rate = min(minimum, min(regles.prefet_taux, LEGAL["prefet_taux"]), own / ref.total if ref.total else 0.0)
+        low = min(floor_cap(rate, hors), reachable)
+        return _line(PREFET_HORS_QPV, "préfet hors QPV (taux sur le flux hors QPV)", "CCH R.441-5-2 II",
+                     hors, "≥", low, value, texte=f"≥ {low} ({_pct(rate)} de {hors}, arrondi à l'entier inférieur"
+                     + (f" ; au plus {reachable} possibles hors QPV)" if low == reachable < floor_cap(rate, hors) else ")"))
+    low = min(ceil_min(minimum, own), reachable)
+    return _line(PREFET_HORS_QPV, "préfet hors QPV (part de ses logements)", "CCH R.441-5-2 II",
+                 own, "≥", low, value, texte=f"≥ {low} ({_pct(minimum)} de {_n(own)})")
 
 
 def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: list[str]) -> list[dict]:
@@ -111,16 +150,9 @@ def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: l
         return []
     rho = _dwellings(plan, state) / ref.total
     tau = instance.regles.prefet_uniformite_tolerance
-    flux_of: dict[str, int] = defaultdict(int)  # one pass over the segments, not one per commune
-    for segment, f in ref.flux.items():
-        flux_of[segment[0]] += f
     state_of = plan.loc[plan["reservataire"].isin(list(state))].groupby("commune")["logements"].sum()
     lines = []
-    for commune in sorted(ref.epci_of):
-        f_c = flux_of.get(commune, 0)
-        low, high = max(ceil_min(1, rho * f_c - tau), 0), floor_cap(1, rho * f_c + tau)
-        if low > high:
-            low, high = floor_cap(1, rho * f_c), ceil_min(1, rho * f_c)
+    for commune, (low, high, f_c) in _band(instance, ref, _dwellings(plan, state)).items():
         value = float(state_of.get(commune, 0))
         line = _line(UNIFORMITE_PREFET, f"commune {commune}", "CCH R.441-5-2 II", f_c, "≥", low, value,
                      texte=f"entre {low} et {high} ({_pct(round(rho, 4))} de {f_c} ± {_n(tau)})")
@@ -154,15 +186,26 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
     A réservataire's priority share is of its expected attributions when the pools decide who is
     housed (demand model « composition »), else of its dwellings."""
     regles, plan, att = instance.regles, files.plan, files.attributions
-    of_lettings = instance.parametres.demande.modele == "composition" and att is not None
+    composition = instance.parametres.demande.modele == "composition"
+    of_lettings = composition and att is not None
+    lines = []
+    if att is not None:  # attributions.csv is read, never trusted: cut back to what can be let
+        derived = derive(instance, plan, att, composition)
+        for r in instance.reservataires:
+            read = float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum())
+            excess = derived.excess.get(r.id, 0.0)
+            if read > 0 or excess > 0:
+                lines.append(_line(DEMANDE, f"réservataire {r.id} (attributions possibles)", "CCH L.441-2-1 (demandes), "
+                                   "plan.csv", _dwellings(plan, [r.id]), "≤", read - excess, read, on_attributions=True,
+                                   texte=f"≤ {_n(read - excess)} (ses logements, ses viviers, l'acceptation)"))
+        att = derived.attributions
     rules = []  # (regle, portee, source, rate, mask of the numerator, base)
     for r in instance.reservataires:
         rate = r.taux_prioritaires
         if rate is None and r.type in ("prefet", "action_logement", "collectivite", "bailleur"):
             rate = regles.prefet_prioritaires if r.type == "prefet" else regles.prioritaires_min
         if rate:
-            base = (float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum()) if of_lettings
-                    else _dwellings(plan, [r.id]))
+            base = derived.base.get(r.id, 0.0) if of_lettings else _dwellings(plan, [r.id])
             rules.append((PUBLICS_PRIORITAIRES, f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
                           lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], round(base, 4)))
     for (epci, name), rate in sorted(_cia_rates(instance).items()):
@@ -171,7 +214,6 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
         rules.append((name, f"EPCI {epci}", "CCH L.441-1 (CIA)", rate,
                       lambda a, c=communes, q=qpv, k=quartile: a["commune"].isin(list(c)) & (a["qpv"] == q)
                       & (a["quartile"] == k), ref.flux_in(communes, qpv=qpv)))
-    lines = []
     for regle, portee, source, rate, numerator, base in rules:
         if att is None:
             lines.append({"regle": regle, "portee": portee, "source": source, "base": base,
@@ -179,8 +221,7 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
                           "respectee": "non vérifiable (attributions.csv absent)"})
             continue
         chosen = att.loc[numerator(att), "attributions_prevues"]
-        lines.append(_line(regle, portee, source, base, "≥", rate * base, chosen.sum(),
-                           tol=1e-6 + ATTRIBUTION_TOLERANCE * len(chosen),
+        lines.append(_line(regle, portee, source, base, "≥", rate * base, chosen.sum(), on_attributions=True,
                            texte=f"≥ {_n(rate * base)} ({_pct(rate)} de {_n(base)})"))
     return lines
 
@@ -224,6 +265,12 @@ def from_result(plan: pd.DataFrame, attributions: pd.DataFrame | None) -> PlanFi
     return PlanFiles(as_bool(plan, "qpv"), att)
 
 
-def read_plan_files(folder: str | Path) -> PlanFiles:
-    """plan.csv (required) and attributions.csv (optional) of a plan folder."""
-    return PlanFiles(read_plan(folder), read_attributions(folder))
+def read_plan_files(folder: str | Path, instance: Instance | None = None) -> PlanFiles:
+    """plan.csv (required) and attributions.csv (optional) of a plan folder, or of the folder of a
+    plan.csv given as a file, in any CSV dialect the instance reader accepts; with `instance`, a
+    row that does not fit it (unknown réservataire, commune or segment) is an InvalidInput."""
+    files = PlanFiles(read_plan(folder), read_attributions(folder))
+    problems = plan_problems(instance, files.plan, files.attributions) if instance is not None else []
+    if problems:
+        raise InvalidInput(problems)
+    return files

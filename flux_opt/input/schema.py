@@ -173,6 +173,10 @@ class Regles(_Section):
     prefet_prioritaires: Rate = doc("Part minimale des attributions du préfet (hors agents) aux publics "
                                     "prioritaires (CCH R.441-5) ; la convention peut l'abaisser.",
                                     1.0, "part (0 à 1)", 1.0)
+    hors_cadre_legal: bool = doc(
+        "Explorer des taux au-delà des maxima légaux (préfet 30 %, agents 5 %, collectivités 20 %) : sans cette "
+        "clé ils sont ramenés à la loi ; avec elle, chaque sortie indique que le plan n'est pas un plan légal.",
+        False, None, False)
 
 
 class Rotation(_Section):

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flux_opt.assiette.apportion import minimum as legal_minimum
-from flux_opt.assiette.targets import legal_rate
+from flux_opt.assiette.targets import hors_qpv_floor, legal_rate, uniformity_band
 from flux_opt.model.data import ModelData
 from flux_opt.model.linear import INF, LinearProgram, VariableBlock
 from flux_opt.model.registry import RULE
@@ -135,13 +134,7 @@ def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalti
     flux_c = d.segments.groupby("commune", sort=True)["flux"].sum()
     nom = d.flux.segments.groupby("commune")["commune_nom"].first().reindex(flux_c.index)
     center = rho * flux_c.to_numpy(dtype=float)
-    lower = np.maximum(0.0, np.ceil(center - tol - 1e-9))
-    upper = np.floor(center + tol + 1e-9)
-    # A tolerance below ½ dwelling can leave no integer in the band: the band is then the
-    # nearest integer(s) to ρ × F_c (floor and ceil), never empty, so the row stays elastic.
-    empty = lower > upper
-    lower = np.where(empty, np.floor(center + 1e-9), lower)
-    upper = np.where(empty, np.ceil(center - 1e-9), upper)
+    lower, upper = uniformity_band(rho, flux_c.to_numpy(), tol)
     labels = pd.DataFrame({"commune": flux_c.index, "flux_commune": flux_c.to_numpy(),
                            "taux": rho, "cible": center})
     labels["portee"] = "commune " + labels["commune"] + nom.fillna("").map(lambda n: f" ({n})" if n else "").to_numpy()
@@ -153,23 +146,28 @@ def add_uniformite_prefet(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalti
 
 
 def add_prefet_hors_qpv(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
-    """Préfet hors QPV: ≥ min × hors-QPV flux (reading `taux`) or ≥ min × its own dwellings (`part`)."""
+    """Préfet hors QPV ≥ the floor of `hors_qpv_floor` (CCH R.441-5-2 II): reading `taux`, its
+    hors-QPV dwellings ≥ ⌊min(30 %, its rate) × hors-QPV flux⌋; reading `part`, hors QPV − m × its
+    dwellings ≥ plancher − m × target (= hors QPV ≥ ⌈m × its dwellings⌉ at the target). The floor
+    never exceeds what a plan at the State's target can give (a parc without QPV plans freely)."""
     regles = d.instance.regles
     mask = _prefet_mask(d)
     if not mask.any():
         return
-    minimum = regles.prefet_hors_qpv_min
+    table = d.reservataires
+    target = int(table.loc[table["type"].isin(PREFET_GROUP), "cible"].sum())
+    floor = hors_qpv_floor(regles, d.segments[["commune", "qpv", "flux"]], target, d.flux.total)
     hors_qpv = ~d.pairs["qpv"].to_numpy(dtype=bool)
-    labels = pd.DataFrame({"portee": [f"département, lecture « {regles.prefet_hors_qpv_lecture} »"]})
-    if regles.prefet_hors_qpv_lecture == "taux":
-        flux_hq = float(d.segments.loc[~d.segments["qpv"], "flux"].sum())
+    labels = pd.DataFrame({"portee": [f"département, lecture « {floor.lecture} »"], "taux": [floor.taux]})
+    if floor.lecture == "taux":
         rows, cols, vals = _one_row(v.x.columns[mask & hors_qpv])
-        _add(lp, "prefet_hors_qpv", labels.assign(base=flux_hq), rows, cols, vals,
-             legal_minimum(minimum, flux_hq), INF, pen)
+        _add(lp, "prefet_hors_qpv", labels.assign(base=floor.base), rows, cols, vals,
+             float(floor.plancher), INF, pen)
     else:
-        coef = np.where(hors_qpv[mask], 1.0 - minimum, -minimum)
+        m = regles.prefet_hors_qpv_min
+        coef = np.where(hors_qpv[mask], 1.0 - m, -m)
         rows, cols, vals = _one_row(v.x.columns[mask], coef)
-        _add(lp, "prefet_hors_qpv", labels, rows, cols, vals, 0.0, INF, pen)
+        _add(lp, "prefet_hors_qpv", labels, rows, cols, vals, min(0.0, floor.plancher - m * target), INF, pen)
 
 
 def add_plafond_collectivite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None:
@@ -465,13 +463,12 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
     if not concerned:
         return
     flows, pairs = d.flows, d.pairs
-    links = _directe_links(flows) if d.composition else None
     rows, cols, vals = [], [], []
     for i, (r, _, rate) in enumerate(concerned):
         of_r = (flows["r"] == r).to_numpy()
         prio = flows["prioritaire"].to_numpy(dtype=bool)[of_r]
-        if d.composition:  # Σ prio − t·(Σ_directe P_ℓ·X_ℓ + Σ_déléguée y) ≥ 0
-            chosen, coef = _prioritaires_on_lettings(d, v, of_r, prio, rate, links)
+        if d.composition:  # Σ prio − t·(expected lettings of r's dwellings) ≥ 0
+            chosen, coef = _prioritaires_on_lettings(d, v, of_r, prio, rate)
         else:  # Σ prio − t·Σ x ≥ 0
             x_of_r = v.x.columns[(pairs["r"] == r).to_numpy()]
             chosen = np.concatenate([v.y.columns[of_r][prio], x_of_r])
@@ -486,16 +483,24 @@ def add_publics_prioritaires(lp: LinearProgram, d: ModelData, v: Vars, pen: Pena
          np.concatenate(vals), 0.0, INF, pen)
 
 
-def _prioritaires_on_lettings(d: ModelData, v: Vars, of_r: np.ndarray, prio: np.ndarray, rate: float, links):
+def _prioritaires_on_lettings(d: ModelData, v: Vars, of_r: np.ndarray, prio: np.ndarray, rate: float):
     """Columns and coefficients of Σ prio y − t × base ≥ 0 for réservataire r (composition model).
-    The base is what r's dwellings are expected to let: P_ℓ·X_ℓ in gestion directe — not the
-    lettings L_ℓ, or letting nothing would "meet" any share —, its lettings in gestion déléguée,
-    where the bailleur aims each dwelling at one of r's pools."""
-    directe = d.flows["directe"].to_numpy(dtype=bool)[of_r]
-    y_coef = np.where(prio, 1.0, 0.0) - np.where(directe, 0.0, rate)
-    own, _, probability = links
-    mine = np.isin(own, d.flows["link"].to_numpy()[of_r & d.flows["directe"].to_numpy(dtype=bool)])
-    columns = np.concatenate([v.y.columns[of_r], v.link.columns[own[mine]]])
+
+    The base is what r's dwellings are expected to let, fixed by the dwellings the plan gives r:
+    P_ℓ·X_ℓ in gestion directe — not the lettings L_ℓ, or letting nothing would "meet" any share.
+    In gestion déléguée the bailleur aims z_p = y_p / P_p dwellings at pool p and proposes the
+    others (X_ℓ − Σ_p z_p) like a réservataire in gestion directe, which lets P_ℓ of them: the base
+    is Σ_p y_p + P_ℓ·(X_ℓ − Σ_p y_p / P_p). A dwelling aimed at nobody still counts in the base, so
+    a share cannot be met by leaving dwellings unlet (CCH L.441-1: « des attributions »)."""
+    flows = d.flows
+    directe = flows["directe"].to_numpy(dtype=bool)[of_r]
+    link_of = flows["link"].to_numpy()[of_r]
+    probability = np.bincount(flows["link"].to_numpy(), weights=flows["coef"].to_numpy(dtype=float),
+                              minlength=len(d.links))  # P_ℓ, every link group
+    inverse = flows["inverse"].to_numpy(dtype=float)[of_r]
+    y_coef = np.where(prio, 1.0, 0.0) - np.where(directe, 0.0, rate * (1.0 - probability[link_of] * inverse))
+    mine = np.unique(link_of)
+    columns = np.concatenate([v.y.columns[of_r], v.link.columns[mine]])
     coef = np.concatenate([y_coef, -rate * probability[mine]])
     keep = coef != 0
     return columns[keep], coef[keep]

@@ -93,7 +93,7 @@ RULES: tuple[Rule, ...] = (
          "souple", builder="objectif_indicatif", negotiable=True, sentence="indicative", probe="unit"),
     Rule(DEMANDE, "Vivier de demandeurs", "CCH L.441-2-1, demandes enregistrées", "structurelle",
          builder="demande", on_attributions=True, unit="demandeur", structural=True, sentence="pool",
-         probe="dual"),
+         probe="dual", conformity=True),  # conformite.csv: attributions within dwellings, pools, acceptance
     Rule(CIA_HORS_QPV_Q1, "CIA : 1er quartile hors QPV", "CCH L.441-1 (CIA)", builder="mixite",
          on_attributions=True, unit="attribution", rate_base="part", mixity=True, sentence="mixity",
          cause="mixity", probe="unit", one_point="minimum", conformity=True, **_LEGAL),

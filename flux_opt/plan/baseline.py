@@ -34,6 +34,8 @@ from flux_opt.model.split import split_columns
 from flux_opt.model.solve import solver_options
 from flux_opt.input.schema import Instance
 from flux_opt.assiette.targets import Targets
+from flux_opt.model.registry import RULE
+from flux_opt.vocabulary import missed
 
 PLAN_KEYS = ["reservataire", "commune", "typologie", "qpv", "financement"]
 TOL = 1e-6
@@ -127,8 +129,12 @@ def baseline_fit(model: OrientationModel, plan: pd.DataFrame) -> BaselineFit:
     y = values[model.vars.y.columns]
     weights = model.data.flows["poids"].to_numpy(dtype=float)
     total = model.data.flux.total
-    violated = sorted({b.name.removeprefix("elastique_").rsplit("_", 1)[0] for b in lp.variables
-                       if b.name.startswith("elastique_") and (values[b.columns] > TOL).any()})
+    violated = set()
+    for block in lp.variables:  # elastic slacks beyond the one tolerance (flux_opt/vocabulary.py)
+        family = block.name.removeprefix("elastique_").rsplit("_", 1)[0]
+        if block.name.startswith("elastique_") and np.any(missed(values[block.columns], _on_attributions(family))):
+            violated.add(family)
+    violated = sorted(violated)
     return BaselineFit(
         adequation_ponderee=round(float(y @ weights), 6),
         attributions_prevues=round(float(y.sum()), 4),
@@ -153,3 +159,8 @@ def _x_values(model: OrientationModel, plan: pd.DataFrame) -> np.ndarray:
         raise ValueError("Le plan oriente des logements hors du modèle "
                          f"({plan['logements'].sum() - values.sum():.0f} logements hors territoire).")
     return values
+
+
+def _on_attributions(family: str) -> bool:
+    rule = RULE.get(family)
+    return bool(rule and rule.on_attributions)

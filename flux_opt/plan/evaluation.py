@@ -23,9 +23,9 @@ import pandas as pd
 
 from flux_opt.input.schema import Instance
 from flux_opt.model.data import with_bool_flags
-from flux_opt.plan.folder import read_attributions, read_plan
+from flux_opt.errors import InvalidInput
+from flux_opt.plan.folder import plan_problems, read_attributions, read_plan
 from flux_opt.plan.names import Names
-from flux_opt.vocabulary import FINANCEMENTS
 from flux_opt.model.families import instance_mixity_targets, prioritaires_rates
 from flux_opt.model.lettings import letting_probability
 from flux_opt.model.registry import PUBLICS_PRIORITAIRES
@@ -58,24 +58,15 @@ def evaluate(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame 
 
 
 def evaluate_folder(folder, instance: Instance, tirages: int = 200, graine: int = 0) -> Evaluation:
-    """Simulate the plan of a folder (plan.csv, and attributions.csv when there is one); raise
-    ValueError (French) when the plan does not fit the instance."""
-    plan = read_plan(folder)
-    known = {r.id for r in instance.reservataires}
-    problems = []
-    for i, row in enumerate(plan.itertuples(index=False)):
-        if row.reservataire not in known:
-            problems.append(f"ligne {i + 2}, reservataire : « {row.reservataire} » absent de reservataires.csv")
-        if row.financement not in FINANCEMENTS:
-            problems.append(f"ligne {i + 2}, financement : « {row.financement} » (attendu : {', '.join(FINANCEMENTS)})")
-        if row.logements < 0:
-            problems.append(f"ligne {i + 2}, logements : nombre négatif")
+    """Simulate the plan of a folder (or of its plan.csv), and of attributions.csv when there is one;
+    InvalidInput (French: file, line, field) when a row does not fit the instance."""
+    plan, attributions = read_plan(folder), read_attributions(folder)
+    problems = plan_problems(instance, plan, attributions)
     if problems:
-        raise ValueError(f"{folder}/plan.csv : " + " ; ".join(problems[:5])
-                         + (f" (et {len(problems) - 5} autres)" if len(problems) > 5 else ""))
+        raise InvalidInput(problems)
     if tirages < 1:
         raise ValueError("--tirages : au moins 1 tirage")
-    return evaluate(instance, plan, read_attributions(folder), tirages, graine)
+    return evaluate(instance, plan, attributions, tirages, graine)
 
 
 class _Year:

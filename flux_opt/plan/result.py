@@ -15,6 +15,7 @@ from flux_opt.model.registry import CONSERVATION, DEMANDE, EXCLUSIONS, RULE, nam
 from flux_opt.model.solve import Solution
 from flux_opt.model.split import disaggregate
 from flux_opt.plan.names import Names
+from flux_opt.vocabulary import missed
 
 TOL = 1e-6
 SEGMENT_KEYS = ["commune", "epci", "qpv", "typologie", "financement"]
@@ -237,8 +238,11 @@ def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
     violation = slack_low + slack_up
     # A row on whole dwellings only (x) binds when less than one dwelling of room is left
     # (e.g. préfet hors QPV, reading "part": 2 ≥ 0.3 × 6 leaves 0.2, yet one dwelling less breaks it).
-    binding = 1.0 - TOL if _on_dwellings_only(block, solution) else TOL
-    status = np.where(violation > TOL, "violee", np.where(np.abs(margin) <= binding, "saturee", "lache"))
+    dwellings_only = _on_dwellings_only(block, solution)
+    binding = 1.0 - TOL if dwellings_only else TOL
+    # one tolerance (flux_opt/vocabulary.py): half an attribution on expected counts, none on dwellings
+    violated = missed(violation, on_attributions=not dwellings_only)
+    status = np.where(violated, "violee", np.where((np.abs(margin) <= binding) | (violation > TOL), "saturee", "lache"))
     duals = solution.row_duals[idx] if solution.row_duals is not None else np.full(block.size, np.nan)
     out = block.labels.copy()
     out["contrainte"] = block.famille
@@ -247,7 +251,7 @@ def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
     out["borne_inf"] = lower
     out["borne_sup"] = upper
     out["marge"] = np.round(np.where(violation > TOL, -violation, margin), 6)
-    out["violation"] = np.round(violation, 6)
+    out["violation"] = np.round(np.where(violated, violation, 0.0), 6)
     out["statut"] = status
     out["valeur_marginale"] = np.round(np.abs(duals), 6)
     # Link rows (attributions ≤ dwellings) are internal; pool rows are reported.

@@ -120,6 +120,20 @@ def _fr(v) -> str:
 
 # --------------------------------------------------------------------------- terminal
 
+def legal_notes(c: Comparison) -> list[tuple[str, bool]]:
+    """Per scenario, the sentence its plan says about rates above the law, and whether it was
+    explored outside the law (then it is not a legal plan)."""
+    return [(f"{n} : {r.resume['cadre_legal']}", bool(r.resume.get("hors_cadre_legal")))
+            for n, r in c.resultats.items() if r.resume.get("cadre_legal")]
+
+
+def comparison_banner(c: Comparison) -> str | None:
+    """The words on every page and sheet when a scenario is explored outside the law."""
+    outside = [n for n, r in c.resultats.items() if r.resume.get("hors_cadre_legal")]
+    return (f"CE N'EST PAS UN PLAN LÉGAL : {', '.join(outside)} explore(nt) des taux au-delà des maxima légaux "
+            "(CCH R.441-5-2, R.441-5)") if outside else None
+
+
 def comparison_renderable(c: Comparison) -> Group:
     """The comparison for the terminal, readable at 80 columns: one block per scenario after the
     dwellings table (who gains, who loses, and why)."""
@@ -127,6 +141,8 @@ def comparison_renderable(c: Comparison) -> Group:
     parts = [Text("Scénarios comparés", style="bold")]
     for n in c.noms:
         parts.append(Text(f"  • {n} : {c.descriptions.get(n, '')}"))
+    for text, outside in legal_notes(c):
+        parts.append(Text(text, style="bold white on red" if outside else "yellow"))
     table = Table(title="Logements orientés par réservataire (écart à la base)")
     table.add_column("Réservataire", ratio=3, overflow="fold")
     for n in c.noms:
@@ -355,7 +371,8 @@ def comparison_html(c: Comparison, plots: dict[str, bytes]) -> str:
              else Paragraph("Aucun scénario ne change les logements des réservataires."))
     people = people_tables(c)
     sections = [
-        Section("Scénarios comparés", [Bullets([(f"{n} : {c.descriptions.get(n, '')}", "") for n in c.noms])]),
+        Section("Scénarios comparés", [Bullets([(f"{n} : {c.descriptions.get(n, '')}", "") for n in c.noms]
+                                               + [(text, "bad") for text, _ in legal_notes(c)])]),
         Section("Logements orientés par réservataire", [figure(plots["logements.png"], "logements"),
                                                        _table(people["Logements"])]),
         Section("Qui gagne, qui perd, et pourquoi", ([figure(plots["gains.png"], "gains et pertes")]
@@ -371,7 +388,8 @@ def comparison_html(c: Comparison, plots: dict[str, bytes]) -> str:
         Section("Par typologie", [_table(people["Par typologie"])]),
         Section("Par commune", [_table(people["Par commune"])]),
     ]
-    return render("compare.html", title="Comparaison de scénarios", subtitle=", ".join(c.noms), sections=sections)
+    return render("compare.html", banner=comparison_banner(c), title="Comparaison de scénarios",
+                  subtitle=", ".join(c.noms), sections=sections)
 
 
 def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> str:
@@ -392,9 +410,11 @@ def sweep_html(s: SweepResult, png: bytes, acceleration: dict | None = None) -> 
 
 # --------------------------------------------------------------------------- files
 
-def write_excel(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
-    """A workbook through the shared writer (report/workbook.py): one sheet per table, print setup."""
-    Path(path).write_bytes(workbook_bytes([SheetTable(name, name, frame) for name, frame in sheets.items()]))
+def write_excel(path: Path, sheets: dict[str, pd.DataFrame], banner: str | None = None) -> None:
+    """A workbook through the shared writer (report/workbook.py): one sheet per table, print setup;
+    `banner` (a plan outside the law) is the first line of every sheet."""
+    Path(path).write_bytes(workbook_bytes([SheetTable(name, name, frame) for name, frame in sheets.items()],
+                                          banner=banner))
 
 
 def write_comparison(folder: Path, c: Comparison) -> list[str]:
@@ -402,7 +422,7 @@ def write_comparison(folder: Path, c: Comparison) -> list[str]:
     plots = comparison_plots(c)
     sheets = people_tables(c)
     writers = {"comparaison.html": lambda p: p.write_text(comparison_html(c, plots), encoding="utf-8"),
-               "comparaison.xlsx": lambda p: write_excel(p, sheets),
+               "comparaison.xlsx": lambda p: write_excel(p, sheets, comparison_banner(c)),
                "logements.csv": lambda p: write_csv(c.logements, p)}
     writers |= {name: (lambda p, data=data: p.write_bytes(data)) for name, data in plots.items()}
     write_atomically(folder, writers)

@@ -77,13 +77,21 @@ def evaluation_view(ev: Evaluation) -> Table:
     return table
 
 
+def _error_bars(t: pd.DataFrame, scale: float = 1.0) -> np.ndarray:
+    """The 5 %–95 % bars around the mean. A skewed spread can put the mean outside them (96 draws
+    at 1, 4 at 0: mean 0,96 < p05 = 1) and matplotlib refuses a negative bar (« xerr »): the bar
+    then stops at the mean; an indicator never measured (NaN) gets none."""
+    err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]]).astype(float) * scale
+    return np.nan_to_num(np.clip(err, 0, None))
+
+
 def lettings_plot(ev: Evaluation) -> str:
     """Per réservataire: the plan's expected lettings and the simulated ones (5 %–95 % bar)."""
     t = ev.table.loc[ev.table["indicateur"] == "attributions"].iloc[::-1]
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8, _height(len(t))))
     ax.barh(y + 0.2, t["prevu"].fillna(0), height=0.4, color=GREY, label="prévu par le plan")
-    err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]])
+    err = _error_bars(t)
     ax.barh(y - 0.2, t["moyenne"], height=0.4, color=BLUE, xerr=err, capsize=3, label="simulé (5 %–95 %)")
     ax.set_yticks(y, [_short(_scope(c, "attributions", ev)) for c in t["portee"]])
     ax.set_xlabel("attributions (baux signés)")
@@ -100,7 +108,7 @@ def shares_plot(ev: Evaluation) -> str | None:
         return None
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8, _height(len(t))))
-    err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]]) * 100
+    err = _error_bars(t, 100)
     below = (t["p95"] < t["cible"]).to_numpy()
     ax.barh(y, t["moyenne"] * 100, height=0.5, xerr=err, capsize=3,
             color=[RED if b else BLUE for b in below])

@@ -113,7 +113,8 @@ def _footer() -> str:
     return f"flux-opt {release} — généré le {datetime.now().strftime('%d/%m/%Y à %H:%M')}"
 
 
-def render(template: str, **context) -> str:
-    """Render one page of `report/templates/` with the shared footer (version, date of the run)."""
-    return _environment().get_template(template).render(footer=_footer(), **context)
+def render(template: str, banner: str | None = None, **context) -> str:
+    """Render one page of `report/templates/` with the shared footer (version, date of the run);
+    `banner` (a plan outside the law) is shown at the top of the page."""
+    return _environment().get_template(template).render(footer=_footer(), banner=banner, **context)
 

@@ -136,8 +136,9 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
     reasons = Bullets([(x, "bad" if x.startswith("Règle non tenue") else "") for x in explanation.raisons])
     rules = t["contraintes"].frame
     negotiable = rules.loc[~result.contraintes["contrainte"].isin(STRUCTURAL).to_numpy()]
+    held = [Paragraph(r["cadre_legal"], "note")] if r.get("cadre_legal") and not r.get("hors_cadre_legal") else []
     sections = [
-        Section("Synthèse", [_cards(result, explanation), _table(t["synthese"].frame)]),
+        Section("Synthèse", [_cards(result, explanation), *held, _table(t["synthese"].frame)]),
         # who gets what
         _section(t["objectifs"], image=plots.targets_plot(named(result.objectifs, result.noms))),
         _annexes(result),
@@ -172,7 +173,7 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         _section(t["demande"], max_rows=25),
         _section(Table("", "Règles négociables (hors conservation et viviers)", negotiable), max_rows=60),
     ]
-    return render("plan.html", title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
+    return render("plan.html", banner=legal_banner(r), title=f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
                   subtitle=f"{r.get('instance', '')} — département {r.get('departement', '')}",
                   sections=[s for s in sections if s is not None])
 
@@ -218,7 +219,12 @@ def xlsx_bytes(result: Result, explanation: Explanation, tables: ReportTables | 
     State, after the synthesis); each réservataire's own annex is in annexes/."""
     tables = tables or ReportTables.of(result, explanation)
     ordered = [tables.main[k] for k in SHEETS if k in tables.main]
-    return workbook_bytes(ordered[:1] + list(first or []) + ordered[1:])
+    return workbook_bytes(ordered[:1] + list(first or []) + ordered[1:], banner=legal_banner(result.resume))
+
+
+def legal_banner(resume: dict) -> str | None:
+    """The words on every page and sheet of a plan explored outside the law (hors_cadre_legal)."""
+    return resume.get("cadre_legal") if resume.get("hors_cadre_legal") else None
 
 
 def report_writers(result: Result, explanation: Explanation, conformite: pd.DataFrame | None = None,

@@ -56,6 +56,8 @@ def plan_summary(result: Result) -> Group:
         table.add_row(noms.reservataire(row.reservataire), fr_number(row.cible), fr_number(row.logements),
                       gap if row.ecart <= 0 else f"+{gap}", fr_percent(row.adequation), style=style)
     parts = [head, table]
+    if r.get("cadre_legal"):
+        parts.insert(0, Text(r["cadre_legal"], style="bold white on red" if r.get("hors_cadre_legal") else "yellow"))
     revoyure = r.get("revoyure")
     if revoyure:
         parts.append(Text(f"Report du bilan {revoyure['annee']} (clause de revoyure) :", style="bold"))

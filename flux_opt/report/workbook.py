@@ -49,13 +49,14 @@ def excel_writer(path) -> pd.ExcelWriter:
     return pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": dict(SAFE_OPTIONS)})
 
 
-def workbook_bytes(tables: list[Table]) -> bytes:
-    """The .xlsx file of the tables, in memory (the caller writes it atomically with the plan)."""
+def workbook_bytes(tables: list[Table], banner: str | None = None) -> bytes:
+    """The .xlsx file of the tables, in memory (the caller writes it atomically with the plan).
+    `banner` (a plan outside the law) opens the title of every sheet."""
     buffer = io.BytesIO()
     book = new_workbook(buffer)
     styles = _styles(book)
     for table, name in zip(tables, sheet_names([t.sheet for t in tables])):
-        _write_sheet(book.add_worksheet(name), table, styles)
+        _write_sheet(book.add_worksheet(name), table, styles, banner)
     book.close()
     return buffer.getvalue()
 
@@ -165,12 +166,13 @@ def _cell_format(value, fmt: str | None) -> str | None:
     return None
 
 
-def _write_sheet(sheet, table: Table, styles: dict) -> None:
+def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -> None:
     frame = table.frame
-    top = len(table.preamble)
+    preamble = ([banner] if banner else []) + list(table.preamble)  # a plan outside the law: first line
+    top = len(preamble)
     head = top + 1
     widths = [_width(str(h), frame[h].astype(object).tolist()) for h in frame.columns]
-    for i, line in enumerate(table.preamble):
+    for i, line in enumerate(preamble):
         _write_across(sheet, i, line, styles["preamble"], widths)
     _write_across(sheet, top, table.title + (f" — {table.note}" if table.note else ""), styles["title"], widths)
     body = frame.iloc[:-1] if table.total and len(frame) else frame

@@ -103,8 +103,9 @@ TAILLES: dict[str, dict[str, int]] = {
 }
 
 # The legal defaults, from the one place that states them (the schema), written into instance.toml.
+# the legal defaults (a generated instance never explores rates outside the law)
 REGLES = {k: (int(v) if k == "prefet_uniformite_tolerance" and float(v).is_integer() else v)
-          for k, v in Regles().model_dump().items()}
+          for k, v in Regles().model_dump().items() if k != "hors_cadre_legal"}
 
 DEPARTEMENTS = tuple(
     [f"{i:02d}" for i in range(1, 20)]

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from flux_opt.assiette.flux import compute_flux
@@ -81,7 +82,7 @@ def convert_instance(
     annee = parametres.instance.annee
     options = parametres.conversion.model_dump(exclude_none=True)
     methode = methode or parametres.conversion.methode
-    conventions = _frame(instance, "conventions")
+    conventions, refused = state_conventions_apart(instance, _frame(instance, "conventions"))
     parc = _frame(instance, "parc")
     taux = taux_bailleur(options, parc, parametres.rotation.defaut)
     par_typologie = options.get("taux_par_typologie")
@@ -119,10 +120,29 @@ def convert_instance(
         volumes, flux, nouveaux, horizon=horizon,
         part_max=part_max, annee_debut=annee_debut or annee, duree_defaut=duree, temps_max_s=temps_max_s,
     )
-    utilises = {"annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
+    utilises = {"etat_non_converti": refused, "annee": annee, "methode": methode, "taux_rotation": taux, "part_max": part_max,
                 "horizon": horizon, "duree_lissage": duree,
                 "flux_prevu": {a: flux[a] for a in lissage.annees}, "droits_utilises": dict(droits_utilises or {})}
     return ConversionResult(conversion, detail, lissage, utilises)
+
+
+def state_conventions_apart(instance: Instance, conventions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The conventions to convert, and one French sentence per State convention set aside.
+
+    The instruction of 28 March 2022 (§4.2) excludes any historical turnover rate for the State
+    contingent: the préfet's share is its rate on the flux annuel (CCH R.441-5-2, 30 % au plus,
+    agents compris), not droits de suite × duration × rotation. A préfet (or agents) convention is
+    therefore not converted: its réservataire keeps the rate of reservataires.csv / [regles]."""
+    state = {r.id for r in instance.reservataires if r.type in PREFET_GROUP}
+    if conventions.empty or "reservataire" not in conventions.columns:
+        return conventions, []
+    mine = conventions["reservataire"].astype(str).str.strip().isin(state)
+    rate = f"{100 * min(instance.regles.prefet_taux, 0.30):g} %".replace(".", ",")
+    refused = [f"convention « {row['convention']} » de {row['reservataire']} (conventions.csv, ligne {i + 2}) "
+               f"non convertie : pas de taux de rotation historique pour le contingent de l'État (instruction du "
+               f"28 mars 2022, §4.2) ; sa part est son taux sur le flux annuel, {rate} agents compris "
+               f"(CCH R.441-5-2)" for i, row in zip(np.flatnonzero(mine.to_numpy()), conventions.loc[mine].to_dict("records"))]
+    return conventions.loc[~mine].reset_index(drop=True), refused
 
 
 def _frame(instance: Instance, name: str) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from flux_opt.negotiation.scenarios import Scenario
 
 NOM = "nom"
 NOM_MAX = 120  # a scenario's name is a column heading and a file name
+OUTSIDE = "regles.hors_cadre_legal"  # rates above the law explored: the plan is then not a legal plan
 NO_CONVERSION = ""  # the targets of reservataires.csv, no stock conversion
 
 
@@ -60,6 +61,9 @@ def _rule_fields(instance: Instance) -> list[Field]:
               source=RULE[CIA_HORS_QPV_Q1].source, group="Convention intercommunale d'attribution"),
         Field("cia.q234_qpv", "CIA : quartiles 2 à 4 en QPV, au moins", "taux", cia.q234_qpv,
               source=RULE[CIA_QPV_Q234].source, group="Convention intercommunale d'attribution"),
+        Field(OUTSIDE, "Explorer au-delà des maxima légaux", "oui_non", r.hors_cadre_legal, group=g,
+              source=f"{prefet}, {collectivite}",
+              note="le plan obtenu n'est alors pas un plan légal ; sans cette case, un taux au-delà de la loi est refusé"),
     ]
 
 
@@ -159,8 +163,12 @@ def read_form(base: Instance, values: dict[str, str]) -> tuple[Scenario | None, 
     A blank field means the base value."""
     errors: dict[str, str] = {}
     read: dict[str, object] = {}
+    outside = str(values.get(OUTSIDE, "")).strip() in ("oui", "true", "on", "1") or (
+        str(values.get(OUTSIDE, "")).strip() == "" and base.regles.hors_cadre_legal)
     for field in fields(base):
         text = str(values.get(field.key, "")).strip()
+        if outside and field.maximum is not None:  # exploring: no legal ceiling (the page says so)
+            field = Field(field.key, field.label, field.kind, field.base, None, field.source, group=field.group)
         try:
             read[field.key] = field.base if text == "" else parse(field, text)
         except ValueError as exc:

@@ -56,7 +56,17 @@ def results_context(c: Comparison, instance: Instance, year: dict[str, pd.DataFr
                   for _, row in c.regles.iterrows()],
         "sentences": _changed_sentences(c, name),
         "year": {n: year[n].to_dict("records") for n in (BASE, name) if n in year} if year else None,
+        **legal_context(c, name),
     }
+
+
+def legal_context(c: Comparison, name: str) -> dict:
+    """What the page says about rates above the law: the warnings `verifier` shows for the base
+    and the scenario, and the banner of a scenario explored outside the law."""
+    warnings = list(dict.fromkeys(w for n in (BASE, name) for w in c.resultats[n].resume.get("avertissements", [])))
+    scen = c.resultats[name].resume
+    return {"avertissements": warnings,
+            "hors_cadre": scen.get("cadre_legal") if scen.get("hors_cadre_legal") else None}
 
 
 def _cards(c: Comparison, name: str) -> list[tuple[str, str, str, bool]]:
