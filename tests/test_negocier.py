@@ -277,7 +277,7 @@ def test_the_page_holds_the_law_and_says_when_it_is_explored_outside_it(tmp_path
                     encoding="utf-8")
     session = Session(folder, tmp_path / "sortie")
     assert sum(_dwellings(session.base_result)[r] for r in ("prefet", "prefet_agents")) == 113
-    client = TestClient(create_app(session))
+    client = TestClient(create_app(session, token="t"), base_url="http://127.0.0.1", headers={"X-Jeton": "t"})
     page = client.post("/api/plan", json={"regles.prioritaires_min": "24"}).json()["html"]
     assert "45,0 % dépasse le maximum légal de 30,0 %" in page and "le plan s&#39;en tient au maximum légal" in page
     assert 'class="hors-cadre"' not in page

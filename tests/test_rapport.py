@@ -44,9 +44,10 @@ def test_html_is_self_contained_with_titles_tables_and_plots(surcontraint):
 def test_html_tables_carry_the_plan_figures(surcontraint):
     result, explanation = surcontraint
     page = rapport_html(result, explanation)
-    # ville_dunkerque: target 6, 5 dwellings, gap −1 (the row of the targets table), its name beside its code.
-    assert re.search(r"<td>Ville de Dunkerque</td><td>ville_dunkerque</td><td class=\"num\">6</td>"
-                     r"<td class=\"num\">5</td><td class=\"num\">−1</td>", page)
+    # ville_dunkerque asks 25 %, held to the collectivités' 20 % (CCH R.441-5): target 5, 5 dwellings, gap 0
+    # (the row of the targets table), its name beside its code.
+    assert re.search(r"<td>Ville de Dunkerque</td><td>ville_dunkerque</td><td class=\"num\">5</td>"
+                     r"<td class=\"num\">5</td><td class=\"num\">0</td>", page)
     # CIA Q1 hors QPV: 0 of 30 hors-QPV dwellings, minimum 25 %.
     assert re.search(r"EPCI 245900428 hors QPV tous réservataires, 1er quartile</td><td class=\"num\">0</td>"
                      r"<td class=\"num\">30</td><td class=\"num\">0,0 %</td><td class=\"num\">25,0 %</td>", page)
@@ -72,7 +73,7 @@ def test_xlsx_has_one_sheet_per_table_with_french_headings(surcontraint, tmp_pat
     assert (merged["Logements orientés"] == merged["logements"]).all()
     rules = pd.read_excel(path, sheet_name="Règles", header=1)
     assert len(rules) == len(result.contraintes)
-    assert (rules["Statut"] == "NON TENUE").sum() == 3
+    assert (rules["Statut"] == "NON TENUE").sum() == 1  # the CIA's Q1 hors QPV only: no Q1 candidate there
 
 
 def test_plan_command_writes_the_report_with_the_plan(tmp_path):

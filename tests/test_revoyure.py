@@ -192,10 +192,17 @@ def test_convertir_deducts_the_rights_used_and_replans_the_remaining_years(annee
     assert apres.exit_code == 0, apres.output
     bilan = pd.read_csv(dossier / "bilan_2027.csv").set_index("reservataire")["logements_decomptes"]
 
-    def total(sortie, reservataire):
-        ligne = next(l for l in sortie.output.splitlines() if l.startswith(f"│ {reservataire} "))
-        return int(ligne.split("│")[-2])
+    def lissage(sortie) -> list[str]:
+        """The lines of the « Objectifs annuels lissés » table (réservataires by name, years, total)."""
+        lines = sortie.output.splitlines()
+        start = next(i for i, l in enumerate(lines) if "Objectifs annuels lissés" in l)
+        return lines[start:]
 
-    entete = next(l for l in apres.output.splitlines() if "Réservataire" in l)
+    def total(sortie, nom):
+        ligne = next(l for l in lissage(sortie) if l.strip().startswith(nom))
+        return int(ligne.split()[-1])
+
+    entete = next(l for l in lissage(apres) if "Réservataire" in l)
     assert "2028" in entete and "2027" not in entete  # the remaining years only
-    assert total(apres, "action_logement") == total(avant, "action_logement") - bilan["action_logement"]
+    assert total(apres, "Action Logement Services") == \
+        total(avant, "Action Logement Services") - bilan["action_logement"]
