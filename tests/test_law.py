@@ -220,8 +220,9 @@ def test_controler_passes_the_plan_and_catches_a_114th_prefet_dwelling(exemple_p
     table = pd.read_csv(broken / "conformite.csv").set_index("regle")
     assert table.at["plafond_prefet", "valeur"] == 114 and table.at["plafond_prefet", "respectee"] == "non"
     assert table.at["plafond_prefet", "limite"].startswith("≤ 113 (30 % de 379")
-    # no attributions.csv: the rules on attributions cannot be checked, and say so
-    assert set(table.loc["publics_prioritaires", "respectee"]) == {"non vérifiable (attributions.csv absent)"}
+    # no attributions.csv: the rules on attributions are recomputed from the dwellings, never unchecked
+    assert set(table.loc["publics_prioritaires", "respectee"]) <= {"oui", "non"}
+    assert table.loc["publics_prioritaires", "valeur"].notna().all()
 
 
 # 8. convertir never misleads -------------------------------------------------------------------
