@@ -114,3 +114,53 @@ def test_without_attributions_csv_controler_still_checks_every_share(honest, tmp
     for portee in DIRECTE:
         key = ("publics_prioritaires", portee)
         assert after.at[key, "valeur"] == before.at[key, "valeur"]
+
+
+def test_the_recomputation_by_hand_directe_deleguee_and_a_pool_that_empties(make_instance):
+    """59350 T2 PLUS hors QPV; every réservataire has a Q1 priority pool and a Q2–Q4 pool,
+    accepting a PLUS with 0,70 and 0,75 (π = ¼, ¾: ā = 0,7375).
+    - dir (directe, 3 candidates, 4 dwellings): P̄ = 1 − 0,2625³; Q1 gets 0,175 / 0,7375 of P̄ × 4.
+    - del (déléguée, 1 candidate, 4 dwellings), attributions.csv aims 1,4 Q1 lettings, i.e.
+      1,4 / 0,7 = 2 dwellings; the other 2 are proposed in proportion to the pools:
+      Q1 1,4 + 2 × 0,175 = 1,75, Q2–Q4 2 × 0,5625 = 1,125. Aims × 10 (20 dwellings on 4): brought
+      back to 4 dwellings aimed at Q1, 2,8 lettings, 16 dwellings of aims refused.
+    - thin (directe, 3 candidates, 8 dwellings, pools of 1 and 3): 8 × P̄ would let 1,86 Q1 and 5,99
+      Q2–Q4 households; the Q2–Q4 pool has 3, so the segment is scaled by 3 / 5,99: Q1 0,93, Q2–Q4 3."""
+    pools = "".join(f"{r},59350,,T2,q1,oui,{q1}\n{r},59350,,T2,q234,non,{q234}\n"
+                    for r, q1, q234 in (("dir", 10, 30), ("del", 10, 30), ("thin", 1, 3)))
+    folder = make_instance(parc="""
+        commune,epci,qpv,typologie,financement,logements,liberations
+        59350,200093201,non,T2,PLUS,200,20
+        """, reservataires="""
+        id,nom,type,logements,gestion
+        dir,Directe,autre,4,directe
+        del,Déléguée,autre,4,deleguee
+        thin,Vivier mince,autre,8,directe
+        bailleur,Bailleur,bailleur,,directe
+        """, demande="reservataire,commune,epci,typologie,quartile,prioritaire,demandeurs\n" + pools)
+    instance = load_instance(folder)
+    segment = {"commune": "59350", "qpv": False, "typologie": "T2", "financement": "PLUS"}
+    plan = pd.DataFrame([{**segment, "reservataire": r, "logements": x}
+                         for r, x in (("dir", 4), ("del", 4), ("thin", 8), ("bailleur", 4))])
+    p_bar = 1 - 0.2625 ** 3
+
+    def lettings(att):
+        again = recompute(instance, plan, att)
+        got = again.attributions.groupby(["reservataire", "quartile"])["attributions_prevues"].sum()
+        return got, again
+
+    aims = pd.DataFrame([{**segment, "reservataire": "del", "quartile": "q1", "prioritaire": True,
+                          "travailleur_essentiel": False, "attributions_prevues": 1.4}])
+    got, again = lettings(aims)
+    assert got[("dir", "q1")] == pytest.approx(0.175 / 0.7375 * p_bar * 4)
+    assert got[("dir", "q234")] == pytest.approx(0.5625 / 0.7375 * p_bar * 4)
+    assert got[("del", "q1")] == pytest.approx(1.75) and got[("del", "q234")] == pytest.approx(1.125)
+    assert again.base["del"] == pytest.approx(2.875) and again.aims_refused == {}
+    factor = 3 / (0.5625 / 0.7375 * p_bar * 8)
+    assert got[("thin", "q234")] == pytest.approx(3.0)
+    assert got[("thin", "q1")] == pytest.approx(0.175 / 0.7375 * p_bar * 8 * factor)
+    got, again = lettings(aims.assign(attributions_prevues=14.0))
+    assert got[("del", "q1")] == pytest.approx(2.8) and got.get(("del", "q234"), 0.0) == pytest.approx(0.0)
+    assert again.aims_refused == {"del": pytest.approx(16.0)}
+    got, _ = lettings(None)  # no aims: déléguée proposed like directe, with its 1 candidate
+    assert got[("del", "q1")] == pytest.approx(4 * 0.175) and got[("del", "q234")] == pytest.approx(4 * 0.5625)
