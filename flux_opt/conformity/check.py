@@ -2,8 +2,10 @@
 limite, valeur, respectée), from the instance and the plan's files alone.
 
 A convention may lower a legal rate, never raise it: each cap uses the lower of the instance's rate
-and the law's. Rules on expected attributions (publics prioritaires, CIA) need attributions.csv; a
-plan without it (a spreadsheet, a previous year) gets them as « non vérifiable ».
+and the law's. Rules on expected attributions (publics prioritaires, CIA) are checked on the
+attributions recomputed from plan.csv and the instance's demand and acceptance (lettings.py), so a
+plan without attributions.csv (a spreadsheet, a previous year) is checked too; only the
+`transport` demand model, where the plan alone picks the households, needs attributions.csv.
 """
 
 from __future__ import annotations
