@@ -220,8 +220,9 @@ def test_controler_passes_the_plan_and_catches_a_114th_prefet_dwelling(exemple_p
     table = pd.read_csv(broken / "conformite.csv").set_index("regle")
     assert table.at["plafond_prefet", "valeur"] == 114 and table.at["plafond_prefet", "respectee"] == "non"
     assert table.at["plafond_prefet", "limite"].startswith("≤ 113 (30 % de 379")
-    # no attributions.csv: the rules on attributions cannot be checked, and say so
-    assert set(table.loc["publics_prioritaires", "respectee"]) == {"non vérifiable (attributions.csv absent)"}
+    # no attributions.csv: the rules on attributions are recomputed from the dwellings, never unchecked
+    assert set(table.loc["publics_prioritaires", "respectee"]) <= {"oui", "non"}
+    assert table.loc["publics_prioritaires", "valeur"].notna().all()
 
 
 # 8. convertir never misleads -------------------------------------------------------------------
@@ -480,26 +481,7 @@ def tampered(out, tmp_path, name: str):
     return folder
 
 
-def test_controler_cuts_inflated_attributions_back_to_what_the_plan_can_let(exemple_plan, tmp_path):
-    """Q1 lines of attributions.csv × 10: 10 times more Q1 households than dwellings and pools
-    allow. They are « non » on the demand line and cut back before the CIA share is computed
-    (which read « oui » on the inflated figures)."""
-    out, _ = exemple_plan
-    honest = invoke("controler", out, EXEMPLE, "--sortie", tmp_path / "honest.csv")
-    assert honest.exit_code == 0, honest.output
-    before = pd.read_csv(tmp_path / "honest.csv").set_index(["regle", "portee"])
-    folder = tampered(out, tmp_path, "x10")
-    att = pd.read_csv(folder / "attributions.csv", dtype=str)
-    q1 = att["quartile"] == "q1"
-    att.loc[q1, "attributions_prevues"] = (att.loc[q1, "attributions_prevues"].astype(float) * 10).map(str)
-    att.to_csv(folder / "attributions.csv", index=False)
-    done = invoke("controler", folder, EXEMPLE)
-    assert done.exit_code == 3, done.output
-    table = pd.read_csv(folder / "conformite.csv").set_index(["regle", "portee"])
-    demand = table.loc["demande"]
-    assert (demand["respectee"] == "non").any()
-    cia = ("cia_hors_qpv_q1", "EPCI 200093201")
-    assert table.at[cia, "valeur"] <= before.at[cia, "valeur"] + 0.1  # never more than the honest plan's
+# attributions.csv tampered with (Q1 lines × 10): tests/test_controler_rederive.py
 
 
 def test_controler_refuses_rows_that_do_not_fit_the_instance(exemple_plan, tmp_path):

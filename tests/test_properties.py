@@ -109,3 +109,19 @@ def test_a_mean_below_its_5_percent_quantile_draws_a_bar(tmp_path):
     table = pd.DataFrame([{"indicateur": "part publics_prioritaires", "portee": "prefet", "cible": 1.0, "prevu": 1.0,
                            "moyenne": 0.96, "ecart_type": 0.2, "p05": 1.0, "p95": 1.0}])
     assert shares_plot(Evaluation(table, 100, 0, {})) is not None
+
+
+def test_the_spread_is_drawn_from_its_5_to_its_95_percent_quantile_even_beside_the_mean():
+    """The plots draw the quantiles as they are (models/orientation.md §9): a mean of 0,96 below
+    p05 = 1 keeps a spread from 1 to 1, not a bar stretched or cut at the mean; NaN draws nothing."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from flux_opt.report.evaluation import _spread
+
+    table = pd.DataFrame({"moyenne": [0.96, 0.5, np.nan], "p05": [1.0, 0.3, np.nan], "p95": [1.0, 0.8, np.nan]})
+    fig, ax = plt.subplots()
+    _spread(ax, np.arange(3.0), table, 100)
+    (segments,) = [c.get_segments() for c in ax.collections if hasattr(c, "get_segments")]
+    plt.close(fig)
+    assert [s.tolist() for s in segments] == [[[100.0, 0.0], [100.0, 0.0]], [[30.0, 1.0], [80.0, 1.0]]]

@@ -2,8 +2,10 @@
 limite, valeur, respectée), from the instance and the plan's files alone.
 
 A convention may lower a legal rate, never raise it: each cap uses the lower of the instance's rate
-and the law's. Rules on expected attributions (publics prioritaires, CIA) need attributions.csv; a
-plan without it (a spreadsheet, a previous year) gets them as « non vérifiable ».
+and the law's. Rules on expected attributions (publics prioritaires, CIA) are checked on the
+attributions recomputed from plan.csv and the instance's demand and acceptance (lettings.py), so a
+plan without attributions.csv (a spreadsheet, a previous year) is checked too; only the
+`transport` demand model, where the plan alone picks the households, needs attributions.csv.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, reference
-from flux_opt.conformity.lettings import derive
+from flux_opt.conformity.lettings import capped, differences, recompute
 from flux_opt.errors import InvalidInput
 from flux_opt.input.schema import Instance, parse_bool
 from flux_opt.vocabulary import missed
@@ -183,36 +185,49 @@ def _collectivites(instance: Instance, ref: Reference, plan: pd.DataFrame) -> li
 
 def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> list[dict]:
     """Publics prioritaires (CCH L.441-1, R.441-5) and CIA targets (L.441-1) on expected attributions.
-    A réservataire's priority share is of its expected attributions when the pools decide who is
-    housed (demand model « composition »), else of its dwellings."""
+
+    Composition model (the default): the expected attributions are recomputed from plan.csv and
+    the instance's demand and acceptance (flux_opt/conformity/lettings.py), never read;
+    attributions.csv, when present, is compared to them (line `demande` « attributions.csv
+    comparé au plan ») and only gives the déléguée aims that fit the dwellings. Transport model:
+    the plan chooses the households, so attributions.csv is needed, cut back to one household per
+    dwelling, and the priority base is r's dwellings."""
     regles, plan, att = instance.regles, files.plan, files.attributions
     composition = instance.parametres.demande.modele == "composition"
-    of_lettings = composition and att is not None
-    lines = []
-    if att is not None:  # attributions.csv is read, never trusted: cut back to what can be let
-        derived = derive(instance, plan, att, composition)
-        for r in instance.reservataires:
-            read = float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum())
-            excess = derived.excess.get(r.id, 0.0)
-            if read > 0 or excess > 0:
-                lines.append(_line(DEMANDE, f"réservataire {r.id} (attributions possibles)", "CCH L.441-2-1 (demandes), "
-                                   "plan.csv", _dwellings(plan, [r.id]), "≤", read - excess, read, on_attributions=True,
-                                   texte=f"≤ {_n(read - excess)} (ses logements, ses viviers, l'acceptation)"))
-        att = derived.attributions
+    lines, base_of = [], {}
+    if composition:
+        recomputed = recompute(instance, plan, att)
+        if att is not None:
+            gaps = differences(att, recomputed.attributions)
+            for r in instance.reservataires:
+                read = float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum())
+                mine = recomputed.base.get(r.id, 0.0)
+                if read > 0 or mine > 0:
+                    lines.append(_line(DEMANDE, f"réservataire {r.id} (attributions.csv comparé au plan)",
+                                       "CCH L.441-2-1 (demandes), plan.csv", _dwellings(plan, [r.id]), "≤", 0,
+                                       gaps.get(r.id, 0.0), on_attributions=True,
+                                       texte=f"0 d'écart aux {_n(mine)} attributions recalculées du plan "
+                                       "(ses logements, ses viviers, l'acceptation)"))
+                    if lines[-1]["respectee"] == "non":
+                        lines[-1]["limite"] = (f"attributions.csv ne correspond pas au plan : {_n(read)} lues, "
+                                               f"{_n(mine)} recalculées")
+        att, base_of = recomputed.attributions, recomputed.base
+    elif att is not None:
+        att = capped(instance, plan, att)
     rules = []  # (regle, portee, source, rate, mask of the numerator, base)
     for r in instance.reservataires:
         rate = r.taux_prioritaires
         if rate is None and r.type in ("prefet", "action_logement", "collectivite", "bailleur"):
             rate = regles.prefet_prioritaires if r.type == "prefet" else regles.prioritaires_min
         if rate:
-            base = derived.base.get(r.id, 0.0) if of_lettings else _dwellings(plan, [r.id])
+            base = base_of.get(r.id, 0.0) if composition else _dwellings(plan, [r.id])
             rules.append((PUBLICS_PRIORITAIRES, f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
                           lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], round(base, 4)))
     for (epci, name), rate in sorted(_cia_rates(instance).items()):
         communes = {c for c, e in ref.epci_of.items() if e == epci}
         qpv, quartile = (False, "q1") if name == CIA_HORS_QPV_Q1 else (True, "q234")
         rules.append((name, f"EPCI {epci}", "CCH L.441-1 (CIA)", rate,
-                      lambda a, c=communes, q=qpv, k=quartile: a["commune"].isin(list(c)) & (a["qpv"] == q)
+                      lambda a, c=communes, q=qpv, k=quartile: a["commune"].astype(str).isin(list(c)) & (a["qpv"] == q)
                       & (a["quartile"] == k), ref.flux_in(communes, qpv=qpv)))
     for regle, portee, source, rate, numerator, base in rules:
         if att is None:

@@ -1,20 +1,27 @@
-"""What a plan's dwellings can let, recomputed from the instance (demand and acceptance), so that
-the conformity check never trusts attributions.csv (models/orientation.md §8).
+"""Expected lettings of a plan, recomputed from its dwellings and the instance's demand and
+acceptance, so that the conformity check never reads them from attributions.csv
+(models/orientation.md §2 « Demande », §8).
 
-Written again on purpose instead of reusing flux_opt.model.lettings: for each réservataire r and
-segment s (commune, typologie, QPV, financement) with X dwellings in plan.csv,
+Written again on purpose instead of reusing flux_opt.model.lettings (a second opinion). For each
+réservataire r and segment s (commune, typologie, QPV, financement) with X dwellings in plan.csv,
+the pools of r that can fill s are its pools for the commune and for its EPCI, same typologie;
+pool p has D_p candidates (π_p = D_p / Σ D) and accepts a dwelling of financement f with
+a_p = a(quartile, f); r proposes n = `candidats` households per dwelling.
 
-- lettings of all categories together ≤ X (one household per dwelling);
-- gestion directe: category k gets at most coef_k × X, coef_k = π_k a_k (1 − (1 − ā)^n) / ā
-  (π the shares of r's pools for the commune or its EPCI and the typologie, a the acceptance of
-  the segment's financement, n the candidates per dwelling, ā = Σ π a);
-- gestion déléguée: Σ_k y_k / (1 − (1 − a_k)^n) ≤ X (each dwelling aimed at one category);
-- each category's lettings of r in an EPCI and typologie ≤ the candidates of r's pools there.
+- Gestion directe: r proposes in proportion to its pools; a proposal is accepted with
+  ā = Σ π_p a_p, a dwelling is let with P̄ = 1 − (1 − ā)^n and goes to pool p with
+  π_p a_p / ā: y_p = π_p a_p P̄ / ā × X. Nothing of it is read from attributions.csv.
+- Gestion déléguée: the bailleur aims z_k dwellings at category k (a choice the plan records in
+  attributions.csv only: z_k = y_k / P_k, P_k = 1 − (1 − a_k)^n, for categories r has candidates
+  for); aims beyond the dwellings (Σ z_k > X) are brought back to X in their proportions, and the
+  dwellings aimed at nobody are proposed like in gestion directe:
+  y_k = P_k z_k + (X − Σ z) × π_k a_k P̄ / ā. Without attributions.csv every dwelling is
+  proposed like in gestion directe (what the simulated year does, §9).
+- A pool never lets more than its candidates: where Σ y_p > D_p, the lettings of every segment
+  it feeds are scaled down by D_p / Σ y_p (all categories of the segment together, as one dwelling
+  lets one household of the mix).
 
-Attributions beyond these bounds are cut back to them before any share is computed, and the
-lines « attributions possibles » say where they were. The base of r's publics prioritaires is
-what its dwellings are expected to let: P̄ × X in gestion directe, Σ y + P̄ (X − Σ y / P) in
-gestion déléguée (P̄ = 1 − (1 − ā)^n), never the lettings as read.
+The base of r's publics prioritaires is what its dwellings are expected to let: Σ y of r.
 """
 
 from __future__ import annotations
@@ -24,95 +31,148 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from flux_opt.input.schema import Instance
+from flux_opt.input.schema import Instance, parse_bool
 
-Key = tuple[str, str, str, bool, str]  # réservataire, commune, typologie, qpv, financement
+CATEGORY = ("quartile", "prioritaire", "travailleur_essentiel")
+COLUMNS = ["reservataire", "commune", "qpv", "typologie", "financement", *CATEGORY, "attributions_prevues"]
+Segment = tuple[str, str, str, bool, str]  # réservataire, commune, typologie, qpv, financement
+# attributions.csv has 4 decimals: aims summing to X plus their rounding still fit X dwellings
+AIM_SLACK = 0.01
 
 
 @dataclass
-class Derived:
-    attributions: pd.DataFrame  # attributions.csv with attributions_prevues cut back to the bounds
-    excess: dict[str, float]  # réservataire → attributions read beyond what its dwellings and pools allow
-    base: dict[str, float]  # réservataire → expected lettings of its dwellings (publics prioritaires base)
+class Recomputed:
+    attributions: pd.DataFrame  # COLUMNS: the expected lettings per segment and household category
+    base: dict[str, float]  # réservataire → its expected lettings (base of its publics prioritaires)
+    aims_refused: dict[str, float]  # réservataire → dwellings aimed in attributions.csv beyond its own
 
 
-def _pools(instance: Instance) -> dict[tuple[str, str, str], dict[tuple[str, bool], float]]:
-    """(réservataire, commune or EPCI, typologie) → (quartile, prioritaire) → candidates."""
+def _flag(value) -> bool:
+    return parse_bool(value) if isinstance(value, str) else bool(value)
+
+
+def _pools(instance: Instance) -> dict[tuple[str, str, str], dict[tuple, float]]:
+    """(réservataire, commune or EPCI, typologie) → category → candidates."""
     pools: dict = defaultdict(lambda: defaultdict(float))
     for p in instance.demande:
         zone = p.commune if p.commune else p.epci
-        pools[(p.reservataire, zone, p.typologie)][(p.quartile, bool(p.prioritaire))] += p.demandeurs
+        category = (p.quartile, bool(p.prioritaire), bool(p.travailleur_essentiel))
+        pools[(p.reservataire, zone, p.typologie)][category] += float(p.demandeurs)
     return pools
 
 
-def derive(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame, composition: bool = True) -> Derived:
-    """The attributions cut back to what the plan's dwellings and r's pools allow (`composition`:
-    the acceptance model of orientation.md §2; otherwise one household per dwelling)."""
+def _aims(attributions: pd.DataFrame | None) -> dict[Segment, dict[tuple, float]]:
+    """Segment → category → lettings read from attributions.csv (the déléguée aims are y / P_k)."""
+    aims: dict = defaultdict(lambda: defaultdict(float))
+    if attributions is None:
+        return aims
+    for row in attributions.itertuples(index=False):
+        key = (row.reservataire, str(row.commune), row.typologie, _flag(row.qpv), row.financement)
+        category = (row.quartile, _flag(row.prioritaire), _flag(getattr(row, "travailleur_essentiel", False)))
+        aims[key][category] += float(row.attributions_prevues)
+    return aims
+
+
+def recompute(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame | None = None) -> Recomputed:
+    """The expected lettings of `plan` (plan.csv, qpv boolean or oui/non) under the composition
+    model; `attributions` (attributions.csv) only gives the déléguée aims, checked against X."""
     rows = {r.id: r for r in instance.reservataires}
     rates = instance.acceptance()
     epci_of = {p.commune: p.epci for p in instance.parc}
     pools = _pools(instance)
-    dwellings: dict[Key, float] = defaultdict(float)
+    aims = _aims(attributions)
+    dwellings: dict[Segment, float] = defaultdict(float)
     for row in plan.itertuples(index=False):
-        dwellings[(row.reservataire, row.commune, row.typologie, bool(row.qpv), row.financement)] += row.logements
-    att = attributions.copy()
-    att["_key"] = list(zip(att["reservataire"], att["commune"], att["typologie"], att["qpv"].astype(bool),
-                           att["financement"]))
-    att["_k"] = list(zip(att["quartile"], att["prioritaire"].astype(bool)))
-    scale = pd.Series(1.0, index=att.index)
-    base: dict[str, float] = defaultdict(float)
-    for key in set(dwellings) | set(att["_key"]):
+        dwellings[(row.reservataire, str(row.commune), row.typologie, _flag(row.qpv), row.financement)] += float(
+            row.logements)
+    lets: dict[Segment, dict[tuple, float]] = {}  # segment → (zone, category) → lettings
+    refused: dict[str, float] = defaultdict(float)
+    for key, x in dwellings.items():
         rid, commune, typologie, _, financement = key
-        x = dwellings.get(key, 0.0)
-        mine = att.index[att["_key"] == key]
         r = rows.get(rid)
-        if r is None:
+        if r is None or x <= 0:
             continue
         n = r.candidats_attendus
-        mix: dict = defaultdict(float)
-        for zone in (commune, epci_of.get(commune)):
-            for k, d in pools.get((rid, zone, typologie), {}).items():
-                mix[k] += d
+        mix = {(zone, k): d for zone in (commune, epci_of.get(commune))
+               for k, d in pools.get((rid, zone, typologie), {}).items() if d > 0}
         total = sum(mix.values())
-        accept = {k: rates[(k[0], financement)] for k in mix}
-        mean = sum(mix[k] / total * accept[k] for k in mix) if total else 0.0
+        if not total:
+            continue
+        accept = {zk: rates[(zk[1][0], financement)] for zk in mix}
+        mean = sum(mix[zk] / total * accept[zk] for zk in mix)
         p_bar = 1 - (1 - mean) ** n
-        y = att.loc[mine, "attributions_prevues"].astype(float) * scale[mine]
-        cut = pd.Series(1.0, index=mine)
-        if not composition:  # every candidate accepts: one household per dwelling
-            if y.sum() > x + 1e-6:
-                cut[:] = x / y.sum()
-            base[rid] += x
-        elif r.gestion == "directe":
-            by_k = y.groupby(att.loc[mine, "_k"]).sum()
-            for k, value in by_k.items():
-                bound = mix.get(k, 0.0) / total * accept.get(k, 0.0) * p_bar / mean * x if total and mean else 0.0
-                if value > bound + 1e-6:
-                    cut[att.loc[mine, "_k"] == k] = bound / value
-            base[rid] += p_bar * x
-        else:
-            def p_let(i) -> float:
-                a = accept.get(att.at[i, "_k"], 0.0)
-                return 1 - (1 - a) ** n
+        proposed = x
+        y: dict[tuple, float] = defaultdict(float)
+        if r.gestion != "directe" and aims.get(key):
+            by_k: dict[tuple, float] = defaultdict(float)  # the categories' pools, for P_k
+            for (zone, k), d in mix.items():
+                by_k[k] += d
+            p_k = {k: 1 - (1 - rates[(k[0], financement)]) ** n for k in aims[key]}
+            # a category r has no candidate for, or that never accepts, cannot be aimed at
+            wanted = {k: v for k, v in aims[key].items() if v > 0 and k in by_k and p_k[k] > 0}
+            aimed = sum(v / p_k[k] for k, v in wanted.items())
+            scale = 1.0
+            if aimed > x + AIM_SLACK:  # aims beyond the dwellings: kept in their proportions, on X
+                refused[rid] += aimed - x
+                scale = x / aimed
+            for k, v in wanted.items():  # aimed at category k: spread over its pools by candidates
+                for (zone, kk), d in mix.items():
+                    if kk == k:
+                        y[(zone, k)] += scale * v * d / by_k[k]
+            proposed = max(0.0, x - scale * aimed)
+        if mean > 0:
+            for zk, d in mix.items():
+                y[zk] += d / total * accept[zk] * p_bar / mean * proposed
+        lets[key] = y
+    # a pool never lets more than its candidates
+    used: dict[tuple, float] = defaultdict(float)
+    for (rid, _, typologie, _, _), y in lets.items():
+        for (zone, k), v in y.items():
+            used[(rid, zone, typologie, k)] += v
+    out, base = [], defaultdict(float)
+    for key, y in lets.items():
+        rid, commune, typologie, qpv, financement = key
+        factor = min([1.0] + [pools[(rid, zone, typologie)][k] / used[(rid, zone, typologie, k)]
+                              for (zone, k), v in y.items() if v > 0 and used[(rid, zone, typologie, k)] > 0])
+        by_k = defaultdict(float)
+        for (_, k), v in y.items():
+            by_k[k] += v * factor
+        for k, v in by_k.items():
+            out.append((rid, commune, qpv, typologie, financement, *k, v))
+            base[rid] += v
+    table = pd.DataFrame(out, columns=COLUMNS)
+    return Recomputed(table, dict(base), dict(refused))
 
-            used = sum(y[i] / p_let(i) if p_let(i) > 0 else (float("inf") if y[i] > 0 else 0.0) for i in mine)
-            if used > x + 1e-6:
-                cut[:] = x / used if used != float("inf") else 0.0
-            kept = y * cut
-            aimed = sum(kept[i] / p_let(i) for i in mine if kept[i] > 0)
-            base[rid] += float(kept.sum()) + p_bar * max(0.0, x - aimed)
-        scale[mine] = scale[mine] * cut
-    # each category of r in an EPCI and typologie: at most the candidates of its pools there
-    att["_epci"] = att["commune"].map(epci_of)
-    for (rid, epci, typologie, k), group in att.groupby(["reservataire", "_epci", "typologie", "_k"]):
-        communes = [c for c, e in epci_of.items() if e == epci]
-        candidates = sum(pools.get((rid, z, typologie), {}).get(k, 0.0) for z in [*communes, epci])
-        y = float((group["attributions_prevues"] * scale[group.index]).sum())
-        if y > candidates + 1e-6:
-            scale[group.index] *= candidates / y
-    read = att["attributions_prevues"].astype(float)
-    kept = read * scale
-    excess = (read - kept).groupby(att["reservataire"]).sum().to_dict()
-    out = attributions.copy()
-    out["attributions_prevues"] = kept.to_numpy()
-    return Derived(out, {r: float(v) for r, v in excess.items()}, dict(base))
+
+def differences(read: pd.DataFrame, recomputed: pd.DataFrame) -> dict[str, float]:
+    """réservataire → Σ |attributions read − recomputed| over its segments and categories."""
+    keys = COLUMNS[:-1]
+
+    def summed(table: pd.DataFrame) -> pd.Series:
+        t = table.copy()
+        for c in ("qpv", "prioritaire", "travailleur_essentiel"):
+            t[c] = t[c].map(_flag) if c in t.columns else False
+        t["commune"] = t["commune"].astype(str)
+        return t.groupby(keys)["attributions_prevues"].sum().astype(float)
+
+    a, b = summed(read), summed(recomputed)
+    gap = (a.reindex(a.index.union(b.index), fill_value=0.0) - b.reindex(a.index.union(b.index), fill_value=0.0)).abs()
+    return gap.groupby(level="reservataire").sum().to_dict()
+
+
+def capped(instance: Instance, plan: pd.DataFrame, attributions: pd.DataFrame) -> pd.DataFrame:
+    """Transport model (`[demande] modele = "transport"`: any household of r's pools takes a
+    dwelling, the plan chooses which): the attributions read, cut back to one household per
+    dwelling of each réservataire and segment."""
+    dwellings: dict[Segment, float] = defaultdict(float)
+    for row in plan.itertuples(index=False):
+        dwellings[(row.reservataire, str(row.commune), row.typologie, _flag(row.qpv), row.financement)] += float(
+            row.logements)
+    att = attributions.copy()
+    key = pd.Series(list(zip(att["reservataire"], att["commune"].astype(str), att["typologie"],
+                             att["qpv"].map(_flag), att["financement"])), index=att.index)
+    total = att["attributions_prevues"].astype(float).groupby(key).transform("sum")
+    room = key.map(lambda k: dwellings.get(k, 0.0))
+    factor = (room / total.where(total > 0, 1.0)).clip(upper=1.0)
+    att["attributions_prevues"] = att["attributions_prevues"].astype(float) * factor
+    return att

@@ -77,12 +77,14 @@ def evaluation_view(ev: Evaluation) -> Table:
     return table
 
 
-def _error_bars(t: pd.DataFrame, scale: float = 1.0) -> np.ndarray:
-    """The 5 %–95 % bars around the mean. A skewed spread can put the mean outside them (96 draws
-    at 1, 4 at 0: mean 0,96 < p05 = 1) and matplotlib refuses a negative bar (« xerr »): the bar
-    then stops at the mean; an indicator never measured (NaN) gets none."""
-    err = np.vstack([t["moyenne"] - t["p05"], t["p95"] - t["moyenne"]]).astype(float) * scale
-    return np.nan_to_num(np.clip(err, 0, None))
+def _spread(ax, y: np.ndarray, t: pd.DataFrame, scale: float = 1.0) -> None:
+    """The 5 %–95 % spread drawn as it is, from p05 to p95, not as bars around the mean: a skewed
+    spread can put the mean outside it (96 draws at 1, 4 at 0: mean 0,96 < p05 = 1), and the dot of
+    the mean then sits outside its spread; an indicator never measured (NaN) gets none."""
+    low, high = (t[c].to_numpy(dtype=float) * scale for c in ("p05", "p95"))
+    ok = ~(np.isnan(low) | np.isnan(high))
+    ax.hlines(y[ok], low[ok], high[ok], color="black", linewidth=1, zorder=3)
+    ax.scatter(np.r_[low[ok], high[ok]], np.r_[y[ok], y[ok]], marker="|", s=60, color="black", zorder=3)
 
 
 def lettings_plot(ev: Evaluation) -> str:
@@ -91,8 +93,8 @@ def lettings_plot(ev: Evaluation) -> str:
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8, _height(len(t))))
     ax.barh(y + 0.2, t["prevu"].fillna(0), height=0.4, color=GREY, label="prévu par le plan")
-    err = _error_bars(t)
-    ax.barh(y - 0.2, t["moyenne"], height=0.4, color=BLUE, xerr=err, capsize=3, label="simulé (5 %–95 %)")
+    ax.barh(y - 0.2, t["moyenne"], height=0.4, color=BLUE, label="simulé (moyenne ; trait : 5 %–95 %)")
+    _spread(ax, y - 0.2, t)
     ax.set_yticks(y, [_short(_scope(c, "attributions", ev)) for c in t["portee"]])
     ax.set_xlabel("attributions (baux signés)")
     ax.set_title("Attributions prévues et simulées par réservataire")
@@ -108,10 +110,9 @@ def shares_plot(ev: Evaluation) -> str | None:
         return None
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8, _height(len(t))))
-    err = _error_bars(t, 100)
     below = (t["p95"] < t["cible"]).to_numpy()
-    ax.barh(y, t["moyenne"] * 100, height=0.5, xerr=err, capsize=3,
-            color=[RED if b else BLUE for b in below])
+    ax.barh(y, t["moyenne"] * 100, height=0.5, color=[RED if b else BLUE for b in below])
+    _spread(ax, y, t, 100)
     ax.scatter(t["cible"] * 100, y, marker="|", s=300, color="black", label="cible", zorder=3)
     names = [f"{_indicator(i).removeprefix('Part : ').removeprefix('Part de ')} — {_scope(c, i, ev)}"
              for i, c in zip(t["indicateur"], t["portee"])]
