@@ -144,7 +144,7 @@ def suivi_view(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | N
     for titre, table in suivi_tables(s, noms, lieux=lieux):
         elements += _tables_rich(table, titre)
     elements.append(Text(projection_sentence(s)))
-    a_faire = alerts(s)
+    a_faire = alerts(s, lieux)
     elements.append(Text("À faire :" if a_faire else "Aucune alerte : délais, rythme et mixité tenus.", style="bold"))
     elements += [Text(f"• {phrase}", style="yellow") for phrase in a_faire]
     elements.append(Text(LEGENDE, style="dim"))
@@ -177,7 +177,7 @@ def suivi_page(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | N
         message, alerte = drift_sentence(ecart, seuil)
         parts.append(bullets([message], "alertes") if alerte else Paragraph(message))
     parts.append(Paragraph(LEGENDE, "note"))
-    a_faire = alerts(s)
+    a_faire = alerts(s, lieux)
     sections = [Section("Où en est l'année", parts),
                 Section("À faire", [bullets(a_faire, "alertes") if a_faire
                                     else Paragraph("Aucune alerte : délais, rythme et mixité tenus.")])]
@@ -192,7 +192,7 @@ def write_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | No
     chemin = Path(chemin)
     chemin.parent.mkdir(parents=True, exist_ok=True)
     feuilles = suivi_tables(s, noms, detail=True, lieux=lieux)
-    feuilles.append(("Alertes", pd.DataFrame({"Alerte": alerts(s)}, dtype=object)))
+    feuilles.append(("Alertes", pd.DataFrame({"Alerte": alerts(s, lieux)}, dtype=object)))
     with excel_writer(chemin) as classeur:
         formats = {"0.0%": classeur.book.add_format({"num_format": "0.0%"}),
                    "0.0": classeur.book.add_format({"num_format": "0.0"})}
