@@ -110,7 +110,7 @@ def test_plan_with_the_previous_bilan_writes_the_report_column_and_its_sentences
                                  "--bilan-precedent", str(dossier)])
     assert sortie.exit_code == 0, sortie.output
     objectifs = pd.read_csv(tmp_path / "p" / "objectifs.csv").set_index("reservataire")
-    attendu = apply_carry_over(*_cibles(instance_2028(exemple, 0.5)), read_previous_bilan(dossier, 2028))
+    attendu = apply_carry_over(*_targets(instance_2028(exemple, 0.5)), read_previous_bilan(dossier, 2028))
     assert objectifs["report"].to_dict() == attendu.table.set_index("id")["report"].to_dict()
     assert objectifs.at["action_logement", "report"] > 0
     assert "Action Logement Services :" in sortie.output and "clause de revoyure" in sortie.output
@@ -119,14 +119,14 @@ def test_plan_with_the_previous_bilan_writes_the_report_column_and_its_sentences
     assert trop_recent.exit_code == 2 and "antérieur" in trop_recent.output  # a 2027 bilan for a 2027 plan
 
 
-def _cibles(instance):
+def _targets(instance):
     return compute_targets(instance, compute_flux(instance)), instance
 
 
 def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee):
     plan, journal, _ = annee
     consolide, par_epci = bilan_du_plan(plan, read_journal(journal), 2027, contexte(exemple))
-    table = consolide.objectifs.set_index("reservataire")
+    table = consolide.targets.set_index("reservataire")
     objectifs = pd.read_csv(plan / "objectifs.csv").set_index("reservataire")["cible"]
     baux, refus, prioritaires, connus = compter_baux(journal), Counter(), Counter(), Counter()
     dalo, dalo_epci = Counter(), Counter()
@@ -158,8 +158,8 @@ def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee)
     assert set(par_epci) == {"200093201"}
     du_plan = pd.read_csv(plan / "plan.csv", dtype={"epci": str})
     dans_epci = du_plan[du_plan["epci"] == "200093201"].groupby("reservataire")["logements"].sum()
-    assert par_epci["200093201"].objectifs.set_index("reservataire")["objectif"].to_dict() == dans_epci.to_dict()
-    assert par_epci["200093201"].objectifs.set_index("reservataire")["baux_dalo"].to_dict() == {
+    assert par_epci["200093201"].targets.set_index("reservataire")["objectif"].to_dict() == dans_epci.to_dict()
+    assert par_epci["200093201"].targets.set_index("reservataire")["baux_dalo"].to_dict() == {
         r: dalo_epci[r] for r in dans_epci.index}
 
 

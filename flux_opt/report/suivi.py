@@ -126,13 +126,13 @@ def suivi_tables(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool =
 
 def projection_sentence(s: Suivi) -> str:
     """Where the year is heading at the current pace (linear in elapsed days)."""
-    cible = float(s.reservataires["cible"].sum())
+    target = float(s.reservataires["cible"].sum())
     realise = float(s.reservataires["realise"].sum())
     en_cours = float(s.reservataires["en_cours"].sum())
     projection = project_to_year_end(realise, en_cours, s.fraction_annee)
     return (f"{_pct(s.fraction_annee)} de l'année écoulée au {s.date.strftime('%d/%m/%Y')} : "
             f"{fr_number(realise)} logements décomptés et {fr_number(en_cours)} en cours sur un objectif de "
-            f"{fr_number(cible)} ; au rythme actuel, {fr_number(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
+            f"{fr_number(target)} ; au rythme actuel, {fr_number(projection)} au 31 décembre ({_pct(projection / target) if target else '—'} "
             "de l'objectif).")
 
 

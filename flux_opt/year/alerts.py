@@ -60,8 +60,8 @@ def pace_alerts(s: Suivi) -> list[str]:
     table = s.reservataires[s.reservataires["cible"] > 0]
     if not len(table):
         return []
-    projection, cible = float(table["projection"].sum()), float(table["cible"].sum())
-    rythme = projection / cible
+    projection, target = float(table["projection"].sum()), float(table["cible"].sum())
+    rythme = projection / target
     phrases = []
     for r in table.itertuples():
         attendu = rythme * r.cible
@@ -77,9 +77,9 @@ def pace_alerts(s: Suivi) -> list[str]:
             phrases.append(f"{etat} — lui orienter en priorité les prochains logements libérés (flux-opt orienter).")
         else:
             phrases.append(f"{etat} — orienter les prochains logements vers les autres réservataires.")
-    if projection < cible * (1 - TOLERANCE_PROJECTION):
+    if projection < target * (1 - TOLERANCE_PROJECTION):
         phrases.append(f"Ensemble : au rythme actuel, {fr_number(projection)} logements décomptés au 31 décembre pour "
-                       f"{fr_number(cible)} prévus ({_pct(rythme)}) — hâter les propositions, les passages en CALEOL "
+                       f"{fr_number(target)} prévus ({_pct(rythme)}) — hâter les propositions, les passages en CALEOL "
                        "et les signatures, ou revoir la prévision des libérations.")
     return phrases
 
