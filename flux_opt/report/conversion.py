@@ -65,9 +65,9 @@ def detail_table(detail: pd.DataFrame) -> pd.DataFrame:
 
 def lissage_table(lissage: Lissage) -> pd.DataFrame:
     """Multi-year targets: one row per réservataire, one column per year, plus totals and capacity."""
-    objectifs = lissage.objectifs.copy()
-    objectifs.columns = [str(a) for a in objectifs.columns]
-    objectifs["Total"] = objectifs.sum(axis=1)
+    targets = lissage.objectifs.copy()
+    targets.columns = [str(a) for a in targets.columns]
+    targets["Total"] = targets.sum(axis=1)
     annuel = lissage.annuel.set_index("annee")
     pieds = {
         "Total des objectifs": list(annuel["logements"]),
@@ -76,8 +76,8 @@ def lissage_table(lissage: Lissage) -> pd.DataFrame:
     }
     for libelle, valeurs in pieds.items():
         total = sum(valeurs) if libelle != "Flux prévu" else round(sum(valeurs), 1)
-        objectifs.loc[libelle] = valeurs + [total]
-    table = objectifs.reset_index(names="Réservataire")
+        targets.loc[libelle] = valeurs + [total]
+    table = targets.reset_index(names="Réservataire")
     return table
 
 
@@ -143,12 +143,12 @@ def write_outputs(dossier: Path, resultat: ConversionResult, noms: dict[str, str
     name, `noms`)."""
     dossier = Path(dossier)
     dossier.mkdir(parents=True, exist_ok=True)
-    objectifs = resultat.lissage.objectifs.copy()
-    objectifs.columns = [str(a) for a in objectifs.columns]
+    targets = resultat.lissage.objectifs.copy()
+    targets.columns = [str(a) for a in targets.columns]
     fichiers = {
         "conversion.csv": resultat.conversion,
         "conventions_detail.csv": resultat.detail,
-        "objectifs_pluriannuels.csv": objectifs.reset_index(names="reservataire"),
+        "objectifs_pluriannuels.csv": targets.reset_index(names="reservataire"),
         "capacite_annuelle.csv": resultat.lissage.annuel,
     }
     chemins = []
