@@ -79,7 +79,7 @@ def test_bilan_dalo_figures_equal_a_hand_count(tmp_path, plan):
     chemin = tmp_path / "journal.csv"
     append_events(chemin, evenements())
     consolide, _ = bilan_du_plan(plan, read_journal(chemin), 2027, contexte())
-    table = consolide.objectifs.set_index("reservataire")
+    table = consolide.targets.set_index("reservataire")
     for r, (connus, prioritaires, dalo, part_dalo) in ATTENDU.items():
         assert table.at[r, "baux_menage_connu"] == connus, r
         assert table.at[r, "baux_dalo"] == dalo, r
@@ -90,7 +90,7 @@ def test_bilan_dalo_figures_equal_a_hand_count(tmp_path, plan):
     # the law's sentence beside the share due: DALO first, no rate of its own
     assert "(CCH L.313-26-2)" in table.at["action_logement", "obligation_prioritaires"]
     assert "DALO en priorité" in table.at["prefet", "obligation_prioritaires"]
-    tenue = priorities(consolide.objectifs).set_index("reservataire")["prioritaires_tenue"].to_dict()
+    tenue = priorities(consolide.targets).set_index("reservataire")["prioritaires_tenue"].to_dict()
     assert tenue == {"prefet": "non", "action_logement": "oui", "ville_lille": "oui", "bailleur": ""}
     # the written files: the CSV read by plan --bilan-precedent, the HTML a person reads
     write_bilan(consolide, tmp_path / "bilan")
@@ -118,8 +118,8 @@ def test_old_journal_without_the_column_still_gives_a_bilan_and_keeps_its_format
     append_events(nouveau, evenements(avec_dalo=False))
     ancien.write_text(sans_colonne_dalo(nouveau.read_text(encoding="utf-8")), encoding="utf-8")
     assert ancien.read_text(encoding="utf-8").splitlines()[0] == ",".join(COLONNES_SANS_DALO)
-    table = bilan_du_plan(plan, read_journal(ancien), 2027, contexte())[0].objectifs.set_index("reservataire")
-    attendu = bilan_du_plan(plan, read_journal(nouveau), 2027, contexte())[0].objectifs.set_index("reservataire")
+    table = bilan_du_plan(plan, read_journal(ancien), 2027, contexte())[0].targets.set_index("reservataire")
+    attendu = bilan_du_plan(plan, read_journal(nouveau), 2027, contexte())[0].targets.set_index("reservataire")
     pd.testing.assert_series_equal(table["part_prioritaires"], attendu["part_prioritaires"])
     assert (table["baux_dalo"] == 0).all()
     assert table["part_dalo"].isna().all()  # every réservataire with leases has a prioritaire one: DALO unknown

@@ -63,8 +63,8 @@ def test_an_annex_holds_only_its_reservataire(written):
         for word in ("adéquation", "solveur", "optimal", "score", "vivier"):  # nothing about the optimiser
             assert word not in page.lower() and word not in book_text.lower(), (rid, word)
         # its objective, the year, the bailleur, the legal basis
-        cible = int(done.result.objectifs.set_index("reservataire").at[rid, "cible"])
-        assert f"Objectif de l'année : {cible} logements" in cells
+        target = int(done.result.objectifs.set_index("reservataire").at[rid, "cible"])
+        assert f"Objectif de l'année : {target} logements" in cells
         assert "Année : 2027" in cells and "Bailleur : Habitat Flandre Métropole (fictif)" in cells
         assert any(c.startswith("Base légale : ") and "CCH" in c for c in cells)
 

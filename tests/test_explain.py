@@ -111,8 +111,8 @@ def expected_figures(p: Plan, row) -> list[str]:
         return [f"reçoivent ensemble {fmt(v)} logements sur un flux de {fmt(base)}", pct(v / base)]
     if family == "objectif_reservataire":
         rid = scope.split(" ")[1]
-        cible = int(p.objectifs.set_index("reservataire").at[rid, "cible"])
-        return [f"{p.noms[rid]} reçoit {fmt(p.x(reservataire=rid))} logements pour un objectif de {cible}"]
+        target = int(p.objectifs.set_index("reservataire").at[rid, "cible"])
+        return [f"{p.noms[rid]} reçoit {fmt(p.x(reservataire=rid))} logements pour un objectif de {target}"]
     if family == "demande":
         return [_pool_figures(p, scope)]
     if family in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):

@@ -181,7 +181,7 @@ def test_late_proposal_is_returned_to_the_bailleur_and_counted_per_the_conventio
     consolide, _ = bilan_du_plan(plan, df, 2027, contexte(True))
     retours = consolide.retours.set_index("logement_id")["decompte"].to_dict()
     assert retours == {"L1": "décompté pour le réservataire", "L2": "non décompté (droit non utilisé)"}
-    ligne_al = consolide.objectifs.set_index("reservataire").loc["action_logement"]
+    ligne_al = consolide.targets.set_index("reservataire").loc["action_logement"]
     assert ligne_al["logements_decomptes"] == 1 and ligne_al["retours_bailleur"] == 1
 
 

@@ -295,3 +295,26 @@ def test_lissage_de_l_instance_exemple_tient_le_flux_chaque_annee(methode):
     dus = lissage.volumes.set_index("reservataire")["volume_entier"]
     assert lissage.objectifs.sum(axis=1).to_dict() == dus.to_dict()
     assert set(year_targets(resultat)) == set(resultat.conversion["reservataire"])
+
+
+@pytest.mark.skipif(not (EXEMPLE / "conventions.csv").exists(), reason="instance d'exemple absente")
+def test_convertir_names_the_reservataires_in_the_page_and_workbook_ids_stay_in_the_csv(tmp_path):
+    """conversion.html and conversion.xlsx are read by people: « Action Logement Services », not
+    `action_logement`; conversion.csv and objectifs_pluriannuels.csv keep the ids."""
+    from typer.testing import CliRunner
+
+    from flux_opt.cli.main import app
+
+    sortie = CliRunner().invoke(app, ["convertir", str(EXEMPLE), "--sortie", str(tmp_path / "c")])
+    assert sortie.exit_code == 0, sortie.output
+    page = (tmp_path / "c" / "conversion.html").read_text(encoding="utf-8")
+    assert "<td>Action Logement Services</td>" in page and "<td>Ville de Roubaix</td>" in page
+    assert "surtout Action Logement Services (" in page  # why the two methods differ, by name
+    for rid in ("action_logement", "employeur_port", "ville_roubaix", ">mel<"):
+        assert rid not in page, rid
+    classeur = openpyxl.load_workbook(tmp_path / "c" / "conversion.xlsx")
+    for feuille in ("conversion", "conventions", "lissage"):
+        noms = {ligne[0] for ligne in classeur[feuille].iter_rows(min_row=2, values_only=True)}
+        assert "Métropole européenne de Lille" in noms and "mel" not in noms, feuille
+    assert set(pd.read_csv(tmp_path / "c" / "conversion.csv")["reservataire"]) == {
+        "action_logement", "employeur_port", "mel", "ville_roubaix"}

@@ -110,7 +110,7 @@ def test_plan_with_the_previous_bilan_writes_the_report_column_and_its_sentences
                                  "--bilan-precedent", str(dossier)])
     assert sortie.exit_code == 0, sortie.output
     objectifs = pd.read_csv(tmp_path / "p" / "objectifs.csv").set_index("reservataire")
-    attendu = apply_carry_over(*_cibles(instance_2028(exemple, 0.5)), read_previous_bilan(dossier, 2028))
+    attendu = apply_carry_over(*_targets(instance_2028(exemple, 0.5)), read_previous_bilan(dossier, 2028))
     assert objectifs["report"].to_dict() == attendu.table.set_index("id")["report"].to_dict()
     assert objectifs.at["action_logement", "report"] > 0
     assert "Action Logement Services :" in sortie.output and "clause de revoyure" in sortie.output
@@ -119,14 +119,14 @@ def test_plan_with_the_previous_bilan_writes_the_report_column_and_its_sentences
     assert trop_recent.exit_code == 2 and "antérieur" in trop_recent.output  # a 2027 bilan for a 2027 plan
 
 
-def _cibles(instance):
+def _targets(instance):
     return compute_targets(instance, compute_flux(instance)), instance
 
 
 def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee):
     plan, journal, _ = annee
     consolide, par_epci = bilan_du_plan(plan, read_journal(journal), 2027, contexte(exemple))
-    table = consolide.objectifs.set_index("reservataire")
+    table = consolide.targets.set_index("reservataire")
     objectifs = pd.read_csv(plan / "objectifs.csv").set_index("reservataire")["cible"]
     baux, refus, prioritaires, connus = compter_baux(journal), Counter(), Counter(), Counter()
     dalo, dalo_epci = Counter(), Counter()
@@ -158,8 +158,8 @@ def test_bilan_figures_match_an_independent_count_of_the_journal(exemple, annee)
     assert set(par_epci) == {"200093201"}
     du_plan = pd.read_csv(plan / "plan.csv", dtype={"epci": str})
     dans_epci = du_plan[du_plan["epci"] == "200093201"].groupby("reservataire")["logements"].sum()
-    assert par_epci["200093201"].objectifs.set_index("reservataire")["objectif"].to_dict() == dans_epci.to_dict()
-    assert par_epci["200093201"].objectifs.set_index("reservataire")["baux_dalo"].to_dict() == {
+    assert par_epci["200093201"].targets.set_index("reservataire")["objectif"].to_dict() == dans_epci.to_dict()
+    assert par_epci["200093201"].targets.set_index("reservataire")["baux_dalo"].to_dict() == {
         r: dalo_epci[r] for r in dans_epci.index}
 
 
@@ -185,24 +185,16 @@ def test_orienter_proposes_only_eligible_reservataires_and_names_bad_fields(anne
     assert derniers[1].startswith("2027-12-31,proposition,NEUF-1,59350")
 
 
-def test_convertir_deducts_the_rights_used_and_replans_the_remaining_years(annee):
+def test_convertir_deducts_the_rights_used_and_replans_the_remaining_years(annee, tmp_path):
     _, _, dossier = annee
-    avant = runner.invoke(app, ["convertir", str(EXEMPLE)])
-    apres = runner.invoke(app, ["convertir", str(EXEMPLE), "--bilan", str(dossier)])
-    assert apres.exit_code == 0, apres.output
+    avant = runner.invoke(app, ["convertir", str(EXEMPLE), "--sortie", str(tmp_path / "avant")])
+    apres = runner.invoke(app, ["convertir", str(EXEMPLE), "--bilan", str(dossier), "--sortie", str(tmp_path / "apres")])
+    assert avant.exit_code == 0 and apres.exit_code == 0, apres.output
     bilan = pd.read_csv(dossier / "bilan_2027.csv").set_index("reservataire")["logements_decomptes"]
-
-    def lissage(sortie) -> list[str]:
-        """The lines of the « Objectifs annuels lissés » table (réservataires by name, years, total)."""
-        lines = sortie.output.splitlines()
-        start = next(i for i, l in enumerate(lines) if "Objectifs annuels lissés" in l)
-        return lines[start:]
-
-    def total(sortie, nom):
-        ligne = next(l for l in lissage(sortie) if l.strip().startswith(nom))
-        return int(ligne.split()[-1])
-
-    entete = next(l for l in lissage(apres) if "Réservataire" in l)
-    assert "2028" in entete and "2027" not in entete  # the remaining years only
-    assert total(apres, "Action Logement Services") == \
-        total(avant, "Action Logement Services") - bilan["action_logement"]
+    # the multi-year targets as the machine reads them (ids, one column per year)
+    lisse_avant, lisse_apres = (pd.read_csv(tmp_path / d / "objectifs_pluriannuels.csv").set_index("reservataire")
+                                for d in ("avant", "apres"))
+    assert "2028" in lisse_apres.columns and "2027" not in lisse_apres.columns  # the remaining years only
+    assert "2027" in lisse_avant.columns and bilan["action_logement"] > 0  # something to deduct
+    assert (lisse_apres.loc["action_logement"].sum()
+            == lisse_avant.loc["action_logement"].sum() - bilan["action_logement"])

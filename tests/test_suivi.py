@@ -232,3 +232,35 @@ def test_start_of_year_with_an_empty_journal(plan):
                                                     "financement": "PLAI"})
     assert classement.iloc[0]["reservataire"] == "action_logement"  # 3 planned, the most in that segment
     assert "ville_lille" in set(classement[classement["niveau"] == "ensemble"]["reservataire"])
+
+
+def test_alerts_name_the_commune_and_the_epci_not_their_codes(plan, annee_simulee, tmp_path):
+    """A manager reads « Villeneuve-d'Ascq », not « commune 59009 », in the terminal, suivi.html and suivi.xlsx."""
+    from dataclasses import replace
+
+    from openpyxl import load_workbook
+
+    from flux_opt.plan.names import Names
+    from flux_opt.report.suivi import suivi_page, write_suivi_excel
+    from flux_opt.year.alerts import alerts
+
+    s = suivi(plan, read_journal(annee_simulee), date(2027, 7, 15))
+    assert s.delais["commune"].tolist() == ["59009"]  # S2027-00045, proposed to the préfet on 19/06
+    mixite = s.mixite.copy()
+    mixite.loc[(mixite["epci"] == "200093201") & (mixite["zone"] == "hors_qpv"), "part_q1_exigee"] = 0.6
+    s = replace(s, mixite=mixite)
+    lieux = Names(communes={"59009": "Villeneuve-d'Ascq", "59350": "Lille"},
+                  epci={"200093201": "Métropole européenne de Lille"})
+    delai, cia = [a for a in alerts(s, lieux) if a.startswith(("Logement", "Métropole"))]
+    assert delai.startswith("Logement S2027-00045 (T3 hors QPV, Villeneuve-d'Ascq) proposé à prefet")
+    assert cia.startswith("Métropole européenne de Lille (CIA) : 36 % des baux hors QPV")
+    for alerte in (delai, cia):
+        assert "59009" not in alerte and "200093201" not in alerte and "commune " not in alerte
+    assert "commune 59009" in alerts(s)[0]  # without the instance, the code is all there is
+    page = suivi_page(s, lieux=lieux)
+    assert "Villeneuve-d&#39;Ascq) proposé" in page or "Villeneuve-d'Ascq) proposé" in page
+    assert "commune 59009" not in page and "EPCI 200093201" not in page
+    classeur = load_workbook(write_suivi_excel(s, tmp_path / "suivi.xlsx", lieux=lieux))
+    lignes = [ligne[0] for ligne in classeur["Alertes"].iter_rows(min_row=2, values_only=True)]
+    assert lignes[:1] == [delai] and cia in lignes
+    assert not any("59009" in ligne or "200093201" in ligne for ligne in lignes)

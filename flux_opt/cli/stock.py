@@ -52,11 +52,12 @@ def convertir_command(
             utilises, debut = _droits_utilises(data.parametres.instance.annee, bilan) if bilan else (None, None)
             result = convert_instance(data, methode=methode, annees=annees, part_max=part_max,
                                         droits_utilises=utilises, annee_debut=debut)
-            console.print(console_view(result, {r.id: r.nom for r in data.reservataires}))
+            noms = {r.id: r.nom for r in data.reservataires}
+            console.print(console_view(result, noms))
             for sentence in result.parametres.get("etat_non_converti", []):
                 console.print(f"[yellow]{escape(sentence[0].upper() + sentence[1:])}.[/yellow]")
             if sortie:
-                written = write_outputs(sortie, result)
+                written = write_outputs(sortie, result, noms)
                 console.print(f"{len(written)} fichiers écrits dans [bold]{sortie}[/bold].")
     except InvalidInput as exc:
         fail_on_invalid(exc)

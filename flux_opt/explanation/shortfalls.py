@@ -177,7 +177,7 @@ def _target_cause(model: OrientationModel, result: Result, row) -> str | None:
     d = model.data
     rid = row["reservataire"]
     t = _target(model, rid)
-    cible, base = float(t["cible"]), float(t["base"])
+    target, base = float(t["cible"]), float(t["base"])
     if t["type"] == "bailleur":
         others = result.rows.loc[(result.rows["contrainte"] == OBJECTIF_RESERVATAIRE)
                                  & (result.rows["statut"] == "violee") & (result.rows["reservataire"] != rid),
@@ -186,11 +186,11 @@ def _target_cause(model: OrientationModel, result: Result, row) -> str | None:
             return ("le bailleur reçoit le reste du flux : il absorbe les logements que "
                     + ", ".join(map(result.noms.reservataire, others)) + " ne peut pas recevoir")
         return "le bailleur reçoit le reste du flux : son objectif suit les écarts des autres règles"
-    if cible > base + TOL:
-        return f"l'objectif de {fr_number(cible)} logements dépasse le flux de son territoire ({fr_number(base)})"
+    if target > base + TOL:
+        return f"l'objectif de {fr_number(target)} logements dépasse le flux de son territoire ({fr_number(base)})"
     plafond = t.get("plafond")
-    if t["type"] == "collectivite" and plafond is not None and math.isfinite(plafond) and cible > plafond + TOL:
-        return _collectivite_text(model, rid, cible, float(plafond), base)
+    if t["type"] == "collectivite" and plafond is not None and math.isfinite(plafond) and target > plafond + TOL:
+        return _collectivite_text(model, rid, target, float(plafond), base)
     if t["type"] in PREFET_GROUP:
         group = d.reservataires.loc[d.reservataires["type"].isin(PREFET_GROUP), "cible"].sum()
         cap = d.targets.plafond_prefet
@@ -203,12 +203,12 @@ def _target_cause(model: OrientationModel, result: Result, row) -> str | None:
     return None
 
 
-def _collectivite_text(model: OrientationModel, rid: str, cible: float, plafond: float, base: float) -> str:
+def _collectivite_text(model: OrientationModel, rid: str, target: float, plafond: float, base: float) -> str:
     rate = model.data.instance.reservataire(rid).taux
     legal = model.data.instance.regles.collectivite_plafond
     rate_text = f"taux contractuel de {fr_percent(rate)} " if rate is not None else ""
     return (f"{rate_text}au-dessus du plafond légal de {fr_percent(legal)} sans financement apporté "
-            f"(CCH R.441-5) : objectif {fr_number(cible)} pour un plafond de {fr_number(plafond)} logements "
+            f"(CCH R.441-5) : objectif {fr_number(target)} pour un plafond de {fr_number(plafond)} logements "
             f"sur un flux de {fr_number(base)}").strip()
 
 

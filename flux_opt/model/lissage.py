@@ -52,14 +52,14 @@ class LissageProblem:
 
     def even_target(self, reservataire: str, annee: int) -> float:
         """Even spread of the stock and of each programme over their own years."""
-        cible = 0.0
+        target = 0.0
         volume, annees = self.stock.get(reservataire, (0, []))
         if annee in annees:
-            cible += volume / len(annees)
+            target += volume / len(annees)
         for r, _, logements, annees_p in self.programmes:
             if r == reservataire and annee in annees_p:
-                cible += logements / len(annees_p)
-        return cible
+                target += logements / len(annees_p)
+        return target
 
 
 def build_lissage_model(probleme: LissageProblem) -> pyo.ConcreteModel:

@@ -238,10 +238,10 @@ def _commune_moves(par_commune: pd.DataFrame, rid: str, n: str) -> dict[str, int
 
 
 def _target(result: Result, rid: str):
-    cibles = result.cibles
-    if cibles is None or rid not in set(cibles["id"]):
+    targets = result.targets
+    if targets is None or rid not in set(targets["id"]):
         return None
-    return cibles.loc[cibles["id"] == rid].iloc[0]
+    return targets.loc[targets["id"] == rid].iloc[0]
 
 
 def _rate(result: Result, family: str) -> float | None:
@@ -304,7 +304,7 @@ def change_reason(rid: str, before: Result, after: Result, moves: dict[str, int]
         return f"son objectif de {ca} logements ne peut pas être tenu : {rules}."
     if moves:
         where = ", ".join(f"{after.noms.commune_name(c) or c} {'+' if d > 0 else '−'}{abs(d)}" for c, d in moves.items())
-        state_ids = list(after.cibles.loc[after.cibles["type"].isin(PREFET_GROUP), "id"])
+        state_ids = list(after.targets.loc[after.targets["type"].isin(PREFET_GROUP), "id"])
         state = par_commune.loc[par_commune["reservataire"].isin(state_ids) & ~par_commune["reservataire"].eq(rid)
                                 & par_commune["commune"].isin(list(moves))] if par_commune is not None else None
         state_moved = state is not None and n is not None and bool((state[n] != state[BASE]).any())

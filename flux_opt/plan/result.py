@@ -42,7 +42,7 @@ class Result:
     ecretements: pd.DataFrame | None = field(default=None, repr=False)  # exclusions clipped (Flux.ecretements)
     noms: Names = field(default_factory=Names, repr=False)  # names beside the codes, for people
     # the year's targets (assiette/targets.py): id, type, source, base, brut (before rounding), cible
-    cibles: pd.DataFrame | None = field(default=None, repr=False)
+    targets: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -101,12 +101,12 @@ def make_result(model: OrientationModel, solution: Solution) -> Result:
         "code_sortie": 3 if violated else 0,
         "version": __version__,
     }
-    cibles = d.targets.table[[c for c in CIBLES_COLUMNS if c in d.targets.table]].copy()
+    targets = d.targets.table[[c for c in TARGET_COLUMNS if c in d.targets.table]].copy()
     return Result(plan.reset_index(drop=True), attributions, objectifs, contraintes.reset_index(drop=True),
-                  resume, rows, d.flux.ecretements, Names.of(d.instance), cibles)
+                  resume, rows, d.flux.ecretements, Names.of(d.instance), targets)
 
 
-CIBLES_COLUMNS = ["id", "type", "source", "base", "brut", "cible", "plafond"]
+TARGET_COLUMNS = ["id", "type", "source", "base", "brut", "cible", "plafond"]
 
 
 CONTRAINTES_COLUMNS = ["contrainte", "portee", "statut", "marge", "valeur_marginale", "explication"]

@@ -196,10 +196,10 @@ def plan_annexes(result, instance, targets_table: pd.DataFrame | None = None,
         row, name = rows[rid], names[rid]
         mine = result.plan.loc[result.plan["reservataire"] == rid]
         oriented = int(mine["logements"].sum())
-        cible = int(objectifs.at[rid, "cible"])
+        target = int(objectifs.at[rid, "cible"])
         facts = [("Réservataire", name), ("Bailleur", str(r.get("bailleur", ""))), ("Année", str(r.get("annee", ""))),
                  ("Date", french_date(day)),
-                 ("Objectif de l'année", f"{fr_number(cible)} logements"),
+                 ("Objectif de l'année", f"{fr_number(target)} logements"),
                  ("Logements orientés", f"{fr_number(oriented)} logements, soit {fr_percent(oriented / flux if flux else 0)} "
                                         f"du flux annuel de {fr_number(flux)} logements")]
         if targets is not None and rid in targets.index:

@@ -37,9 +37,9 @@ NOTE_DALO = ("La loi ne fixe pas de taux propre aux ménages reconnus DALO : ils
              "R.441-5). La part DALO est donnée pour information.")
 
 
-def priorities(objectifs: pd.DataFrame) -> pd.DataFrame:
+def priorities(targets: pd.DataFrame) -> pd.DataFrame:
     """Per réservataire: the publics prioritaires share against the share due (met or not), DALO beside it."""
-    table = objectifs.copy()
+    table = targets.copy()
     table["prioritaires_tenue"] = ["" if pd.isna(part) or pd.isna(due) else ("oui" if part >= due - 1e-9 else "non")
                                    for part, due in zip(table["part_prioritaires"], table["part_prioritaires_due"])]
     return table[PRIORITAIRES]
@@ -52,7 +52,7 @@ def priority_view(b: Bilan) -> RichTable:
     for titre in ("Réservataire", "Baux", "Prioritaires", "Due", "Atteinte", "DALO", "Part DALO"):
         vue.add_column(titre, justify="left" if titre in ("Réservataire", "Atteinte") else "right",
                        no_wrap=titre != "Réservataire", ratio=3 if titre == "Réservataire" else None)
-    for ligne in priorities(b.objectifs).itertuples(index=False):
+    for ligne in priorities(b.targets).itertuples(index=False):
         nom = ligne.nom if isinstance(ligne.nom, str) and ligne.nom else ligne.reservataire
         vue.add_row(nom, str(ligne.baux_menage_connu), _percent(ligne.part_prioritaires),
                     _percent(ligne.part_prioritaires_due), ligne.prioritaires_tenue, str(ligne.baux_dalo),
@@ -60,12 +60,12 @@ def priority_view(b: Bilan) -> RichTable:
     return vue
 
 
-def _named(table: pd.DataFrame, objectifs: pd.DataFrame) -> pd.DataFrame:
+def _named(table: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
     """The réservataire's name beside its code, from the objectives table, when the table has none."""
-    if "reservataire" not in table or "nom" in table or "nom" not in objectifs:
+    if "reservataire" not in table or "nom" in table or "nom" not in targets:
         return table
     out = table.copy()
-    noms = objectifs.set_index("reservataire")["nom"]
+    noms = targets.set_index("reservataire")["nom"]
     out.insert(out.columns.get_loc("reservataire") + 1, "nom", out["reservataire"].map(noms).fillna(""))
     return out
 
@@ -76,11 +76,11 @@ def _percent(part: float) -> str:
 
 def _sections(b: Bilan) -> list[tuple[str, pd.DataFrame]]:
     sections = []
-    if len(b.objectifs.columns):
-        realise = [c for c in b.objectifs.columns if c in ("reservataire", "nom") or c not in PRIORITAIRES]
-        sections += [("Objectifs et réalisé", _with_total(b.objectifs[realise])),
-                     ("Publics prioritaires et DALO", _with_total(priorities(b.objectifs)))]
-    sections += [("Synthèse", _with_total(_named(b.synthese, b.objectifs)))]
+    if len(b.targets.columns):
+        realise = [c for c in b.targets.columns if c in ("reservataire", "nom") or c not in PRIORITAIRES]
+        sections += [("Objectifs et réalisé", _with_total(b.targets[realise])),
+                     ("Publics prioritaires et DALO", _with_total(priorities(b.targets)))]
+    sections += [("Synthèse", _with_total(_named(b.synthese, b.targets)))]
     sections += [(f"Par {titre.lower()}" if d != "qpv" else "QPV et hors QPV", b.par_dimension[d])
                  for d, titre in DIMENSIONS.items()]
     sections += [
@@ -147,8 +147,8 @@ def write_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | N
     dossier = Path(dossier)
     base = f"bilan_{b.annee}"
     writers = _pair(b, base, None)
-    if len(b.objectifs.columns):
-        writers[f"{base}.csv"] = lambda p: b.objectifs.assign(annee=b.annee).to_csv(
+    if len(b.targets.columns):
+        writers[f"{base}.csv"] = lambda p: b.targets.assign(annee=b.annee).to_csv(
             p, index=False, encoding="utf-8", float_format="%.6g")
     for epci, partiel in (par_epci or {}).items():
         writers |= _pair(partiel, f"{base}_epci_{epci}", f"EPCI {epci}",
@@ -167,8 +167,8 @@ def write_bilan(b: Bilan, dossier: str | Path, par_epci: Mapping[str, Bilan] | N
 
 def _names(b: Bilan, instance) -> Names:
     names = Names.of(instance) if instance is not None else Names()
-    if "nom" in b.objectifs:  # the conventions' names, when the instance is not at hand
-        for rid, nom in zip(b.objectifs["reservataire"], b.objectifs["nom"]):
+    if "nom" in b.targets:  # the conventions' names, when the instance is not at hand
+        for rid, nom in zip(b.targets["reservataire"], b.targets["nom"]):
             if isinstance(nom, str) and nom and rid not in names.reservataires:
                 names.reservataires[rid] = nom
     return names
@@ -186,8 +186,8 @@ def reservataire_document(b: Bilan, reservataire: str, names: Names, instance=No
     if instance is not None:
         facts.append(("Bailleur", instance.parametres.instance.bailleur))
     facts += [("Année", str(b.annee)), ("Date", french_date(day))]
-    if len(own.objectifs):
-        row = own.objectifs.iloc[0]
+    if len(own.targets):
+        row = own.targets.iloc[0]
         facts += [("Objectif de l'année", f"{fr_number(row['objectif'])} logements"),
                   ("Réalisé", f"{fr_number(row['logements_proposes'])} logements proposés, "
                               f"{fr_number(row['logements_attribues'])} attribués, "

@@ -65,9 +65,9 @@ def detail_table(detail: pd.DataFrame) -> pd.DataFrame:
 
 def lissage_table(lissage: Lissage) -> pd.DataFrame:
     """Multi-year targets: one row per réservataire, one column per year, plus totals and capacity."""
-    objectifs = lissage.objectifs.copy()
-    objectifs.columns = [str(a) for a in objectifs.columns]
-    objectifs["Total"] = objectifs.sum(axis=1)
+    targets = lissage.objectifs.copy()
+    targets.columns = [str(a) for a in targets.columns]
+    targets["Total"] = targets.sum(axis=1)
     annuel = lissage.annuel.set_index("annee")
     pieds = {
         "Total des objectifs": list(annuel["logements"]),
@@ -76,8 +76,8 @@ def lissage_table(lissage: Lissage) -> pd.DataFrame:
     }
     for libelle, valeurs in pieds.items():
         total = sum(valeurs) if libelle != "Flux prévu" else round(sum(valeurs), 1)
-        objectifs.loc[libelle] = valeurs + [total]
-    table = objectifs.reset_index(names="Réservataire")
+        targets.loc[libelle] = valeurs + [total]
+    table = targets.reset_index(names="Réservataire")
     return table
 
 
@@ -86,14 +86,23 @@ def capacity_table(lissage: Lissage) -> pd.DataFrame:
     return lissage.annuel[list(_ENTETES_CAPACITE)].rename(columns=_ENTETES_CAPACITE)
 
 
-def write_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail: pd.DataFrame | None = None) -> Path:
-    """Workbook with sheets `conversion`, `conventions` (if detail), `lissage`, `capacite`."""
+def by_name(table: pd.DataFrame, noms: dict[str, str] | None) -> pd.DataFrame:
+    """The table with its réservataires by name (reservataires.csv `nom`): ids stay in the CSV files."""
+    if not noms or "Réservataire" not in table:
+        return table
+    return table.assign(**{"Réservataire": [noms.get(v, v) for v in table["Réservataire"]]})
+
+
+def write_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail: pd.DataFrame | None = None,
+                noms: dict[str, str] | None = None) -> Path:
+    """Workbook with sheets `conversion`, `conventions` (if detail), `lissage`, `capacite`; réservataires
+    by name (`noms`)."""
     path = Path(path)
     classeur = new_workbook(str(path))
-    feuilles = {"conversion": conversion_table(conversion)}
+    feuilles = {"conversion": by_name(conversion_table(conversion), noms)}
     if detail is not None:
-        feuilles["conventions"] = detail_table(detail)
-    feuilles["lissage"] = lissage_table(lissage)
+        feuilles["conventions"] = by_name(detail_table(detail), noms)
+    feuilles["lissage"] = by_name(lissage_table(lissage), noms)
     feuilles["capacite"] = capacity_table(lissage)
     for nom, table in feuilles.items():
         _write_sheet(classeur, classeur.add_worksheet(nom), table)
@@ -102,51 +111,54 @@ def write_excel(path: Path, conversion: pd.DataFrame, lissage: Lissage, detail: 
 
 
 def _section(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None,
-             detail: pd.DataFrame | None = None) -> Section:
+             detail: pd.DataFrame | None = None, noms: dict[str, str] | None = None) -> Section:
     parametres = parametres or {}
     parts = [Paragraph(_method_sentence(conversion, parametres)),
-             _html_table(conversion_table(conversion), "Volume dû par réservataire")]
+             _html_table(by_name(conversion_table(conversion), noms), "Volume dû par réservataire")]
     if detail is not None and "taux_rotation" in parametres:
-        parts.append(Paragraph(pourquoi_les_methodes_different(detail, float(parametres["taux_rotation"]))))
+        parts.append(Paragraph(pourquoi_les_methodes_different(detail, float(parametres["taux_rotation"]), noms)))
     parts += [Paragraph(_lissage_sentence(lissage)),
-              _html_table(lissage_table(lissage), "Objectifs annuels lissés (logements)")]
+              _html_table(by_name(lissage_table(lissage), noms), "Objectifs annuels lissés (logements)")]
     if lissage.notes:
         parts.append(bullets(lissage.notes, "alertes"))
     return Section(TITRE_SECTION, parts, id="conversion")
 
 
 def conversion_section(conversion: pd.DataFrame, lissage: Lissage, parametres: dict | None = None,
-                 detail: pd.DataFrame | None = None) -> str:
+                 detail: pd.DataFrame | None = None, noms: dict[str, str] | None = None) -> str:
     """HTML fragment: the French report section « Conversion du stock en flux »."""
-    return render("section.html", section=_section(conversion, lissage, parametres, detail))
+    return render("section.html", section=_section(conversion, lissage, parametres, detail, noms))
 
 
-def conversion_page(resultat: ConversionResult) -> str:
-    """conversion.html: the same section as a self-contained page."""
+def conversion_page(resultat: ConversionResult, noms: dict[str, str] | None = None) -> str:
+    """conversion.html: the same section as a self-contained page, réservataires by name (`noms`)."""
     annees = resultat.lissage.annees
     return render("conversion.html", title=TITRE_SECTION, subtitle=f"Lissage {annees[0]}–{annees[-1]}",
-                  sections=[_section(resultat.conversion, resultat.lissage, resultat.parametres, resultat.detail)])
+                  sections=[_section(resultat.conversion, resultat.lissage, resultat.parametres, resultat.detail,
+                                     noms)])
 
 
-def write_outputs(dossier: Path, resultat: ConversionResult) -> list[Path]:
-    """Files of `flux-opt convertir`: CSV tables, conversion.xlsx and conversion.html."""
+def write_outputs(dossier: Path, resultat: ConversionResult, noms: dict[str, str] | None = None) -> list[Path]:
+    """Files of `flux-opt convertir`: CSV tables (ids), conversion.xlsx and conversion.html (réservataires by
+    name, `noms`)."""
     dossier = Path(dossier)
     dossier.mkdir(parents=True, exist_ok=True)
-    objectifs = resultat.lissage.objectifs.copy()
-    objectifs.columns = [str(a) for a in objectifs.columns]
+    targets = resultat.lissage.objectifs.copy()
+    targets.columns = [str(a) for a in targets.columns]
     fichiers = {
         "conversion.csv": resultat.conversion,
         "conventions_detail.csv": resultat.detail,
-        "objectifs_pluriannuels.csv": objectifs.reset_index(names="reservataire"),
+        "objectifs_pluriannuels.csv": targets.reset_index(names="reservataire"),
         "capacite_annuelle.csv": resultat.lissage.annuel,
     }
     chemins = []
     for nom, table in fichiers.items():
         table.to_csv(dossier / nom, index=False)
         chemins.append(dossier / nom)
-    chemins.append(write_excel(dossier / "conversion.xlsx", resultat.conversion, resultat.lissage, resultat.detail))
+    chemins.append(write_excel(dossier / "conversion.xlsx", resultat.conversion, resultat.lissage, resultat.detail,
+                               noms))
     page = dossier / "conversion.html"
-    page.write_text(conversion_page(resultat), encoding="utf-8")
+    page.write_text(conversion_page(resultat, noms), encoding="utf-8")
     chemins.append(page)
     return chemins
 
@@ -157,10 +169,10 @@ def console_view(resultat: ConversionResult, noms: dict[str, str] | None = None)
     noms = noms or {}
     elements = [
         Text(_method_sentence(resultat.conversion, resultat.parametres)),
-        *_tables_rich(conversion_table(resultat.conversion), "Volume dû par réservataire", noms),
+        *_tables_rich(by_name(conversion_table(resultat.conversion), noms), "Volume dû par réservataire"),
         Text(pourquoi_les_methodes_different(resultat.detail, float(resultat.parametres["taux_rotation"]), noms)),
         Text(_lissage_sentence(resultat.lissage)),
-        *_tables_rich(lissage_table(resultat.lissage), "Objectifs annuels lissés", noms),
+        *_tables_rich(by_name(lissage_table(resultat.lissage), noms), "Objectifs annuels lissés"),
     ]
     elements += [Text(n, style="bold red") for n in resultat.lissage.notes]
     return Group(*elements)
@@ -215,11 +227,10 @@ def _html_table(table: pd.DataFrame, legende: str) -> HtmlTable:
     return html_table(table, lambda c, v: Cell(_cell_fr(c, v), "" if isinstance(v, str) else "num"), legende)
 
 
-def _tables_rich(table: pd.DataFrame, titre: str, noms: dict[str, str]) -> list:
-    """The table for the terminal: réservataires by name, every figure whole at 80 columns."""
+def _tables_rich(table: pd.DataFrame, titre: str) -> list:
+    """The table for the terminal: every figure whole at 80 columns."""
     texte = ("Réservataire", "Méthode", "Convention")
-    cells = pd.DataFrame({c: [noms.get(v, v) if c == "Réservataire" else _cell_fr(str(c), v) for v in table[c]]
-                          for c in table.columns}, columns=table.columns)
+    cells = pd.DataFrame({c: [_cell_fr(str(c), v) for v in table[c]] for c in table.columns}, columns=table.columns)
     return fitted_tables(cells, titre, [c for c in table.columns if c not in texte])
 
 

@@ -125,11 +125,11 @@ def diagnostics(result: Result, explanation: Explanation) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=["Indicateur", "Valeur", "Unité"])
 
 
-def _without_zero_carryover(objectifs: pd.DataFrame) -> pd.DataFrame:
+def _without_zero_carryover(targets: pd.DataFrame) -> pd.DataFrame:
     """The carry-over column only when last year's bilan carried something."""
-    if "report" in objectifs and not objectifs["report"].any():
-        return objectifs.drop(columns="report")
-    return objectifs
+    if "report" in targets and not targets["report"].any():
+        return targets.drop(columns="report")
+    return targets
 
 
 POOL_HEADINGS = {
@@ -161,13 +161,13 @@ def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
 def _report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
     e, noms = explanation, result.noms
     shares = named(share_table(result), noms).assign(statut=lambda t: _status(t["statut"]))
-    objectifs = _without_zero_carryover(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
+    targets = _without_zero_carryover(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
     rules = named(result.contraintes, noms)
     return {
         "synthese": Table("Synthèse", "Synthèse", synthese(result, e)),
         "diagnostics": Table("Diagnostics", "Diagnostics de l'optimiseur", diagnostics(result, e)),
         "raisons": Table("Raisons", "Les raisons principales", pd.DataFrame({"Raison": e.raisons})),
-        "objectifs": Table("Objectifs", "Objectif et plan par réservataire", french_headings(objectifs, {
+        "objectifs": Table("Objectifs", "Objectif et plan par réservataire", french_headings(targets, {
             "nom": "Réservataire", "reservataire": "Code", "cible": "Objectif", "report": "dont report (revoyure)",
             "logements": "Logements orientés", "ecart": "Écart", "adequation": "Adéquation"})),
         "communes": Table("Communes", "Adéquation par commune", french_headings(commune_table(result), {

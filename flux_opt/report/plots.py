@@ -28,9 +28,9 @@ def _height(n: int) -> float:
     return max(2.2, 0.42 * n + 1.0)
 
 
-def targets_plot(objectifs: pd.DataFrame) -> str:
+def targets_plot(targets: pd.DataFrame) -> str:
     """Each réservataire's target versus plan."""
-    t = objectifs.iloc[::-1]
+    t = targets.iloc[::-1]
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8, _height(len(t))))
     ax.barh(y + 0.2, t["cible"], height=0.4, color=GREY, label="objectif")

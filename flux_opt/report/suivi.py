@@ -126,13 +126,13 @@ def suivi_tables(s: Suivi, noms: Mapping[str, str] | None = None, detail: bool =
 
 def projection_sentence(s: Suivi) -> str:
     """Where the year is heading at the current pace (linear in elapsed days)."""
-    cible = float(s.reservataires["cible"].sum())
+    target = float(s.reservataires["cible"].sum())
     realise = float(s.reservataires["realise"].sum())
     en_cours = float(s.reservataires["en_cours"].sum())
     projection = project_to_year_end(realise, en_cours, s.fraction_annee)
     return (f"{_pct(s.fraction_annee)} de l'année écoulée au {s.date.strftime('%d/%m/%Y')} : "
             f"{fr_number(realise)} logements décomptés et {fr_number(en_cours)} en cours sur un objectif de "
-            f"{fr_number(cible)} ; au rythme actuel, {fr_number(projection)} au 31 décembre ({_pct(projection / cible) if cible else '—'} "
+            f"{fr_number(target)} ; au rythme actuel, {fr_number(projection)} au 31 décembre ({_pct(projection / target) if target else '—'} "
             "de l'objectif).")
 
 
@@ -144,7 +144,7 @@ def suivi_view(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | N
     for titre, table in suivi_tables(s, noms, lieux=lieux):
         elements += _tables_rich(table, titre)
     elements.append(Text(projection_sentence(s)))
-    a_faire = alerts(s)
+    a_faire = alerts(s, lieux)
     elements.append(Text("À faire :" if a_faire else "Aucune alerte : délais, rythme et mixité tenus.", style="bold"))
     elements += [Text(f"• {phrase}", style="yellow") for phrase in a_faire]
     elements.append(Text(LEGENDE, style="dim"))
@@ -177,7 +177,7 @@ def suivi_page(s: Suivi, noms: Mapping[str, str] | None = None, ecart: float | N
         message, alerte = drift_sentence(ecart, seuil)
         parts.append(bullets([message], "alertes") if alerte else Paragraph(message))
     parts.append(Paragraph(LEGENDE, "note"))
-    a_faire = alerts(s)
+    a_faire = alerts(s, lieux)
     sections = [Section("Où en est l'année", parts),
                 Section("À faire", [bullets(a_faire, "alertes") if a_faire
                                     else Paragraph("Aucune alerte : délais, rythme et mixité tenus.")])]
@@ -192,7 +192,7 @@ def write_suivi_excel(s: Suivi, chemin: str | Path, noms: Mapping[str, str] | No
     chemin = Path(chemin)
     chemin.parent.mkdir(parents=True, exist_ok=True)
     feuilles = suivi_tables(s, noms, detail=True, lieux=lieux)
-    feuilles.append(("Alertes", pd.DataFrame({"Alerte": alerts(s)}, dtype=object)))
+    feuilles.append(("Alertes", pd.DataFrame({"Alerte": alerts(s, lieux)}, dtype=object)))
     with excel_writer(chemin) as classeur:
         formats = {"0.0%": classeur.book.add_format({"num_format": "0.0%"}),
                    "0.0": classeur.book.add_format({"num_format": "0.0"})}

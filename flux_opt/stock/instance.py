@@ -156,16 +156,16 @@ def year_targets(resultat: ConversionResult | Lissage, annee: int | None = None)
     return lissage.year_targets(annee)
 
 
-def apply_targets(reservataires: pd.DataFrame, objectifs: Mapping[str, int]) -> pd.DataFrame:
+def apply_targets(reservataires: pd.DataFrame, targets: Mapping[str, int]) -> pd.DataFrame:
     """reservataires.csv with `logements` overridden by the lissage targets (data dictionary order: logements first)."""
-    inconnus = sorted(set(objectifs) - set(reservataires["id"].astype(str)))
+    inconnus = sorted(set(targets) - set(reservataires["id"].astype(str)))
     if inconnus:
         raise ValueError(f"reservataires.csv : réservataire(s) inconnu(s) : {', '.join(inconnus)}.")
     resultat = reservataires.copy()
     if "logements" not in resultat.columns:
         resultat["logements"] = ""
     texte = pd.api.types.is_string_dtype(resultat["logements"]) or resultat["logements"].dtype == object
-    for rid, logements in objectifs.items():
+    for rid, logements in targets.items():
         resultat.loc[resultat["id"].astype(str) == rid, "logements"] = str(int(logements)) if texte else int(logements)
     return resultat
 

@@ -188,13 +188,13 @@ def _read_result(modele, probleme: LissageProblem, volumes: pd.DataFrame, statut
         for (p, a) in modele.NOUVEAU
     ]
     detail = pd.DataFrame(lignes, columns=["reservataire", "source", "annee", "logements"])
-    objectifs = (
+    targets = (
         detail.pivot_table(index="reservataire", columns="annee", values="logements", aggfunc="sum", fill_value=0)
         .reindex(index=probleme.reservataires, columns=probleme.annees, fill_value=0)
         .astype("int64")
     )
-    objectifs.columns.name = None
-    annuel = _yearly_balance(objectifs, probleme)
+    targets.columns.name = None
+    annuel = _yearly_balance(targets, probleme)
     resume_volumes = pd.DataFrame(
         [
             {"reservataire": r, "volume_du": float(_actual_volume(volumes, r)), "volume_entier": v,
@@ -206,11 +206,11 @@ def _read_result(modele, probleme: LissageProblem, volumes: pd.DataFrame, statut
     notes = _notes(annuel, statut) + [
         f"{ligne['reservataire']} : {ligne['logements']} logement(s) reportés en {ligne['annee']}, après sa période "
         "de lissage, faute de capacité dans ses années." for ligne in reports if ligne["logements"] > 0]
-    return Lissage(probleme.annees, objectifs, detail, annuel, resume_volumes, statut, part_max, notes)
+    return Lissage(probleme.annees, targets, detail, annuel, resume_volumes, statut, part_max, notes)
 
 
-def _yearly_balance(objectifs: pd.DataFrame, probleme: LissageProblem) -> pd.DataFrame:
-    totaux = objectifs.sum(axis=0)
+def _yearly_balance(targets: pd.DataFrame, probleme: LissageProblem) -> pd.DataFrame:
+    totaux = targets.sum(axis=0)
     lignes = []
     for a in probleme.annees:
         logements = int(totaux[a])

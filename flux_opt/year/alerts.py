@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from flux_opt.explanation.sentences import fr_number
+from flux_opt.plan.names import Names
 from flux_opt.year.suivi import Suivi
 
 # A réservataire is behind (or ahead) when its projection misses its target by more
@@ -28,17 +29,19 @@ def _dans(jours: int) -> str:
     return {0: "aujourd'hui", 1: "demain"}.get(int(jours), f"dans {int(jours)} jours")
 
 
-def alerts(s: Suivi) -> list[str]:
-    """Every alert of the follow-up, most urgent first: delays, then pace, then mixity."""
-    return [*delay_alerts(s), *pace_alerts(s), *mixity_alerts(s), *priority_alerts(s)]
+def alerts(s: Suivi, lieux: Names | None = None) -> list[str]:
+    """Every alert of the follow-up, most urgent first: delays, then pace, then mixity.
+    `lieux`: the instance's names of communes and EPCI, read in place of their codes."""
+    return [*delay_alerts(s, lieux), *pace_alerts(s), *mixity_alerts(s, lieux), *priority_alerts(s)]
 
 
-def delay_alerts(s: Suivi) -> list[str]:
+def delay_alerts(s: Suivi, lieux: Names | None = None) -> list[str]:
+    lieux = lieux or Names()
     phrases = []
     for d in s.delais.itertuples():
         nom = s.noms.get(d.reservataire, d.reservataire)
-        logement = (f"Logement {d.logement_id} ({d.typologie} {'en QPV' if d.qpv else 'hors QPV'}, commune "
-                    f"{d.commune}) proposé à {nom} le {_jour(d.date_proposition)}")
+        logement = (f"Logement {d.logement_id} ({d.typologie} {'en QPV' if d.qpv else 'hors QPV'}, "
+                    f"{lieux.commune_name(d.commune) or 'commune ' + str(d.commune)}) proposé à {nom} le {_jour(d.date_proposition)}")
         candidats = f"{d.candidats_presentes} candidat{'s' if d.candidats_presentes > 1 else ''} sur {d.candidats_attendus}"
         if d.situation == "depasse":
             phrases.append(f"{logement} : délai échu le {_jour(d.echeance)} avec {candidats} attendus — relancer "
@@ -57,8 +60,8 @@ def pace_alerts(s: Suivi) -> list[str]:
     table = s.reservataires[s.reservataires["cible"] > 0]
     if not len(table):
         return []
-    projection, cible = float(table["projection"].sum()), float(table["cible"].sum())
-    rythme = projection / cible
+    projection, target = float(table["projection"].sum()), float(table["cible"].sum())
+    rythme = projection / target
     phrases = []
     for r in table.itertuples():
         attendu = rythme * r.cible
@@ -74,9 +77,9 @@ def pace_alerts(s: Suivi) -> list[str]:
             phrases.append(f"{etat} — lui orienter en priorité les prochains logements libérés (flux-opt orienter).")
         else:
             phrases.append(f"{etat} — orienter les prochains logements vers les autres réservataires.")
-    if projection < cible * (1 - TOLERANCE_PROJECTION):
+    if projection < target * (1 - TOLERANCE_PROJECTION):
         phrases.append(f"Ensemble : au rythme actuel, {fr_number(projection)} logements décomptés au 31 décembre pour "
-                       f"{fr_number(cible)} prévus ({_pct(rythme)}) — hâter les propositions, les passages en CALEOL "
+                       f"{fr_number(target)} prévus ({_pct(rythme)}) — hâter les propositions, les passages en CALEOL "
                        "et les signatures, ou revoir la prévision des libérations.")
     return phrases
 
@@ -86,12 +89,13 @@ _MIXITE_CIA = (("part_q1", "part_q1_exigee", "hors QPV", "du 1er quartile"),
                ("part_q234", "part_q234_exigee", "en QPV", "des quartiles 2 à 4"))
 
 
-def mixity_alerts(s: Suivi) -> list[str]:
+def mixity_alerts(s: Suivi, lieux: Names | None = None) -> list[str]:
+    lieux = lieux or Names()
     phrases = []
     for m in s.mixite.to_dict("records"):
         for part, exigee, zone, menages in _MIXITE_CIA:
             if not math.isnan(m[exigee]) and not math.isnan(m[part]) and m[part] < m[exigee]:
-                phrases.append(f"EPCI {m['epci']} (CIA) : {_pct(m[part])} des baux {zone} signés avec des ménages "
+                phrases.append(f"{lieux.epci_name(m['epci']) or 'EPCI ' + str(m['epci'])} (CIA) : {_pct(m[part])} des baux {zone} signés avec des ménages "
                                f"{menages}, pour {_pct(m[exigee])} exigés (CCH L.441-1) — proposer les prochains "
                                f"logements {zone} à des ménages {menages}.")
     return phrases

@@ -77,7 +77,7 @@ class Bilan:
     retraits: pd.DataFrame = field(default_factory=pd.DataFrame)
     retraits_detail: pd.DataFrame = field(default_factory=pd.DataFrame)
     prevision_retraits: pd.DataFrame = field(default_factory=pd.DataFrame)
-    objectifs: pd.DataFrame = field(default_factory=pd.DataFrame)  # objective vs realised (needs the plan)
+    targets: pd.DataFrame = field(default_factory=pd.DataFrame)  # objective vs realised (needs the plan)
     refus: pd.DataFrame = field(default_factory=pd.DataFrame)
     retours: pd.DataFrame = field(default_factory=pd.DataFrame)
     mixite_cia: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -87,7 +87,7 @@ class Bilan:
     @property
     def reservataires(self) -> list[str]:
         """Réservataires of the plan when it is known (even with no event), else of the journal."""
-        source = self.objectifs if "reservataire" in self.objectifs.columns else self.synthese
+        source = self.targets if "reservataire" in self.targets.columns else self.synthese
         return list(source["reservataire"])
 
     def for_reservataire(self, reservataire: str) -> Bilan:
@@ -97,17 +97,17 @@ class Bilan:
                 return df
             return df[df["reservataire"] == reservataire].reset_index(drop=True)
         return Bilan(self.annee, garde(self.synthese), {d: garde(t) for d, t in self.par_dimension.items()},
-                     self.retraits, self.retraits_detail, self.prevision_retraits, garde(self.objectifs),
+                     self.retraits, self.retraits_detail, self.prevision_retraits, garde(self.targets),
                      garde(self.refus), garde(self.retours), pd.DataFrame(), garde(self.par_segment))
 
 
 def bilan(journal_df: pd.DataFrame, annee: int, regles: CountingRules | None = None,
-          objectifs: pd.DataFrame | None = None, contexte: Contexte | None = None,
+          targets: pd.DataFrame | None = None, contexte: Contexte | None = None,
           exclusions_suivantes: pd.DataFrame | None = None) -> Bilan:
     """Legal tables of year `annee`: proposed and attributed per réservataire and by
     typologie, financement, QPV, commune and construction period; withdrawals; forecast.
 
-    With `objectifs` (reservataire, objectif: the plan's targets) and `contexte` (the
+    With `targets` (reservataire, objectif: the plan's targets) and `contexte` (the
     plan's instance), each réservataire's objective vs what it got and its obligations;
     `exclusions_suivantes` (next instance's exclusions.csv) gives next year's forecast."""
     df = with_cycles(journal_df)
@@ -134,8 +134,8 @@ def bilan(journal_df: pd.DataFrame, annee: int, regles: CountingRules | None = N
         retraits=_retraits(retraits_annee),
         retraits_detail=_withdrawals_detail(retraits_annee),
         prevision_retraits=prevision,
-        objectifs=(targets_and_done(objectifs, _count(proposes, attribues, []), compte, de_l_annee, contexte)
-                   if objectifs is not None else pd.DataFrame()),
+        targets=(targets_and_done(targets, _count(proposes, attribues, []), compte, de_l_annee, contexte)
+                   if targets is not None else pd.DataFrame()),
         refus=refusals_with_reasons(de_l_annee),
         retours=returns_to_bailleur(de_l_annee, contexte),
         mixite_cia=mixite_cia(attribues, contexte),
@@ -154,14 +154,14 @@ def bilan_du_plan(plan_dir: str | Path, journal_df: pd.DataFrame, annee: int, co
                          "pas de bilan à dresser pour cette année")
     plan = read_plan(plan_dir)
     journal = epci_depuis_plan(journal_df, plan)
-    objectifs = read_objectifs(plan_dir)[["reservataire", "cible"]].rename(columns={"cible": "objectif"})
-    consolide = bilan(journal, annee, objectifs=objectifs, contexte=contexte, exclusions_suivantes=exclusions_suivantes)
+    targets = read_objectifs(plan_dir)[["reservataire", "cible"]].rename(columns={"cible": "objectif"})
+    consolide = bilan(journal, annee, targets=targets, contexte=contexte, exclusions_suivantes=exclusions_suivantes)
     par_epci = {}
     for epci in sorted(contexte.cia_epci) if contexte else []:
         du_plan = plan[plan["epci"] == epci]
         prevus = du_plan.groupby("reservataire", as_index=False)["logements"].sum()
         par_epci[epci] = bilan(journal[journal["epci"] == epci], annee,
-                               objectifs=prevus.rename(columns={"logements": "objectif"}),
+                               targets=prevus.rename(columns={"logements": "objectif"}),
                                contexte=replace(contexte, cia_epci=frozenset({epci})))
     return consolide, par_epci
 

@@ -17,13 +17,13 @@ COLONNES_OBJECTIFS = ["reservataire", "nom", "objectif", "logements_proposes", "
                       "part_q1_hors_qpv", "refus", "retours_bailleur"]
 
 
-def targets_and_done(objectifs: pd.DataFrame, synthese: pd.DataFrame, compte: pd.DataFrame,
+def targets_and_done(targets: pd.DataFrame, synthese: pd.DataFrame, compte: pd.DataFrame,
                          de_l_annee: pd.DataFrame, contexte: Contexte | None) -> pd.DataFrame:
     """One row per réservataire of the plan (and any other one of the journal).
 
     `objectifs`: reservataire, objectif. `compte`: counted units of the year
     (`count_points`). `ecart` = counted − objective (negative: still owed)."""
-    table = objectifs.merge(synthese, on="reservataire", how="outer")
+    table = targets.merge(synthese, on="reservataire", how="outer")
     points = compte.groupby("reservataire")["points"].sum()
     table["logements_decomptes"] = table["reservataire"].map(points).fillna(0.0)
     table[["objectif", "logements_proposes", "logements_attribues"]] = (

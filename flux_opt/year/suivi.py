@@ -168,17 +168,16 @@ def suivi(plan_dir: str | Path, journal_df: pd.DataFrame, jour: date,
     typologie / QPV / commune, the mixity achieved against its legal and CIA targets,
     and the proposals whose delay runs out (`contexte`: the plan's instance rules)."""
     plan = read_plan(plan_dir)
-    objectifs = read_objectifs(plan_dir)
     journal = epci_depuis_plan(_journal_until(journal_df, jour), plan)
     compte = count_points(journal, regles or counting_rules_of(contexte))
     etat = cycle_states(journal) if len(journal) else None
     en_cours = etat[etat["statut"] == "propose"] if etat is not None else None
     fraction = elapsed_fraction(jour)
-    cibles = objectifs[["reservataire", "cible"]]
+    targets = read_objectifs(plan_dir)[["reservataire", "cible"]]
     return Suivi(
         date=jour,
         fraction_annee=fraction,
-        reservataires=_table_of(cibles, compte, en_cours, [], fraction),
+        reservataires=_table_of(targets, compte, en_cours, [], fraction),
         par_typologie=_table_of(_plan_targets(plan, "typologie"), compte, en_cours, ["typologie"], fraction),
         par_qpv=_table_of(_plan_targets(plan, "qpv"), compte, en_cours, ["qpv"], fraction),
         par_commune=_table_of(_plan_targets(plan, "commune"), compte, en_cours, ["commune"], fraction),
@@ -234,15 +233,15 @@ def epci_depuis_plan(journal: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plan_targets(plan: pd.DataFrame, dimension: str) -> pd.DataFrame:
-    cibles = plan.groupby(["reservataire", dimension], as_index=False)["logements"].sum()
-    return cibles.rename(columns={"logements": "cible"})
+    targets = plan.groupby(["reservataire", dimension], as_index=False)["logements"].sum()
+    return targets.rename(columns={"logements": "cible"})
 
 
-def _table_of(cibles: pd.DataFrame, compte: pd.DataFrame, en_cours: pd.DataFrame | None,
+def _table_of(targets: pd.DataFrame, compte: pd.DataFrame, en_cours: pd.DataFrame | None,
              dimensions: list[str], fraction: float) -> pd.DataFrame:
     cles = ["reservataire", *dimensions]
     realise = compte.groupby(cles, as_index=False)["points"].sum().rename(columns={"points": "realise"})
-    table = cibles.merge(realise, on=cles, how="outer")
+    table = targets.merge(realise, on=cles, how="outer")
     if en_cours is not None and len(en_cours):
         courant = en_cours.groupby(cles, as_index=False).size().rename(columns={"size": "en_cours"})
         table = table.merge(courant, on=cles, how="outer")
