@@ -94,3 +94,25 @@ def stock_of(path: Path):
     from flux_opt.stock.instance import REQUIRED_FOR_CONVERSION
 
     return load(path, required=REQUIRED_FOR_CONVERSION, targets=False)
+
+
+@pytest.fixture
+def interrupted_write(tmp_path, monkeypatch):
+    """An output folder holding an earlier plan, and a way to make the plan writer fail right after it
+    wrote its first file: `out, interrupt = interrupted_write; interrupt(lambda path: ...)`. The tests of a
+    full disk and of a SIGTERM check that the folder is then left as it was."""
+    from flux_opt.report import exports
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plan.csv").write_text("ancien plan\n", encoding="utf-8")
+    real = exports.write_csv
+
+    def interrupt(failure):
+        def failing(frame, path):
+            real(frame, path)
+            failure(path)
+
+        monkeypatch.setattr(exports, "write_csv", failing)
+
+    return out, interrupt

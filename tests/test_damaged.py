@@ -99,19 +99,13 @@ def test_an_oversized_csv_field_is_named(tmp_path, plan):
     refused("suivi", plan, journal, words="ligne 2 : cellule de plus de 131 072 caractères")
 
 
-def test_a_full_disk_is_french_and_leaves_the_output_as_it_was(tmp_path, monkeypatch):
-    from flux_opt.report import exports
+def test_a_full_disk_is_french_and_leaves_the_output_as_it_was(interrupted_write):
+    out, interrupt = interrupted_write
 
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "plan.csv").write_text("ancien plan\n", encoding="utf-8")
-    real = exports.write_csv
-
-    def full(frame, path):
-        real(frame, path)
+    def full(path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(exports, "write_csv", full)
+    interrupt(full)
     refused("plan", "tests/data/mini", "--sortie", out, "--sans-analyse", words="Plus de place sur le disque : ")
     assert [p.name for p in out.iterdir()] == ["plan.csv"]  # no half-written file, no staging folder
     assert (out / "plan.csv").read_text(encoding="utf-8") == "ancien plan\n"

@@ -166,19 +166,9 @@ def test_two_runs_on_one_folder_cannot_both_succeed(mini, tmp_path):
     assert list(out.iterdir()) == []
 
 
-def test_sigterm_while_writing_leaves_the_folder_as_it_was(mini, tmp_path, monkeypatch):
-    import flux_opt.report.exports as exports
-
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "plan.csv").write_text("ancien plan\n", encoding="utf-8")
-    real = exports.write_csv
-
-    def killed(frame, path):
-        real(frame, path)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(exports, "write_csv", killed)
+def test_sigterm_while_writing_leaves_the_folder_as_it_was(mini, interrupted_write, monkeypatch):
+    out, interrupt = interrupted_write
+    interrupt(lambda path: os.kill(os.getpid(), signal.SIGTERM))
     monkeypatch.setattr(sys, "argv", ["flux-opt", "plan", str(mini), "--sortie", str(out)])
     with pytest.raises(SystemExit) as exit_:
         main()
