@@ -406,3 +406,25 @@ def test_gains_within_the_solver_s_accepted_gap_are_not_effects_of_a_rule():
     assert "Sans effet mesurable" in reasons(0.5, 1.9) and "ferait gagner" not in reasons(0.5, 1.9)
     assert "ferait gagner 4 attributions prévues" in reasons(4.0, 1.9) and "à 1,9 près" in reasons(4.0, 1.9)
     assert "ferait gagner moins d'une attribution prévue" in reasons(0.5, 0.0) and "(nouvelle résolution exacte)" in reasons(0.5, 0.0)
+
+
+@pytest.mark.parametrize("instance_dir", [EXEMPLE, SURCONTRAINT])
+def test_probes_the_duals_bound_below_the_noise_are_not_run_and_change_nothing(instance_dir, monkeypatch):
+    """Relaxing a row by one unit gains at most |dual| (weak duality): where that is below the noise
+    threshold the probe would report 0, so it is not run — same marginal values, fewer re-solves."""
+    from flux_opt import pipeline
+    from flux_opt.explanation import marginal
+    from flux_opt.model.session import SolverSession
+
+    done = pipeline.run_path(instance_dir, pipeline.PlanOptions(rule_costs=False))
+    runs = []
+    solve_once = SolverSession.run_objective
+    monkeypatch.setattr(SolverSession, "run_objective", lambda self: runs.append(1) or solve_once(self))
+    fast = marginal.marginal_values(done.model, done.solution, done.result.rows)
+    skipping = len(runs)
+    runs.clear()
+    monkeypatch.setattr(marginal, "SURELY_NOISE", 0.0)  # every probe run
+    every = marginal.marginal_values(done.model, done.solution, done.result.rows)
+    assert 0 < skipping < len(runs)
+    pd.testing.assert_frame_equal(fast, every)
+    assert (fast["valeur_marginale"] > 0).any()  # not a test of zeros only
