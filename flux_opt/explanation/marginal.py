@@ -81,12 +81,14 @@ SURELY_NOISE = NOISE / 10  # a dual bound below this: the probe's gain is report
 
 
 def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFrame,
-                    options: SolverOptions | None = None, budget_s: float = float("inf")) -> pd.DataFrame:
+                    options: SolverOptions | None = None, budget_s: float = float("inf"),
+                    max_probes: float = MAX_PROBES) -> pd.DataFrame:
     """valeur_marginale (≥ 0), sens (which way), lp_marginal and the raw dual for every row.
 
     `rows` is result.rows (statut, valeur, bounds), in model row order. Only binding or violated
-    rows are probed; slack rows have marginal value 0. After `budget_s` seconds, rows not yet
-    probed take their LP dual (sens « dual »)."""
+    rows are probed; slack rows have marginal value 0. Beyond `max_probes` rows examined or after
+    `budget_s` seconds, rows not yet probed take their LP dual (sens « dual », an upper bound of the
+    gain, not measured: `dual_estimates` counts them for the report)."""
     options = options or solver_options(model)
     deadline = time.perf_counter() + budget_s
     lp = model.lp
@@ -101,7 +103,7 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
     value = rows["valeur"].to_numpy(dtype=float)
     marginal, sens = np.zeros(n), np.full(n, "", dtype=object)
     source, dual = np.full(n, NOT_APPLICABLE, dtype=object), np.full(n, np.nan)
-    probes_left = MAX_PROBES  # each probe is an LP re-solve: bounded, so a large parc stays fast
+    probes_left = max_probes  # each probe is an LP re-solve: bounded, so a large parc stays fast
     for block in lp.constraints:
         kind = RULE[block.famille].probe
         if kind is None:
@@ -123,6 +125,11 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
             sens[i] = way
     return pd.DataFrame({"valeur_marginale": marginal, "sens": sens, "lp_marginal": source,
                          "dual": np.round(dual, 6)})
+
+
+def dual_estimates(marginal: pd.DataFrame, rows: pd.DataFrame) -> int:
+    """Published rows whose marginal value is the LP dual (beyond the probes), not a measured gain."""
+    return int(((marginal["sens"].to_numpy() == "dual") & rows["publie"].to_numpy(dtype=bool)).sum())
 
 
 def _surely_noise(probe: _ProbedLP, dual: np.ndarray, i: int, kind: str, bailleur: int | None) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
+from flux_opt.explanation.marginal import MAX_PROBES
 from flux_opt.model.registry import label
 from flux_opt.explanation.sentences import STATUS, plan_quality, share_table
 from flux_opt.plan.names import Names
@@ -120,9 +121,17 @@ def diagnostics(result: Result, explanation: Explanation) -> pd.DataFrame:
         ("Résolution", round(r.get("temps_resolution_s", 0), 1), "s"),
         ("Analyse des règles", round(t.get("total", 0.0), 1), "s"),
     ]
+    if t.get("valeurs_duales"):
+        lines.append(("Gain possible des règles", DUAL_ESTIMATES.format(n=t["valeurs_duales"]), ""))
     if t.get("couts_interrompus"):
         lines.append(("Coût des règles", "interrompu : budget de temps ([analyse] temps_max_s) épuisé", ""))
     return pd.DataFrame(lines, columns=["Indicateur", "Valeur", "Unité"])
+
+
+# What the analysis did not measure, and how to ask for it (marginal.marginal_values).
+DUAL_ESTIMATES = ("{n} ligne(s) de règle tenue sans marge ou non tenue : valeur duale du programme linéaire (une borne "
+                  f"haute du gain), non mesurée, au-delà des {MAX_PROBES} premières lignes mesurées ou du budget de "
+                  "temps de l'analyse ; pour toutes les mesurer, fixer [analyse] temps_max_s dans instance.toml.")
 
 
 def _without_zero_carryover(targets: pd.DataFrame) -> pd.DataFrame:
