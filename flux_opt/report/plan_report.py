@@ -13,7 +13,7 @@ import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
 from flux_opt.plan.evaluation import Evaluation
-from flux_opt.explanation.sentences import fr_number, fr_number_fine, fr_percent, share_table
+from flux_opt.explanation.sentences import fr_number, fr_number_fine, fr_percent
 from flux_opt.model.registry import label, names
 from flux_opt.report import bars
 from flux_opt.report.html import (BarChart, Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section,
@@ -22,7 +22,7 @@ from flux_opt.plan.result import Result
 from flux_opt.report.annexes import AnnexDocument, file_names
 from flux_opt.report.note_etat import note_section, note_sheet
 from flux_opt.report.evaluation import evaluation_section
-from flux_opt.report.plan_tables import ReportTables, commune_table, french_headings, named, qpv_table
+from flux_opt.report.plan_tables import ReportTables, french_headings, named
 from flux_opt.report.tables import PERCENT, Share, Table
 from flux_opt.report.workbook import workbook_bytes
 from flux_opt.explanation.analysis import EXPLICATION_JSON
@@ -129,8 +129,8 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
     tables = tables or ReportTables.of(result, explanation)
     t = tables.main
     r = result.resume
-    communes = commune_table(result)
-    shares = named(share_table(result), result.noms)
+    communes = tables.frames.communes
+    shares = tables.frames.shares.copy()
     shares["libelle"] = shares["regle"] + " — " + shares["portee"].str.replace(
         " tous réservataires", "").str.replace(r" critère \S+$", "", regex=True).str.replace("réservataire ", "")
     reasons = Bullets([(x, "bad" if x.startswith("Règle non tenue") else "") for x in explanation.raisons])
@@ -142,7 +142,7 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
         # who gets what
         _section(t["objectifs"], chart=bars.targets_chart(named(result.objectifs, result.noms))),
         _annexes(result),
-        _section(t["qpv"], chart=bars.qpv_chart(named(qpv_table(result), result.noms)) if len(result.plan) else None),
+        _section(t["qpv"], chart=bars.qpv_chart(tables.frames.qpv) if len(result.plan) else None),
         _section(t["communes"], chart=bars.communes_chart(communes) if len(communes) else None),
         # the rules
         note,
