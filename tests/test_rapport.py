@@ -133,6 +133,7 @@ def test_bar_charts_carry_the_plan_figures_on_a_round_scale():
     prefet, ville = chart.bars
     assert prefet.lines == [[(0.0, 94.0, "gris")], [(0.0, 94.0, "bleu")]] and prefet.text == "188 / 188"
     assert ville.lines == [[(0.0, 18.5, "gris")], [(0.0, 15.0, "rouge")]] and ville.text == "30 / 37"  # a gap: red
+    assert ville.alert and not prefet.alert
 
     qpv = qpv_chart(pd.DataFrame({"reservataire": ["A", "B"], "hors_qpv": [3, 0], "qpv": [1, 0]}))
     assert qpv.bars[0].lines == [[(0.0, 75.0, "bleu"), (75.0, 25.0, "orange")]] and qpv.bars[0].text == "75 % hors QPV"
@@ -143,6 +144,7 @@ def test_bar_charts_carry_the_plan_figures_on_a_round_scale():
                            "part_min": [0.25] * 40, "statut": ["tenue"] * 39 + ["violee"]})
     mix = mixity_chart(shares)
     assert len(mix.bars) == 30 and mix.bars[0].label == "règle 39" and mix.bars[0].lines[0][0][2] == "rouge"
+    assert mix.bars[0].alert and not mix.bars[1].alert
     assert mix.bars[1].marker == 25.0 and mix.bars[1].text == "30 % (min. 25 %)" and "règle 30" not in \
         [b.label for b in mix.bars]
 
@@ -157,3 +159,6 @@ def test_the_page_draws_the_target_chart_of_the_plan(surcontraint):
     page = rapport_html(result, explanation)
     row = re.search(r'<span class="bar-label">Ville de Dunkerque</span>(.*?)</div>', page).group(1)
     assert '<span class="bar-text">5 / 5</span>' in row and 'class="bleu"' in row
+    # the CIA's Q1 hors QPV, not held: 0 % of 25 %, a bar of width 0 whose figure is in red
+    q1 = re.search(r'<span class="bar-label">CIA : 1er quartile hors QPV[^<]*</span>(.*?)</div>', page).group(1)
+    assert '<span class="bar-text alert">0 % (min. 25 %)</span>' in q1 and 'class="rouge" style="left:0.0%;width:0.0%"' in q1

@@ -48,7 +48,7 @@ def targets_chart(targets: pd.DataFrame) -> BarChart:
     """Each réservataire's target (grey) above its plan (blue, red when they differ)."""
     top, ticks = _scale(max(1, targets["cible"].max(), targets["logements"].max()))
     bars = [Bar(str(name), [[(0.0, _pct(c, top), "gris")], [(0.0, _pct(p, top), "rouge" if e != 0 else "bleu")]],
-                f"{fr_number(p)} / {fr_number(c)}")
+                f"{fr_number(p)} / {fr_number(c)}", alert=e != 0)
             for name, c, p, e in zip(targets["reservataire"], targets["cible"], targets["logements"], targets["ecart"])]
     return BarChart("Objectif et plan par réservataire (rouge : écart)", bars,
                     [("gris", "objectif"), ("bleu", "plan"), ("rouge", "plan différent de l'objectif")],
@@ -92,7 +92,7 @@ def mixity_chart(shares: pd.DataFrame) -> BarChart:
         shares = shares.loc[room.sort_values(kind="stable").index[:MAX_BARS]]
     colour = {"violee": "rouge", "saturee": "orange"}
     bars = [Bar(str(name), [[(0.0, _pct(share, 1), colour.get(status, "vert"))]],
-                f"{100 * share:.0f} % (min. {100 * minimum:.0f} %)", marker=_pct(minimum, 1))
+                f"{100 * share:.0f} % (min. {100 * minimum:.0f} %)", marker=_pct(minimum, 1), alert=status == "violee")
             for name, share, minimum, status in zip(shares["libelle"], shares["part_prevue"].fillna(0),
                                                     shares["part_min"], shares["statut"])]
     return BarChart("Objectifs de mixité : minimum et plan", bars,

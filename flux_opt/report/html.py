@@ -55,6 +55,7 @@ class Bar:
     lines: list[list[tuple[float, float, str]]]
     text: str = ""
     marker: float | None = None  # % of the scale: a minimum
+    alert: bool = False  # the figure in red (a gap, a rule not held): a bar of width 0 still shows it
 
 
 @dataclass(frozen=True)
