@@ -41,7 +41,8 @@ def run_batch(dossier: Path, sortie: Path, processus: int, analyse: bool, couts:
     before = os.getloadavg()
     start = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL)
-    measure = {"commande": "flux-opt " + " ".join(command[1:]), "code": done.returncode, "processus": processus,
+    measure = {"commande": "flux-opt " + " ".join(command[1:]), "code": done.returncode,
+               "processus": processus if not cluster else "Dask (voir par processus)",
                "mur_s": round(time.perf_counter() - start, 1), "charge_avant": before, "charge_apres": os.getloadavg(),
                "date": time.strftime("%Y-%m-%d %H:%M")}
     (sortie / MEASURE).write_text(json.dumps(measure, indent=1), encoding="utf-8")
