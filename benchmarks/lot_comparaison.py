@@ -32,7 +32,7 @@ MARKERS = {"plans": ("<!-- debut lot comparaison -->", "<!-- fin lot comparaison
 TITLES = {"plans": "Plans seuls",
           "complet": "Sorties complètes (rapport, explication, contrôle), avant : coût des règles toujours ; "
                      "après : seulement avec --couts",
-          "rapport": "Sorties complètes sans le coût des règles (lot sans --couts), avant et après"}
+          "rapport": "Sorties complètes sans le coût des règles (lot sans --couts)"}
 FLAGS = {"plans": "", "complet": " --complet", "rapport": " --rapport"}
 PHASES = ["lecture", "assiette", "construction", "resolution", "analyse", "controle", "rapport", "ecriture"]
 SIZES = [(0, 2_000, "< 2 000"), (2_000, 10_000, "2 000 – 10 000"), (10_000, 30_000, "10 000 – 30 000"),
