@@ -27,7 +27,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = {"plans": ("<!-- debut lot comparaison -->", "<!-- fin lot comparaison -->"),
-           "complet": ("<!-- debut lot complet comparaison -->", "<!-- fin lot complet comparaison -->")}
+           "complet": ("<!-- debut lot complet comparaison -->", "<!-- fin lot complet comparaison -->"),
+           "rapport": ("<!-- debut lot rapport comparaison -->", "<!-- fin lot rapport comparaison -->")}
+TITLES = {"plans": "Plans seuls",
+          "complet": "Sorties complètes (rapport, explication, contrôle), avant : coût des règles toujours ; "
+                     "après : seulement avec --couts",
+          "rapport": "Sorties complètes sans le coût des règles (lot sans --couts)"}
+FLAGS = {"plans": "", "complet": " --complet", "rapport": " --rapport"}
 PHASES = ["lecture", "assiette", "construction", "resolution", "analyse", "controle", "rapport", "ecriture"]
 SIZES = [(0, 2_000, "< 2 000"), (2_000, 10_000, "2 000 – 10 000"), (10_000, 30_000, "10 000 – 30 000"),
          (30_000, 10**9, "≥ 30 000")]
@@ -122,13 +128,11 @@ def markdown(t: pd.DataFrame, info: dict, avant: str, apres: str) -> str:
     loss = t["objectif_avant"] - t["objectif_apres"]
     within = (t["borne_avant"].combine(t["borne_apres"], min) - t["objectif_apres"]) <= accepted + 1e-6
     load = " ; ".join(", ".join(fr(x) for x in l) for l in info["charges"][:: max(1, len(info["charges"]) // 4)])
-    complet = info["modes"][1] != "plans"
-    begin, end = MARKERS["complet" if complet else "plans"]
-    title = ("Sorties complètes (rapport, explication, contrôle), avant : coût des règles toujours ; après : "
-             "seulement avec --couts" if complet else "Plans seuls")
-    out = [begin, f"### {title}, avant / après, côte à côte (temps CPU)", "",
+    kind = info["kind"]
+    begin, end = MARKERS[kind]
+    out = [begin, f"### {TITLES[kind]}, avant / après, côte à côte (temps CPU)", "",
            f"Commande : `python benchmarks/lot_comparaison.py DOSSIER --avant {avant} --instances {info['instances']}"
-           f"{' --complet' if complet else ''}` "
+           f"{FLAGS[kind]}` "
            f"(avant : {avant}, après : {apres}) ; {info['date']}.  ",
            f"Machine : {os.cpu_count()} cœurs partagés ; charge (1, 5, 15 min) pendant la mesure : {load}.", "",
            "| instances (logements) | n | CPU avant s | CPU après s | rapport | résolution avant s | résolution après s |",
@@ -164,13 +168,18 @@ def main() -> None:
     parser.add_argument("--complet", action="store_true",
                         help="sorties complètes : avant avec le coût des règles (l'ancien lot), après sans "
                              "(lot sans --couts)")
+    parser.add_argument("--rapport", action="store_true",
+                        help="sorties complètes sans le coût des règles avant comme après (lot sans --couts) : "
+                             "ce que coûtent l'analyse et le rapport")
     parser.add_argument("--paquet", type=int, default=5, help="instances par passage d'une version")
     parser.add_argument("--csv", type=Path, help="écrire aussi le détail par instance")
     parser.add_argument("--resultats", type=Path, default=ROOT / "benchmarks" / "resultats.md")
     args = parser.parse_args()
-    modes = ("complet-couts", "complet") if args.complet else ("plans", "plans")
+    kind = "rapport" if args.rapport else "complet" if args.complet else "plans"
+    modes = {"plans": ("plans", "plans"), "complet": ("complet-couts", "complet"), "rapport": ("complet", "complet")}[kind]
     table, info = compare(args.dossier, args.avant.resolve(), args.apres.resolve(), args.instances, args.paquet,
                           modes)
+    info["kind"] = kind
     if args.csv:
         table.to_csv(args.csv, index=False)
     block = markdown(table, info, str(args.avant), str(args.apres))
@@ -178,7 +187,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from run import replace_block
 
-    replace_block(args.resultats, block, *MARKERS["complet" if args.complet else "plans"])
+    replace_block(args.resultats, block, *MARKERS[kind])
 
 
 if __name__ == "__main__":

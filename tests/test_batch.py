@@ -6,6 +6,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from flux_opt.scale.batch import SYNTHESE, find_instances, national_summary, read_synthese, run_batch
@@ -295,8 +296,6 @@ def test_departement_view_adds_the_bailleurs_up(source, reference):
 
 
 def test_national_summary_pages_name_rules_and_instances(source, reference):
-    from openpyxl import load_workbook
-
     from flux_opt.model.registry import label
 
     out, _ = reference
@@ -341,6 +340,8 @@ def test_rule_costs_only_when_asked_and_the_report_says_how(source, reference, t
         explication = json.loads((out / name / "explication.json").read_text(encoding="utf-8"))
         assert explication["couts"] == [] and explication["temps_s"]["couts_interrompus"] == 0
         assert "flux-opt lot --couts" in (out / name / "rapport.html").read_text(encoding="utf-8")
+        title = load_workbook(out / name / "rapport.xlsx", read_only=True)["Coût des règles"]["A1"].value
+        assert title.startswith("Ce que coûte une règle") and "Non calculé" in title and "flux-opt lot --couts" in title
     asked = run_batch(source, tmp_path / "couts", processes=1, couts=True, limit=1)
     assert asked.planifiees == ["i0"]
     explication = json.loads((tmp_path / "couts" / "i0" / "explication.json").read_text(encoding="utf-8"))

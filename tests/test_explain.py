@@ -406,3 +406,53 @@ def test_gains_within_the_solver_s_accepted_gap_are_not_effects_of_a_rule():
     assert "Sans effet mesurable" in reasons(0.5, 1.9) and "ferait gagner" not in reasons(0.5, 1.9)
     assert "ferait gagner 4 attributions prévues" in reasons(4.0, 1.9) and "à 1,9 près" in reasons(4.0, 1.9)
     assert "ferait gagner moins d'une attribution prévue" in reasons(0.5, 0.0) and "(nouvelle résolution exacte)" in reasons(0.5, 0.0)
+
+
+@pytest.mark.parametrize("instance_dir", [EXEMPLE, SURCONTRAINT])
+def test_probes_the_duals_bound_below_the_noise_are_not_run_and_change_nothing(instance_dir, monkeypatch):
+    """Relaxing a row by one unit gains at most |dual| (weak duality): where that is below the noise
+    threshold the probe would report 0, so it is not run — same marginal values, fewer re-solves."""
+    from flux_opt import pipeline
+    from flux_opt.explanation import marginal
+    from flux_opt.model.session import SolverSession
+
+    done = pipeline.run_path(instance_dir, pipeline.PlanOptions(rule_costs=False))
+    runs = []
+    solve_once = SolverSession.run_objective
+    monkeypatch.setattr(SolverSession, "run_objective", lambda self: runs.append(1) or solve_once(self))
+    fast = marginal.marginal_values(done.model, done.solution, done.result.rows)
+    skipping = len(runs)
+    runs.clear()
+    monkeypatch.setattr(marginal, "SURELY_NOISE", 0.0)  # every probe run
+    every = marginal.marginal_values(done.model, done.solution, done.result.rows)
+    assert 0 < skipping < len(runs)
+    pd.testing.assert_frame_equal(fast, every)
+    assert (fast["valeur_marginale"] > 0).any()  # not a test of zeros only
+
+
+def test_rows_beyond_the_probes_are_counted_and_the_report_says_how_to_measure_them(monkeypatch, tmp_path):
+    """Beyond the rows examined, a marginal value is the LP dual (not measured): the report's
+    diagnostics (page and workbook) count them and name the setting that measures them all."""
+    from openpyxl import load_workbook
+
+    from flux_opt.explanation import analysis
+    from flux_opt.report.plan_report import rapport_xlsx
+
+    monkeypatch.setattr(analysis, "MAX_PROBES", 2)
+    result, e = plan_and_explain(EXEMPLE)
+    n = e.temps_s["valeurs_duales"]
+    assert n > 0 and n == int((result.rows["sens"].eq("dual") & result.rows["publie"]).sum())
+    said = f"{n} ligne(s) de règle tenue sans marge ou non tenue : valeur duale"
+    page = rapport_html(result, e)
+    assert said in page and "fixer [analyse] temps_max_s dans instance.toml" in page
+    rapport_xlsx(result, e, tmp_path / "rapport.xlsx")
+    cells = [c for row in load_workbook(tmp_path / "rapport.xlsx")["Diagnostics"].iter_rows(values_only=True) for c in row]
+    assert any(isinstance(c, str) and c.startswith(said) for c in cells)
+    # a budget chosen in instance.toml: every row is measured, nothing to say
+    folder = tmp_path / "budget"
+    shutil.copytree(EXEMPLE, folder)
+    toml = folder / "instance.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("# temps_max_s = 30", "temps_max_s = 60", 1),
+                    encoding="utf-8")
+    full_result, full = plan_and_explain(folder)
+    assert full.temps_s["valeurs_duales"] == 0 and "valeur duale du programme" not in rapport_html(full_result, full)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from flux_opt.explanation.sentences import explain, fr_number, fr_number_fine
-from flux_opt.explanation.marginal import cut_short, marginal_values, rule_costs
+from flux_opt.explanation.marginal import MAX_PROBES, cut_short, dual_estimates, marginal_values, rule_costs
 from flux_opt.model.registry import CONSERVATION, RULE, label, names, source
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.solve import Solution
@@ -83,7 +83,11 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
     t0 = time.perf_counter()
     budget = analysis_budget(model, solution)
     rows = result.rows
-    marginal = marginal_values(model, solution, rows, budget_s=MARGINAL_SHARE * budget)
+    # Beyond MAX_PROBES rows the LP dual stands for the gain; a budget chosen in instance.toml
+    # ([analyse] temps_max_s) measures every row it leaves time for.
+    chosen = model.data.instance.parametres.analyse.temps_max_s is not None
+    marginal = marginal_values(model, solution, rows, budget_s=MARGINAL_SHARE * budget,
+                               max_probes=float("inf") if chosen else MAX_PROBES)
     for column in ("valeur_marginale", "sens", "lp_marginal", "dual"):
         rows[column] = marginal[column].to_numpy()
     rows["point_logements"] = point_of_rate(rows, result)
@@ -111,6 +115,7 @@ def analyse(model: OrientationModel, solution: Solution, result: Result, couts: 
         instance=instance,
     )
     explanation.temps_s = {"valeurs_marginales": round(t_duals, 3), "couts_des_regles": round(t_costs, 3),
+                           "valeurs_duales": dual_estimates(marginal, rows),
                            "budget_s": round(budget, 3), "couts_interrompus": cut_short(cost_table),
                            "total": round(time.perf_counter() - t0, 3)}
     explanation.raisons = top_reasons(explanation, result) + pool_sentences(explanation.viviers, result.noms)

@@ -10,7 +10,10 @@ so each probe costs a few simplex iterations). Which LP:
   the orientation x (and the elastics) fixed: the exact sensitivity of the attributions at this plan.
 A one-unit probe rather than the row dual because the orientation LP is highly degenerate
 (a réservataire's cap and target bind on the same dwellings: the dual splits arbitrarily between
-them). The row dual is kept beside it (`dual`) for reference.
+them). The row dual is kept beside it (`dual`) for reference. It still bounds the probe: by weak
+duality, the optimal duals y stay feasible when a bound moves, so relaxing row i by one unit gains
+at most |y_i| (and never less than 0). Where that bound is below the noise threshold the
+probe could only say 0: it is not run (about half of the probes of the national set).
 
 Both remain local, LP figures. `rule_costs` re-solves the MIP with one family relaxed by one
 point of rate (or one dwelling of tolerance) or removed, and reports the exact change of fit.
@@ -55,8 +58,8 @@ class _ProbedLP:
         if not self.ok:
             return float("nan")
         self._set(moves)
-        probe = self.session.run()
-        value = probe.objective - self.base if probe.optimal else float("nan")
+        objective = self.session.run_objective()
+        value = objective - self.base if objective is not None else float("nan")
         self._set([(i, self.row_lower[i], self.row_upper[i]) for i, _, _ in moves])
         return value
 
@@ -73,15 +76,19 @@ def _relax_move(i: int, lo: float, up: float, value: float) -> tuple[int, float,
 
 
 MAX_PROBES = 60
+NOISE = 1e-3  # below the stabilising weight (1e-3 per dwelling) a gain is tie-breaking noise, not fit
+SURELY_NOISE = NOISE / 10  # a dual bound below this: the probe's gain is reported 0 (margin for tolerances)
 
 
 def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFrame,
-                    options: SolverOptions | None = None, budget_s: float = float("inf")) -> pd.DataFrame:
+                    options: SolverOptions | None = None, budget_s: float = float("inf"),
+                    max_probes: float = MAX_PROBES) -> pd.DataFrame:
     """valeur_marginale (≥ 0), sens (which way), lp_marginal and the raw dual for every row.
 
     `rows` is result.rows (statut, valeur, bounds), in model row order. Only binding or violated
-    rows are probed; slack rows have marginal value 0. After `budget_s` seconds, rows not yet
-    probed take their LP dual (sens « dual »)."""
+    rows are probed; slack rows have marginal value 0. Beyond `max_probes` rows examined or after
+    `budget_s` seconds, rows not yet probed take their LP dual (sens « dual », an upper bound of the
+    gain, not measured: `dual_estimates` counts them for the report)."""
     options = options or solver_options(model)
     deadline = time.perf_counter() + budget_s
     lp = model.lp
@@ -96,7 +103,7 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
     value = rows["valeur"].to_numpy(dtype=float)
     marginal, sens = np.zeros(n), np.full(n, "", dtype=object)
     source, dual = np.full(n, NOT_APPLICABLE, dtype=object), np.full(n, np.nan)
-    probes_left = MAX_PROBES  # each probe is an LP re-solve: bounded, so a large parc stays fast
+    probes_left = max_probes  # each probe is an LP re-solve: bounded, so a large parc stays fast
     for block in lp.constraints:
         kind = RULE[block.famille].probe
         if kind is None:
@@ -111,13 +118,27 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
                 # beyond the budget: the LP dual, flagged as such
                 gain, way = abs(dual[i]) if np.isfinite(dual[i]) else np.nan, "dual"
             else:
-                probes_left -= kind == "unit"
-                gain, way = PROBES[kind](probe, i, lower[i], upper[i], value[i], bailleur_row)
-            # Below the stabilising weight (1e-3 per dwelling) a gain is tie-breaking noise, not fit.
-            marginal[i] = (round(gain, 4) if gain >= 1e-3 else 0.0) if np.isfinite(gain) else np.nan
+                probes_left -= kind == "unit"  # rows examined, by a probe or by its bound: as many as before
+                gain, way = PROBES[kind](probe, i, lower[i], upper[i], value[i], bailleur_row,
+                                         _surely_noise(probe, dual, i, kind, bailleur_row))
+            marginal[i] = (round(gain, 4) if gain >= NOISE else 0.0) if np.isfinite(gain) else np.nan
             sens[i] = way
     return pd.DataFrame({"valeur_marginale": marginal, "sens": sens, "lp_marginal": source,
                          "dual": np.round(dual, 6)})
+
+
+def dual_estimates(marginal: pd.DataFrame, rows: pd.DataFrame) -> int:
+    """Published rows whose marginal value is the LP dual (beyond the probes), not a measured gain."""
+    return int(((marginal["sens"].to_numpy() == "dual") & rows["publie"].to_numpy(dtype=bool)).sum())
+
+
+def _surely_noise(probe: _ProbedLP, dual: np.ndarray, i: int, kind: str, bailleur: int | None) -> bool:
+    """True when the duals bound row i's probe below SURELY_NOISE: it would report 0 (see above)."""
+    if probe.duals is None or kind == "dual":
+        return False
+    rows = [i] if kind == "unit" or bailleur is None else [i, bailleur]  # a target moves against the bailleur's
+    bound = float(np.abs(dual[rows]).sum())
+    return bool(np.isfinite(bound) and bound < SURELY_NOISE)
 
 
 def _until(options: SolverOptions, deadline: float) -> SolverOptions:
@@ -135,18 +156,21 @@ def _bailleur_target_row(model: OrientationModel) -> int | None:
 
 
 def _unit_gain(probe: _ProbedLP, i: int, lower: float, upper: float, value: float,
-               bailleur: int | None) -> tuple[float, str]:
-    """One unit of room on the binding side of row i."""
+               bailleur: int | None, noise: bool = False) -> tuple[float, str]:
+    """One unit of room on the binding side of row i (`noise`: known to gain nothing, not solved)."""
     move = _relax_move(i, lower, upper, value)
-    return probe.gain([move]), ("plafond" if move[2] != upper else "minimum")
+    return 0.0 if noise else probe.gain([move]), ("plafond" if move[2] != upper else "minimum")
 
 
 def _target_gain(probe: _ProbedLP, i: int, target: float, upper: float, value: float,
-                 bailleur: int | None) -> tuple[float, str]:
+                 bailleur: int | None, noise: bool = False) -> tuple[float, str]:
     """The targets sum to the flux: one target moves only against the bailleur's remainder.
-    Gain of the better of: one dwelling from the bailleur to r, or one from r to the bailleur."""
+    Gain of the better of: one dwelling from the bailleur to r, or one from r to the bailleur
+    (`noise`: both known to gain nothing, not solved)."""
     if bailleur is None or i == bailleur:
         return float("nan"), ""
+    if noise:
+        return 0.0, "plus"
     b = probe.row_lower[bailleur]
     more = probe.gain([(i, target + 1, target + 1), (bailleur, b - 1, b - 1)])
     less = probe.gain([(i, target - 1, target - 1), (bailleur, b + 1, b + 1)]) if target >= 1 else float("nan")
@@ -156,7 +180,7 @@ def _target_gain(probe: _ProbedLP, i: int, target: float, upper: float, value: f
 
 
 def _dual_gain(probe: _ProbedLP, i: int, lower: float, upper: float, value: float,
-               bailleur: int | None) -> tuple[float, str]:
+               bailleur: int | None, noise: bool = False) -> tuple[float, str]:
     """Many rows in a clean LP in y (demand pools): the row's dual is the probe."""
     return (abs(probe.duals[i]) if probe.duals is not None else np.nan), "plafond"
 

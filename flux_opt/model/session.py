@@ -58,6 +58,14 @@ class SolverSession:
         self._h.run()
         return read_solution(self._h, self.is_mip, time.perf_counter() - start, 0.0)
 
+    def run_objective(self) -> float | None:
+        """Re-solve and return only the objective (None unless optimal): a marginal-value probe
+        needs no solution vectors, whose copy costs as much as a short warm re-solve."""
+        self._h.run()
+        if self._h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        return float(self._h.getInfo().objective_function_value)
+
     def row_duals(self) -> np.ndarray | None:
         """Row duals of the last LP solve, None unless it was optimal."""
         if self._h.getModelStatus() != highspy.HighsModelStatus.kOptimal:

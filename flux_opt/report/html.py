@@ -2,7 +2,7 @@
 
 Python computes the tables (already French-formatted cells); the templates in
 `report/templates/` only lay them out. Pages stay one self-contained file: the
-stylesheet is inlined and plots are embedded as base64 PNG.
+stylesheet is inlined, bar charts are HTML (`BarChart`) and other plots are embedded as base64 PNG.
 """
 
 from __future__ import annotations
@@ -45,6 +45,28 @@ class Figure:
     png: str  # base64
     alt: str
     kind: ClassVar[str] = "figure"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One row of a bar chart: its bars (one per line, each a list of (start, width, colour) in %
+    of the scale; colour: a class of style.css), the figure written beside, an optional mark."""
+    label: str
+    lines: list[list[tuple[float, float, str]]]
+    text: str = ""
+    marker: float | None = None  # % of the scale: a minimum
+    alert: bool = False  # the figure in red (a gap, a rule not held): a bar of width 0 still shows it
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Horizontal bars drawn by the page (HTML and CSS): sharp in print, no image to render."""
+    title: str
+    bars: list[Bar]
+    legend: list[tuple[str, str]]  # (colour, what it means)
+    axis: str  # the unit of the scale
+    ticks: list[tuple[float, str]]  # (% of the scale, label)
+    kind: ClassVar[str] = "bars"
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
 from flux_opt.plan.evaluation import Evaluation
-from flux_opt.explanation.sentences import fr_number, fr_number_fine, fr_percent, share_table
+from flux_opt.explanation.sentences import fr_number, fr_number_fine, fr_percent
 from flux_opt.model.registry import label, names
-from flux_opt.report import plots
-from flux_opt.report.html import (Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section, figure,
+from flux_opt.report import bars
+from flux_opt.report.html import (BarChart, Bullets, Cards, Cell, Folded, HtmlTable, Paragraph, Section,
                                   html_table, render)
 from flux_opt.plan.result import Result
 from flux_opt.report.annexes import AnnexDocument, file_names
 from flux_opt.report.note_etat import note_section, note_sheet
 from flux_opt.report.evaluation import evaluation_section
-from flux_opt.report.plan_tables import ReportTables, commune_table, french_headings, named, qpv_table
+from flux_opt.report.plan_tables import ReportTables, french_headings, named
 from flux_opt.report.tables import PERCENT, Share, Table
 from flux_opt.report.workbook import workbook_bytes
 from flux_opt.explanation.analysis import EXPLICATION_JSON
@@ -67,10 +67,10 @@ def _table(frame: pd.DataFrame, max_rows: int | None = None) -> HtmlTable:
     return html_table(_percent(frame if max_rows is None else frame.head(max_rows)), _cell, more=more)
 
 
-def _section(table: Table, max_rows: int | None = 40, image: str | None = None, intro: str = "") -> Section:
+def _section(table: Table, max_rows: int | None = 40, chart: BarChart | None = None, intro: str = "") -> Section:
     parts: list = [Paragraph(intro)] if intro else []
-    if image:
-        parts.append(figure(image, table.title))
+    if chart is not None:
+        parts.append(chart)
     if table.note:
         parts.append(Paragraph(table.note, "note"))
     elif len(table.frame):
@@ -123,14 +123,14 @@ def _conformity_section(conformite: pd.DataFrame | None, noms) -> Section | None
 def rapport_html(result: Result, explanation: Explanation, tables: ReportTables | None = None,
                  conformite: pd.DataFrame | None = None, evaluation: Evaluation | None = None,
                  note: Section | None = None) -> str:
-    """The whole report as one self-contained HTML page (inline CSS, plots as base64 PNG), in the order
+    """The whole report as one self-contained HTML page (inline CSS, bar charts in HTML), in the order
     a decision-maker reads: synthesis, who gets what, the rules (`note`: the note for the State), the
     reasons; the optimiser's diagnostics in a technical annex at the end."""
     tables = tables or ReportTables.of(result, explanation)
     t = tables.main
     r = result.resume
-    communes = commune_table(result)
-    shares = named(share_table(result), result.noms)
+    communes = tables.frames.communes
+    shares = tables.frames.shares.copy()
     shares["libelle"] = shares["regle"] + " — " + shares["portee"].str.replace(
         " tous réservataires", "").str.replace(r" critère \S+$", "", regex=True).str.replace("réservataire ", "")
     reasons = Bullets([(x, "bad" if x.startswith("Règle non tenue") else "") for x in explanation.raisons])
@@ -140,13 +140,13 @@ def rapport_html(result: Result, explanation: Explanation, tables: ReportTables 
     sections = [
         Section("Synthèse", [_cards(result, explanation), *held, _table(t["synthese"].frame)]),
         # who gets what
-        _section(t["objectifs"], image=plots.targets_plot(named(result.objectifs, result.noms))),
+        _section(t["objectifs"], chart=bars.targets_chart(named(result.objectifs, result.noms))),
         _annexes(result),
-        _section(t["qpv"], image=plots.qpv_plot(named(qpv_table(result), result.noms)) if len(result.plan) else None),
-        _section(t["communes"], image=plots.communes_plot(communes) if len(communes) else None),
+        _section(t["qpv"], chart=bars.qpv_chart(tables.frames.qpv) if len(result.plan) else None),
+        _section(t["communes"], chart=bars.communes_chart(communes) if len(communes) else None),
         # the rules
         note,
-        _section(t["mixite"], image=plots.mixity_plot(shares) if len(shares) else None),
+        _section(t["mixite"], chart=bars.mixity_chart(shares) if len(shares) else None),
         _section(Table("", t["violations"].title, t["violations"].frame.drop(columns=["Explication"], errors="ignore"),
                        t["violations"].note)),
         _clipping_section(result),

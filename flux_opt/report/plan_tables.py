@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from flux_opt.explanation.analysis import Explanation
+from flux_opt.explanation.marginal import MAX_PROBES
 from flux_opt.model.registry import label
 from flux_opt.explanation.sentences import STATUS, plan_quality, share_table
 from flux_opt.plan.names import Names
@@ -120,9 +121,17 @@ def diagnostics(result: Result, explanation: Explanation) -> pd.DataFrame:
         ("Résolution", round(r.get("temps_resolution_s", 0), 1), "s"),
         ("Analyse des règles", round(t.get("total", 0.0), 1), "s"),
     ]
+    if t.get("valeurs_duales"):
+        lines.append(("Gain possible des règles", DUAL_ESTIMATES.format(n=t["valeurs_duales"]), ""))
     if t.get("couts_interrompus"):
         lines.append(("Coût des règles", "interrompu : budget de temps ([analyse] temps_max_s) épuisé", ""))
     return pd.DataFrame(lines, columns=["Indicateur", "Valeur", "Unité"])
+
+
+# What the analysis did not measure, and how to ask for it (marginal.marginal_values).
+DUAL_ESTIMATES = ("{n} ligne(s) de règle tenue sans marge ou non tenue : valeur duale du programme linéaire (une borne "
+                  f"haute du gain), non mesurée, au-delà des {MAX_PROBES} premières lignes mesurées ou du budget de "
+                  "temps de l'analyse ; pour toutes les mesurer, fixer [analyse] temps_max_s dans instance.toml.")
 
 
 def _without_zero_carryover(targets: pd.DataFrame) -> pd.DataFrame:
@@ -153,14 +162,15 @@ def whole_counts(table: Table) -> Table:
     return Table(table.sheet, table.title, frame, table.note, table.total, table.preamble)
 
 
-def report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
+def report_tables(result: Result, explanation: Explanation, frames: PlanFrames | None = None) -> dict[str, Table]:
+    frames = frames or PlanFrames.of(result)
     return {key: whole_counts(table) if key not in ("plan", "attributions") else table
-            for key, table in _report_tables(result, explanation).items()}
+            for key, table in _report_tables(result, explanation, frames).items()}
 
 
-def _report_tables(result: Result, explanation: Explanation) -> dict[str, Table]:
+def _report_tables(result: Result, explanation: Explanation, frames: PlanFrames) -> dict[str, Table]:
     e, noms = explanation, result.noms
-    shares = named(share_table(result), noms).assign(statut=lambda t: _status(t["statut"]))
+    shares = frames.shares.assign(statut=lambda t: _status(t["statut"]))
     targets = _without_zero_carryover(result.objectifs).assign(nom=result.objectifs["reservataire"].map(noms.reservataire))
     rules = named(result.contraintes, noms)
     return {
@@ -170,10 +180,10 @@ def _report_tables(result: Result, explanation: Explanation) -> dict[str, Table]
         "objectifs": Table("Objectifs", "Objectif et plan par réservataire", french_headings(targets, {
             "nom": "Réservataire", "reservataire": "Code", "cible": "Objectif", "report": "dont report (revoyure)",
             "logements": "Logements orientés", "ecart": "Écart", "adequation": "Adéquation"})),
-        "communes": Table("Communes", "Adéquation par commune", french_headings(commune_table(result), {
+        "communes": Table("Communes", "Adéquation par commune", french_headings(frames.communes, {
             "commune": "Commune", "nom": "Nom", "epci_nom": "EPCI", "logements": "Logements du flux",
             "hors_qpv": "dont hors QPV", "attributions_prevues": "Attributions prévues", "adequation": "Adéquation"})),
-        "qpv": Table("QPV", "Logements QPV / hors QPV par réservataire", french_headings(named(qpv_table(result), noms), {
+        "qpv": Table("QPV", "Logements QPV / hors QPV par réservataire", french_headings(frames.qpv, {
             "reservataire": "Réservataire", "hors_qpv": "Hors QPV", "qpv": "QPV", "part_hors_qpv": "Part hors QPV"})),
         "viviers": Table("Viviers", "Qui reçoit quels logements, et pourquoi", french_headings(
             named(e.viviers, noms).drop(columns=["gestion"], errors="ignore"), POOL_HEADINGS)),
@@ -253,11 +263,27 @@ def _shortfall_tables(e: Explanation, noms: Names) -> dict[str, Table]:
 
 
 @dataclass
+class PlanFrames:
+    """The plan's tables that both the report's tables and its charts read, computed once."""
+
+    communes: pd.DataFrame  # commune_table
+    qpv: pd.DataFrame  # qpv_table, with names
+    shares: pd.DataFrame  # share_table, with names
+
+    @classmethod
+    def of(cls, result: Result) -> PlanFrames:
+        return cls(commune_table(result), named(qpv_table(result), result.noms),
+                   named(share_table(result), result.noms))
+
+
+@dataclass
 class ReportTables:
-    """Every table of the report, built once for the page and the workbook."""
+    """Every table of the report, built once for the page, its charts and the workbook."""
 
     main: dict[str, Table]
+    frames: PlanFrames
 
     @classmethod
     def of(cls, result: Result, explanation: Explanation) -> ReportTables:
-        return cls(report_tables(result, explanation))
+        frames = PlanFrames.of(result)
+        return cls(report_tables(result, explanation, frames), frames)

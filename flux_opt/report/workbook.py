@@ -183,12 +183,10 @@ def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -
         formats.append(fmt)
         sheet.write_string(head, j, str(heading), styles["head"])
         cells = values.astype(object).where(values.notna(), None).tolist()
-        for i, value in enumerate(cells):
-            cell_fmt = _cell_format(value, fmt)
-            value = rounded(value, cell_fmt)
-            if value is None:
-                continue
-            sheet.write(head + 1 + i, j, value, styles[cell_fmt] if cell_fmt else styles["text"])
+        if fmt is not None and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            _write_numbers(sheet, head + 1, j, values, fmt, styles[fmt])
+        else:
+            _write_cells(sheet, head + 1, j, cells, fmt, styles)
         sheet.set_column(j, j, _width(str(heading), cells))
     last = head + len(frame)
     if table.total and len(frame):
@@ -203,6 +201,32 @@ def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -
     if len(frame.columns):
         sheet.autofilter(head, 0, head + len(body), len(frame.columns) - 1)
     _print_setup(sheet, head, last, len(frame.columns))
+
+
+def _write_numbers(sheet, first_row: int, col: int, values: pd.Series, fmt: str, style) -> None:
+    """A numeric column with one format: missing values skipped at once, then each figure rounded
+    as `rounded` does (most cells of a report are in such columns: plan, attributions, demand)."""
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    keep = np.flatnonzero(np.isfinite(numbers)).tolist()
+    digits = DIGITS[fmt]
+    for i, value in zip(keep, numbers[keep].tolist()):
+        sheet.write_number(first_row + i, col, int(round(value)) if digits == 0 else round(value, digits), style)
+
+
+def _write_cells(sheet, first_row: int, col: int, cells: list, fmt: str | None, styles: dict) -> None:
+    """A column of text, or of mixed values (the synthesis' « Valeur »): each cell its own format."""
+    for i, value in enumerate(cells):
+        if isinstance(value, str):
+            style = styles[fmt] if fmt else styles["text"]
+            if value:
+                sheet.write_string(first_row + i, col, value, style)
+            else:
+                sheet.write_blank(first_row + i, col, None, style)
+            continue
+        cell_fmt = _cell_format(value, fmt)
+        value = rounded(value, cell_fmt)
+        if value is not None:
+            sheet.write(first_row + i, col, value, styles[cell_fmt] if cell_fmt else styles["text"])
 
 
 def _write_across(sheet, row: int, text: str, style, widths: list[float]) -> None:
