@@ -383,7 +383,9 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
     """CIA targets (cia_hors_qpv_q1, cia_qpv_q234, CCH L.441-1) and mixite.csv targets:
     attributions of a category ≥ part_min × planned flux of the scope."""
     targets = mixity_targets(d)
-    flows, pairs, seg = d.flows, d.pairs, d.segments
+    flows = _arrays(d.flows, ["epci", "qpv", "reservataire", "quartile", "prioritaire", "travailleur_essentiel"])
+    pairs = _arrays(d.pairs, ["epci", "qpv", "reservataire"])
+    seg = _arrays(d.segments, ["epci", "qpv"])
     for famille in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
         chosen = targets.loc[targets["famille"] == famille].reset_index(drop=True)
         if chosen.empty:
@@ -393,16 +395,16 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
             in_zone_y = _zone_mask(flows, t.epci, t.zone)
             flag = _criterion(flows, t.critere)
             if not isinstance(t.reservataire, str):  # blank scope: every réservataire
-                base = float(seg.loc[_zone_mask(seg, t.epci, t.zone), "flux"].sum())
+                base = float(d.segments.loc[_zone_mask(seg, t.epci, t.zone), "flux"].sum())
                 chosen_y = v.y.columns[in_zone_y & flag]
                 rows.append(np.full(len(chosen_y), i))
                 cols.append(chosen_y)
                 vals.append(np.ones(len(chosen_y)))
                 lower.append(t.part_min * base)
             else:
-                of_r = (flows["reservataire"] == t.reservataire).to_numpy()
+                of_r = flows["reservataire"] == t.reservataire
                 chosen_y = v.y.columns[in_zone_y & flag & of_r]
-                x_mask = _zone_mask(pairs, t.epci, t.zone) & (pairs["reservataire"] == t.reservataire).to_numpy()
+                x_mask = _zone_mask(pairs, t.epci, t.zone) & (pairs["reservataire"] == t.reservataire)
                 chosen_x = v.x.columns[x_mask]
                 rows.append(np.full(len(chosen_y) + len(chosen_x), i))
                 cols.append(np.concatenate([chosen_y, chosen_x]))
@@ -417,19 +419,26 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
              np.asarray(lower), INF, pen)
 
 
-def _zone_mask(table: pd.DataFrame, epci: str, zone: str) -> np.ndarray:
-    mask = (table["epci"] == epci).to_numpy()
+def _zone_mask(table, epci: str, zone: str) -> np.ndarray:
+    """`table`: a DataFrame, or its columns as arrays (`_arrays`, when masks are taken many times)."""
+    mask = np.asarray(table["epci"]) == epci
     if zone == "qpv":
-        mask = mask & table["qpv"].to_numpy(dtype=bool)
+        mask = mask & np.asarray(table["qpv"], dtype=bool)
     elif zone == "hors_qpv":
-        mask = mask & ~table["qpv"].to_numpy(dtype=bool)
+        mask = mask & ~np.asarray(table["qpv"], dtype=bool)
     return mask
 
 
-def _criterion(flows: pd.DataFrame, critere: str) -> np.ndarray:
+def _criterion(flows, critere: str) -> np.ndarray:
     if critere in ("q1", "q234"):
-        return (flows["quartile"] == critere).to_numpy()
-    return flows[critere].to_numpy(dtype=bool)
+        return np.asarray(flows["quartile"]) == critere
+    return np.asarray(flows[critere], dtype=bool)
+
+
+def _arrays(table: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    """Some columns of `table` as numpy arrays: comparing an array is ~8× cheaper than a pandas
+    column of text, and a family compares the same columns once per target."""
+    return {c: table[c].to_numpy() for c in columns if c in table}
 
 
 def default_prioritaires_rate(regles, type_: str) -> float:

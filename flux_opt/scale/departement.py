@@ -45,13 +45,13 @@ def instance_contingent(plan_run) -> pd.DataFrame:
     """Per commune × QPV of one plan: the flux and the dwellings of the préfet and of the agents."""
     result = plan_run.result
     types = {r.id: r.type for r in plan_run.instance.reservataires}
-    plan = result.plan.assign(type=result.plan["reservataire"].map(types))
-    keys = ["commune", "epci", "qpv"]
-    table = plan.groupby(keys, as_index=False)["logements"].sum().rename(columns={"logements": "flux"})
-    for kind in PREFET_GROUP:
-        mine = plan.loc[plan["type"] == kind].groupby(keys)["logements"].sum().rename(kind)
-        table = table.join(mine, on=keys)
-    table[list(PREFET_GROUP)] = table[list(PREFET_GROUP)].fillna(0).astype(int)
+    kind = result.plan["reservataire"].map(types).to_numpy()
+    dwellings = result.plan["logements"].to_numpy()
+    # one groupby for the flux and the State's columns (each kind's dwellings, 0 elsewhere)
+    plan = result.plan[["commune", "epci", "qpv"]].assign(
+        flux=dwellings, **{k: np.where(kind == k, dwellings, 0) for k in PREFET_GROUP})
+    table = plan.groupby(["commune", "epci", "qpv"], as_index=False).sum()
+    table[list(PREFET_GROUP)] = table[list(PREFET_GROUP)].astype(int)
     table.insert(1, "commune_nom", table["commune"].map(result.noms.commune_name))
     table.insert(3, "epci_nom", table["epci"].map(result.noms.epci_name))
     return table[[*COMMUNE_KEYS, "flux", *PREFET_GROUP]]
