@@ -385,7 +385,7 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
     targets = mixity_targets(d)
     flows = _arrays(d.flows, ["epci", "qpv", "reservataire", "quartile", "prioritaire", "travailleur_essentiel"])
     pairs = _arrays(d.pairs, ["epci", "qpv", "reservataire"])
-    seg = _arrays(d.segments, ["epci", "qpv"])
+    seg = _arrays(d.segments, ["epci", "qpv", "flux"])  # flux: whole dwellings (int), summed exactly
     for famille in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
         chosen = targets.loc[targets["famille"] == famille].reset_index(drop=True)
         if chosen.empty:
@@ -395,7 +395,7 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
             in_zone_y = _zone_mask(flows, t.epci, t.zone)
             flag = _criterion(flows, t.critere)
             if not isinstance(t.reservataire, str):  # blank scope: every réservataire
-                base = float(d.segments.loc[_zone_mask(seg, t.epci, t.zone), "flux"].sum())
+                base = float(seg["flux"][_zone_mask(seg, t.epci, t.zone)].sum())
                 chosen_y = v.y.columns[in_zone_y & flag]
                 rows.append(np.full(len(chosen_y), i))
                 cols.append(chosen_y)
