@@ -41,7 +41,8 @@ def run_batch(dossier: Path, sortie: Path, processus: int, analyse: bool, couts:
     before = os.getloadavg()
     start = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL)
-    measure = {"commande": "flux-opt " + " ".join(command[1:]), "code": done.returncode, "processus": processus,
+    measure = {"commande": "flux-opt " + " ".join(command[1:]), "code": done.returncode,
+               "processus": processus if not cluster else "Dask (voir par processus)",
                "mur_s": round(time.perf_counter() - start, 1), "charge_avant": before, "charge_apres": os.getloadavg(),
                "date": time.strftime("%Y-%m-%d %H:%M")}
     (sortie / MEASURE).write_text(json.dumps(measure, indent=1), encoding="utf-8")
@@ -79,11 +80,19 @@ def fr(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
 
 
-def markdown(lines: pd.DataFrame, measure: dict) -> str:
+def markers(bloc: str) -> tuple[str, str]:
+    """The markers of one table in resultats.md: one block per kind of run (plans only, full
+    outputs, on a cluster), each replaced by its own new measure."""
+    return (BEGIN, END) if bloc == "lot" else (f"<!-- debut lot {bloc} -->", f"<!-- fin lot {bloc} -->")
+
+
+def markdown(lines: pd.DataFrame, measure: dict, bloc: str = "lot") -> str:
     codes = lines["code"].value_counts()
     load = ", ".join(fr(x, 1) for x in measure["charge_avant"]) + " → " + ", ".join(fr(x, 1) for x in measure["charge_apres"])
     memory = lines["memoire_mo"].dropna()
-    out = [BEGIN, "### Lot complet, phases par instance", "",
+    begin, end = markers(bloc)
+    title = {"lot": "Lot complet, phases par instance"}.get(bloc, f"Lot ({bloc}), phases par instance")
+    out = [begin, f"### {title}", "",
            f"Commande : `python benchmarks/lot.py` → `{measure['commande']}`  ",
            f"Machine : {os.cpu_count()} cœurs ; charge (1, 5, 15 min) avant → après : {load} ; {measure['date']}.", "",
            "| instances | logements | flux | processus | temps (mur) | somme des durées par instance | "
@@ -110,7 +119,7 @@ def markdown(lines: pd.DataFrame, measure: dict) -> str:
         for name, group in workers:
             out.append(f"| {name} | {len(group)} | {fr(group['secondes'].sum())} | {fr(group['cpu_s'].sum())} |")
     out += ["", f"Instances dont le coût des règles a été interrompu par le budget d'analyse : "
-                f"{int((lines['couts_interrompus'] > 0).sum())} sur {len(lines)}.", "", END]
+                f"{int((lines['couts_interrompus'] > 0).sum())} sur {len(lines)}.", "", end]
     return "\n".join(out)
 
 
@@ -124,6 +133,8 @@ def main() -> None:
     parser.add_argument("--cluster", help="adresse d'un ordonnanceur Dask (flux-opt lot --cluster)")
     parser.add_argument("--lire", action="store_true", help="relire un lot déjà mesuré, sans planifier")
     parser.add_argument("--resultats", type=Path, default=ROOT / "benchmarks" / "resultats.md")
+    parser.add_argument("--bloc", default="lot", help="nom du tableau dans resultats.md (ex. « plans seuls », "
+                        "« cluster ») : chaque sorte de lot garde le sien")
     args = parser.parse_args()
     args.sortie_lot.mkdir(parents=True, exist_ok=True)
     if args.lire:
@@ -131,9 +142,9 @@ def main() -> None:
     else:
         measure = run_batch(args.dossier, args.sortie_lot, args.processus, not args.sans_analyse, args.couts,
                             args.cluster)
-    block = markdown(instance_lines(args.dossier, args.sortie_lot), measure)
+    block = markdown(instance_lines(args.dossier, args.sortie_lot), measure, args.bloc)
     print(block)
-    replace_block(args.resultats, block, BEGIN, END)
+    replace_block(args.resultats, block, *markers(args.bloc))
     print(f"Résultats écrits dans {args.resultats}.")
 
 

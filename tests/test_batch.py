@@ -347,3 +347,21 @@ def test_rule_costs_only_when_asked_and_the_report_says_how(source, reference, t
     assert explication["couts"] and {c["famille"] for c in explication["couts"]}
     # a result without the costs is not reused when they are asked, and the other way round
     assert run_batch(source, out, processes=1, couts=True, limit=0).reprises == []
+
+
+def test_largest_instances_are_planned_first(tmp_path, monkeypatch):
+    # The last instances to finish are the small ones: no process is left alone at the end with a
+    # large instance started last. Sizes are the instances' bytes on disk, a workbook's included.
+    from flux_opt.scale import batch
+
+    refs = []
+    for name, size in [("petite", 10), ("grande", 1000), ("moyenne", 100)]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "parc.csv").write_text("x" * size, encoding="utf-8")
+        refs.append(batch.InstanceRef(name, tmp_path / name))
+    (tmp_path / "classeur.xlsx").write_bytes(b"x" * 500)
+    refs.append(batch.InstanceRef("classeur", tmp_path / "classeur.xlsx"))
+    submitted = []
+    monkeypatch.setattr(batch, "run_tasks", lambda function, args, processes: submitted.extend(args) or iter(()))
+    list(batch._execute(refs, tmp_path / "sortie", 2, None, "highs", {r.nom: "" for r in refs}))
+    assert [a[0].rsplit("/", 1)[-1] for a in submitted] == ["grande", "classeur.xlsx", "moyenne", "petite"]

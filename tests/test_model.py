@@ -174,3 +174,69 @@ def test_relaxation_then_fixing_path_is_proven_within_the_gap(monkeypatch, tmp_p
     out = tmp_path / "plan"
     write_plan(result, out)
     assert check_plan(instance, out) == []
+
+
+@pytest.mark.parametrize("absolu, method", [(50.0, "relaxation-arrondi"), (0.0, "branch-and-cut")])
+def test_the_dive_plan_is_kept_only_within_the_accepted_gap(monkeypatch, tmp_path, absolu, method):
+    # The largest composition models dive from the relaxation to a plan (flux_opt/model/diving.py),
+    # kept only when the relaxation's bound proves it within the accepted gap; forced here on the
+    # example. With a gap of 50 expected lettings the dive's plan is kept; with none (and a relative
+    # gap of 1e-9) it is not, and the plan is the one the MIP finds without the dive.
+    import sys
+
+    from flux_opt.model import highs_backend
+    from flux_opt.report.exports import write_plan
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from checker import check_plan
+
+    instance = tmp_path / "exemple"
+    import shutil
+
+    shutil.copytree(EXEMPLE, instance)
+    toml = instance / "instance.toml"
+    text = toml.read_text(encoding="utf-8").replace("[solveur]\n", f"[solveur]\necart_absolu = {absolu}\n", 1)
+    if not absolu:
+        text = "\n".join("ecart_relatif = 1e-9" if line.startswith("ecart_relatif") else line
+                         for line in text.splitlines()) + "\n"
+    toml.write_text(text, encoding="utf-8")
+    reference = plan_path(instance)
+    monkeypatch.setattr(highs_backend, "DIVE_COLUMNS", 0)
+    result = plan_path(instance)
+    r = result.resume
+    assert r["methode_resolution"] == method
+    if absolu:  # within the accepted gap of the bound, hence of the best plan the MIP finds
+        assert r["optimal"] and r["ecart_optimalite"] * abs(r["objectif"]) <= absolu + 1e-6
+        assert r["objectif"] >= reference.resume["objectif"] - absolu - 1e-6
+    else:  # the dive is not kept: the same plan as without it
+        assert r["objectif"] == pytest.approx(reference.resume["objectif"], abs=1e-6)
+    out = tmp_path / "plan"
+    write_plan(result, out)
+    assert check_plan(instance, out) == []
+
+
+def test_a_dive_that_rounds_into_an_impossible_row_gives_up():
+    # 2 a + 2 b = 1 has a relaxed solution but no integer one: rounding a, then b, leaves the LP
+    # without a solution, and the dive says so (None) instead of returning a plan that breaks the row.
+    from types import SimpleNamespace
+
+    import highspy
+    import numpy as np
+
+    from flux_opt.model.diving import dive
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addVars(2, np.zeros(2), np.full(2, 3.0))
+    h.changeColsCost(2, np.array([0, 1], dtype=np.int32), np.array([1.0, 0.0]))
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    h.addRow(1.0, 1.0, 2, np.array([0, 1], dtype=np.int32), np.array([2.0, 2.0]))
+    h.run()
+    assert h.getSolution().col_value[0] == pytest.approx(0.5)
+    assert dive(h, SimpleNamespace(num_cols=2, integer=np.array([True, True]))) is None
+    # the same row with a whole right-hand side: the dive ends on an integral plan
+    h.changeRowBounds(0, 2.0, 2.0)
+    h.changeColsBounds(2, np.array([0, 1], dtype=np.int32), np.zeros(2), np.full(2, 3.0))
+    h.run()
+    values = dive(h, SimpleNamespace(num_cols=2, integer=np.array([True, True])))
+    assert values is not None and list(np.round(values, 9)) == [1.0, 0.0]
