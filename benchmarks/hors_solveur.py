@@ -54,8 +54,9 @@ def _time_highs() -> list[float]:
     return spent
 
 
-def measure_chunk(paths: list[str]) -> None:
-    """In the child: each instance as a `lot --sans-analyse` worker plans it; one JSON line each."""
+def measure_chunk(kept: str, paths: list[str]) -> None:
+    """In the child: each instance as a `lot --sans-analyse` worker plans it (into `kept`/<instance>, or
+    a scratch folder if `kept` is "-"); one JSON line each."""
     from flux_opt.scale import batch
 
     highs = _time_highs()
@@ -64,7 +65,8 @@ def measure_chunk(paths: list[str]) -> None:
             highs[0] = 0.0
             start = time.process_time()
             empreinte = batch.fingerprint(Path(path), "highs", False, False)
-            line = batch.plan_one(path, str(Path(scratch) / Path(path).name), "highs", "", "", empreinte, False, False)
+            folder = Path(scratch if kept == "-" else kept) / Path(path).name
+            line = batch.plan_one(path, str(folder), "highs", "", "", empreinte, False, False)
             cpu = time.process_time() - start
             phases = line["phases_cpu"]
             record = {p: phases.get(p, 0.0) for p in ("lecture", "assiette", "construction", "analyse", "ecriture")}
@@ -92,12 +94,13 @@ def _child(source: Path, *args: str) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def compare(paths: list[str], versions: dict[str, Path], chunk: int) -> dict[str, list[dict]]:
+def compare(paths: list[str], versions: dict[str, Path], chunk: int, kept: Path | None) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {v: [] for v in versions}
     order = list(versions.items())
     for k in range(0, len(paths), chunk):
         for version, source in order[:: 1 if (k // chunk) % 2 == 0 else -1]:
-            rows[version] += _child(source, "--enfant", *paths[k:k + chunk])
+            folder = str(kept / version) if kept else "-"
+            rows[version] += _child(source, "--enfant", folder, *paths[k:k + chunk])
     return rows
 
 
@@ -127,7 +130,7 @@ def markdown(rows: dict[str, list[dict]], end: dict[str, float] | None, command:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--enfant":
-        measure_chunk(sys.argv[2:])
+        measure_chunk(sys.argv[2], sys.argv[3:])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--enfant-fin":
         measure_end(sys.argv[2])
@@ -139,12 +142,13 @@ def main() -> None:
     parser.add_argument("--echantillon", type=Path, required=True, help="noms des instances, un par ligne")
     parser.add_argument("--fin-de-lot", type=Path, help="dossier de sortie d'un lot fini (copié, jamais modifié)")
     parser.add_argument("--paquet", type=int, default=5, help="instances par passage d'une version")
+    parser.add_argument("--garder", type=Path, help="écrire les plans dans GARDER/avant et GARDER/apres (à comparer)")
     parser.add_argument("--resultats", type=Path, default=ROOT / "benchmarks" / "resultats.md")
     args = parser.parse_args()
     versions = {"avant": args.avant.resolve(), "apres": args.apres.resolve()}
     paths = [str(args.dossier / name) for name in args.echantillon.read_text(encoding="utf-8").split()]
     load = [os.getloadavg()]
-    rows = compare(paths, versions, args.paquet)
+    rows = compare(paths, versions, args.paquet, args.garder.resolve() if args.garder else None)
     end = ({v: _child(source, "--enfant-fin", str(args.fin_de_lot))[0]["fin_de_lot"] for v, source in versions.items()}
            if args.fin_de_lot else None)
     load.append(os.getloadavg())
