@@ -22,22 +22,25 @@ def disaggregate(model: "OrientationModel", x: np.ndarray, w: np.ndarray | None 
     d = model.data
     weights = _split_weights(d, w)
     seg = d.segments
-    pairs = d.pairs.assign(x=np.round(x).astype(np.int64))
+    pairs = d.pairs[["s", "r", "reservataire", "link", "cell"]].assign(x=np.round(x).astype(np.int64))
     fine = pairs.loc[(pairs["s"] >= 0) & (pairs["x"] > 0), ["s", "r", "reservataire", "link", "x"]]
     free = seg["flux"].to_numpy(dtype=np.int64) - np.bincount(
         fine["s"].to_numpy(dtype=np.int64), weights=fine["x"].to_numpy(), minlength=len(seg)).astype(np.int64)
     coarse = pairs.loc[(pairs["s"] < 0) & (pairs["x"] > 0)]
-    # Units the model split by financement first, so that the others take what is left.
+    # Units the model split by financement first, so that the others take what is left; then by
+    # réservataire id (a stable sort on its sorted codes: the order of sorting the texts).
     first = np.zeros(len(coarse), dtype=bool) if weights is None else np.fromiter(
         ((c, r) in weights for c, r in zip(coarse["cell"], coarse["r"])), dtype=bool, count=len(coarse))
-    coarse = coarse.assign(_later=~first).sort_values(["cell", "_later", "reservataire"], kind="stable")
+    ids = pd.factorize(coarse["reservataire"], sort=True)[0]
+    coarse = coarse.iloc[np.lexsort((ids, ~first, coarse["cell"].to_numpy()))]
     required = _required_first(model, coarse, free)
     coarse_part = _split_cell_units(coarse, seg["cell"].to_numpy(), free, required, weights)
     both = pd.concat([fine, coarse_part], ignore_index=True).rename(columns={"x": "logements"})
     both = both.join(seg[["commune", "epci", "qpv", "typologie", "financement"]], on="s")
-    if d.split is not None:  # link groups are per segment: read them from the split
-        link_of = d.split.set_index(["s", "r"])["link"]
-        both["link"] = link_of.reindex(pd.MultiIndex.from_arrays([both["s"], both["r"]])).to_numpy()
+    if d.split is not None:  # link groups are per segment: read them from the split, keyed by (s, r)
+        n = len(d.reservataires)
+        link_of = pd.Series(d.split["link"].to_numpy(), index=d.split["s"].to_numpy() * n + d.split["r"].to_numpy())
+        both["link"] = link_of.reindex(both["s"].to_numpy() * n + both["r"].to_numpy()).to_numpy(dtype=float)
     both["logements"] = both["logements"].astype(int)
     return both
 
