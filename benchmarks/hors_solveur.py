@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lot_comparaison import fr  # noqa: E402  (benchmarks/, beside this script)
-from run import replace_block  # noqa: E402
 
 BEGIN, END = "<!-- debut hors solveur -->", "<!-- fin hors solveur -->"
 PHASES = ["lecture", "assiette", "construction", "resolution_hors_highs", "analyse", "ecriture", "reste_du_lot"]
@@ -155,6 +154,8 @@ def main() -> None:
     command = "python " + " ".join(["benchmarks/hors_solveur.py", *sys.argv[1:]])
     block = markdown(rows, end, command, load)
     print(block)
+    from run import replace_block  # here only: run.py puts this checkout first on sys.path, not for the children
+
     replace_block(args.resultats, block, BEGIN, END)
 
 
