@@ -240,3 +240,62 @@ def test_a_dive_that_rounds_into_an_impossible_row_gives_up():
     h.run()
     values = dive(h, SimpleNamespace(num_cols=2, integer=np.array([True, True])))
     assert values is not None and list(np.round(values, 9)) == [1.0, 0.0]
+
+
+def test_rule_cost_variants_reuse_one_relaxation_and_find_the_fresh_solves_plans(monkeypatch):
+    # Rule costs re-solve the plan's model with a rule's rows moved (flux_opt.model.solve.Variants):
+    # the relaxation stays in HiGHS and is re-solved from the last basis. Forced through the dive
+    # here, which fixes columns in that HiGHS object: each variant must get them back free.
+    import numpy as np
+
+    from flux_opt import pipeline
+    from flux_opt.model import highs_backend
+    from flux_opt.model.solve import Variants, solver_options
+
+    monkeypatch.setattr(highs_backend, "DIVE_COLUMNS", 0)
+    done = pipeline.run(pipeline.load(EXEMPLE))
+    model, plan = done.model, done.solution
+    lp, options = model.lp, solver_options(model)
+    cap = next(b for b in lp.constraints if b.famille == "plafond_prefet")
+    rows = np.arange(cap.start, cap.start + cap.size)
+    warm = Variants(model)
+    methods = []
+    for lower, upper in [(cap.lower, cap.upper + 5), (np.full(cap.size, -np.inf), np.full(cap.size, np.inf)),
+                         (cap.lower, cap.upper)]:
+        kept = warm.solve(rows, lower, upper)
+        methods.append(kept.raw.methode)
+        fresh = Variants(model).solve(rows, lower, upper)
+        assert kept.raw.bound == pytest.approx(fresh.raw.bound, abs=1e-6)  # the same relaxation
+        for variant in (kept, fresh):  # each plan within the accepted gap of it
+            assert variant.raw.bound - variant.raw.objective <= options.ecart_absolu + 1e-6
+        held = warm._relaxation.load(lp, options).getLp()  # the dive's fixings are undone
+        assert np.array_equal(np.asarray(held.col_lower_)[lp.integer], lp.col_lower[lp.integer])
+        assert np.array_equal(np.asarray(held.col_upper_)[lp.integer], lp.col_upper[lp.integer])
+    assert "relaxation-arrondi" in methods
+    assert kept.raw.objective == pytest.approx(plan.raw.objective, abs=options.ecart_absolu)
+
+
+def test_a_variant_keeps_the_plan_only_when_its_bound_proves_it_within_the_gap():
+    # Started from the plan (still feasible when a rule is relaxed), a variant whose relaxation's
+    # bound is within the accepted gap of the plan keeps it without any MIP: the rule's cost is
+    # then within the precision. One whose bound moves further (more dwellings to place) is solved.
+    import numpy as np
+
+    from flux_opt import pipeline
+    from flux_opt.model.solve import Variants, solver_options
+
+    done = pipeline.run(pipeline.load(EXEMPLE))
+    model, plan = done.model, done.solution
+    options = solver_options(model)
+    cap = next(b for b in model.lp.constraints if b.famille == "plafond_prefet")
+    same = Variants(model).solve(np.arange(cap.start, cap.start + cap.size), cap.lower, cap.upper + 1,
+                                 start=plan.values)
+    assert same.raw.methode == "relaxation-depart"
+    assert same.raw.bound - plan.raw.objective <= options.ecart_absolu + 1e-9
+    assert np.array_equal(same.values, plan.values)
+    flux = next(b for b in model.lp.constraints if b.famille == "conservation")
+    more = Variants(model).solve(np.arange(flux.start, flux.start + flux.size), flux.lower, flux.upper + 50,
+                                 start=plan.values)
+    assert more.raw.methode != "relaxation-depart"
+    assert more.raw.bound - plan.raw.objective > options.ecart_absolu  # why the plan was not kept
+    assert more.raw.objective >= plan.raw.objective - 1e-6  # and the solve never returns worse

@@ -28,7 +28,7 @@ from flux_opt.model.build import OrientationModel
 from flux_opt.model.registry import RULE
 from flux_opt.model.highs_backend import LARGE_MODEL_COLUMNS, SolverOptions
 from flux_opt.model.session import SolverSession
-from flux_opt.model.solve import Solution, NoSolutionFound, solve_variant, solver_options
+from flux_opt.model.solve import Solution, NoSolutionFound, Variants, solver_options
 
 RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée", "sans objet"
 
@@ -197,14 +197,15 @@ def one_point_bounds(famille: str, rows: pd.DataFrame) -> tuple[np.ndarray, np.n
     return None
 
 
-def _resolve(model: OrientationModel, solution: Solution, rows: np.ndarray, lower: np.ndarray,
+def _resolve(variants: Variants, solution: Solution, rows: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, options: SolverOptions) -> dict:
+    model = variants.model
     lp = model.lp
     # The solve of `plan` (relaxation first and the whole split in the composition model), started
     # from the current plan: it stays feasible when a rule is relaxed.
     begin = time.perf_counter()
     try:
-        variant = solve_variant(model, rows, lower, upper, options, start=solution.values)
+        variant = variants.solve(rows, lower, upper, options, start=solution.values)
     except NoSolutionFound as stopped:
         return {"statut_solveur": str(stopped), "temps_s": round(time.perf_counter() - begin, 3)}
     raw, values = variant.raw, variant.values
@@ -237,12 +238,13 @@ def rule_costs(model: OrientationModel, solution: Solution, rows: pd.DataFrame, 
     # A re-solve takes about as long as the plan's own solve: not started when it cannot end in time.
     needed = max(0.05, RESOLVE_SHARE * solution.raw.seconds)
     out = []
+    variants = Variants(model)  # one relaxation in HiGHS for all of them, re-solved warm
     for famille, variant, idx, (lower, upper) in _variants(model, rows, familles):
         left = deadline - time.perf_counter()
         if left <= needed:
             out.append({"famille": famille, "variante": variant, "statut_solveur": NOT_RUN})
             continue
-        res = _resolve(model, solution, idx, lower, upper, _until(options, deadline))
+        res = _resolve(variants, solution, idx, lower, upper, _until(options, deadline))
         line = {"famille": famille, "variante": variant, **res, "precision": precision}
         if res.get("optimal"):
             line["gain_adequation_ponderee"] = round(res["adequation_ponderee"] - base_fit, 4)

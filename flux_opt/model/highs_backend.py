@@ -93,12 +93,37 @@ def pass_program(h: highspy.Highs, lp: LinearProgram, integer: np.ndarray | None
 LARGE_MODEL_COLUMNS = 20_000
 
 
-def solve_highs(lp: LinearProgram, options: SolverOptions, start: np.ndarray | None = None) -> RawSolution:
+def solve_highs(lp: LinearProgram, options: SolverOptions, start: np.ndarray | None = None,
+                relaxation: "WarmRelaxation | None" = None) -> RawSolution:
     """`start`: a plan known to be feasible (e.g. the plan before a rule was relaxed): the solve
-    never returns a worse one."""
+    never returns a worse one. `relaxation`: the relaxation of a program that differs from `lp` in
+    row bounds only, already in HiGHS (a variant of a plan, see WarmRelaxation)."""
     if relaxes_first(lp, options):
-        return _relax_and_fix(lp, options, start)
+        return _relax_and_fix(lp, options, start, relaxation.load(lp, options) if relaxation is not None else None)
     return _branch_and_cut(lp, options, start)
+
+
+class WarmRelaxation:
+    """The relaxation of one program kept in one HiGHS object across variants that change only row
+    bounds (rule costs: a rule relaxed by one point, or removed). Each variant's relaxation is then
+    re-solved from the last basis by the dual simplex, a few pivots, instead of from scratch; the
+    rest of its solve is unchanged, so a variant's plan is the one a fresh solve finds from that
+    relaxation."""
+
+    def __init__(self, lp: LinearProgram, options: SolverOptions):
+        self._h = _relaxation(lp, options)
+        self._integer = np.flatnonzero(lp.integer).astype(np.int32)
+
+    def load(self, variant: LinearProgram, options: SolverOptions) -> highspy.Highs:
+        """HiGHS holding `variant`'s relaxation: its row bounds, and the program's column bounds
+        back (a dive fixes columns); `options`' time limit."""
+        self._h.setOptionValue("solver", "simplex")
+        self._h.setOptionValue("time_limit", float(options.temps_max_s))
+        self._h.changeRowsBounds(variant.num_rows, np.arange(variant.num_rows, dtype=np.int32),
+                                 highs_infinity(variant.row_lower), highs_infinity(variant.row_upper))
+        self._h.changeColsBounds(len(self._integer), self._integer, highs_infinity(variant.col_lower[self._integer]),
+                                 highs_infinity(variant.col_upper[self._integer]))
+        return self._h
 
 
 def relaxes_first(lp: LinearProgram, options: SolverOptions) -> bool:
@@ -129,30 +154,32 @@ def _branch_and_cut(lp: LinearProgram, options: SolverOptions, start_values: np.
     return read_solution(h, lp.integer.any(), seconds, translate)
 
 
-def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray | None = None) -> RawSolution:
+def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray | None = None,
+                   relaxation: highspy.Highs | None = None) -> RawSolution:
     """Large models: solve the LP relaxation; on the largest composition models, dive from it to a
     plan (flux_opt/model/diving.py); else, or when the dive's plan is not within the accepted gap,
-    fix the integer columns the relaxation already makes integral and solve the small MIP left. The LP optimum bounds the MIP optimum, so when the plan found is
-    within `ecart_relatif` of it, the plan is proven optimal within that gap, as HiGHS's own
-    branch-and-cut would report it. Otherwise branch-and-cut runs on the whole model, started
+    fix the integer columns the relaxation already makes integral and solve the small MIP left.
+    `relaxation`: HiGHS already holding the relaxation (a variant's, WarmRelaxation). The LP optimum
+    bounds the MIP optimum, so when the plan found is within `ecart_relatif` of it, the plan is
+    proven optimal within that gap, as HiGHS's own branch-and-cut would report it. Otherwise branch-and-cut runs on the whole model, started
     from that plan. (grand instance: 7.7 s instead of 98 s, same optimum within 3e-5.)"""
     begin = time.perf_counter()
-    relaxation = new_highs(options)
-    # The composition model's relaxation: the dual simplex at every size (CPU, national set, 49 351
-    # columns: 2.2 s instead of 4.1 s by the interior point; grand, 63 590: 7.4 s instead of 7.8 s),
-    # and its basis is where a dive re-solves from. The transport model's is highly degenerate for
-    # the simplex above LARGE_MODEL_COLUMNS: the interior point solves it ~3× faster.
-    relaxation.setOptionValue("solver", "simplex" if options.voisinage or lp.num_cols <= LARGE_MODEL_COLUMNS
-                              else "ipm")
-    pass_program(relaxation, lp, integer=np.zeros(lp.num_cols, dtype=bool))
+    if relaxation is None:
+        relaxation = _relaxation(lp, options)
     translate = time.perf_counter() - begin
     relaxation.run()
     if relaxation.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return _branch_and_cut(lp, options, start)
     bound = relaxation.getInfo().objective_function_value
     values = np.asarray(relaxation.getSolution().col_value)
+    if start is not None:
+        kept = _accepted_gap(bound, float(lp.cost @ start), options)
+        if kept is not None:  # the known plan is already proven within the accepted gap: no MIP to solve
+            elapsed = time.perf_counter() - begin
+            return RawSolution(start.copy(), lp.matrix() @ start, "Optimal", True, True, float(lp.cost @ start), bound,
+                               kept, elapsed - translate, translate, "relaxation-depart")
     if options.voisinage and lp.num_cols > DIVE_COLUMNS:
-        dived = _dived(relaxation, lp, options, bound, begin, translate, start)
+        dived = _dived(relaxation, lp, options, bound, begin, translate)
         if dived is not None:
             return dived
     integral = lp.integer & (np.abs(values - np.round(values)) <= 1e-6)
@@ -196,15 +223,15 @@ DIVE_COLUMNS = 15_000
 
 
 def _dived(relaxation: highspy.Highs, lp: LinearProgram, options: SolverOptions, bound: float, begin: float,
-           translate: float, start: np.ndarray | None) -> RawSolution | None:
+           translate: float) -> RawSolution | None:
     """The dive's plan (flux_opt/model/diving.py) when it is within the accepted gap of the
-    relaxation's bound and no better than a known `start`; None otherwise."""
+    relaxation's bound (a known start is not: it was tested first); None otherwise."""
     values = dive(relaxation, lp)
     if values is None:
         return None
     objective = float(lp.cost @ values)
     gap = _accepted_gap(bound, objective, options)
-    if gap is None or (start is not None and float(lp.cost @ start) > objective + 1e-9):
+    if gap is None:
         return None
     elapsed = time.perf_counter() - begin
     return RawSolution(values, np.asarray(relaxation.getSolution().row_value), "Optimal", True, True, objective,
@@ -217,6 +244,18 @@ def _accepted_gap(bound: float, objective: float, options: SolverOptions) -> flo
     the optimum. None when it is not."""
     gap = (bound - objective) / max(abs(objective), 1e-9)
     return max(gap, 0.0) if gap <= options.ecart_relatif or bound - objective <= options.ecart_absolu else None
+
+
+def _relaxation(lp: LinearProgram, options: SolverOptions) -> highspy.Highs:
+    relaxation = new_highs(options)
+    # The composition model's relaxation: the dual simplex at every size (CPU, national set, 49 351
+    # columns: 2.2 s instead of 4.1 s by the interior point; grand, 63 590: 7.4 s instead of 7.8 s),
+    # and its basis is where a dive re-solves from. The transport model's is highly degenerate for
+    # the simplex above LARGE_MODEL_COLUMNS: the interior point solves it ~3× faster.
+    relaxation.setOptionValue("solver", "simplex" if options.voisinage or lp.num_cols <= LARGE_MODEL_COLUMNS
+                              else "ipm")
+    pass_program(relaxation, lp, integer=np.zeros(lp.num_cols, dtype=bool))
+    return relaxation
 
 
 def read_solution(h: highspy.Highs, is_mip: bool, seconds: float, translate: float) -> RawSolution:

@@ -9,7 +9,7 @@ import numpy as np
 
 from flux_opt.model.build import OrientationModel
 from flux_opt.model.linear import LinearProgram
-from flux_opt.model.highs_backend import RawSolution, SolverOptions, solve_highs
+from flux_opt.model.highs_backend import RawSolution, SolverOptions, WarmRelaxation, relaxes_first, solve_highs
 from flux_opt.model.session import fixed_lp_duals
 from flux_opt.model.split import whole_split
 
@@ -75,14 +75,26 @@ def solution_of(model: OrientationModel, raw: RawSolution, options: SolverOption
     return Solution(raw, values, lp.matrix() @ values, row_duals, moteur, lp.integer, lp.elastic)
 
 
-def solve_variant(model: OrientationModel, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                  options: SolverOptions | None = None, start: np.ndarray | None = None) -> Solution:
-    """`solve` (the solve of `plan`) with the bounds of `rows` replaced, e.g. a rule relaxed or
-    removed; the model itself is left unchanged."""
-    lp = copy.copy(model.lp)
-    lp.constraints = [replace(b, lower=b.lower.copy(), upper=b.upper.copy()) for b in model.lp.constraints]
-    for block in lp.constraints:
-        mine = (rows >= block.start) & (rows < block.start + block.size)
-        block.lower[rows[mine] - block.start] = lower[mine]
-        block.upper[rows[mine] - block.start] = upper[mine]
-    return solve(replace(model, lp=lp), options, duals=False, start=start)
+class Variants:
+    """Solves of one model with the bounds of some rows replaced (a rule relaxed by one point, or
+    removed), each the solve of `plan`; the model itself is left unchanged. The relaxation stays
+    in one HiGHS object across them (WarmRelaxation): each variant's is re-solved from the last
+    basis instead of from scratch."""
+
+    def __init__(self, model: OrientationModel):
+        self.model = model
+        self._relaxation: WarmRelaxation | None = None
+
+    def solve(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray, options: SolverOptions | None = None,
+              start: np.ndarray | None = None) -> Solution:
+        options = options or solver_options(self.model)
+        lp = copy.copy(self.model.lp)
+        lp.constraints = [replace(b, lower=b.lower.copy(), upper=b.upper.copy()) for b in self.model.lp.constraints]
+        for block in lp.constraints:
+            mine = (rows >= block.start) & (rows < block.start + block.size)
+            block.lower[rows[mine] - block.start] = lower[mine]
+            block.upper[rows[mine] - block.start] = upper[mine]
+        if self._relaxation is None and relaxes_first(lp, options):
+            self._relaxation = WarmRelaxation(self.model.lp, options)
+        raw = solve_highs(lp, options, start, self._relaxation)
+        return solution_of(replace(self.model, lp=lp), raw, options, duals=False)
