@@ -8,6 +8,9 @@ from the rule registry (registry.py).
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +61,18 @@ def _qpv_word(qpv) -> np.ndarray:
     return np.where(np.asarray(qpv, dtype=bool), "QPV", "hors QPV")
 
 
+def _text(*parts) -> pd.api.extensions.ExtensionArray | pd.Series:
+    """Row by row, the texts of `parts` (text columns or arrays of one length, and constant strings)
+    end to end, as `+` on the columns gives them: one join per row is several times cheaper than a
+    pandas `+` per part (the `portee` of every row of the model). A missing value leaves its row's
+    text missing, as `+` does: then pandas builds the column."""
+    columns = [p for p in parts if not isinstance(p, str)]
+    if any(pd.isna(np.asarray(c, dtype=object)).any() for c in columns):
+        return functools.reduce(operator.add, parts)
+    cells = [itertools.repeat(p) if isinstance(p, str) else np.asarray(p, dtype=object) for p in parts]
+    return pd.array(["".join(row) for row in zip(*cells)], dtype="str")
+
+
 def _sum_rows(group_codes: np.ndarray, columns: np.ndarray, coef=1.0):
     """Triplets of rows `Σ coef·v[columns]` grouped by `group_codes` (row index per column)."""
     return group_codes, columns, np.broadcast_to(np.asarray(coef, dtype=float), (len(columns),))
@@ -83,8 +98,7 @@ def add_conservation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -
         commune=("commune", "first"), typologie=("typologie", "first"), qpv=("qpv", "first"),
         flux=("flux", "sum"))
     labels = cells[["commune", "typologie", "qpv"]].reset_index(drop=True)
-    labels["portee"] = ("cellule " + labels["commune"] + " " + labels["typologie"] + " "
-                        + _qpv_word(labels["qpv"]))
+    labels["portee"] = _text("cellule ", labels["commune"], " ", labels["typologie"], " ", _qpv_word(labels["qpv"]))
     rows, cols, vals = _sum_rows(d.pairs["cell"].to_numpy(), v.x.columns)
     flux = cells["flux"].to_numpy(dtype=float)
     _add(lp, "conservation", labels, rows, cols, vals, flux, flux, pen)
@@ -95,8 +109,8 @@ def add_conservation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -
         row_of = pd.Series(np.arange(len(touched)), index=touched)
         labels = seg[["commune", "typologie", "qpv", "financement"]].reset_index(drop=True)
         labels["s"] = touched
-        labels["portee"] = ("segment " + labels["commune"] + " " + labels["typologie"] + " "
-                            + _qpv_word(labels["qpv"]) + " " + labels["financement"])
+        labels["portee"] = _text("segment ", labels["commune"], " ", labels["typologie"], " ",
+                                 _qpv_word(labels["qpv"]), " ", labels["financement"])
         rows = row_of.loc[d.pairs.loc[fine, "s"]].to_numpy()
         _add(lp, "conservation", labels, rows, v.x.columns[fine], np.ones(len(rows)),
              -INF, seg["flux"].to_numpy(dtype=float), pen)
@@ -245,17 +259,17 @@ def add_demande(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> Non
     pools, flows = d.pools, d.flows
     labels = pools[["reservataire", "zone", "niveau", "typologie", "quartile", "prioritaire",
                     "travailleur_essentiel", "demandeurs"]].copy()
-    labels["portee"] = ("vivier " + pools["reservataire"] + " " + pools["niveau"] + " " + pools["zone"] + " "
-                        + pools["typologie"] + " " + pools["quartile"]
-                        + np.where(pools["prioritaire"], " prioritaire", "")
-                        + np.where(pools["travailleur_essentiel"], " travailleur essentiel", ""))
+    labels["portee"] = _text("vivier ", pools["reservataire"], " ", pools["niveau"], " ", pools["zone"], " ",
+                             pools["typologie"], " ", pools["quartile"],
+                             np.where(pools["prioritaire"], " prioritaire", ""),
+                             np.where(pools["travailleur_essentiel"], " travailleur essentiel", ""))
     rows, cols, vals = _sum_rows(flows["p"].to_numpy(), v.y.columns)
     _add(lp, "demande", labels, rows, cols, vals, -INF, pools["demandeurs"].to_numpy(dtype=float), pen)
     links = d.links
     link_labels = links[["reservataire", "niveau", "zone", "typologie", "qpv"]].copy()
-    link_labels["portee"] = ("logements " + links["reservataire"] + " " + links["niveau"] + " " + links["zone"]
-                             + " " + links["typologie"] + " " + _qpv_word(links["qpv"])
-                             + links["financement"].map(lambda f: f" {f}" if isinstance(f, str) and f else ""))
+    link_labels["portee"] = _text("logements ", links["reservataire"], " ", links["niveau"], " ", links["zone"],
+                                  " ", links["typologie"], " ", _qpv_word(links["qpv"]),
+                                  links["financement"].map(lambda f: f" {f}" if isinstance(f, str) and f else ""))
     if d.composition:
         _add_lettings(lp, d, v, link_labels, pen)
         return
@@ -309,7 +323,7 @@ def _add_directe(lp: LinearProgram, flows: pd.DataFrame, v: Vars, link_labels: p
     _add(lp, "demande", labels, np.concatenate([k, k]), np.concatenate([lettings.columns, v.link.columns[own]]),
          np.concatenate([np.ones(len(own)), -probability]), -INF, 0.0, pen)
     shares = link_labels.iloc[link_of].reset_index(drop=True)
-    shares["portee"] = shares["portee"] + " vivier " + flows["p"].to_numpy()[chosen].astype(str)
+    shares["portee"] = _text(shares["portee"], " vivier ", flows["p"].to_numpy()[chosen].astype(str))
     k = np.arange(len(chosen))
     _add(lp, "demande", shares, np.concatenate([k, k]), np.concatenate([v.y.columns[chosen], lettings.columns[row_of]]),
          np.concatenate([np.ones(len(chosen)), -coef / np.maximum(probability[row_of], 1e-12)]), 0.0, 0.0, pen)
@@ -331,8 +345,8 @@ def _add_split(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
     units = np.unique(coarse["unit"].to_numpy())
     row_of = np.searchsorted(units, coarse["unit"].to_numpy())
     labels = d.pairs.loc[units, ["reservataire", "commune", "typologie", "qpv"]].reset_index(drop=True)
-    labels["portee"] = "logements " + labels["reservataire"] + " répartition " + labels["commune"] + " " \
-        + labels["typologie"] + " " + _qpv_word(labels["qpv"])
+    labels["portee"] = _text("logements ", labels["reservataire"], " répartition ", labels["commune"], " ",
+                             labels["typologie"], " ", _qpv_word(labels["qpv"]))
     _add(lp, "conservation", labels, np.concatenate([row_of, np.arange(len(units))]),
          np.concatenate([v.split.start + coarse["w"].to_numpy(), v.x.columns[units]]),
          np.concatenate([np.ones(len(coarse)), -np.ones(len(units))]), 0.0, 0.0, pen)
@@ -343,8 +357,8 @@ def _add_split(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
     cols = np.where(w >= 0, v.split.start + w, v.x.columns[split.loc[inside, "unit"].to_numpy()])
     seg = d.segments.loc[touched]
     labels = seg[["commune", "typologie", "qpv", "financement"]].reset_index(drop=True)
-    labels["portee"] = ("logements segment " + labels["commune"] + " " + labels["typologie"] + " "
-                        + _qpv_word(labels["qpv"]) + " " + labels["financement"])
+    labels["portee"] = _text("logements segment ", labels["commune"], " ", labels["typologie"], " ",
+                             _qpv_word(labels["qpv"]), " ", labels["financement"])
     _add(lp, "conservation", labels, rows, cols, np.ones(len(rows)), -INF, seg["flux"].to_numpy(dtype=float), pen)
 
 
@@ -383,7 +397,9 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
     """CIA targets (cia_hors_qpv_q1, cia_qpv_q234, CCH L.441-1) and mixite.csv targets:
     attributions of a category ≥ part_min × planned flux of the scope."""
     targets = mixity_targets(d)
-    flows, pairs, seg = d.flows, d.pairs, d.segments
+    flows = _arrays(d.flows, ["epci", "qpv", "reservataire", "quartile", "prioritaire", "travailleur_essentiel"])
+    pairs = _arrays(d.pairs, ["epci", "qpv", "reservataire"])
+    seg = _arrays(d.segments, ["epci", "qpv", "flux"])  # flux: whole dwellings (int), summed exactly
     for famille in ("cia_hors_qpv_q1", "cia_qpv_q234", "mixite"):
         chosen = targets.loc[targets["famille"] == famille].reset_index(drop=True)
         if chosen.empty:
@@ -393,16 +409,16 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
             in_zone_y = _zone_mask(flows, t.epci, t.zone)
             flag = _criterion(flows, t.critere)
             if not isinstance(t.reservataire, str):  # blank scope: every réservataire
-                base = float(seg.loc[_zone_mask(seg, t.epci, t.zone), "flux"].sum())
+                base = float(seg["flux"][_zone_mask(seg, t.epci, t.zone)].sum())
                 chosen_y = v.y.columns[in_zone_y & flag]
                 rows.append(np.full(len(chosen_y), i))
                 cols.append(chosen_y)
                 vals.append(np.ones(len(chosen_y)))
                 lower.append(t.part_min * base)
             else:
-                of_r = (flows["reservataire"] == t.reservataire).to_numpy()
+                of_r = flows["reservataire"] == t.reservataire
                 chosen_y = v.y.columns[in_zone_y & flag & of_r]
-                x_mask = _zone_mask(pairs, t.epci, t.zone) & (pairs["reservataire"] == t.reservataire).to_numpy()
+                x_mask = _zone_mask(pairs, t.epci, t.zone) & (pairs["reservataire"] == t.reservataire)
                 chosen_x = v.x.columns[x_mask]
                 rows.append(np.full(len(chosen_y) + len(chosen_x), i))
                 cols.append(np.concatenate([chosen_y, chosen_x]))
@@ -417,19 +433,26 @@ def add_mixite(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) -> None
              np.asarray(lower), INF, pen)
 
 
-def _zone_mask(table: pd.DataFrame, epci: str, zone: str) -> np.ndarray:
-    mask = (table["epci"] == epci).to_numpy()
+def _zone_mask(table, epci: str, zone: str) -> np.ndarray:
+    """`table`: a DataFrame, or its columns as arrays (`_arrays`, when masks are taken many times)."""
+    mask = np.asarray(table["epci"]) == epci
     if zone == "qpv":
-        mask = mask & table["qpv"].to_numpy(dtype=bool)
+        mask = mask & np.asarray(table["qpv"], dtype=bool)
     elif zone == "hors_qpv":
-        mask = mask & ~table["qpv"].to_numpy(dtype=bool)
+        mask = mask & ~np.asarray(table["qpv"], dtype=bool)
     return mask
 
 
-def _criterion(flows: pd.DataFrame, critere: str) -> np.ndarray:
+def _criterion(flows, critere: str) -> np.ndarray:
     if critere in ("q1", "q234"):
-        return (flows["quartile"] == critere).to_numpy()
-    return flows[critere].to_numpy(dtype=bool)
+        return np.asarray(flows["quartile"]) == critere
+    return np.asarray(flows[critere], dtype=bool)
+
+
+def _arrays(table: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    """Some columns of `table` as numpy arrays: comparing an array is ~8× cheaper than a pandas
+    column of text, and a family compares the same columns once per target."""
+    return {c: table[c].to_numpy() for c in columns if c in table}
 
 
 def default_prioritaires_rate(regles, type_: str) -> float:
@@ -528,7 +551,7 @@ def add_stabilisation(lp: LinearProgram, d: ModelData, v: Vars, pen: Penalties) 
     keep = rows_x >= 0
     labels = keys.loc[needed].reset_index(drop=True)
     labels["reservataire"] = table["id"].to_numpy()[labels["r"].to_numpy()]
-    labels["portee"] = "proportionnalité " + labels["reservataire"] + " " + labels["commune"]
+    labels["portee"] = _text("proportionnalité ", labels["reservataire"], " ", labels["commune"])
     over = lp.add_variables("depassement", labels, 0.0, INF, -weight)
     n = len(labels)
     rows = np.concatenate([rows_x[keep], np.arange(n)])

@@ -205,14 +205,33 @@ def _objectifs(model: OrientationModel, x: np.ndarray, y: np.ndarray) -> pd.Data
     return table
 
 
+ROW_COLUMNS = ["contrainte", "nature", "valeur", "borne_inf", "borne_sup", "marge", "violation", "statut",
+               "valeur_marginale"]
+
+
 def _row_status(model: OrientationModel, solution: Solution) -> pd.DataFrame:
-    """Status, margin and marginal value of every row of every family."""
-    frames = []
-    for block in model.lp.constraints:
-        frames.append(_block_status(block, solution))
-    rows = pd.concat(frames, ignore_index=True)
+    """Status, margin and marginal value of every row of every family. The figures are computed
+    block by block (numpy), the table assembled once: one DataFrame per family cost more than
+    the figures themselves."""
+    blocks = model.lp.constraints
+    figures = [_block_status(block, solution) for block in blocks]
+    rows = pd.concat([block.labels for block in blocks], ignore_index=True)
+    for column in ROW_COLUMNS:
+        rows[column] = np.concatenate([f[column] for f in figures]) if figures else np.zeros(0)
+    # Link rows (attributions ≤ dwellings) are internal; pool rows are reported.
+    rows["publie"] = ~rows["portee"].str.startswith("logements ").to_numpy(dtype=bool)
     rows["explication"] = ""  # filled by flux_opt.explanation.sentences
-    return rows
+    return rows[_row_columns(blocks)]
+
+
+def _row_columns(blocks: list[ConstraintBlock]) -> list[str]:
+    """The columns of the rows table in their historical order (one table per family, concatenated):
+    each family's label columns as they first appear, the figures after the first family's labels,
+    the explanation last."""
+    order: dict[str, None] = {}
+    for block in blocks:
+        order.update(dict.fromkeys([*block.labels.columns, *ROW_COLUMNS, "publie"]))
+    return [*order, "explication"]
 
 
 def _on_dwellings_only(block: ConstraintBlock, solution: Solution) -> bool:
@@ -221,7 +240,7 @@ def _on_dwellings_only(block: ConstraintBlock, solution: Solution) -> bool:
     return bool(len(own)) and bool(integer[own].all())
 
 
-def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
+def _block_status(block: ConstraintBlock, solution: Solution) -> dict[str, np.ndarray]:
     idx = np.arange(block.start, block.start + block.size)
     activity = solution.row_activity[idx]
     slack_low = np.zeros(block.size)
@@ -244,16 +263,9 @@ def _block_status(block: ConstraintBlock, solution: Solution) -> pd.DataFrame:
     violated = missed(violation, on_attributions=not dwellings_only)
     status = np.where(violated, "violee", np.where((np.abs(margin) <= binding) | (violation > TOL), "saturee", "lache"))
     duals = solution.row_duals[idx] if solution.row_duals is not None else np.full(block.size, np.nan)
-    out = block.labels.copy()
-    out["contrainte"] = block.famille
-    out["nature"] = block.nature
-    out["valeur"] = np.round(core, 6)
-    out["borne_inf"] = lower
-    out["borne_sup"] = upper
-    out["marge"] = np.round(np.where(violation > TOL, -violation, margin), 6)
-    out["violation"] = np.round(np.where(violated, violation, 0.0), 6)
-    out["statut"] = status
-    out["valeur_marginale"] = np.round(np.abs(duals), 6)
-    # Link rows (attributions ≤ dwellings) are internal; pool rows are reported.
-    out["publie"] = ~out["portee"].str.startswith("logements ")
-    return out
+    return {"contrainte": np.full(block.size, block.famille, dtype=object),
+            "nature": np.full(block.size, block.nature, dtype=object),
+            "valeur": np.round(core, 6), "borne_inf": lower, "borne_sup": upper,
+            "marge": np.round(np.where(violation > TOL, -violation, margin), 6),
+            "violation": np.round(np.where(violated, violation, 0.0), 6),
+            "statut": status.astype(object), "valeur_marginale": np.round(np.abs(duals), 6)}

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from flux_opt.assiette.apportion import cap
@@ -44,13 +45,13 @@ def instance_contingent(plan_run) -> pd.DataFrame:
     """Per commune × QPV of one plan: the flux and the dwellings of the préfet and of the agents."""
     result = plan_run.result
     types = {r.id: r.type for r in plan_run.instance.reservataires}
-    plan = result.plan.assign(type=result.plan["reservataire"].map(types))
-    keys = ["commune", "epci", "qpv"]
-    table = plan.groupby(keys, as_index=False)["logements"].sum().rename(columns={"logements": "flux"})
-    for kind in PREFET_GROUP:
-        mine = plan.loc[plan["type"] == kind].groupby(keys)["logements"].sum().rename(kind)
-        table = table.join(mine, on=keys)
-    table[list(PREFET_GROUP)] = table[list(PREFET_GROUP)].fillna(0).astype(int)
+    kind = result.plan["reservataire"].map(types).to_numpy()
+    dwellings = result.plan["logements"].to_numpy()
+    # one groupby for the flux and the State's columns (each kind's dwellings, 0 elsewhere)
+    plan = result.plan[["commune", "epci", "qpv"]].assign(
+        flux=dwellings, **{k: np.where(kind == k, dwellings, 0) for k in PREFET_GROUP})
+    table = plan.groupby(["commune", "epci", "qpv"], as_index=False).sum()
+    table[list(PREFET_GROUP)] = table[list(PREFET_GROUP)].astype(int)
     table.insert(1, "commune_nom", table["commune"].map(result.noms.commune_name))
     table.insert(3, "epci_nom", table["epci"].map(result.noms.epci_name))
     return table[[*COMMUNE_KEYS, "flux", *PREFET_GROUP]]
@@ -130,11 +131,27 @@ def departement_view(code: str, lines: pd.DataFrame, sortie: Path) -> Departemen
                            absent)
 
 
-def _state_columns(group: pd.DataFrame) -> dict:
-    flux = int(group["flux"].sum())
-    prefet, agents = int(group["prefet"].sum()), int(group["prefet_agents"].sum())
-    hors = group.loc[group["qpv"] == "non"]
-    flux_hors, etat_hors = int(hors["flux"].sum()), int(hors["prefet"].sum() + hors["prefet_agents"].sum())
+STATE_SUMS = ["flux", "prefet", "prefet_agents", "flux_hors_qpv", "etat_hors_qpv"]
+
+
+def _state_sums(contingent: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """The State's dwellings and the flux, in all and hors QPV, per value of `by` (sorted), or one
+    line for the whole table: one groupby for every commune of a département rather than one
+    sub-table each (the end of a national `lot` added 18 000 of them up one by one)."""
+    hors = (contingent["qpv"] == "non").to_numpy()
+    flux = contingent["flux"].to_numpy()
+    etat = contingent["prefet"].to_numpy() + contingent["prefet_agents"].to_numpy()
+    table = pd.DataFrame({"flux": flux, "prefet": contingent["prefet"].to_numpy(),
+                          "prefet_agents": contingent["prefet_agents"].to_numpy(),
+                          "flux_hors_qpv": np.where(hors, flux, 0), "etat_hors_qpv": np.where(hors, etat, 0)})
+    if by is None:
+        return table.sum().to_frame().T
+    return table.groupby(contingent[by].to_numpy(), sort=True).sum()
+
+
+def _state_columns(flux, prefet, agents, flux_hors, etat_hors) -> dict:
+    """The State's line from its sums (Python ints, so that the shares round as before)."""
+    flux, prefet, agents, flux_hors, etat_hors = (int(v) for v in (flux, prefet, agents, flux_hors, etat_hors))
     return {"flux": flux, "prefet": prefet, "prefet_agents": agents, "etat": prefet + agents,
             "part_etat": round((prefet + agents) / flux, 6) if flux else 0.0,
             "plafond_etat": cap(LEGAL_MAXIMA["prefet_taux"], flux),
@@ -143,10 +160,24 @@ def _state_columns(group: pd.DataFrame) -> dict:
             "taux_hors_qpv": round(etat_hors / flux_hors, 6) if flux_hors else 0.0}
 
 
+def _state_lines(contingent: pd.DataFrame, by: str) -> list[dict]:
+    """_state_columns of each value of `by`, in sorted order."""
+    sums = _state_sums(contingent, by)
+    return [_state_columns(*values) for values in zip(*(sums[c].to_numpy() for c in STATE_SUMS))]
+
+
+def _first_of(contingent: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
+    """The first line's `columns` of each value of `by`, sorted by it (as groupby's first line)."""
+    return contingent.drop_duplicates(by).set_index(by)[columns].sort_index()
+
+
 def _bailleurs(contingent: pd.DataFrame) -> pd.DataFrame:
-    rows = [{"instance": instance, "bailleur": group["bailleur"].iloc[0], "bailleur_nom": group["bailleur_nom"].iloc[0],
-             **_state_columns(group)} for instance, group in contingent.groupby("instance", sort=True)]
-    rows.append({"instance": "ensemble", "bailleur": "", "bailleur_nom": "", **_state_columns(contingent)})
+    first = _first_of(contingent, "instance", ["bailleur", "bailleur_nom"])
+    rows = [{"instance": instance, "bailleur": bailleur, "bailleur_nom": nom, **state}
+            for instance, bailleur, nom, state in zip(first.index, first["bailleur"], first["bailleur_nom"],
+                                                      _state_lines(contingent, "instance"))]
+    rows.append({"instance": "ensemble", "bailleur": "", "bailleur_nom": "",
+                 **_state_columns(*_state_sums(contingent).iloc[0][STATE_SUMS])})
     table = pd.DataFrame(rows)
     table["etat_tenu"] = table["etat"] <= table["plafond_etat"]
     table["agents_tenu"] = table["prefet_agents"] <= table[PLAFOND_AGENTS]
@@ -155,9 +186,12 @@ def _bailleurs(contingent: pd.DataFrame) -> pd.DataFrame:
 
 
 def _communes(contingent: pd.DataFrame) -> pd.DataFrame:
-    rows = [{"commune": commune, "commune_nom": group["commune_nom"].iloc[0], "epci": group["epci"].iloc[0],
-             "epci_nom": group["epci_nom"].iloc[0], "bailleurs": group["instance"].nunique(), **_state_columns(group)}
-            for commune, group in contingent.groupby("commune", sort=True)]
+    first = _first_of(contingent, "commune", ["commune_nom", "epci", "epci_nom"])
+    bailleurs = contingent.groupby("commune", sort=True)["instance"].nunique()
+    rows = [{"commune": commune, "commune_nom": nom, "epci": epci, "epci_nom": epci_nom, "bailleurs": n, **state}
+            for commune, nom, epci, epci_nom, n, state in zip(
+                first.index, first["commune_nom"], first["epci"], first["epci_nom"], bailleurs.to_numpy(),
+                _state_lines(contingent, "commune"))]
     columns = ["commune", "commune_nom", "epci", "epci_nom", "bailleurs", "flux", "prefet", "prefet_agents", "etat",
                "part_etat", "flux_hors_qpv", "etat_hors_qpv", "taux_hors_qpv"]
     return pd.DataFrame(rows, columns=[*columns, "plafond_etat", PLAFOND_AGENTS])[columns]
