@@ -456,3 +456,27 @@ def test_rows_beyond_the_probes_are_counted_and_the_report_says_how_to_measure_t
                     encoding="utf-8")
     full_result, full = plan_and_explain(folder)
     assert full.temps_s["valeurs_duales"] == 0 and "valeur duale du programme" not in rapport_html(full_result, full)
+
+
+def test_a_rule_cost_outside_the_accepted_gap_is_not_called_a_budget_stop(monkeypatch):
+    # A re-solve that ends with a plan its bound does not prove within the accepted gap (the split
+    # by financement made whole can cost a few lettings) is not published, and says why: it was
+    # not stopped by the analysis budget. One stopped by a time limit still says budget.
+    from dataclasses import replace
+
+    from flux_opt import pipeline
+    from flux_opt.explanation import marginal
+    from flux_opt.model.solve import Variants
+
+    done = pipeline.run(pipeline.load(SURCONTRAINT), pipeline.PlanOptions(analysis=True))
+    rows = done.result.rows.copy()
+    from flux_opt.explanation.analysis import point_of_rate
+
+    rows["point_logements"] = point_of_rate(rows, done.result)
+    for status, expected in [("Optimal", marginal.NOT_PROVEN), ("Time limit reached", marginal.CUT_SHORT)]:
+        unproven = replace(done.solution, raw=replace(done.solution.raw, optimal=False, status=status))
+        monkeypatch.setattr(Variants, "solve", lambda self, *a, **k: unproven)
+        costs = marginal.rule_costs(done.model, done.solution, rows, ["plafond_prefet"])
+        assert len(costs) and (costs["statut_solveur"] == expected).all(), costs
+        assert costs["gain_adequation_ponderee"].isna().all()
+        assert marginal.cut_short(costs) == (len(costs) if expected == marginal.CUT_SHORT else 0)
