@@ -160,9 +160,10 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray 
     plan (flux_opt/model/diving.py); else, or when the dive's plan is not within the accepted gap,
     fix the integer columns the relaxation already makes integral and solve the small MIP left.
     `relaxation`: HiGHS already holding the relaxation (a variant's, WarmRelaxation). The LP optimum
-    bounds the MIP optimum, so when the plan found is within `ecart_relatif` of it, the plan is
-    proven optimal within that gap, as HiGHS's own branch-and-cut would report it. Otherwise branch-and-cut runs on the whole model, started
-    from that plan. (grand instance: 7.7 s instead of 98 s, same optimum within 3e-5.)"""
+    bounds the MIP optimum, so when the plan found is within the accepted gap of it, the plan is
+    proven optimal within that gap, as HiGHS's own branch-and-cut would report it. Otherwise
+    branch-and-cut runs on the whole model, started from that plan. (grand instance: 7.7 s instead
+    of 98 s, same optimum within 3e-5.)"""
     begin = time.perf_counter()
     if relaxation is None:
         relaxation = _relaxation(lp, options)
@@ -173,11 +174,10 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray 
     bound = relaxation.getInfo().objective_function_value
     values = np.asarray(relaxation.getSolution().col_value)
     if start is not None:
-        kept = _accepted_gap(bound, float(lp.cost @ start), options)
+        kept = _proven(start.copy(), lp.matrix() @ start, float(lp.cost @ start), bound, options, begin, translate,
+                       "relaxation-depart")
         if kept is not None:  # the known plan is already proven within the accepted gap: no MIP to solve
-            elapsed = time.perf_counter() - begin
-            return RawSolution(start.copy(), lp.matrix() @ start, "Optimal", True, True, float(lp.cost @ start), bound,
-                               kept, elapsed - translate, translate, "relaxation-depart")
+            return kept
     if options.voisinage and lp.num_cols > DIVE_COLUMNS:
         dived = _dived(relaxation, lp, options, bound, begin, translate)
         if dived is not None:
@@ -205,10 +205,10 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray 
     elapsed = time.perf_counter() - begin
     # A better known plan goes to branch-and-cut as its start (within the gap, it stops at the root).
     better_start = start is not None and (not found.has_solution or float(lp.cost @ start) > found.objective + 1e-9)
-    gap = _accepted_gap(bound, found.objective, options) if found.has_solution and not better_start else None
-    if gap is not None:
-        return RawSolution(found.values, found.row_activity, "Optimal", True, True, found.objective,
-                           bound, gap, elapsed - translate, translate, "relaxation-fixation")
+    proven = _proven(found.values, found.row_activity, found.objective, bound, options, begin, translate,
+                     "relaxation-fixation") if found.has_solution and not better_start else None
+    if proven is not None:
+        return proven
     rest = options.temps_max_s - elapsed
     full = _branch_and_cut(lp, options, start if better_start else found.values if found.has_solution else None,
                            rest)
@@ -229,21 +229,20 @@ def _dived(relaxation: highspy.Highs, lp: LinearProgram, options: SolverOptions,
     values = dive(relaxation, lp)
     if values is None:
         return None
-    objective = float(lp.cost @ values)
-    gap = _accepted_gap(bound, objective, options)
-    if gap is None:
+    return _proven(values, np.asarray(relaxation.getSolution().row_value), float(lp.cost @ values), bound, options,
+                   begin, translate, "relaxation-arrondi")
+
+
+def _proven(values: np.ndarray, activity: np.ndarray, objective: float, bound: float, options: SolverOptions,
+            begin: float, translate: float, methode: str) -> RawSolution | None:
+    """A plan as the solve's answer when the relaxation's bound proves it within the accepted gap
+    (`ecart_relatif`, or `ecart_absolu` expected lettings) of the optimum; None when it does not."""
+    gap = (bound - objective) / max(abs(objective), 1e-9)
+    if gap > options.ecart_relatif and bound - objective > options.ecart_absolu:
         return None
     elapsed = time.perf_counter() - begin
-    return RawSolution(values, np.asarray(relaxation.getSolution().row_value), "Optimal", True, True, objective,
-                       bound, gap, elapsed - translate, translate, "relaxation-arrondi")
-
-
-def _accepted_gap(bound: float, objective: float, options: SolverOptions) -> float | None:
-    """The relative gap of a plan to the relaxation's bound when the gap is accepted (within
-    `ecart_relatif`, or `ecart_absolu` expected lettings): the plan is then proven that close to
-    the optimum. None when it is not."""
-    gap = (bound - objective) / max(abs(objective), 1e-9)
-    return max(gap, 0.0) if gap <= options.ecart_relatif or bound - objective <= options.ecart_absolu else None
+    return RawSolution(values, activity, "Optimal", True, True, objective, bound, max(gap, 0.0),
+                       elapsed - translate, translate, methode)
 
 
 def _relaxation(lp: LinearProgram, options: SolverOptions) -> highspy.Highs:
