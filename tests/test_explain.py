@@ -430,6 +430,36 @@ def test_probes_the_duals_bound_below_the_noise_are_not_run_and_change_nothing(i
     assert (fast["valeur_marginale"] > 0).any()  # not a test of zeros only
 
 
+@pytest.mark.parametrize("instance_dir", [EXEMPLE, SURCONTRAINT])
+def test_the_probe_lp_started_from_the_relaxation_s_basis_measures_what_a_cold_one_does(instance_dir):
+    """The relaxation probe LP starts from the basis the solve's relaxation ended with (fixing the
+    elastics costs a few pivots, not a solve from scratch): same base objective, same measured
+    marginal values as from scratch. Only an LP dual may differ (a degenerate LP has several
+    optimal duals): here every row is measured, none falls back on its dual."""
+    from dataclasses import replace
+
+    from flux_opt import pipeline
+    from flux_opt.explanation import marginal
+    from flux_opt.model.solve import solver_options
+
+    done = pipeline.run_path(instance_dir, pipeline.PlanOptions(rule_costs=False))
+    model, solution, rows = done.model, done.solution, done.result.rows
+    basis = solution.raw.relaxation_basis
+    assert basis is not None and len(basis[0]) == model.lp.num_cols and len(basis[1]) == model.lp.num_rows
+    options = solver_options(model)
+    warm = marginal._ProbedLP(model, solution.values, model.lp.elastic, options, basis)
+    cold = marginal._ProbedLP(model, solution.values, model.lp.elastic, options)
+    assert warm.session.set_basis(basis)  # HiGHS takes it: the warm start is real
+    assert warm.ok and cold.ok and warm.base == pytest.approx(cold.base, abs=1e-7)
+    measured = marginal.marginal_values(model, solution, rows, max_probes=float("inf"))
+    scratch = marginal.marginal_values(model, replace(solution, raw=replace(solution.raw, relaxation_basis=None)),
+                                       rows, max_probes=float("inf"))
+    assert not measured["sens"].eq("dual").any()
+    pd.testing.assert_series_equal(measured["valeur_marginale"], scratch["valeur_marginale"], atol=1e-6)
+    pd.testing.assert_series_equal(measured["sens"], scratch["sens"])
+    assert (measured.loc[measured["lp_marginal"] == "relaxation continue", "valeur_marginale"] > 0).any()
+
+
 def test_rows_beyond_the_probes_are_counted_and_the_report_says_how_to_measure_them(monkeypatch, tmp_path):
     """Beyond the rows examined, a marginal value is the LP dual (not measured): the report's
     diagnostics (page and workbook) count them and name the setting that measures them all."""

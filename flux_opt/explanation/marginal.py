@@ -5,7 +5,11 @@ Marginal value of a binding rule = gain of objective when its bound is relaxed b
 so each probe costs a few simplex iterations). Which LP:
 - rules on dwellings only (caps, uniformity, hors-QPV, targets, indicative targets): the LP
   relaxation of the MIP with the elastic slacks fixed at their optimal values. With x fixed
-  these rows would have no room at all: their dual there is 0, which says nothing.
+  these rows would have no room at all: their dual there is 0, which says nothing. It starts
+  from the optimal basis of the relaxation the solve itself solved (RawSolution.relaxation_basis):
+  fixing the elastics costs a few pivots, not a solve from scratch (national sample: the same
+  measured values; an LP dual standing for a row beyond the probes is then the dual of that
+  basis, another optimal dual of this degenerate LP, an upper bound of the gain all the same).
 - rules that count attributions (demand pools, CIA, mixité, publics prioritaires): the LP with
   the orientation x (and the elastics) fixed: the exact sensitivity of the attributions at this plan.
 A one-unit probe rather than the row dual because the orientation LP is highly degenerate
@@ -39,12 +43,15 @@ RELAXATION, FIXED_X, NOT_APPLICABLE = "relaxation continue", "orientation fixée
 class _ProbedLP:
     """One LP kept in a solver session; bounds are moved, re-solved from the last basis, and moved back."""
 
-    def __init__(self, model: OrientationModel, values: np.ndarray, fixed: np.ndarray, options: SolverOptions):
+    def __init__(self, model: OrientationModel, values: np.ndarray, fixed: np.ndarray, options: SolverOptions,
+                 basis: tuple[np.ndarray, np.ndarray] | None = None):
         lp = model.lp
         lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
         lower[fixed], upper[fixed] = values[fixed], values[fixed]
         self.session = SolverSession(lp, options, relaxed=True, col_lower=lower, col_upper=upper)
-        if lp.num_cols > LARGE_MODEL_COLUMNS:  # degenerate for the simplex; crossover leaves a basis
+        # An optimal basis of the same LP with fewer columns fixed (the solve's relaxation): a few pivots.
+        warm = basis is not None and self.session.set_basis(basis)
+        if not warm and lp.num_cols > LARGE_MODEL_COLUMNS:  # degenerate for the simplex; crossover leaves a basis
             self.session.use_interior_point()
         first = self.session.run()
         self.session.use_interior_point(False)  # the probes re-solve from that basis
@@ -93,7 +100,7 @@ def marginal_values(model: OrientationModel, solution: Solution, rows: pd.DataFr
     deadline = time.perf_counter() + budget_s
     lp = model.lp
     values = solution.values
-    relaxed = _ProbedLP(model, values, lp.elastic, _until(options, deadline))
+    relaxed = _ProbedLP(model, values, lp.elastic, _until(options, deadline), solution.raw.relaxation_basis)
     fixed = _ProbedLP(model, values, lp.integer | lp.elastic | lp.mask("repartition"), _until(options, deadline))
     n = lp.num_rows
     bailleur_row = _bailleur_target_row(model)

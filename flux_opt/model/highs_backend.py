@@ -41,6 +41,9 @@ class RawSolution:
     seconds: float
     translate_seconds: float
     methode: str = "branch-and-cut"  # or "relaxation-fixation" (see solve_highs)
+    # The optimal basis of the LP relaxation when the solve solved it first (relaxation_basis): the
+    # analysis's probe LP re-solves from it instead of from scratch (explanation/marginal.py).
+    relaxation_basis: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def highs_infinity(a) -> np.ndarray:
@@ -173,15 +176,16 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray 
         return _branch_and_cut(lp, options, start)
     bound = relaxation.getInfo().objective_function_value
     values = np.asarray(relaxation.getSolution().col_value)
+    basis = relaxation_basis(relaxation)  # before a dive changes it
     if start is not None:
         kept = _proven(start.copy(), lp.matrix() @ start, float(lp.cost @ start), bound, options, begin, translate,
                        "relaxation-depart")
         if kept is not None:  # the known plan is already proven within the accepted gap: no MIP to solve
-            return kept
+            return _with_basis(kept, basis)
     if options.voisinage and lp.num_cols > DIVE_COLUMNS:
         dived = _dived(relaxation, lp, options, bound, begin, translate)
         if dived is not None:
-            return dived
+            return _with_basis(dived, basis)
     integral = lp.integer & (np.abs(values - np.round(values)) <= 1e-6)
     lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
     lower[integral] = upper[integral] = np.round(values[integral])
@@ -208,12 +212,27 @@ def _relax_and_fix(lp: LinearProgram, options: SolverOptions, start: np.ndarray 
     proven = _proven(found.values, found.row_activity, found.objective, bound, options, begin, translate,
                      "relaxation-fixation") if found.has_solution and not better_start else None
     if proven is not None:
-        return proven
+        return _with_basis(proven, basis)
     rest = options.temps_max_s - elapsed
     full = _branch_and_cut(lp, options, start if better_start else found.values if found.has_solution else None,
                            rest)
     full.seconds += elapsed
-    return full
+    return _with_basis(full, basis)
+
+
+def relaxation_basis(h: highspy.Highs) -> tuple[np.ndarray, np.ndarray] | None:
+    """The basis of HiGHS's last LP solve as plain arrays of HighsBasisStatus codes (columns, rows),
+    None without a valid one (SolverSession.set_basis reads it back)."""
+    basis = h.getBasis()
+    if not basis.valid:
+        return None
+    return (np.array([s.value for s in basis.col_status], dtype=np.int8),
+            np.array([s.value for s in basis.row_status], dtype=np.int8))
+
+
+def _with_basis(raw: RawSolution, basis: tuple[np.ndarray, np.ndarray] | None) -> RawSolution:
+    raw.relaxation_basis = basis
+    return raw
 
 
 # Above this size the dive's plan is almost always within the accepted gap (national set: the 8

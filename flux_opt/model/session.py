@@ -50,6 +50,20 @@ class SolverSession:
         start.value_valid = True
         self._h.setSolution(start)
 
+    def set_basis(self, basis: tuple[np.ndarray, np.ndarray]) -> bool:
+        """Start the next solve from a basis (RawSolution.relaxation_basis: the status codes of the
+        columns and rows of the same program), e.g. the relaxation's optimum: when only column bounds
+        differ, a few dual simplex pivots instead of a solve from scratch. False, and the solve starts
+        from scratch, when HiGHS does not take it (a basis of another program)."""
+        if len(basis[0]) != self.lp.num_cols or len(basis[1]) != self.lp.num_rows:
+            return False
+        status = {int(m.value): m for m in highspy.HighsBasisStatus.__members__.values()}
+        start = highspy.HighsBasis()
+        start.col_status = [status[v] for v in basis[0].tolist()]
+        start.row_status = [status[v] for v in basis[1].tolist()]
+        start.valid = True
+        return self._h.setBasis(start) == highspy.HighsStatus.kOk
+
     def clear_basis(self) -> None:
         self._h.clearSolver()
 

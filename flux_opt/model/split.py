@@ -176,4 +176,4 @@ def whole_split(model: "OrientationModel", raw, options):
     within = gap <= options.ecart_relatif + 1e-12 or (bounded and raw.bound - lp.objective <= options.ecart_absolu)
     return RawSolution(lp.values, lp.row_activity, raw.status, raw.optimal and within,
                        True, lp.objective, raw.bound, gap, raw.seconds + lp.seconds, raw.translate_seconds,
-                       raw.methode)
+                       raw.methode, raw.relaxation_basis)
