@@ -460,6 +460,26 @@ def test_the_probe_lp_started_from_the_relaxation_s_basis_measures_what_a_cold_o
     assert (measured.loc[measured["lp_marginal"] == "relaxation continue", "valeur_marginale"] > 0).any()
 
 
+def test_probes_without_cost_perturbation_measure_the_same_gains(monkeypatch):
+    """The probes re-solve without the dual simplex's cost perturbation (cheaper for a few pivots):
+    the optimum of each probe is the same, so are the marginal values."""
+    from flux_opt import pipeline
+    from flux_opt.explanation import marginal
+    from flux_opt.model.session import SolverSession
+
+    done = pipeline.run_path(SURCONTRAINT, pipeline.PlanOptions(rule_costs=False))
+    args = (done.model, done.solution, done.result.rows)
+    calls = []
+    without = SolverSession.without_cost_perturbation
+    monkeypatch.setattr(SolverSession, "without_cost_perturbation", lambda self: calls.append(1) or without(self))
+    fast = marginal.marginal_values(*args, max_probes=float("inf"))
+    assert calls  # the option is set
+    monkeypatch.setattr(SolverSession, "without_cost_perturbation", lambda self: None)
+    perturbed = marginal.marginal_values(*args, max_probes=float("inf"))
+    pd.testing.assert_frame_equal(fast, perturbed)
+    assert (fast["valeur_marginale"] > 0).sum() >= 3
+
+
 def test_rows_beyond_the_probes_are_counted_and_the_report_says_how_to_measure_them(monkeypatch, tmp_path):
     """Beyond the rows examined, a marginal value is the LP dual (not measured): the report's
     diagnostics (page and workbook) count them and name the setting that measures them all."""

@@ -55,6 +55,7 @@ class _ProbedLP:
             self.session.use_interior_point()
         first = self.session.run()
         self.session.use_interior_point(False)  # the probes re-solve from that basis
+        self.session.without_cost_perturbation()
         self.ok = first.optimal
         self.base = first.objective if self.ok else float("nan")
         self.duals = self.session.row_duals() if self.ok else None

@@ -40,6 +40,12 @@ class SolverSession:
         if len(rows):
             self._h.changeRowsBounds(len(rows), rows, highs_infinity(lower), highs_infinity(upper))
 
+    def without_cost_perturbation(self) -> None:
+        """For re-solves of a few pivots from an optimal basis (marginal-value probes): the dual
+        simplex without its cost perturbation, whose removal at the end of each solve costs more than
+        the pivots themselves (national sample: a third fewer pivots, same objectives)."""
+        self._h.setOptionValue("dual_simplex_cost_perturbation_multiplier", 0.0)
+
     def set_coefficient(self, row: int, col: int, value: float) -> None:
         self._h.changeCoeff(int(row), int(col), float(value))
 
