@@ -480,6 +480,74 @@ def test_probes_without_cost_perturbation_measure_the_same_gains(monkeypatch):
     assert (fast["valeur_marginale"] > 0).sum() >= 3
 
 
+@pytest.mark.parametrize("instance_dir", [EXEMPLE, SURCONTRAINT])
+def test_a_target_way_measured_above_the_other_way_s_dual_bound_spares_that_probe(instance_dir, monkeypatch):
+    """A target moves one dwelling to or from the bailleur: « plus » gains at most y_i − y_b and
+    « moins » at most y_b − y_i (concave LP value). The way measured above the other's bound is the
+    better one: the other is not solved — same values and ways as solving both."""
+    from flux_opt import pipeline
+    from flux_opt.explanation import marginal
+    from flux_opt.model.session import SolverSession
+
+    done = pipeline.run_path(instance_dir, pipeline.PlanOptions(rule_costs=False))
+    args = (done.model, done.solution, done.result.rows)
+    runs = []
+    solve_once = SolverSession.run_objective
+    monkeypatch.setattr(SolverSession, "run_objective", lambda self: runs.append(1) or solve_once(self))
+    fast = marginal.marginal_values(*args, max_probes=float("inf"))
+    sparing = len(runs)
+    runs.clear()
+
+    def both_ways(probe, i, target, upper, value, bailleur, noise=False):  # the definition, both ways solved
+        if bailleur is None or i == bailleur:
+            return float("nan"), ""
+        if noise:
+            return 0.0, "plus"
+        b = probe.row_lower[bailleur]
+        more = probe.gain([(i, target + 1, target + 1), (bailleur, b - 1, b - 1)])
+        less = probe.gain([(i, target - 1, target - 1), (bailleur, b + 1, b + 1)]) if target >= 1 else np.nan
+        return (less, "moins") if np.nan_to_num(less, nan=-np.inf) > np.nan_to_num(more, nan=-np.inf) else (more, "plus")
+
+    monkeypatch.setitem(marginal.PROBES, "target", both_ways)
+    both = marginal.marginal_values(*args, max_probes=float("inf"))
+    assert sparing < len(runs)
+    pd.testing.assert_frame_equal(fast, both)
+    targets = both.loc[done.result.rows["contrainte"].eq("objectif_reservataire").to_numpy()]
+    assert targets["sens"].isin(["plus", "moins"]).any() and (targets["valeur_marginale"] > 0).any()
+
+
+@pytest.mark.parametrize("y, gains, solved, expected", [
+    # y_i − y_b = 0.5: « plus » first; 0.2 > −0.5, « moins » (at most −0.5) cannot beat it
+    ((0.7, 0.2), {"plus": 0.2, "moins": -0.6}, ["plus"], (0.2, "plus")),
+    # « plus » loses 1.4, below « moins »'s bound −0.5: « moins » solved, and better
+    ((0.7, 0.2), {"plus": -1.4, "moins": -0.9}, ["plus", "moins"], (-0.9, "moins")),
+    # « plus » impossible (NaN): « moins » solved
+    ((0.7, 0.2), {"plus": np.nan, "moins": -0.7}, ["plus", "moins"], (-0.7, "moins")),
+    # y_i − y_b = −0.3: « moins » first; 0.1 > −0.3, « plus » (at most −0.3) cannot beat it
+    ((0.0, 0.3), {"plus": -0.4, "moins": 0.1}, ["moins"], (0.1, "moins")),
+    # « moins » at −0.3 ties « plus »'s bound: both solved, a tie goes to « plus »
+    ((0.0, 0.3), {"plus": -0.3, "moins": -0.3}, ["moins", "plus"], (-0.3, "plus")),
+])
+def test_a_target_probe_skips_the_way_the_duals_show_cannot_be_better(y, gains, solved, expected):
+    """Hand-set duals and gains (consistent with the bounds: « plus » ≤ y_i − y_b, « moins » ≤ y_b − y_i)."""
+    from flux_opt.explanation import marginal
+
+    class Probe:
+        row_lower = np.array([5.0, 40.0])
+        duals = np.array(y)
+        asked: list[str] = []
+
+        def gain(self, moves):
+            way = "plus" if moves[0][1] > self.row_lower[0] else "moins"
+            self.asked.append(way)
+            return gains[way]
+
+    probe = Probe()
+    value, way = marginal._target_gain(probe, 0, 5.0, 5.0, 5.0, 1)
+    assert probe.asked == solved
+    assert way == expected[1] and value == pytest.approx(expected[0])
+
+
 def test_rows_beyond_the_probes_are_counted_and_the_report_says_how_to_measure_them(monkeypatch, tmp_path):
     """Beyond the rows examined, a marginal value is the LP dual (not measured): the report's
     diagnostics (page and workbook) count them and name the setting that measures them all."""

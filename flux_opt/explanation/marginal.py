@@ -174,14 +174,43 @@ def _target_gain(probe: _ProbedLP, i: int, target: float, upper: float, value: f
                  bailleur: int | None, noise: bool = False) -> tuple[float, str]:
     """The targets sum to the flux: one target moves only against the bailleur's remainder.
     Gain of the better of: one dwelling from the bailleur to r, or one from r to the bailleur
-    (`noise`: both known to gain nothing, not solved)."""
+    (`noise`: both known to gain nothing, not solved).
+
+    The LP value is concave in the bounds and the duals y are a supergradient: « plus » gains at
+    most y_i − y_b, « moins » at most y_b − y_i. The way the duals favour is solved first; when its
+    gain exceeds the other way's bound, it is the better one and the other is not solved (same
+    answer as solving both, about one target probe in three spared)."""
     if bailleur is None or i == bailleur:
         return float("nan"), ""
     if noise:
         return 0.0, "plus"
     b = probe.row_lower[bailleur]
-    more = probe.gain([(i, target + 1, target + 1), (bailleur, b - 1, b - 1)])
-    less = probe.gain([(i, target - 1, target - 1), (bailleur, b + 1, b + 1)]) if target >= 1 else float("nan")
+
+    def more() -> float:
+        return probe.gain([(i, target + 1, target + 1), (bailleur, b - 1, b - 1)])
+
+    def less() -> float:
+        return probe.gain([(i, target - 1, target - 1), (bailleur, b + 1, b + 1)]) if target >= 1 else float("nan")
+
+    bound_more = probe.duals[i] - probe.duals[bailleur] if probe.duals is not None and target >= 1 else np.nan
+    if np.isfinite(bound_more) and bound_more >= 0:
+        gained = more()
+        if np.isfinite(gained) and gained > -bound_more + BOUND_MARGIN:
+            return gained, "plus"
+        return _better(less(), gained)
+    if np.isfinite(bound_more):
+        gained = less()
+        if np.isfinite(gained) and gained > bound_more + BOUND_MARGIN:
+            return gained, "moins"
+        return _better(gained, more())
+    return _better(less(), more())
+
+
+BOUND_MARGIN = 1e-6  # above the solver's tolerances: a gain measured this far above a bound is above it
+
+
+def _better(less: float, more: float) -> tuple[float, str]:
+    """The better way of a target probe (a way the LP cannot take is NaN); « plus » on a tie."""
     if np.nan_to_num(less, nan=-np.inf) > np.nan_to_num(more, nan=-np.inf):
         return less, "moins"
     return more, "plus"
