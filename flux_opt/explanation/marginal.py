@@ -53,11 +53,11 @@ class _ProbedLP:
         warm = basis is not None and self.session.set_basis(basis)
         if not warm and lp.num_cols > LARGE_MODEL_COLUMNS:  # degenerate for the simplex; crossover leaves a basis
             self.session.use_interior_point()
-        first = self.session.run()
+        first = self.session.run_objective()  # the duals are the only vectors read
         self.session.use_interior_point(False)  # the probes re-solve from that basis
         self.session.without_cost_perturbation()
-        self.ok = first.optimal
-        self.base = first.objective if self.ok else float("nan")
+        self.ok = first is not None
+        self.base = first if self.ok else float("nan")
         self.duals = self.session.row_duals() if self.ok else None
         self.row_lower, self.row_upper = lp.row_lower, lp.row_upper
 
