@@ -460,15 +460,21 @@ def test_the_probe_lp_started_from_the_relaxation_s_basis_measures_what_a_cold_o
     assert (measured.loc[measured["lp_marginal"] == "relaxation continue", "valeur_marginale"] > 0).any()
 
 
+def _marginal_inputs(instance_dir):
+    """(model, solution, result rows) of the instance planned without rule costs: marginal_values' inputs."""
+    from flux_opt import pipeline
+
+    done = pipeline.run_path(instance_dir, pipeline.PlanOptions(rule_costs=False))
+    return done.model, done.solution, done.result.rows
+
+
 def test_probes_without_cost_perturbation_measure_the_same_gains(monkeypatch):
     """The probes re-solve without the dual simplex's cost perturbation (cheaper for a few pivots):
     the optimum of each probe is the same, so are the marginal values."""
-    from flux_opt import pipeline
     from flux_opt.explanation import marginal
     from flux_opt.model.session import SolverSession
 
-    done = pipeline.run_path(SURCONTRAINT, pipeline.PlanOptions(rule_costs=False))
-    args = (done.model, done.solution, done.result.rows)
+    args = _marginal_inputs(SURCONTRAINT)
     calls = []
     without = SolverSession.without_cost_perturbation
     monkeypatch.setattr(SolverSession, "without_cost_perturbation", lambda self: calls.append(1) or without(self))
@@ -485,12 +491,10 @@ def test_a_target_way_measured_above_the_other_way_s_dual_bound_spares_that_prob
     """A target moves one dwelling to or from the bailleur: « plus » gains at most y_i − y_b and
     « moins » at most y_b − y_i (concave LP value). The way measured above the other's bound is the
     better one: the other is not solved — same values and ways as solving both."""
-    from flux_opt import pipeline
     from flux_opt.explanation import marginal
     from flux_opt.model.session import SolverSession
 
-    done = pipeline.run_path(instance_dir, pipeline.PlanOptions(rule_costs=False))
-    args = (done.model, done.solution, done.result.rows)
+    args = _marginal_inputs(instance_dir)
     runs = []
     solve_once = SolverSession.run_objective
     monkeypatch.setattr(SolverSession, "run_objective", lambda self: runs.append(1) or solve_once(self))
@@ -506,13 +510,14 @@ def test_a_target_way_measured_above_the_other_way_s_dual_bound_spares_that_prob
         b = probe.row_lower[bailleur]
         more = probe.gain([(i, target + 1, target + 1), (bailleur, b - 1, b - 1)])
         less = probe.gain([(i, target - 1, target - 1), (bailleur, b + 1, b + 1)]) if target >= 1 else np.nan
-        return (less, "moins") if np.nan_to_num(less, nan=-np.inf) > np.nan_to_num(more, nan=-np.inf) else (more, "plus")
+        better_less = np.nan_to_num(less, nan=-np.inf) > np.nan_to_num(more, nan=-np.inf)
+        return (less, "moins") if better_less else (more, "plus")
 
     monkeypatch.setitem(marginal.PROBES, "target", both_ways)
     both = marginal.marginal_values(*args, max_probes=float("inf"))
     assert sparing < len(runs)
     pd.testing.assert_frame_equal(fast, both)
-    targets = both.loc[done.result.rows["contrainte"].eq("objectif_reservataire").to_numpy()]
+    targets = both.loc[args[2]["contrainte"].eq("objectif_reservataire").to_numpy()]
     assert targets["sens"].isin(["plus", "moins"]).any() and (targets["valeur_marginale"] > 0).any()
 
 
@@ -529,7 +534,7 @@ def test_a_target_way_measured_above_the_other_way_s_dual_bound_spares_that_prob
     ((0.0, 0.3), {"plus": -0.3, "moins": -0.3}, ["moins", "plus"], (-0.3, "plus")),
 ])
 def test_a_target_probe_skips_the_way_the_duals_show_cannot_be_better(y, gains, solved, expected):
-    """Hand-set duals and gains (consistent with the bounds: « plus » ≤ y_i − y_b, « moins » ≤ y_b − y_i)."""
+    """Hand-set duals and gains, consistent with the bounds (« plus » ≤ y_i − y_b, « moins » ≤ y_b − y_i)."""
     from flux_opt.explanation import marginal
 
     class Probe:

@@ -38,8 +38,10 @@ def pool_table(model, result) -> pd.DataFrame:
     table["part_q1"] = _share(sums["q1"], sums["demandeurs"])
     table["part_prioritaires"] = _share(sums["prio"], sums["demandeurs"])
     rates = d.instance.acceptance()
+    quartiles = pools["quartile"].unique()
     for f in FINANCEMENTS:  # the mean acceptance of a proposal of that rent by the réservataire's pools
-        accept = pools["demandeurs"] * pools["quartile"].map(lambda q: rates.get((q, f), 0.0))
+        rate = pools["quartile"].map({q: rates.get((q, f), 0.0) for q in quartiles}).fillna(0.0)
+        accept = pools["demandeurs"] * rate
         table[f"acceptation_{f}"] = _share(accept.groupby(pools["reservataire"]).sum().reindex(table.index).fillna(0),
                                            sums["demandeurs"])
     lettings = att.groupby("reservataire")["attributions_prevues"].sum().reindex(table.index).fillna(0)

@@ -63,10 +63,12 @@ class SolverSession:
         from scratch, when HiGHS does not take it (a basis of another program)."""
         if len(basis[0]) != self.lp.num_cols or len(basis[1]) != self.lp.num_rows:
             return False
-        status = {int(m.value): m for m in highspy.HighsBasisStatus.__members__.values()}
+        status = np.empty(max(int(m.value) for m in highspy.HighsBasisStatus.__members__.values()) + 1, dtype=object)
+        for member in highspy.HighsBasisStatus.__members__.values():
+            status[int(member.value)] = member
         start = highspy.HighsBasis()
-        start.col_status = [status[v] for v in basis[0].tolist()]
-        start.row_status = [status[v] for v in basis[1].tolist()]
+        start.col_status = status[basis[0]].tolist()
+        start.row_status = status[basis[1]].tolist()
         start.valid = True
         return self._h.setBasis(start) == highspy.HighsStatus.kOk
 
