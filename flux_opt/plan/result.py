@@ -119,7 +119,13 @@ def published_mask(rows: pd.DataFrame) -> pd.Series:
 def detail_mask(rows: pd.DataFrame) -> pd.Series:
     """Rows listed one by one in contraintes.csv: every published row of a rule a person reads,
     and the rows of structural families (they hold by construction) only when violated."""
-    return published_mask(rows) & (~rows["contrainte"].isin(STRUCTURAL) | (rows["statut"] == "violee"))
+    return _detail_and_held(rows)[0]
+
+
+def _detail_and_held(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """detail_mask, and the published rows of structural families that hold (one summary line each)."""
+    published, structural, violated = published_mask(rows), rows["contrainte"].isin(STRUCTURAL), rows["statut"] == "violee"
+    return published & (~structural | violated), published & structural & ~violated
 
 
 def contraintes_table(rows: pd.DataFrame, ecretements: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -127,15 +133,17 @@ def contraintes_table(rows: pd.DataFrame, ecretements: pd.DataFrame | None = Non
     binding rules (highest marginal value first), then slack rules (least room first); then one
     summary line per structural family for its rows that hold; then the exclusions clipped to the
     releases of their scope."""
-    detail = rows.loc[detail_mask(rows)]
+    detail_rows, held_rows = _detail_and_held(rows)
+    detail = rows.loc[detail_rows]
     rank = detail["statut"].map({"violee": 0, "saturee": 1, "lache": 2})
     key = np.where(rank == 0, -detail["violation"], np.where(rank == 1, -detail["valeur_marginale"].fillna(0),
                                                              detail["marge"]))
     ordered = detail.assign(_rank=rank.to_numpy(), _key=key).sort_values(["_rank", "_key"], kind="stable")
-    held = rows.loc[published_mask(rows) & rows["contrainte"].isin(STRUCTURAL) & (rows["statut"] != "violee")]
+    held = rows.loc[held_rows]
     summaries = [_summary_line(family, group) for family, group in held.groupby("contrainte", sort=False)]
     clipped = [clipping_rows(ecretements)] if ecretements is not None and len(ecretements) else []
-    return pd.concat([ordered[CONTRAINTES_COLUMNS]] + [pd.DataFrame([s]) for s in summaries] + clipped,
+    # the summary lines as one table (one table per line cost a frame and a concat each)
+    return pd.concat([ordered[CONTRAINTES_COLUMNS]] + ([pd.DataFrame(summaries)] if summaries else []) + clipped,
                      ignore_index=True)[CONTRAINTES_COLUMNS]
 
 
