@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from flux_opt.explanation.sentences import fr_number, fr_percent
@@ -182,7 +183,7 @@ def _html_cell(column: str, value, shares: tuple[str, ...] = ()) -> Cell:
         return Cell(fr_percent(float(value)), "num")
     if isinstance(value, str):
         return Cell(value)
-    if value is None or pd.isna(value):
+    if not isinstance(value, (int, np.integer)) and (value is None or pd.isna(value)):  # a whole number is never missing
         return Cell("")
     return Cell(fr_number(value), "num")
 
@@ -191,7 +192,7 @@ def html_table_of(table: Table) -> HtmlTable:
     """A table of a document for its page; its total line bold."""
     frame = table.frame
     rows = [[_html_cell(str(c), v, table.shares) for c, v in zip(frame.columns, row)]
-            for row in frame.itertuples(index=False)]
+            for row in frame.itertuples(index=False, name=None)]
     if table.total and rows:
         rows[-1] = [Cell(c.text, (c.css + " total").strip()) for c in rows[-1]]
     return HtmlTable([str(c) for c in frame.columns], rows)

@@ -111,7 +111,7 @@ def html_table(frame: pd.DataFrame, cell: Callable[[str, object], Cell], caption
                more: str = "") -> HtmlTable:
     """Lay a DataFrame out as cells; `cell(column, value)` does the French formatting."""
     columns = [str(c) for c in frame.columns]
-    rows = [[cell(c, v) for c, v in zip(columns, row)] for row in frame.itertuples(index=False)]
+    rows = [[cell(c, v) for c, v in zip(columns, row)] for row in frame.itertuples(index=False, name=None)]
     return HtmlTable(columns, rows, caption, more)
 
 
@@ -127,12 +127,17 @@ def _environment() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
-def _footer() -> str:
+@cache
+def _release() -> str:
+    """The installed version, read once per process (every page's footer shows it)."""
     try:
-        release = version("flux-opt")
+        return version("flux-opt")
     except PackageNotFoundError:  # running from a source tree that was never installed
-        release = "?"
-    return f"flux-opt {release} — généré le {datetime.now().strftime('%d/%m/%Y à %H:%M')}"
+        return "?"
+
+
+def _footer() -> str:
+    return f"flux-opt {_release()} — généré le {datetime.now().strftime('%d/%m/%Y à %H:%M')}"
 
 
 def render(template: str, banner: str | None = None, **context) -> str:
