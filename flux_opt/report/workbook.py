@@ -269,7 +269,7 @@ def _print_setup(sheet, header_row: int, last_row: int, columns: int) -> None:
 
 
 def _width(heading: str, cells: list) -> float:
-    sample = [len(heading) * 0.9] + [len(_shown(v)) for v in cells[:SAMPLE]]
+    sample = [len(heading) * 0.9] + [len(v) if isinstance(v, str) else len(_shown(v)) for v in cells[:SAMPLE]]
     return float(min(MAX_WIDTH, max(8, max(sample) + 2)))
 
 
