@@ -295,6 +295,23 @@ def test_departement_view_adds_the_bailleurs_up(source, reference):
         assert (folder / page).stat().st_size > 1000
 
 
+def test_departement_views_written_in_parallel_are_the_serial_ones(reference, tmp_path):
+    """After a batch on several processes the départements are written in parallel: each view
+    reads only its own bailleurs, so the files are those of a serial run (dates aside)."""
+    from flux_opt.scale.batch import write_departements
+
+    out, _ = reference
+    copy = tmp_path / "lot"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "departements")
+    assert write_departements(copy, read_synthese(copy), processes=2) == ["59", "62"]
+    for code in ("59", "62"):
+        for name in ("bailleurs.csv", "communes.csv", "collectivites.csv"):
+            assert (copy / "departements" / code / name).read_bytes() == (out / "departements" / code / name).read_bytes()
+        assert load_workbook(copy / "departements" / code / "contingent.xlsx").sheetnames == \
+            load_workbook(out / "departements" / code / "contingent.xlsx").sheetnames
+
+
 def test_national_summary_pages_name_rules_and_instances(source, reference):
     from flux_opt.model.registry import label
 

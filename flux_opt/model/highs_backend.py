@@ -140,6 +140,11 @@ def _branch_and_cut(lp: LinearProgram, options: SolverOptions, start_values: np.
         # The root LP of a large parc is highly degenerate for the simplex: the interior point
         # method solves it ~3× faster (grand instance: 10.6 s instead of 30.8 s).
         h.setOptionValue("mip_lp_solver", "ipm")
+    if options.voisinage and lp.num_cols <= LARGE_MODEL_COLUMNS:
+        # Composition model, started from the restricted MIP's plan: as there, the root "reduced
+        # cost" heuristic costs more than it finds (national set, 35 instances of up to 10 000
+        # columns: 14.9 s → 13.3 s of CPU, same plan values; 1.39 s → 0.70 s on 1 942 columns).
+        h.setOptionValue("mip_heuristic_run_root_reduced_cost", False)
     start = time.perf_counter()
     pass_program(h, lp)
     if start_values is not None:
