@@ -173,19 +173,19 @@ def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -
     head = top + 1
     rows = len(frame) - 1 if table.total and len(frame) else len(frame)  # the body: without the total line
     columns = [frame.iloc[:, j] for j in range(len(frame.columns))]
-    widths = [_width(str(h), column.iloc[:SAMPLE].tolist()) for h, column in zip(frame.columns, columns)]
+    widths = [_width(str(h), _first(column, SAMPLE).tolist()) for h, column in zip(frame.columns, columns)]
     for i, line in enumerate(preamble):
         _write_across(sheet, i, line, styles["preamble"], widths)
     _write_across(sheet, top, table.title + (f" — {table.note}" if table.note else ""), styles["title"], widths)
     formats = []
     for j, (heading, column) in enumerate(zip(frame.columns, columns)):
-        values = column.iloc[:rows]
+        values = _first(column, rows)
         fmt = number_format(str(heading), values, table.shares)
         formats.append(fmt)
         sheet.write_string(head, j, str(heading), styles["head"])
         if fmt is not None and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             _write_numbers(sheet, head + 1, j, values, fmt, styles[fmt])
-            sample = _cells(values.iloc[:SAMPLE])  # only the rows that size the column
+            sample = _cells(_first(values, SAMPLE))  # only the rows that size the column
         else:
             sample = _cells(values)
             _write_cells(sheet, head + 1, j, sample, fmt, styles)
@@ -203,6 +203,11 @@ def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -
     if len(frame.columns):
         sheet.autofilter(head, 0, head + rows, len(frame.columns) - 1)
     _print_setup(sheet, head, last, len(frame.columns))
+
+
+def _first(values: pd.Series, n: int) -> pd.Series:
+    """The first `n` values (the column itself when it has no more: a slice costs more than a small sheet)."""
+    return values if len(values) <= n else values.iloc[:n]
 
 
 def _cells(values: pd.Series) -> list:
