@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from flux_opt.conformity.assiette import Reference, ceil_min, floor_cap, reference
@@ -59,16 +60,39 @@ def _line(regle, portee, source, base, sens, limite, valeur, on_attributions=Fal
             "limite": texte or f"{sens} {_n(limite)}", "valeur": round(float(valeur), 1), "respectee": "oui" if ok else "non"}
 
 
-def _dwellings(plan: pd.DataFrame, ids, communes=None, qpv: bool | None = None) -> float:
-    mask = plan["reservataire"].isin(list(ids))
-    if communes is not None:
-        mask &= plan["commune"].isin(list(communes))
-    if qpv is not None:
-        mask &= plan["qpv"] == qpv
-    return float(plan.loc[mask, "logements"].sum())
+class _Dwellings:
+    """The plan's dwellings summed once per réservataire, then per (commune, qpv): every count of a
+    rule is a sum of these, instead of one mask over plan.csv per rule (a national plan has
+    thousands of rows and a rule per commune). Whole dwellings: the order of the sum is exact."""
+
+    def __init__(self, plan: pd.DataFrame):
+        by_r: dict = defaultdict(lambda: defaultdict(int))
+        for r, commune, qpv, n in zip(plan["reservataire"].tolist(), plan["commune"].tolist(),
+                                      plan["qpv"].tolist(), plan["logements"].tolist()):
+            by_r[r][(commune, qpv)] += n
+        self.by_r = by_r
+
+    def count(self, ids, communes=None, qpv: bool | None = None, outside: bool = False) -> float:
+        """Dwellings of `ids` (in `communes`, or outside them with `outside`; in or out of QPV)."""
+        total = 0
+        for r in dict.fromkeys(ids):
+            for (commune, q), n in self.by_r.get(r, {}).items():
+                if communes is not None and (commune in communes) == outside:
+                    continue
+                if qpv is not None and q != qpv:
+                    continue
+                total += n
+        return float(total)
+
+    def per_commune(self, ids) -> dict:
+        out: dict = defaultdict(int)
+        for r in dict.fromkeys(ids):
+            for (commune, _), n in self.by_r.get(r, {}).items():
+                out[commune] += n
+        return out
 
 
-def _structure(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]:
+def _structure(instance: Instance, ref: Reference, plan: pd.DataFrame, dw: _Dwellings) -> list[dict]:
     """Every released dwelling to exactly one réservataire, each inside its territory."""
     got = plan.groupby(["commune", "typologie", "qpv", "financement"])["logements"].sum().to_dict()
     off = sum(abs(got.get(s, 0) - f) for s, f in ref.flux.items()) + sum(
@@ -77,14 +101,13 @@ def _structure(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[d
                    "flux annuel (CCH R.441-5)", ref.total, "≤", 0, off,
                    texte="0 logement d'écart au flux de chaque segment")]
     for r in instance.reservataires:
-        outside = float(plan.loc[(plan["reservataire"] == r.id) & ~plan["commune"].isin(list(ref.territoires[r.id])),
-                                 "logements"].sum())
+        outside = dw.count([r.id], ref.territoires[r.id], outside=True)
         lines.append(_line(TERRITOIRE, f"réservataire {r.id}", "convention de réservation",
-                           _dwellings(plan, [r.id]), "≤", 0, outside, texte="0 logement hors de son territoire"))
+                           dw.count([r.id]), "≤", 0, outside, texte="0 logement hors de son territoire"))
     return lines
 
 
-def _state(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]:
+def _state(instance: Instance, ref: Reference, dw: _Dwellings) -> list[dict]:
     regles, lines = instance.regles, []
     state = [r.id for r in instance.reservataires if r.type in STATE]
     agents = [r.id for r in instance.reservataires if r.type == "prefet_agents"]
@@ -92,15 +115,15 @@ def _state(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]
         return lines
     rate = min(regles.prefet_taux, LEGAL["prefet_taux"])
     lines.append(_line(PLAFOND_PREFET, "préfet, agents compris", "CCH R.441-5-2", ref.total, "≤",
-                       floor_cap(rate, ref.total), _dwellings(plan, state),
+                       floor_cap(rate, ref.total), dw.count(state),
                        texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
     if agents:
         rate = min(regles.prefet_agents_taux, LEGAL["prefet_agents_taux"])
         lines.append(_line(PLAFOND_AGENTS, "agents civils et militaires de l'État", "CCH R.441-5-2", ref.total,
-                           "≤", floor_cap(rate, ref.total), _dwellings(plan, agents),
+                           "≤", floor_cap(rate, ref.total), dw.count(agents),
                            texte=f"≤ {floor_cap(rate, ref.total)} ({_pct(rate)} de {ref.total}, au plus)"))
-    lines.append(_hors_qpv(instance, ref, plan, state))
-    return lines + _uniformity(instance, ref, plan, state)
+    lines.append(_hors_qpv(instance, ref, dw, state))
+    return lines + _uniformity(instance, ref, dw, state)
 
 
 def _band(instance: Instance, ref: Reference, state_total: float) -> dict[str, tuple[int, int, int]]:
@@ -120,12 +143,12 @@ def _band(instance: Instance, ref: Reference, state_total: float) -> dict[str, t
     return bands
 
 
-def _hors_qpv(instance: Instance, ref: Reference, plan: pd.DataFrame, state: list[str]) -> dict:
+def _hors_qpv(instance: Instance, ref: Reference, dw: _Dwellings, state: list[str]) -> dict:
     """The préfet's hors-QPV floor (CCH R.441-5-2 II), never above what the plan's State dwellings
     can give within the uniformity band: reading « taux », ⌊min(30 %, its rate) × hors-QPV flux⌋;
     reading « part », ⌈30 % of its dwellings⌉."""
     regles = instance.regles
-    own = _dwellings(plan, state)
+    own = dw.count(state)
     hors_of: dict[str, int] = defaultdict(int)
     for segment, f in ref.flux.items():
         if not segment[2]:
@@ -133,7 +156,7 @@ def _hors_qpv(instance: Instance, ref: Reference, plan: pd.DataFrame, state: lis
     bands = _band(instance, ref, own)
     reachable = max(0, min(sum(min(high, hors_of[c]) for c, (_, high, _) in bands.items()),
                            own - sum(max(0, low - hors_of[c]) for c, (low, _, _) in bands.items())))
-    minimum, value = regles.prefet_hors_qpv_min, _dwellings(plan, state, qpv=False)
+    minimum, value = regles.prefet_hors_qpv_min, dw.count(state, qpv=False)
     if regles.prefet_hors_qpv_lecture == "taux":
         hors = ref.flux_in(ref.epci_of, qpv=False)
         rate = min(minimum, min(regles.prefet_taux, LEGAL["prefet_taux"]), own / ref.total if ref.total else 0.0)
@@ -146,15 +169,15 @@ def _hors_qpv(instance: Instance, ref: Reference, plan: pd.DataFrame, state: lis
                  own, "≥", low, value, texte=f"≥ {low} ({_pct(minimum)} de {_n(own)})")
 
 
-def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: list[str]) -> list[dict]:
+def _uniformity(instance: Instance, ref: Reference, dw: _Dwellings, state: list[str]) -> list[dict]:
     """The State's rate is the same in every commune, within the tolerance (CCH R.441-5-2 II)."""
     if ref.total == 0:
         return []
-    rho = _dwellings(plan, state) / ref.total
+    rho = dw.count(state) / ref.total
     tau = instance.regles.prefet_uniformite_tolerance
-    state_of = plan.loc[plan["reservataire"].isin(list(state))].groupby("commune")["logements"].sum()
+    state_of = dw.per_commune(state)
     lines = []
-    for commune, (low, high, f_c) in _band(instance, ref, _dwellings(plan, state)).items():
+    for commune, (low, high, f_c) in _band(instance, ref, dw.count(state)).items():
         value = float(state_of.get(commune, 0))
         line = _line(UNIFORMITE_PREFET, f"commune {commune}", "CCH R.441-5-2 II", f_c, "≥", low, value,
                      texte=f"entre {low} et {high} ({_pct(round(rho, 4))} de {f_c} ± {_n(tau)})")
@@ -164,7 +187,7 @@ def _uniformity(instance: Instance, ref: Reference, plan: pd.DataFrame, state: l
     return lines
 
 
-def _collectivites(instance: Instance, ref: Reference, plan: pd.DataFrame) -> list[dict]:
+def _collectivites(instance: Instance, ref: Reference, dw: _Dwellings) -> list[dict]:
     """All collectivités without financing together within 20 % of each of their territories."""
     capped = [r for r in instance.reservataires if r.type == "collectivite" and not r.financement_apporte]
     rate = min(instance.regles.collectivite_plafond, LEGAL["collectivite_plafond"])
@@ -178,12 +201,36 @@ def _collectivites(instance: Instance, ref: Reference, plan: pd.DataFrame) -> li
         base = ref.flux_in(territory)
         owners = ", ".join(x.id for x in capped if ref.territoires[x.id] == territory)
         lines.append(_line(PLAFOND_COLLECTIVITE, f"territoire de {owners} (collectivités ensemble)", "CCH R.441-5",
-                           base, "≤", floor_cap(rate, base), _dwellings(plan, ids, territory),
+                           base, "≤", floor_cap(rate, base), dw.count(ids, territory),
                            texte=f"≤ {floor_cap(rate, base)} ({_pct(rate)} de {base}, au plus)"))
     return lines
 
 
-def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> list[dict]:
+class _Attributions:
+    """The columns of an attributions table the rules mask, read once (a national plan has tens of
+    thousands of rows and a rule per réservataire and EPCI): masks on codes, sums as pandas sums
+    them (NaN skipped, in row order)."""
+
+    def __init__(self, att: pd.DataFrame):
+        self.values = att["attributions_prevues"].to_numpy()
+        self.ids, self.id_names = pd.factorize(att["reservataire"])
+        self.communes, self.commune_names = pd.factorize(att["commune"].astype(str))
+        self.qpv = att["qpv"].to_numpy()
+        self.quartile = att["quartile"].to_numpy()
+        self.prioritaire = att["prioritaire"].to_numpy(dtype=bool)
+
+    def of(self, rid) -> np.ndarray:
+        code = np.flatnonzero(np.asarray(self.id_names, dtype=object) == rid)
+        return self.ids == code[0] if len(code) else np.zeros(len(self.ids), dtype=bool)
+
+    def in_communes(self, communes) -> np.ndarray:
+        return np.isin(self.communes, [i for i, c in enumerate(self.commune_names) if c in communes])
+
+    def total(self, mask: np.ndarray):
+        return np.nansum(self.values[mask])
+
+
+def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles, dw: _Dwellings) -> list[dict]:
     """Publics prioritaires (CCH L.441-1, R.441-5) and CIA targets (L.441-1) on expected attributions.
 
     Composition model (the default): the expected attributions are recomputed from plan.csv and
@@ -199,12 +246,13 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
         recomputed = recompute(instance, plan, att)
         if att is not None:
             gaps = differences(att, recomputed.attributions)
+            columns = _Attributions(att)
             for r in instance.reservataires:
-                read = float(att.loc[att["reservataire"] == r.id, "attributions_prevues"].sum())
+                read = float(columns.total(columns.of(r.id)))
                 mine = recomputed.base.get(r.id, 0.0)
                 if read > 0 or mine > 0:
                     lines.append(_line(DEMANDE, f"réservataire {r.id} (attributions.csv comparé au plan)",
-                                       "CCH L.441-2-1 (demandes), plan.csv", _dwellings(plan, [r.id]), "≤", 0,
+                                       "CCH L.441-2-1 (demandes), plan.csv", dw.count([r.id]), "≤", 0,
                                        gaps.get(r.id, 0.0), on_attributions=True,
                                        texte=f"0 d'écart aux {_n(mine)} attributions recalculées du plan "
                                        "(ses logements, ses viviers, l'acceptation)"))
@@ -220,23 +268,24 @@ def _attribution_rules(instance: Instance, ref: Reference, files: PlanFiles) -> 
         if rate is None and r.type in ("prefet", "action_logement", "collectivite", "bailleur"):
             rate = regles.prefet_prioritaires if r.type == "prefet" else regles.prioritaires_min
         if rate:
-            base = base_of.get(r.id, 0.0) if composition else _dwellings(plan, [r.id])
+            base = base_of.get(r.id, 0.0) if composition else dw.count([r.id])
             rules.append((PUBLICS_PRIORITAIRES, f"réservataire {r.id}", "CCH L.441-1, R.441-5", rate,
-                          lambda a, rid=r.id: (a["reservataire"] == rid) & a["prioritaire"], round(base, 4)))
+                          lambda a, rid=r.id: a.of(rid) & a.prioritaire, round(base, 4)))
     for (epci, name), rate in sorted(_cia_rates(instance).items()):
         communes = {c for c, e in ref.epci_of.items() if e == epci}
         qpv, quartile = (False, "q1") if name == CIA_HORS_QPV_Q1 else (True, "q234")
         rules.append((name, f"EPCI {epci}", "CCH L.441-1 (CIA)", rate,
-                      lambda a, c=communes, q=qpv, k=quartile: a["commune"].astype(str).isin(list(c)) & (a["qpv"] == q)
-                      & (a["quartile"] == k), ref.flux_in(communes, qpv=qpv)))
+                      lambda a, c=communes, q=qpv, k=quartile: a.in_communes(c) & (a.qpv == q) & (a.quartile == k),
+                      ref.flux_in(communes, qpv=qpv)))
+    columns = _Attributions(att) if att is not None else None
     for regle, portee, source, rate, numerator, base in rules:
         if att is None:
             lines.append({"regle": regle, "portee": portee, "source": source, "base": base,
                           "limite": f"≥ {_pct(rate)} de {_n(base)}", "valeur": None,
                           "respectee": "non vérifiable (attributions.csv absent)"})
             continue
-        chosen = att.loc[numerator(att), "attributions_prevues"]
-        lines.append(_line(regle, portee, source, base, "≥", rate * base, chosen.sum(), on_attributions=True,
+        chosen = columns.total(numerator(columns))
+        lines.append(_line(regle, portee, source, base, "≥", rate * base, chosen, on_attributions=True,
                            texte=f"≥ {_n(rate * base)} ({_pct(rate)} de {_n(base)})"))
     return lines
 
@@ -261,8 +310,9 @@ def conformity(instance: Instance, files: PlanFiles) -> pd.DataFrame:
     attributions."""
     ref = reference(instance)
     plan = files.plan
-    lines = (_structure(instance, ref, plan) + _state(instance, ref, plan) + _collectivites(instance, ref, plan)
-             + _attribution_rules(instance, ref, files))
+    dw = _Dwellings(plan)
+    lines = (_structure(instance, ref, plan, dw) + _state(instance, ref, dw) + _collectivites(instance, ref, dw)
+             + _attribution_rules(instance, ref, files, dw))
     return pd.DataFrame(lines, columns=COLUMNS)
 
 
@@ -274,7 +324,9 @@ def holds(table: pd.DataFrame) -> bool:
 def from_result(plan: pd.DataFrame, attributions: pd.DataFrame | None) -> PlanFiles:
     """A plan held in memory (plan.csv / attributions.csv tables, qpv as oui/non)."""
     def as_bool(table: pd.DataFrame, column: str) -> pd.DataFrame:
-        return table.assign(**{column: table[column].map(parse_bool).astype(bool)})
+        # each distinct text read once (a column holds two: oui, non), not once per row
+        return table.assign(**{column: table[column].map({v: parse_bool(v) for v in table[column].unique()})
+                               .astype(bool)})
 
     att = None if attributions is None else as_bool(as_bool(attributions, "qpv"), "prioritaire")
     return PlanFiles(as_bool(plan, "qpv"), att)

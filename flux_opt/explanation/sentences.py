@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from flux_opt.model.registry import CONSERVATION, PLAFOND_PREFET, RULE, RULES, label
@@ -99,6 +100,9 @@ class PlanFigures:
         self.by_r = plan.groupby("reservataire")["logements"].sum()
         self.noms = result.noms
         self.prio_by_r = att.loc[att["prioritaire"] == "oui"].groupby("reservataire")["attributions_prevues"].sum()
+        # each réservataire's attributions, summed as a pandas mask and sum does (one mask per row was dearer)
+        self._att_r, self._att_ids = pd.factorize(att["reservataire"])
+        self._att_values = att["attributions_prevues"].to_numpy(dtype=float)
 
     def prioritaires(self, row) -> tuple[float, float, str]:
         """(count, base, its unit) of a publics_prioritaires row: of the réservataire's expected
@@ -106,7 +110,8 @@ class PlanFigures:
         is then Σ prio − t·Σx ≥ 0)."""
         rid = row["reservataire"]
         if row.get("base_taux") == "attributions":
-            base = float(self.att.loc[self.att["reservataire"] == rid, "attributions_prevues"].sum())
+            code = self._att_ids.get_indexer([rid])[0]
+            base = float(np.nansum(self._att_values[self._att_r == code])) if code >= 0 else 0.0
             return float(self.prio_by_r.get(rid, 0.0)), base, "attributions"
         base = float(self.by_r.get(rid, 0))
         return row["valeur"] + float(row["taux"]) * base, base, "logements"

@@ -87,12 +87,28 @@ def _split(pairs: pd.DataFrame, segments: pd.DataFrame, pools: pd.DataFrame) -> 
                             zip(coarse["r"], coarse["commune"], coarse["epci"], coarse["typologie"])),
                            dtype=bool, count=len(coarse))
     several = coarse["cell"].map(per_cell).to_numpy() > 1
-    split = coarse.loc[has_pool & several, ["unit", "r", "reservataire", "cell"]].merge(segs, on="cell")
+    split = _with_segments(coarse.loc[has_pool & several, ["unit", "r", "reservataire", "cell"]], segs)
     split["w"] = np.arange(len(split))
-    single = coarse.loc[has_pool & ~several, ["unit", "r", "reservataire", "cell"]].merge(segs, on="cell")
+    single = _with_segments(coarse.loc[has_pool & ~several, ["unit", "r", "reservataire", "cell"]], segs)
     fine = units.loc[units["s"] >= 0]
     columns = ["unit", "s", "w", "r", "reservataire", "commune", "epci", "qpv", "typologie", "financement", "flux"]
     return pd.concat([split[columns], single.assign(w=-1)[columns], fine.assign(w=-1)[columns]], ignore_index=True)
+
+
+def _with_segments(units: pd.DataFrame, segs: pd.DataFrame) -> pd.DataFrame:
+    """`units.merge(segs, on="cell")`: each unit once per segment of its cell, units in their order and
+    a cell's segments in theirs, by index arithmetic (a pandas merge per call cost more)."""
+    cell_of = segs["cell"].to_numpy()
+    order = np.argsort(cell_of, kind="stable")
+    first = np.searchsorted(cell_of[order], units["cell"].to_numpy(), side="left")
+    count = np.searchsorted(cell_of[order], units["cell"].to_numpy(), side="right") - first
+    left = np.repeat(np.arange(len(units)), count)
+    right = order[np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum())]
+    out = units.take(left).reset_index(drop=True)
+    others = segs.drop(columns="cell").take(right).reset_index(drop=True)
+    for column in others.columns:
+        out[column] = others[column]
+    return out
 
 
 # Beyond this many split columns (cells with several financements × réservataires), the model
@@ -143,6 +159,16 @@ def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFra
              .agg(commune=("commune", "first"), epci=("epci", "first"), qpv=("qpv", "first"),
                   typologie=("typologie", "first"), flux=("flux", "sum"))
              .reset_index())
+    columns = ["r", "s", "cell", "commune", "epci", "qpv", "typologie", "financement", "flux"]
+    if not by_financement:  # one take of the cells instead of one frame per réservataire, then a concat
+        communes = cells["commune"].tolist()
+        inside = [np.flatnonzero(np.fromiter((c in targets.territoires[rid] for c in communes), dtype=bool,
+                                             count=len(communes))) for rid in reservataires["id"]]
+        if sum(len(i) for i in inside):
+            pairs = cells.take(np.concatenate(inside)).reset_index(drop=True).assign(
+                r=np.repeat(np.arange(len(inside)), [len(i) for i in inside]), s=-1, financement=None)[columns]
+            pairs["reservataire"] = reservataires["id"].to_numpy()[pairs["r"].to_numpy()]
+            return pairs
     frames = []
     for r, rid in enumerate(reservataires["id"]):
         territory = targets.territoires[rid]
@@ -152,7 +178,6 @@ def _units(instance: Instance, segments: pd.DataFrame, reservataires: pd.DataFra
         else:
             inside = cells.loc[cells["commune"].isin(territory)]
             frames.append(inside.assign(r=r, s=-1, financement=None))
-    columns = ["r", "s", "cell", "commune", "epci", "qpv", "typologie", "financement", "flux"]
     pairs = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     pairs["reservataire"] = reservataires["id"].to_numpy()[pairs["r"].to_numpy()]
     return pairs

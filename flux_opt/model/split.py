@@ -145,10 +145,15 @@ def _split_weights(d, w: np.ndarray | None) -> dict[tuple[int, int], dict[int, f
 def split_columns(model: "OrientationModel", per_segment: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The split columns w (`repartition`) and their values for a plan given in dwellings per
     (s, r) (`logements`; 0 where the plan has none)."""
-    coarse = model.data.split.loc[model.data.split["w"] >= 0, ["s", "r", "w"]]
-    dwellings = per_segment.groupby(["s", "r"], as_index=False)["logements"].sum()
-    whole = coarse.merge(dwellings, on=["s", "r"], how="left")["logements"]
-    return model.vars.split.start + coarse["w"].to_numpy(), whole.fillna(0).to_numpy(dtype=float)
+    split = model.data.split
+    coarse = split["w"].to_numpy() >= 0
+    n = len(model.data.reservataires)
+    key = split["s"].to_numpy()[coarse] * n + split["r"].to_numpy()[coarse]  # (s, r) as one number
+    # whole dwellings summed per (s, r) by numpy: a pandas group-by and merge cost more than the re-solve
+    planned = np.bincount(per_segment["s"].to_numpy(dtype=np.int64) * n + per_segment["r"].to_numpy(dtype=np.int64),
+                          weights=per_segment["logements"].to_numpy(dtype=float),
+                          minlength=int(key.max()) + 1 if len(key) else 0)
+    return model.vars.split.start + split["w"].to_numpy()[coarse], planned[key]
 
 
 def whole_split(model: "OrientationModel", raw, options):

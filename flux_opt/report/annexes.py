@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from flux_opt.explanation.sentences import fr_number, fr_percent
@@ -133,26 +134,46 @@ class AnnexDocument:
 def grid(rows: pd.DataFrame, value: str, noms: Names, flux: float) -> pd.DataFrame:
     """Dwellings by commune × QPV × financement (lines) and typologie (columns), names not codes,
     a Total column, « % du flux » (the line's dwellings over `flux`) and a Total line."""
+    return grids(rows.assign(**{_ONE: 0}), value, noms, flux, _ONE, keys=[0])[0]
+
+
+_ONE = "__une_grille__"  # the key column of a single grid
+
+
+def grids(rows: pd.DataFrame, value: str, noms: Names, flux: float, by: str = "reservataire",
+          keys: list | None = None) -> dict:
+    """`grid` of each value of the column `by` (of each of `keys`, given: those without dwellings
+    get a grid with its Total line only), the rows grouped and named once for all of them."""
     rows = rows.loc[rows[value] > 0]
-    typologies = [t for t in TYPOLOGIES if t in set(rows["typologie"])]
     qpv = rows["qpv"].map(lambda v: "QPV" if v in (True, "oui", "QPV") else "hors QPV")
-    keyed = rows.assign(qpv=qpv)
-    wide = (keyed.groupby(["commune", "qpv", "financement", "typologie"])[value].sum()
-            .unstack("typologie", fill_value=0).reindex(columns=typologies, fill_value=0))
-    wide = wide.round().astype(int).reset_index()
-    frame = pd.DataFrame({
+    summed = rows.assign(qpv=qpv).groupby([by, "commune", "qpv", "financement", "typologie"])[value].sum()
+    found = {key: set(group) for key, group in summed.index.to_frame(index=False).groupby(by)["typologie"]}
+    columns = [t for t in TYPOLOGIES if any(t in typologies for typologies in found.values())]
+    wide = (summed.unstack("typologie", fill_value=0).reindex(columns=columns, fill_value=0)
+            .round().astype(int).reset_index())
+    lines = pd.DataFrame({
+        by: wide[by],
         "Commune": wide["commune"].map(lambda c: noms.commune_name(c) or str(c)),
         "QPV": wide["qpv"],
         "Financement": wide["financement"].map(lambda f: FINANCEMENT_NAMES.get(f, f)),
     })
-    frame = pd.concat([frame, wide[typologies]], axis=1)
-    frame["Total"] = frame[typologies].sum(axis=1).astype(int) if typologies else 0
-    frame = frame.sort_values(["Commune", "QPV", "Financement"], kind="stable").reset_index(drop=True)
-    frame[SHARE_HEADING] = frame["Total"] / flux if flux else 0.0
-    total = {"Commune": "Total", "QPV": "", "Financement": "",
-             **{c: int(frame[c].sum()) for c in [*typologies, "Total"]},
-             SHARE_HEADING: frame["Total"].sum() / flux if flux else 0.0}
-    return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    lines = pd.concat([lines, wide[columns]], axis=1)
+    # a typologie a key has not is 0 on its lines: the sum over every column is the key's Total
+    lines["Total"] = lines[columns].sum(axis=1).astype(int) if columns else 0
+    lines[SHARE_HEADING] = lines["Total"] / flux if flux else 0.0
+    lines = lines.sort_values(["Commune", "QPV", "Financement"], kind="stable")
+    totals = lines.groupby(by)[[*columns, "Total"]].sum()
+    parts = dict(iter(lines.groupby(by, sort=False)))
+    out = {}
+    for key in (keys if keys is not None else parts):
+        typologies = [t for t in TYPOLOGIES if t in found.get(key, ())]
+        part = parts.get(key, lines.iloc[:0])
+        total = {"Commune": "Total", "QPV": "", "Financement": "",
+                 **{c: int(totals.at[key, c]) if key in parts else 0 for c in [*typologies, "Total"]},
+                 SHARE_HEADING: (totals.at[key, "Total"] if key in parts else 0) / flux if flux else 0.0}
+        out[key] = pd.concat([part[["Commune", "QPV", "Financement", *typologies, "Total", SHARE_HEADING]],
+                              pd.DataFrame([total])], ignore_index=True)
+    return out
 
 
 def _html_cell(column: str, value, shares: tuple[str, ...] = ()) -> Cell:
@@ -162,7 +183,7 @@ def _html_cell(column: str, value, shares: tuple[str, ...] = ()) -> Cell:
         return Cell(fr_percent(float(value)), "num")
     if isinstance(value, str):
         return Cell(value)
-    if value is None or pd.isna(value):
+    if not isinstance(value, (int, np.integer)) and (value is None or pd.isna(value)):  # a whole number is never missing
         return Cell("")
     return Cell(fr_number(value), "num")
 
@@ -171,7 +192,7 @@ def html_table_of(table: Table) -> HtmlTable:
     """A table of a document for its page; its total line bold."""
     frame = table.frame
     rows = [[_html_cell(str(c), v, table.shares) for c, v in zip(frame.columns, row)]
-            for row in frame.itertuples(index=False)]
+            for row in frame.itertuples(index=False, name=None)]
     if table.total and rows:
         rows[-1] = [Cell(c.text, (c.css + " total").strip()) for c in rows[-1]]
     return HtmlTable([str(c) for c in frame.columns], rows)
@@ -191,11 +212,12 @@ def plan_annexes(result, instance, targets_table: pd.DataFrame | None = None,
     targets = targets_table.set_index("id") if targets_table is not None else None
     objectifs = result.objectifs.set_index("reservataire")
     names = {rid: noms.reservataire(rid) for rid in objectifs.index}
+    tables = grids(result.plan, "logements", noms, flux, keys=list(names))  # grouped once for every annex
+    oriented_by = result.plan.groupby("reservataire")["logements"].sum()
     documents = {}
     for rid, file_name in file_names(names).items():
         row, name = rows[rid], names[rid]
-        mine = result.plan.loc[result.plan["reservataire"] == rid]
-        oriented = int(mine["logements"].sum())
+        oriented = int(oriented_by.get(rid, 0))
         target = int(objectifs.at[rid, "cible"])
         facts = [("Réservataire", name), ("Bailleur", str(r.get("bailleur", ""))), ("Année", str(r.get("annee", ""))),
                  ("Date", french_date(day)),
@@ -207,7 +229,7 @@ def plan_annexes(result, instance, targets_table: pd.DataFrame | None = None,
             facts.append(("Calcul de l'objectif", target_basis(t["source"], row, int(t["base"]), flux)))
         facts += [("Base légale", " ".join(legal_basis(row, conventions.get(rid, []))))]
         table = Table("Logements", f"Logements orientés à {name} en {r.get('annee', '')}",
-                      grid(mine, "logements", noms, flux), total=True)
+                      tables[rid], total=True)
         documents[file_name] = AnnexDocument(
             f"Annexe — {name}", f"Plan d'orientation du flux {r.get('annee', '')} — {r.get('bailleur', '')}",
             facts, [table],

@@ -16,6 +16,7 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 import jinja2
+from markupsafe import Markup, escape
 import pandas as pd
 
 
@@ -38,6 +39,13 @@ class HtmlTable:
     def numeric(self, i: int) -> bool:
         """A column of figures gets a right-aligned heading, like its cells."""
         return bool(self.rows) and all(row[i].css for row in self.rows)
+
+    def body(self) -> Markup:
+        """The rows, escaped: `<tr><td class="num">1 234</td>…</tr>`, one line each (written here
+        rather than by a loop in the template: a national batch lays out millions of cells)."""
+        return Markup("".join([
+            "<tr>" + "".join([f'<td class="{escape(c.css)}">{escape(c.text)}</td>' if c.css else f"<td>{escape(c.text)}</td>"
+                              for c in row]) + "</tr>\n" for row in self.rows]))
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ def html_table(frame: pd.DataFrame, cell: Callable[[str, object], Cell], caption
                more: str = "") -> HtmlTable:
     """Lay a DataFrame out as cells; `cell(column, value)` does the French formatting."""
     columns = [str(c) for c in frame.columns]
-    rows = [[cell(c, v) for c, v in zip(columns, row)] for row in frame.itertuples(index=False)]
+    rows = [[cell(c, v) for c, v in zip(columns, row)] for row in frame.itertuples(index=False, name=None)]
     return HtmlTable(columns, rows, caption, more)
 
 
@@ -127,12 +135,17 @@ def _environment() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
-def _footer() -> str:
+@cache
+def _release() -> str:
+    """The installed version, read once per process (every page's footer shows it)."""
     try:
-        release = version("flux-opt")
+        return version("flux-opt")
     except PackageNotFoundError:  # running from a source tree that was never installed
-        release = "?"
-    return f"flux-opt {release} — généré le {datetime.now().strftime('%d/%m/%Y à %H:%M')}"
+        return "?"
+
+
+def _footer() -> str:
+    return f"flux-opt {_release()} — généré le {datetime.now().strftime('%d/%m/%Y à %H:%M')}"
 
 
 def render(template: str, banner: str | None = None, **context) -> str:

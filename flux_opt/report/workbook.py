@@ -171,23 +171,25 @@ def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -
     preamble = ([banner] if banner else []) + list(table.preamble)  # a plan outside the law: first line
     top = len(preamble)
     head = top + 1
-    widths = [_width(str(h), frame[h].astype(object).tolist()) for h in frame.columns]
+    rows = len(frame) - 1 if table.total and len(frame) else len(frame)  # the body: without the total line
+    columns = [frame.iloc[:, j] for j in range(len(frame.columns))]
+    widths = [_width(str(h), _first(column, SAMPLE).tolist()) for h, column in zip(frame.columns, columns)]
     for i, line in enumerate(preamble):
         _write_across(sheet, i, line, styles["preamble"], widths)
     _write_across(sheet, top, table.title + (f" — {table.note}" if table.note else ""), styles["title"], widths)
-    body = frame.iloc[:-1] if table.total and len(frame) else frame
     formats = []
-    for j, heading in enumerate(frame.columns):
-        values = body[heading]
+    for j, (heading, column) in enumerate(zip(frame.columns, columns)):
+        values = _first(column, rows)
         fmt = number_format(str(heading), values, table.shares)
         formats.append(fmt)
         sheet.write_string(head, j, str(heading), styles["head"])
-        cells = values.astype(object).where(values.notna(), None).tolist()
         if fmt is not None and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             _write_numbers(sheet, head + 1, j, values, fmt, styles[fmt])
+            sample = _cells(_first(values, SAMPLE))  # only the rows that size the column
         else:
-            _write_cells(sheet, head + 1, j, cells, fmt, styles)
-        sheet.set_column(j, j, _width(str(heading), cells))
+            sample = _cells(values)
+            _write_cells(sheet, head + 1, j, sample, fmt, styles)
+        sheet.set_column(j, j, _width(str(heading), sample))
     last = head + len(frame)
     if table.total and len(frame):
         sheet.set_row(last, None, styles["total"])
@@ -199,8 +201,22 @@ def _write_sheet(sheet, table: Table, styles: dict, banner: str | None = None) -
                 sheet.write(last, j, value, style)
     sheet.freeze_panes(head + 1, 0)
     if len(frame.columns):
-        sheet.autofilter(head, 0, head + len(body), len(frame.columns) - 1)
+        sheet.autofilter(head, 0, head + rows, len(frame.columns) - 1)
     _print_setup(sheet, head, last, len(frame.columns))
+
+
+def _first(values: pd.Series, n: int) -> pd.Series:
+    """The first `n` values (the column itself when it has no more: a slice costs more than a small sheet)."""
+    return values if len(values) <= n else values.iloc[:n]
+
+
+def _cells(values: pd.Series) -> list:
+    """A column's values as Python objects, a missing value (NaN, NA, None) as None."""
+    cells = values.tolist()
+    missing = values.isna().to_numpy()
+    if missing.any():
+        cells = [None if m else v for v, m in zip(cells, missing.tolist())]
+    return cells
 
 
 def _write_numbers(sheet, first_row: int, col: int, values: pd.Series, fmt: str, style) -> None:
@@ -209,24 +225,29 @@ def _write_numbers(sheet, first_row: int, col: int, values: pd.Series, fmt: str,
     numbers = values.to_numpy(dtype=float, na_value=np.nan)
     keep = np.flatnonzero(np.isfinite(numbers)).tolist()
     digits = DIGITS[fmt]
-    for i, value in zip(keep, numbers[keep].tolist()):
-        sheet.write_number(first_row + i, col, int(round(value)) if digits == 0 else round(value, digits), style)
+    write = sheet.write_number
+    if digits == 0:
+        for i, value in zip(keep, np.round(numbers[keep]).tolist()):
+            write(first_row + i, col, int(value), style)
+    else:
+        for i, value in zip(keep, numbers[keep].tolist()):
+            write(first_row + i, col, round(value, digits), style)
 
 
 def _write_cells(sheet, first_row: int, col: int, cells: list, fmt: str | None, styles: dict) -> None:
     """A column of text, or of mixed values (the synthesis' « Valeur »): each cell its own format."""
-    for i, value in enumerate(cells):
+    text_style = styles[fmt] if fmt else styles["text"]
+    for i, value in enumerate(cells, start=first_row):
         if isinstance(value, str):
-            style = styles[fmt] if fmt else styles["text"]
             if value:
-                sheet.write_string(first_row + i, col, value, style)
+                sheet.write_string(i, col, value, text_style)
             else:
-                sheet.write_blank(first_row + i, col, None, style)
+                sheet.write_blank(i, col, None, text_style)
             continue
         cell_fmt = _cell_format(value, fmt)
         value = rounded(value, cell_fmt)
         if value is not None:
-            sheet.write(first_row + i, col, value, styles[cell_fmt] if cell_fmt else styles["text"])
+            sheet.write(i, col, value, styles[cell_fmt] if cell_fmt else styles["text"])
 
 
 def _write_across(sheet, row: int, text: str, style, widths: list[float]) -> None:
@@ -253,7 +274,7 @@ def _print_setup(sheet, header_row: int, last_row: int, columns: int) -> None:
 
 
 def _width(heading: str, cells: list) -> float:
-    sample = [len(heading) * 0.9] + [len(_shown(v)) for v in cells[:SAMPLE]]
+    sample = [len(heading) * 0.9] + [len(v) if isinstance(v, str) else len(_shown(v)) for v in cells[:SAMPLE]]
     return float(min(MAX_WIDTH, max(8, max(sample) + 2)))
 
 
