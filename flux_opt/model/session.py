@@ -19,6 +19,12 @@ from flux_opt.model.highs_backend import (RawSolution, SolverOptions, highs_infi
 from flux_opt.model.linear import LinearProgram
 
 
+# HiGHS's basis statuses indexed by their codes (RawSolution.relaxation_basis stores the codes)
+_BASIS_STATUS = np.empty(max(int(m.value) for m in highspy.HighsBasisStatus.__members__.values()) + 1, dtype=object)
+for _member in highspy.HighsBasisStatus.__members__.values():
+    _BASIS_STATUS[int(_member.value)] = _member
+
+
 class SolverSession:
     """`lp` in HiGHS. `relaxed` drops integrality; `col_lower`/`col_upper` replace the column
     bounds (e.g. columns fixed at a plan's values)."""
@@ -63,12 +69,9 @@ class SolverSession:
         from scratch, when HiGHS does not take it (a basis of another program)."""
         if len(basis[0]) != self.lp.num_cols or len(basis[1]) != self.lp.num_rows:
             return False
-        status = np.empty(max(int(m.value) for m in highspy.HighsBasisStatus.__members__.values()) + 1, dtype=object)
-        for member in highspy.HighsBasisStatus.__members__.values():
-            status[int(member.value)] = member
         start = highspy.HighsBasis()
-        start.col_status = status[basis[0]].tolist()
-        start.row_status = status[basis[1]].tolist()
+        start.col_status = _BASIS_STATUS[basis[0]].tolist()
+        start.row_status = _BASIS_STATUS[basis[1]].tolist()
         start.valid = True
         return self._h.setBasis(start) == highspy.HighsStatus.kOk
 
